@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Accuracy against the peer (scikit-learn TF-IDF + logistic regression, whose
+# numbers are in ../shared/data/README.md), on the exact commands a user runs.
+# Fails (exit 1) if frontdesk falls below the peer anywhere the issue sets a bar.
+#   bash benches/accuracy.sh            # from the repository root
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${FRONTDESK_DATA:-../shared/data}
+[ -d "$DATA/banking77" ] || { echo "accuracy.sh: $DATA not found" >&2; exit 1; }
+cargo build --release --quiet
+FD=./target/release/frontdesk
+W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
+fail=0 passed=0 failed=0
+check() { # name value op bar
+  if python3 -c "import sys; v,b=float('$2'),float('$4'); sys.exit(0 if ($3) else 1)" 2>/dev/null; then
+    echo "  ok   $1 = $2 ($3, bar $4)"; passed=$((passed + 1))
+  else
+    echo "  FAIL $1 = $2 (want $3, bar $4)"; fail=1; failed=$((failed + 1))
+  fi
+}
+json() { python3 -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
+
+echo "== BANKING77 train -> dev (peer 0.9063)"
+start=$(date +%s.%N)
+$FD import "$DATA/banking77/train.csv" --out "$W/b77" >/dev/null
+$FD check --intents "$W/b77"
+end=$(date +%s.%N)
+load_s=$(python3 -c "print(round($end-$start,2))")
+r=$($FD eval "$DATA/banking77/dev.csv" --intents "$W/b77" --json)
+check "banking77 accuracy" "$(echo "$r" | json accuracy)" "v>=b" 0.9063
+check "banking77 import+load seconds" "$load_s" "v<b" 5
+
+echo "== BANKING77 10-shot -> dev (peer 0.7448)"
+$FD import "$DATA/banking77/train_10shot.csv" --out "$W/b10" >/dev/null
+r=$($FD eval "$DATA/banking77/dev.csv" --intents "$W/b10" --json)
+check "banking77 10-shot accuracy" "$(echo "$r" | json accuracy)" "v>=b" 0.7448
+
+echo "== CLINC150 train -> calibrate (cross-validated on train) -> val (peer 0.9007 in-scope at 0.78 OOS recall)"
+$FD import "$DATA/clinc150/train.csv" --out "$W/c150" >/dev/null
+$FD calibrate "$DATA/clinc150/train.csv" --intents "$W/c150"
+r=$($FD eval "$DATA/clinc150/val.csv" --intents "$W/c150" --json)
+check "clinc150 in-scope accuracy" "$(echo "$r" | json inscope_accuracy)" "v>=b" 0.91
+check "clinc150 oos recall" "$(echo "$r" | json oos_recall)" "v>=b" 0.78
+
+echo "== default shop intents on the held-out set tests/data/shop_heldout.csv"
+$FD eval tests/data/shop_heldout.csv --intents intents --predictions "$W/shop.csv" >/dev/null
+python3 - "$W/shop.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+def share(pred, rs): return sum(1 for r in rs if pred(r)) / max(1, len(rs))
+ins = [r for r in rows if r['gold'] not in ('oos', 'handoff_angry')]
+oos = [r for r in rows if r['gold'] == 'oos']
+angry = [r for r in rows if r['gold'] == 'handoff_angry']
+print(f"  in-scope: {share(lambda r: r['predicted'] == r['gold'], ins):.3f} right "
+      f"({share(lambda r: r['predicted'] == r['gold'] and r['decision'] in ('answer', 'handoff'), ins):.3f} answered right, "
+      f"{share(lambda r: r['decision'] == 'answer' and r['predicted'] != r['gold'], ins):.3f} answered wrong) of {len(ins)}")
+print(f"  off-topic: {share(lambda r: r['decision'] == 'fallback', oos):.3f} fall back, "
+      f"{share(lambda r: r['decision'] == 'answer', oos):.3f} answered confidently, of {len(oos)}")
+print(f"  angry: {share(lambda r: r['decision'] == 'handoff', angry):.3f} handed off, of {len(angry)}")
+PY
+echo "accuracy: $passed passed, $failed failed"
+exit $fail

@@ -1,0 +1,183 @@
+//! A small, explainable frustration detector. It adds up cues (a lexicon of
+//! phrases, insults, shouting in capitals, runs of `!` or `?!`) and calls a
+//! message negative at a score of 2 or more, so that one cue alone (a single
+//! "!!!" of excitement, one capitalised word) is not enough. Every cue found
+//! is reported, so an agent sees *why* a visitor was judged upset.
+
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
+
+use super::normalize::normalize;
+
+/// Phrases that signal an upset visitor, matched whole-word on normalised
+/// text, with their weight.
+const LEXICON: &[(&str, f32)] = &[
+    ("ridiculous", 2.0),
+    ("unacceptable", 2.0),
+    ("outrageous", 2.0),
+    ("disgusting", 2.0),
+    ("pathetic", 2.0),
+    ("useless", 2.0),
+    ("worst", 1.5),
+    ("terrible", 1.5),
+    ("horrible", 1.5),
+    ("awful", 1.5),
+    ("scam", 2.0),
+    ("scammers", 2.0),
+    ("rip off", 2.0),
+    ("ripoff", 2.0),
+    ("fraud", 1.5),
+    ("this is a joke", 2.0),
+    ("what a joke", 2.0),
+    ("still waiting", 2.0),
+    ("been waiting", 1.0),
+    ("nobody replies", 2.0),
+    ("nobody ever replies", 2.0),
+    ("no one replies", 2.0),
+    ("nobody answers", 2.0),
+    ("no one answers", 2.0),
+    ("nobody responds", 2.0),
+    ("never replied", 1.5),
+    ("fed up", 2.0),
+    ("sick of", 1.5),
+    ("sick and tired", 2.0),
+    ("furious", 2.0),
+    ("angry", 1.5),
+    ("livid", 2.0),
+    ("pissed", 2.0),
+    ("annoyed", 1.0),
+    ("frustrated", 1.5),
+    ("frustrating", 1.5),
+    ("disappointed", 1.0),
+    ("waste of time", 2.0),
+    ("waste of money", 2.0),
+    ("never again", 1.5),
+    ("never ordering", 1.5),
+    ("never buying", 1.5),
+    ("chargeback", 1.5),
+    ("lawyer", 1.5),
+    ("sue you", 2.0),
+    ("report you", 1.5),
+    ("stupid", 2.0),
+    ("idiot", 2.0),
+    ("idiots", 2.0),
+    ("incompetent", 2.0),
+    ("moron", 2.0),
+    ("morons", 2.0),
+    ("crap", 1.5),
+    ("shit", 2.0),
+    ("wtf", 2.0),
+    ("damn", 1.0),
+    ("hell", 1.0),
+    ("fuck", 2.0),
+    ("fucking", 2.0),
+    ("bullshit", 2.0),
+    ("sucks", 1.5),
+];
+
+/// Score at which a message counts as negative.
+pub const NEGATIVE_AT: f32 = 2.0;
+
+/// The verdict and the cues behind it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Frustration {
+    pub score: f32,
+    /// Human-readable cues, e.g. `"ridiculous"`, `shouting`, `"!!!"`.
+    pub cues: Vec<String>,
+    pub negative: bool,
+}
+
+/// One automaton for the whole lexicon, built on first use; phrases are
+/// padded with spaces so that matches are whole-word.
+fn lexicon() -> &'static AhoCorasick {
+    static AUTOMATON: OnceLock<AhoCorasick> = OnceLock::new();
+    AUTOMATON.get_or_init(|| {
+        AhoCorasick::new(LEXICON.iter().map(|(p, _)| format!(" {p} ")))
+            .expect("the lexicon is a fixed list of plain phrases")
+    })
+}
+
+/// Judges one raw message.
+pub fn detect(text: &str) -> Frustration {
+    detect_normalized(text, &normalize(text))
+}
+
+/// Judges a raw message whose normalised form is already at hand.
+pub fn detect_normalized(text: &str, normalized: &str) -> Frustration {
+    let mut score = 0.0;
+    let mut cues = Vec::new();
+    let padded = format!(" {normalized} ");
+    let mut seen = [false; LEXICON.len()];
+    for m in lexicon().find_overlapping_iter(&padded) {
+        let i = m.pattern().as_usize();
+        if !std::mem::replace(&mut seen[i], true) {
+            let (phrase, weight) = LEXICON[i];
+            score += weight;
+            cues.push(format!("\"{phrase}\""));
+        }
+    }
+    // Shouting: most letters upper case over enough letters to mean it, or
+    // three words in capitals ("THIS IS A JOKE, nobody replies").
+    let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
+    let upper = letters.iter().filter(|c| c.is_uppercase()).count();
+    let capital_words = text
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| w.chars().count() >= 2 && w.chars().all(char::is_uppercase))
+        .count();
+    if (letters.len() >= 8 && upper * 10 >= letters.len() * 7) || capital_words >= 3 {
+        score += 1.0;
+        cues.push("shouting in capitals".to_string());
+    }
+    if text.contains("!!") || text.contains("?!") || text.contains("!?") {
+        score += 1.0;
+        cues.push("repeated \"!\"".to_string());
+    }
+    Frustration {
+        score,
+        negative: score >= NEGATIVE_AT,
+        cues,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::detect;
+
+    macro_rules! t {
+        ($($input:expr => $negative:expr),* $(,)?) => {
+            $(assert_eq!(detect($input).negative, $negative, "detect({:?}) = {:?}", $input, detect($input));)*
+        };
+    }
+
+    #[test]
+    fn table() {
+        t! {
+            "THIS IS A JOKE, nobody ever replies!!!" => true,
+            "This is ridiculous" => true,
+            "I'm still waiting for my refund" => true,
+            "WHERE IS MY ORDER!!!" => true,
+            "you are useless" => true,
+            "How much is shipping?" => false,
+            "Thanks so much!!!" => false,
+            "WHERE IS MY ORDER" => false,
+            "I love it, thanks" => false,
+            "What the hell is going on, this is a scam" => true,
+            "OK" => false,
+            "I ordered the XL not the M" => false,
+            "what a joke, nobody answers" => true,
+            "" => false,
+        }
+    }
+
+    #[test]
+    fn cues_explain_the_verdict() {
+        let f = detect("THIS IS A JOKE, nobody ever replies!!!");
+        assert!(
+            f.cues.iter().any(|c| c.contains("shouting")),
+            "{:?}",
+            f.cues
+        );
+        assert!(f.cues.iter().any(|c| c.contains("nobody ever replies")));
+    }
+}

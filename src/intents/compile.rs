@@ -1,0 +1,747 @@
+//! Raw intent files → the validated `IntentSet` the classifier runs on.
+//! Every problem in every file is collected (not just the first) so that
+//! `frontdesk check` lists them all at once.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use toml::Spanned;
+
+use super::error::{ErrorKind, LoadError, LoadErrors};
+use super::file::{RawAnswer, RawCalibration, RawIntent, RawOutOfScope};
+use crate::classify::normalize::normalize;
+
+/// The file, beside the intents, holding known out-of-scope examples.
+pub const OUT_OF_SCOPE_FILE: &str = "_out_of_scope.toml";
+/// The file, beside the intents, holding measured thresholds.
+pub const CALIBRATION_FILE: &str = "_calibration.toml";
+
+/// See `Thresholds::clarify_coverage`.
+pub const OPEN_WORLD_CLARIFY_COVERAGE: f32 = 0.6;
+
+/// Where a value was written, for messages that point back at it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Location {
+    pub path: PathBuf,
+    pub line: usize,
+    pub col: usize,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.path.display(), self.line, self.col)
+    }
+}
+
+/// What the bot does when an intent wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Reply with the answer and stay with the bot.
+    Answer,
+    /// Reply, then hand the conversation to a person.
+    Handoff,
+    /// Reply, then close the conversation.
+    End,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Answer => "answer",
+            Action::Handoff => "handoff",
+            Action::End => "end",
+        }
+    }
+}
+
+/// A compiled regex with the text it came from and where it was written.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    pub source: String,
+    pub regex: Regex,
+    pub location: Location,
+}
+
+/// A value the answer needs, found in the message by `pattern` or asked for.
+#[derive(Debug, Clone)]
+pub struct Slot {
+    pub name: String,
+    /// Runs on the raw message (order numbers, emails keep their shape).
+    pub pattern: Regex,
+    pub prompt: String,
+}
+
+/// A keyword after normalisation, with where the admin wrote it.
+#[derive(Debug, Clone)]
+pub struct Keyword {
+    pub phrase: String,
+    pub location: Location,
+}
+
+/// A test message that must classify to its intent.
+#[derive(Debug, Clone)]
+pub struct TestCase {
+    pub text: String,
+    pub location: Location,
+}
+
+/// One validated intent.
+#[derive(Debug, Clone)]
+pub struct Intent {
+    /// The file stem; stable, used in logs, evals and the API.
+    pub id: String,
+    /// The file it came from.
+    pub path: PathBuf,
+    pub description: String,
+    pub keywords: Vec<Keyword>,
+    pub patterns: Vec<Pattern>,
+    pub examples: Vec<String>,
+    /// One or more answers, rotated by the conversation.
+    pub answers: Vec<String>,
+    pub quick_replies: Vec<String>,
+    pub action: Action,
+    pub slots: Vec<Slot>,
+    pub tests: Vec<TestCase>,
+    /// The admin's own answer threshold for this intent, if any.
+    pub threshold: Option<f32>,
+}
+
+/// Thresholds of the decision policy, measured or default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thresholds {
+    /// At or above: answer.
+    pub answer: f32,
+    /// At or above (and below `answer`): ask "Did you mean …?"; below: fallback.
+    pub clarify: f32,
+    /// The runner-up is offered too when it is within this of the top score.
+    pub margin: f32,
+    /// Below the answer threshold, ask "Did you mean …?" only when at least
+    /// this share of the message's words is known; else fall back. It is
+    /// `OPEN_WORLD_CLARIFY_COVERAGE` for an uncalibrated set with out-of-scope examples
+    /// (its admin expects off-topic questions, and a guess at a message the
+    /// bot mostly does not understand, "do you ship to mars", helps nobody)
+    /// and 0 for a closed-world set, where every message is assumed to mean
+    /// one of the intents and a guess beats a refusal (measured: on
+    /// BANKING77 10-shot a floor of 0.6 costs 3.5 points of accuracy). A
+    /// calibration replaces it (off unless the file sets it).
+    pub clarify_coverage: f32,
+    /// Per-intent answer thresholds from calibration.
+    pub per_intent: BTreeMap<String, f32>,
+    /// Where these numbers come from, for traces and `check`.
+    pub source: String,
+}
+
+impl Thresholds {
+    /// The thresholds of a set with no `_calibration.toml`. The scores are
+    /// probabilities over `n_intents` classes, so a fixed bar would mean
+    /// different things for 20 intents and for 150: the fallback boundary is
+    /// three times what a uniform guess would score (`3 / n`, within
+    /// [0.03, 0.3]), and the bot answers outright from 0.5.
+    pub fn uncalibrated(n_intents: usize) -> Thresholds {
+        let clarify = (3.0 / n_intents.max(1) as f32).clamp(0.03, 0.3);
+        Thresholds {
+            answer: 0.5,
+            clarify,
+            margin: 0.15,
+            clarify_coverage: 0.0,
+            per_intent: BTreeMap::new(),
+            source: format!(
+                "defaults for {n_intents} intents (answer 0.50, clarify {clarify:.2}; no _calibration.toml)"
+            ),
+        }
+    }
+}
+
+/// Everything loaded from one intent directory, validated.
+#[derive(Debug, Clone)]
+pub struct IntentSet {
+    /// The directory it was loaded from.
+    pub dir: PathBuf,
+    /// Sorted by id, so that loads are deterministic.
+    pub intents: Vec<Intent>,
+    /// Messages known to be out of scope (`_out_of_scope.toml`).
+    pub out_of_scope: Vec<String>,
+    pub thresholds: Thresholds,
+    /// Hash of the intent files; a calibration made on other files is stale.
+    pub fingerprint: String,
+    /// True when `_calibration.toml` was measured on other intent files.
+    pub calibration_stale: bool,
+}
+
+impl IntentSet {
+    pub fn get(&self, id: &str) -> Option<&Intent> {
+        self.intents
+            .binary_search_by(|i| i.id.as_str().cmp(id))
+            .ok()
+            .map(|i| &self.intents[i])
+    }
+
+    /// The answer threshold that applies to `intent`.
+    pub fn answer_threshold(&self, intent: &Intent) -> f32 {
+        intent
+            .threshold
+            .or_else(|| self.thresholds.per_intent.get(&intent.id).copied())
+            .unwrap_or(self.thresholds.answer)
+    }
+}
+
+/// Is `id` a valid intent or slot id?
+pub fn valid_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Loads and validates every intent in `dir`. Inline tests are not run
+/// here (they need a classifier): see `classify::Classifier::load`.
+pub fn load_dir(dir: &Path) -> Result<IntentSet, LoadErrors> {
+    let mut errors = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            return Err(LoadErrors(vec![LoadError {
+                path: dir.to_path_buf(),
+                line: 1,
+                col: 1,
+                kind: ErrorKind::Io(e.to_string()),
+            }]))
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    files.sort();
+
+    let mut intents = Vec::new();
+    let mut out_of_scope = Vec::new();
+    let mut calibration = None;
+    let mut hasher = Fnv::new();
+    for path in &files {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let source = match std::fs::read_to_string(path) {
+            Ok(s) => s,
+            Err(e) => {
+                errors.push(LoadError {
+                    path: path.clone(),
+                    line: 1,
+                    col: 1,
+                    kind: ErrorKind::Io(e.to_string()),
+                });
+                continue;
+            }
+        };
+        if name == CALIBRATION_FILE {
+            calibration = parse::<RawCalibration>(path, &source, &mut errors)
+                .map(|raw| (raw, path.clone(), source));
+            continue;
+        }
+        hasher.write(name.as_bytes());
+        hasher.write(source.as_bytes());
+        if name == OUT_OF_SCOPE_FILE {
+            if let Some(raw) = parse::<RawOutOfScope>(path, &source, &mut errors) {
+                let _ = raw.description;
+                for ex in raw.examples {
+                    let text = non_empty(path, &source, &ex, "examples", &mut errors);
+                    out_of_scope.extend(text);
+                }
+            }
+            continue;
+        }
+        let id = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if !valid_id(id) {
+            errors.push(LoadError::at(
+                path,
+                &source,
+                0,
+                ErrorKind::InvalidId(id.to_string()),
+            ));
+            continue;
+        }
+        if let Some(raw) = parse::<RawIntent>(path, &source, &mut errors) {
+            if let Some(intent) = compile_intent(id, path, &source, raw, &mut errors) {
+                intents.push(intent);
+            }
+        }
+    }
+    if intents.is_empty() && errors.is_empty() {
+        errors.push(LoadError {
+            path: dir.to_path_buf(),
+            line: 1,
+            col: 1,
+            kind: ErrorKind::NoIntents,
+        });
+    }
+    check_keywords_unique(&intents, &mut errors);
+    intents.sort_by(|a, b| a.id.cmp(&b.id));
+    let fingerprint = format!("{:016x}", hasher.finish());
+
+    let mut thresholds = Thresholds::uncalibrated(intents.len());
+    let mut calibration_stale = false;
+    let calibrated = calibration.is_some();
+    if let Some((raw, path, source)) = calibration {
+        for name in raw.intents.keys() {
+            if !intents.iter().any(|i| &i.id == name) {
+                let offset = source.find(&format!("{name} =")).unwrap_or(0);
+                errors.push(LoadError::at(
+                    &path,
+                    &source,
+                    offset,
+                    ErrorKind::CalibrationUnknownIntent(name.clone()),
+                ));
+            }
+        }
+        for (field, v) in [("answer", raw.answer), ("clarify", raw.clarify)] {
+            if !(v > 0.0 && v <= 1.0) {
+                let offset = source.find(&format!("{field} =")).unwrap_or(0);
+                errors.push(LoadError::at(
+                    &path,
+                    &source,
+                    offset,
+                    ErrorKind::BadThreshold(v),
+                ));
+            }
+        }
+        calibration_stale = !raw.fingerprint.is_empty() && raw.fingerprint != fingerprint;
+        thresholds = Thresholds {
+            answer: raw.answer as f32,
+            clarify: raw.clarify as f32,
+            margin: raw.margin.unwrap_or(0.15) as f32,
+            clarify_coverage: raw.clarify_coverage.unwrap_or(0.0) as f32,
+            per_intent: raw
+                .intents
+                .into_iter()
+                .map(|(k, v)| (k, v as f32))
+                .collect(),
+            source: format!("{} ({})", path.display(), raw.measured_on),
+        };
+    }
+
+    if !out_of_scope.is_empty() && !calibrated {
+        thresholds.clarify_coverage = OPEN_WORLD_CLARIFY_COVERAGE;
+    }
+    if !errors.is_empty() {
+        return Err(LoadErrors(errors));
+    }
+    Ok(IntentSet {
+        dir: dir.to_path_buf(),
+        intents,
+        out_of_scope,
+        thresholds,
+        fingerprint,
+        calibration_stale,
+    })
+}
+
+/// Parses TOML into `T`, turning syntax and type errors into located ones.
+fn parse<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    source: &str,
+    errors: &mut Vec<LoadError>,
+) -> Option<T> {
+    match toml::from_str::<T>(source) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let message = e.message().trim().to_string();
+            errors.push(LoadError::at(
+                path,
+                source,
+                offset,
+                ErrorKind::Toml(message),
+            ));
+            None
+        }
+    }
+}
+
+fn err(path: &Path, source: &str, span: std::ops::Range<usize>, kind: ErrorKind) -> LoadError {
+    LoadError::at(path, source, span.start, kind)
+}
+
+fn location(path: &Path, source: &str, offset: usize) -> Location {
+    let (line, col) = super::error::line_col(source, offset);
+    Location {
+        path: path.to_path_buf(),
+        line,
+        col,
+    }
+}
+
+fn non_empty(
+    path: &Path,
+    source: &str,
+    value: &Spanned<String>,
+    field: &str,
+    errors: &mut Vec<LoadError>,
+) -> Option<String> {
+    if value.get_ref().trim().is_empty() {
+        errors.push(err(
+            path,
+            source,
+            value.span(),
+            ErrorKind::Empty {
+                field: field.to_string(),
+            },
+        ));
+        None
+    } else {
+        Some(value.get_ref().trim().to_string())
+    }
+}
+
+fn compile_intent(
+    id: &str,
+    path: &Path,
+    source: &str,
+    raw: RawIntent,
+    errors: &mut Vec<LoadError>,
+) -> Option<Intent> {
+    let before = errors.len();
+    let at_start = |kind| LoadError::at(path, source, 0, kind);
+
+    let description = match &raw.description {
+        Some(d) => non_empty(path, source, d, "description", errors).unwrap_or_default(),
+        None => {
+            errors.push(at_start(ErrorKind::Missing("description")));
+            String::new()
+        }
+    };
+
+    let mut keywords: Vec<Keyword> = Vec::new();
+    for (i, k) in raw.keywords.iter().enumerate() {
+        let phrase = normalize(k.get_ref());
+        if phrase.is_empty() {
+            errors.push(err(
+                path,
+                source,
+                k.span(),
+                ErrorKind::Empty {
+                    field: format!("keywords[{i}]"),
+                },
+            ));
+        } else if !keywords.iter().any(|kw| kw.phrase == phrase) {
+            keywords.push(Keyword {
+                phrase,
+                location: location(path, source, k.span().start),
+            });
+        }
+    }
+
+    let mut patterns = Vec::new();
+    for (i, p) in raw.patterns.iter().enumerate() {
+        match Regex::new(p.get_ref()) {
+            Ok(regex) => patterns.push(Pattern {
+                source: p.get_ref().clone(),
+                regex,
+                location: location(path, source, p.span().start),
+            }),
+            Err(e) => errors.push(err(
+                path,
+                source,
+                p.span(),
+                ErrorKind::BadRegex {
+                    field: format!("patterns[{i}]"),
+                    message: one_line(&e.to_string()),
+                },
+            )),
+        }
+    }
+
+    let examples: Vec<String> = raw
+        .examples
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| non_empty(path, source, e, &format!("examples[{i}]"), errors))
+        .collect();
+
+    if raw.keywords.is_empty() && raw.patterns.is_empty() && raw.examples.is_empty() {
+        errors.push(at_start(ErrorKind::NothingToMatch));
+    }
+
+    let mut slots: Vec<Slot> = Vec::new();
+    for (i, s) in raw.slots.iter().enumerate() {
+        let s = s.get_ref();
+        let name = s.name.get_ref();
+        if !valid_id(name) {
+            errors.push(err(
+                path,
+                source,
+                s.name.span(),
+                ErrorKind::BadSlotName(name.clone()),
+            ));
+            continue;
+        }
+        if slots.iter().any(|x| &x.name == name) {
+            errors.push(err(
+                path,
+                source,
+                s.name.span(),
+                ErrorKind::DuplicateSlot(name.clone()),
+            ));
+            continue;
+        }
+        let prompt = non_empty(
+            path,
+            source,
+            &s.prompt,
+            &format!("slots[{i}].prompt"),
+            errors,
+        );
+        match Regex::new(s.pattern.get_ref()) {
+            Ok(pattern) => slots.push(Slot {
+                name: name.clone(),
+                pattern,
+                prompt: prompt.unwrap_or_default(),
+            }),
+            Err(e) => errors.push(err(
+                path,
+                source,
+                s.pattern.span(),
+                ErrorKind::BadRegex {
+                    field: format!("slots[{i}].pattern"),
+                    message: one_line(&e.to_string()),
+                },
+            )),
+        }
+    }
+
+    let answers = match &raw.answer {
+        None => {
+            errors.push(at_start(ErrorKind::Missing("answer")));
+            Vec::new()
+        }
+        Some(a) => {
+            let list = match a.get_ref() {
+                RawAnswer::One(s) => vec![s.clone()],
+                RawAnswer::Many(v) => v.clone(),
+            };
+            if list.is_empty() || list.iter().any(|s| s.trim().is_empty()) {
+                errors.push(err(
+                    path,
+                    source,
+                    a.span(),
+                    ErrorKind::Empty {
+                        field: "answer".into(),
+                    },
+                ));
+            }
+            for text in &list {
+                match placeholders(text) {
+                    None => {
+                        errors.push(err(path, source, a.span(), ErrorKind::UnclosedPlaceholder))
+                    }
+                    Some(names) => {
+                        for name in names {
+                            if name != "name" && !slots.iter().any(|s| s.name == name) {
+                                errors.push(err(
+                                    path,
+                                    source,
+                                    a.span(),
+                                    ErrorKind::UnknownPlaceholder(name.to_string()),
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            list.into_iter().map(|s| s.trim().to_string()).collect()
+        }
+    };
+
+    let action = match &raw.action {
+        None => Action::Answer,
+        Some(a) => match a.get_ref().as_str() {
+            "answer" => Action::Answer,
+            "handoff" => Action::Handoff,
+            "end" => Action::End,
+            other => {
+                errors.push(err(
+                    path,
+                    source,
+                    a.span(),
+                    ErrorKind::BadAction(other.to_string()),
+                ));
+                Action::Answer
+            }
+        },
+    };
+
+    let threshold = match &raw.threshold {
+        None => None,
+        Some(t) => {
+            let v = *t.get_ref();
+            if !(v > 0.0 && v <= 1.0) {
+                errors.push(err(path, source, t.span(), ErrorKind::BadThreshold(v)));
+            }
+            Some(v as f32)
+        }
+    };
+
+    let quick_replies = raw
+        .quick_replies
+        .iter()
+        .enumerate()
+        .filter_map(|(i, q)| non_empty(path, source, q, &format!("quick_replies[{i}]"), errors))
+        .collect();
+
+    let tests = raw
+        .tests
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            non_empty(path, source, t, &format!("tests[{i}]"), errors).map(|text| TestCase {
+                text,
+                location: location(path, source, t.span().start),
+            })
+        })
+        .collect();
+
+    if errors.len() > before {
+        return None;
+    }
+    Some(Intent {
+        id: id.to_string(),
+        path: path.to_path_buf(),
+        description,
+        keywords,
+        patterns,
+        examples,
+        answers,
+        quick_replies,
+        action,
+        slots,
+        tests,
+        threshold,
+    })
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The `{placeholder}` names in an answer; `None` on an unclosed brace.
+pub fn placeholders(text: &str) -> Option<Vec<&str>> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let end = after.find('}')?;
+        out.push(after[..end].trim());
+        rest = &after[end + 1..];
+    }
+    Some(out)
+}
+
+/// Fills `{placeholder}`s from `value`; an unknown one is left as written.
+pub fn render<'a>(text: &str, value: impl Fn(&str) -> Option<&'a str>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        match after.find('}') {
+            Some(end) => {
+                let name = after[..end].trim();
+                match value(name) {
+                    Some(v) => out.push_str(v),
+                    None => out.push_str(&rest[start..start + end + 2]),
+                }
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn check_keywords_unique(intents: &[Intent], errors: &mut Vec<LoadError>) {
+    let mut owner: HashMap<&str, (&str, &Location)> = HashMap::new();
+    for intent in intents {
+        let mut seen = HashSet::new();
+        for k in &intent.keywords {
+            if !seen.insert(k.phrase.as_str()) {
+                continue;
+            }
+            match owner.get(k.phrase.as_str()) {
+                Some((other, loc)) => errors.push(LoadError {
+                    path: k.location.path.clone(),
+                    line: k.location.line,
+                    col: k.location.col,
+                    kind: ErrorKind::DuplicateKeyword {
+                        keyword: k.phrase.clone(),
+                        other: format!("intent `{other}` at {loc}"),
+                    },
+                }),
+                None => {
+                    owner.insert(&k.phrase, (&intent.id, &k.location));
+                }
+            }
+        }
+    }
+}
+
+/// FNV-1a: a stable hash for fingerprints and feature ids (std's hasher is
+/// randomly seeded per process, and fingerprints must survive restarts).
+#[derive(Clone, Copy)]
+pub struct Fnv(u64);
+
+impl Fnv {
+    pub const fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    pub fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= *b as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    pub fn finish(self) -> u64 {
+        self.0
+    }
+}
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv::new()
+    }
+}
+
+/// A stable hash of one number (fold assignment, seeds).
+pub fn fnv_u64(n: u64) -> u64 {
+    let mut h = Fnv::new();
+    h.write(&n.to_le_bytes());
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_fills_known_and_keeps_unknown() {
+        let v = |k: &str| match k {
+            "name" => Some("Ada"),
+            _ => None,
+        };
+        assert_eq!(render("Hi {name}!", v), "Hi Ada!");
+        assert_eq!(render("Order {order_id}.", v), "Order {order_id}.");
+        assert_eq!(render("no braces", v), "no braces");
+        assert_eq!(render("open { brace", v), "open { brace");
+    }
+
+    #[test]
+    fn ids() {
+        assert!(valid_id("shipping_cost"));
+        assert!(valid_id("a1"));
+        assert!(!valid_id("1a"));
+        assert!(!valid_id("Shipping"));
+        assert!(!valid_id("ship-cost"));
+        assert!(!valid_id(""));
+    }
+}

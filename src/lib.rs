@@ -1,0 +1,26 @@
+//! frontdesk: a customer-support chatbot for websites.
+//!
+//! - [`intents`]: the intent files admins edit; loading and validation with
+//!   `path:line:col` errors.
+//! - [`classify`]: normalisation, rules, the lexical model, fusion into a
+//!   ranked and explained result, the decision policy, the frustration
+//!   detector.
+//! - [`eval`]: labelled-CSV import, evaluation and threshold calibration.
+//! - [`trace`]: the human-readable decision trace shared by the CLI commands.
+//!
+//! ```
+//! use frontdesk::classify::{Classifier, Decision};
+//!
+//! let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
+//! let bot = Classifier::load(&dir).expect("the default intents load and pass their tests");
+//! let outcome = bot.decide("How much is shipping to Canada?");
+//! assert_eq!(outcome.decision, Decision::Answer { intent: "shipping_cost".into() });
+//! // Every decision explains itself.
+//! println!("{}", outcome.why);
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod classify;
+pub mod eval;
+pub mod intents;
+pub mod trace;

@@ -1,0 +1,366 @@
+//! The `frontdesk` command line: parses arguments and calls the library.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use frontdesk::classify::Classifier;
+use frontdesk::eval;
+use frontdesk::intents;
+use frontdesk::trace;
+
+#[derive(Parser)]
+#[command(
+    name = "frontdesk",
+    version,
+    about = "A customer-support chatbot for websites"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate the intent files; list every error as path:line:col.
+    Check {
+        #[arg(long, default_value = "intents")]
+        intents: PathBuf,
+    },
+    /// Run the intents' inline tests; show the decision trace of failures.
+    Test {
+        #[arg(long, default_value = "intents")]
+        intents: PathBuf,
+    },
+    /// Talk to the bot in the terminal; each reply is followed by its trace.
+    Chat {
+        #[arg(long, default_value = "intents")]
+        intents: PathBuf,
+        /// The visitor's name, for `{name}` in answers.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Turn a labelled CSV (text,intent) into intent files; `oos` rows
+    /// become known out-of-scope examples.
+    Import {
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Classify each row of a labelled CSV as a first message and report.
+    Eval {
+        data: PathBuf,
+        #[arg(long, default_value = "intents")]
+        intents: PathBuf,
+        /// Write text,gold,predicted,decision,confidence,latency_us here.
+        #[arg(long)]
+        predictions: Option<PathBuf>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print in-scope accuracy against OOS recall over thresholds.
+        #[arg(long)]
+        sweep: bool,
+    },
+    /// Choose thresholds from a labelled CSV by cross-validation and write
+    /// them to DIR/_calibration.toml. Without DATA, the intent set's own
+    /// examples and out-of-scope examples are the labelled rows.
+    Calibrate {
+        data: Option<PathBuf>,
+        #[arg(long, default_value = "intents")]
+        intents: PathBuf,
+        /// Share of `oos` rows the bot must decline to answer.
+        #[arg(long, default_value_t = 0.80)]
+        target_oos_recall: f64,
+        /// Share of answered rows that must be right at the answer threshold.
+        #[arg(long, default_value_t = 0.95)]
+        target_precision: f64,
+        #[arg(long, default_value_t = 10)]
+        folds: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads a directory without running its inline tests (they may be what
+/// the user wants to see fail).
+fn load_untested(dir: &std::path::Path) -> Result<Classifier, ExitCode> {
+    match intents::load_dir(dir) {
+        Ok(set) => {
+            if set.calibration_stale {
+                eprintln!(
+                    "warning: {}: thresholds were measured on other intent files; run `frontdesk calibrate` again",
+                    dir.join(intents::CALIBRATION_FILE).display()
+                );
+            }
+            Ok(Classifier::new(Arc::new(set)))
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{} error(s)", errors.0.len());
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Check { intents: dir } => {
+            let start = Instant::now();
+            match Classifier::load(&dir) {
+                Ok(c) => {
+                    let set = c.intents();
+                    let examples: usize = set.intents.iter().map(|i| i.examples.len()).sum();
+                    println!(
+                        "ok: {} intents, {} examples, {} out-of-scope examples, thresholds from {} ({:.0} ms)",
+                        set.intents.len(),
+                        examples,
+                        set.out_of_scope.len(),
+                        set.thresholds.source,
+                        start.elapsed().as_secs_f64() * 1e3
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    eprintln!("{} error(s)", errors.0.len());
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Test { intents: dir } => {
+            let c = match load_untested(&dir) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let results = c.run_tests();
+            let failed: Vec<_> = results.iter().filter(|r| !r.passed).collect();
+            for f in &failed {
+                println!(
+                    "FAIL {}: {:?} expected {}, got {}",
+                    f.location, f.text, f.intent, f.got
+                );
+                println!("{}", trace::trace(&f.outcome));
+            }
+            println!(
+                "{} passed, {} failed",
+                results.len() - failed.len(),
+                failed.len()
+            );
+            Ok(if failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Chat { intents: dir, name } => {
+            let c = match load_untested(&dir) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let stdin = std::io::stdin();
+            let mut out = std::io::stdout();
+            writeln!(
+                out,
+                "frontdesk chat: {} intents from {}. Type a message; an empty line or ctrl-d ends.",
+                c.intents().intents.len(),
+                dir.display()
+            )?;
+            let mut turn = 0;
+            loop {
+                write!(out, "> ")?;
+                out.flush()?;
+                let mut line = String::new();
+                if stdin.lock().read_line(&mut line)? == 0 || line.trim().is_empty() {
+                    break;
+                }
+                let outcome = c.decide(line.trim());
+                writeln!(
+                    out,
+                    "bot: {}",
+                    trace::reply(&outcome, c.intents(), turn, name.as_deref())
+                )?;
+                writeln!(out, "{}", trace::trace(&outcome))?;
+                turn += 1;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { data, out } => {
+            let start = Instant::now();
+            let rows = eval::read_csv(&data)?;
+            let report = eval::import(&rows, &data, &out)?;
+            println!(
+                "imported {} intents ({} examples) and {} out-of-scope examples into {} in {:.0} ms",
+                report.intents,
+                report.examples,
+                report.out_of_scope,
+                out.display(),
+                start.elapsed().as_secs_f64() * 1e3
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval {
+            data,
+            intents: dir,
+            predictions,
+            json,
+            sweep,
+        } => {
+            let rows = eval::read_csv(&data)?;
+            let start = Instant::now();
+            let c = match load_untested(&dir) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let load_ms = start.elapsed().as_secs_f64() * 1e3;
+            let preds = eval::evaluate(&c, &rows);
+            if let Some(p) = &predictions {
+                eval::write_predictions(p, &preds)?;
+            }
+            let s = eval::summarize(&preds);
+            if json {
+                println!("{}", summary_json(&s, load_ms));
+            } else {
+                print_summary(&s, load_ms);
+            }
+            if sweep {
+                println!("threshold  inscope_acc  oos_recall  inscope_rejected");
+                let grid: Vec<f32> = (1..20).map(|i| i as f32 * 0.05).collect();
+                for p in eval::sweep(&preds, &grid) {
+                    println!(
+                        "{:>9.2}  {:>11.4}  {:>10}  {:>16.4}",
+                        p.threshold,
+                        p.inscope_accuracy,
+                        p.oos_recall
+                            .map(|r| format!("{r:.4}"))
+                            .unwrap_or_else(|| "n/a".into()),
+                        p.inscope_rejected
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Calibrate {
+            data,
+            intents: dir,
+            target_oos_recall,
+            target_precision,
+            folds,
+        } => {
+            let set = match intents::load_dir(&dir) {
+                Ok(s) => s,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let rows = match &data {
+                Some(data) => eval::read_csv(data)?,
+                None => eval::rows_of(&set),
+            };
+            let start = Instant::now();
+            let options = eval::CalibrateOptions {
+                folds,
+                target_oos_recall,
+                target_precision,
+            };
+            let cal = eval::calibrate(&set, &rows, &options);
+            let path = eval::write_calibration(&dir, &cal.raw)
+                .with_context(|| format!("writing calibration into {}", dir.display()))?;
+            let s = eval::summarize(&cal.predictions);
+            println!(
+                "cross-validated on {} rows in {:.1} s: answer ≥ {:.2}, clarify ≥ {:.2}, {} per-intent threshold(s); wrote {}",
+                rows.len(),
+                start.elapsed().as_secs_f64(),
+                cal.raw.answer,
+                cal.raw.clarify,
+                cal.raw.intents.len(),
+                path.display()
+            );
+            let at = eval::sweep(&cal.predictions, &[cal.raw.clarify as f32]);
+            if let Some(p) = at.first() {
+                println!(
+                    "on the folds at clarify {:.2}: in-scope accuracy {:.4}, oos recall {}",
+                    p.threshold,
+                    p.inscope_accuracy,
+                    p.oos_recall
+                        .map(|r| format!("{r:.4}"))
+                        .unwrap_or_else(|| "n/a (no oos rows)".into())
+                );
+            }
+            let _ = s;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_summary(s: &eval::Summary, load_ms: f64) {
+    println!("rows              {}", s.rows);
+    println!("accuracy          {:.4}", s.accuracy);
+    println!("macro-F1          {:.4}", s.macro_f1);
+    println!("in-scope accuracy {:.4}", s.inscope_accuracy);
+    if let (Some(p), Some(r)) = (s.oos_precision, s.oos_recall) {
+        println!("OOS precision     {p:.4}");
+        println!("OOS recall        {r:.4}");
+    }
+    let d: Vec<String> = s
+        .decisions
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    println!("decisions         {}", d.join(", "));
+    println!(
+        "latency           p50 {} µs, p99 {} µs (load {:.0} ms)",
+        s.latency_p50_us, s.latency_p99_us, load_ms
+    );
+    if !s.confused.is_empty() {
+        println!("most confused (gold → predicted):");
+        for (g, p, n) in &s.confused {
+            println!("  {n:>4}  {g} → {p}");
+        }
+    }
+}
+
+fn summary_json(s: &eval::Summary, load_ms: f64) -> String {
+    let opt = |v: Option<f64>| {
+        v.map(|x| format!("{x:.6}"))
+            .unwrap_or_else(|| "null".into())
+    };
+    let confused: Vec<String> = s
+        .confused
+        .iter()
+        .map(|(g, p, n)| format!("{{\"gold\":{g:?},\"predicted\":{p:?},\"count\":{n}}}"))
+        .collect();
+    let decisions: Vec<String> = s
+        .decisions
+        .iter()
+        .map(|(k, v)| format!("{k:?}:{v}"))
+        .collect();
+    format!(
+        "{{\"rows\":{},\"accuracy\":{:.6},\"macro_f1\":{:.6},\"inscope_accuracy\":{:.6},\"oos_precision\":{},\"oos_recall\":{},\"decisions\":{{{}}},\"latency_p50_us\":{},\"latency_p99_us\":{},\"load_ms\":{:.1},\"confused\":[{}]}}",
+        s.rows,
+        s.accuracy,
+        s.macro_f1,
+        s.inscope_accuracy,
+        opt(s.oos_precision),
+        opt(s.oos_recall),
+        decisions.join(","),
+        s.latency_p50_us,
+        s.latency_p99_us,
+        load_ms,
+        confused.join(",")
+    )
+}

@@ -1,0 +1,225 @@
+//! The real `frontdesk` binary: exit codes and what a user reads.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use super::{default_intents, intent, intent_dir};
+
+fn frontdesk() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+}
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = frontdesk().args(args).output().expect("run frontdesk");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_lists_every_error_and_exits_1() {
+    let dir = intent_dir(&[
+        ("a.toml", &intent("patterns = ['(']\n")),
+        ("b.toml", &intent("oops = 1\n")),
+    ]);
+    let (ok, _, err) = run(&["check", "--intents", dir.path().to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.contains("a.toml:4:13: bad regex in `patterns[0]`"),
+        "{err}"
+    );
+    assert!(err.contains("b.toml:4:1: unknown field `oops`"), "{err}");
+    assert!(err.contains("2 error(s)"), "{err}");
+}
+
+#[test]
+fn check_and_test_pass_on_the_default_intents() {
+    let d = default_intents().to_str().unwrap();
+    let (ok, out, err) = run(&["check", "--intents", d]);
+    assert!(ok, "{out}{err}");
+    assert!(out.starts_with("ok: "), "{out}");
+    let (ok, out, err) = run(&["test", "--intents", d]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains(" passed, 0 failed"), "{out}");
+}
+
+#[test]
+fn test_shows_the_trace_of_a_failure() {
+    let ship = intent("tests = [\"where is my parcel\"]\n");
+    let order = "description = \"d\"\nanswer = \"a\"\nexamples = [\"where is my parcel\", \"track my parcel\"]\n";
+    let dir = intent_dir(&[("ship.toml", &ship), ("order.toml", order)]);
+    let (ok, out, _) = run(&["test", "--intents", dir.path().to_str().unwrap()]);
+    assert!(!ok);
+    assert!(out.contains("FAIL "), "{out}");
+    assert!(out.contains("decision: "), "{out}");
+    assert!(out.contains("nearest \"where is my parcel\""), "{out}");
+    assert!(out.contains("0 passed, 1 failed"), "{out}");
+}
+
+#[test]
+fn chat_replies_with_a_trace() {
+    let mut child = frontdesk()
+        .args([
+            "chat",
+            "--intents",
+            default_intents().to_str().unwrap(),
+            "--name",
+            "Ada",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn chat");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello\nhow much is shipping?\ndo you ship to mars\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("Ada"), "{text}");
+    assert!(text.contains("decision: answer shipping_cost"), "{text}");
+    assert!(text.contains("decision: fallback"), "{text}");
+    assert!(text.contains("1. shipping_cost"), "{text}");
+}
+
+#[test]
+fn import_eval_and_calibrate_round_trip() {
+    let data = tempfile::tempdir().unwrap();
+    let csv = data.path().join("data.csv");
+    let mut rows = String::from("text,intent\n");
+    let topics = [
+        (
+            "ship",
+            [
+                "how much is shipping",
+                "shipping price",
+                "cost of delivery",
+                "postage fee",
+                "what does shipping cost",
+                "delivery charge please",
+            ],
+        ),
+        (
+            "track",
+            [
+                "where is my order",
+                "track my parcel",
+                "has my package shipped",
+                "order status",
+                "where's my stuff",
+                "when will my order come",
+            ],
+        ),
+        (
+            "hours",
+            [
+                "when are you open",
+                "opening hours",
+                "what time do you close",
+                "are you open on sunday",
+                "store hours please",
+                "when do you open tomorrow",
+            ],
+        ),
+    ];
+    for (label, texts) in topics {
+        for t in texts {
+            rows.push_str(&format!("{t},{label}\n"));
+        }
+    }
+    for t in [
+        "what is the capital of france",
+        "tell me a joke",
+        "\"weather, tomorrow\"",
+        "who won the game",
+    ] {
+        rows.push_str(&format!("{t},oos\n"));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let out = data.path().join("intents");
+    let (ok, stdout, err) = run(&[
+        "import",
+        csv.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        stdout.contains("imported 3 intents (18 examples) and 4 out-of-scope"),
+        "{stdout}"
+    );
+    let oos = std::fs::read_to_string(out.join("_out_of_scope.toml")).unwrap();
+    assert!(oos.contains("\"weather, tomorrow\""), "{oos}");
+
+    let (ok, stdout, err) = run(&[
+        "calibrate",
+        csv.to_str().unwrap(),
+        "--intents",
+        out.to_str().unwrap(),
+        "--folds",
+        "3",
+    ]);
+    assert!(ok, "{stdout}{err}");
+    assert!(stdout.contains("cross-validated on 22 rows"), "{stdout}");
+    let cal = std::fs::read_to_string(out.join("_calibration.toml")).unwrap();
+    assert!(cal.contains("clarify = "), "{cal}");
+
+    let preds = data.path().join("preds.csv");
+    let (ok, stdout, err) = run(&[
+        "eval",
+        csv.to_str().unwrap(),
+        "--intents",
+        out.to_str().unwrap(),
+        "--predictions",
+        preds.to_str().unwrap(),
+        "--json",
+        "--sweep",
+    ]);
+    assert!(ok, "{err}");
+    assert!(stdout.contains("\"oos_recall\":"), "{stdout}");
+    assert!(
+        stdout.contains("threshold  inscope_acc  oos_recall"),
+        "{stdout}"
+    );
+    let p = std::fs::read_to_string(&preds).unwrap();
+    assert!(
+        p.starts_with("text,gold,predicted,decision,confidence,latency_us\n"),
+        "{p}"
+    );
+    assert_eq!(p.lines().count(), 23);
+    // The loader now uses the calibrated thresholds.
+    let (ok, stdout, _) = run(&["check", "--intents", out.to_str().unwrap()]);
+    assert!(ok);
+    assert!(stdout.contains("_calibration.toml"), "{stdout}");
+}
+
+#[test]
+fn bad_csv_is_a_located_error() {
+    let data = tempfile::tempdir().unwrap();
+    let csv = data.path().join("bad.csv");
+    std::fs::write(
+        &csv,
+        "text,intent\nhello,greeting\n\"unterminated,x\nmore,y,z\n",
+    )
+    .unwrap();
+    let (ok, _, err) = run(&[
+        "import",
+        csv.to_str().unwrap(),
+        "--out",
+        data.path().join("o").to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("bad.csv:"), "{err}");
+    std::fs::write(&csv, "words,label2\nhello,greeting\n").unwrap();
+    let (ok, _, err) = run(&["eval", csv.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.contains("bad.csv:1: the header must name a `text` and an `intent` column"),
+        "{err}"
+    );
+}

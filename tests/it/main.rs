@@ -1,0 +1,30 @@
+//! Integration tests: the library's load path and the real `frontdesk`
+//! binary, on intent directories written into temp dirs.
+
+mod classify;
+mod cli;
+mod shop;
+mod validation;
+
+use std::path::Path;
+
+/// Writes `files` (name, contents) into a fresh temp dir.
+pub fn intent_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, body) in files {
+        std::fs::write(dir.path().join(name), body).expect("write intent file");
+    }
+    dir
+}
+
+/// A valid intent file body with the given extra lines.
+pub fn intent(extra: &str) -> String {
+    format!(
+        "description = \"test intent\"\nanswer = \"ok\"\nexamples = [\"how much is shipping\", \"shipping price\"]\n{extra}"
+    )
+}
+
+/// The repository's default intents.
+pub fn default_intents() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/intents"))
+}
