@@ -5,6 +5,10 @@
 //! - [`classify`]: normalisation, rules, the lexical model, fusion into a
 //!   ranked and explained result, the decision policy, the frustration
 //!   detector.
+//! - [`conversation`]: the event log of a conversation, its derived state,
+//!   and the pure rules of answering, clarifying and handing off.
+//! - [`handoff`]: the agent queue, presence and capacity, assignment, wait
+//!   estimates, and the summary an agent reads first.
 //! - [`eval`]: labelled-CSV import, evaluation and threshold calibration.
 //! - [`trace`]: the human-readable decision trace shared by the CLI commands.
 //!
@@ -21,6 +25,8 @@
 #![forbid(unsafe_code)]
 
 pub mod classify;
+pub mod conversation;
 pub mod eval;
+pub mod handoff;
 pub mod intents;
 pub mod trace;

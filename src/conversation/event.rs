@@ -1,0 +1,118 @@
+//! What happens in a conversation, as an append-only log. The wire and
+//! storage form is serde's (snake_case, tagged by `type`), so the HTTP API
+//! and the store share it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::classify::HandoffReason;
+
+/// Who the visitor is, as far as the page told us.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Visitor {
+    pub name: Option<String>,
+    /// The shop's own id for the visitor, if logged in.
+    pub id: Option<String>,
+    pub email: Option<String>,
+    /// The page the chat was started on.
+    pub page_url: Option<String>,
+}
+
+/// One entry of the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The conversation began.
+    Started {
+        visitor: Visitor,
+    },
+    /// The visitor wrote; `client_id` makes a retried send idempotent.
+    VisitorMessage {
+        text: String,
+        client_id: String,
+    },
+    /// The bot answered an intent.
+    BotReply {
+        text: String,
+        intent: Option<String>,
+        confidence: f32,
+        /// The decision trace in words, for the agent and the admin.
+        trace: String,
+        quick_replies: Vec<String>,
+        /// Slot values the answer used: (name, value).
+        #[serde(default)]
+        slots: Vec<(String, String)>,
+    },
+    /// The bot asked "Did you mean …?"; `options` are intent ids.
+    Clarification {
+        text: String,
+        options: Vec<String>,
+        quick_replies: Vec<String>,
+    },
+    /// The bot asked for a slot value the answer needs.
+    SlotPrompt {
+        intent: String,
+        slot: String,
+        text: String,
+        /// Values of the intent's other slots found so far.
+        #[serde(default)]
+        slots: Vec<(String, String)>,
+    },
+    /// The bot did not understand.
+    Fallback {
+        text: String,
+        trace: String,
+    },
+    /// The bot offered a person instead of handing off at once.
+    HandoffOffered {
+        reason: HandoffReason,
+        text: String,
+    },
+    /// The conversation goes to a person.
+    Handoff {
+        reason: HandoffReason,
+    },
+    /// Place in the queue and the estimated wait, told to the visitor.
+    Queued {
+        position: u32,
+        wait_secs: Option<u64>,
+    },
+    AgentJoined {
+        agent: String,
+    },
+    AgentMessage {
+        agent: String,
+        text: String,
+    },
+    /// Seen by agents only.
+    InternalNote {
+        agent: String,
+        text: String,
+    },
+    Transfer {
+        from: String,
+        to: String,
+    },
+    /// An agent gave the conversation back to the bot.
+    ReturnedToBot {
+        agent: String,
+    },
+    /// `by` is an agent name, or `bot` for an intent whose action is `end`.
+    Closed {
+        by: String,
+    },
+    Rating {
+        score: u8,
+        comment: Option<String>,
+    },
+}
+
+/// An event with its place in the log and its time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// 1-based, dense within a conversation: a client that reconnects asks
+    /// for everything after the last `seq` it saw.
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    pub event: Event,
+}

@@ -1,0 +1,14 @@
+//! A conversation: its append-only event log (`event.rs`), the state derived
+//! from it (`state.rs`), and the pure rules that turn an input into new
+//! events (`machine.rs`). No I/O here: storage and delivery live elsewhere.
+
+pub mod event;
+pub mod machine;
+pub mod state;
+
+pub use event::{Event, Record, Visitor};
+pub use machine::{step, EscalationPolicy, Input, StepError};
+pub use state::{Conversation, Pending, Phase};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,181 @@
+//! The state of a conversation, derived from its log and nothing else: fold
+//! the records with `apply` and you have it, after a restart as before.
+
+use std::collections::BTreeMap;
+
+use super::event::{Event, Record, Visitor};
+use crate::classify::HandoffReason;
+
+/// Where a conversation stands.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Phase {
+    /// The bot answers.
+    #[default]
+    Bot,
+    /// Waiting for an agent; the bot is silent.
+    Queued { reason: HandoffReason },
+    /// An agent has it; the bot is silent.
+    WithAgent { agent: String },
+    /// Closed by an agent or the bot; the visitor may rate it, and a new
+    /// message starts again with the bot.
+    Closed,
+}
+
+impl Phase {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Phase::Bot => "bot",
+            Phase::Queued { .. } => "queued",
+            Phase::WithAgent { .. } => "with_agent",
+            Phase::Closed => "closed",
+        }
+    }
+}
+
+/// What the bot is waiting for from the visitor's next message.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Pending {
+    #[default]
+    Nothing,
+    /// A slot value for `intent`.
+    Slot { intent: String, slot: String },
+    /// A pick among "Did you mean …?" options.
+    Choice { options: Vec<String> },
+    /// A yes or no to "Shall I get a person?".
+    HandoffOffer { reason: HandoffReason },
+}
+
+/// Everything the rules need, derived from the log.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Conversation {
+    pub phase: Phase,
+    pub visitor: Visitor,
+    pub pending: Pending,
+    /// Fallbacks in a row since the last understood message.
+    pub fallbacks: u32,
+    /// Slot values seen so far: (intent, slot) → value.
+    pub slots: BTreeMap<(String, String), String>,
+    /// Intents the bot recognised, in order, for the agent's summary.
+    pub intents_seen: Vec<String>,
+    /// Bot replies so far, to rotate between an intent's answers.
+    pub replies: usize,
+    /// Client ids of visitor messages already in the log.
+    pub client_ids: Vec<String>,
+    /// Last sequence number and time.
+    pub last_seq: u64,
+    pub last_at_ms: i64,
+    /// When the current handoff happened, for "time waited".
+    pub handoff_at_ms: Option<i64>,
+    /// Why the current handoff happened (kept once an agent joins).
+    pub handoff_reason: Option<HandoffReason>,
+    /// A rating was given since the last close.
+    pub rated: bool,
+}
+
+impl Conversation {
+    /// The state after `records`, in order.
+    pub fn from_log<'a>(records: impl IntoIterator<Item = &'a Record>) -> Conversation {
+        let mut c = Conversation::default();
+        for r in records {
+            c.apply(r);
+        }
+        c
+    }
+
+    /// Folds one record into the state.
+    pub fn apply(&mut self, r: &Record) {
+        self.last_seq = r.seq;
+        self.last_at_ms = r.at_ms;
+        match &r.event {
+            Event::Started { visitor } => self.visitor = visitor.clone(),
+            Event::VisitorMessage { client_id, .. } => {
+                self.client_ids.push(client_id.clone());
+                if self.phase == Phase::Closed {
+                    // A new message after a close starts again with the bot.
+                    self.phase = Phase::Bot;
+                    self.rated = false;
+                    self.fallbacks = 0;
+                }
+            }
+            Event::BotReply { intent, slots, .. } => {
+                self.replies += 1;
+                self.fallbacks = 0;
+                self.pending = Pending::Nothing;
+                if let Some(i) = intent {
+                    self.intents_seen.push(i.clone());
+                    self.remember(i, slots);
+                }
+            }
+            Event::Clarification { options, .. } => {
+                self.pending = Pending::Choice {
+                    options: options.clone(),
+                };
+            }
+            Event::SlotPrompt {
+                intent,
+                slot,
+                slots,
+                ..
+            } => {
+                self.fallbacks = 0;
+                self.intents_seen.push(intent.clone());
+                self.remember(intent, slots);
+                self.pending = Pending::Slot {
+                    intent: intent.clone(),
+                    slot: slot.clone(),
+                };
+            }
+            Event::Fallback { .. } => {
+                self.fallbacks += 1;
+                self.pending = Pending::Nothing;
+            }
+            Event::HandoffOffered { reason, .. } => {
+                self.pending = Pending::HandoffOffer { reason: *reason };
+            }
+            Event::Handoff { reason } => {
+                self.phase = Phase::Queued { reason: *reason };
+                self.pending = Pending::Nothing;
+                self.handoff_at_ms = Some(r.at_ms);
+                self.handoff_reason = Some(*reason);
+            }
+            Event::Queued { .. } => {}
+            Event::AgentJoined { agent } => {
+                self.phase = Phase::WithAgent {
+                    agent: agent.clone(),
+                }
+            }
+            Event::Transfer { to, .. } => self.phase = Phase::WithAgent { agent: to.clone() },
+            Event::AgentMessage { .. } | Event::InternalNote { .. } => {}
+            Event::ReturnedToBot { .. } => {
+                self.phase = Phase::Bot;
+                self.fallbacks = 0;
+                self.pending = Pending::Nothing;
+                self.handoff_at_ms = None;
+                self.handoff_reason = None;
+            }
+            Event::Closed { .. } => {
+                self.phase = Phase::Closed;
+                self.pending = Pending::Nothing;
+                self.handoff_at_ms = None;
+                self.handoff_reason = None;
+            }
+            Event::Rating { .. } => self.rated = true,
+        }
+    }
+
+    fn remember(&mut self, intent: &str, slots: &[(String, String)]) {
+        for (k, v) in slots {
+            self.slots
+                .insert((intent.to_string(), k.clone()), v.clone());
+        }
+    }
+
+    /// Slot values for `intent` seen so far.
+    pub fn slots_of(&self, intent: &str) -> Vec<(String, String)> {
+        self.slots
+            .iter()
+            .filter(|((i, _), _)| i == intent)
+            .map(|((_, s), v)| (s.clone(), v.clone()))
+            .collect()
+    }
+}

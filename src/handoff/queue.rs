@@ -1,0 +1,463 @@
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::classify::HandoffReason;
+
+/// Whether an agent takes new conversations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// Takes new conversations (up to capacity).
+    Online,
+    /// Keeps current conversations, takes no new ones.
+    Away,
+    Offline,
+}
+
+/// An agent as the queue sees them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    pub presence: Presence,
+    /// Concurrent conversations this agent can hold.
+    pub capacity: u32,
+    /// Conversations the agent holds now.
+    pub active: BTreeSet<String>,
+}
+
+impl Agent {
+    fn free(&self) -> u32 {
+        if self.presence == Presence::Online {
+            self.capacity.saturating_sub(self.active.len() as u32)
+        } else {
+            0
+        }
+    }
+}
+
+/// One waiting conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waiting {
+    pub conversation: String,
+    pub reason: HandoffReason,
+    /// Upset visitors may go first (see `Queue::priority_for_upset`).
+    pub priority: bool,
+    pub since_ms: i64,
+    /// Arrival order, the tie-breaker that makes the order total.
+    pub ticket: u64,
+}
+
+/// A queue operation that does not fit.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueueError {
+    #[error("unknown agent `{0}`")]
+    UnknownAgent(String),
+    #[error("agent `{0}` is not online")]
+    NotOnline(String),
+    #[error("agent `{0}` is at capacity")]
+    AtCapacity(String),
+    #[error("conversation `{0}` is not waiting")]
+    NotWaiting(String),
+    #[error("agent `{agent}` does not hold conversation `{conversation}`")]
+    NotHeld { agent: String, conversation: String },
+}
+
+/// How many recent handle times the wait estimate averages.
+const HANDLE_WINDOW: usize = 50;
+
+/// The queue and the agents.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    waiting: Vec<Waiting>,
+    agents: BTreeMap<String, Agent>,
+    /// Recent handle times in seconds, newest last.
+    handle_secs: VecDeque<u64>,
+    next_ticket: u64,
+    /// Upset visitors (`negative_sentiment`) go before others.
+    pub priority_for_upset: bool,
+    /// Assumed handle time before any was measured.
+    pub default_handle_secs: u64,
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Queue {
+            waiting: Vec::new(),
+            agents: BTreeMap::new(),
+            handle_secs: VecDeque::new(),
+            next_ticket: 0,
+            priority_for_upset: true,
+            default_handle_secs: 300,
+        }
+    }
+}
+
+impl Queue {
+    /// Adds a conversation (again: a repeat keeps its place); returns its
+    /// 1-based position.
+    pub fn enqueue(&mut self, conversation: &str, reason: HandoffReason, now_ms: i64) -> u32 {
+        if self.position(conversation).is_none() {
+            self.next_ticket += 1;
+            self.waiting.push(Waiting {
+                conversation: conversation.to_string(),
+                reason,
+                priority: self.priority_for_upset && reason == HandoffReason::NegativeSentiment,
+                since_ms: now_ms,
+                ticket: self.next_ticket,
+            });
+            // Priority first, then arrival: a stable, total order.
+            self.waiting.sort_by_key(|w| (!w.priority, w.ticket));
+        }
+        self.position(conversation).unwrap_or(0)
+    }
+
+    /// Restores a waiting entry as stored (after a restart), keeping order.
+    pub fn restore(&mut self, w: Waiting) {
+        self.next_ticket = self.next_ticket.max(w.ticket);
+        self.waiting.push(w);
+        self.waiting.sort_by_key(|w| (!w.priority, w.ticket));
+    }
+
+    /// 1-based position, if waiting.
+    pub fn position(&self, conversation: &str) -> Option<u32> {
+        self.waiting
+            .iter()
+            .position(|w| w.conversation == conversation)
+            .map(|p| p as u32 + 1)
+    }
+
+    pub fn waiting(&self) -> &[Waiting] {
+        &self.waiting
+    }
+
+    /// Takes a conversation out of the queue (closed while waiting, or the
+    /// visitor left).
+    pub fn remove(&mut self, conversation: &str) -> Option<Waiting> {
+        let i = self
+            .waiting
+            .iter()
+            .position(|w| w.conversation == conversation)?;
+        Some(self.waiting.remove(i))
+    }
+
+    pub fn set_agent(&mut self, name: &str, presence: Presence, capacity: u32) {
+        let a = self.agents.entry(name.to_string()).or_insert(Agent {
+            presence,
+            capacity,
+            active: BTreeSet::new(),
+        });
+        a.presence = presence;
+        a.capacity = capacity;
+    }
+
+    pub fn agent(&self, name: &str) -> Option<&Agent> {
+        self.agents.get(name)
+    }
+
+    /// Agents online now.
+    pub fn online(&self) -> usize {
+        self.agents
+            .values()
+            .filter(|a| a.presence == Presence::Online)
+            .count()
+    }
+
+    /// An agent takes a waiting conversation (or, with `live = true`, one the
+    /// bot still has: taking over). Capacity is a rule, not a hint.
+    pub fn claim(&mut self, agent: &str, conversation: &str, live: bool) -> Result<(), QueueError> {
+        let a = self
+            .agents
+            .get(agent)
+            .ok_or_else(|| QueueError::UnknownAgent(agent.to_string()))?;
+        if a.presence != Presence::Online {
+            return Err(QueueError::NotOnline(agent.to_string()));
+        }
+        if a.free() == 0 {
+            return Err(QueueError::AtCapacity(agent.to_string()));
+        }
+        if self.remove(conversation).is_none() && !live {
+            return Err(QueueError::NotWaiting(conversation.to_string()));
+        }
+        if let Some(a) = self.agents.get_mut(agent) {
+            a.active.insert(conversation.to_string());
+        }
+        Ok(())
+    }
+
+    /// Auto-assignment: pairs the head of the queue with the online agent
+    /// with the most free capacity (ties: fewer active conversations, then
+    /// name order), until either runs out.
+    pub fn assign(&mut self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        while let Some(head) = self.waiting.first().map(|w| w.conversation.clone()) {
+            let best = self
+                .agents
+                .iter()
+                .filter(|(_, a)| a.free() > 0)
+                .max_by(|x, y| {
+                    x.1.free()
+                        .cmp(&y.1.free())
+                        .then(y.1.active.len().cmp(&x.1.active.len()))
+                        .then(y.0.cmp(x.0))
+                })
+                .map(|(n, _)| n.clone());
+            let Some(agent) = best else { break };
+            if self.claim(&agent, &head, false).is_err() {
+                break;
+            }
+            out.push((agent, head));
+        }
+        out
+    }
+
+    /// Moves a held conversation to another agent, who must be online with
+    /// room for it.
+    pub fn transfer(&mut self, from: &str, to: &str, conversation: &str) -> Result<(), QueueError> {
+        self.holds(from, conversation)?;
+        let target = self
+            .agents
+            .get(to)
+            .ok_or_else(|| QueueError::UnknownAgent(to.to_string()))?;
+        if target.presence != Presence::Online {
+            return Err(QueueError::NotOnline(to.to_string()));
+        }
+        if target.free() == 0 {
+            return Err(QueueError::AtCapacity(to.to_string()));
+        }
+        if let Some(a) = self.agents.get_mut(from) {
+            a.active.remove(conversation);
+        }
+        if let Some(a) = self.agents.get_mut(to) {
+            a.active.insert(conversation.to_string());
+        }
+        Ok(())
+    }
+
+    /// The agent is done with a conversation (closed, or returned to the
+    /// bot); `handled_secs` feeds the wait estimate.
+    pub fn release(
+        &mut self,
+        agent: &str,
+        conversation: &str,
+        handled_secs: u64,
+    ) -> Result<(), QueueError> {
+        self.holds(agent, conversation)?;
+        if let Some(a) = self.agents.get_mut(agent) {
+            a.active.remove(conversation);
+        }
+        self.handle_secs.push_back(handled_secs);
+        while self.handle_secs.len() > HANDLE_WINDOW {
+            self.handle_secs.pop_front();
+        }
+        Ok(())
+    }
+
+    fn holds(&self, agent: &str, conversation: &str) -> Result<(), QueueError> {
+        let a = self
+            .agents
+            .get(agent)
+            .ok_or_else(|| QueueError::UnknownAgent(agent.to_string()))?;
+        if a.active.contains(conversation) {
+            Ok(())
+        } else {
+            Err(QueueError::NotHeld {
+                agent: agent.to_string(),
+                conversation: conversation.to_string(),
+            })
+        }
+    }
+
+    /// Mean of recent handle times, or the default before any.
+    pub fn mean_handle_secs(&self) -> u64 {
+        if self.handle_secs.is_empty() {
+            self.default_handle_secs
+        } else {
+            self.handle_secs.iter().sum::<u64>() / self.handle_secs.len() as u64
+        }
+    }
+
+    /// Estimated wait for the visitor at `position`: `None` when no agent is
+    /// online (the visitor is told so instead of a number). Slots that are
+    /// free now serve the first positions at once; after that, each of the
+    /// online agents' slots frees one conversation per mean handle time.
+    pub fn estimate_wait_secs(&self, position: u32) -> Option<u64> {
+        let online: Vec<&Agent> = self
+            .agents
+            .values()
+            .filter(|a| a.presence == Presence::Online)
+            .collect();
+        let slots: u32 = online.iter().map(|a| a.capacity).sum();
+        if slots == 0 {
+            return None;
+        }
+        let free: u32 = online.iter().map(|a| a.free()).sum();
+        if position <= free {
+            return Some(0);
+        }
+        let rounds = (position - free).div_ceil(slots) as u64;
+        Some(rounds * self.mean_handle_secs())
+    }
+
+    /// Every waiting conversation with its position and estimate, to tell
+    /// visitors when theirs changed.
+    pub fn positions(&self) -> Vec<(String, u32, Option<u64>)> {
+        self.waiting
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let p = i as u32 + 1;
+                (w.conversation.clone(), p, self.estimate_wait_secs(p))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use HandoffReason::*;
+
+    #[test]
+    fn oldest_first_with_upset_visitors_ahead() {
+        let mut q = Queue::default();
+        assert_eq!(q.enqueue("a", Asked, 1), 1);
+        assert_eq!(q.enqueue("b", LowConfidence, 2), 2);
+        assert_eq!(q.enqueue("c", NegativeSentiment, 3), 1);
+        assert_eq!(q.enqueue("a", Asked, 4), 2, "a repeat keeps its place");
+        let order: Vec<&str> = q
+            .waiting()
+            .iter()
+            .map(|w| w.conversation.as_str())
+            .collect();
+        assert_eq!(order, ["c", "a", "b"]);
+        let mut fifo = Queue {
+            priority_for_upset: false,
+            ..Queue::default()
+        };
+        fifo.enqueue("a", Asked, 1);
+        fifo.enqueue("c", NegativeSentiment, 2);
+        assert_eq!(fifo.position("c"), Some(2));
+    }
+
+    #[test]
+    fn restore_keeps_the_stored_order() {
+        let mut q = Queue::default();
+        q.enqueue("a", Asked, 1);
+        q.enqueue("b", NegativeSentiment, 2);
+        q.enqueue("c", Asked, 3);
+        let mut back = Queue::default();
+        for w in q.waiting().iter().rev() {
+            back.restore(w.clone());
+        }
+        assert_eq!(back.waiting(), q.waiting());
+        assert_eq!(back.enqueue("d", Asked, 4), 4);
+    }
+
+    #[test]
+    fn claim_respects_presence_and_capacity() {
+        let mut q = Queue::default();
+        q.set_agent("alex", Presence::Online, 1);
+        q.set_agent("sam", Presence::Away, 3);
+        q.enqueue("a", Asked, 1);
+        q.enqueue("b", Asked, 2);
+        assert_eq!(
+            q.claim("sam", "a", false),
+            Err(QueueError::NotOnline("sam".into()))
+        );
+        assert_eq!(
+            q.claim("kim", "a", false),
+            Err(QueueError::UnknownAgent("kim".into()))
+        );
+        q.claim("alex", "a", false).unwrap();
+        assert_eq!(
+            q.claim("alex", "b", false),
+            Err(QueueError::AtCapacity("alex".into()))
+        );
+        assert_eq!(q.position("b"), Some(1));
+        q.release("alex", "a", 120).unwrap();
+        assert_eq!(
+            q.claim("alex", "zzz", false),
+            Err(QueueError::NotWaiting("zzz".into()))
+        );
+        q.claim("alex", "live", true).unwrap();
+    }
+
+    #[test]
+    fn auto_assignment_fills_free_capacity_oldest_first() {
+        let mut q = Queue::default();
+        q.set_agent("alex", Presence::Online, 2);
+        q.set_agent("sam", Presence::Online, 1);
+        for (i, c) in ["a", "b", "c", "d"].iter().enumerate() {
+            q.enqueue(c, Asked, i as i64);
+        }
+        let got = q.assign();
+        assert_eq!(
+            got,
+            [
+                ("alex".into(), "a".into()),
+                ("sam".into(), "b".into()),
+                ("alex".into(), "c".into())
+            ]
+        );
+        assert_eq!(q.position("d"), Some(1));
+    }
+
+    #[test]
+    fn transfer_moves_the_conversation() {
+        let mut q = Queue::default();
+        q.set_agent("alex", Presence::Online, 1);
+        q.set_agent("sam", Presence::Online, 1);
+        q.set_agent("kim", Presence::Offline, 1);
+        q.enqueue("a", Asked, 1);
+        q.claim("alex", "a", false).unwrap();
+        assert!(
+            q.transfer("sam", "alex", "a").is_err(),
+            "sam does not hold it"
+        );
+        assert_eq!(
+            q.transfer("alex", "kim", "a"),
+            Err(QueueError::NotOnline("kim".into()))
+        );
+        q.transfer("alex", "sam", "a").unwrap();
+        assert!(q.agent("sam").unwrap().active.contains("a"));
+        assert!(q.agent("alex").unwrap().active.is_empty());
+    }
+
+    #[test]
+    fn wait_estimates_from_handle_times_and_agents_online() {
+        let mut q = Queue::default();
+        q.enqueue("a", Asked, 0);
+        assert_eq!(q.estimate_wait_secs(1), None, "nobody online: no number");
+        q.set_agent("alex", Presence::Online, 2);
+        assert_eq!(
+            q.estimate_wait_secs(1),
+            Some(0),
+            "a free slot serves at once"
+        );
+        assert_eq!(q.estimate_wait_secs(2), Some(0));
+        assert_eq!(
+            q.estimate_wait_secs(3),
+            Some(300),
+            "default handle time before any measured"
+        );
+        for secs in [100, 200, 300] {
+            q.claim("alex", "x", true).unwrap();
+            q.release("alex", "x", secs).unwrap();
+        }
+        assert_eq!(q.mean_handle_secs(), 200);
+        assert_eq!(q.estimate_wait_secs(3), Some(200));
+        assert_eq!(q.estimate_wait_secs(5), Some(400));
+        q.set_agent("sam", Presence::Online, 2);
+        assert_eq!(
+            q.estimate_wait_secs(5),
+            Some(200),
+            "more agents, shorter wait"
+        );
+        q.set_agent("sam", Presence::Away, 2);
+        assert_eq!(
+            q.estimate_wait_secs(5),
+            Some(400),
+            "away agents take no one new"
+        );
+        let p = q.positions();
+        assert_eq!(p, vec![("a".into(), 1, Some(0))]);
+    }
+}
