@@ -10,6 +10,8 @@
 //! - [`handoff`]: the agent queue, presence and capacity, assignment, wait
 //!   estimates, and the summary an agent reads first.
 //! - [`eval`]: labelled-CSV import, evaluation and threshold calibration.
+//! - [`store`]: persistence behind the `Store` trait; sled is the embedded
+//!   default, with durable (group-committed) appends.
 //! - [`trace`]: the human-readable decision trace shared by the CLI commands.
 //!
 //! ```
@@ -29,4 +31,5 @@ pub mod conversation;
 pub mod eval;
 pub mod handoff;
 pub mod intents;
+pub mod store;
 pub mod trace;

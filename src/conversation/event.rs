@@ -104,6 +104,11 @@ pub enum Event {
         score: u8,
         comment: Option<String>,
     },
+    /// The visitor left an email address for the reply (outside hours, or
+    /// with nobody online).
+    EmailLeft {
+        email: String,
+    },
 }
 
 /// An event with its place in the log and its time.

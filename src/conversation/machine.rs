@@ -72,6 +72,10 @@ pub enum Input {
         score: u8,
         comment: Option<String>,
     },
+    /// The visitor leaves an email address for the reply.
+    LeaveEmail {
+        email: String,
+    },
 }
 
 /// An input that does not fit the conversation's state.
@@ -91,6 +95,8 @@ pub enum StepError {
     AlreadyClosed,
     #[error("the conversation is with the bot: nobody to transfer from")]
     NotWithAgent,
+    #[error("{0:?} does not look like an email address")]
+    BadEmail(String),
 }
 
 /// Words that accept "Shall I get a person?" and words that decline it.
@@ -200,6 +206,21 @@ pub fn step(
             }
             _ => Ok(vec![Event::Closed { by: agent }]),
         },
+        Input::LeaveEmail { email } => {
+            let email = email.trim().to_string();
+            let plausible = email.len() <= 254
+                && email.split_once('@').is_some_and(|(user, host)| {
+                    !user.is_empty()
+                        && host.contains('.')
+                        && !host.starts_with('.')
+                        && !host.ends_with('.')
+                })
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !plausible {
+                return Err(StepError::BadEmail(email.chars().take(80).collect()));
+            }
+            Ok(vec![Event::EmailLeft { email }])
+        }
         Input::Rate { score, comment } => {
             if conv.phase != Phase::Closed {
                 return Err(StepError::NotClosed(phase));

@@ -160,6 +160,7 @@ impl Conversation {
                 self.handoff_reason = None;
             }
             Event::Rating { .. } => self.rated = true,
+            Event::EmailLeft { email } => self.visitor.email = Some(email.clone()),
         }
     }
 

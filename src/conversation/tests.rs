@@ -46,6 +46,7 @@ fn kind(e: &Event) -> &'static str {
         Event::ReturnedToBot { .. } => "returned",
         Event::Closed { .. } => "closed",
         Event::Rating { .. } => "rating",
+        Event::EmailLeft { .. } => "email",
     }
 }
 
@@ -462,4 +463,33 @@ struct Wrapper {
 /// API will use their own).
 fn toml_round_trip(r: &Record) -> String {
     toml::to_string(&Wrapper { r: r.clone() }).unwrap()
+}
+
+#[test]
+fn leaving_an_email_updates_the_visitor() {
+    let mut c = Chat::new(EscalationPolicy::default(), None);
+    c.input(Input::AskForPerson).unwrap();
+    for bad in [
+        "",
+        "ada",
+        "ada@",
+        "@example.com",
+        "ada@example",
+        "a da@example.com",
+        "ada@.com",
+    ] {
+        assert!(
+            matches!(
+                c.input(Input::LeaveEmail { email: bad.into() }),
+                Err(StepError::BadEmail(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    c.input(Input::LeaveEmail {
+        email: " ada@example.com ".into(),
+    })
+    .unwrap();
+    assert_eq!(c.conv.visitor.email.as_deref(), Some("ada@example.com"));
+    assert_eq!(c.conv.phase.as_str(), "queued", "the ticket stays queued");
 }

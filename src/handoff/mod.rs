@@ -4,8 +4,12 @@
 //! rules are testable with a controlled clock; the server wraps it in a lock
 //! and persists what changes.
 
+mod hours;
+mod notice;
 mod queue;
 mod summary;
 
+pub use hours::{BusinessHours, HoursError, RawHours};
+pub use notice::{queue_notice, LEAVE_EMAIL};
 pub use queue::{Agent, Presence, Queue, QueueError, Waiting};
 pub use summary::Summary;

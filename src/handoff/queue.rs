@@ -34,7 +34,7 @@ impl Agent {
 }
 
 /// One waiting conversation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Waiting {
     pub conversation: String,
     pub reason: HandoffReason,
@@ -296,6 +296,28 @@ impl Queue {
         Some(rounds * self.mean_handle_secs())
     }
 
+    /// A `Queued` event for every waiting visitor whose position or estimate
+    /// differs from `before` (an earlier `positions()`): what to tell whom
+    /// after a claim, a close, or an agent coming online.
+    pub fn changes(
+        &self,
+        before: &[(String, u32, Option<u64>)],
+    ) -> Vec<(String, crate::conversation::Event)> {
+        self.positions()
+            .into_iter()
+            .filter(|now| !before.contains(now))
+            .map(|(c, position, wait_secs)| {
+                (
+                    c,
+                    crate::conversation::Event::Queued {
+                        position,
+                        wait_secs,
+                    },
+                )
+            })
+            .collect()
+    }
+
     /// Every waiting conversation with its position and estimate, to tell
     /// visitors when theirs changed.
     pub fn positions(&self) -> Vec<(String, u32, Option<u64>)> {
@@ -459,5 +481,43 @@ mod tests {
         );
         let p = q.positions();
         assert_eq!(p, vec![("a".into(), 1, Some(0))]);
+    }
+
+    #[test]
+    fn visitors_are_told_again_when_their_place_changes() {
+        use crate::conversation::Event;
+        let mut q = Queue::default();
+        q.set_agent("alex", Presence::Online, 1);
+        q.claim("alex", "busy", true).unwrap();
+        for (i, c) in ["a", "b", "c"].iter().enumerate() {
+            q.enqueue(c, Asked, i as i64);
+        }
+        let before = q.positions();
+        assert!(
+            q.changes(&before).is_empty(),
+            "nothing changed, nothing to say"
+        );
+        q.release("alex", "busy", 60).unwrap();
+        q.claim("alex", "a", false).unwrap();
+        let told = q.changes(&before);
+        assert_eq!(
+            told,
+            vec![
+                (
+                    "b".into(),
+                    Event::Queued {
+                        position: 1,
+                        wait_secs: Some(60)
+                    }
+                ),
+                (
+                    "c".into(),
+                    Event::Queued {
+                        position: 2,
+                        wait_secs: Some(120)
+                    }
+                ),
+            ]
+        );
     }
 }

@@ -4,6 +4,7 @@
 mod classify;
 mod cli;
 mod shop;
+mod store;
 mod validation;
 
 use std::path::Path;

@@ -1,0 +1,130 @@
+//! Storage numbers for BENCHMARKS.md: durable appends per second with one
+//! writer and with 64 concurrent writers (group commit), and disk space per
+//! 1,000 messages after 1,000,000 messages and after deleting half of them.
+//! Run: `cargo bench --bench store` (set STORE_MESSAGES to change the 1M).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use frontdesk::conversation::{Event, Visitor};
+use frontdesk::store::{SledStore, Store};
+
+fn message(n: u64) -> Event {
+    Event::VisitorMessage {
+        text: format!("Hi, where is my order {n:08}? It was supposed to arrive on Tuesday."),
+        client_id: format!("{n:016x}"),
+    }
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+/// Appends `per_writer` messages from each of `writers` threads, each into
+/// its own conversations of `conv_len` messages; returns appends per second.
+fn run(store: &SledStore, writers: u64, per_writer: u64, conv_len: u64, tag: &str) -> f64 {
+    let counter = AtomicU64::new(0);
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for w in 0..writers {
+            let counter = &counter;
+            scope.spawn(move || {
+                let mut conv = String::new();
+                for i in 0..per_writer {
+                    if i % conv_len == 0 {
+                        conv = format!("{tag}-{w}-{}", i / conv_len);
+                        store.create(&conv, 0, Visitor::default()).expect("create");
+                    }
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    store
+                        .append(&conv, n as i64, vec![message(n)])
+                        .expect("append");
+                }
+            });
+        }
+    });
+    (writers * per_writer) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else to parse.
+    let total: u64 = std::env::var("STORE_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SledStore::open(dir.path()).expect("open");
+    let one = run(&store, 1, 2_000, 100, "one");
+    let (w1, f1) = store.commit_stats();
+    let many = run(&store, 64, 100, 100, "many");
+    let (w2, f2) = store.commit_stats();
+    println!(
+        "store: durable appends/s, 1 writer: {one:.0} ({:.1} writes per flush)",
+        w1 as f64 / f1.max(1) as f64
+    );
+    println!(
+        "store: durable appends/s, 64 writers: {many:.0} ({:.1}x; {:.1} writes per flush)",
+        many / one,
+        (w2 - w1) as f64 / (f2 - f1).max(1) as f64
+    );
+    drop(store);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SledStore::open(dir.path()).expect("open");
+    let start = Instant::now();
+    let rate = run(&store, 64, total / 64, 100, "fill");
+    let written = (total / 64) * 64;
+    let convs = store.conversations().expect("list");
+    let full = dir_bytes(dir.path());
+    println!(
+        "store: {written} messages in {} conversations written in {:.0} s ({rate:.0}/s, 64 writers); {:.1} MB on disk, {:.0} KB per 1,000 messages",
+        convs.len(),
+        start.elapsed().as_secs_f64(),
+        full as f64 / 1e6,
+        full as f64 / written as f64
+    );
+    let start = Instant::now();
+    for c in convs.iter().step_by(2) {
+        store.delete(c).expect("delete");
+    }
+    let after_delete = dir_bytes(dir.path());
+    println!(
+        "store: deleted half the conversations in {:.0} s: {:.1} MB on disk ({:.0} KB per 1,000 remaining messages)",
+        start.elapsed().as_secs_f64(),
+        after_delete as f64 / 1e6,
+        after_delete as f64 / (written / 2) as f64
+    );
+    drop(store);
+    // Reopening lets sled recover and rewrite what it can reclaim.
+    let store = SledStore::open(dir.path()).expect("reopen");
+    let remaining = store.conversations().expect("list").len();
+    let reopened = dir_bytes(dir.path());
+    println!(
+        "store: after reopening: {:.1} MB on disk, {remaining} conversations ({:.0} KB per 1,000 remaining messages)",
+        reopened as f64 / 1e6,
+        reopened as f64 / (written / 2) as f64
+    );
+    // Is the space freed by deletes reused? Write the deleted half again.
+    run(&store, 64, total / 64 / 2, 100, "refill");
+    let refilled = dir_bytes(dir.path());
+    println!(
+        "store: after writing {} new messages into the freed space: {:.1} MB on disk ({:.0} KB per 1,000 messages; {:+.1} MB)",
+        written / 2,
+        refilled as f64 / 1e6,
+        refilled as f64 / written as f64,
+        (refilled as f64 - reopened as f64) / 1e6
+    );
+}

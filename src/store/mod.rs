@@ -1,0 +1,97 @@
+//! Persistence behind a trait, so the server can be generic over the
+//! backend (sled is the embedded default; a shared backend such as
+//! PostgreSQL can implement the same trait when one node is not enough).
+//! This is the only module that names sled.
+//!
+//! Every write returns only once it is durable: a message is acknowledged
+//! to its sender after that, never before.
+
+mod sled;
+
+pub use self::sled::SledStore;
+
+use crate::conversation::{Event, Record, Visitor};
+use crate::handoff::{Presence, Waiting};
+
+/// A store operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Db(String),
+    #[error("stored record under {key} is unreadable: {message}")]
+    Corrupt { key: String, message: String },
+    #[error("conversation `{0}` not found")]
+    NotFound(String),
+    #[error("conversation `{0}` exists already")]
+    Exists(String),
+    #[error("invalid conversation id {0:?}: 1 to 64 bytes of letters, digits, `-` and `_`")]
+    BadId(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// What an append did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Appended {
+    /// The stored records, with their sequence numbers.
+    pub records: Vec<Record>,
+    /// The batch began with a visitor message whose client id was already
+    /// stored: nothing was written (a retry after a lost acknowledgement).
+    pub duplicate: bool,
+}
+
+/// A stored agent.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AgentRecord {
+    pub presence: Presence,
+    pub capacity: u32,
+}
+
+/// A stored rating, indexed apart from the log for reports.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RatingRecord {
+    pub conversation: String,
+    pub seq: u64,
+    pub at_ms: i64,
+    pub score: u8,
+    pub comment: Option<String>,
+}
+
+/// Storage of conversations, the queue and agents.
+pub trait Store: Send + Sync {
+    /// Creates a conversation; its log starts with `Started`.
+    fn create(&self, id: &str, at_ms: i64, visitor: Visitor) -> Result<Record>;
+    /// Appends events in order, durably. When the first event is a visitor
+    /// message whose `client_id` is already stored, nothing is written and
+    /// `duplicate` is set.
+    fn append(&self, id: &str, at_ms: i64, events: Vec<Event>) -> Result<Appended>;
+    /// The records after `after_seq`, in order.
+    fn read(&self, id: &str, after_seq: u64) -> Result<Vec<Record>>;
+    /// Every conversation id, in id order.
+    fn conversations(&self) -> Result<Vec<String>>;
+    /// Deletes a conversation with its log, client ids and rating.
+    fn delete(&self, id: &str) -> Result<()>;
+    /// Puts (or replaces) a waiting conversation in the queue.
+    fn put_waiting(&self, w: &Waiting) -> Result<()>;
+    fn remove_waiting(&self, conversation: &str) -> Result<()>;
+    /// The queue in its order: priority first, then arrival.
+    fn waiting(&self) -> Result<Vec<Waiting>>;
+    fn put_agent(&self, name: &str, agent: &AgentRecord) -> Result<()>;
+    fn agents(&self) -> Result<Vec<(String, AgentRecord)>>;
+    /// Every rating, by conversation.
+    fn ratings(&self) -> Result<Vec<RatingRecord>>;
+}
+
+/// Checks a conversation id: it becomes part of keys and URLs.
+pub fn check_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::BadId(id.chars().take(80).collect()))
+    }
+}

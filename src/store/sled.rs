@@ -1,0 +1,423 @@
+//! The embedded store: one sled database in one directory.
+//!
+//! Trees and keys (all big-endian, so that sled's byte order is the order
+//! we read in, and a conversation or the queue is one range, never a scan):
+//!
+//! | tree | key | value |
+//! | --- | --- | --- |
+//! | `conversations` | id | `Meta` (JSON): when it was created |
+//! | `events` | len(id) · id · seq | `Record` (JSON) |
+//! | `client_ids` | len(id) · id · client id | seq of that message |
+//! | `queue` | (0 priority / 1 normal) · ticket | `Waiting` (JSON) |
+//! | `agents` | name | `AgentRecord` (JSON) |
+//! | `ratings` | len(id) · id · seq | `RatingRecord` (JSON) |
+//!
+//! Appends use plain inserts under a per-conversation lock, not sled
+//! transactions or batches: in sled 0.34 both take one global write lock,
+//! which made 64 writers barely faster than one (measured: 1.8x). The write
+//! order keeps a crash harmless: the client id is written first, naming the
+//! sequence number its message will get, then the events in order; a client
+//! id only counts as a duplicate if that event exists, so an id orphaned by a
+//! crash never swallows the retry of an unacknowledged message.
+//!
+//! Durability is a group commit: a writer applies its change, then waits
+//! until a flush that started after its change has finished. Whoever finds
+//! no flush running becomes the flusher and covers every writer that came
+//! before it, so 64 concurrent writers share a handful of fsyncs instead of
+//! queueing for 64.
+
+use std::path::Path;
+use std::sync::{Condvar, Mutex};
+
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+
+use super::{check_id, AgentRecord, Appended, RatingRecord, Result, Store, StoreError};
+use crate::conversation::{Event, Record, Visitor};
+use crate::handoff::Waiting;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Meta {
+    created_ms: i64,
+}
+
+/// Appends to one conversation are serialised by one of these locks (chosen
+/// by a hash of the id); appends to different conversations run in parallel.
+const STRIPES: usize = 64;
+
+/// Group-commit bookkeeping. A std `Mutex`: it is never held across a
+/// flush or an `.await`, only to read and bump the counters.
+#[derive(Default)]
+struct Commit {
+    /// Writes registered so far.
+    requested: u64,
+    /// Writes known durable.
+    durable: u64,
+    flushing: bool,
+    /// Flushes done, to show how many writes each one covered.
+    flushes: u64,
+}
+
+/// The sled-backed `Store`.
+pub struct SledStore {
+    db: sled::Db,
+    conversations: sled::Tree,
+    events: sled::Tree,
+    client_ids: sled::Tree,
+    queue: sled::Tree,
+    agents: sled::Tree,
+    ratings: sled::Tree,
+    commit: Mutex<Commit>,
+    flushed: Condvar,
+    stripes: Vec<Mutex<()>>,
+}
+
+fn db_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+fn prefix(id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + id.len() + 8);
+    k.push(id.len() as u8);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn seq_key(id: &str, seq: u64) -> Vec<u8> {
+    let mut k = prefix(id);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn queue_key(w: &Waiting) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = if w.priority { 0 } else { 1 };
+    k[1..].copy_from_slice(&w.ticket.to_be_bytes());
+    k
+}
+
+fn decode<T: serde::de::DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T> {
+    serde_json::from_slice(value).map_err(|e| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    // Our own types always serialise.
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+/// Why a transaction stopped on purpose.
+struct Exists;
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<SledStore> {
+        let config = sled::Config::new()
+            .path(dir)
+            // We flush ourselves (group commit); no background timer.
+            .flush_every_ms(None);
+        // A store dropped a moment ago (a restart, a test reopening) may
+        // still hold its file lock while sled's background threads wind
+        // down: wait for it, briefly, instead of failing.
+        let mut tries = 0;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < 100 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(db_err(e)),
+            }
+        };
+        let tree = |name: &str| db.open_tree(name).map_err(db_err);
+        Ok(SledStore {
+            conversations: tree("conversations")?,
+            events: tree("events")?,
+            client_ids: tree("client_ids")?,
+            queue: tree("queue")?,
+            agents: tree("agents")?,
+            ratings: tree("ratings")?,
+            db,
+            commit: Mutex::new(Commit::default()),
+            flushed: Condvar::new(),
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+        })
+    }
+
+    /// Returns once every write this thread made before the call is on disk.
+    fn durable(&self) -> Result<()> {
+        let mut c = self.lock_commit();
+        c.requested += 1;
+        let mine = c.requested;
+        loop {
+            if c.durable >= mine {
+                return Ok(());
+            }
+            if !c.flushing {
+                c.flushing = true;
+                let target = c.requested;
+                drop(c);
+                let result = self.db.flush();
+                c = self.lock_commit();
+                c.flushing = false;
+                if result.is_ok() {
+                    c.durable = c.durable.max(target);
+                    c.flushes += 1;
+                }
+                self.flushed.notify_all();
+                result.map_err(db_err)?;
+                continue;
+            }
+            c = self.flushed.wait(c).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// A poisoned lock only means another writer panicked between two
+    /// counter updates; the counters are still consistent.
+    fn lock_commit(&self) -> std::sync::MutexGuard<'_, Commit> {
+        self.commit.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// (durable writes, flushes) so far: their ratio is what group commit
+    /// saves.
+    pub fn commit_stats(&self) -> (u64, u64) {
+        let c = self.lock_commit();
+        (c.durable, c.flushes)
+    }
+
+    /// Bytes on disk, for benchmarks and operators.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        self.db.size_on_disk().map_err(db_err)
+    }
+}
+
+impl Store for SledStore {
+    fn create(&self, id: &str, at_ms: i64, visitor: Visitor) -> Result<Record> {
+        check_id(id)?;
+        let record = Record {
+            seq: 1,
+            at_ms,
+            event: Event::Started { visitor },
+        };
+        let meta = Meta { created_ms: at_ms };
+        let result = (&self.conversations, &self.events).transaction(|(c, e)| {
+            if c.get(id.as_bytes())?.is_some() {
+                return Err(ConflictableTransactionError::Abort(Exists));
+            }
+            c.insert(id.as_bytes(), encode(&meta))?;
+            e.insert(seq_key(id, 1), encode(&record))?;
+            Ok(())
+        });
+        match result {
+            Ok(()) => {}
+            Err(TransactionError::Abort(_)) => return Err(StoreError::Exists(id.to_string())),
+            Err(TransactionError::Storage(e)) => return Err(db_err(e)),
+        }
+        self.durable()?;
+        Ok(record)
+    }
+
+    fn append(&self, id: &str, at_ms: i64, events: Vec<Event>) -> Result<Appended> {
+        check_id(id)?;
+        if events.is_empty() {
+            return Ok(Appended {
+                records: Vec::new(),
+                duplicate: false,
+            });
+        }
+        let stripe = {
+            let mut h = crate::intents::compile::Fnv::new();
+            h.write(id.as_bytes());
+            h.finish() as usize % STRIPES
+        };
+        let guard = self.stripes[stripe]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if self
+            .conversations
+            .get(id.as_bytes())
+            .map_err(db_err)?
+            .is_none()
+        {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        let last_seq = match self.events.scan_prefix(prefix(id)).next_back() {
+            Some(item) => {
+                let (k, _) = item.map_err(db_err)?;
+                let tail: [u8; 8] = k[k.len() - 8..].try_into().unwrap_or([0; 8]);
+                u64::from_be_bytes(tail)
+            }
+            None => 0,
+        };
+        if let Event::VisitorMessage { client_id, .. } = &events[0] {
+            let mut k = prefix(id);
+            k.extend_from_slice(client_id.as_bytes());
+            if let Some(seq) = self.client_ids.get(&k).map_err(db_err)? {
+                let seq: [u8; 8] = seq.as_ref().try_into().unwrap_or([0; 8]);
+                let seq = u64::from_be_bytes(seq);
+                if self.events.contains_key(seq_key(id, seq)).map_err(db_err)? {
+                    return Ok(Appended {
+                        records: Vec::new(),
+                        duplicate: true,
+                    });
+                }
+            }
+            self.client_ids
+                .insert(k, &(last_seq + 1).to_be_bytes())
+                .map_err(db_err)?;
+        }
+        let mut records = Vec::with_capacity(events.len());
+        for (i, event) in events.into_iter().enumerate() {
+            let seq = last_seq + 1 + i as u64;
+            let rating = match &event {
+                Event::Rating { score, comment } => Some(RatingRecord {
+                    conversation: id.to_string(),
+                    seq,
+                    at_ms,
+                    score: *score,
+                    comment: comment.clone(),
+                }),
+                _ => None,
+            };
+            let record = Record { seq, at_ms, event };
+            self.events
+                .insert(seq_key(id, seq), encode(&record))
+                .map_err(db_err)?;
+            // The index after its event: a missing entry can be rebuilt
+            // from the log, one pointing at nothing could not.
+            if let Some(rating) = rating {
+                self.ratings
+                    .insert(seq_key(id, seq), encode(&rating))
+                    .map_err(db_err)?;
+            }
+            records.push(record);
+        }
+        drop(guard);
+        self.durable()?;
+        Ok(Appended {
+            records,
+            duplicate: false,
+        })
+    }
+
+    fn read(&self, id: &str, after_seq: u64) -> Result<Vec<Record>> {
+        check_id(id)?;
+        if self
+            .conversations
+            .get(id.as_bytes())
+            .map_err(db_err)?
+            .is_none()
+        {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        let start = seq_key(id, after_seq.saturating_add(1));
+        let end = seq_key(id, u64::MAX);
+        let mut out = Vec::new();
+        for item in self.events.range(start..=end) {
+            let (k, v) = item.map_err(db_err)?;
+            out.push(decode(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    fn conversations(&self) -> Result<Vec<String>> {
+        self.conversations
+            .iter()
+            .keys()
+            .map(|k| {
+                k.map_err(db_err)
+                    .map(|k| String::from_utf8_lossy(&k).into_owned())
+            })
+            .collect()
+    }
+
+    fn delete(&self, id: &str) -> Result<()> {
+        check_id(id)?;
+        if self
+            .conversations
+            .remove(id.as_bytes())
+            .map_err(db_err)?
+            .is_none()
+        {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        let p = prefix(id);
+        for tree in [&self.events, &self.client_ids, &self.ratings] {
+            let mut batch = sled::Batch::default();
+            for k in tree.scan_prefix(&p).keys() {
+                batch.remove(k.map_err(db_err)?);
+            }
+            tree.apply_batch(batch).map_err(db_err)?;
+        }
+        self.remove_waiting(id)?;
+        self.durable()
+    }
+
+    fn put_waiting(&self, w: &Waiting) -> Result<()> {
+        check_id(&w.conversation)?;
+        // One entry per conversation: drop an older place first.
+        self.remove_entry(&w.conversation)?;
+        self.queue.insert(queue_key(w), encode(w)).map_err(db_err)?;
+        self.durable()
+    }
+
+    fn remove_waiting(&self, conversation: &str) -> Result<()> {
+        self.remove_entry(conversation)?;
+        self.durable()
+    }
+
+    fn waiting(&self) -> Result<Vec<Waiting>> {
+        self.queue
+            .iter()
+            .map(|item| {
+                let (k, v) = item.map_err(db_err)?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    fn put_agent(&self, name: &str, agent: &AgentRecord) -> Result<()> {
+        self.agents
+            .insert(name.as_bytes(), encode(agent))
+            .map_err(db_err)?;
+        self.durable()
+    }
+
+    fn agents(&self) -> Result<Vec<(String, AgentRecord)>> {
+        self.agents
+            .iter()
+            .map(|item| {
+                let (k, v) = item.map_err(db_err)?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), decode(&k, &v)?))
+            })
+            .collect()
+    }
+
+    fn ratings(&self) -> Result<Vec<RatingRecord>> {
+        self.ratings
+            .iter()
+            .map(|item| {
+                let (k, v) = item.map_err(db_err)?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+}
+
+impl SledStore {
+    /// Removes a conversation's queue entry (the queue is short: a scan).
+    fn remove_entry(&self, conversation: &str) -> Result<()> {
+        for item in self.queue.iter() {
+            let (k, v) = item.map_err(db_err)?;
+            let w: Waiting = decode(&k, &v)?;
+            if w.conversation == conversation {
+                self.queue.remove(k).map_err(db_err)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,252 @@
+//! The sled store on a temp directory: what is acknowledged is there after
+//! a reopen, in order, once.
+
+use std::sync::Arc;
+
+use frontdesk::classify::HandoffReason;
+use frontdesk::conversation::{Conversation, Event, Visitor};
+use frontdesk::handoff::{Presence, Queue};
+use frontdesk::store::{AgentRecord, SledStore, Store, StoreError};
+
+fn msg(text: &str, client_id: &str) -> Event {
+    Event::VisitorMessage {
+        text: text.into(),
+        client_id: client_id.into(),
+    }
+}
+
+#[test]
+fn write_reopen_read_back_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let visitor = Visitor {
+        name: Some("Ada".into()),
+        ..Visitor::default()
+    };
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        s.create("c1", 1_000, visitor.clone()).unwrap();
+        s.create("c2", 1_000, Visitor::default()).unwrap();
+        for i in 0..300 {
+            let a = s
+                .append(
+                    "c1",
+                    2_000 + i,
+                    vec![msg(&format!("m{i}"), &format!("k{i}"))],
+                )
+                .unwrap();
+            assert_eq!(a.records[0].seq, i as u64 + 2);
+        }
+        s.append(
+            "c2",
+            5_000,
+            vec![
+                Event::AgentJoined {
+                    agent: "alex".into(),
+                },
+                Event::Closed { by: "alex".into() },
+            ],
+        )
+        .unwrap();
+        assert!(matches!(
+            s.create("c1", 0, Visitor::default()),
+            Err(StoreError::Exists(_))
+        ));
+    }
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(s.conversations().unwrap(), ["c1", "c2"]);
+    let log = s.read("c1", 0).unwrap();
+    assert_eq!(log.len(), 301);
+    assert_eq!(log[0].event, Event::Started { visitor });
+    for (i, r) in log.iter().enumerate() {
+        assert_eq!(r.seq, i as u64 + 1, "dense sequence numbers");
+    }
+    assert_eq!(log[300].event, msg("m299", "k299"));
+    // Reading after a sequence number gives exactly the rest.
+    let tail = s.read("c1", 298).unwrap();
+    assert_eq!(
+        tail.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [299, 300, 301]
+    );
+    assert!(s.read("c1", 301).unwrap().is_empty());
+    assert!(s.read("c1", u64::MAX).unwrap().is_empty());
+    // A conversation's state is the fold of what was read back.
+    let c2 = Conversation::from_log(&s.read("c2", 0).unwrap());
+    assert_eq!(c2.phase.as_str(), "closed");
+}
+
+#[test]
+fn a_retry_with_the_same_client_id_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    s.create("c", 0, Visitor::default()).unwrap();
+    let first = s
+        .append(
+            "c",
+            1,
+            vec![
+                msg("hello", "abc"),
+                Event::Fallback {
+                    text: "?".into(),
+                    trace: String::new(),
+                },
+            ],
+        )
+        .unwrap();
+    assert!(!first.duplicate);
+    let again = s.append("c", 2, vec![msg("hello", "abc")]).unwrap();
+    assert!(again.duplicate && again.records.is_empty());
+    drop(s);
+    let s = SledStore::open(dir.path()).unwrap();
+    assert!(
+        s.append("c", 3, vec![msg("hello", "abc")])
+            .unwrap()
+            .duplicate,
+        "after a restart too"
+    );
+    assert_eq!(s.read("c", 0).unwrap().len(), 3);
+    // The same client id in another conversation is another message.
+    s.create("d", 0, Visitor::default()).unwrap();
+    assert!(
+        !s.append("d", 1, vec![msg("hello", "abc")])
+            .unwrap()
+            .duplicate
+    );
+}
+
+#[test]
+fn the_queue_survives_a_restart_in_the_same_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut q = Queue::default();
+    let order;
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        for (i, (c, r)) in [
+            ("a", HandoffReason::Asked),
+            ("b", HandoffReason::LowConfidence),
+            ("c", HandoffReason::NegativeSentiment),
+            ("d", HandoffReason::Asked),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            q.enqueue(c, r, i as i64);
+        }
+        for w in q.waiting() {
+            s.put_waiting(w).unwrap();
+        }
+        q.remove("b");
+        s.remove_waiting("b").unwrap();
+        order = q.waiting().to_vec();
+        s.put_agent(
+            "alex",
+            &AgentRecord {
+                presence: Presence::Online,
+                capacity: 3,
+            },
+        )
+        .unwrap();
+    }
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(s.waiting().unwrap(), order);
+    let names: Vec<&str> = order.iter().map(|w| w.conversation.as_str()).collect();
+    assert_eq!(names, ["c", "a", "d"], "upset first, then arrival");
+    let mut back = Queue::default();
+    for w in s.waiting().unwrap() {
+        back.restore(w);
+    }
+    assert_eq!(back.waiting(), q.waiting());
+    assert_eq!(
+        s.agents().unwrap(),
+        [(
+            "alex".to_string(),
+            AgentRecord {
+                presence: Presence::Online,
+                capacity: 3
+            }
+        )]
+    );
+}
+
+#[test]
+fn ratings_are_indexed_and_delete_removes_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    s.create("c", 0, Visitor::default()).unwrap();
+    s.create("keep", 0, Visitor::default()).unwrap();
+    s.append(
+        "c",
+        1,
+        vec![
+            msg("hi", "1"),
+            Event::Closed { by: "alex".into() },
+            Event::Rating {
+                score: 4,
+                comment: Some("ok".into()),
+            },
+        ],
+    )
+    .unwrap();
+    let r = s.ratings().unwrap();
+    assert_eq!((r.len(), r[0].score, r[0].seq), (1, 4, 4));
+    s.delete("c").unwrap();
+    assert!(matches!(s.read("c", 0), Err(StoreError::NotFound(_))));
+    assert!(s.ratings().unwrap().is_empty());
+    assert!(matches!(s.delete("c"), Err(StoreError::NotFound(_))));
+    assert_eq!(s.conversations().unwrap(), ["keep"]);
+    // Its client ids are gone too: the id can start over.
+    s.create("c", 5, Visitor::default()).unwrap();
+    assert!(!s.append("c", 6, vec![msg("hi", "1")]).unwrap().duplicate);
+}
+
+#[test]
+fn bad_ids_and_unknown_conversations_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    for bad in ["", "a/b", "x\0y", "ü", &"a".repeat(65)] {
+        assert!(
+            matches!(
+                s.create(bad, 0, Visitor::default()),
+                Err(StoreError::BadId(_))
+            ),
+            "{bad:?}"
+        );
+        assert!(matches!(s.read(bad, 0), Err(StoreError::BadId(_))));
+    }
+    assert!(matches!(
+        s.append("nope", 0, vec![msg("x", "1")]),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(s.read("nope", 0), Err(StoreError::NotFound(_))));
+}
+
+#[test]
+fn concurrent_writers_keep_every_conversation_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(SledStore::open(dir.path()).unwrap());
+    let writers = 16;
+    let per = 40;
+    std::thread::scope(|scope| {
+        for w in 0..writers {
+            let s = s.clone();
+            scope.spawn(move || {
+                let id = format!("w{w}");
+                s.create(&id, 0, Visitor::default()).unwrap();
+                for i in 0..per {
+                    s.append(&id, i, vec![msg(&format!("{i}"), &format!("{i}"))])
+                        .unwrap();
+                }
+            });
+        }
+    });
+    for w in 0..writers {
+        let log = s.read(&format!("w{w}"), 1).unwrap();
+        let texts: Vec<String> = log
+            .iter()
+            .map(|r| match &r.event {
+                Event::VisitorMessage { text, .. } => text.clone(),
+                e => panic!("{e:?}"),
+            })
+            .collect();
+        assert_eq!(texts, (0..per).map(|i| i.to_string()).collect::<Vec<_>>());
+    }
+}
