@@ -37,7 +37,7 @@ fn banking() -> Option<(Classifier, Vec<String>)> {
     let train = eval::read_csv(&data.join("train.csv")).ok()?;
     let dev = eval::read_csv(&data.join("dev.csv")).ok()?;
     let dir = tempfile::tempdir().ok()?;
-    eval::import(&train, Path::new("train.csv"), dir.path()).ok()?;
+    eval::import(&train, Path::new("train.csv"), dir.path(), false).ok()?;
     let set = intents::load_dir(dir.path()).ok()?;
     Some((
         Classifier::new(Arc::new(set)),

@@ -27,6 +27,14 @@ pub enum EvalError {
     Io { path: PathBuf, message: String },
     #[error("{path}: no rows")]
     Empty { path: PathBuf },
+    #[error(
+        "{path}: exists; import replaces only with --force (it would lose what is written there)"
+    )]
+    WouldOverwrite { path: PathBuf },
+    #[error("labels {a:?} and {b:?} would both become intent `{id}`; rename one")]
+    LabelClash { a: String, b: String, id: String },
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// One labelled message.
@@ -135,11 +143,54 @@ pub struct ImportReport {
 /// Writes one intent file per label into `out` (examples only, a placeholder
 /// answer) and the `oos` rows into `_out_of_scope.toml`. Existing files of
 /// the same names are replaced; others are left alone.
-pub fn import(rows: &[Row], source: &Path, out: &Path) -> Result<ImportReport, EvalError> {
+pub fn import(
+    rows: &[Row],
+    source: &Path,
+    out: &Path,
+    force: bool,
+) -> Result<ImportReport, EvalError> {
     let io = |p: &Path, e: std::io::Error| EvalError::Io {
         path: p.to_path_buf(),
         message: e.to_string(),
     };
+    if out.exists() && !out.is_dir() {
+        return Err(EvalError::Invalid(format!(
+            "{}: is a file, not a directory",
+            out.display()
+        )));
+    }
+    let mut label_of: HashMap<String, &str> = HashMap::new();
+    for r in rows {
+        let id = if r.intent == OOS {
+            OOS.to_string()
+        } else {
+            label_to_id(&r.intent)
+        };
+        match label_of.get(&id) {
+            Some(a) if *a != r.intent => {
+                return Err(EvalError::LabelClash {
+                    a: a.to_string(),
+                    b: r.intent.clone(),
+                    id,
+                })
+            }
+            _ => {
+                label_of.insert(id, &r.intent);
+            }
+        }
+    }
+    if !force {
+        for id in label_of.keys() {
+            let path = if id == OOS {
+                out.join(intents::OUT_OF_SCOPE_FILE)
+            } else {
+                out.join(format!("{id}.toml"))
+            };
+            if path.exists() {
+                return Err(EvalError::WouldOverwrite { path });
+            }
+        }
+    }
     std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
     let mut by_intent: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     let mut seen: HashSet<(String, String)> = HashSet::new();
@@ -195,6 +246,19 @@ pub fn import(rows: &[Row], source: &Path, out: &Path) -> Result<ImportReport, E
         std::fs::write(&path, s).map_err(|e| io(&path, e))?;
     }
     Ok(report)
+}
+
+/// Labels in `rows` that name no intent of `set` (and are not `oos`), with
+/// their counts: such rows can never be right, which the user must know.
+pub fn unknown_labels(set: &IntentSet, rows: &[Row]) -> Vec<(String, usize)> {
+    let mut out: BTreeMap<String, usize> = BTreeMap::new();
+    for r in rows {
+        let id = gold_id(&r.intent);
+        if id != OOS && set.get(&id).is_none() {
+            *out.entry(r.intent.clone()).or_default() += 1;
+        }
+    }
+    out.into_iter().collect()
 }
 
 /// One evaluated row, as written to `--predictions`.
@@ -455,8 +519,39 @@ pub struct Calibration {
 /// scores: `clarify` (the fallback boundary) for the target out-of-scope
 /// recall, `answer` for the target precision, per intent where an intent
 /// has at least 20 predictions.
-pub fn calibrate(set: &IntentSet, rows: &[Row], options: &CalibrateOptions) -> Calibration {
-    let folds = options.folds.max(2);
+pub fn calibrate(
+    set: &IntentSet,
+    rows: &[Row],
+    options: &CalibrateOptions,
+) -> Result<Calibration, EvalError> {
+    let max_folds = rows.len().min(50);
+    if options.folds < 2 || options.folds > max_folds {
+        return Err(EvalError::Invalid(format!(
+            "--folds must be from 2 to {max_folds} for {} rows, not {}",
+            rows.len(),
+            options.folds
+        )));
+    }
+    for (name, v) in [
+        ("--target-oos-recall", options.target_oos_recall),
+        ("--target-precision", options.target_precision),
+    ] {
+        if !(v > 0.0 && v <= 1.0) {
+            return Err(EvalError::Invalid(format!(
+                "{name} must be in (0, 1], not {v}"
+            )));
+        }
+    }
+    if rows
+        .iter()
+        .all(|r| gold_id(&r.intent) != OOS && set.get(&gold_id(&r.intent)).is_none())
+    {
+        return Err(EvalError::Invalid(
+            "no row is labelled with an intent of this set (or `oos`): nothing to calibrate on"
+                .into(),
+        ));
+    }
+    let folds = options.folds;
     let fold_of = |i: usize| (crate::intents::compile::fnv_u64(i as u64)) as usize % folds;
     let mut predictions: Vec<Option<Prediction>> = vec![None; rows.len()];
     let results: Vec<Vec<(usize, Prediction)>> = std::thread::scope(|scope| {
@@ -500,7 +595,7 @@ pub fn calibrate(set: &IntentSet, rows: &[Row], options: &CalibrateOptions) -> C
     }
     let predictions: Vec<Prediction> = predictions.into_iter().flatten().collect();
     let raw = choose_thresholds(set, &predictions, options);
-    Calibration { raw, predictions }
+    Ok(Calibration { raw, predictions })
 }
 
 fn grid() -> Vec<f32> {
@@ -580,27 +675,6 @@ fn choose_thresholds(
 
 fn round2(x: f32) -> f64 {
     (x as f64 * 100.0).round() / 100.0
-}
-
-/// The intent set's own examples as labelled rows (intent examples under
-/// their id, out-of-scope examples as `oos`): what `calibrate` uses when it
-/// is given no data file.
-pub fn rows_of(set: &IntentSet) -> Vec<Row> {
-    let mut rows: Vec<Row> = set
-        .intents
-        .iter()
-        .flat_map(|i| {
-            i.examples.iter().map(|e| Row {
-                text: e.clone(),
-                intent: i.id.clone(),
-            })
-        })
-        .collect();
-    rows.extend(set.out_of_scope.iter().map(|e| Row {
-        text: e.clone(),
-        intent: OOS.to_string(),
-    }));
-    rows
 }
 
 /// Writes `_calibration.toml` into the intent directory.

@@ -14,6 +14,16 @@ use frontdesk::eval;
 use frontdesk::intents;
 use frontdesk::trace;
 
+/// `println!` that ends the program quietly when stdout is gone (`| head`)
+/// instead of panicking on the broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    };
+}
+
 #[derive(Parser)]
 #[command(
     name = "frontdesk",
@@ -51,6 +61,10 @@ enum Command {
         data: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// Replace intent files of the same names (their answers, keywords
+        /// and tests are lost).
+        #[arg(long)]
+        force: bool,
     },
     /// Classify each row of a labelled CSV as a first message and report.
     Eval {
@@ -68,10 +82,9 @@ enum Command {
         sweep: bool,
     },
     /// Choose thresholds from a labelled CSV by cross-validation and write
-    /// them to DIR/_calibration.toml. Without DATA, the intent set's own
-    /// examples and out-of-scope examples are the labelled rows.
+    /// them to DIR/_calibration.toml.
     Calibrate {
-        data: Option<PathBuf>,
+        data: PathBuf,
         #[arg(long, default_value = "intents")]
         intents: PathBuf,
         /// Share of `oos` rows the bot must decline to answer.
@@ -123,8 +136,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             match Classifier::load(&dir) {
                 Ok(c) => {
                     let set = c.intents();
+                    warn_stale(set);
                     let examples: usize = set.intents.iter().map(|i| i.examples.len()).sum();
-                    println!(
+                    out!(
                         "ok: {} intents, {} examples, {} out-of-scope examples, thresholds from {} ({:.0} ms)",
                         set.intents.len(),
                         examples,
@@ -149,13 +163,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let results = c.run_tests();
             let failed: Vec<_> = results.iter().filter(|r| !r.passed).collect();
             for f in &failed {
-                println!(
+                out!(
                     "FAIL {}: {:?} expected {}, got {}",
-                    f.location, f.text, f.intent, f.got
+                    f.location,
+                    f.text,
+                    f.intent,
+                    f.got
                 );
-                println!("{}", trace::trace(&f.outcome));
+                out!("{}", trace::trace(&f.outcome));
             }
-            println!(
+            out!(
                 "{} passed, {} failed",
                 results.len() - failed.len(),
                 failed.len()
@@ -183,8 +200,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             loop {
                 write!(out, "> ")?;
                 out.flush()?;
-                let mut line = String::new();
-                if stdin.lock().read_line(&mut line)? == 0 || line.trim().is_empty() {
+                let mut raw = Vec::new();
+                if stdin.lock().read_until(b'\n', &mut raw)? == 0 {
+                    break;
+                }
+                // A stray invalid byte must not end the session.
+                let line = String::from_utf8_lossy(&raw).into_owned();
+                if line.trim().is_empty() {
                     break;
                 }
                 let outcome = c.decide(line.trim());
@@ -198,11 +220,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { data, out } => {
+        Command::Import { data, out, force } => {
             let start = Instant::now();
             let rows = eval::read_csv(&data)?;
-            let report = eval::import(&rows, &data, &out)?;
-            println!(
+            let report = eval::import(&rows, &data, &out, force)?;
+            out!(
                 "imported {} intents ({} examples) and {} out-of-scope examples into {} in {:.0} ms",
                 report.intents,
                 report.examples,
@@ -226,21 +248,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             let load_ms = start.elapsed().as_secs_f64() * 1e3;
+            warn_unknown_labels(c.intents(), &rows);
             let preds = eval::evaluate(&c, &rows);
             if let Some(p) = &predictions {
                 eval::write_predictions(p, &preds)?;
             }
             let s = eval::summarize(&preds);
+            let grid: Vec<f32> = (1..20).map(|i| i as f32 * 0.05).collect();
             if json {
-                println!("{}", summary_json(&s, load_ms));
+                let points = if sweep {
+                    Some(eval::sweep(&preds, &grid))
+                } else {
+                    None
+                };
+                out!("{}", summary_json(&s, load_ms, points.as_deref()));
             } else {
                 print_summary(&s, load_ms);
             }
-            if sweep {
-                println!("threshold  inscope_acc  oos_recall  inscope_rejected");
-                let grid: Vec<f32> = (1..20).map(|i| i as f32 * 0.05).collect();
+            if sweep && !json {
+                out!("threshold  inscope_acc  oos_recall  inscope_rejected  (score alone: the policy's coverage rule and handoffs are not applied)");
                 for p in eval::sweep(&preds, &grid) {
-                    println!(
+                    out!(
                         "{:>9.2}  {:>11.4}  {:>10}  {:>16.4}",
                         p.threshold,
                         p.inscope_accuracy,
@@ -267,21 +295,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     return Ok(ExitCode::FAILURE);
                 }
             };
-            let rows = match &data {
-                Some(data) => eval::read_csv(data)?,
-                None => eval::rows_of(&set),
-            };
+            let rows = eval::read_csv(&data)?;
+            warn_unknown_labels(&set, &rows);
             let start = Instant::now();
             let options = eval::CalibrateOptions {
                 folds,
                 target_oos_recall,
                 target_precision,
             };
-            let cal = eval::calibrate(&set, &rows, &options);
+            let cal = eval::calibrate(&set, &rows, &options)?;
             let path = eval::write_calibration(&dir, &cal.raw)
                 .with_context(|| format!("writing calibration into {}", dir.display()))?;
             let s = eval::summarize(&cal.predictions);
-            println!(
+            out!(
                 "cross-validated on {} rows in {:.1} s: answer ≥ {:.2}, clarify ≥ {:.2}, {} per-intent threshold(s); wrote {}",
                 rows.len(),
                 start.elapsed().as_secs_f64(),
@@ -292,7 +318,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             let at = eval::sweep(&cal.predictions, &[cal.raw.clarify as f32]);
             if let Some(p) = at.first() {
-                println!(
+                out!(
                     "on the folds at clarify {:.2}: in-scope accuracy {:.4}, oos recall {}",
                     p.threshold,
                     p.inscope_accuracy,
@@ -302,39 +328,70 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             let _ = s;
+            // The new thresholds may turn inline tests into failures: say so
+            // now, not at the next load.
+            if let Err(errors) = Classifier::load(&dir) {
+                eprintln!(
+                    "warning: with these thresholds, {} inline test(s) no longer pass:\n{errors}",
+                    errors.0.len()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
+fn warn_unknown_labels(set: &intents::IntentSet, rows: &[eval::Row]) {
+    let unknown = eval::unknown_labels(set, rows);
+    if !unknown.is_empty() {
+        let list: Vec<String> = unknown.iter().map(|(l, n)| format!("{l} ({n})")).collect();
+        eprintln!(
+            "warning: {} row(s) carry labels that are no intent of this set and can never be predicted: {}",
+            unknown.iter().map(|(_, n)| n).sum::<usize>(),
+            list.join(", ")
+        );
+    }
+}
+
+fn warn_stale(set: &intents::IntentSet) {
+    if set.calibration_stale {
+        eprintln!(
+            "warning: {}: thresholds were measured on other intent files; run `frontdesk calibrate` again",
+            set.dir.join(intents::CALIBRATION_FILE).display()
+        );
+    }
+}
+
 fn print_summary(s: &eval::Summary, load_ms: f64) {
-    println!("rows              {}", s.rows);
-    println!("accuracy          {:.4}", s.accuracy);
-    println!("macro-F1          {:.4}", s.macro_f1);
-    println!("in-scope accuracy {:.4}", s.inscope_accuracy);
+    out!("rows              {}", s.rows);
+    out!("accuracy          {:.4}", s.accuracy);
+    out!("macro-F1          {:.4}", s.macro_f1);
+    out!("in-scope accuracy {:.4}", s.inscope_accuracy);
     if let (Some(p), Some(r)) = (s.oos_precision, s.oos_recall) {
-        println!("OOS precision     {p:.4}");
-        println!("OOS recall        {r:.4}");
+        out!("OOS precision     {p:.4}");
+        out!("OOS recall        {r:.4}");
     }
     let d: Vec<String> = s
         .decisions
         .iter()
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
-    println!("decisions         {}", d.join(", "));
-    println!(
+    out!("decisions         {}", d.join(", "));
+    out!(
         "latency           p50 {} µs, p99 {} µs (load {:.0} ms)",
-        s.latency_p50_us, s.latency_p99_us, load_ms
+        s.latency_p50_us,
+        s.latency_p99_us,
+        load_ms
     );
     if !s.confused.is_empty() {
-        println!("most confused (gold → predicted):");
+        out!("most confused (gold → predicted):");
         for (g, p, n) in &s.confused {
-            println!("  {n:>4}  {g} → {p}");
+            out!("  {n:>4}  {g} → {p}");
         }
     }
 }
 
-fn summary_json(s: &eval::Summary, load_ms: f64) -> String {
+fn summary_json(s: &eval::Summary, load_ms: f64, sweep: Option<&[eval::SweepPoint]>) -> String {
     let opt = |v: Option<f64>| {
         v.map(|x| format!("{x:.6}"))
             .unwrap_or_else(|| "null".into())
@@ -349,8 +406,26 @@ fn summary_json(s: &eval::Summary, load_ms: f64) -> String {
         .iter()
         .map(|(k, v)| format!("{k:?}:{v}"))
         .collect();
+    let sweep = match sweep {
+        None => String::new(),
+        Some(points) => {
+            let p: Vec<String> = points
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{{\"threshold\":{:.2},\"inscope_accuracy\":{:.6},\"oos_recall\":{},\"inscope_rejected\":{:.6}}}",
+                        p.threshold,
+                        p.inscope_accuracy,
+                        opt(p.oos_recall),
+                        p.inscope_rejected
+                    )
+                })
+                .collect();
+            format!(",\"sweep\":[{}]", p.join(","))
+        }
+    };
     format!(
-        "{{\"rows\":{},\"accuracy\":{:.6},\"macro_f1\":{:.6},\"inscope_accuracy\":{:.6},\"oos_precision\":{},\"oos_recall\":{},\"decisions\":{{{}}},\"latency_p50_us\":{},\"latency_p99_us\":{},\"load_ms\":{:.1},\"confused\":[{}]}}",
+        "{{\"rows\":{},\"accuracy\":{:.6},\"macro_f1\":{:.6},\"inscope_accuracy\":{:.6},\"oos_precision\":{},\"oos_recall\":{},\"decisions\":{{{}}},\"latency_p50_us\":{},\"latency_p99_us\":{},\"load_ms\":{:.1},\"confused\":[{}]{}}}",
         s.rows,
         s.accuracy,
         s.macro_f1,
@@ -361,6 +436,7 @@ fn summary_json(s: &eval::Summary, load_ms: f64) -> String {
         s.latency_p50_us,
         s.latency_p99_us,
         load_ms,
-        confused.join(",")
+        confused.join(","),
+        sweep
     )
 }

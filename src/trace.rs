@@ -30,14 +30,14 @@ pub fn reply(outcome: &Outcome, intents: &IntentSet, turn: usize, name: Option<&
     let label = |id: &str| {
         intents
             .get(id)
-            .map(|i| i.description.clone())
+            .map(|i| i.label().to_string())
             .unwrap_or_else(|| id.to_string())
     };
     match &outcome.decision {
         Decision::Answer { intent } => answer_of(intent).unwrap_or_default(),
         Decision::Clarify { options } => {
             let names: Vec<String> = options.iter().map(|o| label(o)).collect();
-            format!("Did you mean: {}?", names.join(", or "))
+            format!("Did you mean: \"{}\"?", names.join("\", or \""))
         }
         Decision::Fallback => {
             "Sorry, I didn't get that. Could you put it another way, or shall I get a person?"

@@ -76,6 +76,26 @@ const LEXICON: &[(&str, f32)] = &[
     ("sucks", 1.5),
 ];
 
+/// Words that negate the cue after them.
+const NEGATIONS: &[&str] = &["not", "isnt", "wasnt", "arent", "no", "never", "hardly"];
+
+/// Words of delight that offset shouting and exclamation marks.
+const POSITIVE: &[&str] = &[
+    "love",
+    "loved",
+    "great",
+    "amazing",
+    "awesome",
+    "thanks",
+    "thank",
+    "perfect",
+    "excellent",
+    "wonderful",
+    "fantastic",
+    "brilliant",
+    "happy",
+];
+
 /// Score at which a message counts as negative.
 pub const NEGATIVE_AT: f32 = 2.0;
 
@@ -111,6 +131,11 @@ pub fn detect_normalized(text: &str, normalized: &str) -> Frustration {
     let mut seen = [false; LEXICON.len()];
     for m in lexicon().find_overlapping_iter(&padded) {
         let i = m.pattern().as_usize();
+        // "not ridiculous", "isn't terrible": a negated cue is no cue.
+        let before = padded[..m.start()].split(' ').rfind(|w| !w.is_empty());
+        if before.is_some_and(|w| NEGATIONS.contains(&w)) {
+            continue;
+        }
         if !std::mem::replace(&mut seen[i], true) {
             let (phrase, weight) = LEXICON[i];
             score += weight;
@@ -132,6 +157,11 @@ pub fn detect_normalized(text: &str, normalized: &str) -> Frustration {
     if text.contains("!!") || text.contains("?!") || text.contains("!?") {
         score += 1.0;
         cues.push("repeated \"!\"".to_string());
+    }
+    // Shouting and "!!!" are also how delight looks ("I LOVE IT!!!").
+    if let Some(word) = normalized.split(' ').find(|w| POSITIVE.contains(w)) {
+        score -= 1.5;
+        cues.push(format!("but positive: \"{word}\""));
     }
     Frustration {
         score,
@@ -166,6 +196,9 @@ mod tests {
             "OK" => false,
             "I ordered the XL not the M" => false,
             "what a joke, nobody answers" => true,
+            "I LOVE YOUR SHOP!!!" => false,
+            "not ridiculous at all, thanks" => false,
+            "this is not acceptable, it's ridiculous" => true,
             "" => false,
         }
     }

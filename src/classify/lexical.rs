@@ -92,14 +92,19 @@ fn mix(mut h: u64) -> u64 {
 
 /// Feature keys of a normalised text: (word keys, char keys), unsorted.
 /// Unigram keys are odd and bigram keys even, so coverage can tell them
-/// apart without a third list.
+/// apart without a third list; bit 1 of a unigram key marks a value (a word
+/// with digits), which coverage leaves out.
 fn keys(normalized: &str, words_out: &mut Vec<u64>, chars_out: &mut Vec<u64>) {
     let mut prev: Option<&str> = None;
     for w in normalized.split(' ').filter(|w| !w.is_empty()) {
         let mut h = Fnv::new();
         h.write(&[WORD]);
         h.write(w.as_bytes());
-        words_out.push(mix(h.finish()) | 1);
+        // Unigram keys are odd; a word with a digit in it (an order number,
+        // a size) is a value, not vocabulary: its key is also marked so that
+        // coverage ignores it.
+        let value = w.bytes().any(|b| b.is_ascii_digit());
+        words_out.push((mix(h.finish()) & !2) | 1 | if value { 2 } else { 0 });
         if let Some(p) = prev {
             let mut h = Fnv::new();
             h.write(&[BIGRAM]);
@@ -311,7 +316,7 @@ impl Lexical {
             let tfw = 1.0 + (tf as f32).ln();
             // Coverage counts single words only: a bigram is nearly always
             // new in a small intent set, and would say little.
-            let unigram = k & 1 == 1;
+            let unigram = k & 1 == 1 && k & 2 == 0;
             match self.vocab.get(&k) {
                 Some(&f) => {
                     let x = tfw * self.idf[f as usize];

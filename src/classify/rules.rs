@@ -81,8 +81,14 @@ impl Rules {
         let mut hits = Vec::new();
         if let Some(ac) = &self.automaton {
             let padded = format!(" {normalized} ");
+            let mut seen = vec![false; self.keyword_owner.len()];
             for m in ac.find_overlapping_iter(&padded) {
-                let (intent, phrase) = &self.keyword_owner[m.pattern().as_usize()];
+                // A phrase repeated in a message is one piece of evidence.
+                let k = m.pattern().as_usize();
+                if std::mem::replace(&mut seen[k], true) {
+                    continue;
+                }
+                let (intent, phrase) = &self.keyword_owner[k];
                 hits.push(RuleHit::Keyword {
                     intent: *intent,
                     phrase: phrase.clone(),

@@ -276,7 +276,7 @@ fn bot_turn(
             let picked = options.iter().find(|o| {
                 intents
                     .get(o)
-                    .is_some_and(|i| normalize(&i.description) == norm || normalize(&i.id) == norm)
+                    .is_some_and(|i| normalize(i.label()) == norm || normalize(&i.id) == norm)
             });
             if let Some(id) = picked {
                 if let Some(intent) = intents.get(id) {
@@ -328,12 +328,12 @@ fn bot_turn(
         Decision::Clarify { options } => {
             let labels: Vec<String> = options
                 .iter()
-                .filter_map(|o| intents.get(o).map(|i| i.description.clone()))
+                .filter_map(|o| intents.get(o).map(|i| i.label().to_string()))
                 .collect();
             let mut quick_replies = labels.clone();
             quick_replies.push("Talk to a person".into());
             vec![Event::Clarification {
-                text: format!("Did you mean: {}?", labels.join(", or ")),
+                text: format!("Did you mean: \"{}\"?", labels.join("\", or \"")),
                 options: options.clone(),
                 quick_replies,
             }]

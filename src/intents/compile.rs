@@ -169,6 +169,17 @@ pub struct IntentSet {
     pub calibration_stale: bool,
 }
 
+impl Intent {
+    /// How the intent is named to visitors ("Did you mean …?"): its first
+    /// example, written in their words; the description is for admins.
+    pub fn label(&self) -> &str {
+        self.examples
+            .first()
+            .map(String::as_str)
+            .unwrap_or(&self.description)
+    }
+}
+
 impl IntentSet {
     pub fn get(&self, id: &str) -> Option<&Intent> {
         self.intents
@@ -292,16 +303,43 @@ pub fn load_dir(dir: &Path) -> Result<IntentSet, LoadErrors> {
                 ));
             }
         }
-        for (field, v) in [("answer", raw.answer), ("clarify", raw.clarify)] {
-            if !(v > 0.0 && v <= 1.0) {
-                let offset = source.find(&format!("{field} =")).unwrap_or(0);
+        let at = |key: &str| source.find(&format!("{key} =")).unwrap_or(0);
+        let mut check = |key: &str, v: f64, zero_ok: bool| {
+            let ok = if zero_ok {
+                (0.0..=1.0).contains(&v)
+            } else {
+                v > 0.0 && v <= 1.0
+            };
+            if !ok {
                 errors.push(LoadError::at(
                     &path,
                     &source,
-                    offset,
+                    at(key),
                     ErrorKind::BadThreshold(v),
                 ));
             }
+        };
+        check("answer", raw.answer, false);
+        check("clarify", raw.clarify, false);
+        check("margin", raw.margin.unwrap_or(0.15), true);
+        check(
+            "clarify_coverage",
+            raw.clarify_coverage.unwrap_or(0.0),
+            true,
+        );
+        for (name, v) in &raw.intents {
+            check(name, *v, false);
+        }
+        if raw.clarify > raw.answer {
+            errors.push(LoadError::at(
+                &path,
+                &source,
+                at("clarify"),
+                ErrorKind::ClarifyAboveAnswer {
+                    clarify: raw.clarify,
+                    answer: raw.answer,
+                },
+            ));
         }
         calibration_stale = !raw.fingerprint.is_empty() && raw.fingerprint != fingerprint;
         thresholds = Thresholds {
@@ -464,7 +502,7 @@ fn compile_intent(
     for (i, s) in raw.slots.iter().enumerate() {
         let s = s.get_ref();
         let name = s.name.get_ref();
-        if !valid_id(name) {
+        if !valid_id(name) || name == "name" {
             errors.push(err(
                 path,
                 source,
@@ -504,6 +542,32 @@ fn compile_intent(
                     message: one_line(&e.to_string()),
                 },
             )),
+        }
+    }
+
+    // A prompt is shown as written: only `{name}` may be filled in it.
+    for (i, s) in raw.slots.iter().enumerate() {
+        let prompt = &s.get_ref().prompt;
+        match placeholders(prompt.get_ref()) {
+            None => errors.push(err(
+                path,
+                source,
+                prompt.span(),
+                ErrorKind::UnclosedPlaceholder,
+            )),
+            Some(names) => {
+                for n in names.into_iter().filter(|n| *n != "name") {
+                    errors.push(err(
+                        path,
+                        source,
+                        prompt.span(),
+                        ErrorKind::PromptPlaceholder {
+                            field: format!("slots[{i}].prompt"),
+                            placeholder: n.to_string(),
+                        },
+                    ));
+                }
+            }
         }
     }
 

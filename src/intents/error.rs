@@ -74,9 +74,13 @@ pub enum ErrorKind {
     #[error("threshold {0} is outside (0, 1]")]
     BadThreshold(f64),
     #[error(
-        "invalid slot name `{0}`: use lowercase letters, digits and `_`, starting with a letter"
+        "invalid slot name `{0}`: use lowercase letters, digits and `_`, starting with a letter (not `name`: that is the visitor's)"
     )]
     BadSlotName(String),
+    #[error("`{field}` uses `{{{placeholder}}}`, but a prompt can only use {{name}}")]
+    PromptPlaceholder { field: String, placeholder: String },
+    #[error("clarify threshold {clarify} is above the answer threshold {answer}")]
+    ClarifyAboveAnswer { clarify: f64, answer: f64 },
     #[error("slot `{0}` is declared twice")]
     DuplicateSlot(String),
     #[error("test {text:?} classifies as {got}, not this intent")]

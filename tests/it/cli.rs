@@ -182,10 +182,13 @@ fn import_eval_and_calibrate_round_trip() {
     ]);
     assert!(ok, "{err}");
     assert!(stdout.contains("\"oos_recall\":"), "{stdout}");
+    // With --json the sweep is part of the one JSON object.
     assert!(
-        stdout.contains("threshold  inscope_acc  oos_recall"),
+        stdout.contains(",\"sweep\":[{\"threshold\":0.05,"),
         "{stdout}"
     );
+    assert_eq!(stdout.trim().lines().count(), 1, "{stdout}");
+    assert!(stdout.trim().starts_with('{') && stdout.trim().ends_with('}'));
     let p = std::fs::read_to_string(&preds).unwrap();
     assert!(
         p.starts_with("text,gold,predicted,decision,confidence,latency_us\n"),

@@ -242,3 +242,38 @@ fn truncated_files_never_panic() {
         cut += 7;
     }
 }
+
+#[test]
+fn calibration_values_are_checked() {
+    let cal = "answer = 0.2\nclarify = 0.9\nmargin = -4.0\nclarify_coverage = 7.0\n[intents]\nship = 42.0\n";
+    let (dir, errors) = errors(&[("ship.toml", &intent("")), ("_calibration.toml", cal)]);
+    let text = errors.to_string();
+    let p = dir.path().join("_calibration.toml");
+    for want in [
+        format!("{}:3:1: threshold -4 is outside (0, 1]", p.display()),
+        format!("{}:4:1: threshold 7 is outside (0, 1]", p.display()),
+        format!("{}:6:1: threshold 42 is outside (0, 1]", p.display()),
+        format!(
+            "{}:2:1: clarify threshold 0.9 is above the answer threshold 0.2",
+            p.display()
+        ),
+    ] {
+        assert!(text.contains(&want), "want {want:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn slot_prompts_and_names() {
+    let body = intent("[[slots]]\nname = \"name\"\npattern = 'x'\nprompt = \"who?\"\n[[slots]]\nname = \"order_id\"\npattern = '\\d+'\nprompt = \"Order {nope}, {name}?\"\n");
+    let (_dir, errors) = errors(&[("ship.toml", &body)]);
+    let text = errors.to_string();
+    assert!(
+        text.contains("ship.toml:5:8: invalid slot name `name`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ship.toml:11:10: `slots[1].prompt` uses `{nope}`"),
+        "{text}"
+    );
+    assert_eq!(errors.0.len(), 2, "{text}");
+}
