@@ -1,5 +1,6 @@
 //! frontdesk: a customer-support chatbot for websites.
 //!
+//! - [`config`]: `frontdesk.toml` and `FRONTDESK_SECTION__KEY` overrides.
 //! - [`intents`]: the intent files admins edit; loading and validation with
 //!   `path:line:col` errors.
 //! - [`classify`]: normalisation, rules, the lexical model, fusion into a
@@ -27,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 pub mod classify;
+pub mod config;
 pub mod conversation;
 pub mod eval;
 pub mod handoff;

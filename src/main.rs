@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use frontdesk::classify::Classifier;
+use frontdesk::conversation;
 use frontdesk::eval;
 use frontdesk::intents;
 use frontdesk::trace;
@@ -54,6 +55,9 @@ enum Command {
         /// The visitor's name, for `{name}` in answers.
         #[arg(long)]
         name: Option<String>,
+        /// Settings (escalation policy); `./frontdesk.toml` when present.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Turn a labelled CSV (text,intent) into intent files; `oos` rows
     /// become known out-of-scope examples.
@@ -183,40 +187,70 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Chat { intents: dir, name } => {
+        Command::Chat {
+            intents: dir,
+            name,
+            config,
+        } => {
             let c = match load_untested(&dir) {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
+            let config = load_config(config)?;
+            let visitor = conversation::Visitor {
+                name,
+                ..Default::default()
+            };
             let stdin = std::io::stdin();
-            let mut out = std::io::stdout();
-            writeln!(
-                out,
+            out!(
                 "frontdesk chat: {} intents from {}. Type a message; an empty line or ctrl-d ends.",
                 c.intents().intents.len(),
                 dir.display()
-            )?;
-            let mut turn = 0;
+            );
+            let mut chat = ChatLog::new(visitor.clone());
             loop {
-                write!(out, "> ")?;
-                out.flush()?;
+                let mut stdout = std::io::stdout();
+                if write!(stdout, "> ").and_then(|_| stdout.flush()).is_err() {
+                    break;
+                }
                 let mut raw = Vec::new();
                 if stdin.lock().read_until(b'\n', &mut raw)? == 0 {
                     break;
                 }
                 // A stray invalid byte must not end the session.
-                let line = String::from_utf8_lossy(&raw).into_owned();
-                if line.trim().is_empty() {
+                let line = String::from_utf8_lossy(&raw).trim().to_string();
+                if line.is_empty() {
                     break;
                 }
-                let outcome = c.decide(line.trim());
-                writeln!(
-                    out,
-                    "bot: {}",
-                    trace::reply(&outcome, c.intents(), turn, name.as_deref())
-                )?;
-                writeln!(out, "{}", trace::trace(&outcome))?;
-                turn += 1;
+                let waiting_for = chat.conv.pending.clone();
+                chat.turns += 1;
+                let input = conversation::Input::Visitor {
+                    text: line.clone(),
+                    client_id: chat.turns.to_string(),
+                };
+                let events = match conversation::step(&chat.conv, input, &c, &config.escalation) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        out!("(not possible: {e})");
+                        continue;
+                    }
+                };
+                chat.append(&events);
+                for e in &events {
+                    print_event(e);
+                }
+                if waiting_for == conversation::Pending::Nothing {
+                    out!("{}", trace::trace(&c.decide(&line)));
+                } else {
+                    out!("  (read as the answer to the bot's question: {waiting_for:?})");
+                }
+                if matches!(
+                    chat.conv.phase,
+                    conversation::Phase::Queued { .. } | conversation::Phase::Closed
+                ) {
+                    out!("(a new conversation starts)");
+                    chat = ChatLog::new(visitor.clone());
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -339,6 +373,77 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The conversation `chat` holds in memory.
+struct ChatLog {
+    conv: conversation::Conversation,
+    seq: u64,
+    turns: u64,
+}
+
+impl ChatLog {
+    fn new(visitor: conversation::Visitor) -> ChatLog {
+        let mut log = ChatLog {
+            conv: conversation::Conversation::default(),
+            seq: 0,
+            turns: 0,
+        };
+        log.append(&[conversation::Event::Started { visitor }]);
+        log
+    }
+
+    fn append(&mut self, events: &[conversation::Event]) {
+        for event in events {
+            self.seq += 1;
+            self.conv.apply(&conversation::Record {
+                seq: self.seq,
+                at_ms: 0,
+                event: event.clone(),
+            });
+        }
+    }
+}
+
+/// What the visitor would see of an event.
+fn print_event(e: &conversation::Event) {
+    use conversation::Event;
+    match e {
+        Event::BotReply {
+            text,
+            quick_replies,
+            ..
+        }
+        | Event::Clarification {
+            text,
+            quick_replies,
+            ..
+        } => {
+            out!("bot: {text}");
+            if !quick_replies.is_empty() {
+                out!("     [{}]", quick_replies.join("] ["));
+            }
+        }
+        Event::SlotPrompt { text, .. }
+        | Event::Fallback { text, .. }
+        | Event::HandoffOffered { text, .. } => out!("bot: {text}"),
+        Event::Handoff { reason } => {
+            out!("(handed to a person: reason {})", reason.as_str())
+        }
+        Event::Closed { by } => out!("(closed by {by})"),
+        _ => {}
+    }
+}
+
+fn load_config(path: Option<PathBuf>) -> Result<frontdesk::config::Config> {
+    let path = path.or_else(|| {
+        let default = PathBuf::from("frontdesk.toml");
+        default.exists().then_some(default)
+    });
+    Ok(frontdesk::config::Config::load(
+        path.as_deref(),
+        std::env::vars(),
+    )?)
 }
 
 fn warn_unknown_labels(set: &intents::IntentSet, rows: &[eval::Row]) {

@@ -226,3 +226,26 @@ fn bad_csv_is_a_located_error() {
         "{err}"
     );
 }
+
+/// Regression (newcomer review): chat forgot the bot's question between
+/// lines, so an order number sent after the prompt fell back.
+#[test]
+fn chat_remembers_the_conversation() {
+    let mut child = frontdesk()
+        .args(["chat", "--intents", default_intents().to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn chat");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"where is my order\n12345678\nbye\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("What is your order number?"), "{text}");
+    assert!(text.contains("Order 12345678"), "{text}");
+    assert!(text.contains("(closed by bot)"), "{text}");
+}
