@@ -237,14 +237,7 @@ impl Store for SledStore {
         let guard = self.stripes[stripe]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if self
-            .conversations
-            .get(id.as_bytes())
-            .map_err(db_err)?
-            .is_none()
-        {
-            return Err(StoreError::NotFound(id.to_string()));
-        }
+        self.must_exist(id)?;
         let last_seq = match self.events.scan_prefix(prefix(id)).next_back() {
             Some(item) => {
                 let (k, _) = item.map_err(db_err)?;
@@ -306,14 +299,7 @@ impl Store for SledStore {
 
     fn read(&self, id: &str, after_seq: u64) -> Result<Vec<Record>> {
         check_id(id)?;
-        if self
-            .conversations
-            .get(id.as_bytes())
-            .map_err(db_err)?
-            .is_none()
-        {
-            return Err(StoreError::NotFound(id.to_string()));
-        }
+        self.must_exist(id)?;
         let start = seq_key(id, after_seq.saturating_add(1));
         let end = seq_key(id, u64::MAX);
         let mut out = Vec::new();
@@ -409,6 +395,13 @@ impl Store for SledStore {
 }
 
 impl SledStore {
+    fn must_exist(&self, id: &str) -> Result<()> {
+        match self.conversations.get(id.as_bytes()).map_err(db_err)? {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound(id.to_string())),
+        }
+    }
+
     /// Removes a conversation's queue entry (the queue is short: a scan).
     fn remove_entry(&self, conversation: &str) -> Result<()> {
         for item in self.queue.iter() {

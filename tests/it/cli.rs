@@ -9,6 +9,21 @@ fn frontdesk() -> Command {
     Command::new(env!("CARGO_BIN_EXE_frontdesk"))
 }
 
+/// Runs `chat` on the default intents with `input` on stdin; its stdout.
+fn chat(extra: &[&str], input: &[u8]) -> String {
+    let mut child = frontdesk()
+        .args(["chat", "--intents", default_intents().to_str().unwrap()])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn chat");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn run(args: &[&str]) -> (bool, String, String) {
     let out = frontdesk().args(args).output().expect("run frontdesk");
     (
@@ -60,27 +75,10 @@ fn test_shows_the_trace_of_a_failure() {
 
 #[test]
 fn chat_replies_with_a_trace() {
-    let mut child = frontdesk()
-        .args([
-            "chat",
-            "--intents",
-            default_intents().to_str().unwrap(),
-            "--name",
-            "Ada",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn chat");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"hello\nhow much is shipping?\ndo you ship to mars\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success());
+    let text = chat(
+        &["--name", "Ada"],
+        b"hello\nhow much is shipping?\ndo you ship to mars\n",
+    );
     assert!(text.contains("Ada"), "{text}");
     assert!(text.contains("decision: answer shipping_cost"), "{text}");
     assert!(text.contains("decision: fallback"), "{text}");
@@ -231,20 +229,7 @@ fn bad_csv_is_a_located_error() {
 /// lines, so an order number sent after the prompt fell back.
 #[test]
 fn chat_remembers_the_conversation() {
-    let mut child = frontdesk()
-        .args(["chat", "--intents", default_intents().to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn chat");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"where is my order\n12345678\nbye\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = chat(&[], b"where is my order\n12345678\nbye\n");
     assert!(text.contains("What is your order number?"), "{text}");
     assert!(text.contains("Order 12345678"), "{text}");
     assert!(text.contains("(closed by bot)"), "{text}");
