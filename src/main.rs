@@ -175,6 +175,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     f.got
                 );
                 out!("{}", trace::trace(&f.outcome));
+                match f
+                    .outcome
+                    .ranking
+                    .candidates
+                    .iter()
+                    .position(|c| c.intent == f.intent)
+                {
+                    Some(i) if i >= 3 => out!(
+                        "  {} is ranked {} with {:.2}",
+                        f.intent,
+                        i + 1,
+                        f.outcome.ranking.candidates[i].score
+                    ),
+                    Some(_) => {}
+                    None => out!("  {} is not among the top 5", f.intent),
+                }
             }
             out!(
                 "{} passed, {} failed",

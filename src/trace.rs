@@ -82,22 +82,23 @@ pub fn trace(outcome: &Outcome) -> String {
             c.lexical,
             c.rule
         );
-        for e in &c.evidence {
-            match e {
-                Evidence::Keyword { phrase } => {
-                    let _ = write!(s, " keyword \"{phrase}\";");
-                }
-                Evidence::Pattern { index, source } => {
-                    let _ = write!(s, " patterns[{index}] '{source}';");
-                }
+        let evidence: Vec<String> = c
+            .evidence
+            .iter()
+            .map(|e| match e {
+                Evidence::Keyword { phrase } => format!("keyword \"{phrase}\""),
+                Evidence::Pattern { index, source } => format!("patterns[{index}] '{source}'"),
                 Evidence::Example { text, similarity } => {
-                    let _ = write!(s, " nearest \"{text}\" ({similarity:.2});");
+                    format!("nearest \"{text}\" ({similarity:.2})")
                 }
-            }
+            })
+            .collect();
+        if !evidence.is_empty() {
+            let _ = write!(s, " {}", evidence.join("; "));
         }
         if !c.slots.is_empty() {
             let slots: Vec<String> = c.slots.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let _ = write!(s, " slots {}", slots.join(" "));
+            let _ = write!(s, "; slots {}", slots.join(" "));
         }
         s.push('\n');
     }

@@ -270,6 +270,9 @@ pub fn load_dir(dir: &Path) -> Result<IntentSet, LoadErrors> {
             ));
             continue;
         }
+        // Unknown fields are reported one by one and blanked out, so that
+        // they do not hide the other problems of the file.
+        let source = blank_unknown_fields(path, &source, &mut errors);
         if let Some(raw) = parse::<RawIntent>(path, &source, &mut errors) {
             if let Some(intent) = compile_intent(id, path, &source, raw, &mut errors) {
                 intents.push(intent);
@@ -360,6 +363,7 @@ pub fn load_dir(dir: &Path) -> Result<IntentSet, LoadErrors> {
         thresholds.clarify_coverage = OPEN_WORLD_CLARIFY_COVERAGE;
     }
     if !errors.is_empty() {
+        errors.sort_by(|a, b| (&a.path, a.line, a.col).cmp(&(&b.path, b.line, b.col)));
         return Err(LoadErrors(errors));
     }
     Ok(IntentSet {
@@ -370,6 +374,59 @@ pub fn load_dir(dir: &Path) -> Result<IntentSet, LoadErrors> {
         fingerprint,
         calibration_stale,
     })
+}
+
+/// The top-level fields an intent file may have.
+const INTENT_FIELDS: &[&str] = &[
+    "description",
+    "keywords",
+    "patterns",
+    "examples",
+    "answer",
+    "quick_replies",
+    "action",
+    "slots",
+    "tests",
+    "threshold",
+];
+
+/// Reports each unknown top-level field of an intent file and returns the
+/// source with those fields replaced by spaces (newlines kept), so every
+/// other offset, and so every other line:col, stays where it was. A file
+/// that is not valid TOML is returned as it is, for `parse` to report.
+fn blank_unknown_fields(path: &Path, source: &str, errors: &mut Vec<LoadError>) -> String {
+    type Fields = std::collections::BTreeMap<Spanned<String>, Spanned<toml::Value>>;
+    let Ok(fields) = toml::from_str::<Fields>(source) else {
+        return source.to_string();
+    };
+    let mut out = source.as_bytes().to_vec();
+    for (key, value) in &fields {
+        if INTENT_FIELDS.contains(&key.get_ref().as_str()) {
+            continue;
+        }
+        errors.push(err(
+            path,
+            source,
+            key.span(),
+            ErrorKind::Toml(format!(
+                "unknown field `{}`, expected one of {}",
+                key.get_ref(),
+                INTENT_FIELDS
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        ));
+        let end = value.span().end.min(out.len());
+        for b in &mut out[key.span().start..end] {
+            if *b != b'\n' {
+                *b = b' ';
+            }
+        }
+    }
+    // Only ASCII bytes were replaced, by ASCII spaces: still UTF-8.
+    String::from_utf8(out).unwrap_or_else(|_| source.to_string())
 }
 
 /// Parses TOML into `T`, turning syntax and type errors into located ones.
@@ -469,6 +526,18 @@ fn compile_intent(
 
     let mut patterns = Vec::new();
     for (i, p) in raw.patterns.iter().enumerate() {
+        if let Some(c) = unmatchable_char(p.get_ref()) {
+            errors.push(err(
+                path,
+                source,
+                p.span(),
+                ErrorKind::PatternNeverMatches {
+                    field: format!("patterns[{i}]"),
+                    found: c,
+                },
+            ));
+            continue;
+        }
         match Regex::new(p.get_ref()) {
             Ok(regex) => patterns.push(Pattern {
                 source: p.get_ref().clone(),
@@ -491,7 +560,22 @@ fn compile_intent(
         .examples
         .iter()
         .enumerate()
-        .filter_map(|(i, e)| non_empty(path, source, e, &format!("examples[{i}]"), errors))
+        .filter_map(|(i, e)| {
+            let text = non_empty(path, source, e, &format!("examples[{i}]"), errors)?;
+            if normalize(&text).is_empty() {
+                // Like a keyword: nothing would be left to learn from.
+                errors.push(err(
+                    path,
+                    source,
+                    e.span(),
+                    ErrorKind::Empty {
+                        field: format!("examples[{i}] (after normalisation)"),
+                    },
+                ));
+                return None;
+            }
+            Some(text)
+        })
         .collect();
 
     if raw.keywords.is_empty() && raw.patterns.is_empty() && raw.examples.is_empty() {
@@ -679,6 +763,58 @@ fn compile_intent(
         tests,
         threshold,
     })
+}
+
+/// A literal character of a pattern that normalised text never contains
+/// (an upper-case letter, unless the pattern is case-insensitive, or an
+/// accented one): such a pattern can never match.
+fn unmatchable_char(pattern: &str) -> Option<char> {
+    let insensitive = pattern.contains("(?i");
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            // An escape: `\D`, `\pL`, `\p{Lu}`, `\x41`, `\u00E9` are not
+            // literals, nor is what they name.
+            let width = match chars.next() {
+                Some('p' | 'P') => 1,
+                Some('x') => 2,
+                Some('u') => 4,
+                Some('U') => 8,
+                _ => 0,
+            };
+            let rest = chars.as_str();
+            if width > 0 && rest.starts_with('{') {
+                let close = rest.find('}').map_or(rest.len(), |i| i + 1);
+                chars = rest[close..].chars();
+            } else {
+                for _ in 0..width {
+                    chars.next();
+                }
+            }
+            continue;
+        }
+        if c == '(' {
+            // A group name, `(?P<Name>` or `(?<Name>`, is not a literal.
+            let rest = chars.as_str();
+            for opener in ["?P<", "?<"] {
+                if let Some(after) = rest.strip_prefix(opener) {
+                    let close = after.find('>').map_or(after.len(), |i| i + 1);
+                    chars = after[close..].chars();
+                    break;
+                }
+            }
+            continue;
+        }
+        if c.is_alphabetic() {
+            let folded = normalize(&c.to_string());
+            let same =
+                folded == c.to_string() || (insensitive && folded == c.to_lowercase().to_string());
+            if !same {
+                return Some(c);
+            }
+        }
+    }
+    None
 }
 
 fn one_line(s: &str) -> String {

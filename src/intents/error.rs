@@ -77,6 +77,8 @@ pub enum ErrorKind {
         "invalid slot name `{0}`: use lowercase letters, digits and `_`, starting with a letter (not `name`: that is the visitor's)"
     )]
     BadSlotName(String),
+    #[error("`{field}` can never match: it contains `{found}`, but patterns run on normalised text (lowercase, accents and punctuation removed)")]
+    PatternNeverMatches { field: String, found: char },
     #[error("`{field}` uses `{{{placeholder}}}`, but a prompt can only use {{name}}")]
     PromptPlaceholder { field: String, placeholder: String },
     #[error("clarify threshold {clarify} is above the answer threshold {answer}")]

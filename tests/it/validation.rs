@@ -277,3 +277,53 @@ fn slot_prompts_and_names() {
     );
     assert_eq!(errors.0.len(), 2, "{text}");
 }
+
+/// Regression (newcomer review): an unknown field used to hide every other
+/// problem of its file.
+#[test]
+fn an_unknown_field_does_not_hide_the_other_problems() {
+    let body = "description = \"d\"\ncolour = \"red\"\nanswer = \"Order {order}\"\nexamples = [\"hi\"]\nsize = [\n  1,\n  2]\nthreshold = 1.5\n";
+    let (_dir, errors) = errors(&[("x.toml", body)]);
+    let text = errors.to_string();
+    assert_eq!(errors.0.len(), 4, "{text}");
+    for want in [
+        "x.toml:2:1: unknown field `colour`",
+        "x.toml:3:10: answer placeholder `{order}`",
+        "x.toml:5:1: unknown field `size`",
+        "x.toml:8:13: threshold 1.5",
+    ] {
+        assert!(text.contains(want), "want {want:?} in:\n{text}");
+    }
+    // In file order.
+    let lines: Vec<usize> = errors.0.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [2, 3, 5, 8]);
+}
+
+#[test]
+fn patterns_that_can_never_match_and_wordless_examples() {
+    let body = "description = \"d\"\nanswer = \"a\"\nexamples = [\"hi\", \"!!!\"]\npatterns = ['Refund', '(?i)Refund', '\\D+\\p{Lu}', 'café']\n";
+    let (_dir, errors) = errors(&[("x.toml", body)]);
+    let text = errors.to_string();
+    assert_eq!(errors.0.len(), 3, "{text}");
+    assert!(
+        text.contains("x.toml:3:19: `examples[1] (after normalisation)` must not be empty"),
+        "{text}"
+    );
+    assert!(
+        text.contains("x.toml:4:13: `patterns[0]` can never match: it contains `R`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`patterns[3]` can never match: it contains `é`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn named_groups_and_escapes_are_not_literals() {
+    let body = "description = \"d\"\nanswer = \"a\"\nexamples = [\"where is order 123\"]\npatterns = ['order (?P<OrderId>\\d+)', 'x(?<Name>y)', '\\PL\\x{41}\\W']\n";
+    let dir = super::intent_dir(&[("x.toml", body)]);
+    if let Err(e) = load_dir(dir.path()) {
+        panic!("{e}");
+    }
+}
