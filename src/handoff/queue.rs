@@ -163,16 +163,7 @@ impl Queue {
     /// An agent takes a waiting conversation (or, with `live = true`, one the
     /// bot still has: taking over). Capacity is a rule, not a hint.
     pub fn claim(&mut self, agent: &str, conversation: &str, live: bool) -> Result<(), QueueError> {
-        let a = self
-            .agents
-            .get(agent)
-            .ok_or_else(|| QueueError::UnknownAgent(agent.to_string()))?;
-        if a.presence != Presence::Online {
-            return Err(QueueError::NotOnline(agent.to_string()));
-        }
-        if a.free() == 0 {
-            return Err(QueueError::AtCapacity(agent.to_string()));
-        }
+        self.can_take(agent)?;
         if self.remove(conversation).is_none() && !live {
             return Err(QueueError::NotWaiting(conversation.to_string()));
         }
@@ -212,16 +203,7 @@ impl Queue {
     /// room for it.
     pub fn transfer(&mut self, from: &str, to: &str, conversation: &str) -> Result<(), QueueError> {
         self.holds(from, conversation)?;
-        let target = self
-            .agents
-            .get(to)
-            .ok_or_else(|| QueueError::UnknownAgent(to.to_string()))?;
-        if target.presence != Presence::Online {
-            return Err(QueueError::NotOnline(to.to_string()));
-        }
-        if target.free() == 0 {
-            return Err(QueueError::AtCapacity(to.to_string()));
-        }
+        self.can_take(to)?;
         if let Some(a) = self.agents.get_mut(from) {
             a.active.remove(conversation);
         }
@@ -246,6 +228,21 @@ impl Queue {
         self.handle_secs.push_back(handled_secs);
         while self.handle_secs.len() > HANDLE_WINDOW {
             self.handle_secs.pop_front();
+        }
+        Ok(())
+    }
+
+    /// The agent exists, is online and has room for one more conversation.
+    fn can_take(&self, agent: &str) -> Result<(), QueueError> {
+        let a = self
+            .agents
+            .get(agent)
+            .ok_or_else(|| QueueError::UnknownAgent(agent.to_string()))?;
+        if a.presence != Presence::Online {
+            return Err(QueueError::NotOnline(agent.to_string()));
+        }
+        if a.free() == 0 {
+            return Err(QueueError::AtCapacity(agent.to_string()));
         }
         Ok(())
     }
