@@ -119,12 +119,44 @@ fn main() {
     );
     // Is the space freed by deletes reused? Write the deleted half again.
     run(&store, 64, total / 64 / 2, 100, "refill");
+    let refilled_plain = dir_bytes(dir.path());
+    drop(store);
+    // And with compaction: the same delete, `compact`, then the refill.
+    let start = Instant::now();
+    let (before, after) = SledStore::compact(dir.path()).expect("compact");
+    println!(
+        "store: compacting the refilled store: {:.1} MB → {:.1} MB in {:.0} s",
+        before as f64 / 1e6,
+        after as f64 / 1e6,
+        start.elapsed().as_secs_f64()
+    );
+    let store = SledStore::open(dir.path()).expect("reopen");
+    let convs = store.conversations().expect("list");
+    for c in convs.iter().step_by(2) {
+        store.delete(c).expect("delete");
+    }
+    drop(store);
+    let (before, after) = SledStore::compact(dir.path()).expect("compact");
+    println!(
+        "store: deleting half again, then compacting: {:.1} MB → {:.1} MB ({:.0} KB per 1,000 remaining messages)",
+        before as f64 / 1e6,
+        after as f64 / 1e6,
+        after as f64 / (written / 2) as f64
+    );
+    let store = SledStore::open(dir.path()).expect("reopen");
+    run(&store, 64, total / 64 / 2, 100, "refill2");
     let refilled = dir_bytes(dir.path());
     println!(
         "store: after writing {} new messages into the freed space: {:.1} MB on disk ({:.0} KB per 1,000 messages; {:+.1} MB)",
         written / 2,
+        refilled_plain as f64 / 1e6,
+        refilled_plain as f64 / written as f64,
+        (refilled_plain as f64 - reopened as f64) / 1e6
+    );
+    println!(
+        "store: after compaction and writing {} new messages again: {:.1} MB on disk ({:.0} KB per 1,000 messages)",
+        written / 2,
         refilled as f64 / 1e6,
-        refilled as f64 / written as f64,
-        (refilled as f64 - reopened as f64) / 1e6
+        refilled as f64 / written as f64
     );
 }

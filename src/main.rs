@@ -85,6 +85,13 @@ enum Command {
         #[arg(long)]
         sweep: bool,
     },
+    /// Rewrite the store into a fresh directory holding only live data (sled
+    /// does not give back the space of deleted conversations). Offline: stop
+    /// the server first.
+    Compact {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
     /// Choose thresholds from a labelled CSV by cross-validation and write
     /// them to DIR/_calibration.toml.
     Calibrate {
@@ -268,6 +275,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     chat = ChatLog::new(visitor.clone());
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compact { data } => {
+            if !data.is_dir() {
+                anyhow::bail!("{}: no store here", data.display());
+            }
+            let start = Instant::now();
+            let (before, after) = frontdesk::store::SledStore::compact(&data)
+                .with_context(|| format!("compacting {}", data.display()))?;
+            out!(
+                "compacted {}: {:.1} MB → {:.1} MB in {:.1} s",
+                data.display(),
+                before as f64 / 1e6,
+                after as f64 / 1e6,
+                start.elapsed().as_secs_f64()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { data, out, force } => {

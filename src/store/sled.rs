@@ -75,6 +75,54 @@ fn db_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Db(e.to_string())
 }
 
+/// The sibling directories a compaction of `dir` uses: (fresh, old).
+fn compaction_paths(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "data".into());
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    (
+        parent.join(format!("{name}.compacting")),
+        parent.join(format!("{name}.before-compaction")),
+    )
+}
+
+/// Finishes or undoes a compaction that a crash interrupted.
+fn recover_compaction(dir: &Path) -> Result<()> {
+    let (fresh, old) = compaction_paths(dir);
+    let io = |e: std::io::Error| StoreError::Db(e.to_string());
+    if old.exists() {
+        if dir.exists() {
+            // The swap completed; only the old copy was left to remove.
+            std::fs::remove_dir_all(&old).map_err(io)?;
+        } else if fresh.exists() {
+            // Cut between the renames: the fresh copy is complete (it was
+            // flushed before the first rename).
+            std::fs::rename(&fresh, dir).map_err(io)?;
+            std::fs::remove_dir_all(&old).map_err(io)?;
+        } else {
+            std::fs::rename(&old, dir).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
 fn prefix(id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + id.len() + 8);
     k.push(id.len() as u8);
@@ -113,6 +161,7 @@ struct Exists;
 impl SledStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<SledStore> {
+        recover_compaction(dir)?;
         let config = sled::Config::new()
             .path(dir)
             // We flush ourselves (group commit); no background timer.
@@ -187,6 +236,38 @@ impl SledStore {
     pub fn commit_stats(&self) -> (u64, u64) {
         let c = self.lock_commit();
         (c.durable, c.flushes)
+    }
+
+    /// Rewrites the store in `dir` into a fresh directory holding only live
+    /// data, then swaps it in. sled neither returns nor reuses the space of
+    /// deleted data (BENCHMARKS.md), so this is how a store with deletions
+    /// stays bounded. Offline: nothing else may have the store open. A
+    /// crash at any point leaves either the old or the new store, complete
+    /// (`open` finishes an interrupted swap). Returns bytes (before, after).
+    pub fn compact(dir: &Path) -> Result<(u64, u64)> {
+        recover_compaction(dir)?;
+        let (fresh, old) = compaction_paths(dir);
+        let io = |e: std::io::Error| StoreError::Db(e.to_string());
+        if fresh.exists() {
+            std::fs::remove_dir_all(&fresh).map_err(io)?;
+        }
+        let before = dir_size(dir);
+        {
+            let source = SledStore::open(dir)?;
+            let target = sled::Config::new()
+                .path(&fresh)
+                .flush_every_ms(None)
+                .open()
+                .map_err(db_err)?;
+            target.import(source.db.export());
+            target.flush().map_err(db_err)?;
+        }
+        // Swap: dir → old, fresh → dir, then drop old. `open` completes a
+        // swap cut short between the two renames.
+        std::fs::rename(dir, &old).map_err(io)?;
+        std::fs::rename(&fresh, dir).map_err(io)?;
+        std::fs::remove_dir_all(&old).map_err(io)?;
+        Ok((before, dir_size(dir)))
     }
 
     /// Bytes on disk, for benchmarks and operators.
