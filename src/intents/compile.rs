@@ -231,8 +231,8 @@ pub fn load_dir(dir: &Path) -> Result<IntentSet, LoadErrors> {
     let mut hasher = Fnv::new();
     for path in &files {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let source = match std::fs::read_to_string(path) {
-            Ok(s) => s,
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
             Err(e) => {
                 errors.push(LoadError {
                     path: path.clone(),
@@ -240,6 +240,21 @@ pub fn load_dir(dir: &Path) -> Result<IntentSet, LoadErrors> {
                     col: 1,
                     kind: ErrorKind::Io(e.to_string()),
                 });
+                continue;
+            }
+        };
+        let source = match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                // Point at the first bad byte: the valid prefix gives its place.
+                let at = e.utf8_error().valid_up_to();
+                let prefix = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
+                errors.push(LoadError::at(
+                    path,
+                    &prefix,
+                    at,
+                    ErrorKind::Io("not UTF-8 text (save the file as UTF-8)".into()),
+                ));
                 continue;
             }
         };
