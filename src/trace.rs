@@ -1,59 +1,10 @@
-//! The decision trace in words, and the bot's reply for a decision, shared by
-//! `frontdesk chat`, `test` and (later) the admin API.
+//! The decision trace in words, shared by `frontdesk chat`, `test` and
+//! (later) the admin API. What the bot *says* is the conversation's business
+//! (`conversation::step`).
 
 use std::fmt::Write as _;
 
 use crate::classify::{Decision, Evidence, Outcome};
-use crate::intents::{render, IntentSet};
-
-/// What the bot says for `outcome`. `turn` rotates between answer variants;
-/// `name` fills `{name}`.
-pub fn reply(outcome: &Outcome, intents: &IntentSet, turn: usize, name: Option<&str>) -> String {
-    let answer_of = |id: &str| -> Option<String> {
-        let intent = intents.get(id)?;
-        let cand = outcome.ranking.candidates.iter().find(|c| c.intent == id);
-        for slot in &intent.slots {
-            let filled = cand.is_some_and(|c| c.slots.iter().any(|(n, _)| n == &slot.name));
-            if !filled {
-                return Some(slot.prompt.clone());
-            }
-        }
-        let text = intent.answers.get(turn % intent.answers.len().max(1))?;
-        Some(render(text, |k| {
-            if k == "name" {
-                return Some(name.unwrap_or("there"));
-            }
-            cand.and_then(|c| c.slots.iter().find(|(n, _)| n == k))
-                .map(|(_, v)| v.as_str())
-        }))
-    };
-    let label = |id: &str| {
-        intents
-            .get(id)
-            .map(|i| i.label().to_string())
-            .unwrap_or_else(|| id.to_string())
-    };
-    match &outcome.decision {
-        Decision::Answer { intent } => answer_of(intent).unwrap_or_default(),
-        Decision::Clarify { options } => {
-            let names: Vec<String> = options.iter().map(|o| label(o)).collect();
-            format!("Did you mean: \"{}\"?", names.join("\", or \""))
-        }
-        Decision::Fallback => {
-            "Sorry, I didn't get that. Could you put it another way, or shall I get a person?"
-                .to_string()
-        }
-        Decision::Handoff { intent, .. } => intent
-            .as_deref()
-            .filter(|i| {
-                intents
-                    .get(i)
-                    .is_some_and(|x| x.action == crate::intents::Action::Handoff)
-            })
-            .and_then(answer_of)
-            .unwrap_or_else(|| "I'm getting a person to help you. One moment, please.".to_string()),
-    }
-}
 
 /// The trace: decision and why, then each candidate with its evidence.
 pub fn trace(outcome: &Outcome) -> String {

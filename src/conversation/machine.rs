@@ -123,6 +123,10 @@ const NO: &[&str] = &[
     "nah",
 ];
 
+/// What the bot says when it did not understand.
+pub const FALLBACK_TEXT: &str =
+    "Sorry, I didn't get that. Could you put it another way, or shall I get a person?";
+
 /// Text of the offer, and of the reply to a decline.
 pub const OFFER_TEXT: &str = "I'm not sure I can help with that. Shall I get a person?";
 pub const DECLINED_TEXT: &str =
@@ -313,7 +317,15 @@ fn bot_turn(
         Pending::Nothing => {}
     }
 
-    let outcome = classifier.decide(text);
+    let mut outcome = classifier.decide(text);
+    if !policy.on_negative_sentiment && outcome.ranking.frustration.negative {
+        // Escalation by mood is off: decide on the words alone, through the
+        // same path as any other message.
+        outcome.ranking.frustration = Default::default();
+        let (decision, why) = crate::classify::policy::decide(&outcome.ranking, intents);
+        outcome.decision = decision;
+        outcome.why = why;
+    }
     let why = trace::trace(&outcome);
     let top = outcome.ranking.candidates.first();
     let confidence = top.map_or(0.0, |c| c.score);
@@ -340,7 +352,7 @@ fn bot_turn(
         }
         Decision::Fallback => {
             let mut events = vec![Event::Fallback {
-                text: trace::reply(&outcome, intents, conv.replies, None),
+                text: FALLBACK_TEXT.into(),
                 trace: why,
             }];
             if policy.max_fallbacks > 0 && conv.fallbacks + 1 >= policy.max_fallbacks {
@@ -349,26 +361,6 @@ fn bot_turn(
             events
         }
         Decision::Handoff { reason, intent } => {
-            if *reason == HandoffReason::NegativeSentiment && !policy.on_negative_sentiment {
-                // Escalation by mood is off: treat the message on its words.
-                let mut quiet = outcome.clone();
-                quiet.ranking.frustration = Default::default();
-                let (decision, _) = crate::classify::policy::decide(&quiet.ranking, intents);
-                return match decision {
-                    Decision::Answer { intent }
-                    | Decision::Handoff {
-                        intent: Some(intent),
-                        ..
-                    } => intents
-                        .get(&intent)
-                        .map(|i| answer(conv, i, text, &[], confidence, why))
-                        .unwrap_or_default(),
-                    _ => vec![Event::Fallback {
-                        text: trace::reply(&quiet, intents, conv.replies, None),
-                        trace: why,
-                    }],
-                };
-            }
             let mut events = Vec::new();
             if let Some(i) = intent.as_deref().and_then(|i| intents.get(i)) {
                 if i.action == crate::intents::Action::Handoff {

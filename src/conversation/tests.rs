@@ -219,9 +219,18 @@ fn negative_sentiment_escalates_unless_turned_off() {
         on_negative_sentiment: false,
         ..EscalationPolicy::default()
     };
-    let mut c = Chat::new(off, None);
+    let mut c = Chat::new(off.clone(), None);
     let got = c.say("THIS IS RIDICULOUS, where is my order!!!");
     assert_eq!(reason_of(&got), None, "{got:#?}");
+    // With mood off, the words still decide through the normal path: an
+    // upset request for a person is still a handoff (it used to be answered
+    // and left with the bot), and an unsure one is a real clarification.
+    let got = c.say("THIS IS RIDICULOUS, let me talk to a human!!!");
+    assert_eq!(reason_of(&got), Some(HandoffReason::Asked), "{got:#?}");
+    let mut c = Chat::new(off, None);
+    let got = c.say("HOW LONG AND HOW MUCH!!!");
+    assert!(got.iter().any(|e| kind(e) == "clarify"), "{got:#?}");
+    assert!(matches!(c.conv.pending, Pending::Choice { .. }));
 }
 
 #[test]
