@@ -3,33 +3,17 @@
 //! 1,000 messages after 1,000,000 messages and after deleting half of them.
 //! Run: `cargo bench --bench store` (set STORE_MESSAGES to change the 1M).
 
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use frontdesk::conversation::{Event, Visitor};
-use frontdesk::store::{SledStore, Store};
+use frontdesk::store::{disk_usage, SledStore, Store};
 
 fn message(n: u64) -> Event {
     Event::VisitorMessage {
         text: format!("Hi, where is my order {n:08}? It was supposed to arrive on Tuesday."),
         client_id: format!("{n:016x}"),
     }
-}
-
-fn dir_bytes(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            match e.metadata() {
-                Ok(m) if m.is_dir() => stack.push(e.path()),
-                Ok(m) => total += m.len(),
-                Err(_) => {}
-            }
-        }
-    }
-    total
 }
 
 /// Appends `per_writer` messages from each of `writers` threads, each into
@@ -88,7 +72,7 @@ fn main() {
     let rate = run(&store, 64, total / 64, 100, "fill");
     let written = (total / 64) * 64;
     let convs = store.conversations().expect("list");
-    let full = dir_bytes(dir.path());
+    let full = disk_usage(dir.path());
     println!(
         "store: {written} messages in {} conversations written in {:.0} s ({rate:.0}/s, 64 writers); {:.1} MB on disk, {:.0} KB per 1,000 messages",
         convs.len(),
@@ -100,7 +84,7 @@ fn main() {
     for c in convs.iter().step_by(2) {
         store.delete(c).expect("delete");
     }
-    let after_delete = dir_bytes(dir.path());
+    let after_delete = disk_usage(dir.path());
     println!(
         "store: deleted half the conversations in {:.0} s: {:.1} MB on disk ({:.0} KB per 1,000 remaining messages)",
         start.elapsed().as_secs_f64(),
@@ -111,7 +95,7 @@ fn main() {
     // Reopening lets sled recover and rewrite what it can reclaim.
     let store = SledStore::open(dir.path()).expect("reopen");
     let remaining = store.conversations().expect("list").len();
-    let reopened = dir_bytes(dir.path());
+    let reopened = disk_usage(dir.path());
     println!(
         "store: after reopening: {:.1} MB on disk, {remaining} conversations ({:.0} KB per 1,000 remaining messages)",
         reopened as f64 / 1e6,
@@ -119,7 +103,7 @@ fn main() {
     );
     // Is the space freed by deletes reused? Write the deleted half again.
     run(&store, 64, total / 64 / 2, 100, "refill");
-    let refilled_plain = dir_bytes(dir.path());
+    let refilled_plain = disk_usage(dir.path());
     drop(store);
     // And with compaction: the same delete, `compact`, then the refill.
     let start = Instant::now();
@@ -145,7 +129,7 @@ fn main() {
     );
     let store = SledStore::open(dir.path()).expect("reopen");
     run(&store, 64, total / 64 / 2, 100, "refill2");
-    let refilled = dir_bytes(dir.path());
+    let refilled = disk_usage(dir.path());
     println!(
         "store: after writing {} new messages into the freed space: {:.1} MB on disk ({:.0} KB per 1,000 messages; {:+.1} MB)",
         written / 2,

@@ -275,10 +275,6 @@ pub struct Prediction {
     pub top: String,
     /// For sweeps: the out-of-scope class beat the top intent.
     pub oos_wins: bool,
-    /// Share of the message's words the examples know.
-    pub coverage: f32,
-    /// The runner-up's score.
-    pub second: f32,
 }
 
 /// Classifies each row as the first message of a conversation.
@@ -302,8 +298,6 @@ pub fn evaluate(classifier: &Classifier, rows: &[Row]) -> Vec<Prediction> {
                 confidence: top.map(|c| c.score).unwrap_or(0.0),
                 latency_us,
                 oos_wins: top.is_some_and(|c| outcome.ranking.out_of_scope > c.score),
-                coverage: outcome.ranking.coverage,
-                second: outcome.ranking.candidates.get(1).map_or(0.0, |c| c.score),
                 top: top_id,
             }
         })

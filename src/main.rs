@@ -379,7 +379,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let cal = eval::calibrate(&set, &rows, &options)?;
             let path = eval::write_calibration(&dir, &cal.raw)
                 .with_context(|| format!("writing calibration into {}", dir.display()))?;
-            let s = eval::summarize(&cal.predictions);
             out!(
                 "cross-validated on {} rows in {:.1} s: answer ≥ {:.2}, clarify ≥ {:.2}, {} per-intent threshold(s); wrote {}",
                 rows.len(),
@@ -400,7 +399,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         .unwrap_or_else(|| "n/a (no oos rows)".into())
                 );
             }
-            let _ = s;
             // The new thresholds may turn inline tests into failures: say so
             // now, not at the next load.
             if let Err(errors) = Classifier::load(&dir) {

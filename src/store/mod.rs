@@ -8,7 +8,7 @@
 
 mod sled;
 
-pub use self::sled::SledStore;
+pub use self::sled::{disk_usage, SledStore};
 
 use crate::conversation::{Event, Record, Visitor};
 use crate::handoff::{Presence, Waiting};

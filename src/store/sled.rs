@@ -108,7 +108,8 @@ fn recover_compaction(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn dir_size(dir: &Path) -> u64 {
+/// Bytes of the files under `dir`: what a store takes on disk.
+pub fn disk_usage(dir: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -148,6 +149,16 @@ fn decode<T: serde::de::DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T>
         key: String::from_utf8_lossy(key).into_owned(),
         message: e.to_string(),
     })
+}
+
+/// Every value of a tree, decoded, in key order.
+fn values<T: serde::de::DeserializeOwned>(tree: &sled::Tree) -> Result<Vec<T>> {
+    tree.iter()
+        .map(|item| {
+            let (k, v) = item.map_err(db_err)?;
+            decode(&k, &v)
+        })
+        .collect()
 }
 
 fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
@@ -251,7 +262,7 @@ impl SledStore {
         if fresh.exists() {
             std::fs::remove_dir_all(&fresh).map_err(io)?;
         }
-        let before = dir_size(dir);
+        let before = disk_usage(dir);
         {
             let source = SledStore::open(dir)?;
             let target = sled::Config::new()
@@ -267,12 +278,7 @@ impl SledStore {
         std::fs::rename(dir, &old).map_err(io)?;
         std::fs::rename(&fresh, dir).map_err(io)?;
         std::fs::remove_dir_all(&old).map_err(io)?;
-        Ok((before, dir_size(dir)))
-    }
-
-    /// Bytes on disk, for benchmarks and operators.
-    pub fn size_on_disk(&self) -> Result<u64> {
-        self.db.size_on_disk().map_err(db_err)
+        Ok((before, disk_usage(dir)))
     }
 }
 
@@ -438,13 +444,7 @@ impl Store for SledStore {
     }
 
     fn waiting(&self) -> Result<Vec<Waiting>> {
-        self.queue
-            .iter()
-            .map(|item| {
-                let (k, v) = item.map_err(db_err)?;
-                decode(&k, &v)
-            })
-            .collect()
+        values(&self.queue)
     }
 
     fn put_agent(&self, name: &str, agent: &AgentRecord) -> Result<()> {
@@ -465,13 +465,7 @@ impl Store for SledStore {
     }
 
     fn ratings(&self) -> Result<Vec<RatingRecord>> {
-        self.ratings
-            .iter()
-            .map(|item| {
-                let (k, v) = item.map_err(db_err)?;
-                decode(&k, &v)
-            })
-            .collect()
+        values(&self.ratings)
     }
 }
 
