@@ -1,8 +1,10 @@
 //! `frontdesk.toml`: the settings of a deployment, as layers: defaults, then
 //! the file, then `FRONTDESK_SECTION__KEY` environment variables (e.g.
 //! `FRONTDESK_ESCALATION__MAX_FALLBACKS=3`). The raw form (what was written)
-//! is kept apart from the compiled `Config` (what runs). This issue's
-//! sections: `[escalation]`, `[queue]`, `[business_hours]`.
+//! is kept apart from the compiled `Config` (what runs). Sections:
+//! `[server]`, `[limits]`, `[escalation]`, `[queue]`, `[business_hours]`,
+//! `[[webhooks]]`. `frontdesk default-config` prints `DEFAULT_CONFIG`, every
+//! setting with its default and a comment; a test keeps the two in step.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +17,12 @@ use crate::handoff::{BusinessHours, HoursError, RawHours};
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub webhooks: Vec<RawWebhook>,
     #[serde(default)]
     pub escalation: RawEscalation,
     #[serde(default)]
@@ -44,9 +52,105 @@ pub struct RawQueue {
     pub default_handle_secs: Option<u64>,
 }
 
+/// `[server]`: where the bot listens, reads and writes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub bind: Option<String>,
+    pub intents_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub reload_poll_ms: Option<u64>,
+}
+
+/// `[limits]`: what one client may ask of the server.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub body_bytes: Option<usize>,
+    pub message_chars: Option<usize>,
+    pub messages_per_minute: Option<u32>,
+    pub conversations_per_ip_per_minute: Option<u32>,
+    pub requests_per_ip_per_minute: Option<u32>,
+    pub websockets_per_ip: Option<u32>,
+    pub websockets_total: Option<u32>,
+    pub websocket_message_bytes: Option<usize>,
+    pub websocket_messages_per_minute: Option<u32>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub websocket_idle_secs: Option<u64>,
+}
+
+/// `[[webhooks]]`: where handoffs and closes are posted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub url: String,
+    pub secret: String,
+    pub events: Option<Vec<String>>,
+}
+
+/// A value that must not show up in logs: `Debug` prints a placeholder.
+#[derive(Clone, PartialEq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// Where the server listens and keeps its files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Server {
+    pub bind: String,
+    pub intents_dir: PathBuf,
+    pub data_dir: PathBuf,
+    /// Origins (`https://shop.example`) whose pages may embed the widget:
+    /// CORS and WebSocket origin checks. The server's own origin is always
+    /// allowed.
+    pub allowed_origins: Vec<String>,
+    /// How often the intents directory is checked for edits.
+    pub reload_poll_ms: u64,
+}
+
+/// Bounds on what clients may ask (see `DEFAULT_CONFIG` for each one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    pub body_bytes: usize,
+    pub message_chars: usize,
+    pub messages_per_minute: u32,
+    pub conversations_per_ip_per_minute: u32,
+    pub requests_per_ip_per_minute: u32,
+    pub websockets_per_ip: u32,
+    pub websockets_total: u32,
+    pub websocket_message_bytes: usize,
+    pub websocket_messages_per_minute: u32,
+    pub header_read_timeout_secs: u64,
+    pub websocket_idle_secs: u64,
+}
+
+/// The largest WebSocket message any configuration may allow.
+pub const MAX_WEBSOCKET_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Events a webhook can be sent for.
+pub const WEBHOOK_EVENTS: &[&str] = &["handoff", "closed"];
+
+/// One webhook target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub url: String,
+    /// Key of the HMAC-SHA256 signature the receiver checks.
+    pub secret: Secret,
+    /// A subset of `WEBHOOK_EVENTS`.
+    pub events: Vec<String>,
+}
+
 /// What runs.
 #[derive(Debug, Clone)]
 pub struct Config {
+    pub server: Server,
+    pub limits: Limits,
+    pub webhooks: Vec<Webhook>,
     pub escalation: EscalationPolicy,
     pub priority_for_upset: bool,
     pub default_handle_secs: u64,
@@ -70,6 +174,8 @@ pub enum ConfigError {
     Env { var: String, message: String },
     #[error("{path}: [business_hours]: {0}", path = .1.display())]
     Hours(HoursError, PathBuf),
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
 }
 
 impl Config {
@@ -109,11 +215,21 @@ impl Config {
                 continue;
             };
             let (section, key) = (section.to_lowercase(), key.to_lowercase());
-            let parsed = value
-                .parse::<i64>()
-                .map(toml::Value::Integer)
-                .or_else(|_| value.parse::<bool>().map(toml::Value::Boolean))
-                .unwrap_or_else(|_| toml::Value::String(value.clone()));
+            // A TOML array (`["https://a.example"]`) for list settings.
+            let array = value
+                .trim_start()
+                .starts_with('[')
+                .then(|| toml::from_str::<toml::Table>(&format!("v = {value}")).ok())
+                .flatten()
+                .and_then(|mut t| t.remove("v"));
+            let parsed = match array {
+                Some(a) => a,
+                None => value
+                    .parse::<i64>()
+                    .map(toml::Value::Integer)
+                    .or_else(|_| value.parse::<bool>().map(toml::Value::Boolean))
+                    .unwrap_or_else(|_| toml::Value::String(value.clone())),
+            };
             let entry = table
                 .entry(section.clone())
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
@@ -143,7 +259,119 @@ impl Config {
                 message: e.message().to_string(),
             })?;
         let defaults = EscalationPolicy::default();
+        let invalid = |message: String| ConfigError::Invalid {
+            path: shown.clone(),
+            message,
+        };
+        let l = &raw.limits;
+        let limits = Limits {
+            body_bytes: l.body_bytes.unwrap_or(64 * 1024),
+            message_chars: l.message_chars.unwrap_or(2000),
+            messages_per_minute: l.messages_per_minute.unwrap_or(20),
+            conversations_per_ip_per_minute: l.conversations_per_ip_per_minute.unwrap_or(10),
+            requests_per_ip_per_minute: l.requests_per_ip_per_minute.unwrap_or(600),
+            websockets_per_ip: l.websockets_per_ip.unwrap_or(20),
+            websockets_total: l.websockets_total.unwrap_or(10_000),
+            websocket_message_bytes: l.websocket_message_bytes.unwrap_or(16 * 1024),
+            websocket_messages_per_minute: l.websocket_messages_per_minute.unwrap_or(120),
+            header_read_timeout_secs: l.header_read_timeout_secs.unwrap_or(10),
+            websocket_idle_secs: l.websocket_idle_secs.unwrap_or(60),
+        };
+        if limits.websocket_message_bytes > MAX_WEBSOCKET_MESSAGE_BYTES {
+            return Err(invalid(format!(
+                "[limits] websocket_message_bytes = {} is over the most allowed, {MAX_WEBSOCKET_MESSAGE_BYTES}",
+                limits.websocket_message_bytes
+            )));
+        }
+        for (name, v) in [
+            ("body_bytes", limits.body_bytes as u64),
+            ("message_chars", limits.message_chars as u64),
+            ("messages_per_minute", limits.messages_per_minute as u64),
+            (
+                "conversations_per_ip_per_minute",
+                limits.conversations_per_ip_per_minute as u64,
+            ),
+            (
+                "requests_per_ip_per_minute",
+                limits.requests_per_ip_per_minute as u64,
+            ),
+            (
+                "websocket_message_bytes",
+                limits.websocket_message_bytes as u64,
+            ),
+            (
+                "websocket_messages_per_minute",
+                limits.websocket_messages_per_minute as u64,
+            ),
+            ("header_read_timeout_secs", limits.header_read_timeout_secs),
+            ("websocket_idle_secs", limits.websocket_idle_secs),
+        ] {
+            if v == 0 {
+                return Err(invalid(format!("[limits] {name} must be above 0")));
+            }
+        }
+        let mut webhooks = Vec::new();
+        for (i, w) in raw.webhooks.iter().enumerate() {
+            if !w.url.starts_with("http://") {
+                return Err(invalid(format!(
+                    "[[webhooks]] #{}: url {:?} must start with http:// (this build posts plain HTTP; put a TLS relay in front for https)",
+                    i + 1,
+                    w.url
+                )));
+            }
+            if w.secret.len() < 16 {
+                return Err(invalid(format!(
+                    "[[webhooks]] #{}: secret must be at least 16 characters",
+                    i + 1
+                )));
+            }
+            let events = w
+                .events
+                .clone()
+                .unwrap_or_else(|| WEBHOOK_EVENTS.iter().map(|e| e.to_string()).collect());
+            if let Some(bad) = events
+                .iter()
+                .find(|e| !WEBHOOK_EVENTS.contains(&e.as_str()))
+            {
+                return Err(invalid(format!(
+                    "[[webhooks]] #{}: unknown event {bad:?} (known: {})",
+                    i + 1,
+                    WEBHOOK_EVENTS.join(", ")
+                )));
+            }
+            webhooks.push(Webhook {
+                url: w.url.clone(),
+                secret: Secret(w.secret.clone()),
+                events,
+            });
+        }
+        let origins = raw.server.allowed_origins.clone().unwrap_or_default();
+        if let Some(bad) = origins
+            .iter()
+            .find(|o| !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/'))
+        {
+            return Err(invalid(format!(
+                "[server] allowed_origins: {bad:?} is not an origin like \"https://shop.example\""
+            )));
+        }
         Ok(Config {
+            server: Server {
+                bind: raw
+                    .server
+                    .bind
+                    .clone()
+                    .unwrap_or_else(|| "127.0.0.1:8080".into()),
+                intents_dir: raw
+                    .server
+                    .intents_dir
+                    .clone()
+                    .unwrap_or_else(|| "intents".into()),
+                data_dir: raw.server.data_dir.clone().unwrap_or_else(|| "data".into()),
+                allowed_origins: origins,
+                reload_poll_ms: raw.server.reload_poll_ms.unwrap_or(250).max(10),
+            },
+            limits,
+            webhooks,
             escalation: EscalationPolicy {
                 max_fallbacks: raw
                     .escalation
@@ -167,9 +395,150 @@ impl Config {
     }
 }
 
+/// `frontdesk default-config`: every setting, its default, and why.
+pub const DEFAULT_CONFIG: &str = r#"# frontdesk.toml — every setting with its default. Delete what you keep as
+# is. Any setting can be overridden by an environment variable named
+# FRONTDESK_<SECTION>__<KEY>, e.g. FRONTDESK_SERVER__BIND=0.0.0.0:8080 or
+# FRONTDESK_SERVER__ALLOWED_ORIGINS='["https://shop.example"]'.
+
+[server]
+# Address to listen on. Port 0 picks a free port (the log says which).
+bind = "127.0.0.1:8080"
+# The intent files; edits are picked up while the server runs.
+intents_dir = "intents"
+# Conversations, the queue, agents and the webhook outbox (sled).
+data_dir = "data"
+# Pages on these origins may embed the widget (CORS and WebSocket checks).
+# The server's own origin is always allowed.
+allowed_origins = []
+# How often intents_dir is checked for edits, in milliseconds.
+reload_poll_ms = 250
+
+[limits]
+# Largest request body, in bytes (413 above it).
+body_bytes = 65536
+# Longest visitor or agent message, in characters (422 above it).
+message_chars = 2000
+# Messages one visitor may send per minute (429 with Retry-After above it).
+messages_per_minute = 20
+# New conversations one IP address may start per minute.
+conversations_per_ip_per_minute = 10
+# Requests of any kind from one IP address per minute.
+requests_per_ip_per_minute = 600
+# Open WebSockets per IP address, and in all.
+websockets_per_ip = 20
+websockets_total = 10000
+# Largest WebSocket message a client may send, in bytes (at most 65536);
+# a larger one closes the socket with code 1009.
+websocket_message_bytes = 16384
+# Messages a client may send on one WebSocket per minute (close 1008 above).
+websocket_messages_per_minute = 120
+# A client must send its request headers within this many seconds.
+header_read_timeout_secs = 10
+# A WebSocket that answers no ping for this long is closed.
+websocket_idle_secs = 60
+
+[escalation]
+# Hand off after this many fallbacks in a row (0: never).
+max_fallbacks = 2
+# Hand off at once when a message reads as upset.
+on_negative_sentiment = true
+# Ask "Shall I get a person?" before a handoff the visitor did not ask for.
+offer_first = true
+
+[queue]
+# Upset visitors go first.
+priority_for_upset = true
+# Handle time assumed for wait estimates before any was measured, seconds.
+default_handle_secs = 300
+
+# Opening hours of the team; without this section, agents' presence alone
+# decides. Times are HH:MM-HH:MM in the shop's time zone.
+# [business_hours]
+# timezone = "Europe/Berlin"
+# monday = ["09:00-17:00"]
+# tuesday = ["09:00-17:00"]
+# wednesday = ["09:00-17:00"]
+# thursday = ["09:00-17:00"]
+# friday = ["09:00-13:00", "14:00-17:00"]
+# saturday = []
+# sunday = []
+# closed = ["2026-12-25"]
+
+# Webhooks: a versioned JSON packet (conversation, summary, transcript) is
+# POSTed on each event, signed in the X-Frontdesk-Signature header as
+# "sha256=" + hex HMAC-SHA256 of the body with the secret. Deliveries are
+# retried with backoff from a durable outbox. Plain http:// only.
+# [[webhooks]]
+# url = "http://crm.internal/frontdesk"
+# secret = "at least 16 characters"
+# events = ["handoff", "closed"]
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_printed_default_config_is_the_default() {
+        let (_d, p) = write(DEFAULT_CONFIG);
+        let printed = Config::load(Some(&p), []).unwrap();
+        let none = Config::load(None, []).unwrap();
+        assert_eq!(printed.server, none.server);
+        assert_eq!(printed.limits, none.limits);
+        assert_eq!(printed.escalation, none.escalation);
+        assert_eq!(printed.default_handle_secs, none.default_handle_secs);
+        // Every raw setting appears in the text, so none goes undocumented.
+        for key in [
+            "bind",
+            "intents_dir",
+            "data_dir",
+            "allowed_origins",
+            "reload_poll_ms",
+            "body_bytes",
+            "message_chars",
+            "messages_per_minute",
+            "conversations_per_ip_per_minute",
+            "requests_per_ip_per_minute",
+            "websockets_per_ip",
+            "websockets_total",
+            "websocket_message_bytes",
+            "websocket_messages_per_minute",
+            "header_read_timeout_secs",
+            "websocket_idle_secs",
+            "max_fallbacks",
+            "on_negative_sentiment",
+            "offer_first",
+            "priority_for_upset",
+            "default_handle_secs",
+        ] {
+            assert!(DEFAULT_CONFIG.contains(&format!("\n{key} = ")), "{key}");
+        }
+    }
+
+    #[test]
+    fn server_settings_are_checked() {
+        let (_d, p) = write("[limits]\nwebsocket_message_bytes = 1000000\n");
+        let e = Config::load(Some(&p), []).unwrap_err().to_string();
+        assert!(
+            e.contains("websocket_message_bytes = 1000000 is over"),
+            "{e}"
+        );
+        let (_d, p) = write("[[webhooks]]\nurl = \"ftp://x\"\nsecret = \"0123456789abcdef\"\n");
+        let e = Config::load(Some(&p), []).unwrap_err().to_string();
+        assert!(e.contains("must start with http://"), "{e}");
+        let env = [(
+            "FRONTDESK_SERVER__ALLOWED_ORIGINS".to_string(),
+            r#"["https://shop.example"]"#.to_string(),
+        )];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.server.allowed_origins, ["https://shop.example"]);
+        let env = [(
+            "FRONTDESK_SERVER__BIND".to_string(),
+            "127.0.0.1:0".to_string(),
+        )];
+        assert_eq!(Config::load(None, env).unwrap().server.bind, "127.0.0.1:0");
+    }
 
     fn write(body: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();

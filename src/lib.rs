@@ -27,11 +27,13 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod classify;
 pub mod config;
 pub mod conversation;
 pub mod eval;
 pub mod handoff;
+pub mod http;
 pub mod intents;
 pub mod store;
 pub mod trace;

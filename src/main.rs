@@ -38,6 +38,23 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the bot: visitor, agent and admin APIs over HTTP and WebSocket.
+    Serve {
+        /// Settings; `./frontdesk.toml` when present, else defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Listen here instead of `[server] bind` (port 0: any free port).
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Print a fully commented frontdesk.toml with every default.
+    DefaultConfig,
+    /// Manage agents (while the server is stopped; a running server takes
+    /// new agents through the admin API).
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
     /// Validate the intent files; list every error as path:line:col.
     Check {
         #[arg(long, default_value = "intents")]
@@ -106,6 +123,22 @@ enum Command {
         target_precision: f64,
         #[arg(long, default_value_t = 10)]
         folds: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Create an agent (or give one a new token) and print the token once.
+    Add {
+        name: String,
+        /// May also use the admin API.
+        #[arg(long)]
+        admin: bool,
+        /// Use this token instead of a generated one (16+ characters).
+        #[arg(long)]
+        token: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -275,6 +308,45 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     chat = ChatLog::new(visitor.clone());
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { config, bind } => {
+            let mut config = load_config(config)?;
+            if let Some(bind) = bind {
+                config.server.bind = bind;
+            }
+            serve(config)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DefaultConfig => {
+            out!("{}", frontdesk::config::DEFAULT_CONFIG.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Agent {
+            command:
+                AgentCommand::Add {
+                    name,
+                    admin,
+                    token,
+                    config,
+                },
+        } => {
+            let config = load_config(config)?;
+            let dir = config.server.data_dir.clone();
+            let store = frontdesk::store::SledStore::open(&dir).with_context(|| {
+                format!(
+                    "{}: cannot open the store (is `frontdesk serve` running? then use POST /api/v1/admin/agents)",
+                    dir.display()
+                )
+            })?;
+            let created = frontdesk::app::add_agent_to(&store, &name, admin, token)
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            out!(
+                "{} `{}` created; its token (shown once, only a hash is kept):\n{}",
+                if created.admin { "admin" } else { "agent" },
+                created.name,
+                created.token
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Compact { data } => {
@@ -469,6 +541,59 @@ fn print_event(e: &conversation::Event) {
         }
         Event::Closed { by } => out!("(closed by {by})"),
         _ => {}
+    }
+}
+
+/// `frontdesk serve`: telemetry, the app, the listener, then run until
+/// ctrl-c or SIGTERM.
+fn serve(config: frontdesk::config::Config) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FRONTDESK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let bind = config.server.bind.clone();
+        let (app, started) = tokio::task::spawn_blocking(move || frontdesk::app::App::open(config))
+            .await??;
+        let listener = tokio::net::TcpListener::bind(&bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}"))?;
+        let addr = listener.local_addr()?;
+        if let Some(token) = &started.first_admin_token {
+            out!("No admin existed, so one was made: name `admin`, token (shown once, only a hash is kept):\n{token}");
+        }
+        out!("frontdesk listening on http://{addr}");
+        tracing::info!(%addr, "listening");
+        frontdesk::http::run(listener, app, shutdown_signal()).await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
     }
 }
 

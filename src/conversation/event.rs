@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::classify::HandoffReason;
 
 /// Who the visitor is, as far as the page told us.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Visitor {
     pub name: Option<String>,
     /// The shop's own id for the visitor, if logged in.
@@ -18,7 +18,7 @@ pub struct Visitor {
 }
 
 /// One entry of the log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// The conversation began.
@@ -35,11 +35,14 @@ pub enum Event {
         text: String,
         intent: Option<String>,
         confidence: f32,
-        /// The decision trace in words, for the agent and the admin.
+        /// The decision trace in words, for the agent and the admin (left
+        /// out of what the visitor receives).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         trace: String,
         quick_replies: Vec<String>,
         /// Slot values the answer used: (name, value).
         #[serde(default)]
+        #[schema(value_type = Vec<Vec<String>>)]
         slots: Vec<(String, String)>,
     },
     /// The bot asked "Did you mean …?"; `options` are intent ids.
@@ -55,11 +58,13 @@ pub enum Event {
         text: String,
         /// Values of the intent's other slots found so far.
         #[serde(default)]
+        #[schema(value_type = Vec<Vec<String>>)]
         slots: Vec<(String, String)>,
     },
     /// The bot did not understand.
     Fallback {
         text: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         trace: String,
     },
     /// The bot offered a person instead of handing off at once.
@@ -112,7 +117,7 @@ pub enum Event {
 }
 
 /// An event with its place in the log and its time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Record {
     /// 1-based, dense within a conversation: a client that reconnects asks
     /// for everything after the last `seq` it saw.

@@ -3,7 +3,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use crate::classify::HandoffReason;
 
 /// Whether an agent takes new conversations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Presence {
     /// Takes new conversations (up to capacity).
@@ -34,7 +36,7 @@ impl Agent {
 }
 
 /// One waiting conversation.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Waiting {
     pub conversation: String,
     pub reason: HandoffReason,
@@ -170,6 +172,18 @@ impl Queue {
         if let Some(a) = self.agents.get_mut(agent) {
             a.active.insert(conversation.to_string());
         }
+        Ok(())
+    }
+
+    /// Records, after a restart, that `agent` holds `conversation` (read
+    /// from its log), whatever the agent's presence or capacity now.
+    pub fn claim_restored(&mut self, agent: &str, conversation: &str) -> Result<(), QueueError> {
+        self.remove(conversation);
+        let a = self
+            .agents
+            .get_mut(agent)
+            .ok_or_else(|| QueueError::UnknownAgent(agent.to_string()))?;
+        a.active.insert(conversation.to_string());
         Ok(())
     }
 

@@ -2,12 +2,13 @@ use crate::classify::HandoffReason;
 use crate::conversation::{Conversation, Phase, Visitor};
 
 /// What an agent reads at the top of a handed-off transcript.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Summary {
     pub reason: Option<HandoffReason>,
     /// Intents the bot recognised, first seen first, without repeats.
     pub intents: Vec<String>,
     /// Slot values gathered: (intent, slot, value).
+    #[schema(value_type = Vec<Vec<String>>)]
     pub slots: Vec<(String, String, String)>,
     pub visitor: Visitor,
     /// Seconds since the handoff, if one is under way.

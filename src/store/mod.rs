@@ -45,6 +45,13 @@ pub struct Appended {
 pub struct AgentRecord {
     pub presence: Presence,
     pub capacity: u32,
+    /// May use the admin API as well as the agent API.
+    #[serde(default)]
+    pub admin: bool,
+    /// SHA-256 (hex) of the agent's bearer token: the token itself is shown
+    /// once and never stored.
+    #[serde(default)]
+    pub token_sha256: String,
 }
 
 /// A stored rating, indexed apart from the log for reports.
@@ -80,6 +87,14 @@ pub trait Store: Send + Sync {
     fn agents(&self) -> Result<Vec<(String, AgentRecord)>>;
     /// Every rating, by conversation.
     fn ratings(&self) -> Result<Vec<RatingRecord>>;
+    /// A small named value the server keeps (its signing secret).
+    fn setting(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    fn put_setting(&self, key: &str, value: &[u8]) -> Result<()>;
+    /// The webhook outbox: deliveries not yet acknowledged, keyed by an id
+    /// that sorts by creation.
+    fn put_outbox(&self, id: &str, value: &[u8]) -> Result<()>;
+    fn remove_outbox(&self, id: &str) -> Result<()>;
+    fn outbox(&self) -> Result<Vec<(String, Vec<u8>)>>;
 }
 
 /// Checks a conversation id: it becomes part of keys and URLs.

@@ -66,6 +66,8 @@ pub struct SledStore {
     queue: sled::Tree,
     agents: sled::Tree,
     ratings: sled::Tree,
+    settings: sled::Tree,
+    outbox: sled::Tree,
     commit: Mutex<Commit>,
     flushed: Condvar,
     stripes: Vec<Mutex<()>>,
@@ -201,6 +203,8 @@ impl SledStore {
             queue: tree("queue")?,
             agents: tree("agents")?,
             ratings: tree("ratings")?,
+            settings: tree("settings")?,
+            outbox: tree("outbox")?,
             db,
             commit: Mutex::new(Commit::default()),
             flushed: Condvar::new(),
@@ -466,6 +470,41 @@ impl Store for SledStore {
 
     fn ratings(&self) -> Result<Vec<RatingRecord>> {
         values(&self.ratings)
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .settings
+            .get(key.as_bytes())
+            .map_err(db_err)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn put_setting(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.settings
+            .insert(key.as_bytes(), value)
+            .map_err(db_err)?;
+        self.durable()
+    }
+
+    fn put_outbox(&self, id: &str, value: &[u8]) -> Result<()> {
+        self.outbox.insert(id.as_bytes(), value).map_err(db_err)?;
+        self.durable()
+    }
+
+    fn remove_outbox(&self, id: &str) -> Result<()> {
+        self.outbox.remove(id.as_bytes()).map_err(db_err)?;
+        self.durable()
+    }
+
+    fn outbox(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        self.outbox
+            .iter()
+            .map(|item| {
+                let (k, v) = item.map_err(db_err)?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), v.to_vec()))
+            })
+            .collect()
     }
 }
 

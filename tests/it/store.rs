@@ -142,6 +142,8 @@ fn the_queue_survives_a_restart_in_the_same_order() {
             &AgentRecord {
                 presence: Presence::Online,
                 capacity: 3,
+                admin: false,
+                token_sha256: "ab".into(),
             },
         )
         .unwrap();
@@ -161,7 +163,9 @@ fn the_queue_survives_a_restart_in_the_same_order() {
             "alex".to_string(),
             AgentRecord {
                 presence: Presence::Online,
-                capacity: 3
+                capacity: 3,
+                admin: false,
+                token_sha256: "ab".into(),
             }
         )]
     );
@@ -287,6 +291,8 @@ fn compaction_keeps_everything_live_and_gives_space_back() {
             &AgentRecord {
                 presence: Presence::Away,
                 capacity: 2,
+                admin: true,
+                token_sha256: String::new(),
             },
         )
         .unwrap();

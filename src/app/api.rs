@@ -1,0 +1,323 @@
+//! The wire types of `/api/v1`: what handlers take and return, and, by
+//! their `ToSchema` derives, what the OpenAPI document says they take and
+//! return. One set of types for both, so the document cannot drift.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::classify::HandoffReason;
+use crate::conversation::Record;
+use crate::handoff::{Presence, Summary};
+
+/// Every error body: `{"error": {"code": …, "message": …}}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, snake_case: `unauthorized`, `not_found`, `rate_limited`, …
+    pub code: String,
+    pub message: String,
+}
+
+/// Starts a conversation. Every field is optional; the page passes what it
+/// knows about the visitor.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewConversation {
+    #[schema(max_length = 200)]
+    pub name: Option<String>,
+    /// The shop's own id for a logged-in visitor.
+    #[schema(max_length = 200)]
+    pub visitor_id: Option<String>,
+    #[schema(max_length = 254)]
+    pub email: Option<String>,
+    #[schema(max_length = 2000)]
+    pub page_url: Option<String>,
+}
+
+/// A new conversation and its secret: the token authorises this
+/// conversation only (`Authorization: Bearer …`, or `?token=` on the
+/// WebSocket).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedConversation {
+    pub id: String,
+    pub token: String,
+    pub events: Vec<Record>,
+}
+
+/// A visitor's message. `client_id` is the client's own id for it: the same
+/// id sent again returns the stored original instead of a second copy.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    pub text: String,
+    #[schema(min_length = 1, max_length = 64)]
+    pub client_id: String,
+}
+
+/// What a write stored: the records, in order, with their sequence numbers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Stored {
+    pub records: Vec<Record>,
+    /// True when the message was a retry of one already stored: `records`
+    /// are the original message and the replies to it.
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Only records with a larger sequence number (0: from the start).
+    pub after: Option<u64>,
+}
+
+/// A page of a conversation's log.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Events {
+    pub events: Vec<Record>,
+    /// The newest sequence number of the conversation.
+    pub last_seq: u64,
+    /// `bot`, `queued`, `with_agent` or `closed`.
+    pub phase: String,
+    /// Place in the queue while queued.
+    pub position: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    #[schema(minimum = 1, maximum = 5)]
+    pub score: u8,
+    #[schema(max_length = 2000)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeaveEmail {
+    #[schema(max_length = 254)]
+    pub email: String,
+}
+
+/// An agent's availability.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPresence {
+    pub presence: Presence,
+    /// Conversations held at once (default: unchanged, at first 3).
+    #[schema(minimum = 1, maximum = 100)]
+    pub capacity: Option<u32>,
+}
+
+/// The agent behind a token.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AgentInfo {
+    pub name: String,
+    pub admin: bool,
+    pub presence: Presence,
+    pub capacity: u32,
+    /// Conversations this agent holds.
+    pub active: Vec<String>,
+}
+
+/// One waiting visitor, as the agents' queue shows them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QueueItem {
+    pub conversation: String,
+    pub position: u32,
+    pub reason: HandoffReason,
+    /// Upset visitors are served first.
+    pub priority: bool,
+    pub waited_secs: u64,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QueueView {
+    pub waiting: Vec<QueueItem>,
+    pub agents_online: u32,
+}
+
+/// A conversation the bot has now, which an agent may take over.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LiveItem {
+    pub conversation: String,
+    pub last_at_ms: i64,
+    pub summary: Summary,
+}
+
+/// Agent assist: an intent's answer offered as a reply to a visitor
+/// message.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Suggestion {
+    /// The visitor message it answers.
+    pub seq: u64,
+    pub intent: String,
+    pub score: f32,
+    pub answer: String,
+}
+
+/// Everything an agent sees of a conversation: the summary first, then the
+/// whole log with each bot turn's decision trace and the internal notes,
+/// and suggested replies to the visitor's messages.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Transcript {
+    pub id: String,
+    pub phase: String,
+    /// The agent who holds it, if any.
+    pub agent: Option<String>,
+    pub summary: Summary,
+    pub events: Vec<Record>,
+    pub suggestions: Vec<Suggestion>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentText {
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferTo {
+    /// The agent's name.
+    pub to: String,
+}
+
+/// Whether the running intents are the files on disk.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReloadStatus {
+    /// True when the last load attempt succeeded.
+    pub ok: bool,
+    /// When the serving set was loaded (ms since the epoch).
+    pub loaded_at_ms: i64,
+    pub intents: usize,
+    /// When the last attempt was made.
+    pub attempted_at_ms: i64,
+    /// The errors of the last failed attempt, each `path:line:col: message`;
+    /// the previous set keeps serving.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IntentView {
+    pub id: String,
+    pub description: String,
+    /// `answer`, `handoff` or `end`.
+    pub action: String,
+    pub keywords: Vec<String>,
+    pub patterns: Vec<String>,
+    pub examples: usize,
+    pub answers: Vec<String>,
+    pub tests: usize,
+    pub file: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IntentsView {
+    pub status: ReloadStatus,
+    pub answer_threshold: f32,
+    pub clarify_threshold: f32,
+    /// Where the thresholds come from (defaults or `_calibration.toml`).
+    pub thresholds: String,
+    pub intents: Vec<IntentView>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyRequest {
+    pub text: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CandidateView {
+    pub intent: String,
+    pub score: f32,
+    pub lexical: f32,
+    pub rule: f32,
+    /// e.g. `keyword "shipping cost"`, `example "How much is shipping?" (0.71)`.
+    pub evidence: Vec<String>,
+}
+
+/// A decision and everything behind it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Classified {
+    /// `answer`, `clarify`, `fallback` or `handoff`.
+    pub decision: String,
+    pub intent: Option<String>,
+    pub options: Vec<String>,
+    pub reason: Option<HandoffReason>,
+    pub why: String,
+    pub candidates: Vec<CandidateView>,
+    pub out_of_scope: f32,
+    pub coverage: f32,
+    pub frustration: f32,
+    pub frustration_cues: Vec<String>,
+    /// The same trace `frontdesk chat` prints.
+    pub trace: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAgent {
+    #[schema(min_length = 1, max_length = 64)]
+    pub name: String,
+    #[serde(default)]
+    pub admin: bool,
+    /// Leave out to have one generated.
+    pub token: Option<String>,
+}
+
+/// The token is shown this once; only its hash is stored.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedAgent {
+    pub name: String,
+    pub admin: bool,
+    pub token: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub intents: usize,
+}
+
+/// What the server sends on a WebSocket, one JSON text message each.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// A stored record; on an agent socket `conversation` says whose and
+    /// `suggestions` offers replies to a visitor message.
+    Record {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        conversation: Option<String>,
+        record: Record,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        suggestions: Vec<Suggestion>,
+    },
+    /// The other side is typing (`visitor` or `agent`).
+    Typing {
+        from: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        conversation: Option<String>,
+    },
+    /// The queue changed (agent sockets).
+    Queue { queue: QueueView },
+    /// The client asked for records after a sequence number the server
+    /// does not have: fetch the log again from `last_seq`'s side.
+    Resync { last_seq: u64 },
+}
+
+/// What a client may send on a WebSocket.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// The sender is typing; an agent names the conversation.
+    Typing {
+        #[serde(default)]
+        conversation: Option<String>,
+    },
+}

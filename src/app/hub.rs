@@ -1,0 +1,148 @@
+//! Delivery of live events to WebSockets: a broadcast channel per watched
+//! conversation (created by the first watcher, removed with the last) and
+//! one for all agents. Channels carry what was stored, in order; a watcher
+//! that falls behind reads the gap back from the store by sequence number,
+//! so a slow socket can lose nothing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::broadcast;
+
+use crate::conversation::Record;
+
+/// Capacity of each channel: a watcher this far behind catches up from
+/// the store instead.
+const CHANNEL: usize = 256;
+
+/// What a conversation's watchers receive.
+#[derive(Debug, Clone)]
+pub enum ConvPush {
+    Record(Arc<Record>),
+    /// Someone is typing: `visitor` or `agent`. Not stored.
+    Typing {
+        from: &'static str,
+    },
+}
+
+/// What agents' sockets receive.
+#[derive(Debug, Clone)]
+pub enum AgentPush {
+    /// A record of a conversation; each socket forwards those of its
+    /// agent's conversations.
+    Record {
+        conversation: String,
+        record: Arc<Record>,
+    },
+    /// The queue changed: sockets send the new one.
+    Queue,
+    Typing {
+        conversation: String,
+    },
+}
+
+#[derive(Debug)]
+pub struct Hub {
+    /// A std `Mutex`: held for a map lookup, never across an `.await`.
+    conversations: Mutex<HashMap<String, broadcast::Sender<ConvPush>>>,
+    agents: broadcast::Sender<AgentPush>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub {
+            conversations: Mutex::new(HashMap::new()),
+            agents: broadcast::channel(CHANNEL * 4).0,
+        }
+    }
+}
+
+/// A conversation's receiver; dropping it removes the channel when it was
+/// the last one.
+pub struct Watch {
+    pub rx: broadcast::Receiver<ConvPush>,
+    hub: Arc<Hub>,
+    id: String,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let mut map = self
+            .hub
+            .conversations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // Our own receiver still counts here.
+        if map.get(&self.id).is_some_and(|tx| tx.receiver_count() <= 1) {
+            map.remove(&self.id);
+        }
+    }
+}
+
+impl Hub {
+    pub fn watch(self: &Arc<Self>, id: &str) -> Watch {
+        let mut map = self.conversations.lock().unwrap_or_else(|e| e.into_inner());
+        let rx = map
+            .entry(id.to_string())
+            .or_insert_with(|| broadcast::channel(CHANNEL).0)
+            .subscribe();
+        Watch {
+            rx,
+            hub: Arc::clone(self),
+            id: id.to_string(),
+        }
+    }
+
+    pub fn agents(&self) -> broadcast::Receiver<AgentPush> {
+        self.agents.subscribe()
+    }
+
+    /// Sends a conversation's new records to its watchers and to agents.
+    pub fn publish(&self, id: &str, records: &[Record]) {
+        let tx = self
+            .conversations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned();
+        for r in records {
+            let r = Arc::new(r.clone());
+            if let Some(tx) = &tx {
+                // No receivers is not an error: nobody is watching.
+                let _ = tx.send(ConvPush::Record(Arc::clone(&r)));
+            }
+            let _ = self.agents.send(AgentPush::Record {
+                conversation: id.to_string(),
+                record: r,
+            });
+        }
+    }
+
+    pub fn typing(&self, id: &str, from: &'static str) {
+        if let Some(tx) = self
+            .conversations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+        {
+            let _ = tx.send(ConvPush::Typing { from });
+        }
+        if from == "visitor" {
+            let _ = self.agents.send(AgentPush::Typing {
+                conversation: id.to_string(),
+            });
+        }
+    }
+
+    pub fn queue_changed(&self) {
+        let _ = self.agents.send(AgentPush::Queue);
+    }
+
+    /// Conversations with a live channel (for tests of the cleanup).
+    pub fn watched(&self) -> usize {
+        self.conversations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+}

@@ -1,0 +1,213 @@
+//! Webhooks: on a handoff and on a close, a versioned JSON packet (the
+//! conversation, its summary, the transcript) is POSTed to each configured
+//! URL, signed with HMAC-SHA256 (`X-Frontdesk-Signature: sha256=<hex>` of
+//! the body). A packet is written to the store's outbox in the same
+//! operation that stores the event, and leaves it only when the receiver
+//! answers 2xx, so a restart drops nothing; failures are retried with
+//! exponential backoff (1 s, 2 s, 4 s, … at most an hour apart) and given
+//! up after `MAX_ATTEMPTS`, with an error in the log.
+
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::{Deserialize, Serialize};
+
+use super::{auth, now_ms, App};
+use crate::conversation::{Conversation, Record, Visitor};
+use crate::handoff::Summary;
+
+/// Version of the packet's shape; receivers should check it.
+pub const PACKET_VERSION: u32 = 1;
+/// Attempts before a delivery is given up (about a day of backoff).
+pub const MAX_ATTEMPTS: u32 = 30;
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What receivers get.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Packet {
+    pub version: u32,
+    /// Unique per event and URL; the same on every retry, so receivers can
+    /// drop duplicates.
+    pub delivery: String,
+    /// `handoff` or `closed`.
+    pub event: String,
+    pub at_ms: i64,
+    pub conversation: PacketConversation,
+    pub summary: Summary,
+    pub transcript: Vec<Record>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PacketConversation {
+    pub id: String,
+    pub phase: String,
+    pub visitor: Visitor,
+}
+
+/// An outbox entry.
+#[derive(Debug, Serialize, Deserialize)]
+struct Pending {
+    url: String,
+    event: String,
+    body: String,
+    attempts: u32,
+    next_at_ms: i64,
+}
+
+/// Writes one outbox entry per webhook that wants `event`.
+pub fn enqueue(app: &App, id: &str, event: &str) -> Result<(), crate::store::StoreError> {
+    let hooks: Vec<_> = app
+        .config
+        .webhooks
+        .iter()
+        .filter(|w| w.events.iter().any(|e| e == event))
+        .collect();
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let log = app.store().read(id, 0)?;
+    let conv = Conversation::from_log(&log);
+    let now = now_ms();
+    for hook in hooks {
+        let key = format!("{now:020}-{}", auth::hex(&auth::random_bytes::<6>()));
+        let packet = Packet {
+            version: PACKET_VERSION,
+            delivery: key.clone(),
+            event: event.to_string(),
+            at_ms: now,
+            conversation: PacketConversation {
+                id: id.to_string(),
+                phase: conv.phase.as_str().to_string(),
+                visitor: conv.visitor.clone(),
+            },
+            summary: Summary::of(&conv, now),
+            transcript: log.clone(),
+        };
+        let pending = Pending {
+            url: hook.url.clone(),
+            event: event.to_string(),
+            body: serde_json::to_string(&packet).unwrap_or_default(),
+            attempts: 0,
+            next_at_ms: now,
+        };
+        let value = serde_json::to_vec(&pending).unwrap_or_default();
+        app.store().put_outbox(&key, &value)?;
+    }
+    app.outbox.notify_one();
+    Ok(())
+}
+
+/// Delivers the outbox until `shutdown` resolves.
+pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    tokio::pin!(shutdown);
+    loop {
+        let entries = {
+            let app = app.clone();
+            tokio::task::spawn_blocking(move || app.store().outbox())
+                .await
+                .ok()
+                .and_then(|r| {
+                    r.map_err(|e| tracing::error!(error = %e, "outbox unreadable"))
+                        .ok()
+                })
+                .unwrap_or_default()
+        };
+        let mut wake = now_ms() + 60_000;
+        for (key, value) in entries {
+            let Ok(mut p) = serde_json::from_slice::<Pending>(&value) else {
+                tracing::error!(delivery = %key, "outbox entry unreadable; dropped");
+                let _ = remove(&app, key).await;
+                continue;
+            };
+            let now = now_ms();
+            if p.next_at_ms > now {
+                wake = wake.min(p.next_at_ms);
+                continue;
+            }
+            let Some(hook) = app.config.webhooks.iter().find(|w| w.url == p.url) else {
+                tracing::warn!(delivery = %key, url = %p.url, "webhook no longer configured; dropped");
+                let _ = remove(&app, key).await;
+                continue;
+            };
+            let signature = auth::sign(hook.secret.0.as_bytes(), p.body.as_bytes());
+            let result = post(&client, &p, &key, &signature).await;
+            match result {
+                Ok(()) => {
+                    app.metrics
+                        .inc("frontdesk_webhook_deliveries_total", "result=\"ok\"".into());
+                    let _ = remove(&app, key).await;
+                }
+                Err(why) => {
+                    p.attempts += 1;
+                    app.metrics.inc(
+                        "frontdesk_webhook_deliveries_total",
+                        "result=\"failed\"".into(),
+                    );
+                    if p.attempts >= MAX_ATTEMPTS {
+                        tracing::error!(delivery = %key, url = %p.url, %why, "webhook given up");
+                        let _ = remove(&app, key).await;
+                        continue;
+                    }
+                    let backoff = 1000i64 << (p.attempts - 1).min(12);
+                    p.next_at_ms = now_ms() + backoff.min(3_600_000);
+                    wake = wake.min(p.next_at_ms);
+                    tracing::warn!(delivery = %key, url = %p.url, attempts = p.attempts, %why, "webhook failed; will retry");
+                    let value = serde_json::to_vec(&p).unwrap_or_default();
+                    let app2 = app.clone();
+                    let _ =
+                        tokio::task::spawn_blocking(move || app2.store().put_outbox(&key, &value))
+                            .await;
+                }
+            }
+        }
+        let nap = Duration::from_millis((wake - now_ms()).clamp(0, 60_000) as u64);
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = app.outbox.notified() => {}
+            _ = tokio::time::sleep(nap) => {}
+        }
+    }
+}
+
+async fn remove(app: &App, key: String) -> Result<(), ()> {
+    let app = app.clone();
+    tokio::task::spawn_blocking(move || app.store().remove_outbox(&key))
+        .await
+        .map_err(|_| ())?
+        .map_err(|e| tracing::error!(error = %e, "outbox entry not removed"))
+}
+
+async fn post(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    p: &Pending,
+    key: &str,
+    signature: &str,
+) -> Result<(), String> {
+    let req = hyper::Request::post(&p.url)
+        .header("content-type", "application/json")
+        .header(
+            "user-agent",
+            concat!("frontdesk/", env!("CARGO_PKG_VERSION")),
+        )
+        .header("x-frontdesk-event", &p.event)
+        .header("x-frontdesk-delivery", key)
+        .header("x-frontdesk-signature", format!("sha256={signature}"))
+        .body(Full::new(Bytes::from(p.body.clone())))
+        .map_err(|e| e.to_string())?;
+    let res = tokio::time::timeout(TIMEOUT, client.request(req))
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    let status = res.status();
+    // Read the body so the connection can be reused.
+    let _ = tokio::time::timeout(TIMEOUT, res.into_body().collect()).await;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("status {status}"))
+    }
+}

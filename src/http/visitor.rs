@@ -1,0 +1,144 @@
+//! The visitor API: start a conversation, send, ask for a person, rate,
+//! leave an email, read the log. A conversation's token authorises that
+//! conversation only; a token for another one gets the same 404 as a
+//! conversation that does not exist, so ids do not leak.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+
+use super::error::{Body, HttpError};
+use super::{bearer, blocking};
+use crate::app::{
+    for_visitor, now_ms, ApiError, App, CreatedConversation, Events, EventsQuery, LeaveEmail,
+    NewConversation, Rate, SendMessage, Stored,
+};
+
+/// What the visitor may see of stored records (no notes, no traces).
+fn visible(mut s: Stored) -> Stored {
+    s.records = s.records.into_iter().filter_map(for_visitor).collect();
+    s
+}
+
+/// The conversation `id` if `headers` carry its token.
+pub(super) fn authorize(app: &App, id: &str, headers: &HeaderMap) -> Result<(), HttpError> {
+    let Some(token) = bearer(headers) else {
+        return Err(ApiError::unauthorized(
+            "a conversation token is required (Authorization: Bearer …)",
+        )
+        .into());
+    };
+    if app.visitor_may(id, token) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("conversation").into())
+    }
+}
+
+/// Start a conversation.
+#[utoipa::path(post, path = "/api/v1/conversations", tag = "visitor",
+    request_body = NewConversation,
+    responses((status = 201, description = "Created; keep the token", body = CreatedConversation)))]
+pub async fn create(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Body(new): Body<NewConversation>,
+) -> Result<(StatusCode, Json<CreatedConversation>), HttpError> {
+    let limit = app.config.limits.conversations_per_ip_per_minute;
+    if let Err(wait) = app
+        .rates
+        .hit(&format!("new:{}", peer.ip()), limit, now_ms())
+    {
+        return Err(ApiError::rate_limited("new conversations from this address", wait).into());
+    }
+    let created = blocking(&app, move |app| app.create_conversation(new)).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// The log after a sequence number (internal notes and traces left out).
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/events", tag = "visitor",
+    params(("id" = String, Path, description = "Conversation id"), EventsQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Records after `after`", body = Events)))]
+pub async fn events(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(q): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Events>, HttpError> {
+    authorize(&app, &id, &headers)?;
+    let after = q.after.unwrap_or(0);
+    Ok(Json(
+        blocking(&app, move |app| app.events(&id, after, false)).await?,
+    ))
+}
+
+/// Send a message; the bot's reply (if it has the conversation) comes back
+/// in the same response and on the WebSocket.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "visitor",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body = SendMessage, security(("bearer" = [])),
+    responses((status = 200, description = "Stored (or the original, for a retried client_id)", body = Stored)))]
+pub async fn send(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Body(msg): Body<SendMessage>,
+) -> Result<Json<Stored>, HttpError> {
+    authorize(&app, &id, &headers)?;
+    Ok(Json(visible(
+        blocking(&app, move |app| app.send(&id, msg)).await?,
+    )))
+}
+
+/// Ask for a person ("Talk to a person").
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/handoff", tag = "visitor",
+    params(("id" = String, Path, description = "Conversation id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Queued (no records if already waiting)", body = Stored)))]
+pub async fn handoff(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Stored>, HttpError> {
+    authorize(&app, &id, &headers)?;
+    Ok(Json(visible(
+        blocking(&app, move |app| app.ask_for_person(&id)).await?,
+    )))
+}
+
+/// Rate a closed conversation, once.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/rating", tag = "visitor",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body = Rate, security(("bearer" = [])),
+    responses((status = 200, description = "Stored", body = Stored)))]
+pub async fn rate(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Body(rate): Body<Rate>,
+) -> Result<Json<Stored>, HttpError> {
+    authorize(&app, &id, &headers)?;
+    Ok(Json(visible(
+        blocking(&app, move |app| app.rate(&id, rate)).await?,
+    )))
+}
+
+/// Leave an email address for the reply (outside hours, nobody online).
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/email", tag = "visitor",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body = LeaveEmail, security(("bearer" = [])),
+    responses((status = 200, description = "Stored", body = Stored)))]
+pub async fn email(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Body(e): Body<LeaveEmail>,
+) -> Result<Json<Stored>, HttpError> {
+    authorize(&app, &id, &headers)?;
+    Ok(Json(visible(
+        blocking(&app, move |app| app.leave_email(&id, e)).await?,
+    )))
+}

@@ -1,0 +1,432 @@
+//! WebSockets: one per conversation for the visitor, one per agent. The
+//! server pushes JSON `ServerMessage`s; a visitor socket opened with
+//! `?after=N` first receives every record after N, then live ones, and if
+//! it falls behind the channel it reads the gap back from the store, so
+//! nothing is skipped. Sockets are authenticated before the upgrade, their
+//! origin is checked, their number is capped per IP and in all, a client
+//! message over the size limit closes with 1009, too many with 1008, and a
+//! peer that stops answering pings is closed.
+//!
+//! Each socket is one task with one `select!` over the channel, the socket
+//! and a ping timer: with a single writer there is nothing to join.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+use utoipa::IntoParams;
+
+use super::error::HttpError;
+use crate::app::hub::{AgentPush, ConvPush};
+use crate::app::limits::ConnectionGuard;
+use crate::app::{for_visitor, Agent, ApiError, App, ClientMessage, ServerMessage};
+use crate::conversation::{Event, Record};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WsQuery {
+    /// The conversation's (or agent's) token: browsers cannot set headers
+    /// on a WebSocket.
+    pub token: Option<String>,
+    /// Records after this sequence number are sent first.
+    pub after: Option<u64>,
+}
+
+/// Whether a browser page on `Origin` may open a socket: the server's own
+/// origin and the configured widget origins may; non-browser clients send
+/// no origin.
+pub(super) fn origin_allowed(app: &App, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    if app
+        .config
+        .server
+        .allowed_origins
+        .iter()
+        .any(|o| o == origin)
+    {
+        return true;
+    }
+    let host = headers.get("host").and_then(|v| v.to_str().ok());
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    host.is_some() && origin_host == host
+}
+
+/// Checks before any upgrade: origin, then slots.
+fn admit(app: &App, headers: &HeaderMap, peer: SocketAddr) -> Result<ConnectionGuard, HttpError> {
+    if !origin_allowed(app, headers) {
+        return Err(ApiError::new(
+            403,
+            "origin_not_allowed",
+            "this origin may not open a socket",
+        )
+        .into());
+    }
+    let l = &app.config.limits;
+    app.sockets
+        .acquire(
+            &peer.ip().to_string(),
+            l.websockets_per_ip,
+            l.websockets_total,
+        )
+        .ok_or_else(|| ApiError::rate_limited("open sockets", 30).into())
+}
+
+fn upgrade(
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    app: &App,
+) -> Result<WebSocketUpgrade, HttpError> {
+    let ws = ws.map_err(|r| {
+        ApiError::new(
+            400,
+            "websocket_expected",
+            format!("a WebSocket upgrade is expected: {}", r.body_text()),
+        )
+    })?;
+    // Frames are cut at twice the limit by the protocol layer; between the
+    // limit and that, we close with 1009 ourselves.
+    let max = app.config.limits.websocket_message_bytes * 2;
+    Ok(ws.max_message_size(max).max_frame_size(max))
+}
+
+/// Live events of one conversation (visitor token).
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/ws", tag = "visitor",
+    params(("id" = String, Path, description = "Conversation id"), WsQuery),
+    responses((status = 101, description = "Switching to a WebSocket carrying `ServerMessage`s")))]
+pub async fn visitor(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(q): Query<WsQuery>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, HttpError> {
+    let Some(token) = q.token.as_deref() else {
+        return Err(ApiError::unauthorized("a conversation token is required (?token=…)").into());
+    };
+    if !app.visitor_may(&id, token) {
+        return Err(ApiError::not_found("conversation").into());
+    }
+    let ws = upgrade(ws, &app)?;
+    // Hold the slot from now: the guard moves into the socket's task.
+    let slot = admit(&app, &headers, peer)?;
+    let after = q.after.unwrap_or(0);
+    Ok(ws.on_upgrade(move |socket| async move {
+        visitor_loop(app, id, after, socket).await;
+        drop(slot);
+    }))
+}
+
+/// Queue changes and the records of the agent's conversations.
+#[utoipa::path(get, path = "/api/v1/agent/ws", tag = "agent", params(WsQuery),
+    responses((status = 101, description = "Switching to a WebSocket carrying `ServerMessage`s")))]
+pub async fn agent(
+    State(app): State<App>,
+    Query(q): Query<WsQuery>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, HttpError> {
+    let Some(token) = q.token.as_deref() else {
+        return Err(ApiError::unauthorized("an agent token is required (?token=…)").into());
+    };
+    let Some(who) = app.agent_for(token) else {
+        return Err(ApiError::unauthorized("unknown token").into());
+    };
+    let ws = upgrade(ws, &app)?;
+    let slot = admit(&app, &headers, peer)?;
+    Ok(ws.on_upgrade(move |socket| async move {
+        agent_loop(app, who, socket).await;
+        drop(slot);
+    }))
+}
+
+/// The socket's bookkeeping shared by both kinds.
+struct Peer {
+    socket: WebSocket,
+    heard: Instant,
+    window: (Instant, u32),
+    idle: Duration,
+}
+
+enum Incoming {
+    Typing(Option<String>),
+    Nothing,
+    Gone,
+}
+
+impl Peer {
+    fn new(app: &App, socket: WebSocket) -> Peer {
+        Peer {
+            socket,
+            heard: Instant::now(),
+            window: (Instant::now(), 0),
+            idle: Duration::from_secs(app.config.limits.websocket_idle_secs),
+        }
+    }
+
+    async fn send(&mut self, m: &ServerMessage) -> bool {
+        let text = serde_json::to_string(m).unwrap_or_default();
+        self.socket.send(Message::Text(text.into())).await.is_ok()
+    }
+
+    async fn close(&mut self, code: u16, reason: &str) {
+        let _ = self
+            .socket
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })))
+            .await;
+    }
+
+    /// Handles what the client sent.
+    async fn incoming(&mut self, app: &App, msg: Option<Result<Message, axum::Error>>) -> Incoming {
+        let limit = app.config.limits.websocket_message_bytes;
+        let msg = match msg {
+            None => return Incoming::Gone,
+            Some(Err(e)) => {
+                // The protocol layer refuses what is far over the limit.
+                if e.to_string().to_lowercase().contains("too long")
+                    || e.to_string().to_lowercase().contains("size")
+                {
+                    self.close(1009, "message too big").await;
+                }
+                return Incoming::Gone;
+            }
+            Some(Ok(m)) => m,
+        };
+        self.heard = Instant::now();
+        let len = match &msg {
+            Message::Text(t) => t.len(),
+            Message::Binary(b) => b.len(),
+            Message::Close(_) => return Incoming::Gone,
+            _ => return Incoming::Nothing,
+        };
+        if len > limit {
+            self.close(1009, "message too big").await;
+            return Incoming::Gone;
+        }
+        if self.window.0.elapsed() > Duration::from_secs(60) {
+            self.window = (Instant::now(), 0);
+        }
+        self.window.1 += 1;
+        if self.window.1 > app.config.limits.websocket_messages_per_minute {
+            self.close(1008, "too many messages").await;
+            return Incoming::Gone;
+        }
+        let Message::Text(t) = msg else {
+            self.close(1003, "text messages only").await;
+            return Incoming::Gone;
+        };
+        match serde_json::from_str::<ClientMessage>(&t) {
+            Ok(ClientMessage::Typing { conversation }) => Incoming::Typing(conversation),
+            Err(_) => {
+                self.close(1007, "not a client message").await;
+                Incoming::Gone
+            }
+        }
+    }
+
+    /// Pings; false when the peer has been silent too long.
+    async fn ping(&mut self) -> bool {
+        if self.heard.elapsed() > self.idle {
+            self.close(1001, "no answer to pings").await;
+            return false;
+        }
+        self.socket
+            .send(Message::Ping(Vec::new().into()))
+            .await
+            .is_ok()
+    }
+}
+
+async fn replay(app: &App, id: &str, after: u64) -> Result<Vec<Record>, ApiError> {
+    let app = app.clone();
+    let id = id.to_string();
+    tokio::task::spawn_blocking(move || app.replay(&id, after, false))
+        .await
+        .map_err(|_| ApiError::internal())?
+}
+
+async fn visitor_loop(app: App, id: String, after: u64, socket: WebSocket) {
+    let mut watch = app.hub.watch(&id);
+    let mut peer = Peer::new(&app, socket);
+    let mut last = after;
+    // Catch up: everything after `after`, then live records, deduplicated
+    // by sequence number.
+    if !catch_up(&app, &id, &mut last, &mut peer).await {
+        return;
+    }
+    let mut ping = tokio::time::interval(peer.idle / 3);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            push = watch.rx.recv() => match push {
+                Ok(ConvPush::Record(r)) => {
+                    if r.seq <= last {
+                        continue;
+                    }
+                    if r.seq > last + 1 {
+                        // Records hidden from visitors (notes) also advance
+                        // seq: read the gap from the store to be sure.
+                        if !catch_up(&app, &id, &mut last, &mut peer).await {
+                            return;
+                        }
+                        continue;
+                    }
+                    last = r.seq;
+                    if let Some(r) = for_visitor((*r).clone()) {
+                        if !peer.send(&ServerMessage::Record { conversation: None, record: r, suggestions: vec![] }).await {
+                            return;
+                        }
+                    }
+                }
+                Ok(ConvPush::Typing { from }) if from != "visitor" => {
+                    if !peer.send(&ServerMessage::Typing { from: from.to_string(), conversation: None }).await {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => {
+                    if !catch_up(&app, &id, &mut last, &mut peer).await {
+                        return;
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            },
+            msg = peer.socket.recv() => match peer.incoming(&app, msg).await {
+                Incoming::Typing(_) => app.hub.typing(&id, "visitor"),
+                Incoming::Nothing => {}
+                Incoming::Gone => return,
+            },
+            _ = ping.tick() => if !peer.ping().await { return },
+        }
+    }
+}
+
+/// Sends what the store has after `last`; false when the socket is done.
+async fn catch_up(app: &App, id: &str, last: &mut u64, peer: &mut Peer) -> bool {
+    match replay(app, id, *last).await {
+        Ok(records) => {
+            let newest = app
+                .store()
+                .read(id, *last)
+                .ok()
+                .and_then(|v| v.last().map(|r| r.seq));
+            for r in records {
+                *last = (*last).max(r.seq);
+                if !peer
+                    .send(&ServerMessage::Record {
+                        conversation: None,
+                        record: r,
+                        suggestions: vec![],
+                    })
+                    .await
+                {
+                    return false;
+                }
+            }
+            if let Some(n) = newest {
+                *last = (*last).max(n);
+            }
+            true
+        }
+        Err(e) if e.code == "resync" => {
+            let last_seq = app
+                .store()
+                .read(id, 0)
+                .ok()
+                .and_then(|v| v.last().map(|r| r.seq))
+                .unwrap_or(0);
+            peer.send(&ServerMessage::Resync { last_seq }).await;
+            peer.close(4409, "resync").await;
+            false
+        }
+        Err(_) => {
+            peer.close(1011, "internal error").await;
+            false
+        }
+    }
+}
+
+async fn agent_loop(app: App, who: Agent, socket: WebSocket) {
+    let mut rx = app.hub.agents();
+    let mut peer = Peer::new(&app, socket);
+    // Conversations this socket has forwarded: a close is sent even though
+    // the agent no longer holds the conversation when it arrives.
+    let mut mine: HashSet<String> = app.agent_info(&who).active.into_iter().collect();
+    if !send_queue(&app, &mut peer).await {
+        return;
+    }
+    let mut ping = tokio::time::interval(peer.idle / 3);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            push = rx.recv() => match push {
+                Ok(AgentPush::Record { conversation, record }) => {
+                    if app.holds(&who.name, &conversation) {
+                        mine.insert(conversation.clone());
+                    } else if !mine.contains(&conversation) {
+                        continue;
+                    }
+                    if matches!(record.event, Event::Closed { .. } | Event::Transfer { .. } | Event::ReturnedToBot { .. })
+                        && !app.holds(&who.name, &conversation)
+                    {
+                        mine.remove(&conversation);
+                    }
+                    let suggestions = {
+                        let (app, c, r) = (app.clone(), conversation.clone(), record.clone());
+                        tokio::task::spawn_blocking(move || app.suggestions_for(&c, &r)).await.unwrap_or_default()
+                    };
+                    let m = ServerMessage::Record { conversation: Some(conversation), record: (*record).clone(), suggestions };
+                    if !peer.send(&m).await {
+                        return;
+                    }
+                }
+                Ok(AgentPush::Queue) => {
+                    if !send_queue(&app, &mut peer).await {
+                        return;
+                    }
+                }
+                Ok(AgentPush::Typing { conversation }) => {
+                    if mine.contains(&conversation) && !peer.send(&ServerMessage::Typing { from: "visitor".into(), conversation: Some(conversation) }).await {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    // Too far behind to know what was missed: the client
+                    // fetches its transcripts and the queue again.
+                    if !peer.send(&ServerMessage::Resync { last_seq: 0 }).await || !send_queue(&app, &mut peer).await {
+                        return;
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            },
+            msg = peer.socket.recv() => match peer.incoming(&app, msg).await {
+                Incoming::Typing(Some(c)) if app.holds(&who.name, &c) => app.hub.typing(&c, "agent"),
+                Incoming::Typing(_) | Incoming::Nothing => {}
+                Incoming::Gone => return,
+            },
+            _ = ping.tick() => if !peer.ping().await { return },
+        }
+    }
+}
+
+async fn send_queue(app: &App, peer: &mut Peer) -> bool {
+    let app2 = app.clone();
+    let Ok(queue) = tokio::task::spawn_blocking(move || app2.queue_view()).await else {
+        return false;
+    };
+    peer.send(&ServerMessage::Queue { queue }).await
+}
