@@ -115,7 +115,10 @@ mod tests {
         let _g3 = c.acquire("other", 2, 3).unwrap();
         assert!(c.acquire("third", 2, 3).is_none(), "in all");
         drop(g1);
-        assert!(c.acquire("ip", 2, 3).is_some());
+        let g4 = c.acquire("ip", 2, 3);
+        assert!(g4.is_some());
         assert_eq!(c.open(), 3);
+        drop((g4, _g2, _g3));
+        assert_eq!(c.open(), 0);
     }
 }

@@ -89,6 +89,9 @@ pub struct Agent {
     pub admin: bool,
 }
 
+/// Every waiting conversation's (id, position, wait estimate).
+type Positions = Vec<(String, u32, Option<u64>)>;
+
 /// Startup results a caller shows once.
 #[derive(Debug, Default)]
 pub struct Started {
@@ -338,7 +341,9 @@ impl App {
             text: msg.text,
             client_id: cid,
         };
-        let records = self.apply_locked(id, log, input, now)?;
+        let (records, before) = self.apply_locked(id, log, input, now)?;
+        drop(_g);
+        self.after_queue_change(id, before);
         Ok(Stored {
             records,
             duplicate: false,
@@ -446,7 +451,7 @@ impl App {
                 token_sha256,
             },
         )?;
-        self.tell_positions(&before);
+        self.tell_positions(&before, "");
         self.hub.queue_changed();
         Ok(self.agent_info(agent))
     }
@@ -617,25 +622,37 @@ impl App {
     }
 
     fn apply(&self, id: &str, input: Input) -> Result<Stored, ApiError> {
-        let _g = self.stripe(id);
+        let g = self.stripe(id);
         let log = self.store.read(id, 0)?;
-        let records = self.apply_locked(id, log, input, now_ms())?;
+        let (records, before) = self.apply_locked(id, log, input, now_ms())?;
+        drop(g);
+        self.after_queue_change(id, before);
         Ok(Stored {
             records,
             duplicate: false,
         })
     }
 
+    /// After the conversation's stripe is released (telling others takes
+    /// their stripes): new places in the queue, and agents' queue views.
+    fn after_queue_change(&self, id: &str, before: Option<Positions>) {
+        if let Some(before) = before {
+            self.tell_positions(&before, id);
+            self.hub.queue_changed();
+        }
+    }
+
     /// Steps the conversation, does the queue's part, stores the events
     /// durably, then tells watchers, agents and webhooks. The caller holds
-    /// the conversation's stripe.
+    /// the conversation's stripe, and passes the queue positions returned
+    /// to `after_queue_change` once it has let go of it.
     fn apply_locked(
         &self,
         id: &str,
         log: Vec<Record>,
         input: Input,
         now: i64,
-    ) -> Result<Vec<Record>, ApiError> {
+    ) -> Result<(Vec<Record>, Option<Positions>), ApiError> {
         if log.is_empty() {
             return Err(ApiError::not_found("conversation"));
         }
@@ -643,7 +660,7 @@ impl App {
         let classifier = self.classifier();
         let mut events = step(&conv, input.clone(), &classifier, &self.config.escalation)?;
         if events.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         }
         let mut before = None;
         let mut enqueued = None;
@@ -727,11 +744,7 @@ impl App {
             self.metrics.observe_wait(w);
         }
         self.after_write(id, &appended.records);
-        if let Some(before) = before {
-            self.tell_positions(&before);
-            self.hub.queue_changed();
-        }
-        Ok(appended.records)
+        Ok((appended.records, before))
     }
 
     /// Live delivery, metrics and webhooks for stored records.
@@ -789,10 +802,14 @@ impl App {
         }
     }
 
-    /// Tells each waiting visitor whose place or estimate changed.
-    fn tell_positions(&self, before: &[(String, u32, Option<u64>)]) {
+    /// Tells each waiting visitor whose place or estimate changed (but
+    /// `except`, whose own events said it already).
+    fn tell_positions(&self, before: &[(String, u32, Option<u64>)], except: &str) {
         let changes = self.queue().changes(before);
         for (conv, event) in changes {
+            if conv == except {
+                continue;
+            }
             let _g = self.stripe(&conv);
             // Still waiting? (It may have been claimed meanwhile.)
             if self.queue().position(&conv).is_none() {

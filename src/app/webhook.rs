@@ -5,7 +5,9 @@
 //! operation that stores the event, and leaves it only when the receiver
 //! answers 2xx, so a restart drops nothing; failures are retried with
 //! exponential backoff (1 s, 2 s, 4 s, … at most an hour apart) and given
-//! up after `MAX_ATTEMPTS`, with an error in the log.
+//! up after `MAX_ATTEMPTS`, with an error in the log. Packets to one URL
+//! arrive in the order they were made: a later one waits while an earlier
+//! one is being retried. A (re)start retries everything at once.
 
 use std::time::Duration;
 
@@ -104,6 +106,7 @@ pub fn enqueue(app: &App, id: &str, event: &str) -> Result<(), crate::store::Sto
 pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     tokio::pin!(shutdown);
+    let mut first_pass = true;
     loop {
         let entries = {
             let app = app.clone();
@@ -117,6 +120,8 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
                 .unwrap_or_default()
         };
         let mut wake = now_ms() + 60_000;
+        // URLs with an earlier packet still pending this pass.
+        let mut blocked: Vec<String> = Vec::new();
         for (key, value) in entries {
             let Ok(mut p) = serde_json::from_slice::<Pending>(&value) else {
                 tracing::error!(delivery = %key, "outbox entry unreadable; dropped");
@@ -124,8 +129,12 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
                 continue;
             };
             let now = now_ms();
-            if p.next_at_ms > now {
+            if blocked.contains(&p.url) {
+                continue;
+            }
+            if p.next_at_ms > now && !first_pass {
                 wake = wake.min(p.next_at_ms);
+                blocked.push(p.url.clone());
                 continue;
             }
             let Some(hook) = app.config.webhooks.iter().find(|w| w.url == p.url) else {
@@ -155,6 +164,7 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
                     let backoff = 1000i64 << (p.attempts - 1).min(12);
                     p.next_at_ms = now_ms() + backoff.min(3_600_000);
                     wake = wake.min(p.next_at_ms);
+                    blocked.push(p.url.clone());
                     tracing::warn!(delivery = %key, url = %p.url, attempts = p.attempts, %why, "webhook failed; will retry");
                     let value = serde_json::to_vec(&p).unwrap_or_default();
                     let app2 = app.clone();
@@ -164,6 +174,7 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
                 }
             }
         }
+        first_pass = false;
         let nap = Duration::from_millis((wake - now_ms()).clamp(0, 60_000) as u64);
         tokio::select! {
             _ = &mut shutdown => return,

@@ -3,6 +3,7 @@
 
 mod classify;
 mod cli;
+mod server;
 mod shop;
 mod store;
 mod validation;

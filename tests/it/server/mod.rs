@@ -1,0 +1,294 @@
+//! The real server: `frontdesk serve` spawned as a process on port 0 with a
+//! temp data directory, driven over real HTTP and WebSocket.
+
+mod flow;
+mod ops;
+mod reload;
+mod security;
+mod webhook;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long any wait on the server may take before a test fails.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A running server and what a test needs to reach it.
+pub struct Server {
+    child: Child,
+    pub addr: String,
+    /// The first admin's token (kept across restarts by the test).
+    pub admin: String,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+/// A temp dir with `frontdesk.toml` (`extra` appended) and a data dir; the
+/// intents are the repository's unless `intents` is given.
+pub struct Setup {
+    /// Kept so the directory lives as long as the setup.
+    _tmp: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+pub fn setup(extra: &str, intents: Option<&Path>) -> Setup {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let intents = intents.unwrap_or(super::default_intents());
+    let config = tmp.path().join("frontdesk.toml");
+    let body = format!(
+        "[server]\nbind = \"127.0.0.1:0\"\nintents_dir = {:?}\ndata_dir = {:?}\nreload_poll_ms = 100\n{extra}",
+        intents,
+        tmp.path().join("data")
+    );
+    std::fs::write(&config, body).expect("write config");
+    Setup { _tmp: tmp, config }
+}
+
+impl Server {
+    pub fn start(s: &Setup) -> Server {
+        Server::start_with(s, None)
+    }
+
+    /// Starts (or restarts, with the admin token of the first start).
+    pub fn start_with(s: &Setup, admin: Option<String>) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+            .args(["serve", "--config"])
+            .arg(&s.config)
+            .env("FRONTDESK_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn frontdesk serve");
+        let err = child.stderr.take().expect("stderr");
+        let stderr = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if std::env::var("TEST_LOG").is_ok() {
+                    eprintln!("server: {line}");
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut admin = admin;
+        let mut addr = None;
+        let mut line = String::new();
+        while addr.is_none() {
+            line.clear();
+            if out.read_line(&mut line).expect("read stdout") == 0 {
+                let _ = child.wait();
+                panic!(
+                    "server exited before listening: {}",
+                    stderr.join().unwrap_or_default()
+                );
+            }
+            let l = line.trim();
+            if l.starts_with("fd_") {
+                admin = Some(l.to_string());
+            }
+            if let Some(a) = l.strip_prefix("frontdesk listening on http://") {
+                addr = Some(a.to_string());
+            }
+        }
+        // Keep draining stdout so the server never blocks on it.
+        std::thread::spawn(move || for _ in out.lines() {});
+        Server {
+            child,
+            addr: addr.unwrap_or_default(),
+            admin: admin.expect("an admin token on the first start"),
+            stderr,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+
+    /// SIGTERM, then wait: a graceful stop. Returns the server's log.
+    pub fn stop(mut self) -> String {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.stderr, std::thread::spawn(String::new))
+            .join()
+            .unwrap_or_default()
+    }
+
+    /// SIGKILL: a crash.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response: status, headers, JSON body (Null when not JSON).
+pub struct Res {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+pub async fn raw(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+    extra: &[(&str, &str)],
+) -> Res {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut req = hyper::Request::builder().method(method).uri(url);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Full::new(Bytes::from(body))).expect("request");
+    let res = tokio::time::timeout(PATIENCE, client.request(req))
+        .await
+        .expect("server answers in time")
+        .expect("request succeeds");
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.expect("body").to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Res {
+        status,
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        text,
+    }
+}
+
+pub async fn call(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> Res {
+    match body {
+        Some(b) => {
+            raw(
+                method,
+                url,
+                token,
+                Some("application/json"),
+                b.to_string().into_bytes(),
+                &[],
+            )
+            .await
+        }
+        None => raw(method, url, token, None, Vec::new(), &[]).await,
+    }
+}
+
+/// A visitor's conversation.
+pub struct Visitor {
+    pub id: String,
+    pub token: String,
+}
+
+impl Server {
+    pub async fn new_visitor(&self, name: &str) -> Visitor {
+        let r = call(
+            "POST",
+            &self.url("/api/v1/conversations"),
+            None,
+            Some(json!({"name": name, "page_url": "https://shop.example/cart"})),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        Visitor {
+            id: r.body["id"].as_str().unwrap().to_string(),
+            token: r.body["token"].as_str().unwrap().to_string(),
+        }
+    }
+
+    pub async fn say(&self, v: &Visitor, text: &str, client_id: &str) -> Res {
+        call(
+            "POST",
+            &self.url(&format!("/api/v1/conversations/{}/messages", v.id)),
+            Some(&v.token),
+            Some(json!({"text": text, "client_id": client_id})),
+        )
+        .await
+    }
+
+    /// Makes an agent through the admin API; returns its token.
+    pub async fn new_agent(&self, name: &str) -> String {
+        let r = call(
+            "POST",
+            &self.url("/api/v1/admin/agents"),
+            Some(&self.admin),
+            Some(json!({"name": name})),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body["token"].as_str().unwrap().to_string()
+    }
+}
+
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub async fn ws(url: &str) -> Ws {
+    tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(url))
+        .await
+        .expect("socket opens in time")
+        .expect("socket opens")
+        .0
+}
+
+/// The next JSON message on a socket (pings are skipped).
+pub async fn next_json(ws: &mut Ws) -> Value {
+    loop {
+        let m = tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .expect("a message in time")
+            .expect("socket open")
+            .expect("no socket error");
+        if let Message::Text(t) = m {
+            return serde_json::from_str(&t).expect("JSON message");
+        }
+    }
+}
+
+/// Reads records until one whose event type is `kind`; returns it and
+/// everything read on the way.
+pub async fn until_event(ws: &mut Ws, kind: &str) -> (Value, Vec<Value>) {
+    let mut seen = Vec::new();
+    loop {
+        let m = next_json(ws).await;
+        if m["kind"] == "record" && m["record"]["event"]["type"] == kind {
+            return (m, seen);
+        }
+        seen.push(m);
+    }
+}
+
+pub async fn send_text(ws: &mut Ws, text: String) {
+    ws.send(Message::Text(text.into())).await.expect("send");
+}

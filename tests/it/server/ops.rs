@@ -1,0 +1,110 @@
+//! What operators touch: health, metrics, the API description, the
+//! default config, agents from the command line, a graceful stop.
+
+use std::process::Command;
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_openapi_and_a_graceful_stop() {
+    let s = setup("", None);
+    let srv = Server::start(&s);
+    let h = call("GET", &srv.url("/healthz"), None, None).await;
+    assert_eq!((h.status, h.body["status"].as_str()), (200, Some("ok")));
+    assert_eq!(h.body["intents"], 22);
+
+    let doc = call("GET", &srv.url("/api/v1/openapi.json"), None, None).await;
+    assert_eq!(doc.status, 200);
+    assert!(doc.body["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc.body["paths"].as_object().unwrap();
+    for p in [
+        "/api/v1/conversations",
+        "/api/v1/conversations/{id}/messages",
+        "/api/v1/conversations/{id}/ws",
+        "/api/v1/agent/queue",
+        "/api/v1/agent/conversations/{id}/claim",
+        "/api/v1/admin/reload",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing");
+    }
+    // Every operation documents the error shape.
+    for (p, item) in paths {
+        for (_, op) in item.as_object().unwrap() {
+            let r = &op["responses"];
+            assert!(r["429"]["headers"]["Retry-After"].is_object(), "{p}");
+            assert_eq!(
+                r["404"]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorBody",
+                "{p}"
+            );
+        }
+    }
+
+    let m = raw("GET", &srv.url("/metrics"), None, None, vec![], &[]).await;
+    assert!(m.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert!(m.text.contains("# TYPE frontdesk_queue_length gauge"));
+
+    // SIGTERM: the server stops by itself, cleanly.
+    let log = srv.stop();
+    assert!(log.contains("stopped") || log.is_empty(), "{log}");
+}
+
+#[test]
+fn default_config_and_agents_from_the_command_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+        .arg("default-config")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("[limits]") && text.contains("bind = \"127.0.0.1:8080\""));
+
+    let s = setup("", None);
+    let out = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+        .args([
+            "agent",
+            "add",
+            "sam",
+            "--token",
+            "sams-token-123456",
+            "--config",
+        ])
+        .arg(&s.config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sams-token-123456"));
+    let out = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+        .args(["agent", "add", "bad name!", "--config"])
+        .arg(&s.config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("agent name"));
+
+    // The server knows sam; the first start still makes an admin.
+    let srv = Server::start(&s);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let r = call(
+            "GET",
+            &srv.url("/api/v1/agent/me"),
+            Some("sams-token-123456"),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["name"], "sam");
+        assert_eq!(r.body["admin"], false);
+    });
+}
