@@ -53,6 +53,9 @@ pub struct CreatedConversation {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {
+    /// At most `[limits] message_chars` characters (2000 by default), not
+    /// blank.
+    #[schema(min_length = 1, max_length = 2000)]
     pub text: String,
     #[schema(min_length = 1, max_length = 64)]
     pub client_id: String,
@@ -177,6 +180,8 @@ pub struct Transcript {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentText {
+    /// At most `[limits] message_chars` characters, not blank.
+    #[schema(min_length = 1, max_length = 2000)]
     pub text: String,
 }
 
@@ -229,6 +234,7 @@ pub struct IntentsView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifyRequest {
+    #[schema(min_length = 1, max_length = 2000)]
     pub text: String,
 }
 
