@@ -61,6 +61,7 @@ pub struct RawServer {
     pub data_dir: Option<PathBuf>,
     pub allowed_origins: Option<Vec<String>>,
     pub reload_poll_ms: Option<u64>,
+    pub compact_on_start: Option<bool>,
 }
 
 /// `[limits]`: what one client may ask of the server.
@@ -111,6 +112,9 @@ pub struct Server {
     pub allowed_origins: Vec<String>,
     /// How often the intents directory is checked for edits.
     pub reload_poll_ms: u64,
+    /// Rewrite the store with only its live data before serving (sled
+    /// never gives back the space of deleted conversations).
+    pub compact_on_start: bool,
 }
 
 /// Bounds on what clients may ask (see `DEFAULT_CONFIG` for each one).
@@ -369,6 +373,7 @@ impl Config {
                 data_dir: raw.server.data_dir.clone().unwrap_or_else(|| "data".into()),
                 allowed_origins: origins,
                 reload_poll_ms: raw.server.reload_poll_ms.unwrap_or(250).max(10),
+                compact_on_start: raw.server.compact_on_start.unwrap_or(false),
             },
             limits,
             webhooks,
@@ -413,6 +418,10 @@ data_dir = "data"
 allowed_origins = []
 # How often intents_dir is checked for edits, in milliseconds.
 reload_poll_ms = 250
+# Rewrite data_dir with only its live data before serving: sled never gives
+# back the space of deleted conversations. Takes about 13 s per million
+# messages (BENCHMARKS.md), so it is off unless you delete data.
+compact_on_start = false
 
 [limits]
 # Largest request body, in bytes (413 above it).

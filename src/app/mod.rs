@@ -111,6 +111,12 @@ impl App {
     /// restores the queue and agents, and makes the first admin if there
     /// is none.
     pub fn open(config: Config) -> anyhow::Result<(App, Started)> {
+        let dir = &config.server.data_dir;
+        if config.server.compact_on_start && dir.exists() {
+            let (before, after) = SledStore::compact(dir)
+                .map_err(|e| anyhow::anyhow!("{}: compaction: {e}", dir.display()))?;
+            tracing::info!(before, after, "store compacted");
+        }
         let store = SledStore::open(&config.server.data_dir)
             .map_err(|e| anyhow::anyhow!("{}: {e}", config.server.data_dir.display()))?;
         Self::with_store(config, Arc::new(store))

@@ -62,7 +62,7 @@ fn default_config_and_agents_from_the_command_line() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("[limits]") && text.contains("bind = \"127.0.0.1:8080\""));
 
-    let s = setup("", None);
+    let s = setup("compact_on_start = true\n", None);
     let out = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
         .args([
             "agent",
@@ -89,7 +89,8 @@ fn default_config_and_agents_from_the_command_line() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("agent name"));
 
-    // The server knows sam; the first start still makes an admin.
+    // The server knows sam (through a compaction on start); the first
+    // start still makes an admin.
     let srv = Server::start(&s);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
