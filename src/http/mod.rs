@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod assets;
 pub mod error;
 pub mod visitor;
 pub mod ws;
@@ -158,6 +159,7 @@ pub fn router(app: App) -> Router {
         );
     Router::new()
         .merge(api)
+        .merge(assets::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(error::not_found)

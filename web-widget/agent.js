@@ -1,0 +1,298 @@
+/* frontdesk agent console: queue, transcripts with decision traces,
+ * suggested replies, and the agent's actions. Plain JavaScript; every text
+ * from a visitor or an agent is inserted as text, never as HTML. It
+ * recovers by itself from a dropped network or a laptop's sleep: the socket
+ * reconnects with backoff and the page fetches the queue and the open
+ * transcript again, so nothing is missed. */
+(function () {
+  'use strict';
+  var $ = function (id) { return document.getElementById(id); };
+  var token = localStorage.getItem('frontdesk:agent') || '';
+  var me = null, current = null, seen = {}, ws = null, tries = 0, timer = null, lastQueue = 0;
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    return e;
+  }
+  function button(text, fn, cls) {
+    var b = el('button', cls, text);
+    b.type = 'button';
+    b.addEventListener('click', fn);
+    return b;
+  }
+  function api(method, path, body) {
+    return fetch('/api/v1' + path, {
+      method: method,
+      headers: { authorization: 'Bearer ' + token, 'content-type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (j) {
+        if (r.status === 401) { logout(); }
+        if (!r.ok) throw new Error((j.error && j.error.message) || ('HTTP ' + r.status));
+        return j;
+      });
+    });
+  }
+  function say(text) { $('announce').textContent = text; }
+  function fail(e) { $('action-error').textContent = e.message || String(e); }
+
+  // ---- login ----------------------------------------------------------------
+  $('login-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    token = $('token').value.trim();
+    start();
+  });
+  $('logout').addEventListener('click', logout);
+  function logout() {
+    localStorage.removeItem('frontdesk:agent');
+    token = '';
+    if (ws) { ws.onclose = null; ws.close(); ws = null; }
+    $('app').hidden = true; $('login').hidden = false; $('presence').hidden = true; $('logout').hidden = true;
+    $('me').textContent = '';
+  }
+  function start() {
+    api('GET', '/agent/me').then(function (m) {
+      me = m;
+      localStorage.setItem('frontdesk:agent', token);
+      $('login').hidden = true; $('app').hidden = false;
+      $('presence').hidden = false; $('logout').hidden = false;
+      $('presence').value = m.presence;
+      $('me').textContent = m.name + (m.admin ? ' (admin)' : '');
+      $('login-error').textContent = '';
+      refresh();
+      connect();
+    }, function (e) { $('login-error').textContent = 'Log in failed: ' + e.message; });
+  }
+  $('presence').addEventListener('change', function () {
+    api('PUT', '/agent/presence', { presence: $('presence').value }).then(function (m) { me = m; mine(); }, fail);
+  });
+
+  // ---- lists ------------------------------------------------------------------
+  function refresh() {
+    api('GET', '/agent/me').then(function (m) { me = m; mine(); });
+    api('GET', '/agent/queue').then(queue);
+    api('GET', '/agent/live').then(live);
+    if (current) open(current);
+  }
+  function who(s) {
+    var v = s.visitor || {};
+    return v.name || v.email || 'Visitor';
+  }
+  function mins(secs) { return secs < 60 ? secs + ' s' : Math.round(secs / 60) + ' min'; }
+  function queue(q) {
+    var ul = $('queue');
+    ul.textContent = '';
+    $('q-count').textContent = '(' + q.waiting.length + ')';
+    q.waiting.forEach(function (w) {
+      var li = el('li');
+      li.append(el('strong', null, '#' + w.position + ' ' + who(w.summary)),
+        el('div', 'muted', w.reason.replace(/_/g, ' ') + ' · waited ' + mins(w.waited_secs) + (w.priority ? ' · upset' : '')),
+        el('div', 'muted', 'intents: ' + (w.summary.intents.join(', ') || 'none')),
+        button('Open', function () { open(w.conversation); }),
+        button('Claim', function () { act(w.conversation, 'claim'); }, 'primary'));
+      ul.append(li);
+    });
+    if (q.waiting.length > lastQueue) notify('New chat waiting (' + q.waiting.length + ' in the queue)');
+    lastQueue = q.waiting.length;
+    document.title = (q.waiting.length ? '(' + q.waiting.length + ') ' : '') + 'frontdesk agent';
+  }
+  function live(list) {
+    var ul = $('live');
+    ul.textContent = '';
+    list.slice(0, 20).forEach(function (l) {
+      var li = el('li');
+      li.append(el('strong', null, who(l.summary)),
+        el('div', 'muted', 'intents: ' + (l.summary.intents.join(', ') || 'none')),
+        button('Open', function () { open(l.conversation); }),
+        button('Take over', function () { act(l.conversation, 'claim'); }));
+      ul.append(li);
+    });
+  }
+  function mine() {
+    var ul = $('mine');
+    ul.textContent = '';
+    (me.active || []).forEach(function (id) {
+      var li = el('li');
+      li.append(button(id === current ? id + ' (open)' : id, function () { open(id); }));
+      ul.append(li);
+    });
+  }
+  function notify(text) {
+    say(text);
+    if (window.Notification && Notification.permission === 'granted' && document.hidden) {
+      try { new Notification('frontdesk', { body: text }); } catch (e) { /* not allowed here */ }
+    }
+  }
+  document.addEventListener('click', function askOnce() {
+    if (window.Notification && Notification.permission === 'default') Notification.requestPermission();
+    document.removeEventListener('click', askOnce);
+  });
+
+  // ---- a conversation -------------------------------------------------------------
+  function open(id) {
+    current = id;
+    api('GET', '/agent/conversations/' + id).then(function (t) {
+      if (current !== id) return;
+      seen = {};
+      $('events').textContent = '';
+      $('c-h').textContent = 'Conversation ' + id + ' · ' + t.phase.replace(/_/g, ' ') + (t.agent ? ' · ' + t.agent : '');
+      var s = t.summary, v = s.visitor || {};
+      var lines = [
+        'Visitor: ' + ([v.name, v.email, v.id].filter(Boolean).join(' · ') || 'unknown'),
+        'Page: ' + (v.page_url || 'unknown'),
+        'Handed off because: ' + (s.reason ? s.reason.replace(/_/g, ' ') : '—'),
+        'Intents: ' + (s.intents.join(', ') || 'none'),
+        'Slots: ' + (s.slots.map(function (x) { return x[1] + '=' + x[2]; }).join(', ') || 'none')
+      ];
+      $('summary').textContent = '';
+      lines.forEach(function (l) { $('summary').append(el('div', null, l)); });
+      t.events.forEach(record);
+      suggestions(t.suggestions.filter(function (x) { return x.seq === lastVisitorSeq(t.events); }));
+      $('actions').hidden = false;
+      $('claim-btn').hidden = t.agent === me.name || t.phase === 'closed';
+      var mineNow = t.agent === me.name;
+      $('return-btn').hidden = !mineNow;
+      $('close-btn').hidden = t.phase === 'closed';
+      mine();
+    }, fail);
+  }
+  function lastVisitorSeq(events) {
+    var s = 0;
+    events.forEach(function (r) { if (r.event.type === 'visitor_message') s = r.seq; });
+    return s;
+  }
+  function record(r) {
+    if (seen[r.seq]) return;
+    seen[r.seq] = 1;
+    var e = r.event, box = $('events'), d;
+    switch (e.type) {
+      case 'visitor_message': d = el('div', 'ev visitor'); d.append(el('span', 'who', 'Visitor'), document.createTextNode(e.text)); break;
+      case 'agent_message': d = el('div', 'ev agent'); d.append(el('span', 'who', e.agent), document.createTextNode(e.text)); break;
+      case 'internal_note': d = el('div', 'ev note'); d.append(el('span', 'who', 'Note by ' + e.agent), document.createTextNode(e.text)); break;
+      case 'bot_reply': case 'fallback': case 'clarification': case 'slot_prompt': case 'handoff_offered':
+        d = el('div', 'ev');
+        d.append(el('span', 'who', 'Bot' + (e.intent ? ' · ' + e.intent + ' · ' + Math.round(e.confidence * 100) + '%' : ' · ' + e.type.replace(/_/g, ' '))), document.createTextNode(e.text));
+        if (e.trace) {
+          var det = el('details'), sum = el('summary', null, 'Decision trace');
+          det.append(sum, el('pre', null, e.trace));
+          d.append(det);
+        }
+        break;
+      case 'handoff': d = el('div', 'ev sys', 'Handed off: ' + e.reason.replace(/_/g, ' ')); break;
+      case 'queued': d = el('div', 'ev sys', 'Queued at #' + e.position); break;
+      case 'agent_joined': d = el('div', 'ev sys', e.agent + ' joined'); break;
+      case 'transfer': d = el('div', 'ev sys', 'Transferred from ' + e.from + ' to ' + e.to); break;
+      case 'returned_to_bot': d = el('div', 'ev sys', 'Returned to the bot by ' + e.agent); break;
+      case 'closed': d = el('div', 'ev sys', 'Closed by ' + e.by); break;
+      case 'rating': d = el('div', 'ev sys', 'Rated ' + e.score + '/5' + (e.comment ? ': ' + e.comment : '')); break;
+      case 'email_left': d = el('div', 'ev sys', 'Left email: ' + e.email); break;
+      case 'started': d = el('div', 'ev sys', 'Conversation started'); break;
+      default: return;
+    }
+    box.append(d);
+    box.scrollTop = box.scrollHeight;
+  }
+  function suggestions(list) {
+    var box = $('suggestions');
+    box.textContent = '';
+    list.forEach(function (s) {
+      var b = button('Use ' + s.intent + ': ' + s.answer.slice(0, 80), function () {
+        $('reply').value = s.answer;
+        $('reply').focus();
+      });
+      b.title = s.answer;
+      box.append(b);
+    });
+  }
+  function act(id, what, body) {
+    $('action-error').textContent = '';
+    return api('POST', '/agent/conversations/' + id + '/' + what, body).then(function () {
+      refresh();
+      open(id);
+    }, fail);
+  }
+  $('reply-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var text = $('reply').value.trim();
+    if (!text || !current) return;
+    act(current, 'messages', { text: text }).then(function () { $('reply').value = ''; });
+  });
+  $('reply').addEventListener('keydown', function (e) {
+    if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); $('reply-form').requestSubmit(); }
+  });
+  var lastTyping = 0;
+  $('reply').addEventListener('input', function () {
+    if (ws && ws.readyState === 1 && current && Date.now() - lastTyping > 3000) {
+      lastTyping = Date.now();
+      ws.send(JSON.stringify({ kind: 'typing', conversation: current }));
+    }
+  });
+  $('note-btn').addEventListener('click', function () {
+    var text = $('reply').value.trim();
+    if (!text || !current) return;
+    act(current, 'notes', { text: text }).then(function () { $('reply').value = ''; });
+  });
+  $('claim-btn').addEventListener('click', function () { if (current) act(current, 'claim'); });
+  $('return-btn').addEventListener('click', function () { if (current) act(current, 'return'); });
+  $('close-btn').addEventListener('click', function () { if (current) act(current, 'close'); });
+  $('transfer-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    if (current) act(current, 'transfer', { to: $('transfer-to').value.trim() });
+  });
+
+  // ---- the socket -------------------------------------------------------------------
+  var typingTimer = null;
+  function connect() {
+    if (!token || (ws && ws.readyState < 2)) return;
+    clearTimeout(timer);
+    var proto = location.protocol === 'https:' ? 'wss://' : 'ws://';
+    var s = new WebSocket(proto + location.host + '/api/v1/agent/ws?token=' + encodeURIComponent(token));
+    ws = s;
+    s.onopen = function () {
+      // Back after a drop: fetch everything again rather than trust what
+      // was on screen.
+      if (tries > 0) refresh();
+      tries = 0;
+      $('action-error').textContent = '';
+    };
+    s.onmessage = function (m) {
+      var d;
+      try { d = JSON.parse(m.data); } catch (e) { return; }
+      if (d.kind === 'queue') { queue(d.queue); api('GET', '/agent/live').then(live); }
+      else if (d.kind === 'record') {
+        if (d.conversation === current) {
+          record(d.record);
+          $('typing').hidden = true;
+          if (d.record.event.type === 'visitor_message') suggestions(d.suggestions || []);
+          if (/agent_joined|closed|transfer|returned_to_bot/.test(d.record.event.type)) open(current);
+        } else if (d.record.event.type === 'visitor_message') {
+          notify('New message in ' + d.conversation);
+        }
+        if (/agent_joined|closed|transfer|returned_to_bot/.test(d.record.event.type)) {
+          api('GET', '/agent/me').then(function (x) { me = x; mine(); });
+        }
+      } else if (d.kind === 'typing' && d.conversation === current) {
+        $('typing').hidden = false;
+        clearTimeout(typingTimer);
+        typingTimer = setTimeout(function () { $('typing').hidden = true; }, 5000);
+      } else if (d.kind === 'resync') refresh();
+    };
+    s.onclose = function () {
+      if (ws !== s) return;
+      ws = null;
+      if (!token) return;
+      $('action-error').textContent = 'Connection lost; reconnecting…';
+      tries++;
+      timer = setTimeout(connect, Math.min(30000, 500 * Math.pow(2, tries)) * (0.5 + Math.random() / 2));
+    };
+  }
+  function wake() { if (token && (!ws || ws.readyState > 1)) { tries = Math.max(tries, 1); clearTimeout(timer); connect(); } }
+  document.addEventListener('visibilitychange', function () { if (!document.hidden) wake(); });
+  window.addEventListener('online', wake);
+  // The waited times tick on.
+  setInterval(function () { if (token && !document.hidden && (!ws || ws.readyState !== 1)) wake(); }, 10000);
+
+  if (token) start();
+})();

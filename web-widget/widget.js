@@ -1,0 +1,427 @@
+/* frontdesk chat widget: one tag on any page.
+ *   <script src="https://bot.example.com/widget.js" data-title="Help" data-color="#0b6e4f" async></script>
+ * Plain JavaScript, no build step. Renders in a shadow root with a
+ * constructed stylesheet (no inline styles or scripts, so it works under a
+ * strict Content-Security-Policy); every message is inserted as text. */
+(function () {
+  'use strict';
+  if (window.__frontdesk) return;
+  var script = document.currentScript;
+  var base = new URL(script.src, location.href).origin;
+  var wsBase = base.replace(/^http/, 'ws');
+  var ds = script.dataset;
+  var KEY = 'frontdesk:' + base;
+  var S = {
+    title: ds.title || 'Chat with us',
+    open: 'Open chat', close: 'Close chat',
+    welcome: 'Hi! Ask me about orders, shipping, returns and more.',
+    placeholder: 'Type your message…', send: 'Send', person: 'Talk to a person',
+    typing: 'Typing…', you: 'You', bot: 'Assistant',
+    joined: '{agent} joined the conversation',
+    queued: 'You are number {position} in the queue.',
+    wait: 'Estimated wait: about {minutes} min.',
+    handoff: 'Getting a person for you…',
+    transfer: 'You are now talking with {agent}.',
+    back: 'You are back with the assistant.',
+    closed: 'The conversation was closed.',
+    rate: 'How did we do?', star: '{n} of 5', thanks: 'Thank you for your rating!',
+    email: 'Your email', emailSend: 'Send', emailLeft: 'We will also reply to {email}.',
+    limited: 'You are sending messages too fast. Please wait {seconds} s.',
+    down: 'We cannot reach the chat right now. Reconnecting…',
+    failed: 'Something went wrong. Please try again.',
+    yes: 'Yes please', no: 'No thanks', leaveEmail: 'Leave my email'
+  };
+  try { Object.assign(S, JSON.parse(ds.strings || '{}')); } catch (e) { /* keep defaults */ }
+  function t(key, vars) {
+    return String(S[key]).replace(/\{(\w+)\}/g, function (m, k) { return vars && k in vars ? vars[k] : m; });
+  }
+
+  var CSS = ':host{all:initial}' +
+    '.root{all:initial;position:fixed;right:20px;bottom:20px;z-index:2147483000;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;--c:var(--frontdesk-color,#1f5fbf);--bg:var(--frontdesk-background,#fff)}' +
+    '.root *{box-sizing:border-box;font:inherit;color:inherit;margin:0;letter-spacing:normal;text-transform:none}' +
+    'button{cursor:pointer;border:0;background:none}' +
+    'button:focus-visible,input:focus-visible,textarea:focus-visible{outline:3px solid #f0a500;outline-offset:2px}' +
+    '.launch{display:block;margin-left:auto;width:60px;height:60px;border-radius:50%;background:var(--c);color:#fff;box-shadow:0 4px 14px rgba(0,0,0,.3);font-size:26px;line-height:60px;text-align:center}' +
+    '.panel{display:flex;flex-direction:column;width:370px;max-width:calc(100vw - 24px);height:560px;max-height:calc(100vh - 110px);background:var(--bg);border-radius:14px;box-shadow:0 8px 30px rgba(0,0,0,.3);overflow:hidden;margin-bottom:12px}' +
+    '.panel[hidden]{display:none}' +
+    '.head{display:flex;align-items:center;gap:8px;padding:12px 14px;background:var(--c);color:#fff}' +
+    '.head h2{flex:1;font-weight:600;font-size:16px}' +
+    '.x{color:#fff;font-size:22px;width:32px;height:32px;border-radius:6px}' +
+    '.log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px;background:#f5f6f8}' +
+    '.msg{max-width:85%;padding:8px 11px;border-radius:12px;white-space:pre-wrap;overflow-wrap:anywhere;background:#fff;border:1px solid #dde1e6}' +
+    '.me{align-self:flex-end;background:var(--c);color:#fff;border-color:var(--c)}' +
+    '.agent{border-color:#8a6d00;background:#fff8e1}' +
+    '.who{display:block;font-size:12px;font-weight:600;color:#4a4a4a}' +
+    '.me .who{color:#fff}' +
+    '.sys{align-self:center;font-size:13px;color:#4a4a4a;text-align:center}' +
+    '.pending{opacity:.7}' +
+    '.status{padding:6px 12px;font-size:13px;background:#eef3fb;color:#1b1b1b}' +
+    '.status[hidden],.typing[hidden],.qr[hidden],.extra[hidden]{display:none}' +
+    '.err{background:#fdecea;color:#8a1c10}' +
+    '.typing{padding:2px 14px;font-size:13px;color:#4a4a4a;background:#f5f6f8}' +
+    '.qr{display:flex;flex-wrap:wrap;gap:6px;padding:8px 12px 0}' +
+    '.qr button,.person,.extra button{padding:6px 11px;border:1px solid var(--c);border-radius:16px;color:var(--c);background:#fff}' +
+    '.extra{display:flex;flex-wrap:wrap;gap:6px;align-items:center;padding:8px 12px 0}' +
+    '.extra input{flex:1;min-width:140px;padding:7px 9px;border:1px solid #8d949e;border-radius:8px}' +
+    '.bar{display:flex;gap:8px;padding:10px 12px;align-items:flex-end}' +
+    '.bar textarea{flex:1;resize:none;height:42px;max-height:120px;padding:9px 10px;border:1px solid #8d949e;border-radius:10px;background:#fff}' +
+    '.send{padding:9px 14px;border-radius:10px;background:var(--c);color:#fff;font-weight:600}' +
+    '.foot{padding:0 12px 10px}' +
+    '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}' +
+    '@media (max-width:480px){.root{right:8px;bottom:8px;left:8px}.panel{width:100%;height:calc(100vh - 90px)}}';
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    return e;
+  }
+  function btn(cls, text, fn) {
+    var b = el('button', cls, text);
+    b.type = 'button';
+    b.addEventListener('click', fn);
+    return b;
+  }
+
+  // ---- state -----------------------------------------------------------
+  var saved = {};
+  try { saved = JSON.parse(localStorage.getItem(KEY) || '{}') || {}; } catch (e) { saved = {}; }
+  var conv = saved.conv || null;       // {id, token}
+  var lastSeq = 0;                     // newest seq rendered
+  var outbox = saved.outbox || [];     // [{text, client_id}] not yet acknowledged
+  var identity = {};
+  var bySeq = {};
+  var ws = null, wsTries = 0, wsTimer = null, flushing = false, creating = null;
+  function persist() {
+    try { localStorage.setItem(KEY, JSON.stringify({ conv: conv, outbox: outbox })); } catch (e) { /* private mode */ }
+  }
+  function rid() {
+    var a = new Uint8Array(9);
+    crypto.getRandomValues(a);
+    return Array.prototype.map.call(a, function (b) { return ('0' + b.toString(16)).slice(-2); }).join('');
+  }
+
+  // ---- the DOM -----------------------------------------------------------
+  var host = document.createElement('frontdesk-widget');
+  // Inline !important beats any page rule aimed at the host element.
+  ['all:initial', 'position:fixed', 'z-index:2147483000', 'right:0', 'bottom:0', 'width:0', 'height:0', 'display:block']
+    .forEach(function (d) { var kv = d.split(':'); host.style.setProperty(kv[0], kv[1], 'important'); });
+  var root = host.attachShadow({ mode: 'open' });
+  var sheet = new CSSStyleSheet();
+  sheet.replaceSync(CSS);
+  root.adoptedStyleSheets = [sheet];
+  var wrap = el('div', 'root');
+  if (ds.color && /^#[0-9a-fA-F]{3,8}$/.test(ds.color)) wrap.style.setProperty('--c', ds.color);
+  var panel = el('div', 'panel');
+  panel.hidden = true;
+  panel.id = 'fd-panel';
+  panel.setAttribute('role', 'dialog');
+  panel.setAttribute('aria-label', S.title);
+  var head = el('div', 'head');
+  var title = el('h2', null, S.title);
+  var x = btn('x', '×', function () { setOpen(false); });
+  x.setAttribute('aria-label', S.close);
+  head.append(title, x);
+  var log = el('div', 'log');
+  log.setAttribute('role', 'log');
+  log.setAttribute('aria-live', 'polite');
+  log.tabIndex = 0;
+  var status = el('div', 'status');
+  status.setAttribute('role', 'status');
+  status.hidden = true;
+  var typing = el('div', 'typing', S.typing);
+  typing.hidden = true;
+  var qr = el('div', 'qr');
+  qr.hidden = true;
+  var extra = el('div', 'extra');
+  extra.hidden = true;
+  var form = el('form', 'bar');
+  var label = el('label', 'sr', S.placeholder);
+  label.htmlFor = 'fd-input';
+  var input = el('textarea');
+  input.id = 'fd-input';
+  input.placeholder = S.placeholder;
+  input.rows = 1;
+  input.maxLength = 2000;
+  var send = el('button', 'send', S.send);
+  send.type = 'submit';
+  form.append(label, input, send);
+  var foot = el('div', 'foot');
+  var person = btn('person', S.person, function () { askPerson(); });
+  foot.append(person);
+  panel.append(head, log, status, typing, qr, extra, form, foot);
+  var launch = btn('launch', '💬', function () { setOpen(panel.hidden); });
+  launch.setAttribute('aria-label', S.open);
+  launch.setAttribute('aria-expanded', 'false');
+  launch.setAttribute('aria-controls', 'fd-panel');
+  wrap.append(panel, launch);
+  root.append(wrap);
+  log.append(el('div', 'sys', S.welcome));
+
+  function setOpen(open) {
+    panel.hidden = !open;
+    launch.setAttribute('aria-expanded', String(open));
+    launch.setAttribute('aria-label', open ? S.close : S.open);
+    if (open) { input.focus(); connect(); } else { launch.focus(); }
+  }
+  panel.addEventListener('keydown', function (e) { if (e.key === 'Escape') setOpen(false); });
+  form.addEventListener('submit', function (e) { e.preventDefault(); submit(); });
+  input.addEventListener('keydown', function (e) {
+    if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); submit(); }
+  });
+  var lastTyping = 0;
+  input.addEventListener('input', function () {
+    var now = Date.now();
+    if (ws && ws.readyState === 1 && now - lastTyping > 3000) {
+      lastTyping = now;
+      ws.send('{"kind":"typing"}');
+    }
+  });
+
+  function showStatus(text, error) {
+    status.hidden = !text;
+    status.textContent = text || '';
+    status.className = error ? 'status err' : 'status';
+  }
+  var typingTimer = null;
+  function showTyping(on, ms) {
+    clearTimeout(typingTimer);
+    typing.hidden = !on;
+    // Never stuck: it goes away by itself.
+    if (on) typingTimer = setTimeout(function () { typing.hidden = true; }, ms || 8000);
+  }
+  function scroll() { log.scrollTop = log.scrollHeight; }
+  function bubble(cls, who, text) {
+    var d = el('div', 'msg ' + cls);
+    d.append(el('span', 'who', who), document.createTextNode(text));
+    log.append(d);
+    scroll();
+    return d;
+  }
+  function sys(text) { log.append(el('div', 'sys', text)); scroll(); }
+  function quick(list) {
+    qr.textContent = '';
+    qr.hidden = !list.length;
+    list.forEach(function (label) {
+      qr.append(btn(null, label, function () {
+        if (label === S.leaveEmail || label === 'Leave my email') emailForm(); else say(label);
+      }));
+    });
+  }
+  function emailForm() {
+    extra.textContent = '';
+    extra.hidden = false;
+    var f = el('form');
+    f.className = 'extra';
+    var i = el('input');
+    i.type = 'email';
+    i.required = true;
+    i.setAttribute('aria-label', S.email);
+    i.placeholder = S.email;
+    var b = el('button', null, S.emailSend);
+    b.type = 'submit';
+    f.append(i, b);
+    f.addEventListener('submit', function (e) {
+      e.preventDefault();
+      api('POST', '/email', { email: i.value }).then(function (r) {
+        if (r) { extra.hidden = true; take(r.records); }
+      });
+    });
+    extra.append(f);
+    i.focus();
+  }
+  function rating() {
+    extra.textContent = '';
+    extra.hidden = false;
+    extra.append(el('span', null, S.rate));
+    [1, 2, 3, 4, 5].forEach(function (n) {
+      var b = btn(null, '★'.repeat(n), function () {
+        api('POST', '/rating', { score: n }).then(function (r) { if (r) take(r.records); });
+      });
+      b.setAttribute('aria-label', t('star', { n: n }));
+      extra.append(b);
+    });
+  }
+
+  // ---- records -------------------------------------------------------------
+  function take(records) { (records || []).forEach(render); }
+  function render(r) {
+    if (!r || bySeq[r.seq]) return;
+    bySeq[r.seq] = 1;
+    lastSeq = Math.max(lastSeq, r.seq);
+    var e = r.event;
+    switch (e.type) {
+      case 'visitor_message':
+        var p = log.querySelector('[data-cid="' + CSS_ESC(e.client_id) + '"]');
+        if (p) { p.classList.remove('pending'); p.removeAttribute('data-cid'); } else bubble('me', S.you, e.text);
+        break;
+      case 'bot_reply': case 'clarification': case 'slot_prompt': case 'fallback':
+        showTyping(false);
+        bubble('bot', S.bot, e.text);
+        quick(e.quick_replies || []);
+        break;
+      case 'handoff_offered':
+        showTyping(false);
+        bubble('bot', S.bot, e.text);
+        quick([S.yes, S.no]);
+        break;
+      case 'handoff': showTyping(false); quick([]); showStatus(S.handoff); break;
+      case 'queued':
+        showStatus(t('queued', { position: e.position }) +
+          (e.wait_secs != null ? ' ' + t('wait', { minutes: Math.max(1, Math.round(e.wait_secs / 60)) }) : ''));
+        break;
+      case 'agent_joined': showTyping(false); showStatus(''); sys(t('joined', { agent: e.agent })); break;
+      case 'agent_message': showTyping(false); bubble('agent', e.agent, e.text); break;
+      case 'transfer': sys(t('transfer', { agent: e.to })); break;
+      case 'returned_to_bot': sys(S.back); break;
+      case 'closed': showTyping(false); showStatus(''); quick([]); sys(S.closed); rating(); break;
+      case 'rating': extra.hidden = true; sys(S.thanks); break;
+      case 'email_left': sys(t('emailLeft', { email: e.email })); break;
+      default: break;
+    }
+  }
+  function CSS_ESC(s) { return String(s).replace(/["\\]/g, '\\$&'); }
+
+  // ---- the API ----------------------------------------------------------------
+  function api(method, path, body) {
+    return ensure().then(function (c) {
+      return fetch(base + '/api/v1/conversations/' + c.id + path, {
+        method: method,
+        headers: { 'content-type': 'application/json', authorization: 'Bearer ' + c.token },
+        body: body ? JSON.stringify(body) : undefined
+      });
+    }).then(answer, function () { showStatus(S.down, true); return null; });
+  }
+  function answer(res) {
+    if (!res) return null;
+    if (res.status === 404 && conv) { forget(); return null; }
+    if (res.status === 429) {
+      showStatus(t('limited', { seconds: res.headers.get('retry-after') || 10 }), true);
+      return null;
+    }
+    if (!res.ok) { showStatus(S.failed, true); return null; }
+    if (/status err/.test(status.className)) showStatus('');
+    return res.json();
+  }
+  function forget() { conv = null; persist(); }
+  function ensure() {
+    if (conv) return Promise.resolve(conv);
+    if (!creating) {
+      creating = fetch(base + '/api/v1/conversations', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: identity.name, visitor_id: identity.id, email: identity.email, page_url: location.href.slice(0, 2000) })
+      }).then(function (res) {
+        if (res.status === 429) { showStatus(t('limited', { seconds: res.headers.get('retry-after') || 60 }), true); throw 0; }
+        if (!res.ok) throw 0;
+        return res.json();
+      }).then(function (c) {
+        conv = { id: c.id, token: c.token };
+        persist();
+        take(c.events);
+        connect();
+        return conv;
+      }).finally(function () { creating = null; });
+    }
+    return creating;
+  }
+  function submit() {
+    var text = input.value.trim();
+    if (!text) return;
+    input.value = '';
+    say(text);
+  }
+  function say(text) {
+    quick([]);
+    var item = { text: text, client_id: rid() };
+    outbox.push(item);
+    persist();
+    bubble('me pending', S.you, text).setAttribute('data-cid', item.client_id);
+    flush();
+  }
+  // Sends what was typed, in order, once each: the client id makes a
+  // resend after a lost answer harmless, and an item leaves the outbox only
+  // when the server has it.
+  function flush() {
+    if (flushing || !outbox.length) return;
+    flushing = true;
+    var item = outbox[0];
+    showTyping(true);
+    api('POST', '/messages', { text: item.text, client_id: item.client_id }).then(function (r) {
+      flushing = false;
+      if (!r) { showTyping(false); setTimeout(flush, 3000); return; }
+      outbox.shift();
+      persist();
+      take(r.records);
+      if (!r.records.some(function (x) { return x.event.type !== 'visitor_message'; })) showTyping(false);
+      flush();
+    });
+  }
+  function askPerson() {
+    setOpen(true);
+    api('POST', '/handoff').then(function (r) { if (r) take(r.records); });
+  }
+  function history() {
+    if (!conv) return Promise.resolve();
+    return api('GET', '/events?after=' + lastSeq).then(function (r) { if (r) take(r.events); });
+  }
+
+  // ---- the socket --------------------------------------------------------------
+  function connect() {
+    if (!conv || (ws && ws.readyState < 2)) return;
+    clearTimeout(wsTimer);
+    var s = new WebSocket(wsBase + '/api/v1/conversations/' + conv.id + '/ws?token=' + encodeURIComponent(conv.token) + '&after=' + lastSeq);
+    ws = s;
+    s.onopen = function () { wsTries = 0; if (/status err/.test(status.className)) showStatus(''); flush(); };
+    s.onmessage = function (m) {
+      var d;
+      try { d = JSON.parse(m.data); } catch (e) { return; }
+      if (d.kind === 'record') render(d.record);
+      else if (d.kind === 'typing') showTyping(true, 5000);
+      else if (d.kind === 'resync') { lastSeq = 0; bySeq = {}; }
+    };
+    s.onclose = function (e) {
+      if (ws !== s) return;
+      ws = null;
+      if (!conv) return;
+      if (e.code !== 1000 && e.code !== 4409) showStatus(S.down, true);
+      var delay = Math.min(30000, 1000 * Math.pow(2, wsTries++)) * (0.5 + Math.random() / 2);
+      wsTimer = setTimeout(connect, e.code === 4409 ? 0 : delay);
+    };
+  }
+  // Mobile browsers suspend background sockets: come back at once.
+  function wake() {
+    if (!conv) return;
+    if (!ws || ws.readyState > 1) { wsTries = 0; connect(); }
+    flush();
+  }
+  document.addEventListener('visibilitychange', function () { if (!document.hidden) wake(); });
+  window.addEventListener('online', wake);
+  window.addEventListener('pageshow', wake);
+
+  // ---- the page's API: window.frontdesk('identify', {...}) and friends --------
+  function command(name, arg) {
+    if (name === 'identify' && arg && typeof arg === 'object') {
+      identity = { name: arg.name, id: arg.id == null ? undefined : String(arg.id), email: arg.email };
+    } else if (name === 'open') setOpen(true);
+    else if (name === 'close') setOpen(false);
+  }
+  var queued = (window.frontdesk && window.frontdesk.q) || [];
+  window.frontdesk = function (name, arg) { command(name, arg); };
+  window.__frontdesk = true;
+  queued.forEach(function (a) { command(a[0], a[1]); });
+
+  function start() {
+    document.body.append(host);
+    if (conv) {
+      // Back on a page with a conversation under way: history, then what
+      // was typed but not yet sent, then live.
+      history().then(function () {
+        outbox.forEach(function (i) { bubble('me pending', S.you, i.text).setAttribute('data-cid', i.client_id); });
+        connect();
+        flush();
+      });
+    }
+  }
+  if (document.body) start(); else document.addEventListener('DOMContentLoaded', start);
+})();
