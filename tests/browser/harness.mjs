@@ -92,7 +92,7 @@ export class Bot {
 /** Host pages on their own origin, each embedding the widget. */
 export async function hostPages(botOrigin, port) {
   const tag = `<script src="${botOrigin}/widget.js" data-title="Shop help" data-color="#0b6e4f" async></script>`;
-  const page = (title, head, body) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title>${head}${tag}</head><body><main><h1>${title}</h1>${body}</main></body></html>`;
+  const page = (title, head, body) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title>${head}${tag}</head><body><main><h1>${title}</h1>${body}</main></body></html>`;
   const aggressive = `<link rel="stylesheet" href="/aggressive.css">`;
   const css = `*{font-family:"Comic Sans MS",fantasy !important;font-size:31px !important;color:red !important;line-height:3 !important;letter-spacing:4px !important;box-sizing:content-box !important;text-transform:uppercase !important}
 div,button,section,form{display:inline !important;position:static !important;margin:17px !important;padding:23px !important;border:5px dotted blue !important;background:yellow !important;width:auto !important;height:auto !important}

@@ -225,3 +225,34 @@ test('the widget is small: everything a host page downloads, gzipped', async () 
   console.log(`widget.js: ${body.length} bytes, ${gz} bytes gzipped`);
   assert.ok(gz <= 15 * 1024, `${gz} bytes gzipped`);
 });
+
+test('the console recovers from a lost server by itself, without a reload', async () => {
+  const c = await w.bot.api('POST', '/conversations', null, { name: 'Eli' });
+  const say = (text, id) => fetch(`${w.bot.origin}/api/v1/conversations/${c.id}/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer ' + c.token },
+    body: JSON.stringify({ text, client_id: id })
+  });
+  await say('I need a person', 'a');
+  const token = await w.bot.agent('eli-agent');
+  const a = await agentConsole(token);
+  const item = a.page.locator('#queue li').filter({ hasText: 'Eli' });
+  await item.getByRole('button', { name: 'Claim' }).click();
+  await a.page.locator('#events .ev.sys').filter({ hasText: 'eli-agent joined' }).waitFor(WAIT);
+  await w.bot.restart();
+  await say('are you still there?', 'b');
+  await a.page.locator('#events .ev.visitor').filter({ hasText: 'are you still there?' }).waitFor({ timeout: 40000 });
+  assert.deepEqual(a.errors, []);
+  await a.ctx.close();
+});
+
+test('on a phone-sized screen the open widget fits', async () => {
+  const ctx = await w.browser.newContext({ viewport: { width: 360, height: 640 }, isMobile: true, hasTouch: true });
+  const page = await ctx.newPage();
+  await page.goto(w.hosts.origin + '/plain');
+  await page.locator('frontdesk-widget .launch').tap();
+  const box = await page.locator('frontdesk-widget .panel').boundingBox();
+  assert.ok(box.x >= 0 && box.y >= 0 && box.x + box.width <= 360 && box.y + box.height <= 640, JSON.stringify(box));
+  assert.ok(box.width >= 300, 'uses the width');
+  await ctx.close();
+});
