@@ -803,6 +803,10 @@ impl App {
         let mut m = self.live.lock().unwrap_or_else(|e| e.into_inner());
         if live {
             m.insert(id.to_string(), at_ms);
+            // Bounded even if no agent ever asks for the list.
+            if m.len() > 10_000 {
+                m.retain(|_, t| at_ms - *t < LIVE_MS);
+            }
         } else {
             m.remove(id);
         }

@@ -226,16 +226,3 @@ async fn chatty_and_silent_sockets_are_closed() {
         }
     }
 }
-
-async fn close_code(sock: &mut Ws) -> Option<CloseCode> {
-    loop {
-        match tokio::time::timeout(PATIENCE, sock.next())
-            .await
-            .expect("closed in time")
-        {
-            Some(Ok(Message::Close(Some(f)))) => return Some(f.code),
-            Some(Ok(_)) => continue,
-            _ => return None,
-        }
-    }
-}

@@ -293,3 +293,19 @@ pub async fn until_event(ws: &mut Ws, kind: &str) -> (Value, Vec<Value>) {
 pub async fn send_text(ws: &mut Ws, text: String) {
     ws.send(Message::Text(text.into())).await.expect("send");
 }
+
+/// The code of the close frame that ends a socket (None: no close frame).
+pub async fn close_code(
+    sock: &mut Ws,
+) -> Option<tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode> {
+    loop {
+        match tokio::time::timeout(PATIENCE, sock.next())
+            .await
+            .expect("closed in time")
+        {
+            Some(Ok(Message::Close(Some(f)))) => return Some(f.code),
+            Some(Ok(_)) => continue,
+            _ => return None,
+        }
+    }
+}

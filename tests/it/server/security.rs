@@ -261,32 +261,12 @@ async fn sockets_close_on_big_messages_and_refuse_strange_origins() {
         format!("{{\"kind\":\"typing\",\"x\":\"{}\"}}", "a".repeat(1100)),
     )
     .await;
-    let code = loop {
-        match tokio::time::timeout(PATIENCE, sock.next())
-            .await
-            .expect("closed in time")
-        {
-            Some(Ok(Message::Close(Some(f)))) => break Some(f.code),
-            Some(Ok(_)) => continue,
-            _ => break None,
-        }
-    };
-    assert_eq!(code, Some(CloseCode::Size));
+    assert_eq!(close_code(&mut sock).await, Some(CloseCode::Size));
     // Far over it (cut by the protocol layer): 1009 as well.
     let mut sock = ws(&url).await;
     next_json(&mut sock).await;
     send_text(&mut sock, "b".repeat(10_000)).await;
-    let code = loop {
-        match tokio::time::timeout(PATIENCE, sock.next())
-            .await
-            .expect("closed in time")
-        {
-            Some(Ok(Message::Close(Some(f)))) => break Some(f.code),
-            Some(Ok(_)) => continue,
-            _ => break None,
-        }
-    };
-    assert_eq!(code, Some(CloseCode::Size));
+    assert_eq!(close_code(&mut sock).await, Some(CloseCode::Size));
 
     // Origins: a configured one may, another may not.
     let mut req = url.clone().into_client_request().unwrap();
