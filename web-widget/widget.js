@@ -92,8 +92,16 @@
   var identity = {};
   var bySeq = {};
   var ws = null, wsTries = 0, wsTimer = null, flushing = false, creating = null;
+  var acked = {};                       // client ids the server has
+  // Another tab may have queued messages in the same storage: keep theirs.
   function persist() {
-    try { localStorage.setItem(KEY, JSON.stringify({ conv: conv, outbox: outbox })); } catch (e) { /* private mode */ }
+    try {
+      var stored = (JSON.parse(localStorage.getItem(KEY) || '{}') || {}).outbox || [];
+      var mine = {};
+      outbox.forEach(function (i) { mine[i.client_id] = 1; });
+      var theirs = stored.filter(function (i) { return !mine[i.client_id] && !acked[i.client_id]; });
+      localStorage.setItem(KEY, JSON.stringify({ conv: conv, outbox: outbox.concat(theirs) }));
+    } catch (e) { /* private mode */ }
   }
   function rid() {
     var a = new Uint8Array(9);
@@ -252,6 +260,7 @@
     var e = r.event;
     switch (e.type) {
       case 'visitor_message':
+        acked[e.client_id] = 1;
         var p = log.querySelector('[data-cid="' + CSS_ESC(e.client_id) + '"]');
         if (p) { p.classList.remove('pending'); p.removeAttribute('data-cid'); } else bubble('me', S.you, e.text);
         break;
@@ -299,11 +308,23 @@
       showStatus(t('limited', { seconds: res.headers.get('retry-after') || 10 }), true);
       return null;
     }
-    if (!res.ok) { showStatus(S.failed, true); return null; }
+    if (!res.ok) {
+      showStatus(S.failed, true);
+      // A refusal that a retry cannot change (422, 413, 409): say so, and
+      // do not let it hold back what was typed after it.
+      return res.status >= 400 && res.status < 500 ? { refused: res.status } : null;
+    }
     if (/status err/.test(status.className)) showStatus('');
     return res.json();
   }
-  function forget() { conv = null; persist(); }
+  function forget() { conv = null; reset(); persist(); }
+  // A new log (a lost conversation, or a resync): nothing on screen counts.
+  function reset() {
+    lastSeq = 0;
+    bySeq = {};
+    log.textContent = '';
+    log.append(el('div', 'sys', S.welcome));
+  }
   function ensure() {
     if (conv) return Promise.resolve(conv);
     if (!creating) {
@@ -351,7 +372,15 @@
       flushing = false;
       if (!r) { showTyping(false); setTimeout(flush, 3000); return; }
       outbox.shift();
+      acked[item.client_id] = 1;
       persist();
+      if (r.refused) {
+        showTyping(false);
+        var p = log.querySelector('[data-cid="' + CSS_ESC(item.client_id) + '"]');
+        if (p) { p.classList.remove('pending'); p.removeAttribute('data-cid'); p.append(el('span', 'who', S.failed)); }
+        flush();
+        return;
+      }
       take(r.records);
       if (!r.records.some(function (x) { return x.event.type !== 'visitor_message'; })) showTyping(false);
       flush();
@@ -378,7 +407,7 @@
       try { d = JSON.parse(m.data); } catch (e) { return; }
       if (d.kind === 'record') render(d.record);
       else if (d.kind === 'typing') showTyping(true, 5000);
-      else if (d.kind === 'resync') { lastSeq = 0; bySeq = {}; }
+      else if (d.kind === 'resync') { reset(); }
     };
     s.onclose = function (e) {
       if (ws !== s) return;
@@ -391,8 +420,7 @@
   }
   // Mobile browsers suspend background sockets: come back at once.
   function wake() {
-    if (!conv) return;
-    if (!ws || ws.readyState > 1) { wsTries = 0; connect(); }
+    if (conv && (!ws || ws.readyState > 1)) { wsTries = 0; connect(); }
     flush();
   }
   document.addEventListener('visibilitychange', function () { if (!document.hidden) wake(); });
@@ -413,15 +441,16 @@
 
   function start() {
     document.body.append(host);
-    if (conv) {
-      // Back on a page with a conversation under way: history, then what
-      // was typed but not yet sent, then live.
-      history().then(function () {
-        outbox.forEach(function (i) { bubble('me pending', S.you, i.text).setAttribute('data-cid', i.client_id); });
-        connect();
-        flush();
-      });
-    }
+    // Back on a page with a conversation under way: history, then what was
+    // typed but not yet sent (minus what the history shows arrived), then
+    // live. Typed before any conversation existed: sent now, creating it.
+    history().then(function () {
+      outbox = outbox.filter(function (i) { return !acked[i.client_id]; });
+      persist();
+      outbox.forEach(function (i) { bubble('me pending', S.you, i.text).setAttribute('data-cid', i.client_id); });
+      connect();
+      flush();
+    });
   }
   if (document.body) start(); else document.addEventListener('DOMContentLoaded', start);
 })();

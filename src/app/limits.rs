@@ -4,6 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// Keys kept at most, so a flood of addresses cannot grow the map forever.
+const MAX_KEYS: usize = 100_000;
+
 /// Counts events per key in fixed windows of `window_ms`.
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -23,9 +26,14 @@ impl RateLimiter {
     pub fn hit(&self, key: &str, limit: u32, now_ms: i64) -> Result<(), u64> {
         let window = now_ms.div_euclid(self.window_ms);
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if counts.len() > 100_000 {
-            // Old windows are dead weight: drop them all at once.
+        if counts.len() > MAX_KEYS {
+            // Old windows are dead weight: drop them all at once. If the
+            // current window alone is past the bound (keys sprayed from many
+            // addresses), forget it: limits reset, memory stays bounded.
             counts.retain(|_, (w, _)| *w == window);
+            if counts.len() > MAX_KEYS / 2 {
+                counts.clear();
+            }
         }
         let entry = counts.entry(key.to_string()).or_insert((window, 0));
         if entry.0 != window {

@@ -43,6 +43,8 @@ const SUGGESTIONS: usize = 3;
 /// A bot conversation counts as live (offered for take-over) this long
 /// after its last event.
 const LIVE_MS: i64 = 30 * 60 * 1000;
+/// At most this many conversations are remembered as live.
+const LIVE_MAX: usize = 10_000;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -69,6 +71,9 @@ pub struct Inner {
     queue: Mutex<Queue>,
     stripes: Vec<Mutex<()>>,
     pub hub: Arc<Hub>,
+    /// Serialises read-modify-writes of agent records (a presence change
+    /// must not write back a token hash that a rotation just replaced).
+    agent_writes: Mutex<()>,
     /// Token hash → (agent name, admin).
     tokens: RwLock<HashMap<String, (String, bool)>>,
     /// Key of visitor tokens; made on the first start and kept in the store.
@@ -173,11 +178,34 @@ impl App {
                 tokens.insert(a.token_sha256.clone(), (name.clone(), a.admin));
             }
         }
-        // Who holds what is in the logs: fold the open conversations.
+        // The logs are the truth; the stored queue is an index of them. Fold
+        // every conversation: who holds what, and a queue entry for exactly
+        // the queued ones (a crash between a log write and its queue write
+        // is mended here).
+        let mut queued = std::collections::HashSet::new();
         for id in store.conversations()? {
             let conv = Conversation::from_log(&store.read(&id, 0)?);
-            if let Phase::WithAgent { agent } = &conv.phase {
-                let _ = queue.claim_restored(agent, &id);
+            match &conv.phase {
+                Phase::WithAgent { agent } => {
+                    let _ = queue.claim_restored(agent, &id);
+                }
+                Phase::Queued { reason } => {
+                    if queue.position(&id).is_none() {
+                        let at = conv.handoff_at_ms.unwrap_or(conv.last_at_ms);
+                        queue.enqueue(&id, *reason, at);
+                        if let Some(w) = queue.waiting().iter().find(|w| w.conversation == id) {
+                            store.put_waiting(w)?;
+                        }
+                    }
+                    queued.insert(id);
+                }
+                _ => {}
+            }
+        }
+        for w in queue.waiting().to_vec() {
+            if !queued.contains(&w.conversation) {
+                queue.remove(&w.conversation);
+                store.remove_waiting(&w.conversation)?;
             }
         }
         let now = now_ms();
@@ -194,6 +222,7 @@ impl App {
                 queue: Mutex::new(queue),
                 stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
                 hub: Arc::new(Hub::default()),
+                agent_writes: Mutex::new(()),
                 tokens: RwLock::new(tokens),
                 secret,
                 metrics: Metrics::default(),
@@ -253,6 +282,7 @@ impl App {
 
     /// Creates (or replaces the token of) an agent; returns the token.
     pub fn add_agent(&self, new: NewAgent) -> Result<CreatedAgent, ApiError> {
+        let _w = self.agent_writes.lock().unwrap_or_else(|e| e.into_inner());
         let created = add_agent_to(self.store.as_ref(), &new.name, new.admin, new.token)?;
         let (name, hash) = (created.name.clone(), auth::token_hash(&created.token));
         let record = self
@@ -361,14 +391,15 @@ impl App {
     }
 
     pub fn rate(&self, id: &str, rate: Rate) -> Result<Stored, ApiError> {
-        if let Some(c) = &rate.comment {
+        let comment = rate.comment.filter(|c| !c.trim().is_empty());
+        if let Some(c) = &comment {
             self.check_text(c)?;
         }
         self.apply(
             id,
             Input::Rate {
                 score: rate.score,
-                comment: rate.comment.filter(|c| !c.trim().is_empty()),
+                comment,
             },
         )
     }
@@ -397,11 +428,6 @@ impl App {
             phase: conv.phase.as_str().to_string(),
             position,
         })
-    }
-
-    /// Records after `after` for a catching-up socket (same view rules).
-    pub fn replay(&self, id: &str, after: u64, for_agent: bool) -> Result<Vec<Record>, ApiError> {
-        Ok(self.events(id, after, for_agent)?.events)
     }
 
     // ---- agents --------------------------------------------------------
@@ -441,6 +467,7 @@ impl App {
             q.set_agent(&agent.name, p.presence, capacity);
         }
         let admin = agent.admin;
+        let _w = self.agent_writes.lock().unwrap_or_else(|e| e.into_inner());
         let token_sha256 = self
             .store
             .agents()?
@@ -735,16 +762,22 @@ impl App {
                 return Err(e.into());
             }
         };
-        if let Some(w) = &enqueued {
-            self.store.put_waiting(w)?;
-        }
-        if matches!(input, Input::Claim { .. })
+        // The log is stored and is the truth: a failed queue write is
+        // logged, and the next start rebuilds the queue from the logs.
+        let queue_write = if let Some(w) = &enqueued {
+            self.store.put_waiting(w)
+        } else if matches!(input, Input::Claim { .. })
             || appended
                 .records
                 .iter()
                 .any(|r| matches!(r.event, Event::Closed { .. }))
         {
-            self.store.remove_waiting(id)?;
+            self.store.remove_waiting(id)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = queue_write {
+            tracing::error!(conversation = %id, error = %e, "queue entry not stored");
         }
         if let Some(w) = waited {
             self.metrics.observe_wait(w);
@@ -803,9 +836,17 @@ impl App {
         let mut m = self.live.lock().unwrap_or_else(|e| e.into_inner());
         if live {
             m.insert(id.to_string(), at_ms);
-            // Bounded even if no agent ever asks for the list.
-            if m.len() > 10_000 {
+            // Bounded even if no agent ever asks for the list: past the
+            // bound, the older half goes (rarely, so amortised O(1)).
+            if m.len() > LIVE_MAX {
                 m.retain(|_, t| at_ms - *t < LIVE_MS);
+                if m.len() > LIVE_MAX / 2 {
+                    let mut times: Vec<i64> = m.values().copied().collect();
+                    let cut = times.len() - LIVE_MAX / 2;
+                    let (_, nth, _) = times.select_nth_unstable(cut);
+                    let nth = *nth;
+                    m.retain(|_, t| *t > nth);
+                }
             }
         } else {
             m.remove(id);
@@ -816,15 +857,23 @@ impl App {
     /// `except`, whose own events said it already).
     fn tell_positions(&self, before: &[(String, u32, Option<u64>)], except: &str) {
         let changes = self.queue().changes(before);
-        for (conv, event) in changes {
+        for (conv, _) in changes {
             if conv == except {
                 continue;
             }
             let _g = self.stripe(&conv);
-            // Still waiting? (It may have been claimed meanwhile.)
-            if self.queue().position(&conv).is_none() {
-                continue;
-            }
+            // Read the place now, under the conversation's stripe: another
+            // claim or close may have moved it since the list was made.
+            let event = {
+                let q = self.queue();
+                match q.positions().into_iter().find(|(c, _, _)| *c == conv) {
+                    Some((_, position, wait_secs)) => Event::Queued {
+                        position,
+                        wait_secs,
+                    },
+                    None => continue,
+                }
+            };
             match self.store.append(&conv, now_ms(), vec![event]) {
                 Ok(a) => self.hub.publish(&conv, &a.records),
                 Err(e) => {

@@ -1,9 +1,11 @@
 //! Webhooks: on a handoff and on a close, a versioned JSON packet (the
 //! conversation, its summary, the transcript) is POSTed to each configured
 //! URL, signed with HMAC-SHA256 (`X-Frontdesk-Signature: sha256=<hex>` of
-//! the body). A packet is written to the store's outbox in the same
-//! operation that stores the event, and leaves it only when the receiver
-//! answers 2xx, so a restart drops nothing; failures are retried with
+//! the body). A packet is written to the store's outbox right after its
+//! event is stored, before the client gets its answer, and leaves it only
+//! when the receiver answers 2xx, so a restart drops nothing (a crash in
+//! the instant between the two writes can: events are not replayed into
+//! the outbox at start); failures are retried with
 //! exponential backoff (1 s, 2 s, 4 s, … at most an hour apart) and given
 //! up after `MAX_ATTEMPTS`, with an error in the log. Packets to one URL
 //! arrive in the order they were made: a later one waits while an earlier

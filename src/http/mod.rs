@@ -21,7 +21,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -164,10 +164,12 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(metrics))
         .fallback(error::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(limits.body_bytes))
+        // Inside the JSON-error layer, so a panic's 500 gets the error shape
+        // (and is counted) like any other.
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(cors(&app))
         .layer(axum::middleware::from_fn_with_state(app.clone(), observe))
         .layer(axum::middleware::from_fn(error::json_errors))
-        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .with_state(app)
 }
 
@@ -300,8 +302,11 @@ async fn metrics(State(app): State<App>) -> Response {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops taking
-/// connections and waits (up to 10 s) for the open ones to finish. Also
-/// runs the intents watcher and the webhook sender.
+/// connections, asks the open ones to finish their request and close, and
+/// waits for them (up to 10 s). Also runs the intents watcher and the
+/// webhook sender. HTTP/1.1 only, so the header-read timeout holds from the
+/// moment a connection opens (hyper's auto-detection of HTTP/2 would wait
+/// for the first bytes without a timer).
 pub async fn run(
     listener: TcpListener,
     app: App,
@@ -320,7 +325,8 @@ pub async fn run(
         app.clone(),
         stopped(stop_rx.clone()),
     ));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Every connection task holds a clone; when all are gone, recv() ends.
+    let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
     let timeout = Duration::from_secs(app.config.limits.header_read_timeout_secs);
     tokio::pin!(shutdown);
     loop {
@@ -342,25 +348,36 @@ pub async fn run(
             req
         });
         let service = hyper_util::service::TowerToHyperService::new(service);
-        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(timeout);
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let alive = alive_tx.clone();
+        let mut stop = stop_rx.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(timeout)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::pin!(conn);
+            let stopping = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stopping => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(alive);
         });
     }
     drop(listener);
+    drop(alive_tx);
     let _ = stop_tx.send(true);
     tokio::select! {
-        _ = graceful.shutdown() => {}
+        _ = alive_rx.recv() => {}
         _ = tokio::time::sleep(Duration::from_secs(10)) => {
             tracing::warn!("connections still open after 10 s; closing them");
         }

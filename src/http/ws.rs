@@ -26,8 +26,8 @@ use utoipa::IntoParams;
 use super::error::HttpError;
 use crate::app::hub::{AgentPush, ConvPush};
 use crate::app::limits::ConnectionGuard;
-use crate::app::{for_visitor, Agent, ApiError, App, ClientMessage, ServerMessage};
-use crate::conversation::{Event, Record};
+use crate::app::{for_visitor, Agent, ApiError, App, ClientMessage, Events, ServerMessage};
+use crate::conversation::Event;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -251,10 +251,11 @@ impl Peer {
     }
 }
 
-async fn replay(app: &App, id: &str, after: u64) -> Result<Vec<Record>, ApiError> {
+/// The visitor's view of the log after `after`, read off the executor.
+async fn events(app: &App, id: &str, after: u64) -> Result<Events, ApiError> {
     let app = app.clone();
     let id = id.to_string();
-    tokio::task::spawn_blocking(move || app.replay(&id, after, false))
+    tokio::task::spawn_blocking(move || app.events(&id, after, false))
         .await
         .map_err(|_| ApiError::internal())?
 }
@@ -316,16 +317,13 @@ async fn visitor_loop(app: App, id: String, after: u64, socket: WebSocket) {
 }
 
 /// Sends what the store has after `last`; false when the socket is done.
+/// `last` moves to the newest seq of that same read (past records hidden
+/// from visitors), never further: a record stored after the read arrives
+/// live, or by the next catch-up.
 async fn catch_up(app: &App, id: &str, last: &mut u64, peer: &mut Peer) -> bool {
-    match replay(app, id, *last).await {
-        Ok(records) => {
-            let newest = app
-                .store()
-                .read(id, *last)
-                .ok()
-                .and_then(|v| v.last().map(|r| r.seq));
-            for r in records {
-                *last = (*last).max(r.seq);
+    match events(app, id, *last).await {
+        Ok(page) => {
+            for r in page.events {
                 if !peer
                     .send(&ServerMessage::Record {
                         conversation: None,
@@ -337,18 +335,11 @@ async fn catch_up(app: &App, id: &str, last: &mut u64, peer: &mut Peer) -> bool 
                     return false;
                 }
             }
-            if let Some(n) = newest {
-                *last = (*last).max(n);
-            }
+            *last = (*last).max(page.last_seq);
             true
         }
         Err(e) if e.code == "resync" => {
-            let last_seq = app
-                .store()
-                .read(id, 0)
-                .ok()
-                .and_then(|v| v.last().map(|r| r.seq))
-                .unwrap_or(0);
+            let last_seq = events(app, id, 0).await.map(|p| p.last_seq).unwrap_or(0);
             peer.send(&ServerMessage::Resync { last_seq }).await;
             peer.close(4409, "resync").await;
             false

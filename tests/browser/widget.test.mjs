@@ -256,3 +256,21 @@ test('on a phone-sized screen the open widget fits', async () => {
   assert.ok(box.width >= 300, 'uses the width');
   await ctx.close();
 });
+
+test('a message typed before the first conversation could start is sent after a reload, once', async () => {
+  const ctx = await w.browser.newContext();
+  const page = await ctx.newPage();
+  // The bot is unreachable for starting conversations.
+  await page.route('**/api/v1/conversations', (route) => route.abort());
+  await page.goto(w.hosts.origin + '/plain');
+  await page.locator('frontdesk-widget .launch').click();
+  await say(page, 'typed while the bot was away');
+  await page.locator('frontdesk-widget .status.err').waitFor(WAIT);
+  await page.unroute('**/api/v1/conversations');
+  await page.reload();
+  await page.locator('frontdesk-widget .launch').click();
+  await page.locator('frontdesk-widget .msg.me:not(.pending)').filter({ hasText: 'typed while the bot was away' }).waitFor(WAIT);
+  await bubbles(page, 'bot').first().waitFor(WAIT);
+  assert.equal(await page.locator('frontdesk-widget .msg.me').count(), 1);
+  await ctx.close();
+});

@@ -327,4 +327,11 @@ async fn slow_headers_are_cut_off() {
         .await
         .expect("the server closes a slow client");
     assert!(n.is_ok());
+    // Nor does one that connects and says nothing at all.
+    let mut c = tokio::net::TcpStream::connect(&srv.addr).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(PATIENCE, c.read_to_end(&mut buf))
+        .await
+        .expect("the server closes a silent client")
+        .unwrap();
 }
