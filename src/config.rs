@@ -24,6 +24,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub webhooks: Vec<RawWebhook>,
     #[serde(default)]
+    pub model: RawModel,
+    #[serde(default)]
     pub escalation: RawEscalation,
     #[serde(default)]
     pub queue: RawQueue,
@@ -79,6 +81,13 @@ pub struct RawLimits {
     pub websocket_messages_per_minute: Option<u32>,
     pub header_read_timeout_secs: Option<u64>,
     pub websocket_idle_secs: Option<u64>,
+}
+
+/// `[model]`: the optional semantic layer.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    pub model_dir: Option<PathBuf>,
 }
 
 /// `[[webhooks]]`: where handoffs and closes are posted.
@@ -153,6 +162,8 @@ pub struct Webhook {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: Server,
+    /// The sentence-embedding model (feature `transformer`), if configured.
+    pub model_dir: Option<PathBuf>,
     pub limits: Limits,
     pub webhooks: Vec<Webhook>,
     pub escalation: EscalationPolicy,
@@ -359,6 +370,7 @@ impl Config {
             )));
         }
         Ok(Config {
+            model_dir: raw.model.model_dir.clone(),
             server: Server {
                 bind: raw
                     .server
@@ -473,6 +485,12 @@ default_handle_secs = 300
 # saturday = []
 # sunday = []
 # closed = ["2026-12-25"]
+
+# The optional semantic layer (a build with `--features transformer`):
+# the model directory that models/fetch.sh prints. A model that is set but
+# missing or broken stops the server at start, naming the script.
+# [model]
+# model_dir = "models/all-MiniLM-L6-v2"
 
 # Webhooks: a versioned JSON packet (conversation, summary, transcript) is
 # POSTed on each event, signed in the X-Frontdesk-Signature header as

@@ -279,6 +279,11 @@ pub struct Prediction {
 
 /// Classifies each row as the first message of a conversation.
 pub fn evaluate(classifier: &Classifier, rows: &[Row]) -> Vec<Prediction> {
+    if classifier.has_model() {
+        // One batched pass instead of one forward pass per row.
+        let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+        classifier.prefetch(&texts);
+    }
     rows.iter()
         .map(|r| {
             let start = Instant::now();
@@ -517,6 +522,7 @@ pub fn calibrate(
     set: &IntentSet,
     rows: &[Row],
     options: &CalibrateOptions,
+    model: &crate::classify::Model,
 ) -> Result<Calibration, EvalError> {
     let max_folds = rows.len().min(50);
     if options.folds < 2 || options.folds > max_folds {
@@ -548,7 +554,7 @@ pub fn calibrate(
     let folds = options.folds;
     let fold_of = |i: usize| (crate::intents::compile::fnv_u64(i as u64)) as usize % folds;
     let mut predictions: Vec<Option<Prediction>> = vec![None; rows.len()];
-    let results: Vec<Vec<(usize, Prediction)>> = std::thread::scope(|scope| {
+    let results: Vec<Result<Vec<(usize, Prediction)>, EvalError>> = std::thread::scope(|scope| {
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -569,23 +575,34 @@ pub fn calibrate(
                         fold_set
                             .out_of_scope
                             .retain(|e| !texts.contains(&normalize(e)));
-                        let classifier = Classifier::new(Arc::new(fold_set));
+                        let classifier = match Classifier::new(Arc::new(fold_set)).with_model(model)
+                        {
+                            Ok(c) => c,
+                            Err(e) => return Err(EvalError::Invalid(e.to_string())),
+                        };
+                        if classifier.has_model() {
+                            let texts: Vec<&str> =
+                                held.iter().map(|&i| rows[i].text.as_str()).collect();
+                            classifier.prefetch(&texts);
+                        }
                         let fold_rows: Vec<Row> = held.iter().map(|&i| rows[i].clone()).collect();
                         for (i, p) in held.into_iter().zip(evaluate(&classifier, &fold_rows)) {
                             out.push((i, p));
                         }
                     }
-                    out
+                    Ok(out)
                 })
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_default())
+            .map(|h| h.join().unwrap_or_else(|_| Ok(Vec::new())))
             .collect()
     });
-    for (i, p) in results.into_iter().flatten() {
-        predictions[i] = Some(p);
+    for r in results {
+        for (i, p) in r? {
+            predictions[i] = Some(p);
+        }
     }
     let predictions: Vec<Prediction> = predictions.into_iter().flatten().collect();
     let raw = choose_thresholds(set, &predictions, options);

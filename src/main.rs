@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use frontdesk::classify::Classifier;
+use frontdesk::classify::{Classifier, Model};
 use frontdesk::conversation;
 use frontdesk::eval;
 use frontdesk::intents;
@@ -64,6 +64,10 @@ enum Command {
     Test {
         #[arg(long, default_value = "intents")]
         intents: PathBuf,
+        /// The sentence-embedding model (feature `transformer`; see
+        /// models/README.md): adds the semantic layer.
+        #[arg(long)]
+        model: Option<PathBuf>,
     },
     /// Talk to the bot in the terminal; each reply is followed by its trace.
     Chat {
@@ -75,6 +79,10 @@ enum Command {
         /// Settings (escalation policy); `./frontdesk.toml` when present.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// The sentence-embedding model (feature `transformer`; see
+        /// models/README.md): adds the semantic layer.
+        #[arg(long)]
+        model: Option<PathBuf>,
     },
     /// Turn a labelled CSV (text,intent) into intent files; `oos` rows
     /// become known out-of-scope examples.
@@ -101,6 +109,10 @@ enum Command {
         /// Print in-scope accuracy against OOS recall over thresholds.
         #[arg(long)]
         sweep: bool,
+        /// The sentence-embedding model (feature `transformer`; see
+        /// models/README.md): adds the semantic layer.
+        #[arg(long)]
+        model: Option<PathBuf>,
     },
     /// Rewrite the store into a fresh directory holding only live data (sled
     /// does not give back the space of deleted conversations). Offline: stop
@@ -123,6 +135,10 @@ enum Command {
         target_precision: f64,
         #[arg(long, default_value_t = 10)]
         folds: usize,
+        /// The sentence-embedding model (feature `transformer`; see
+        /// models/README.md): adds the semantic layer.
+        #[arg(long)]
+        model: Option<PathBuf>,
     },
 }
 
@@ -131,7 +147,8 @@ enum AgentCommand {
     /// Create an agent (or give one a new token) and print the token once.
     Add {
         name: String,
-        /// May also use the admin API.
+        /// May also use the admin API (without it, an existing agent keeps
+        /// its role).
         #[arg(long)]
         admin: bool,
         /// Use this token instead of a generated one (16+ characters).
@@ -154,7 +171,7 @@ fn main() -> ExitCode {
 
 /// Loads a directory without running its inline tests (they may be what
 /// the user wants to see fail).
-fn load_untested(dir: &std::path::Path) -> Result<Classifier, ExitCode> {
+fn load_untested(dir: &std::path::Path, model: &Model) -> Result<Classifier, ExitCode> {
     match intents::load_dir(dir) {
         Ok(set) => {
             if set.calibration_stale {
@@ -163,7 +180,12 @@ fn load_untested(dir: &std::path::Path) -> Result<Classifier, ExitCode> {
                     dir.join(intents::CALIBRATION_FILE).display()
                 );
             }
-            Ok(Classifier::new(Arc::new(set)))
+            Classifier::new(Arc::new(set))
+                .with_model(model)
+                .map_err(|e| {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                })
         }
         Err(errors) => {
             eprintln!("{errors}");
@@ -199,8 +221,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Test { intents: dir } => {
-            let c = match load_untested(&dir) {
+        Command::Test {
+            intents: dir,
+            model,
+        } => {
+            let model = load_model(model)?;
+            let c = match load_untested(&dir, &model) {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
@@ -247,8 +273,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             intents: dir,
             name,
             config,
+            model,
         } => {
-            let c = match load_untested(&dir) {
+            let model = load_model(model)?;
+            let c = match load_untested(&dir, &model) {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
@@ -339,12 +367,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     dir.display()
                 )
             })?;
-            let created = frontdesk::app::add_agent_to(&store, &name, admin, token)
+            let created = frontdesk::app::add_agent_to(&store, &name, admin.then_some(true), token)
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?;
             out!(
-                "{} `{}` created; its token (shown once, only a hash is kept):\n{}",
+                "{} `{}` {}; its token (shown once, only a hash is kept):\n{}",
                 if created.admin { "admin" } else { "agent" },
                 created.name,
+                if created.existed {
+                    "has a new token (the old one no longer works)"
+                } else {
+                    "created"
+                },
                 created.token
             );
             Ok(ExitCode::SUCCESS)
@@ -385,10 +418,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             predictions,
             json,
             sweep,
+            model,
         } => {
+            let model = load_model(model)?;
             let rows = eval::read_csv(&data)?;
             let start = Instant::now();
-            let c = match load_untested(&dir) {
+            let c = match load_untested(&dir, &model) {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
@@ -432,7 +467,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             target_oos_recall,
             target_precision,
             folds,
+            model,
         } => {
+            let model = load_model(model)?;
             let set = match intents::load_dir(&dir) {
                 Ok(s) => s,
                 Err(errors) => {
@@ -448,7 +485,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 target_oos_recall,
                 target_precision,
             };
-            let cal = eval::calibrate(&set, &rows, &options)?;
+            let cal = eval::calibrate(&set, &rows, &options, &model)?;
             let path = eval::write_calibration(&dir, &cal.raw)
                 .with_context(|| format!("writing calibration into {}", dir.display()))?;
             out!(
@@ -553,17 +590,20 @@ fn serve(config: frontdesk::config::Config) -> Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let bind = config.server.bind.clone();
-        let (app, started) = tokio::task::spawn_blocking(move || frontdesk::app::App::open(config))
-            .await??;
+        // Listen first: a first start that cannot bind must not make (and
+        // lose) the admin's token.
         let listener = tokio::net::TcpListener::bind(&bind)
             .await
             .with_context(|| format!("cannot listen on {bind}"))?;
+        let (app, started) = tokio::task::spawn_blocking(move || frontdesk::app::App::open(config))
+            .await??;
         let addr = listener.local_addr()?;
         if let Some(token) = &started.first_admin_token {
             out!("No admin existed, so one was made: name `admin`, token (shown once, only a hash is kept):\n{token}");
@@ -595,6 +635,11 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
+}
+
+/// The semantic model named by `--model`, if any.
+fn load_model(dir: Option<PathBuf>) -> Result<Model> {
+    Ok(Model::load(dir.as_deref())?)
 }
 
 fn load_config(path: Option<PathBuf>) -> Result<frontdesk::config::Config> {

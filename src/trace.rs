@@ -39,6 +39,9 @@ pub fn trace(outcome: &Outcome) -> String {
             .map(|e| match e {
                 Evidence::Keyword { phrase } => format!("keyword \"{phrase}\""),
                 Evidence::Pattern { index, source } => format!("patterns[{index}] '{source}'"),
+                Evidence::Meaning { text, similarity } => {
+                    format!("closest in meaning \"{text}\" ({similarity:.2})")
+                }
                 Evidence::Example { text, similarity } => {
                     format!("nearest \"{text}\" ({similarity:.2})")
                 }

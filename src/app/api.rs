@@ -271,8 +271,9 @@ pub struct Classified {
 pub struct NewAgent {
     #[schema(min_length = 1, max_length = 64)]
     pub name: String,
-    #[serde(default)]
-    pub admin: bool,
+    /// Left out: a new agent is not an admin, an existing one keeps its
+    /// role. The last admin cannot be demoted.
+    pub admin: Option<bool>,
     /// Leave out to have one generated.
     pub token: Option<String>,
 }
@@ -283,6 +284,9 @@ pub struct CreatedAgent {
     pub name: String,
     pub admin: bool,
     pub token: String,
+    /// True when the agent existed and got a new token (the old one no
+    /// longer works).
+    pub existed: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

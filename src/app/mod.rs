@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use crate::classify::{Classifier, Decision, Evidence, HandoffReason};
+use crate::classify::{Classifier, Decision, Evidence, HandoffReason, Model};
 use crate::config::Config;
 use crate::conversation::{step, Conversation, Event, Input, Phase, Record, Visitor};
 use crate::handoff::{queue_notice, Presence, Queue, Summary};
@@ -67,6 +67,8 @@ pub struct Inner {
     /// The intent set being served; a reload builds a new one and swaps
     /// the pointer, so a request never sees half of one.
     classifier: RwLock<Arc<Classifier>>,
+    /// The semantic model, loaded once, used by every reload.
+    model: Model,
     reload: Mutex<ReloadStatus>,
     queue: Mutex<Queue>,
     stripes: Vec<Mutex<()>>,
@@ -129,7 +131,9 @@ impl App {
 
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<(App, Started)> {
         let dir = config.server.intents_dir.clone();
-        let classifier = Classifier::load(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let model =
+            Model::load(config.model_dir.as_deref()).map_err(|e| anyhow::anyhow!("[model] {e}"))?;
+        let classifier = Classifier::load_with(&dir, &model).map_err(|e| anyhow::anyhow!("{e}"))?;
         let count = classifier.intents().intents.len();
         let secret = match store.setting("visitor_secret")? {
             Some(s) if s.len() == 32 => s,
@@ -219,6 +223,7 @@ impl App {
                     errors: Vec::new(),
                 }),
                 classifier: RwLock::new(Arc::new(classifier)),
+                model,
                 queue: Mutex::new(queue),
                 stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
                 hub: Arc::new(Hub::default()),
@@ -294,7 +299,7 @@ impl App {
             .ok_or_else(ApiError::internal)?;
         let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
         tokens.retain(|_, (n, _)| *n != name);
-        tokens.insert(hash, (name.clone(), new.admin));
+        tokens.insert(hash, (name.clone(), created.admin));
         drop(tokens);
         let mut q = self.queue();
         if q.agent(&name).is_none() {
@@ -902,7 +907,7 @@ impl App {
     /// keeps the old one and records why.
     pub fn reload_now(&self) -> ReloadStatus {
         let now = now_ms();
-        let result = Classifier::load(&self.config.server.intents_dir);
+        let result = Classifier::load_with(&self.config.server.intents_dir, &self.model);
         let mut status = self.reload.lock().unwrap_or_else(|e| e.into_inner());
         status.attempted_at_ms = now;
         match result {
@@ -983,6 +988,9 @@ impl App {
                         .map(|e| match e {
                             Evidence::Keyword { phrase } => format!("keyword {phrase:?}"),
                             Evidence::Pattern { source, .. } => format!("pattern {source:?}"),
+                            Evidence::Meaning { text, similarity } => {
+                                format!("meaning {text:?} ({similarity:.2})")
+                            }
                             Evidence::Example { text, similarity } => {
                                 format!("example {text:?} ({similarity:.2})")
                             }
@@ -1028,10 +1036,12 @@ impl App {
 
 /// Stores an agent with a new token (given, or generated); an existing
 /// agent keeps presence and capacity and gets the new token.
+/// `admin`: `None` keeps an existing agent's role (a new one is not an
+/// admin). The last admin cannot be demoted, and a token cannot be shared.
 pub fn add_agent_to(
     store: &dyn Store,
     name: &str,
-    admin: bool,
+    admin: Option<bool>,
     token: Option<String>,
 ) -> Result<CreatedAgent, ApiError> {
     let name = name.trim().to_string();
@@ -1051,19 +1061,41 @@ pub fn add_agent_to(
         Some(t) => t,
         None => auth::new_token(),
     };
-    let old = store
-        .agents()?
-        .into_iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, a)| a);
+    let agents = store.agents()?;
+    let hash = auth::token_hash(&token);
+    if agents
+        .iter()
+        .any(|(n, a)| *n != name && a.token_sha256 == hash)
+    {
+        return Err(ApiError::new(
+            409,
+            "token_in_use",
+            "another agent has this token; choose another",
+        ));
+    }
+    let old = agents.iter().find(|(n, _)| *n == name).map(|(_, a)| a);
+    let admin = admin.unwrap_or(old.is_some_and(|a| a.admin));
+    if !admin && old.is_some_and(|a| a.admin) && !agents.iter().any(|(n, a)| *n != name && a.admin)
+    {
+        return Err(ApiError::new(
+            409,
+            "last_admin",
+            format!("`{name}` is the only admin and stays one"),
+        ));
+    }
     let record = AgentRecord {
-        presence: old.as_ref().map_or(Presence::Offline, |a| a.presence),
-        capacity: old.as_ref().map_or(3, |a| a.capacity),
+        presence: old.map_or(Presence::Offline, |a| a.presence),
+        capacity: old.map_or(3, |a| a.capacity),
         admin,
-        token_sha256: auth::token_hash(&token),
+        token_sha256: hash,
     };
     store.put_agent(&name, &record)?;
-    Ok(CreatedAgent { name, admin, token })
+    Ok(CreatedAgent {
+        name,
+        admin,
+        token,
+        existed: old.is_some(),
+    })
 }
 
 /// The error for a client ahead of the log.

@@ -8,15 +8,24 @@
 //!    trained on the examples, discounted by how much of the message the
 //!    examples cover.
 //!
-//! Fusion is a noisy-or of the two, so a rule hit raises an intent but never
-//! erases the lexical evidence of the others: two intents with strong
-//! evidence stay close, and the policy asks which one was meant.
+//! 3. semantic (`semantic.rs`, feature `transformer`): a sentence-embedding
+//!    model and a softmax head trained on the examples' embeddings; it
+//!    knows that "my parcel never showed up" is about an order that did
+//!    not arrive although no word is shared.
+//!
+//! Fusion is a noisy-or of the rules with the model layers, so a rule hit
+//! raises an intent but never erases the evidence of the others: two intents
+//! with strong evidence stay close, and the policy asks which one was meant.
+//! With the semantic layer on, the model layers are averaged first (equal
+//! weights, `SEMANTIC_WEIGHT`): the two err on different messages.
 
 pub mod frustration;
 pub mod lexical;
 pub mod normalize;
 pub mod policy;
 pub mod rules;
+#[cfg(feature = "transformer")]
+pub mod semantic;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,6 +34,66 @@ use crate::intents::{self, ErrorKind, IntentSet, LoadError, LoadErrors};
 pub use frustration::Frustration;
 pub use lexical::Params;
 pub use policy::{Decision, HandoffReason};
+
+/// Share of the semantic layer in the model score when it is on.
+pub const SEMANTIC_WEIGHT: f32 = 0.5;
+
+/// The optional semantic model, shared by every classifier built with it
+/// (and by reloads). Without the `transformer` feature it is always empty.
+#[derive(Clone, Default)]
+pub struct Model {
+    #[cfg(feature = "transformer")]
+    encoder: Option<Arc<semantic::Encoder>>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_on() {
+            "Model(on)"
+        } else {
+            "Model(off)"
+        })
+    }
+}
+
+/// A model directory that cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct ModelError(pub String);
+
+impl Model {
+    /// No semantic layer.
+    pub fn none() -> Model {
+        Model::default()
+    }
+
+    /// The model in `dir`, if one is named. A build without the feature
+    /// refuses a named model rather than ignoring it.
+    pub fn load(dir: Option<&Path>) -> Result<Model, ModelError> {
+        let Some(dir) = dir else {
+            return Ok(Model::none());
+        };
+        #[cfg(feature = "transformer")]
+        {
+            let e = semantic::Encoder::load(dir).map_err(|e| ModelError(e.to_string()))?;
+            Ok(Model {
+                encoder: Some(Arc::new(e)),
+            })
+        }
+        #[cfg(not(feature = "transformer"))]
+        Err(ModelError(format!(
+            "a model directory ({}) is set, but this frontdesk was built without the `transformer` feature; see models/README.md",
+            dir.display()
+        )))
+    }
+
+    pub fn is_on(&self) -> bool {
+        #[cfg(feature = "transformer")]
+        return self.encoder.is_some();
+        #[cfg(not(feature = "transformer"))]
+        false
+    }
+}
 
 /// Confidence a keyword or pattern hit gives its intent on its own.
 pub const RULE_CONFIDENCE: f32 = 0.9;
@@ -42,6 +111,8 @@ pub enum Evidence {
     Pattern { index: usize, source: String },
     /// The most similar example (word cosine in [0, 1]).
     Example { text: String, similarity: f32 },
+    /// The example closest in meaning (embedding cosine).
+    Meaning { text: String, similarity: f32 },
 }
 
 /// One intent's place in a ranking.
@@ -54,6 +125,8 @@ pub struct Candidate {
     pub lexical: f32,
     /// The rules' contribution (0 when no rule matched).
     pub rule: f32,
+    /// The semantic layer's probability (0 when it is off).
+    pub semantic: f32,
     pub evidence: Vec<Evidence>,
     /// Slot values found in the message: (name, value).
     pub slots: Vec<(String, String)>,
@@ -107,9 +180,25 @@ pub struct Classifier {
     lexical: lexical::Lexical,
     /// Training texts, for nearest-example evidence.
     example_text: Vec<String>,
+    /// Class of each training text (parallel to `example_text`).
+    #[cfg_attr(not(feature = "transformer"), allow(dead_code))]
+    example_class: Vec<usize>,
     /// Class index of the out-of-scope examples, if there are any.
     oos_class: Option<usize>,
+    /// Per-class weights the models were trained with.
+    #[cfg_attr(not(feature = "transformer"), allow(dead_code))]
+    class_weight: Vec<f32>,
     fusion: Fusion,
+    #[cfg(feature = "transformer")]
+    semantic: Option<Arc<Semantic>>,
+}
+
+/// The semantic layer of one intent set.
+#[cfg(feature = "transformer")]
+#[derive(Debug)]
+struct Semantic {
+    encoder: Arc<semantic::Encoder>,
+    head: semantic::Head,
 }
 
 impl Classifier {
@@ -152,16 +241,81 @@ impl Classifier {
             intents,
             lexical,
             example_text,
+            example_class: examples.iter().map(|(_, c)| *c).collect(),
             oos_class,
+            class_weight,
             fusion,
+            #[cfg(feature = "transformer")]
+            semantic: None,
         }
+    }
+
+    /// Adds the semantic layer of `model` (if it has one): embeds every
+    /// example (from the cache where it can) and trains the head. CPU work
+    /// of seconds: callers on an async runtime use `spawn_blocking`.
+    pub fn with_model(self, model: &Model) -> Result<Classifier, ModelError> {
+        #[cfg(feature = "transformer")]
+        if let Some(encoder) = &model.encoder {
+            let mut this = self;
+            let texts: Vec<&str> = this.example_text.iter().map(String::as_str).collect();
+            let vecs = encoder
+                .embed(&texts)
+                .map_err(|e| ModelError(e.to_string()))?;
+            let classes = this.class_weight.len();
+            let head = semantic::Head::train(
+                vecs,
+                this.example_class.clone(),
+                classes,
+                &this.class_weight,
+            );
+            this.semantic = Some(Arc::new(Semantic {
+                encoder: Arc::clone(encoder),
+                head,
+            }));
+            return Ok(this);
+        }
+        let _ = model;
+        Ok(self)
+    }
+
+    /// Embeds `texts` in batches ahead of classifying them one by one
+    /// (evaluations): the embeddings land in the model's cache.
+    pub fn prefetch(&self, texts: &[&str]) {
+        #[cfg(feature = "transformer")]
+        if let Some(s) = &self.semantic {
+            let _ = s.encoder.embed(texts);
+        }
+        let _ = texts;
+    }
+
+    /// Whether the semantic layer is on.
+    pub fn has_model(&self) -> bool {
+        #[cfg(feature = "transformer")]
+        return self.semantic.is_some();
+        #[cfg(not(feature = "transformer"))]
+        false
     }
 
     /// Loads, validates and builds from a directory, running the intents'
     /// inline tests: a test that fails is a load error at its line.
     pub fn load(dir: &Path) -> Result<Classifier, LoadErrors> {
+        Classifier::load_with(dir, &Model::none())
+    }
+
+    /// `load` with the semantic layer of `model`; a model that fails to
+    /// embed is reported as an error of the directory.
+    pub fn load_with(dir: &Path, model: &Model) -> Result<Classifier, LoadErrors> {
         let set = intents::load_dir(dir)?;
-        let classifier = Classifier::new(Arc::new(set));
+        let classifier = Classifier::new(Arc::new(set))
+            .with_model(model)
+            .map_err(|e| {
+                LoadErrors(vec![LoadError {
+                    path: dir.to_path_buf(),
+                    line: 0,
+                    col: 0,
+                    kind: ErrorKind::Model(e.0),
+                }])
+            })?;
         let errors: Vec<LoadError> = classifier
             .run_tests()
             .into_iter()
@@ -195,15 +349,21 @@ impl Classifier {
         let hits = self.rules.matches(&self.intents, &normalized);
         let discount = v.coverage.powf(self.fusion.coverage_power);
         let n = self.intents.intents.len();
+        let meaning = self.meaning(text);
+        let sem = |c: usize| meaning.as_ref().map_or(0.0, |(p, _)| p[c]);
         let mut scored: Vec<(usize, f32, f32)> = (0..n)
             .map(|i| {
                 let lex = probs[i] * discount;
+                let model = match &meaning {
+                    Some((p, _)) => SEMANTIC_WEIGHT * p[i] + (1.0 - SEMANTIC_WEIGHT) * lex,
+                    None => lex,
+                };
                 let rule = if hits.iter().any(|h| h.intent() == i) {
                     RULE_CONFIDENCE
                 } else {
                     0.0
                 };
-                (i, 1.0 - (1.0 - lex) * (1.0 - rule), rule)
+                (i, 1.0 - (1.0 - model) * (1.0 - rule), rule)
             })
             .collect();
         let keep = TOP_N.min(n);
@@ -247,6 +407,12 @@ impl Classifier {
                             similarity: sim,
                         });
                     }
+                    if let Some((e, sim)) = self.nearest_meaning(meaning.as_ref(), i) {
+                        evidence.push(Evidence::Meaning {
+                            text: self.example_text[e].clone(),
+                            similarity: sim,
+                        });
+                    }
                     for slot in &intent.slots {
                         if slots.iter().any(|(name, _)| name == &slot.name) {
                             continue;
@@ -264,6 +430,7 @@ impl Classifier {
                     score,
                     lexical: probs[i],
                     rule,
+                    semantic: sem(i),
                     evidence,
                     slots,
                 }
@@ -273,7 +440,13 @@ impl Classifier {
             frustration: frustration::detect_normalized(text, &normalized),
             normalized,
             candidates,
-            out_of_scope: self.oos_class.map(|c| probs[c]).unwrap_or(0.0),
+            out_of_scope: self
+                .oos_class
+                .map(|c| match &meaning {
+                    Some((p, _)) => SEMANTIC_WEIGHT * p[c] + (1.0 - SEMANTIC_WEIGHT) * probs[c],
+                    None => probs[c],
+                })
+                .unwrap_or(0.0),
             coverage: v.coverage,
         }
     }
@@ -287,6 +460,36 @@ impl Classifier {
             decision,
             why,
         }
+    }
+
+    /// The semantic layer's probabilities for `text` and its embedding
+    /// (None when the layer is off, or the model failed on this text).
+    #[cfg(feature = "transformer")]
+    fn meaning(&self, text: &str) -> Option<(Vec<f32>, Vec<f32>)> {
+        let s = self.semantic.as_ref()?;
+        let e = s.encoder.embed(&[text]).ok()?.pop()?;
+        Some((s.head.probabilities(&e), e))
+    }
+
+    #[cfg(not(feature = "transformer"))]
+    fn meaning(&self, _text: &str) -> Option<(Vec<f32>, Vec<f32>)> {
+        None
+    }
+
+    /// The example of class `i` closest in meaning: (index, cosine).
+    #[cfg(feature = "transformer")]
+    fn nearest_meaning(&self, m: Option<&(Vec<f32>, Vec<f32>)>, i: usize) -> Option<(usize, f32)> {
+        let (_, e) = m?;
+        self.semantic.as_ref()?.head.nearest(e, i)
+    }
+
+    #[cfg(not(feature = "transformer"))]
+    fn nearest_meaning(
+        &self,
+        _m: Option<&(Vec<f32>, Vec<f32>)>,
+        _i: usize,
+    ) -> Option<(usize, f32)> {
+        None
     }
 
     /// Runs every intent's inline tests.

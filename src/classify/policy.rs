@@ -223,6 +223,7 @@ mod tests {
                     score: *s,
                     lexical: *s,
                     rule: 0.0,
+                    semantic: 0.0,
                     evidence: vec![],
                     slots: vec![],
                 })

@@ -68,4 +68,8 @@ pub fn router() -> Router<App> {
         .route("/admin", serve!("admin.html", HTML, true))
         .route("/admin.js", serve!("admin.js", JS, false))
         .route("/app.css", serve!("app.css", CSS, false))
+        .route(
+            "/favicon.ico",
+            serve!("favicon.svg", "image/svg+xml", false),
+        )
 }

