@@ -23,16 +23,28 @@ pub fn trace(outcome: &Outcome) -> String {
         target,
         outcome.why
     );
+    let has_semantic = r
+        .candidates
+        .iter()
+        .flat_map(|c| &c.evidence)
+        .any(|e| matches!(e, Evidence::Meaning { .. }));
     for (i, c) in r.candidates.iter().enumerate().take(3) {
         let _ = write!(
             s,
-            "  {}. {:<20} {:.2}  (lexical {:.2}, rule {:.2})",
+            "  {}. {:<20} {:.2}  (lexical {:.2}, rule {:.2}",
             i + 1,
             c.intent,
             c.score,
             c.lexical,
             c.rule
         );
+        // The semantic layer's share, when it is on (fusion: its
+        // probability and the lexical one averaged, then noisy-or with the
+        // rule).
+        if has_semantic {
+            let _ = write!(s, ", semantic {:.2}", c.semantic);
+        }
+        s.push(')');
         let evidence: Vec<String> = c
             .evidence
             .iter()

@@ -195,6 +195,10 @@ pub struct Lexical {
     /// A message's ~15 word features then cost ~15 lookups per class, where
     /// merging sparse vectors cost a mispredicted branch per entry.
     postings: KeyMap<Vec<(u32, f32)>>,
+    /// Width of the dense (embedding) block after the n-gram features; 0
+    /// without the semantic layer.
+    dense_dim: usize,
+    dense_weight: f32,
     /// Training-example index of each slot, grouped by class: class `c`'s
     /// slots are `class_order[class_start[c]..class_start[c + 1]]`.
     class_order: Vec<u32>,
@@ -211,6 +215,19 @@ impl Lexical {
         n_classes: usize,
         class_weight: &[f32],
         params: Params,
+    ) -> Lexical {
+        Lexical::train_joint(examples, n_classes, class_weight, params, None)
+    }
+
+    /// `train` with dense features beside the n-grams: each example's
+    /// sentence embedding, scaled by `weight` (the semantic layer). One
+    /// regression learns how much to trust either kind of evidence.
+    pub fn train_joint(
+        examples: &[(String, usize)],
+        n_classes: usize,
+        class_weight: &[f32],
+        params: Params,
+        dense: Option<(&[Vec<f32>], f32)>,
     ) -> Lexical {
         // Document frequencies, per block.
         let mut df: KeyMap<(u32, bool)> = KeyMap::default();
@@ -251,6 +268,8 @@ impl Lexical {
             weights: Vec::new(),
             bias: vec![0.0; n_classes],
             postings: KeyMap::default(),
+            dense_dim: 0,
+            dense_weight: 0.0,
             class_order: Vec::with_capacity(examples.len()),
             class_start: Vec::with_capacity(n_classes + 1),
             params,
@@ -285,9 +304,39 @@ impl Lexical {
             }
         }
         lex.class_start.push(lex.class_order.len() as u32);
-        lex.weights = vec![0.0; lex.idf.len() * n_classes];
+        if let Some((vecs, weight)) = dense {
+            lex.dense_dim = vecs.first().map_or(0, Vec::len);
+            lex.dense_weight = weight;
+            for ((features, _, _), e) in data.iter_mut().zip(vecs) {
+                lex.append_dense(features, e);
+            }
+        }
+        lex.weights = vec![0.0; (lex.idf.len() + lex.dense_dim) * n_classes];
         lex.fit(&data);
         lex
+    }
+
+    /// Adds a message's embedding to its features (joint models only).
+    pub fn append_dense(&self, features: &mut SparseVec, e: &[f32]) {
+        if self.dense_dim == 0 || e.len() != self.dense_dim {
+            return;
+        }
+        let base = self.idf.len() as u32;
+        features.extend(e.iter().enumerate().map(|(d, x)| (base + d as u32, x * self.dense_weight)));
+    }
+
+    /// Class probabilities from the embedding's features alone: what the
+    /// meaning says, for traces.
+    pub fn dense_probabilities(&self, e: &[f32]) -> Option<Vec<f32>> {
+        if self.dense_dim == 0 || e.len() != self.dense_dim {
+            return None;
+        }
+        let mut s = self.bias.clone();
+        let mut x = Vec::with_capacity(self.dense_dim);
+        self.append_dense(&mut x, e);
+        self.add_scores(&x, &mut s);
+        softmax(&mut s);
+        Some(s)
     }
 
     pub fn n_classes(&self) -> usize {

@@ -13,11 +13,15 @@
 //!    knows that "my parcel never showed up" is about an order that did
 //!    not arrive although no word is shared.
 //!
-//! Fusion is a noisy-or of the rules with the model layers, so a rule hit
-//! raises an intent but never erases the evidence of the others: two intents
-//! with strong evidence stay close, and the policy asks which one was meant.
-//! With the semantic layer on, the model layers are averaged first (equal
-//! weights, `SEMANTIC_WEIGHT`): the two err on different messages.
+//! Fusion is a noisy-or of the rules with the model, so a rule hit raises an
+//! intent but never erases the evidence of the others: two intents with
+//! strong evidence stay close, and the policy asks which one was meant.
+//! With the semantic layer on, the lexical regression is trained on the
+//! n-grams and the sentence embedding together (`SEMANTIC_WEIGHT` scales
+//! the embedding), so one model learns how far to trust each; the trace
+//! shows what the embedding alone says (`semantic`) and the example closest
+//! in meaning. (Averaging a separate embedding model's probabilities with
+//! the lexical ones was measured and did worse.)
 
 pub mod frustration;
 pub mod lexical;
@@ -35,8 +39,10 @@ pub use frustration::Frustration;
 pub use lexical::Params;
 pub use policy::{Decision, HandoffReason};
 
-/// Share of the semantic layer in the model score when it is on.
-pub const SEMANTIC_WEIGHT: f32 = 0.5;
+/// Scale of the embedding features beside the n-grams (each n-gram block
+/// has norm 1.5) when the semantic layer is on. Chosen among 1, 2, 2.5, 3
+/// and 4 on a held-out fifth of BANKING77's train.csv (BENCHMARKS.md).
+pub const SEMANTIC_WEIGHT: f32 = 2.0;
 
 /// The optional semantic model, shared by every classifier built with it
 /// (and by reloads). Without the `transformer` feature it is always empty.
@@ -188,17 +194,21 @@ pub struct Classifier {
     /// Per-class weights the models were trained with.
     #[cfg_attr(not(feature = "transformer"), allow(dead_code))]
     class_weight: Vec<f32>,
+    #[cfg_attr(not(feature = "transformer"), allow(dead_code))]
+    params: Params,
     fusion: Fusion,
     #[cfg(feature = "transformer")]
     semantic: Option<Arc<Semantic>>,
 }
 
-/// The semantic layer of one intent set.
+/// The semantic layer of one intent set: the encoder, and the examples'
+/// embeddings for closest-in-meaning evidence. (The lexical model is then
+/// trained jointly on n-grams and embeddings.)
 #[cfg(feature = "transformer")]
 #[derive(Debug)]
 struct Semantic {
     encoder: Arc<semantic::Encoder>,
-    head: semantic::Head,
+    examples: Vec<Vec<f32>>,
 }
 
 impl Classifier {
@@ -235,8 +245,9 @@ impl Classifier {
             let per_intent = (examples.len() - intents.out_of_scope.len()) as f32 / n.max(1) as f32;
             class_weight[c] = (per_intent / intents.out_of_scope.len() as f32).min(1.0);
         }
-        let lexical = lexical::Lexical::train(&examples, classes, &class_weight, params);
+        let lexical = lexical::Lexical::train(&examples, classes, &class_weight, params.clone());
         Classifier {
+            params,
             rules: rules::Rules::new(&intents),
             intents,
             lexical,
@@ -251,8 +262,9 @@ impl Classifier {
     }
 
     /// Adds the semantic layer of `model` (if it has one): embeds every
-    /// example (from the cache where it can) and trains the head. CPU work
-    /// of seconds: callers on an async runtime use `spawn_blocking`.
+    /// example (from the cache where it can) and trains the lexical model
+    /// again, jointly on n-grams and embeddings. CPU work of seconds:
+    /// callers on an async runtime use `spawn_blocking`.
     pub fn with_model(self, model: &Model) -> Result<Classifier, ModelError> {
         #[cfg(feature = "transformer")]
         if let Some(encoder) = &model.encoder {
@@ -261,16 +273,23 @@ impl Classifier {
             let vecs = encoder
                 .embed(&texts)
                 .map_err(|e| ModelError(e.to_string()))?;
-            let classes = this.class_weight.len();
-            let head = semantic::Head::train(
-                vecs,
-                this.example_class.clone(),
-                classes,
+            let examples: Vec<(String, usize)> = this
+                .example_text
+                .iter()
+                .map(|t| normalize::normalize(t))
+                .zip(this.example_class.iter().copied())
+                .collect();
+            let weight = SEMANTIC_WEIGHT;
+            this.lexical = lexical::Lexical::train_joint(
+                &examples,
+                this.class_weight.len(),
                 &this.class_weight,
+                this.params.clone(),
+                Some((&vecs, weight)),
             );
             this.semantic = Some(Arc::new(Semantic {
                 encoder: Arc::clone(encoder),
-                head,
+                examples: vecs,
             }));
             return Ok(this);
         }
@@ -344,26 +363,33 @@ impl Classifier {
     /// Ranks every intent for `text`.
     pub fn classify(&self, text: &str) -> Ranking {
         let normalized = normalize::normalize(text);
-        let v = self.lexical.vectorize(&normalized);
-        let probs = self.lexical.probabilities(&v);
-        let hits = self.rules.matches(&self.intents, &normalized);
-        let discount = v.coverage.powf(self.fusion.coverage_power);
-        let n = self.intents.intents.len();
+        let mut v = self.lexical.vectorize(&normalized);
         let meaning = self.meaning(text);
-        let sem = |c: usize| meaning.as_ref().map_or(0.0, |(p, _)| p[c]);
+        if let Some(e) = &meaning {
+            self.lexical.append_dense(&mut v.features, e);
+        }
+        let probs = self.lexical.probabilities(&v);
+        let dense = meaning.as_ref().and_then(|e| self.lexical.dense_probabilities(e));
+        let hits = self.rules.matches(&self.intents, &normalized);
+        // The coverage discount stands in for what a words-only model cannot
+        // know; with the embedding in the model, unknown words are no
+        // longer unknown in meaning.
+        let discount = if meaning.is_some() {
+            1.0
+        } else {
+            v.coverage.powf(self.fusion.coverage_power)
+        };
+        let n = self.intents.intents.len();
+        let sem = |c: usize| dense.as_ref().map_or(0.0, |p| p[c]);
         let mut scored: Vec<(usize, f32, f32)> = (0..n)
             .map(|i| {
                 let lex = probs[i] * discount;
-                let model = match &meaning {
-                    Some((p, _)) => SEMANTIC_WEIGHT * p[i] + (1.0 - SEMANTIC_WEIGHT) * lex,
-                    None => lex,
-                };
                 let rule = if hits.iter().any(|h| h.intent() == i) {
                     RULE_CONFIDENCE
                 } else {
                     0.0
                 };
-                (i, 1.0 - (1.0 - model) * (1.0 - rule), rule)
+                (i, 1.0 - (1.0 - lex) * (1.0 - rule), rule)
             })
             .collect();
         let keep = TOP_N.min(n);
@@ -440,13 +466,7 @@ impl Classifier {
             frustration: frustration::detect_normalized(text, &normalized),
             normalized,
             candidates,
-            out_of_scope: self
-                .oos_class
-                .map(|c| match &meaning {
-                    Some((p, _)) => SEMANTIC_WEIGHT * p[c] + (1.0 - SEMANTIC_WEIGHT) * probs[c],
-                    None => probs[c],
-                })
-                .unwrap_or(0.0),
+            out_of_scope: self.oos_class.map(|c| probs[c]).unwrap_or(0.0),
             coverage: v.coverage,
         }
     }
@@ -462,33 +482,35 @@ impl Classifier {
         }
     }
 
-    /// The semantic layer's probabilities for `text` and its embedding
-    /// (None when the layer is off, or the model failed on this text).
+    /// The embedding of `text` (None when the layer is off, or the model
+    /// failed on this text: the words alone decide then).
     #[cfg(feature = "transformer")]
-    fn meaning(&self, text: &str) -> Option<(Vec<f32>, Vec<f32>)> {
+    fn meaning(&self, text: &str) -> Option<Vec<f32>> {
         let s = self.semantic.as_ref()?;
-        let e = s.encoder.embed(&[text]).ok()?.pop()?;
-        Some((s.head.probabilities(&e), e))
+        s.encoder.embed(&[text]).ok()?.pop()
     }
 
     #[cfg(not(feature = "transformer"))]
-    fn meaning(&self, _text: &str) -> Option<(Vec<f32>, Vec<f32>)> {
+    fn meaning(&self, _text: &str) -> Option<Vec<f32>> {
         None
     }
 
     /// The example of class `i` closest in meaning: (index, cosine).
     #[cfg(feature = "transformer")]
-    fn nearest_meaning(&self, m: Option<&(Vec<f32>, Vec<f32>)>, i: usize) -> Option<(usize, f32)> {
-        let (_, e) = m?;
-        self.semantic.as_ref()?.head.nearest(e, i)
+    fn nearest_meaning(&self, e: Option<&Vec<f32>>, i: usize) -> Option<(usize, f32)> {
+        let e = e?;
+        let s = self.semantic.as_ref()?;
+        s.examples
+            .iter()
+            .zip(&self.example_class)
+            .enumerate()
+            .filter(|(_, (_, c))| **c == i)
+            .map(|(k, (x, _))| (k, x.iter().zip(e).map(|(a, b)| a * b).sum::<f32>()))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
     }
 
     #[cfg(not(feature = "transformer"))]
-    fn nearest_meaning(
-        &self,
-        _m: Option<&(Vec<f32>, Vec<f32>)>,
-        _i: usize,
-    ) -> Option<(usize, f32)> {
+    fn nearest_meaning(&self, _e: Option<&Vec<f32>>, _i: usize) -> Option<(usize, f32)> {
         None
     }
 

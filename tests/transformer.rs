@@ -1,0 +1,104 @@
+//! The semantic layer with the real model (feature `transformer`; run
+//! models/fetch.sh first):
+//!
+//!   LIBTORCH=$PWD/models/libtorch LIBTORCH_CXX11_ABI=0 \
+//!     cargo test --features transformer --test transformer
+//!
+//! `FRONTDESK_MODEL` names another model directory.
+
+use std::path::PathBuf;
+
+use frontdesk::classify::{Classifier, Decision, Evidence, Model};
+
+fn model_dir() -> PathBuf {
+    std::env::var_os("FRONTDESK_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2")
+        })
+}
+
+fn intents() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        ("order_status", "Where an order is", "[\"where is my order\", \"track my order\", \"has my order shipped yet\", \"order status please\"]"),
+        ("return_policy", "Returns", "[\"how do I return an item\", \"can I send this back\", \"what is your return policy\", \"return a product\"]"),
+        ("opening_hours", "Opening hours", "[\"when are you open\", \"what are your opening hours\", \"are you open on sunday\", \"what time do you close\"]"),
+    ];
+    for (id, description, examples) in files {
+        std::fs::write(
+            dir.path().join(format!("{id}.toml")),
+            format!("description = \"{description}\"\nexamples = {examples}\nanswer = \"ok\"\n"),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+#[test]
+fn a_paraphrase_that_shares_no_word_is_understood_only_with_the_model() {
+    let dir = intents();
+    let text = "my parcel never showed up";
+    let without = Classifier::load(dir.path()).unwrap().decide(text);
+    assert_ne!(
+        without.decision,
+        Decision::Answer {
+            intent: "order_status".into()
+        },
+        "{}",
+        without.why
+    );
+    let model = Model::load(Some(&model_dir())).expect("run models/fetch.sh");
+    let with = Classifier::load_with(dir.path(), &model)
+        .unwrap()
+        .decide(text);
+    assert_eq!(
+        with.decision,
+        Decision::Answer {
+            intent: "order_status".into()
+        },
+        "{}",
+        frontdesk::trace::trace(&with)
+    );
+    let top = &with.ranking.candidates[0];
+    assert!(top.semantic > 0.5, "{top:?}");
+    assert!(top
+        .evidence
+        .iter()
+        .any(|e| matches!(e, Evidence::Meaning { .. })));
+    assert!(frontdesk::trace::trace(&with).contains("closest in meaning"));
+}
+
+#[test]
+fn a_missing_or_broken_model_is_a_clear_error() {
+    let empty = tempfile::tempdir().unwrap();
+    let e = Model::load(Some(empty.path())).unwrap_err().to_string();
+    assert!(
+        e.contains("models/fetch.sh") && e.contains("config.json is missing"),
+        "{e}"
+    );
+    // Every file present, but the weights are not weights.
+    let broken = tempfile::tempdir().unwrap();
+    let src = model_dir();
+    for f in [
+        "config.json",
+        "vocab.txt",
+        "modules.json",
+        "tokenizer_config.json",
+        "sentence_bert_config.json",
+    ] {
+        std::fs::copy(src.join(f), broken.path().join(f)).unwrap();
+    }
+    std::fs::create_dir(broken.path().join("1_Pooling")).unwrap();
+    std::fs::copy(
+        src.join("1_Pooling/config.json"),
+        broken.path().join("1_Pooling/config.json"),
+    )
+    .unwrap();
+    std::fs::write(broken.path().join("model.safetensors"), b"not a model").unwrap();
+    let e = Model::load(Some(broken.path())).unwrap_err().to_string();
+    assert!(
+        e.contains("does not load") && e.contains("models/fetch.sh"),
+        "{e}"
+    );
+}
