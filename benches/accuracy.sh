@@ -10,15 +10,7 @@ DATA=${FRONTDESK_DATA:-../shared/data}
 cargo build --release --quiet
 FD=./target/release/frontdesk
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
-fail=0 passed=0 failed=0
-check() { # name value op bar
-  if python3 -c "import sys; v,b=float('$2'),float('$4'); sys.exit(0 if ($3) else 1)" 2>/dev/null; then
-    echo "  ok   $1 = $2 ($3, bar $4)"; passed=$((passed + 1))
-  else
-    echo "  FAIL $1 = $2 (want $3, bar $4)"; fail=1; failed=$((failed + 1))
-  fi
-}
-json() { python3 -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
+. benches/common.sh
 
 echo "== BANKING77 train -> dev (peer 0.9063)"
 start=$(date +%s.%N)

@@ -15,15 +15,7 @@ LIBTORCH=${LIBTORCH:-$PWD/models/libtorch} LIBTORCH_CXX11_ABI=0 \
   cargo build --release --quiet --features transformer
 FD=./target/release/frontdesk
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
-fail=0 passed=0 failed=0
-check() { # name value op bar
-  if python3 -c "import sys; v,b=float('$2'),float('$4'); sys.exit(0 if ($3) else 1)" 2>/dev/null; then
-    echo "  ok   $1 = $2 ($3, bar $4)"; passed=$((passed + 1))
-  else
-    echo "  FAIL $1 = $2 (want $3, bar $4)"; fail=1; failed=$((failed + 1))
-  fi
-}
-json() { python3 -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
+. benches/common.sh
 
 echo "== BANKING77 train -> dev with the model (embedding peer 0.9382)"
 $FD import "$DATA/banking77/train.csv" --out "$W/b77" >/dev/null

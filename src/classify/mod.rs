@@ -271,7 +271,7 @@ impl Classifier {
             let mut this = self;
             let texts: Vec<&str> = this.example_text.iter().map(String::as_str).collect();
             let vecs = encoder
-                .embed(&texts)
+                .embed(&texts, true)
                 .map_err(|e| ModelError(e.to_string()))?;
             let examples: Vec<(String, usize)> = this
                 .example_text
@@ -302,7 +302,7 @@ impl Classifier {
     pub fn prefetch(&self, texts: &[&str]) {
         #[cfg(feature = "transformer")]
         if let Some(s) = &self.semantic {
-            let _ = s.encoder.embed(texts);
+            let _ = s.encoder.embed(texts, true);
         }
         let _ = texts;
     }
@@ -487,7 +487,7 @@ impl Classifier {
     #[cfg(feature = "transformer")]
     fn meaning(&self, text: &str) -> Option<Vec<f32>> {
         let s = self.semantic.as_ref()?;
-        s.encoder.embed(&[text]).ok()?.pop()
+        s.encoder.embed(&[text], false).ok()?.pop()
     }
 
     #[cfg(not(feature = "transformer"))]

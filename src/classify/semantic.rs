@@ -120,7 +120,9 @@ impl Encoder {
     }
 
     /// Unit-length embeddings of `texts`, from the cache where it has them.
-    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, SemanticError> {
+    /// New ones are kept (in memory and on disk) only with `remember`:
+    /// examples and evaluation sets, not every visitor's message.
+    pub fn embed(&self, texts: &[&str], remember: bool) -> Result<Vec<Vec<f32>>, SemanticError> {
         let keys: Vec<u64> = texts.iter().map(|t| self.key(t)).collect();
         let mut out: Vec<Option<Vec<f32>>> = {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -148,10 +150,15 @@ impl Encoder {
             }
         }
         if !fresh.is_empty() {
-            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            cache.add(&fresh);
+            let by_key: HashMap<u64, &Vec<f32>> = fresh.iter().map(|(k, v)| (*k, v)).collect();
             for &i in &missing {
-                out[i] = cache.map.get(&keys[i]).cloned();
+                out[i] = by_key.get(&keys[i]).map(|v| (*v).clone());
+            }
+            if remember {
+                self.cache
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .add(&fresh);
             }
         }
         Ok(out
