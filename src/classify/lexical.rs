@@ -322,7 +322,11 @@ impl Lexical {
             return;
         }
         let base = self.idf.len() as u32;
-        features.extend(e.iter().enumerate().map(|(d, x)| (base + d as u32, x * self.dense_weight)));
+        features.extend(
+            e.iter()
+                .enumerate()
+                .map(|(d, x)| (base + d as u32, x * self.dense_weight)),
+        );
     }
 
     /// Class probabilities from the embedding's features alone: what the

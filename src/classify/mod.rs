@@ -369,7 +369,9 @@ impl Classifier {
             self.lexical.append_dense(&mut v.features, e);
         }
         let probs = self.lexical.probabilities(&v);
-        let dense = meaning.as_ref().and_then(|e| self.lexical.dense_probabilities(e));
+        let dense = meaning
+            .as_ref()
+            .and_then(|e| self.lexical.dense_probabilities(e));
         let hits = self.rules.matches(&self.intents, &normalized);
         // The coverage discount stands in for what a words-only model cannot
         // know; with the embedding in the model, unknown words are no
