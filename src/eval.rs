@@ -575,8 +575,7 @@ pub fn calibrate(
                         fold_set
                             .out_of_scope
                             .retain(|e| !texts.contains(&normalize(e)));
-                        let classifier = match Classifier::new(Arc::new(fold_set)).with_model(model)
-                        {
+                        let classifier = match Classifier::new_with(Arc::new(fold_set), model) {
                             Ok(c) => c,
                             Err(e) => return Err(EvalError::Invalid(e.to_string())),
                         };

@@ -180,12 +180,10 @@ fn load_untested(dir: &std::path::Path, model: &Model) -> Result<Classifier, Exi
                     dir.join(intents::CALIBRATION_FILE).display()
                 );
             }
-            Classifier::new(Arc::new(set))
-                .with_model(model)
-                .map_err(|e| {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                })
+            Classifier::new_with(Arc::new(set), model).map_err(|e| {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            })
         }
         Err(errors) => {
             eprintln!("{errors}");

@@ -102,3 +102,46 @@ fn a_missing_or_broken_model_is_a_clear_error() {
         "{e}"
     );
 }
+
+#[test]
+fn a_second_load_reuses_the_fitted_weights() {
+    let dir = intents();
+    let model = Model::load(Some(&model_dir())).expect("run models/fetch.sh");
+    let first = Classifier::load_with(dir.path(), &model).unwrap();
+    let trained = model_dir().join("frontdesk-trained");
+    let files = || -> Vec<_> {
+        std::fs::read_dir(&trained)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    assert!(
+        !files().is_empty(),
+        "fitted weights are kept in {trained:?}"
+    );
+    let second = Classifier::load_with(dir.path(), &model).unwrap();
+    for text in [
+        "my parcel never showed up",
+        "can I send it back",
+        "are you open late",
+    ] {
+        let (a, b) = (first.classify(text), second.classify(text));
+        let scores = |r: &frontdesk::classify::Ranking| -> Vec<(String, f32)> {
+            r.candidates
+                .iter()
+                .map(|c| (c.intent.clone(), c.score))
+                .collect()
+        };
+        assert_eq!(scores(&a), scores(&b), "{text}");
+    }
+    // Another set of examples is fitted anew, not served stale weights.
+    std::fs::write(
+        dir.path().join("opening_hours.toml"),
+        "description = \"Opening hours\"\nexamples = [\"when do you open\", \"hours on sunday\"]\nanswer = \"ok\"\n",
+    )
+    .unwrap();
+    let third = Classifier::load_with(dir.path(), &model).unwrap();
+    assert_ne!(
+        third.classify("when do you open").candidates[0].score,
+        first.classify("when do you open").candidates[0].score
+    );
+}

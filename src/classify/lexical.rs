@@ -229,6 +229,19 @@ impl Lexical {
         params: Params,
         dense: Option<(&[Vec<f32>], f32)>,
     ) -> Lexical {
+        Lexical::train_joint_fitted(examples, n_classes, class_weight, params, dense, None)
+    }
+
+    /// `train_joint` with weights and biases fitted before (from a cache)
+    /// instead of a fit; ignored if their shape does not fit.
+    pub fn train_joint_fitted(
+        examples: &[(String, usize)],
+        n_classes: usize,
+        class_weight: &[f32],
+        params: Params,
+        dense: Option<(&[Vec<f32>], f32)>,
+        fitted: Option<(Vec<f32>, Vec<f32>)>,
+    ) -> Lexical {
         // Document frequencies, per block.
         let mut df: KeyMap<(u32, bool)> = KeyMap::default();
         let mut per_example: Vec<(KeyCounts, KeyCounts)> = Vec::with_capacity(examples.len());
@@ -311,9 +324,23 @@ impl Lexical {
                 lex.append_dense(features, e);
             }
         }
-        lex.weights = vec![0.0; (lex.idf.len() + lex.dense_dim) * n_classes];
-        lex.fit(&data);
+        let size = (lex.idf.len() + lex.dense_dim) * n_classes;
+        match fitted {
+            Some((w, b)) if w.len() == size && b.len() == n_classes => {
+                lex.weights = w;
+                lex.bias = b;
+            }
+            _ => {
+                lex.weights = vec![0.0; size];
+                lex.fit(&data);
+            }
+        }
         lex
+    }
+
+    /// The fitted weights and biases, to cache.
+    pub fn fitted(&self) -> (Vec<f32>, Vec<f32>) {
+        (self.weights.clone(), self.bias.clone())
     }
 
     /// Adds a message's embedding to its features (joint models only).

@@ -271,6 +271,23 @@ impl Classifier {
         }
     }
 
+    /// The classifier of `intents` with the semantic layer of `model` (if
+    /// it has one), trained once.
+    pub fn new_with(intents: Arc<IntentSet>, model: &Model) -> Result<Classifier, ModelError> {
+        if !model.is_on() {
+            return Ok(Classifier::new(intents));
+        }
+        // The n-gram-only fit would be thrown away: skip its epochs, keep
+        // the real parameters for the joint fit.
+        let quick = Params {
+            epochs: 0,
+            ..Params::default()
+        };
+        let mut c = Classifier::with_params(intents, quick, Fusion::default());
+        c.params = Params::default();
+        c.with_model(model)
+    }
+
     /// Adds the semantic layer of `model` (if it has one): embeds every
     /// example (from the cache where it can) and trains the lexical model
     /// again, jointly on n-grams and embeddings. CPU work of seconds:
@@ -289,20 +306,66 @@ impl Classifier {
                 .map(|t| normalize::normalize(t))
                 .zip(this.example_class.iter().copied())
                 .collect();
-            let weight = SEMANTIC_WEIGHT;
-            this.lexical = lexical::Lexical::train_joint(
+            // Training, not embedding, is what a restart would wait for: the
+            // fitted weights are kept by a hash of everything they depend on.
+            let key = {
+                let mut h = intents::compile::Fnv::new();
+                h.write(b"joint+head v1");
+                h.write(&encoder.fingerprint().to_le_bytes());
+                h.write(format!("{:?} {SEMANTIC_WEIGHT} {HEAD_WEIGHT}", this.params).as_bytes());
+                for w in &this.class_weight {
+                    h.write(&w.to_le_bytes());
+                }
+                for (t, c) in &examples {
+                    h.write(t.as_bytes());
+                    h.write(&[0]);
+                    h.write(&(*c as u64).to_le_bytes());
+                }
+                h.finish()
+            };
+            let cached = encoder.trained(key);
+            let (lex_fit, head_fit) = match cached {
+                Some(mut parts) if parts.len() == 4 => {
+                    let hb = parts.pop().unwrap_or_default();
+                    let hw = parts.pop().unwrap_or_default();
+                    let lb = parts.pop().unwrap_or_default();
+                    let lw = parts.pop().unwrap_or_default();
+                    (Some((lw, lb)), Some((hw, hb)))
+                }
+                _ => (None, None),
+            };
+            let fresh = lex_fit.is_none();
+            this.lexical = lexical::Lexical::train_joint_fitted(
                 &examples,
                 this.class_weight.len(),
                 &this.class_weight,
                 this.params.clone(),
-                Some((&vecs, weight)),
+                Some((&vecs, SEMANTIC_WEIGHT)),
+                lex_fit,
             );
-            let head = semantic::Head::train(
-                vecs.clone(),
-                this.example_class.clone(),
-                this.class_weight.len(),
-                &this.class_weight,
-            );
+            let head = match head_fit {
+                Some((w, b)) => semantic::Head::from_parts(
+                    w,
+                    b,
+                    vecs.clone(),
+                    this.example_class.clone(),
+                    this.class_weight.len(),
+                ),
+                None => None,
+            }
+            .unwrap_or_else(|| {
+                semantic::Head::train(
+                    vecs.clone(),
+                    this.example_class.clone(),
+                    this.class_weight.len(),
+                    &this.class_weight,
+                )
+            });
+            if fresh {
+                let (lw, lb) = this.lexical.fitted();
+                let (hw, hb) = head.fitted();
+                encoder.store_trained(key, &[lw, lb, hw, hb]);
+            }
             this.semantic = Some(Arc::new(Semantic {
                 encoder: Arc::clone(encoder),
                 examples: vecs,
@@ -342,16 +405,14 @@ impl Classifier {
     /// embed is reported as an error of the directory.
     pub fn load_with(dir: &Path, model: &Model) -> Result<Classifier, LoadErrors> {
         let set = intents::load_dir(dir)?;
-        let classifier = Classifier::new(Arc::new(set))
-            .with_model(model)
-            .map_err(|e| {
-                LoadErrors(vec![LoadError {
-                    path: dir.to_path_buf(),
-                    line: 0,
-                    col: 0,
-                    kind: ErrorKind::Model(e.0),
-                }])
-            })?;
+        let classifier = Classifier::new_with(Arc::new(set), model).map_err(|e| {
+            LoadErrors(vec![LoadError {
+                path: dir.to_path_buf(),
+                line: 0,
+                col: 0,
+                kind: ErrorKind::Model(e.0),
+            }])
+        })?;
         let errors: Vec<LoadError> = classifier
             .run_tests()
             .into_iter()

@@ -46,6 +46,8 @@ pub struct Encoder {
     /// Hash of the model files: part of every cache key.
     fingerprint: u64,
     cache: Mutex<Cache>,
+    /// Where fitted weights are kept (`model_dir/frontdesk-trained/`).
+    trained_dir: PathBuf,
 }
 
 impl std::fmt::Debug for Encoder {
@@ -110,7 +112,65 @@ impl Encoder {
             model: Mutex::new(model),
             fingerprint,
             cache: Mutex::new(cache),
+            trained_dir: dir.join("frontdesk-trained"),
         })
+    }
+
+    /// Hash of the model files.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// Weights fitted before under `key` (see `store_trained`).
+    pub fn trained(&self, key: u64) -> Option<Vec<Vec<f32>>> {
+        let bytes = std::fs::read(self.trained_dir.join(format!("{key:016x}.bin"))).ok()?;
+        let mut parts = Vec::new();
+        let mut at = 0usize;
+        while at < bytes.len() {
+            let n = u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?) as usize;
+            at += 8;
+            let end = at.checked_add(n.checked_mul(4)?)?;
+            let v: Vec<f32> = bytes
+                .get(at..end)?
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            parts.push(v);
+            at = end;
+        }
+        Some(parts)
+    }
+
+    /// Keeps fitted weights under `key`, and only the newest few sets (an
+    /// intent set edited often would otherwise fill the disk). A cache:
+    /// failures cost a refit, nothing more.
+    pub fn store_trained(&self, key: u64, parts: &[Vec<f32>]) {
+        let _ = std::fs::create_dir_all(&self.trained_dir);
+        let mut buf = Vec::new();
+        for p in parts {
+            buf.extend_from_slice(&(p.len() as u64).to_le_bytes());
+            for x in p {
+                buf.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        let path = self.trained_dir.join(format!("{key:016x}.bin"));
+        let tmp = path.with_extension("tmp");
+        if std::fs::write(&tmp, &buf).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&self.trained_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        files.sort();
+        let keep = 8;
+        if files.len() > keep {
+            for (_, p) in &files[..files.len() - keep] {
+                let _ = std::fs::remove_file(p);
+            }
+        }
     }
 
     fn key(&self, text: &str) -> u64 {
@@ -305,6 +365,27 @@ impl Head {
             examples,
             labels,
         }
+    }
+
+    /// A head fitted before (from a cache); None if the shapes do not fit.
+    pub fn from_parts(
+        weights: Vec<f32>,
+        bias: Vec<f32>,
+        examples: Vec<Vec<f32>>,
+        labels: Vec<usize>,
+        n_classes: usize,
+    ) -> Option<Head> {
+        (weights.len() == n_classes * DIM && bias.len() == n_classes).then_some(Head {
+            n_classes,
+            weights,
+            bias,
+            examples,
+            labels,
+        })
+    }
+
+    pub fn fitted(&self) -> (Vec<f32>, Vec<f32>) {
+        (self.weights.clone(), self.bias.clone())
     }
 
     /// Probability per class of a unit embedding.
