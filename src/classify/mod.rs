@@ -312,7 +312,14 @@ impl Classifier {
                 let mut h = intents::compile::Fnv::new();
                 h.write(b"joint+head v1");
                 h.write(&encoder.fingerprint().to_le_bytes());
-                h.write(format!("{:?} {SEMANTIC_WEIGHT} {HEAD_WEIGHT}", this.params).as_bytes());
+                h.write(
+                    format!(
+                        "{:?} {SEMANTIC_WEIGHT} {HEAD_WEIGHT} {:?}",
+                        this.params,
+                        semantic::HEAD_TRAINING
+                    )
+                    .as_bytes(),
+                );
                 for w in &this.class_weight {
                     h.write(&w.to_le_bytes());
                 }

@@ -21,6 +21,10 @@ use rust_bert::pipelines::sentence_embeddings::{
 
 use crate::intents::compile::Fnv;
 
+/// How the head is trained: (epochs, initial step, L2). Part of the key of
+/// cached weights, so a change here is never served stale weights.
+pub const HEAD_TRAINING: (usize, f32, f32) = (30, 4.0, 1e-5);
+
 /// Embedding width of all-MiniLM-L6-v2.
 const DIM: usize = 384;
 /// Texts per forward pass.
@@ -325,8 +329,7 @@ impl Head {
         let mut w = vec![0.0f32; n_classes * DIM];
         let mut b = vec![0.0f32; n_classes];
         let n = examples.len();
-        let epochs = 30;
-        let l2 = 1e-5f32;
+        let (epochs, lr0, l2) = HEAD_TRAINING;
         let mut order: Vec<usize> = (0..n).collect();
         let mut probs = vec![0.0f32; n_classes];
         let total = (epochs * n).max(1) as f32;
@@ -339,7 +342,7 @@ impl Head {
                 order.swap(i, j);
             }
             for &i in &order {
-                let lr = 4.0 * (1.0 - step as f32 / total) + 0.01;
+                let lr = lr0 * (1.0 - step as f32 / total) + 0.01;
                 step += 1;
                 let x = &examples[i];
                 logits(&w, &b, x, &mut probs);
