@@ -3,7 +3,6 @@
 //! Internal causes (storage) are logged where they happen and reach the
 //! client only as a generic `internal_error`.
 
-use crate::classify::HandoffReason;
 use crate::conversation::StepError;
 use crate::handoff::QueueError;
 use crate::store::StoreError;
@@ -107,9 +106,4 @@ impl From<QueueError> for ApiError {
         };
         ApiError::new(409, code, e.to_string())
     }
-}
-
-/// For metrics labels.
-pub fn reason_label(r: HandoffReason) -> &'static str {
-    r.as_str()
 }

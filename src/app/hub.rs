@@ -137,12 +137,4 @@ impl Hub {
     pub fn queue_changed(&self) {
         let _ = self.agents.send(AgentPush::Queue);
     }
-
-    /// Conversations with a live channel (for tests of the cleanup).
-    pub fn watched(&self) -> usize {
-        self.conversations
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
-    }
 }

@@ -216,25 +216,15 @@ impl Lexical {
         class_weight: &[f32],
         params: Params,
     ) -> Lexical {
-        Lexical::train_joint(examples, n_classes, class_weight, params, None)
+        Lexical::train_joint(examples, n_classes, class_weight, params, None, None)
     }
 
     /// `train` with dense features beside the n-grams: each example's
-    /// sentence embedding, scaled by `weight` (the semantic layer). One
-    /// regression learns how much to trust either kind of evidence.
+    /// sentence embedding, scaled by `weight` (the semantic layer), so one
+    /// regression learns how much to trust either kind of evidence. With
+    /// `fitted` weights and biases (from a cache) of the right shape, the fit
+    /// is skipped.
     pub fn train_joint(
-        examples: &[(String, usize)],
-        n_classes: usize,
-        class_weight: &[f32],
-        params: Params,
-        dense: Option<(&[Vec<f32>], f32)>,
-    ) -> Lexical {
-        Lexical::train_joint_fitted(examples, n_classes, class_weight, params, dense, None)
-    }
-
-    /// `train_joint` with weights and biases fitted before (from a cache)
-    /// instead of a fit; ignored if their shape does not fit.
-    pub fn train_joint_fitted(
         examples: &[(String, usize)],
         n_classes: usize,
         class_weight: &[f32],

@@ -342,7 +342,7 @@ impl Classifier {
                 _ => (None, None),
             };
             let fresh = lex_fit.is_none();
-            this.lexical = lexical::Lexical::train_joint_fitted(
+            this.lexical = lexical::Lexical::train_joint(
                 &examples,
                 this.class_weight.len(),
                 &this.class_weight,

@@ -111,7 +111,7 @@ impl Encoder {
             SemanticError::Broken(dir.to_path_buf(), "the model panicked while loading".into())
         })?
         .map_err(|e| SemanticError::Broken(dir.to_path_buf(), e.to_string()))?;
-        let cache = Cache::open(&dir.join("frontdesk-embeddings.bin"), fingerprint);
+        let cache = Cache::open(&dir.join("frontdesk-embeddings.bin"));
         Ok(Encoder {
             model: Mutex::new(model),
             fingerprint,
@@ -266,7 +266,7 @@ fn fingerprint(dir: &Path) -> std::io::Result<u64> {
 impl Cache {
     /// Records of (key u64, DIM f32) little-endian, appended; a torn last
     /// record (a crash mid-write) is ignored.
-    fn open(path: &Path, _fingerprint: u64) -> Cache {
+    fn open(path: &Path) -> Cache {
         let mut map = HashMap::new();
         if let Ok(bytes) = std::fs::read(path) {
             let rec = 8 + DIM * 4;

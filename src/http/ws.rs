@@ -62,8 +62,22 @@ pub(super) fn origin_allowed(app: &App, headers: &HeaderMap) -> bool {
     host.is_some() && origin_host == host
 }
 
-/// Checks before any upgrade: origin, then slots.
-fn admit(app: &App, headers: &HeaderMap, peer: SocketAddr) -> Result<ConnectionGuard, HttpError> {
+/// What both kinds of socket check once their token is good: a real
+/// upgrade request, an allowed origin, a free slot. Returns the upgrade with
+/// its message limits set, and the slot.
+fn accept(
+    app: &App,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<(WebSocketUpgrade, ConnectionGuard), HttpError> {
+    let ws = ws.map_err(|r| {
+        ApiError::new(
+            400,
+            "websocket_expected",
+            format!("a WebSocket upgrade is expected: {}", r.body_text()),
+        )
+    })?;
     if !origin_allowed(app, headers) {
         return Err(ApiError::new(
             403,
@@ -73,30 +87,18 @@ fn admit(app: &App, headers: &HeaderMap, peer: SocketAddr) -> Result<ConnectionG
         .into());
     }
     let l = &app.config.limits;
-    app.sockets
+    let slot = app
+        .sockets
         .acquire(
             &peer.ip().to_string(),
             l.websockets_per_ip,
             l.websockets_total,
         )
-        .ok_or_else(|| ApiError::rate_limited("open sockets", 30).into())
-}
-
-fn upgrade(
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-    app: &App,
-) -> Result<WebSocketUpgrade, HttpError> {
-    let ws = ws.map_err(|r| {
-        ApiError::new(
-            400,
-            "websocket_expected",
-            format!("a WebSocket upgrade is expected: {}", r.body_text()),
-        )
-    })?;
+        .ok_or_else(|| HttpError(ApiError::rate_limited("open sockets", 30)))?;
     // Frames are cut at twice the limit by the protocol layer; between the
     // limit and that, we close with 1009 ourselves.
-    let max = app.config.limits.websocket_message_bytes * 2;
-    Ok(ws.max_message_size(max).max_frame_size(max))
+    let max = l.websocket_message_bytes * 2;
+    Ok((ws.max_message_size(max).max_frame_size(max), slot))
 }
 
 /// Live events of one conversation (visitor token).
@@ -117,9 +119,8 @@ pub async fn visitor(
     if !app.visitor_may(&id, token) {
         return Err(ApiError::not_found("conversation").into());
     }
-    let ws = upgrade(ws, &app)?;
-    // Hold the slot from now: the guard moves into the socket's task.
-    let slot = admit(&app, &headers, peer)?;
+    // The slot is held from now: the guard moves into the socket's task.
+    let (ws, slot) = accept(&app, ws, &headers, peer)?;
     let after = q.after.unwrap_or(0);
     Ok(ws.on_upgrade(move |socket| async move {
         visitor_loop(app, id, after, socket).await;
@@ -143,8 +144,7 @@ pub async fn agent(
     let Some(who) = app.agent_for(token) else {
         return Err(ApiError::unauthorized("unknown token").into());
     };
-    let ws = upgrade(ws, &app)?;
-    let slot = admit(&app, &headers, peer)?;
+    let (ws, slot) = accept(&app, ws, &headers, peer)?;
     Ok(ws.on_upgrade(move |socket| async move {
         agent_loop(app, who, socket).await;
         drop(slot);
