@@ -145,3 +145,31 @@ fn a_second_load_reuses_the_fitted_weights() {
         first.classify("when do you open").candidates[0].score
     );
 }
+
+#[test]
+fn an_intents_name_is_one_more_example_of_its_meaning() {
+    let dir = intents();
+    // An intent whose examples never say what its id says.
+    std::fs::write(
+        dir.path().join("gift_card.toml"),
+        "description = \"Vouchers\"\nexamples = [\"can I buy a voucher for my sister\", \"do you sell vouchers\", \"I have a present code to redeem\"]\nanswer = \"ok\"\n",
+    )
+    .unwrap();
+    let model = Model::load(Some(&model_dir())).expect("run models/fetch.sh");
+    let c = Classifier::load_with(dir.path(), &model).unwrap();
+    let outcome = c.decide("gift card balance");
+    let top = &outcome.ranking.candidates[0];
+    assert_eq!(
+        top.intent,
+        "gift_card",
+        "{}",
+        frontdesk::trace::trace(&outcome)
+    );
+    assert!(
+        top.evidence.iter().any(|e| matches!(
+            e,
+            Evidence::Meaning { text, .. } if text == "gift card"
+        )),
+        "{top:?}"
+    );
+}
