@@ -10,14 +10,17 @@
 //!   LIBTORCH=$PWD/models/libtorch LIBTORCH_CXX11_ABI=0 OMP_NUM_THREADS=1 \
 //!     taskset -c 0 cargo bench --features transformer --bench semantic
 //!
-//! Prints one line per measurement; BENCHMARKS.md has the numbers.
+//! Runs f32, then bf16 (`classify::Precision`). The memory figures of the
+//! second run include what the first left allocated: for those, run one
+//! alone with `FRONTDESK_PRECISION=bf16`. Prints one line per
+//! measurement; BENCHMARKS.md has the numbers.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use frontdesk::classify::{Classifier, Model};
+use frontdesk::classify::{Classifier, Model, Precision};
 use frontdesk::{eval, intents};
 
 fn root() -> PathBuf {
@@ -78,11 +81,25 @@ fn warm_up(c: &Classifier) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; nothing here takes arguments.
+    // `cargo bench` passes `--bench`; nothing here takes arguments. Both
+    // precisions in one run, f32 first (the machine is noisy: compare
+    // within a run).
+    // FRONTDESK_PRECISION=bf16 runs one alone (for its memory figures).
+    let only: Option<Precision> = std::env::var("FRONTDESK_PRECISION")
+        .ok()
+        .map(|p| p.parse().expect("FRONTDESK_PRECISION: auto, f32 or bf16"));
+    let all = [Precision::F32, Precision::Bf16];
+    for precision in only.map_or(all.to_vec(), |p| vec![p]) {
+        println!("== precision {precision}");
+        run(precision);
+    }
+}
+
+fn run(precision: Precision) {
     let model_dir = fresh_model_dir();
     let before = rss_mb();
     let start = Instant::now();
-    let model = Model::load(Some(model_dir.path())).expect("model loads");
+    let model = Model::load_at(Some(model_dir.path()), precision).expect("model loads");
     let load = start.elapsed().as_secs_f64();
     let loaded = rss_mb();
     println!(
@@ -132,7 +149,7 @@ fn main() {
     drop(model);
     // A restart: a new model instance over the same caches.
     let start = Instant::now();
-    let model = Model::load(Some(model_dir.path())).expect("model loads again");
+    let model = Model::load_at(Some(model_dir.path()), precision).expect("model loads again");
     let load = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let c = Classifier::new_with(Arc::clone(&set), &model).expect("banking77 again");

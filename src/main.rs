@@ -64,10 +64,8 @@ enum Command {
     Test {
         #[arg(long, default_value = "intents")]
         intents: PathBuf,
-        /// The sentence-embedding model (feature `transformer`; see
-        /// models/README.md): adds the semantic layer.
-        #[arg(long)]
-        model: Option<PathBuf>,
+        #[command(flatten)]
+        model: ModelArgs,
     },
     /// Talk to the bot in the terminal; each reply is followed by its trace.
     Chat {
@@ -79,10 +77,8 @@ enum Command {
         /// Settings (escalation policy); `./frontdesk.toml` when present.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// The sentence-embedding model (feature `transformer`; see
-        /// models/README.md): adds the semantic layer.
-        #[arg(long)]
-        model: Option<PathBuf>,
+        #[command(flatten)]
+        model: ModelArgs,
     },
     /// Turn a labelled CSV (text,intent) into intent files; `oos` rows
     /// become known out-of-scope examples.
@@ -109,10 +105,8 @@ enum Command {
         /// Print in-scope accuracy against OOS recall over thresholds.
         #[arg(long)]
         sweep: bool,
-        /// The sentence-embedding model (feature `transformer`; see
-        /// models/README.md): adds the semantic layer.
-        #[arg(long)]
-        model: Option<PathBuf>,
+        #[command(flatten)]
+        model: ModelArgs,
     },
     /// Rewrite the store into a fresh directory holding only live data (sled
     /// does not give back the space of deleted conversations). Offline: stop
@@ -135,11 +129,22 @@ enum Command {
         target_precision: f64,
         #[arg(long, default_value_t = 10)]
         folds: usize,
-        /// The sentence-embedding model (feature `transformer`; see
-        /// models/README.md): adds the semantic layer.
-        #[arg(long)]
-        model: Option<PathBuf>,
+        #[command(flatten)]
+        model: ModelArgs,
     },
+}
+
+/// The semantic layer's options, shared by the commands that classify.
+#[derive(clap::Args)]
+struct ModelArgs {
+    /// The sentence-embedding model (feature `transformer`; see
+    /// models/README.md): adds the semantic layer.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// What the model computes in: auto, f32 or bf16 (auto: bf16 where the
+    /// CPU has bfloat16 dot products).
+    #[arg(long, default_value = "auto")]
+    precision: frontdesk::classify::Precision,
 }
 
 #[derive(Subcommand)]
@@ -636,8 +641,12 @@ async fn shutdown_signal() {
 }
 
 /// The semantic model named by `--model`, if any.
-fn load_model(dir: Option<PathBuf>) -> Result<Model> {
-    Ok(Model::load(dir.as_deref())?)
+fn load_model(args: ModelArgs) -> Result<Model> {
+    let model = Model::load_at(args.model.as_deref(), args.precision)?;
+    if let (Some(dir), Some(p)) = (&args.model, model.precision()) {
+        eprintln!("semantic layer: {} in {p}", dir.display());
+    }
+    Ok(model)
 }
 
 fn load_config(path: Option<PathBuf>) -> Result<frontdesk::config::Config> {

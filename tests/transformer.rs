@@ -173,3 +173,41 @@ fn an_intents_name_is_one_more_example_of_its_meaning() {
         "{top:?}"
     );
 }
+
+#[test]
+fn bfloat16_and_f32_agree_on_what_a_message_means() {
+    use frontdesk::classify::Precision;
+    let dir = intents();
+    let text = "my parcel never showed up";
+    let mut tops = Vec::new();
+    for precision in [Precision::F32, Precision::Bf16] {
+        let model = Model::load_at(Some(&model_dir()), precision).expect("run models/fetch.sh");
+        assert_eq!(model.precision(), Some(precision));
+        let outcome = Classifier::load_with(dir.path(), &model)
+            .unwrap()
+            .decide(text);
+        let top = outcome.ranking.candidates[0].clone();
+        let meaning = top
+            .evidence
+            .iter()
+            .find_map(|e| match e {
+                Evidence::Meaning { text, similarity } => Some((text.clone(), *similarity)),
+                _ => None,
+            })
+            .expect("closest in meaning");
+        tops.push((outcome.decision, top.intent, meaning));
+    }
+    let (f32_top, bf16_top) = (&tops[0], &tops[1]);
+    assert_eq!(f32_top.0, bf16_top.0);
+    assert_eq!(f32_top.1, bf16_top.1);
+    assert_eq!(f32_top.2 .0, bf16_top.2 .0, "the same closest example");
+    assert!(
+        (f32_top.2 .1 - bf16_top.2 .1).abs() < 0.01,
+        "cosines {} and {}",
+        f32_top.2 .1,
+        bf16_top.2 .1
+    );
+    // `auto` is a concrete precision once loaded.
+    let auto = Model::load(Some(&model_dir())).unwrap();
+    assert_ne!(auto.precision(), Some(Precision::Auto));
+}

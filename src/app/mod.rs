@@ -131,8 +131,11 @@ impl App {
 
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<(App, Started)> {
         let dir = config.server.intents_dir.clone();
-        let model =
-            Model::load(config.model_dir.as_deref()).map_err(|e| anyhow::anyhow!("[model] {e}"))?;
+        let model = Model::load_at(config.model_dir.as_deref(), config.model_precision)
+            .map_err(|e| anyhow::anyhow!("[model] {e}"))?;
+        if let Some(p) = model.precision() {
+            tracing::info!(precision = %p, "semantic layer on");
+        }
         let classifier = Classifier::load_with(&dir, &model).map_err(|e| anyhow::anyhow!("{e}"))?;
         let count = classifier.intents().intents.len();
         let secret = match store.setting("visitor_secret")? {

