@@ -211,3 +211,46 @@ fn bfloat16_and_f32_agree_on_what_a_message_means() {
     let auto = Model::load(Some(&model_dir())).unwrap();
     assert_ne!(auto.precision(), Some(Precision::Auto));
 }
+
+#[test]
+fn keywords_are_triggers_not_examples_of_meaning() {
+    // The shop's return_policy has the keyword "return shipping": embedded,
+    // that fragment means "shipping" and drew this message away from
+    // shipping_cost (a clarify at 0.40 when keywords were examples of
+    // meaning).
+    let intents = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("intents");
+    let set = frontdesk::intents::load_dir(&intents).unwrap();
+    let keywords: Vec<String> = set
+        .intents
+        .iter()
+        .flat_map(|i| i.keywords.iter().map(|k| k.phrase.clone()))
+        .collect();
+    let model = Model::load(Some(&model_dir())).expect("run models/fetch.sh");
+    let c = Classifier::new_with(std::sync::Arc::new(set), &model).unwrap();
+    let outcome = c.decide("what will shipping set me back");
+    assert_eq!(
+        outcome.decision,
+        Decision::Answer {
+            intent: "shipping_cost".into()
+        },
+        "{}",
+        frontdesk::trace::trace(&outcome)
+    );
+    for text in [
+        "what will shipping set me back",
+        "do you charge for return shipping",
+        "refund yet?",
+    ] {
+        let outcome = c.decide(text);
+        for candidate in &outcome.ranking.candidates {
+            for e in &candidate.evidence {
+                if let Evidence::Meaning { text: example, .. } = e {
+                    assert!(
+                        !keywords.contains(example),
+                        "{text:?}: closest in meaning is the keyword {example:?}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -278,6 +278,10 @@ pub struct Classifier {
     /// Class of each training text (parallel to `example_text`).
     #[cfg_attr(not(feature = "transformer"), allow(dead_code))]
     example_class: Vec<usize>,
+    /// Whether each training text is a keyword (parallel to
+    /// `example_text`): keywords teach the n-grams, not the meaning.
+    #[cfg_attr(not(feature = "transformer"), allow(dead_code))]
+    example_keyword: Vec<bool>,
     /// Class index of the out-of-scope examples, if there are any.
     oos_class: Option<usize>,
     /// Per-class weights the models were trained with.
@@ -314,20 +318,24 @@ impl Classifier {
         let n = intents.intents.len();
         let mut examples: Vec<(String, usize)> = Vec::new();
         let mut example_text = Vec::new();
+        let mut example_keyword = Vec::new();
         for (i, intent) in intents.intents.iter().enumerate() {
             for e in &intent.examples {
                 examples.push((normalize::normalize(e), i));
                 example_text.push(e.clone());
+                example_keyword.push(false);
             }
             for k in &intent.keywords {
                 examples.push((k.phrase.clone(), i));
                 example_text.push(k.phrase.clone());
+                example_keyword.push(true);
             }
         }
         let oos_class = (!intents.out_of_scope.is_empty()).then_some(n);
         for e in &intents.out_of_scope {
             examples.push((normalize::normalize(e), n));
             example_text.push(e.clone());
+            example_keyword.push(false);
         }
         let classes = n + usize::from(oos_class.is_some());
         // Out-of-scope examples are many and varied in a small set; weighted
@@ -346,6 +354,7 @@ impl Classifier {
             lexical,
             example_text,
             example_class: examples.iter().map(|(_, c)| *c).collect(),
+            example_keyword,
             oos_class,
             class_weight,
             fusion,
@@ -388,11 +397,33 @@ impl Classifier {
             for (i, intent) in this.intents.intents.iter().enumerate() {
                 this.example_text.push(intent.id.replace(['_', '-'], " "));
                 this.example_class.push(i);
+                this.example_keyword.push(false);
             }
-            let texts: Vec<&str> = this.example_text.iter().map(String::as_str).collect();
-            let vecs = encoder
+            // Keywords are exact-match triggers, often fragments ("refund
+            // yet", "return shipping"): embedded, a fragment means little
+            // more than its topic word and pulls every message that shares
+            // it. They teach the n-grams but not the meaning: no embedding
+            // in the joint model (a zero vector), no place in the head or
+            // in closest-in-meaning evidence (BENCHMARKS.md).
+            let sentences: Vec<usize> = (0..this.example_text.len())
+                .filter(|&k| !this.example_keyword[k])
+                .collect();
+            let texts: Vec<&str> = sentences
+                .iter()
+                .map(|&k| this.example_text[k].as_str())
+                .collect();
+            let embedded = encoder
                 .embed(&texts, true)
                 .map_err(|e| ModelError(e.to_string()))?;
+            let mut vecs = vec![Vec::new(); this.example_text.len()];
+            for (&k, v) in sentences.iter().zip(embedded) {
+                vecs[k] = v;
+            }
+            let head_vecs: Vec<Vec<f32>> = sentences.iter().map(|&k| vecs[k].clone()).collect();
+            let head_class: Vec<usize> = sentences.iter().map(|&k| this.example_class[k]).collect();
+            for v in vecs.iter_mut().filter(|v| v.is_empty()) {
+                *v = vec![0.0; semantic::DIM];
+            }
             let examples: Vec<(String, usize)> = this
                 .example_text
                 .iter()
@@ -403,7 +434,7 @@ impl Classifier {
             // fitted weights are kept by a hash of everything they depend on.
             let key = {
                 let mut h = intents::compile::Fnv::new();
-                h.write(b"joint+head+names v2");
+                h.write(b"joint+head+names v3 no keywords");
                 h.write(&encoder.fingerprint().to_le_bytes());
                 h.write(
                     format!(
@@ -447,16 +478,16 @@ impl Classifier {
                 Some((w, b)) => semantic::Head::from_parts(
                     w,
                     b,
-                    vecs.clone(),
-                    this.example_class.clone(),
+                    head_vecs.clone(),
+                    head_class.clone(),
                     this.class_weight.len(),
                 ),
                 None => None,
             }
             .unwrap_or_else(|| {
                 semantic::Head::train(
-                    vecs.clone(),
-                    this.example_class.clone(),
+                    head_vecs,
+                    head_class,
                     this.class_weight.len(),
                     &this.class_weight,
                 )
@@ -700,7 +731,7 @@ impl Classifier {
             .iter()
             .zip(&self.example_class)
             .enumerate()
-            .filter(|(_, (_, c))| **c == i)
+            .filter(|(k, (_, c))| **c == i && !self.example_keyword[*k])
             .map(|(k, (x, _))| (k, x.iter().zip(e).map(|(a, b)| a * b).sum::<f32>()))
             .max_by(|a, b| a.1.total_cmp(&b.1))
     }

@@ -26,7 +26,7 @@ use crate::intents::compile::Fnv;
 pub const HEAD_TRAINING: (usize, f32, f32) = (30, 4.0, 1e-5);
 
 /// Embedding width of all-MiniLM-L6-v2.
-const DIM: usize = 384;
+pub const DIM: usize = 384;
 /// Texts per forward pass.
 const BATCH: usize = 64;
 
