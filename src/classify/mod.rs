@@ -447,9 +447,11 @@ impl Classifier {
                 for w in &this.class_weight {
                     h.write(&w.to_le_bytes());
                 }
-                for (t, c) in &examples {
+                // A phrase moved between examples and keywords trains
+                // differently: the flag is part of the key.
+                for ((t, c), kw) in examples.iter().zip(&this.example_keyword) {
                     h.write(t.as_bytes());
-                    h.write(&[0]);
+                    h.write(&[u8::from(*kw)]);
                     h.write(&(*c as u64).to_le_bytes());
                 }
                 h.finish()
