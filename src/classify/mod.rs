@@ -477,19 +477,13 @@ impl Classifier {
                 lex_fit,
             );
             let head = match head_fit {
-                Some((w, b)) => semantic::Head::from_parts(
-                    w,
-                    b,
-                    head_vecs.clone(),
-                    head_class.clone(),
-                    this.class_weight.len(),
-                ),
+                Some((w, b)) => semantic::Head::from_parts(w, b, this.class_weight.len()),
                 None => None,
             }
             .unwrap_or_else(|| {
                 semantic::Head::train(
-                    head_vecs,
-                    head_class,
+                    &head_vecs,
+                    &head_class,
                     this.class_weight.len(),
                     &this.class_weight,
                 )

@@ -350,24 +350,22 @@ impl Cache {
         }
     }
 }
-/// A softmax regression on example embeddings, and the examples for
-/// nearest-example evidence.
+
+/// A softmax regression on example embeddings.
 #[derive(Debug, Clone)]
 pub struct Head {
     n_classes: usize,
     /// Row-major: class × DIM.
     weights: Vec<f32>,
     bias: Vec<f32>,
-    examples: Vec<Vec<f32>>,
-    labels: Vec<usize>,
 }
 
 impl Head {
     /// Trains on unit embeddings by SGD (deterministic order), weighting
     /// classes by `class_weight`.
     pub fn train(
-        examples: Vec<Vec<f32>>,
-        labels: Vec<usize>,
+        examples: &[Vec<f32>],
+        labels: &[usize],
         n_classes: usize,
         class_weight: &[f32],
     ) -> Head {
@@ -410,25 +408,15 @@ impl Head {
             n_classes,
             weights: w,
             bias: b,
-            examples,
-            labels,
         }
     }
 
     /// A head fitted before (from a cache); None if the shapes do not fit.
-    pub fn from_parts(
-        weights: Vec<f32>,
-        bias: Vec<f32>,
-        examples: Vec<Vec<f32>>,
-        labels: Vec<usize>,
-        n_classes: usize,
-    ) -> Option<Head> {
+    pub fn from_parts(weights: Vec<f32>, bias: Vec<f32>, n_classes: usize) -> Option<Head> {
         (weights.len() == n_classes * DIM && bias.len() == n_classes).then_some(Head {
             n_classes,
             weights,
             bias,
-            examples,
-            labels,
         })
     }
 
@@ -442,17 +430,6 @@ impl Head {
         logits(&self.weights, &self.bias, x, &mut p);
         softmax(&mut p);
         p
-    }
-
-    /// The example of `class` most similar to `x`: (index, cosine).
-    pub fn nearest(&self, x: &[f32], class: usize) -> Option<(usize, f32)> {
-        self.examples
-            .iter()
-            .zip(&self.labels)
-            .enumerate()
-            .filter(|(_, (_, l))| **l == class)
-            .map(|(i, (e, _))| (i, dot(e, x)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
     }
 }
 
