@@ -277,13 +277,11 @@ pub struct Prediction {
     pub oos_wins: bool,
 }
 
-/// Classifies each row as the first message of a conversation.
+/// Classifies each row as the first message of a conversation, one at a
+/// time as a live message is: with the semantic layer, each row's latency
+/// includes its own forward pass (no batched embedding beforehand, which
+/// made the column measure cache lookups).
 pub fn evaluate(classifier: &Classifier, rows: &[Row]) -> Vec<Prediction> {
-    if classifier.has_model() {
-        // One batched pass instead of one forward pass per row.
-        let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
-        classifier.prefetch(&texts);
-    }
     rows.iter()
         .map(|r| {
             let start = Instant::now();
