@@ -419,8 +419,6 @@ impl Classifier {
             for (&k, v) in sentences.iter().zip(embedded) {
                 vecs[k] = v;
             }
-            let head_vecs: Vec<Vec<f32>> = sentences.iter().map(|&k| vecs[k].clone()).collect();
-            let head_class: Vec<usize> = sentences.iter().map(|&k| this.example_class[k]).collect();
             for v in vecs.iter_mut().filter(|v| v.is_empty()) {
                 *v = vec![0.0; semantic::DIM];
             }
@@ -481,6 +479,11 @@ impl Classifier {
                 None => None,
             }
             .unwrap_or_else(|| {
+                // Only when it is fitted: a start with cached weights needs
+                // no copy of the sentences' embeddings.
+                let head_vecs: Vec<Vec<f32>> = sentences.iter().map(|&k| vecs[k].clone()).collect();
+                let head_class: Vec<usize> =
+                    sentences.iter().map(|&k| this.example_class[k]).collect();
                 semantic::Head::train(
                     &head_vecs,
                     &head_class,
