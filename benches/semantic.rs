@@ -10,9 +10,9 @@
 //!   LIBTORCH=$PWD/models/libtorch LIBTORCH_CXX11_ABI=0 OMP_NUM_THREADS=1 \
 //!     taskset -c 0 cargo bench --features transformer --bench semantic
 //!
-//! Runs f32, then bf16 (`classify::Precision`). The memory figures of the
-//! second run include what the first left allocated: for those, run one
-//! alone with `FRONTDESK_PRECISION=bf16`. Prints one line per
+//! Runs f32, then bf16, then int8 (`classify::Precision`). The memory
+//! figures of a later run include what the earlier ones left allocated: for
+//! those, run one alone with `FRONTDESK_PRECISION=bf16` (or int8). Prints one line per
 //! measurement; BENCHMARKS.md has the numbers.
 
 use std::hint::black_box;
@@ -81,10 +81,10 @@ fn warm_up(c: &Classifier) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; nothing here takes arguments. Both
+    // `cargo bench` passes `--bench`; nothing here takes arguments. All
     // precisions in one run, f32 first (the machine is noisy: compare
     // within a run).
-    // FRONTDESK_PRECISION=bf16 runs one alone (for its memory figures).
+    // FRONTDESK_PRECISION=int8 runs one alone (for its memory figures).
     let only: Option<Precision> = std::env::var("FRONTDESK_PRECISION").ok().map(|p| {
         p.parse()
             .expect("FRONTDESK_PRECISION: auto, f32, bf16 or int8")
