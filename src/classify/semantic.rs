@@ -223,6 +223,7 @@ impl Encoder {
                 .map_err(|e| SemanticError::Embed(e.to_string())),
             // One sentence a thread at a time, on every core (as libtorch
             // uses every core for a batch).
+            Backend::Int8(q) if batch.len() == 1 => Ok(vec![q.embed(batch[0])]),
             Backend::Int8(q) => {
                 let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
                 let per = batch.len().div_ceil(threads).max(1);
