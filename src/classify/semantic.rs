@@ -184,22 +184,20 @@ impl Encoder {
         // own cache keys (and so its own fitted weights).
         let fingerprint = fingerprint(dir, precision)
             .map_err(|e| SemanticError::Missing(dir.to_path_buf(), e.to_string()))?;
-        let model = if precision == Precision::Int8 {
-            let q = std::panic::catch_unwind(|| Int8::load(dir))
-                .map_err(|_| {
-                    SemanticError::Broken(
-                        dir.to_path_buf(),
-                        "the model panicked while loading".into(),
-                    )
-                })?
-                .map_err(|e| SemanticError::Broken(dir.to_path_buf(), e))?;
-            Backend::Int8(Box::new(q))
-        } else {
-            Backend::Torch(Box::new(Mutex::new(torch_model(
-                dir,
-                precision == Precision::Bf16,
-            )?)))
-        };
+        // Either loader may panic on files it does not expect (rust-bert
+        // does): that is a broken model, not a crash.
+        let model = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Ok::<_, String>(if precision == Precision::Int8 {
+                Backend::Int8(Box::new(Int8::load(dir)?))
+            } else {
+                let bf16 = precision == Precision::Bf16;
+                Backend::Torch(Box::new(Mutex::new(torch_model(dir, bf16)?)))
+            })
+        }))
+        .map_err(|_| {
+            SemanticError::Broken(dir.to_path_buf(), "the model panicked while loading".into())
+        })?
+        .map_err(|e| SemanticError::Broken(dir.to_path_buf(), e))?;
         let cache = Cache::open(&dir.join("frontdesk-embeddings.bin"));
         Ok(Encoder {
             model,
@@ -361,7 +359,7 @@ impl Encoder {
 }
 
 /// rust-bert's sentence model from `dir`, in f32 or bf16.
-fn torch_model(dir: &Path, bf16: bool) -> Result<SentenceEmbeddingsModel, SemanticError> {
+fn torch_model(dir: &Path, bf16: bool) -> Result<SentenceEmbeddingsModel, String> {
     let config = SentenceEmbeddingsConfig {
         modules_config_resource: Box::new(local(dir, "modules.json")),
         transformer_type: ModelType::Bert,
@@ -378,13 +376,7 @@ fn torch_model(dir: &Path, bf16: bool) -> Result<SentenceEmbeddingsModel, Semant
         device: tch::Device::Cpu,
         kind: bf16.then_some(tch::Kind::BFloat16),
     };
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        SentenceEmbeddingsModel::new(config)
-    }))
-    .map_err(|_| {
-        SemanticError::Broken(dir.to_path_buf(), "the model panicked while loading".into())
-    })?
-    .map_err(|e| SemanticError::Broken(dir.to_path_buf(), e.to_string()))
+    SentenceEmbeddingsModel::new(config).map_err(|e| e.to_string())
 }
 
 fn local(dir: &Path, file: &str) -> rust_bert::resources::LocalResource {
