@@ -215,19 +215,13 @@ impl Bert {
             .iter()
             .map(|&id| (id.max(0) as usize).min(last))
             .collect();
-        self.embed_ids(&ids, self.vnni)
-    }
-
-    /// The forward pass over word-piece ids, with the VNNI kernel or the
-    /// portable one (the same integers either way).
-    fn embed_ids(&self, ids: &[usize], vnni: bool) -> Vec<f32> {
+        // The VNNI kernel or the portable one: the same integers either way.
         #[cfg(target_arch = "x86_64")]
-        if vnni {
+        if self.vnni {
             // SAFETY: `vnni` is only true where `cpu_has_vnni()` said so.
-            return unsafe { self.forward_avx512(ids) };
+            return unsafe { self.forward_avx512(&ids) };
         }
-        let _ = vnni;
-        self.forward(ids, false)
+        self.forward(&ids, false)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -264,9 +258,9 @@ impl Bert {
         for layer in &self.layers {
             layer.qkv.apply(&x, t, &mut qkv, &mut scratch, vnni);
             if h / s.heads == 32 {
-                attention::<32>(&qkv, t, h, &mut ctx, &mut scratch.scores);
+                attention::<32>(&qkv, t, h, &mut ctx, &mut scratch);
             } else {
-                attention::<64>(&qkv, t, h, &mut ctx, &mut scratch.scores);
+                attention::<64>(&qkv, t, h, &mut ctx, &mut scratch);
             }
             layer.attn_out.apply(&ctx, t, &mut a, &mut scratch, vnni);
             add(&mut x, &a);
@@ -299,6 +293,8 @@ struct Scratch {
     row_zero: Vec<i32>,
     acc: Vec<i32>,
     scores: Vec<f32>,
+    /// One head's keys, transposed (see `attention`).
+    keys: Vec<f32>,
 }
 
 impl Linear {
@@ -482,7 +478,7 @@ fn attention<const D: usize>(
     t: usize,
     h: usize,
     ctx: &mut [f32],
-    scores: &mut Vec<f32>,
+    scratch: &mut Scratch,
 ) {
     let heads = h / D;
     let scale = 1.0 / (D as f32).sqrt();
@@ -490,7 +486,9 @@ fn attention<const D: usize>(
     // Keys transposed (D × tp, tp = t rounded up to 16, zero-padded), so
     // 16 of a query's scores are one register of multiply-adds.
     let tp = t.div_ceil(16) * 16;
-    let mut keys = vec![0f32; D * tp];
+    let Scratch { keys, scores, .. } = scratch;
+    keys.clear();
+    keys.resize(D * tp, 0.0);
     scores.resize(tp, 0.0);
     for head in 0..heads {
         for j in 0..t {
