@@ -336,3 +336,21 @@ fn keywords_are_triggers_not_examples_of_meaning() {
         }
     }
 }
+
+#[test]
+fn the_shop_passes_its_own_tests_with_the_model() {
+    // The bar: turning the model on loses none of the default
+    // intents' inline tests (`frontdesk test --model`).
+    let intents = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("intents");
+    let set = frontdesk::intents::load_dir(&intents).unwrap();
+    let model = Model::load(Some(&model_dir())).expect("run models/fetch.sh");
+    let c = Classifier::new_with(std::sync::Arc::new(set), &model).unwrap();
+    let results = c.run_tests();
+    assert!(results.len() >= 100, "only {} tests", results.len());
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|t| !t.passed)
+        .map(|t| format!("{}: {:?} got {}", t.intent, t.text, t.got))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}
