@@ -23,7 +23,10 @@
 //! shows what the embedding alone says (`semantic`) and the example closest
 //! in meaning. A softmax head on the embeddings alone is averaged in
 //! (`HEAD_WEIGHT`): few-shot sets need it, where the joint model leans on
-//! the n-grams (BENCHMARKS.md has the measurements).
+//! the n-grams (BENCHMARKS.md has the measurements). Last, the examples
+//! closest in meaning vote (`NEIGHBOUR_*`): each intent's closest example
+//! counts, sharply, and only when some example is close; a near-copy of an
+//! example is evidence no linear model weighs fully.
 
 pub mod frustration;
 pub mod lexical;
@@ -45,6 +48,21 @@ pub use policy::{Decision, HandoffReason};
 /// among 0.3, 0.5 and 0.7 on the same held-out fifth).
 #[cfg(feature = "transformer")]
 const HEAD_WEIGHT: f32 = 0.5;
+
+/// Share of the closest examples' vote in the final probabilities: a
+/// softmax over each class's closest example's cosine at temperature
+/// `NEIGHBOUR_TEMPERATURE`. Its share grows from 0 when the closest example
+/// of all has cosine `NEIGHBOUR_CLOSE.0` to the full weight at
+/// `NEIGHBOUR_CLOSE.1`: a loose resemblance ("jeans" in a refund question
+/// against "these jeans are too small") must not decide. Chosen by 5-fold
+/// cross-validation on BANKING77's train.csv, checked on CLINC150's
+/// (BENCHMARKS.md), never on dev or val.
+#[cfg(feature = "transformer")]
+const NEIGHBOUR_WEIGHT: f32 = 0.3;
+#[cfg(feature = "transformer")]
+const NEIGHBOUR_TEMPERATURE: f32 = 0.03;
+#[cfg(feature = "transformer")]
+const NEIGHBOUR_CLOSE: (f32, f32) = (0.5, 0.8);
 
 /// Scale of the embedding features beside the n-grams (each n-gram block
 /// has norm 1.5) when the semantic layer is on. Chosen among 1, 2, 2.5, 3
@@ -309,13 +327,13 @@ pub struct Classifier {
 }
 
 /// The semantic layer of one intent set: the encoder, and the examples'
-/// embeddings for closest-in-meaning evidence. (The lexical model is then
-/// trained jointly on n-grams and embeddings.)
+/// embeddings for the neighbours' vote and closest-in-meaning evidence.
+/// (The lexical model is then trained jointly on n-grams and embeddings.)
 #[cfg(feature = "transformer")]
 #[derive(Debug)]
 struct Semantic {
     encoder: Arc<semantic::Encoder>,
-    examples: Vec<Vec<f32>>,
+    neighbours: semantic::Neighbours,
     /// A softmax regression on the embeddings alone, averaged with the
     /// joint model: it carries few-shot sets, where the joint model leans
     /// on the n-grams.
@@ -510,9 +528,14 @@ impl Classifier {
                 let (hw, hb) = head.fitted();
                 encoder.store_trained(key, &[lw, lb, hw, hb]);
             }
+            let neighbours = semantic::Neighbours::new(
+                sentences
+                    .iter()
+                    .map(|&k| (k, this.example_class[k], vecs[k].as_slice())),
+            );
             this.semantic = Some(Arc::new(Semantic {
                 encoder: Arc::clone(encoder),
-                examples: vecs,
+                neighbours,
                 head,
             }));
             return Ok(this);
@@ -590,8 +613,9 @@ impl Classifier {
         if let Some(e) = &meaning {
             self.lexical.append_dense(&mut v.features, e);
         }
+        let cosines = self.cosines(meaning.as_ref());
         let mut probs = self.lexical.probabilities(&v);
-        self.blend_head(meaning.as_ref(), &mut probs);
+        self.blend_meaning(meaning.as_ref(), cosines.as_deref(), &mut probs);
         let dense = meaning
             .as_ref()
             .and_then(|e| self.lexical.dense_probabilities(e));
@@ -658,7 +682,7 @@ impl Classifier {
                             similarity: sim,
                         });
                     }
-                    if let Some((e, sim)) = self.nearest_meaning(meaning.as_ref(), i) {
+                    if let Some((e, sim)) = self.nearest_meaning(cosines.as_deref(), i) {
                         evidence.push(Evidence::Meaning {
                             text: self.example_text[e].clone(),
                             similarity: sim,
@@ -720,37 +744,52 @@ impl Classifier {
         None
     }
 
-    /// Averages the embedding-only head into the joint model's
-    /// probabilities.
+    /// The message's cosine to each example of meaning (None without the
+    /// layer).
     #[cfg(feature = "transformer")]
-    fn blend_head(&self, e: Option<&Vec<f32>>, probs: &mut [f32]) {
-        let (Some(e), Some(s)) = (e, self.semantic.as_ref()) else {
+    fn cosines(&self, e: Option<&Vec<f32>>) -> Option<Vec<f32>> {
+        Some(self.semantic.as_ref()?.neighbours.cosines(e?))
+    }
+
+    #[cfg(not(feature = "transformer"))]
+    fn cosines(&self, _e: Option<&Vec<f32>>) -> Option<Vec<f32>> {
+        None
+    }
+
+    /// Averages the embedding-only head into the joint model's
+    /// probabilities, then the closest examples' vote.
+    #[cfg(feature = "transformer")]
+    fn blend_meaning(&self, e: Option<&Vec<f32>>, cosines: Option<&[f32]>, probs: &mut [f32]) {
+        let (Some(e), Some(cosines), Some(s)) = (e, cosines, self.semantic.as_ref()) else {
             return;
         };
         for (p, h) in probs.iter_mut().zip(s.head.probabilities(e)) {
             *p = (1.0 - HEAD_WEIGHT) * *p + HEAD_WEIGHT * h;
         }
+        let Some((vote, closest)) = s
+            .neighbours
+            .vote(cosines, probs.len(), NEIGHBOUR_TEMPERATURE)
+        else {
+            return;
+        };
+        let (lo, hi) = NEIGHBOUR_CLOSE;
+        let w = NEIGHBOUR_WEIGHT * ((closest - lo) / (hi - lo)).clamp(0.0, 1.0);
+        for (p, v) in probs.iter_mut().zip(vote) {
+            *p = (1.0 - w) * *p + w * v;
+        }
     }
 
     #[cfg(not(feature = "transformer"))]
-    fn blend_head(&self, _e: Option<&Vec<f32>>, _probs: &mut [f32]) {}
+    fn blend_meaning(&self, _e: Option<&Vec<f32>>, _c: Option<&[f32]>, _probs: &mut [f32]) {}
 
     /// The example of class `i` closest in meaning: (index, cosine).
     #[cfg(feature = "transformer")]
-    fn nearest_meaning(&self, e: Option<&Vec<f32>>, i: usize) -> Option<(usize, f32)> {
-        let e = e?;
-        let s = self.semantic.as_ref()?;
-        s.examples
-            .iter()
-            .zip(&self.example_class)
-            .enumerate()
-            .filter(|(k, (_, c))| **c == i && !self.example_keyword[*k])
-            .map(|(k, (x, _))| (k, x.iter().zip(e).map(|(a, b)| a * b).sum::<f32>()))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
+    fn nearest_meaning(&self, cosines: Option<&[f32]>, i: usize) -> Option<(usize, f32)> {
+        self.semantic.as_ref()?.neighbours.nearest(cosines?, i)
     }
 
     #[cfg(not(feature = "transformer"))]
-    fn nearest_meaning(&self, _e: Option<&Vec<f32>>, _i: usize) -> Option<(usize, f32)> {
+    fn nearest_meaning(&self, _cosines: Option<&[f32]>, _i: usize) -> Option<(usize, f32)> {
         None
     }
 

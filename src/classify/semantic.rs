@@ -476,6 +476,87 @@ impl Cache {
     }
 }
 
+/// The examples of meaning as one matrix, so a message's cosine to every
+/// example is one pass over contiguous memory.
+#[derive(Debug, Clone)]
+pub struct Neighbours {
+    /// Row-major: example × DIM, unit vectors.
+    rows: Vec<f32>,
+    /// Per row: the index of the example it came from, and its class.
+    example: Vec<usize>,
+    class: Vec<usize>,
+}
+
+impl Neighbours {
+    /// From `(example index, class, unit embedding)`; embeddings of another
+    /// width are left out.
+    pub fn new<'a>(examples: impl Iterator<Item = (usize, usize, &'a [f32])>) -> Neighbours {
+        let mut n = Neighbours {
+            rows: Vec::new(),
+            example: Vec::new(),
+            class: Vec::new(),
+        };
+        for (k, c, e) in examples.filter(|(_, _, e)| e.len() == DIM) {
+            n.rows.extend_from_slice(e);
+            n.example.push(k);
+            n.class.push(c);
+        }
+        n
+    }
+
+    /// Cosine of a unit embedding to each row.
+    pub fn cosines(&self, e: &[f32]) -> Vec<f32> {
+        if e.len() != DIM {
+            return vec![0.0; self.class.len()];
+        }
+        self.rows.chunks_exact(DIM).map(|r| dot16(r, e)).collect()
+    }
+
+    /// The closest example of `class`: (example index, cosine).
+    pub fn nearest(&self, cosines: &[f32], class: usize) -> Option<(usize, f32)> {
+        self.class
+            .iter()
+            .zip(cosines)
+            .zip(&self.example)
+            .filter(|((c, _), _)| **c == class)
+            .map(|((_, s), k)| (*k, *s))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    /// Each class's closest example's cosine, turned into a distribution by
+    /// a softmax at `temperature`; and the closest cosine of all. None when
+    /// no example has a finite cosine.
+    pub fn vote(
+        &self,
+        cosines: &[f32],
+        n_classes: usize,
+        temperature: f32,
+    ) -> Option<(Vec<f32>, f32)> {
+        let mut best = vec![f32::NEG_INFINITY; n_classes];
+        for (&c, &s) in self.class.iter().zip(cosines) {
+            if let Some(b) = best.get_mut(c) {
+                if s > *b {
+                    *b = s;
+                }
+            }
+        }
+        let top = best.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if !top.is_finite() {
+            return None;
+        }
+        for b in &mut best {
+            *b = if b.is_finite() {
+                ((*b - top) / temperature).exp()
+            } else {
+                0.0
+            };
+        }
+        let z: f32 = best.iter().sum();
+        best.iter_mut().for_each(|b| *b /= z);
+        Some((best, top))
+    }
+}
+
 /// A softmax regression on example embeddings.
 #[derive(Debug, Clone)]
 pub struct Head {
@@ -562,6 +643,26 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// `dot` with sixteen partial sums, so the compiler can keep them in
+/// vector registers (a single running sum must be added in order). The
+/// head keeps `dot`, so its fitted weights stay those the cache holds.
+fn dot16(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..16 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 fn logits(w: &[f32], b: &[f32], x: &[f32], out: &mut [f32]) {
     for (c, o) in out.iter_mut().enumerate() {
         *o = b[c] + dot(&w[c * DIM..(c + 1) * DIM], x);
@@ -577,5 +678,68 @@ fn softmax(v: &mut [f32]) {
     }
     if s > 0.0 {
         v.iter_mut().for_each(|x| *x /= s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A unit vector along axis `i`, tilted towards axis `j` by `t`.
+    fn axis(i: usize, j: usize, t: f32) -> Vec<f32> {
+        let mut v = vec![0.0; DIM];
+        v[i] = 1.0;
+        v[j] += t;
+        unit(v)
+    }
+
+    #[test]
+    fn the_closest_example_of_each_class_votes() {
+        let rows = [
+            (0, 0, axis(0, 1, 0.0)),
+            (1, 0, axis(5, 6, 0.0)),
+            (2, 1, axis(1, 0, 0.0)),
+            (4, 2, axis(7, 8, 0.0)),
+        ];
+        // Two rows of another width are left out, not an index shift.
+        let bad = vec![1.0; 3];
+        let n = Neighbours::new(rows.iter().map(|(k, c, e)| (*k, *c, e.as_slice())).chain([(
+            3,
+            1,
+            bad.as_slice(),
+        )]));
+        let message = axis(0, 1, 0.3); // cosine 0.958 to example 0, 0.287 to example 2
+        let cos = n.cosines(&message);
+        assert_eq!(cos.len(), 4);
+        for (c, (_, _, e)) in cos.iter().zip(&rows) {
+            assert!((c - dot(e, &message)).abs() < 1e-6);
+        }
+        assert_eq!(n.nearest(&cos, 0).map(|(k, _)| k), Some(0));
+        assert_eq!(n.nearest(&cos, 1).map(|(k, _)| k), Some(2));
+        assert_eq!(n.nearest(&cos, 3), None);
+        let (vote, closest) = n.vote(&cos, 4, 0.03).unwrap();
+        assert!((closest - 0.958).abs() < 1e-3, "{closest}");
+        assert!((vote.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        assert!(vote[0] > 0.999, "{vote:?}");
+        assert_eq!(vote[3], 0.0, "a class with no example gets no vote");
+        // A softer temperature spreads the vote.
+        let (soft, _) = n.vote(&cos, 4, 1.0).unwrap();
+        assert!(soft[0] < 0.6 && soft[1] > 0.2, "{soft:?}");
+    }
+
+    #[test]
+    fn no_examples_no_vote() {
+        let n = Neighbours::new(std::iter::empty());
+        let cos = n.cosines(&axis(0, 1, 0.0));
+        assert!(cos.is_empty());
+        assert!(n.vote(&cos, 3, 0.03).is_none());
+        assert_eq!(n.cosines(&[1.0, 0.0]).len(), 0);
+    }
+
+    #[test]
+    fn dot16_adds_what_dot_adds() {
+        let a: Vec<f32> = (0..DIM + 5).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..DIM + 5).map(|i| (i as f32 * 0.11).cos()).collect();
+        assert!((dot16(&a, &b) - dot(&a, &b)).abs() < 1e-4);
     }
 }
