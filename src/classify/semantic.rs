@@ -701,7 +701,7 @@ mod tests {
             (2, 1, axis(1, 0, 0.0)),
             (4, 2, axis(7, 8, 0.0)),
         ];
-        // Two rows of another width are left out, not an index shift.
+        // A row of another width is left out, with no shift of the others.
         let bad = vec![1.0; 3];
         let n = Neighbours::new(rows.iter().map(|(k, c, e)| (*k, *c, e.as_slice())).chain([(
             3,
