@@ -18,6 +18,14 @@ fn model_dir() -> PathBuf {
         })
 }
 
+/// The default shop intents (`intents/`) with the model.
+fn shop_with_model() -> Classifier {
+    let intents = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("intents");
+    let set = frontdesk::intents::load_dir(&intents).unwrap();
+    let model = Model::load(Some(&model_dir())).expect("run models/fetch.sh");
+    Classifier::new_with(std::sync::Arc::new(set), &model).unwrap()
+}
+
 fn intents() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let files = [
@@ -300,15 +308,13 @@ fn keywords_are_triggers_not_examples_of_meaning() {
     // that fragment means "shipping" and drew this message away from
     // shipping_cost (a clarify at 0.40 when keywords were examples of
     // meaning).
-    let intents = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("intents");
-    let set = frontdesk::intents::load_dir(&intents).unwrap();
-    let keywords: Vec<String> = set
+    let c = shop_with_model();
+    let keywords: Vec<String> = c
+        .intents()
         .intents
         .iter()
         .flat_map(|i| i.keywords.iter().map(|k| k.phrase.clone()))
         .collect();
-    let model = Model::load(Some(&model_dir())).expect("run models/fetch.sh");
-    let c = Classifier::new_with(std::sync::Arc::new(set), &model).unwrap();
     let outcome = c.decide("what will shipping set me back");
     assert_eq!(
         outcome.decision,
@@ -341,11 +347,7 @@ fn keywords_are_triggers_not_examples_of_meaning() {
 fn the_shop_passes_its_own_tests_with_the_model() {
     // The bar: turning the model on loses none of the default
     // intents' inline tests (`frontdesk test --model`).
-    let intents = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("intents");
-    let set = frontdesk::intents::load_dir(&intents).unwrap();
-    let model = Model::load(Some(&model_dir())).expect("run models/fetch.sh");
-    let c = Classifier::new_with(std::sync::Arc::new(set), &model).unwrap();
-    let results = c.run_tests();
+    let results = shop_with_model().run_tests();
     assert!(results.len() >= 100, "only {} tests", results.len());
     let failed: Vec<String> = results
         .iter()
