@@ -25,7 +25,7 @@ use crate::classify::{Classifier, Decision, Evidence, HandoffReason, Model};
 use crate::config::Config;
 use crate::conversation::{step, Conversation, Event, Input, Phase, Record, Visitor};
 use crate::handoff::{queue_notice, Presence, Queue, Summary};
-use crate::store::{AgentRecord, SledStore, Store};
+use crate::store::{AgentRecord, Appended, Batch, SledStore, Store};
 
 pub use self::api::*;
 pub use self::error::ApiError;
@@ -78,6 +78,10 @@ pub struct Inner {
     agent_writes: Mutex<()>,
     /// Token hash → (agent name, admin).
     tokens: RwLock<HashMap<String, (String, bool)>>,
+    /// Bumped whenever `tokens` changes: every agent socket watches it and
+    /// closes once its own token stops being valid (a watch channel never
+    /// drops a change, unlike a lagging broadcast).
+    pub tokens_changed: tokio::sync::watch::Sender<u64>,
     /// Key of visitor tokens; made on the first start and kept in the store.
     secret: Vec<u8>,
     pub metrics: Metrics,
@@ -232,6 +236,7 @@ impl App {
                 hub: Arc::new(Hub::default()),
                 agent_writes: Mutex::new(()),
                 tokens: RwLock::new(tokens),
+                tokens_changed: tokio::sync::watch::Sender::new(0),
                 secret,
                 metrics: Metrics::default(),
                 rates: RateLimiter::per_minute(),
@@ -304,6 +309,8 @@ impl App {
         tokens.retain(|_, (n, _)| *n != name);
         tokens.insert(hash, (name.clone(), created.admin));
         drop(tokens);
+        self.tokens_changed
+            .send_modify(|generation| *generation += 1);
         let mut q = self.queue();
         if q.agent(&name).is_none() {
             q.set_agent(&name, record.presence, record.capacity);
@@ -385,12 +392,12 @@ impl App {
             text: msg.text,
             client_id: cid,
         };
-        let (records, before) = self.apply_locked(id, log, input, now)?;
+        let (appended, before) = self.apply_locked(id, log, input, now)?;
         drop(_g);
         self.after_queue_change(id, before);
         Ok(Stored {
-            records,
-            duplicate: false,
+            records: appended.records,
+            duplicate: appended.duplicate,
         })
     }
 
@@ -665,12 +672,12 @@ impl App {
     fn apply(&self, id: &str, input: Input) -> Result<Stored, ApiError> {
         let g = self.stripe(id);
         let log = self.store.read(id, 0)?;
-        let (records, before) = self.apply_locked(id, log, input, now_ms())?;
+        let (appended, before) = self.apply_locked(id, log, input, now_ms())?;
         drop(g);
         self.after_queue_change(id, before);
         Ok(Stored {
-            records,
-            duplicate: false,
+            records: appended.records,
+            duplicate: appended.duplicate,
         })
     }
 
@@ -693,7 +700,7 @@ impl App {
         log: Vec<Record>,
         input: Input,
         now: i64,
-    ) -> Result<(Vec<Record>, Option<Positions>), ApiError> {
+    ) -> Result<(Appended, Option<Positions>), ApiError> {
         if log.is_empty() {
             return Err(ApiError::not_found("conversation"));
         }
@@ -701,7 +708,11 @@ impl App {
         let classifier = self.classifier();
         let mut events = step(&conv, input.clone(), &classifier, &self.config.escalation)?;
         if events.is_empty() {
-            return Ok((Vec::new(), None));
+            let nothing = Appended {
+                records: Vec::new(),
+                duplicate: false,
+            };
+            return Ok((nothing, None));
         }
         let mut before = None;
         let mut enqueued = None;
@@ -756,20 +767,41 @@ impl App {
                 }
             }
         }
-        let appended = match self.store.append(id, now, events) {
+        let last_seq = log.last().map_or(0, |r| r.seq);
+        let outbox = self.webhook_packets(id, &log, &events, now);
+        let notify_outbox = !outbox.is_empty();
+        let batch = Batch {
+            at_ms: now,
+            events,
+            after_seq: Some(last_seq),
+            outbox,
+        };
+        let undo = |q: &mut Queue| {
+            if enqueued.is_some() {
+                q.remove(id);
+            }
+            if let Input::Claim { agent } = &input {
+                let _ = q.release(agent, id, 0);
+            }
+        };
+        let appended = match self.store.append_batch(id, batch) {
+            Ok(a) if a.duplicate => {
+                // The store holds this message already (the caller's log
+                // check missed it only if another writer raced it): nothing
+                // was written, so the queue's part is undone too.
+                undo(&mut self.queue());
+                return Ok((a, None));
+            }
             Ok(a) => a,
             Err(e) => {
                 // Nothing was stored: undo the queue's part.
-                let mut q = self.queue();
-                if enqueued.is_some() {
-                    q.remove(id);
-                }
-                if let Input::Claim { agent } = &input {
-                    let _ = q.release(agent, id, 0);
-                }
+                undo(&mut self.queue());
                 return Err(e.into());
             }
         };
+        if notify_outbox {
+            self.outbox.notify_one();
+        }
         // The log is stored and is the truth: a failed queue write is
         // logged, and the next start rebuilds the queue from the logs.
         let queue_write = if let Some(w) = &enqueued {
@@ -791,7 +823,38 @@ impl App {
             self.metrics.observe_wait(w);
         }
         self.after_write(id, &appended.records);
-        Ok((appended.records, before))
+        Ok((appended, before))
+    }
+
+    /// The webhook deliveries that `events`, about to be appended to `log`,
+    /// cause: built before the write so they are stored with it.
+    fn webhook_packets(
+        &self,
+        id: &str,
+        log: &[Record],
+        events: &[Event],
+        now: i64,
+    ) -> Vec<(String, Vec<u8>)> {
+        let kind = |e: &Event| match e {
+            Event::Handoff { .. } => Some("handoff"),
+            Event::Closed { .. } => Some("closed"),
+            _ => None,
+        };
+        if self.config.webhooks.is_empty() || !events.iter().any(|e| kind(e).is_some()) {
+            return Vec::new();
+        }
+        let first = log.last().map_or(0, |r| r.seq) + 1;
+        let mut full = log.to_vec();
+        full.extend(events.iter().enumerate().map(|(i, e)| Record {
+            seq: first + i as u64,
+            at_ms: now,
+            event: e.clone(),
+        }));
+        events
+            .iter()
+            .filter_map(kind)
+            .flat_map(|k| webhook::packets(self, id, &full, k))
+            .collect()
     }
 
     /// Live delivery, metrics and webhooks for stored records.
@@ -817,11 +880,9 @@ impl App {
                         format!("reason=\"{}\"", label(reason.as_str())),
                     );
                     bot = Some(false);
-                    self.enqueue_webhooks(id, "handoff");
                 }
                 Event::Closed { .. } => {
                     bot = Some(false);
-                    self.enqueue_webhooks(id, "closed");
                 }
                 Event::Started { .. }
                 | Event::VisitorMessage { .. }
@@ -888,12 +949,6 @@ impl App {
                     tracing::warn!(conversation = %conv, error = %e, "queue update not stored")
                 }
             }
-        }
-    }
-
-    fn enqueue_webhooks(&self, id: &str, kind: &str) {
-        if let Err(e) = webhook::enqueue(self, id, kind) {
-            tracing::error!(conversation = %id, error = %e, "webhook not queued");
         }
     }
 

@@ -1,11 +1,11 @@
 //! Webhooks: on a handoff and on a close, a versioned JSON packet (the
 //! conversation, its summary, the transcript) is POSTed to each configured
 //! URL, signed with HMAC-SHA256 (`X-Frontdesk-Signature: sha256=<hex>` of
-//! the body). A packet is written to the store's outbox right after its
-//! event is stored, before the client gets its answer, and leaves it only
-//! when the receiver answers 2xx, so a restart drops nothing (a crash in
-//! the instant between the two writes can: events are not replayed into
-//! the outbox at start); failures are retried with
+//! the body). A packet is written to the store's outbox in the same atomic
+//! write as its event, before the client gets its answer, and leaves it
+//! only when the receiver answers 2xx, so neither a restart nor a crash at
+//! any moment drops one (delivery is at least once; the `delivery` id is
+//! stable across retries); failures are retried with
 //! exponential backoff (1 s, 2 s, 4 s, … at most an hour apart) and given
 //! up after `MAX_ATTEMPTS`, with an error in the log. Packets to one URL
 //! arrive in the order they were made: a later one waits while an earlier
@@ -61,8 +61,11 @@ struct Pending {
     next_at_ms: i64,
 }
 
-/// Writes one outbox entry per webhook that wants `event`.
-pub fn enqueue(app: &App, id: &str, event: &str) -> Result<(), crate::store::StoreError> {
+/// The outbox entries (key, value) for `event` of conversation `id`, one
+/// per webhook that wants it, built from `log`: the conversation's log
+/// including the records about to be stored. They are stored in the same
+/// atomic write as those records (`Store::append_batch`).
+pub fn packets(app: &App, id: &str, log: &[Record], event: &str) -> Vec<(String, Vec<u8>)> {
     let hooks: Vec<_> = app
         .config
         .webhooks
@@ -70,11 +73,11 @@ pub fn enqueue(app: &App, id: &str, event: &str) -> Result<(), crate::store::Sto
         .filter(|w| w.events.iter().any(|e| e == event))
         .collect();
     if hooks.is_empty() {
-        return Ok(());
+        return Vec::new();
     }
-    let log = app.store().read(id, 0)?;
-    let conv = Conversation::from_log(&log);
+    let conv = Conversation::from_log(log);
     let now = now_ms();
+    let mut out = Vec::with_capacity(hooks.len());
     for hook in hooks {
         let key = format!("{now:020}-{}", auth::hex(&auth::random_bytes::<6>()));
         let packet = Packet {
@@ -88,7 +91,7 @@ pub fn enqueue(app: &App, id: &str, event: &str) -> Result<(), crate::store::Sto
                 visitor: conv.visitor.clone(),
             },
             summary: Summary::of(&conv, now),
-            transcript: log.clone(),
+            transcript: log.to_vec(),
         };
         let pending = Pending {
             url: hook.url.clone(),
@@ -97,11 +100,9 @@ pub fn enqueue(app: &App, id: &str, event: &str) -> Result<(), crate::store::Sto
             attempts: 0,
             next_at_ms: now,
         };
-        let value = serde_json::to_vec(&pending).unwrap_or_default();
-        app.store().put_outbox(&key, &value)?;
+        out.push((key, serde_json::to_vec(&pending).unwrap_or_default()));
     }
-    app.outbox.notify_one();
-    Ok(())
+    out
 }
 
 /// Delivers the outbox until `shutdown` resolves.

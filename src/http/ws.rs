@@ -144,9 +144,10 @@ pub async fn agent(
     let Some(who) = app.agent_for(token) else {
         return Err(ApiError::unauthorized("unknown token").into());
     };
+    let token = token.to_string();
     let (ws, slot) = accept(&app, ws, &headers, peer)?;
     Ok(ws.on_upgrade(move |socket| async move {
-        agent_loop(app, who, socket).await;
+        agent_loop(app, who, token, socket).await;
         drop(slot);
     }))
 }
@@ -351,8 +352,11 @@ async fn catch_up(app: &App, id: &str, last: &mut u64, peer: &mut Peer) -> bool 
     }
 }
 
-async fn agent_loop(app: App, who: Agent, socket: WebSocket) {
+async fn agent_loop(app: App, who: Agent, token: String, socket: WebSocket) {
     let mut rx = app.hub.agents();
+    // A rotated (or otherwise replaced) token ends the socket at once: it
+    // must not keep streaming what the token no longer may see.
+    let mut tokens = app.tokens_changed.subscribe();
     let mut peer = Peer::new(&app, socket);
     // Conversations this socket has forwarded: a close is sent even though
     // the agent no longer holds the conversation when it arrives.
@@ -410,6 +414,10 @@ async fn agent_loop(app: App, who: Agent, socket: WebSocket) {
                 Incoming::Gone => return,
             },
             _ = ping.tick() => if !peer.ping().await { return },
+            _ = tokens.changed() => if app.agent_for(&token).is_none() {
+                peer.close(1008, "token revoked").await;
+                return;
+            },
         }
     }
 }

@@ -26,14 +26,38 @@ pub enum StoreError {
     Exists(String),
     #[error("invalid conversation id {0:?}: 1 to 64 bytes of letters, digits, `-` and `_`")]
     BadId(String),
+    /// Another writer appended first: the caller read a log that is no
+    /// longer the last word, and must read again.
+    #[error("conversation `{id}` moved on: expected last seq {expected}, found {found}")]
+    Conflict {
+        id: String,
+        expected: u64,
+        found: u64,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// One atomic write to a conversation: its events, and the webhook
+/// deliveries they cause, land together or not at all.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub at_ms: i64,
+    pub events: Vec<Event>,
+    /// The last seq the caller saw; another one stored is a `Conflict`.
+    /// `None` appends after whatever is there.
+    pub after_seq: Option<u64>,
+    /// Outbox entries (id, value) stored in the same write as the events,
+    /// so a crash cannot keep an event and lose its webhook.
+    pub outbox: Vec<(String, Vec<u8>)>,
+}
+
 /// What an append did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Appended {
-    /// The stored records, with their sequence numbers.
+    /// The stored records, with their sequence numbers. For a duplicate:
+    /// the original message and what followed it up to the next visitor
+    /// message (its replies), as first stored.
     pub records: Vec<Record>,
     /// The batch began with a visitor message whose client id was already
     /// stored: nothing was written (a retry after a lost acknowledgement).
@@ -68,10 +92,22 @@ pub struct RatingRecord {
 pub trait Store: Send + Sync {
     /// Creates a conversation; its log starts with `Started`.
     fn create(&self, id: &str, at_ms: i64, visitor: Visitor) -> Result<Record>;
-    /// Appends events in order, durably. When the first event is a visitor
-    /// message whose `client_id` is already stored, nothing is written and
-    /// `duplicate` is set.
-    fn append(&self, id: &str, at_ms: i64, events: Vec<Event>) -> Result<Appended>;
+    /// Appends a batch in order, durably and atomically (events, their
+    /// indexes and outbox entries together). When the first event is a
+    /// visitor message whose `client_id` is already stored, nothing is
+    /// written and `duplicate` is set.
+    fn append_batch(&self, id: &str, batch: Batch) -> Result<Appended>;
+    /// `append_batch` with no outbox entries and no expected seq.
+    fn append(&self, id: &str, at_ms: i64, events: Vec<Event>) -> Result<Appended> {
+        self.append_batch(
+            id,
+            Batch {
+                at_ms,
+                events,
+                ..Batch::default()
+            },
+        )
+    }
     /// The records after `after_seq`, in order.
     fn read(&self, id: &str, after_seq: u64) -> Result<Vec<Record>>;
     /// Every conversation id, in id order.

@@ -12,13 +12,14 @@
 //! | `agents` | name | `AgentRecord` (JSON) |
 //! | `ratings` | len(id) · id · seq | `RatingRecord` (JSON) |
 //!
-//! Appends use plain inserts under a per-conversation lock, not sled
-//! transactions or batches: in sled 0.34 both take one global write lock,
-//! which made 64 writers barely faster than one (measured: 1.8x). The write
-//! order keeps a crash harmless: the client id is written first, naming the
-//! sequence number its message will get, then the events in order; a client
-//! id only counts as a duplicate if that event exists, so an id orphaned by a
-//! crash never swallows the retry of an unacknowledged message.
+//! An append is one sled transaction over `events`, `client_ids`, `ratings`
+//! and `outbox`, taken under a per-conversation lock (which also makes the
+//! read of the last seq safe): sled recovers a transaction whole or not at
+//! all, so after a crash no index entry or webhook delivery exists without
+//! its event. (Plain inserts in a chosen order were used before, and a
+//! flush between two of them made a client id durable without its message:
+//! issue 15.) A client id counts as a duplicate only if the event it names
+//! is that very visitor message.
 //!
 //! Durability is a group commit: a writer applies its change, then waits
 //! until a flush that started after its change has finished. Whoever finds
@@ -31,7 +32,7 @@ use std::sync::{Condvar, Mutex};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
-use super::{check_id, AgentRecord, Appended, RatingRecord, Result, Store, StoreError};
+use super::{check_id, AgentRecord, Appended, Batch, RatingRecord, Result, Store, StoreError};
 use crate::conversation::{Event, Record, Visitor};
 use crate::handoff::Waiting;
 
@@ -312,8 +313,14 @@ impl Store for SledStore {
         Ok(record)
     }
 
-    fn append(&self, id: &str, at_ms: i64, events: Vec<Event>) -> Result<Appended> {
+    fn append_batch(&self, id: &str, batch: Batch) -> Result<Appended> {
         check_id(id)?;
+        let Batch {
+            at_ms,
+            events,
+            after_seq,
+            outbox,
+        } = batch;
         if events.is_empty() {
             return Ok(Appended {
                 records: Vec::new(),
@@ -329,57 +336,76 @@ impl Store for SledStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         self.must_exist(id)?;
-        let last_seq = match self.events.scan_prefix(prefix(id)).next_back() {
-            Some(item) => {
-                let (k, _) = item.map_err(db_err)?;
-                let tail: [u8; 8] = k[k.len() - 8..].try_into().unwrap_or([0; 8]);
-                u64::from_be_bytes(tail)
+        let last_seq = self.last_seq(id)?;
+        if let Some(expected) = after_seq {
+            if expected != last_seq {
+                return Err(StoreError::Conflict {
+                    id: id.to_string(),
+                    expected,
+                    found: last_seq,
+                });
             }
-            None => 0,
-        };
+        }
+        let mut client_key = None;
         if let Event::VisitorMessage { client_id, .. } = &events[0] {
             let mut k = prefix(id);
             k.extend_from_slice(client_id.as_bytes());
-            if let Some(seq) = self.client_ids.get(&k).map_err(db_err)? {
-                let seq: [u8; 8] = seq.as_ref().try_into().unwrap_or([0; 8]);
-                let seq = u64::from_be_bytes(seq);
-                if self.events.contains_key(seq_key(id, seq)).map_err(db_err)? {
-                    return Ok(Appended {
-                        records: Vec::new(),
-                        duplicate: true,
-                    });
-                }
+            if let Some(original) = self.indexed_message(id, &k, client_id)? {
+                return Ok(Appended {
+                    records: self.with_replies(id, original)?,
+                    duplicate: true,
+                });
             }
-            self.client_ids
-                .insert(k, &(last_seq + 1).to_be_bytes())
-                .map_err(db_err)?;
+            client_key = Some(k);
         }
         let mut records = Vec::with_capacity(events.len());
+        let mut ratings = Vec::new();
         for (i, event) in events.into_iter().enumerate() {
             let seq = last_seq + 1 + i as u64;
-            let rating = match &event {
-                Event::Rating { score, comment } => Some(RatingRecord {
+            if let Event::Rating { score, comment } = &event {
+                ratings.push(RatingRecord {
                     conversation: id.to_string(),
                     seq,
                     at_ms,
                     score: *score,
                     comment: comment.clone(),
-                }),
-                _ => None,
-            };
-            let record = Record { seq, at_ms, event };
-            self.events
-                .insert(seq_key(id, seq), encode(&record))
-                .map_err(db_err)?;
-            // The index after its event: a missing entry can be rebuilt
-            // from the log, one pointing at nothing could not.
-            if let Some(rating) = rating {
-                self.ratings
-                    .insert(seq_key(id, seq), encode(&rating))
-                    .map_err(db_err)?;
+                });
             }
-            records.push(record);
+            records.push(Record { seq, at_ms, event });
         }
+        // One sled transaction: the events, the client id naming the first
+        // one, the ratings index and the webhook outbox become durable
+        // together (sled recovers a transaction whole or not at all), so no
+        // index entry or delivery can outlive a crash without its event.
+        let encoded: Vec<(Vec<u8>, Vec<u8>)> = records
+            .iter()
+            .map(|r| (seq_key(id, r.seq), encode(r)))
+            .collect();
+        let ratings: Vec<(Vec<u8>, Vec<u8>)> = ratings
+            .iter()
+            .map(|r| (seq_key(id, r.seq), encode(r)))
+            .collect();
+        let first = (last_seq + 1).to_be_bytes();
+        (&self.events, &self.client_ids, &self.ratings, &self.outbox)
+            .transaction(|(e, c, r, o)| {
+                for (k, v) in &encoded {
+                    e.insert(k.as_slice(), v.as_slice())?;
+                }
+                if let Some(k) = &client_key {
+                    c.insert(k.as_slice(), &first)?;
+                }
+                for (k, v) in &ratings {
+                    r.insert(k.as_slice(), v.as_slice())?;
+                }
+                for (k, v) in &outbox {
+                    o.insert(k.as_bytes(), v.as_slice())?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(()) => db_err("append aborted"),
+                TransactionError::Storage(e) => db_err(e),
+            })?;
         drop(guard);
         self.durable()?;
         Ok(Appended {
@@ -509,6 +535,52 @@ impl Store for SledStore {
 }
 
 impl SledStore {
+    /// The seq of a conversation's last event (0 for none).
+    fn last_seq(&self, id: &str) -> Result<u64> {
+        Ok(match self.events.scan_prefix(prefix(id)).next_back() {
+            Some(item) => {
+                let (k, _) = item.map_err(db_err)?;
+                let tail: [u8; 8] = k[k.len() - 8..].try_into().unwrap_or([0; 8]);
+                u64::from_be_bytes(tail)
+            }
+            None => 0,
+        })
+    }
+
+    /// The stored visitor message a client id names, if the index entry is
+    /// backed by that very message. An entry pointing at nothing, or at
+    /// another event (an index written by an older version that a crash
+    /// orphaned, its seq since taken by a note), is no proof of a duplicate.
+    fn indexed_message(&self, id: &str, key: &[u8], client_id: &str) -> Result<Option<Record>> {
+        let Some(seq) = self.client_ids.get(key).map_err(db_err)? else {
+            return Ok(None);
+        };
+        let Ok(seq) = <[u8; 8]>::try_from(seq.as_ref()) else {
+            return Ok(None);
+        };
+        let k = seq_key(id, u64::from_be_bytes(seq));
+        let Some(value) = self.events.get(&k).map_err(db_err)? else {
+            return Ok(None);
+        };
+        let record: Record = decode(&k, &value)?;
+        Ok(match &record.event {
+            Event::VisitorMessage { client_id: c, .. } if c == client_id => Some(record),
+            _ => None,
+        })
+    }
+
+    /// A stored visitor message and what followed it up to the next one.
+    fn with_replies(&self, id: &str, original: Record) -> Result<Vec<Record>> {
+        let mut out = vec![original];
+        let after = self.read(id, out[0].seq)?;
+        out.extend(
+            after
+                .into_iter()
+                .take_while(|r| !matches!(r.event, Event::VisitorMessage { .. })),
+        );
+        Ok(out)
+    }
+
     fn must_exist(&self, id: &str) -> Result<()> {
         match self.conversations.get(id.as_bytes()).map_err(db_err)? {
             Some(_) => Ok(()),

@@ -94,7 +94,9 @@ fn a_retry_with_the_same_client_id_is_stored_once() {
         .unwrap();
     assert!(!first.duplicate);
     let again = s.append("c", 2, vec![msg("hello", "abc")]).unwrap();
-    assert!(again.duplicate && again.records.is_empty());
+    // A retry gets the original and its reply back, as first stored.
+    assert!(again.duplicate);
+    assert_eq!(again.records, first.records);
     drop(s);
     let s = SledStore::open(dir.path()).unwrap();
     assert!(
@@ -354,4 +356,52 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
             std::fs::copy(e.path(), target).unwrap();
         }
     }
+}
+
+/// Issue 15, defect 1: a crash could leave a `client_ids` entry durable
+/// without its event. After the restart another event took that sequence
+/// number, and the visitor's retry was then taken for a duplicate and
+/// answered with nothing: the message was never stored. This writes that
+/// crash state with sled directly (the key layout is the one documented in
+/// `src/store/sled.rs`), then retries.
+#[test]
+fn a_retry_is_stored_when_its_index_entry_names_another_event() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        s.create("c1", 1_000, Visitor::default()).unwrap();
+    }
+    {
+        // The orphan: client id `k1` says seq 2, and no event 2 exists.
+        let db = sled::open(dir.path()).unwrap();
+        let ids = db.open_tree("client_ids").unwrap();
+        let mut key = vec![2u8];
+        key.extend_from_slice(b"c1k1");
+        ids.insert(key, &2u64.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let s = SledStore::open(dir.path()).unwrap();
+    // Another writer takes seq 2 after the restart.
+    let note = s
+        .append(
+            "c1",
+            2_000,
+            vec![Event::InternalNote {
+                agent: "alex".into(),
+                text: "checking".into(),
+            }],
+        )
+        .unwrap();
+    assert_eq!(note.records[0].seq, 2);
+    // The visitor's retry must be stored, not taken for a duplicate.
+    let retry = s.append("c1", 3_000, vec![msg("hello", "k1")]).unwrap();
+    assert!(!retry.duplicate, "a lost message was taken for a duplicate");
+    assert_eq!(retry.records.len(), 1);
+    assert_eq!(retry.records[0].seq, 3);
+    let log = s.read("c1", 0).unwrap();
+    assert_eq!(log.len(), 3);
+    // And a second retry is now a duplicate that returns the original.
+    let again = s.append("c1", 4_000, vec![msg("hello", "k1")]).unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.records.first().map(|r| r.seq), Some(3));
 }

@@ -226,3 +226,29 @@ async fn chatty_and_silent_sockets_are_closed() {
         }
     }
 }
+
+/// Issue 15, defect 5: a socket opened with an agent's token kept
+/// streaming visitor messages and notes after the token was rotated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_a_token_closes_the_agents_open_socket() {
+    let s = setup("", None);
+    let srv = Server::start(&s);
+    let old = srv.new_agent("alex").await;
+    let mut aws = ws(&srv.ws_url(&format!("/api/v1/agent/ws?token={old}"))).await;
+    next_json(&mut aws).await; // the queue
+    let new = srv.new_agent("alex").await;
+    assert_ne!(new, old);
+    let rotated = std::time::Instant::now();
+    let code = tokio::time::timeout(std::time::Duration::from_secs(1), close_code(&mut aws))
+        .await
+        .expect("the socket is closed within a second of the rotation");
+    assert_eq!(
+        code,
+        Some(CloseCode::Policy),
+        "after {:?}",
+        rotated.elapsed()
+    );
+    // The new token still opens a socket.
+    let mut fresh = ws(&srv.ws_url(&format!("/api/v1/agent/ws?token={new}"))).await;
+    next_json(&mut fresh).await;
+}
