@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: AgentCommand,
     },
+    /// Check the store for damage, and back it up.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Validate the intent files; list every error as path:line:col.
     Check {
         #[arg(long, default_value = "intents")]
@@ -162,6 +167,33 @@ enum AgentCommand {
         token: Option<String>,
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Read everything in a store (a copy of it: nothing in DIR changes)
+    /// and report what is damaged; exit 1 if anything is. Offline: stop the
+    /// server first, or verify a backup.
+    Verify {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+    /// Write a consistent copy of the store into DIR (which must not exist
+    /// or be empty). With the server running, pass an admin token and the
+    /// copy is streamed from it while it serves; without one, the store of
+    /// `[server] data_dir` is opened directly (server stopped).
+    Backup {
+        dir: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// An admin token: back up through the running server (or set
+        /// FRONTDESK_TOKEN).
+        #[arg(long)]
+        token: Option<String>,
+        /// The server's address (default: `[server] bind`, on loopback).
+        #[arg(long)]
+        url: Option<String>,
     },
 }
 
@@ -383,6 +415,91 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     "created"
                 },
                 created.token
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Store {
+            command: StoreCommand::Verify { data },
+        } => {
+            let start = Instant::now();
+            let report = frontdesk::store::SledStore::verify(&data)?;
+            for n in &report.notes {
+                out!("note: {n}");
+            }
+            if report.problems.is_empty() {
+                out!(
+                    "{}: whole: {} conversations, {} events, read in {:.1} s",
+                    data.display(),
+                    report.conversations,
+                    report.events,
+                    start.elapsed().as_secs_f64()
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for p in &report.problems {
+                    out!("{}: damaged: {p}", data.display());
+                }
+                out!(
+                    "{}: DAMAGED ({} problems). Restore the last backup (README, \"Backups\").",
+                    data.display(),
+                    report.problems.len()
+                );
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Command::Store {
+            command:
+                StoreCommand::Backup {
+                    dir,
+                    config,
+                    token,
+                    url,
+                },
+        } => {
+            let config = load_config(config)?;
+            let start = Instant::now();
+            let token = token.or_else(|| std::env::var("FRONTDESK_TOKEN").ok());
+            let result = match token {
+                Some(token) => {
+                    let url = url.unwrap_or_else(|| {
+                        let bind = config
+                            .server
+                            .bind
+                            .replace("0.0.0.0", "127.0.0.1")
+                            .replace("[::]", "[::1]");
+                        format!("http://{bind}")
+                    });
+                    backup_online(&url, &token, &dir)
+                }
+                None => {
+                    let data = &config.server.data_dir;
+                    frontdesk::store::SledStore::open(data)
+                        .with_context(|| {
+                            format!(
+                                "{}: cannot open the store (is `frontdesk serve` running? then pass --token ADMIN_TOKEN to back up through it)",
+                                data.display()
+                            )
+                        })
+                        .and_then(|s| Ok(s.backup_to(&dir)?))
+                }
+            };
+            let report = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    // Nothing half-made is left behind (DIR was empty).
+                    if dir.exists() && !format!("{e:#}").contains("is not empty") {
+                        let _ = std::fs::remove_dir_all(&dir);
+                    }
+                    return Err(e);
+                }
+            };
+            out!(
+                "backed up {} conversations ({} events) into {}: {:.1} MB in {:.1} s",
+                report.conversations,
+                report.events,
+                dir.display(),
+                report.bytes as f64 / 1e6,
+                start.elapsed().as_secs_f64()
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -648,6 +765,54 @@ fn load_model(args: ModelArgs) -> Result<Model> {
         eprintln!("semantic layer: {} in {p}", dir.display());
     }
     Ok(model)
+}
+
+/// Streams `GET /api/v1/admin/backup` from a running server into `dir`.
+fn backup_online(
+    url: &str,
+    token: &str,
+    dir: &std::path::Path,
+) -> Result<frontdesk::store::BackupReport> {
+    use http_body_util::{BodyExt, Empty};
+    use hyper::body::Bytes;
+    let mut writer = frontdesk::store::BackupWriter::create(dir)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Empty<Bytes>>();
+        let uri = format!("{}/api/v1/admin/backup", url.trim_end_matches('/'));
+        let req = hyper::Request::get(&uri)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Empty::new())?;
+        let res = client
+            .request(req)
+            .await
+            .with_context(|| format!("cannot reach the server at {url}"))?;
+        let status = res.status();
+        let mut body = res.into_body();
+        if !status.is_success() {
+            let text = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            anyhow::bail!(
+                "{uri} answered {status}: {}",
+                String::from_utf8_lossy(&text)
+            );
+        }
+        while let Some(frame) = body.frame().await {
+            let frame = frame.context("the backup stream broke off")?;
+            if let Some(data) = frame.data_ref() {
+                writer.feed(data)?;
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(writer.finish_stream()?)
 }
 
 fn load_config(path: Option<PathBuf>) -> Result<frontdesk::config::Config> {

@@ -1,15 +1,18 @@
 //! The admin API (admin token): the intents and their validation status,
-//! a decision trace for any text, reloads, agents.
+//! a decision trace for any text, reloads, agents, online backups.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use hyper::body::Bytes;
 
 use super::error::{Body, HttpError};
 use super::{admin_of, blocking};
 use crate::app::{
     App, Classified, ClassifyRequest, CreatedAgent, IntentsView, NewAgent, ReloadStatus,
 };
+use crate::store::StoreError;
 
 /// The intents being served and the status of the last reload.
 #[utoipa::path(get, path = "/api/v1/admin/intents", tag = "admin", security(("bearer" = [])),
@@ -61,4 +64,57 @@ pub async fn add_agent(
     admin_of(&app, &headers)?;
     let created = blocking(&app, move |app| app.add_agent(new)).await?;
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// A consistent copy of the store, streamed while the server serves
+/// (`frontdesk store backup DIR --token …` writes it into DIR). The body is
+/// a sequence of entries, each `[n: u8][tree: n bytes][u32 BE][key][u32
+/// BE][value]`, closed by one zero byte; a body without it is incomplete.
+#[utoipa::path(get, path = "/api/v1/admin/backup", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "The store's entries", content_type = "application/octet-stream")))]
+pub async fn backup(State(app): State<App>, headers: HeaderMap) -> Result<Response, HttpError> {
+    admin_of(&app, &headers)?;
+    const CHUNK: usize = 256 * 1024;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut buf = Vec::with_capacity(CHUNK);
+        let result = app.store().export(&mut |tree, k, v| {
+            backup_frame(&mut buf, tree, k, v);
+            if buf.len() >= CHUNK {
+                let chunk = Bytes::from(std::mem::take(&mut buf));
+                tx.blocking_send(Ok(chunk))
+                    .map_err(|_| StoreError::Db("the backup's client went away".into()))?;
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => {
+                buf.push(0);
+                let _ = tx.blocking_send(Ok(Bytes::from(buf)));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "backup failed");
+                // Ends the body without its closing byte: the client knows.
+                let _ = tx.blocking_send(Err(std::io::Error::other("backup failed")));
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// Appends one backup entry to `buf`.
+pub fn backup_frame(buf: &mut Vec<u8>, tree: &str, key: &[u8], value: &[u8]) {
+    buf.push(tree.len() as u8);
+    buf.extend_from_slice(tree.as_bytes());
+    buf.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    buf.extend_from_slice(key);
+    buf.extend_from_slice(&(value.len() as u32).to_be_bytes());
+    buf.extend_from_slice(value);
 }

@@ -139,6 +139,7 @@ pub fn router(app: App) -> Router {
         .routes(routes!(admin::classify))
         .routes(routes!(admin::reload))
         .routes(routes!(admin::add_agent))
+        .routes(routes!(admin::backup))
         .split_for_parts();
     finish_document(&mut doc);
     let doc = serde_json::to_value(&doc).unwrap_or_default();

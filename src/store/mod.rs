@@ -6,9 +6,10 @@
 //! Every write returns only once it is durable: a message is acknowledged
 //! to its sender after that, never before.
 
+mod integrity;
 mod sled;
 
-pub use self::sled::{disk_usage, SledStore};
+pub use self::sled::{disk_usage, BackupReport, BackupWriter, SledStore, VerifyReport};
 
 use crate::conversation::{Event, Record, Visitor};
 use crate::handoff::{Presence, Waiting};
@@ -26,6 +27,17 @@ pub enum StoreError {
     Exists(String),
     #[error("invalid conversation id {0:?}: 1 to 64 bytes of letters, digits, `-` and `_`")]
     BadId(String),
+    /// The data directory holds a store that is damaged or incomplete: it
+    /// is refused rather than served with data missing.
+    #[error(
+        "the store in {dir} is damaged: {what}. frontdesk will not serve it with data missing. \
+         Keep a copy of the directory as it is, run `frontdesk store verify --data {dir}` for a \
+         full report, and restore the last backup (README, \"Backups\")"
+    )]
+    Damaged { dir: String, what: String },
+    /// A backup's target directory cannot be used.
+    #[error("backup target: {0}")]
+    Target(String),
     /// Another writer appended first: the caller read a log that is no
     /// longer the last word, and must read again.
     #[error("conversation `{id}` moved on: expected last seq {expected}, found {found}")]
@@ -51,6 +63,9 @@ pub struct Batch {
     /// so a crash cannot keep an event and lose its webhook.
     pub outbox: Vec<(String, Vec<u8>)>,
 }
+
+/// Takes each (tree, key, value) of an export.
+pub type ExportFn<'a> = dyn FnMut(&str, &[u8], &[u8]) -> Result<()> + 'a;
 
 /// What an append did.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,6 +146,9 @@ pub trait Store: Send + Sync {
     fn put_outbox(&self, id: &str, value: &[u8]) -> Result<()>;
     fn remove_outbox(&self, id: &str) -> Result<()>;
     fn outbox(&self) -> Result<Vec<(String, Vec<u8>)>>;
+    /// Every entry of a consistent copy of the store, as (tree, key,
+    /// value), while it serves: what a backup is made of (`BackupWriter`).
+    fn export(&self, f: &mut ExportFn<'_>) -> Result<()>;
 }
 
 /// Checks a conversation id: it becomes part of keys and URLs.

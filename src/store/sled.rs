@@ -27,12 +27,17 @@
 //! before it, so 64 concurrent writers share a handful of fsyncs instead of
 //! queueing for 64.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
-use super::{check_id, AgentRecord, Appended, Batch, RatingRecord, Result, Store, StoreError};
+use super::integrity::{self, damaged, Marker, Walk, STAMP, STORE_ID};
+use super::{
+    check_id, AgentRecord, Appended, Batch, ExportFn, RatingRecord, Result, Store, StoreError,
+};
 use crate::conversation::{Event, Record, Visitor};
 use crate::handoff::Waiting;
 
@@ -56,7 +61,13 @@ struct Commit {
     flushing: bool,
     /// Flushes done, to show how many writes each one covered.
     flushes: u64,
+    /// The integrity stamp last written (see `integrity`), and when.
+    stamp: u64,
+    stamped_at: Option<Instant>,
 }
+
+/// How often a flush also renews the integrity stamp and the marker.
+const STAMP_EVERY: Duration = Duration::from_secs(1);
 
 /// The sled-backed `Store`.
 pub struct SledStore {
@@ -72,6 +83,33 @@ pub struct SledStore {
     commit: Mutex<Commit>,
     flushed: Condvar,
     stripes: Vec<Mutex<()>>,
+    /// The data directory, for the marker and for errors.
+    dir: PathBuf,
+    /// This store's id, in sled and in the marker.
+    store_id: String,
+    /// Set once the store passed its checks: only then do flushes and the
+    /// close renew the marker (a refused store must not vouch for itself).
+    accepted: AtomicBool,
+}
+
+/// What `SledStore::verify` found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifyReport {
+    pub conversations: u64,
+    pub events: u64,
+    /// Damage, each a sentence; empty for a whole store.
+    pub problems: Vec<String>,
+    /// Harmless oddities worth knowing.
+    pub notes: Vec<String>,
+}
+
+/// What `SledStore::backup` wrote.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BackupReport {
+    pub dir: String,
+    pub conversations: u64,
+    pub events: u64,
+    pub bytes: u64,
 }
 
 fn db_err(e: impl std::fmt::Display) -> StoreError {
@@ -127,6 +165,182 @@ pub fn disk_usage(dir: &Path) -> u64 {
     total
 }
 
+/// The trees a backup may name.
+const TREES: [&str; 8] = [
+    "conversations",
+    "events",
+    "client_ids",
+    "queue",
+    "agents",
+    "ratings",
+    "settings",
+    "outbox",
+];
+
+/// Writes a backup, entry by entry (from `SledStore::export`, here or at
+/// the far end of `GET /api/v1/admin/backup`), into a fresh directory.
+pub struct BackupWriter {
+    dir: PathBuf,
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+    report: BackupReport,
+    /// Bytes of a streamed backup not yet parsed (`feed`).
+    pending: Vec<u8>,
+    /// The stream's closing byte came.
+    ended: bool,
+}
+
+impl BackupWriter {
+    /// Starts a backup in `to`, which must not exist or be empty.
+    pub fn create(to: &Path) -> Result<BackupWriter> {
+        let occupied = match std::fs::read_dir(to) {
+            Ok(mut d) => d.next().is_some(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(StoreError::Target(format!("{}: {e}", to.display()))),
+        };
+        if occupied {
+            return Err(StoreError::Target(format!(
+                "{} exists and is not empty",
+                to.display()
+            )));
+        }
+        let db = sled::Config::new()
+            .path(to)
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| StoreError::Target(format!("{}: {e}", to.display())))?;
+        let trees = TREES
+            .iter()
+            .map(|t| db.open_tree(t).map_err(db_err))
+            .collect::<Result<_>>()?;
+        Ok(BackupWriter {
+            dir: to.to_path_buf(),
+            db,
+            trees,
+            report: BackupReport {
+                dir: to.display().to_string(),
+                conversations: 0,
+                events: 0,
+                bytes: 0,
+            },
+            pending: Vec::new(),
+            ended: false,
+        })
+    }
+
+    /// Takes the next bytes of a streamed backup (the framing of
+    /// `GET /api/v1/admin/backup`) and stores every whole entry in them.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<()> {
+        let bad =
+            |what: &str| StoreError::Target(format!("the backup stream is malformed: {what}"));
+        if self.ended && !bytes.is_empty() {
+            return Err(bad("bytes after its end"));
+        }
+        self.pending.extend_from_slice(bytes);
+        let mut at = 0;
+        let buf = std::mem::take(&mut self.pending);
+        let u32_at = |i: usize| -> Option<usize> {
+            Some(u32::from_be_bytes(buf.get(i..i + 4)?.try_into().ok()?) as usize)
+        };
+        while let Some(&n) = buf.get(at) {
+            if n == 0 {
+                self.ended = true;
+                if at + 1 != buf.len() {
+                    return Err(bad("bytes after its end"));
+                }
+                at += 1;
+                break;
+            }
+            let n = n as usize;
+            let tree_end = at + 1 + n;
+            let Some(klen) = u32_at(tree_end) else { break };
+            let key_end = tree_end + 4 + klen;
+            let Some(vlen) = u32_at(key_end) else { break };
+            let value_end = key_end + 4 + vlen;
+            if buf.len() < value_end {
+                break;
+            }
+            let tree =
+                std::str::from_utf8(&buf[at + 1..tree_end]).map_err(|_| bad("a tree name"))?;
+            self.put(
+                tree,
+                &buf[tree_end + 4..key_end],
+                &buf[key_end + 4..value_end],
+            )?;
+            at = value_end;
+        }
+        self.pending = buf[at..].to_vec();
+        Ok(())
+    }
+
+    /// `finish` for a streamed backup: refused unless the stream ended.
+    pub fn finish_stream(self) -> Result<BackupReport> {
+        if !self.ended || !self.pending.is_empty() {
+            return Err(StoreError::Target(
+                "the backup stream was cut short: the copy is incomplete and was not kept".into(),
+            ));
+        }
+        self.finish()
+    }
+
+    pub fn put(&mut self, tree: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        let Some(i) = TREES.iter().position(|t| *t == tree) else {
+            return Err(StoreError::Target(format!(
+                "a backup names an unknown tree `{tree}`"
+            )));
+        };
+        match i {
+            0 => self.report.conversations += 1,
+            1 => self.report.events += 1,
+            _ => {}
+        }
+        self.trees[i].insert(key, value).map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Flushes, then opens the copy as a store: that checks it whole and
+    /// writes its marker.
+    pub fn finish(self) -> Result<BackupReport> {
+        self.db.flush().map_err(db_err)?;
+        let BackupWriter {
+            dir,
+            db,
+            trees,
+            mut report,
+            ..
+        } = self;
+        drop(trees);
+        drop(db);
+        drop(SledStore::open(&dir)?);
+        report.bytes = disk_usage(&dir);
+        Ok(report)
+    }
+}
+
+/// One sentence for a walk's problems.
+fn summary(w: &Walk) -> String {
+    match w.problems.len() {
+        0 => String::new(),
+        1 => w.problems[0].clone(),
+        n => format!("{} (and {} more problems)", w.problems[0], n - 1),
+    }
+}
+
+/// Copies a directory tree (sled's files are plain files).
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let target = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &target)?;
+        } else {
+            std::fs::copy(e.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
 fn prefix(id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + id.len() + 8);
     k.push(id.len() as u8);
@@ -173,9 +387,67 @@ fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
 struct Exists;
 
 impl SledStore {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`. A store that is damaged or
+    /// incomplete is refused with `StoreError::Damaged` (see `integrity`),
+    /// never opened with data missing and never replaced by an empty one.
     pub fn open(dir: &Path) -> Result<SledStore> {
+        let (store, walk) = SledStore::inspect(dir, false)?;
+        if !walk.problems.is_empty() {
+            return Err(damaged(dir, summary(&walk)));
+        }
+        store.accepted.store(true, Ordering::SeqCst);
+        store.renew_stamp()?;
+        Ok(store)
+    }
+
+    /// Reads the store in `dir` (a copy of it, so that nothing in `dir` is
+    /// touched, not even by sled's recovery) and reports every damage
+    /// found. Offline: the server must not hold the store.
+    pub fn verify(dir: &Path) -> Result<VerifyReport> {
+        if !dir.is_dir() {
+            return Err(damaged(dir, "there is no directory here"));
+        }
+        let copy = std::env::temp_dir().join(format!(
+            "frontdesk-verify-{}-{}",
+            std::process::id(),
+            crate::app::auth::hex(&crate::app::auth::random_bytes::<6>())
+        ));
+        let io = |e: std::io::Error| {
+            StoreError::Db(format!("copying the store to {}: {e}", copy.display()))
+        };
+        copy_dir(dir, &copy).map_err(io)?;
+        let result = SledStore::inspect(&copy, true);
+        let report = match result {
+            Ok((store, walk)) => {
+                drop(store);
+                VerifyReport {
+                    conversations: walk.conversations,
+                    events: walk.events,
+                    problems: walk.problems,
+                    notes: walk.notes,
+                }
+            }
+            Err(StoreError::Damaged { what, .. }) => VerifyReport {
+                conversations: 0,
+                events: 0,
+                problems: vec![what],
+                notes: Vec::new(),
+            },
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&copy);
+                return Err(e);
+            }
+        };
+        let _ = std::fs::remove_dir_all(&copy);
+        Ok(report)
+    }
+
+    /// Opens sled and runs every check; the caller decides what the walk's
+    /// problems mean.
+    fn inspect(dir: &Path, full: bool) -> Result<(SledStore, Walk)> {
         recover_compaction(dir)?;
+        let marker = integrity::read_marker(dir)?;
+        integrity::check_files(dir, marker.as_ref())?;
         let config = sled::Config::new()
             .path(dir)
             // We flush ourselves (group commit); no background timer.
@@ -185,31 +457,156 @@ impl SledStore {
         // down: wait for it, briefly, instead of failing.
         let mut tries = 0;
         let db = loop {
-            match config.open() {
-                Ok(db) => break db,
-                Err(sled::Error::Io(e))
+            match integrity::quietly(|| config.open()) {
+                Ok(Ok(db)) => break db,
+                Ok(Err(sled::Error::Io(e)))
                     if e.kind() == std::io::ErrorKind::WouldBlock && tries < 100 =>
                 {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                Err(e) => return Err(db_err(e)),
+                Ok(Err(e @ sled::Error::Io(_))) => return Err(db_err(e)),
+                Ok(Err(e)) => return Err(damaged(dir, format!("sled cannot open it: {e}"))),
+                Err(panic) => {
+                    return Err(damaged(
+                        dir,
+                        format!("sled failed while opening it: {panic}"),
+                    ))
+                }
             }
         };
-        let tree = |name: &str| db.open_tree(name).map_err(db_err);
-        Ok(SledStore {
-            conversations: tree("conversations")?,
-            events: tree("events")?,
-            client_ids: tree("client_ids")?,
-            queue: tree("queue")?,
-            agents: tree("agents")?,
-            ratings: tree("ratings")?,
-            settings: tree("settings")?,
-            outbox: tree("outbox")?,
+        let opened = integrity::quietly(|| -> std::result::Result<_, sled::Error> {
+            let tree = |name: &str| db.open_tree(name);
+            Ok([
+                tree("conversations")?,
+                tree("events")?,
+                tree("client_ids")?,
+                tree("queue")?,
+                tree("agents")?,
+                tree("ratings")?,
+                tree("settings")?,
+                tree("outbox")?,
+            ])
+        });
+        let trees = match opened {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => return Err(damaged(dir, format!("sled cannot read its trees: {e}"))),
+            Err(p) => return Err(damaged(dir, format!("sled failed reading its trees: {p}"))),
+        };
+        let [conversations, events, client_ids, queue, agents, ratings, settings, outbox] = trees;
+        let read_setting = |key: &str| {
+            integrity::quietly(|| settings.get(key))
+                .map_err(|p| damaged(dir, format!("sled failed reading its settings: {p}")))?
+                .map_err(|e| damaged(dir, format!("its settings are unreadable: {e}")))
+        };
+        let stored_id = read_setting(STORE_ID)?.map(|v| String::from_utf8_lossy(&v).into_owned());
+        let stamp = read_setting(STAMP)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes);
+        let store_id = match (&marker, stored_id) {
+            (Some(m), Some(id)) if id == m.store_id => id,
+            (Some(m), Some(id)) => {
+                return Err(damaged(
+                    dir,
+                    format!("sled holds store {id}, but {} names store {}", integrity::MARKER, m.store_id),
+                ))
+            }
+            (Some(_), None) => {
+                return Err(damaged(
+                    dir,
+                    "sled's files hold no store (empty, or their start is lost), though the directory held one",
+                ))
+            }
+            (None, Some(id)) => id,
+            (None, None) => {
+                // A new store, or one made before stores had ids: named now.
+                let id = crate::app::auth::hex(&crate::app::auth::random_bytes::<16>());
+                settings.insert(STORE_ID, id.as_bytes()).map_err(db_err)?;
+                id
+            }
+        };
+        if let Some(m) = &marker {
+            if stamp < m.stamp {
+                return Err(damaged(
+                    dir,
+                    format!(
+                        "its newest writes are missing (stamp {stamp} in sled, {} in {})",
+                        m.stamp,
+                        integrity::MARKER
+                    ),
+                ));
+            }
+        }
+        let walk = integrity::quietly(|| {
+            integrity::walk(
+                &integrity::Trees {
+                    conversations: &conversations,
+                    events: &events,
+                    client_ids: &client_ids,
+                    small: vec![
+                        ("queue", &queue),
+                        ("agents", &agents),
+                        ("ratings", &ratings),
+                        ("settings", &settings),
+                        ("outbox", &outbox),
+                    ],
+                },
+                full,
+            )
+        })
+        .map_err(|p| damaged(dir, format!("sled failed reading it: {p}")))?;
+        let store = SledStore {
+            conversations,
+            events,
+            client_ids,
+            queue,
+            agents,
+            ratings,
+            settings,
+            outbox,
             db,
-            commit: Mutex::new(Commit::default()),
+            commit: Mutex::new(Commit {
+                stamp,
+                ..Commit::default()
+            }),
             flushed: Condvar::new(),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            dir: dir.to_path_buf(),
+            store_id,
+            accepted: AtomicBool::new(false),
+        };
+        Ok((store, walk))
+    }
+
+    /// Writes a new stamp into sled, flushes, then records it (and `db`'s
+    /// size) in the marker: the evidence `open` checks next time.
+    fn renew_stamp(&self) -> Result<()> {
+        let next = {
+            let mut c = self.lock_commit();
+            c.stamp += 1;
+            c.stamped_at = Some(Instant::now());
+            c.stamp
+        };
+        self.settings
+            .insert(STAMP, &next.to_be_bytes())
+            .map_err(db_err)?;
+        self.db.flush().map_err(db_err)?;
+        self.write_marker(next)
+    }
+
+    fn write_marker(&self, stamp: u64) -> Result<()> {
+        let marker = Marker {
+            format: 1,
+            store_id: self.store_id.clone(),
+            stamp,
+            db_bytes: integrity::db_len(&self.dir),
+        };
+        integrity::write_marker(&self.dir, &marker).map_err(|e| {
+            StoreError::Db(format!(
+                "{}: writing {}: {e}",
+                self.dir.display(),
+                integrity::MARKER
+            ))
         })
     }
 
@@ -225,8 +622,24 @@ impl SledStore {
             if !c.flushing {
                 c.flushing = true;
                 let target = c.requested;
+                // Now and then a flush carries a new integrity stamp too.
+                let stamp = (self.accepted.load(Ordering::Relaxed)
+                    && c.stamped_at.is_none_or(|t| t.elapsed() >= STAMP_EVERY))
+                .then(|| {
+                    c.stamp += 1;
+                    c.stamped_at = Some(Instant::now());
+                    c.stamp
+                });
                 drop(c);
+                if let Some(n) = stamp {
+                    let _ = self.settings.insert(STAMP, &n.to_be_bytes());
+                }
                 let result = self.db.flush();
+                if let (Some(n), Ok(_)) = (stamp, &result) {
+                    if let Err(e) = self.write_marker(n) {
+                        tracing::warn!(error = %e, "integrity marker not written");
+                    }
+                }
                 c = self.lock_commit();
                 c.flushing = false;
                 if result.is_ok() {
@@ -252,6 +665,79 @@ impl SledStore {
     pub fn commit_stats(&self) -> (u64, u64) {
         let c = self.lock_commit();
         (c.durable, c.flushes)
+    }
+
+    /// A consistent copy of the live store into `to` (which must not exist
+    /// or be empty), while it serves. Restore: stop the server and put the
+    /// copy where `data_dir` points (README, "Backups").
+    pub fn backup_to(&self, to: &Path) -> Result<BackupReport> {
+        let mut w = BackupWriter::create(to)?;
+        self.export_to(&mut |tree, k, v| w.put(tree, k, v))?;
+        w.finish()
+    }
+
+    /// Every entry of a consistent copy, tree by tree: `(tree, key, value)`.
+    /// sled has no snapshots, so the copy is read in an order that keeps it
+    /// whole: conversations first, then their logs (appends only add keys
+    /// after those read, so each log is a gap-free prefix of the live one),
+    /// then the indexes, keeping only entries whose events made it in.
+    fn export_to(&self, f: &mut ExportFn<'_>) -> Result<()> {
+        let mut last: std::collections::HashMap<Vec<u8>, u64> = Default::default();
+        for item in self.conversations.iter() {
+            let (k, v) = item.map_err(db_err)?;
+            last.insert(k.to_vec(), 0);
+            f("conversations", &k, &v)?;
+        }
+        // (conversation id, seq) of a key laid out as len · id · seq.
+        let split = |k: &[u8]| -> Option<(Vec<u8>, u64)> {
+            let n = *k.first()? as usize;
+            let id = k.get(1..1 + n)?.to_vec();
+            let seq = u64::from_be_bytes(k.get(1 + n..)?.try_into().ok()?);
+            Some((id, seq))
+        };
+        for item in self.events.iter() {
+            let (k, v) = item.map_err(db_err)?;
+            let Some((id, seq)) = split(&k) else { continue };
+            let Some(l) = last.get_mut(&id) else { continue };
+            *l = seq;
+            f("events", &k, &v)?;
+        }
+        for item in self.client_ids.iter() {
+            let (k, v) = item.map_err(db_err)?;
+            let n = k.first().copied().unwrap_or(0) as usize;
+            let id = k.get(1..1 + n).unwrap_or_default();
+            let seq = <[u8; 8]>::try_from(v.as_ref()).map_or(u64::MAX, u64::from_be_bytes);
+            if last.get(id).is_some_and(|l| seq <= *l) {
+                f("client_ids", &k, &v)?;
+            }
+        }
+        for item in self.ratings.iter() {
+            let (k, v) = item.map_err(db_err)?;
+            if split(&k).is_some_and(|(id, seq)| last.get(&id).is_some_and(|l| seq <= *l)) {
+                f("ratings", &k, &v)?;
+            }
+        }
+        for item in self.queue.iter() {
+            let (k, v) = item.map_err(db_err)?;
+            let w: Waiting = decode(&k, &v)?;
+            if last.contains_key(w.conversation.as_bytes()) {
+                f("queue", &k, &v)?;
+            }
+        }
+        for (name, tree) in [
+            ("agents", &self.agents),
+            ("settings", &self.settings),
+            ("outbox", &self.outbox),
+        ] {
+            for item in tree.iter() {
+                let (k, v) = item.map_err(db_err)?;
+                if name == "settings" && k.as_ref() == STAMP.as_bytes() {
+                    continue;
+                }
+                f(name, &k, &v)?;
+            }
+        }
+        Ok(())
     }
 
     /// Rewrites the store in `dir` into a fresh directory holding only live
@@ -284,6 +770,18 @@ impl SledStore {
         std::fs::rename(&fresh, dir).map_err(io)?;
         std::fs::remove_dir_all(&old).map_err(io)?;
         Ok((before, disk_usage(dir)))
+    }
+}
+
+impl Drop for SledStore {
+    /// A clean close leaves a fresh stamp, so the next open can tell a
+    /// store cut short since from one that is whole.
+    fn drop(&mut self) {
+        if self.accepted.load(Ordering::SeqCst) {
+            if let Err(e) = self.renew_stamp() {
+                tracing::warn!(error = %e, "integrity stamp not renewed on close");
+            }
+        }
     }
 }
 
@@ -521,6 +1019,10 @@ impl Store for SledStore {
     fn remove_outbox(&self, id: &str) -> Result<()> {
         self.outbox.remove(id.as_bytes()).map_err(db_err)?;
         self.durable()
+    }
+
+    fn export(&self, f: &mut ExportFn<'_>) -> Result<()> {
+        self.export_to(f)
     }
 
     fn outbox(&self) -> Result<Vec<(String, Vec<u8>)>> {

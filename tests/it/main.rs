@@ -6,6 +6,7 @@ mod cli;
 mod server;
 mod shop;
 mod store;
+mod store_damage;
 mod validation;
 
 use std::path::Path;

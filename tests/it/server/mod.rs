@@ -2,6 +2,7 @@
 //! temp data directory, driven over real HTTP and WebSocket.
 
 mod agents;
+mod backup;
 mod flow;
 mod ops;
 mod reload;

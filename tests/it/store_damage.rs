@@ -1,0 +1,241 @@
+//! Issue 15, defect 3: a damaged store is refused with one clear error that
+//! names the directory; it never panics, never starts with part of its data
+//! and is never replaced by an empty store. `SledStore::verify` reports
+//! each damaged case.
+//!
+//! A table of damage, each applied to a fresh copy of one store that was
+//! written and closed cleanly: byte flips at several offsets, zeroed 4 KiB
+//! blocks, truncations at several lengths, `db` deleted, `conf` garbage.
+
+use std::path::{Path, PathBuf};
+
+use frontdesk::conversation::{Event, Record, Visitor};
+use frontdesk::store::{AgentRecord, SledStore, Store, StoreError};
+
+/// What the original store holds: every conversation's log.
+type Content = Vec<(String, Vec<Record>)>;
+
+fn content(s: &SledStore) -> Result<Content, StoreError> {
+    let mut out = Vec::new();
+    for id in s.conversations()? {
+        let log = s.read(&id, 0)?;
+        out.push((id, log));
+    }
+    Ok(out)
+}
+
+/// A store with 200 conversations of 30 events each, closed cleanly.
+fn original() -> (tempfile::TempDir, Content) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    for c in 0..200 {
+        let id = format!("c{c:04}");
+        s.create(&id, 1_000, Visitor::default()).unwrap();
+        for m in 0..29 {
+            s.append(
+                &id,
+                2_000 + m,
+                vec![Event::VisitorMessage {
+                    text: format!(
+                        "message {m} of conversation {c}, padded to look like a real one"
+                    ),
+                    client_id: format!("k{m}"),
+                }],
+            )
+            .unwrap();
+        }
+    }
+    s.put_agent(
+        "alex",
+        &AgentRecord {
+            presence: frontdesk::handoff::Presence::Online,
+            capacity: 3,
+            admin: true,
+            token_sha256: "00".repeat(32),
+        },
+    )
+    .unwrap();
+    let all = content(&s).unwrap();
+    drop(s);
+    (dir, all)
+}
+
+fn copy(from: &Path) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let to = tmp.path().join("data");
+    copy_dir(from, &to);
+    (tmp, to)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    /// Flip every bit of the byte at this fraction of `db`.
+    Flip(f64),
+    /// Zero 4 KiB at this fraction of `db`.
+    Zero(f64),
+    /// Cut `db` to this fraction of its length.
+    Truncate(f64),
+    /// Cut the last n bytes.
+    CutTail(u64),
+    DeleteDb,
+    GarbageConf,
+}
+
+fn apply(dir: &Path, d: Damage) {
+    use std::io::{Seek, SeekFrom, Write};
+    let db = dir.join("db");
+    let len = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+    let at = |f: f64| ((len as f64 * f) as u64).min(len.saturating_sub(1));
+    match d {
+        Damage::Flip(f) => {
+            let mut bytes = std::fs::read(&db).unwrap();
+            let i = at(f) as usize;
+            bytes[i] = !bytes[i];
+            std::fs::write(&db, bytes).unwrap();
+        }
+        Damage::Zero(f) => {
+            let mut file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+            file.seek(SeekFrom::Start(at(f) & !4095)).unwrap();
+            file.write_all(&[0u8; 4096]).unwrap();
+        }
+        Damage::Truncate(f) => {
+            let file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+            file.set_len(at(f)).unwrap();
+        }
+        Damage::CutTail(n) => {
+            let file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+            file.set_len(len.saturating_sub(n)).unwrap();
+        }
+        Damage::DeleteDb => std::fs::remove_file(&db).unwrap(),
+        Damage::GarbageConf => {
+            std::fs::write(dir.join("conf"), b"\x00garbage\xff\xfe not a config").unwrap()
+        }
+    }
+}
+
+#[test]
+fn every_damaged_store_is_refused_or_whole_and_verify_reports_it() {
+    let (orig, all) = original();
+    let events: usize = all.iter().map(|(_, l)| l.len()).sum();
+    assert_eq!(events, 200 * 30);
+    // The whole store verifies clean.
+    let report = SledStore::verify(orig.path()).unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+    assert_eq!((report.conversations, report.events), (200, 6_000));
+
+    let mut table = vec![Damage::DeleteDb, Damage::GarbageConf];
+    for f in [0.0, 0.001, 0.1, 0.3, 0.5, 0.7, 0.9, 0.999] {
+        table.push(Damage::Flip(f));
+    }
+    for f in [0.0, 0.25, 0.5, 0.75, 0.99] {
+        table.push(Damage::Zero(f));
+    }
+    for f in [0.0, 0.1, 0.5, 0.9, 0.99] {
+        table.push(Damage::Truncate(f));
+    }
+    for n in [1, 100, 4096] {
+        table.push(Damage::CutTail(n));
+    }
+    let mut outcomes = Vec::new();
+    for d in table {
+        let (_tmp, dir) = copy(orig.path());
+        apply(&dir, d);
+        let verified = SledStore::verify(&dir).expect("verify runs");
+        let opened = std::panic::catch_unwind(|| {
+            SledStore::open(&dir).and_then(|s| content(&s).map(|c| (s, c)))
+        });
+        let outcome = match opened {
+            Err(_) => panic!("{d:?}: open panicked"),
+            Ok(Ok((_s, c))) => {
+                // Started: then it must be with all the data.
+                assert!(c == all, "{d:?}: the store started with data missing");
+                "whole"
+            }
+            Ok(Err(e)) => {
+                let text = e.to_string();
+                assert!(
+                    matches!(e, StoreError::Damaged { .. }),
+                    "{d:?}: refused, but not as damage: {text}"
+                );
+                assert!(
+                    text.contains(&dir.display().to_string()),
+                    "{d:?}: the error names no directory: {text}"
+                );
+                assert!(
+                    !verified.problems.is_empty(),
+                    "{d:?}: open refused it but verify found nothing"
+                );
+                // Refused, and still refused: not turned into an empty store.
+                assert!(
+                    SledStore::open(&dir).is_err(),
+                    "{d:?}: a second open accepted what the first refused"
+                );
+                "refused"
+            }
+        };
+        outcomes.push(format!("{d:?}: {outcome}"));
+    }
+    eprintln!("{}", outcomes.join("\n"));
+    // Deleting db and cutting the file are always caught.
+    for o in &outcomes {
+        if o.starts_with("DeleteDb") || o.starts_with("Truncate") || o.starts_with("CutTail") {
+            assert!(o.ends_with("refused"), "{o}");
+        }
+    }
+}
+
+#[test]
+fn a_backup_taken_while_writing_opens_whole() {
+    let (orig, all) = original();
+    let s = std::sync::Arc::new(SledStore::open(orig.path()).unwrap());
+    let writer = {
+        let s = std::sync::Arc::clone(&s);
+        std::thread::spawn(move || {
+            for m in 0..300 {
+                let id = format!("c{:04}", m % 200);
+                s.append(
+                    &id,
+                    9_000,
+                    vec![Event::VisitorMessage {
+                        text: "more".into(),
+                        client_id: format!("late{m}"),
+                    }],
+                )
+                .unwrap();
+            }
+        })
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let to = tmp.path().join("backup");
+    let report = s.backup_to(&to).unwrap();
+    writer.join().unwrap();
+    assert_eq!(report.conversations, 200);
+    assert!(report.events >= 6_000, "{report:?}");
+    // A second backup into the same place is refused.
+    assert!(matches!(s.backup_to(&to), Err(StoreError::Target(_))));
+    let b = SledStore::open(&to).unwrap();
+    let copied = content(&b).unwrap();
+    assert_eq!(copied.len(), all.len());
+    for ((id, log), (oid, olog)) in copied.iter().zip(&all) {
+        assert_eq!(id, oid);
+        // Each log is the original plus a gap-free run of the late ones.
+        assert_eq!(&log[..olog.len()], olog.as_slice());
+        for (i, r) in log.iter().enumerate() {
+            assert_eq!(r.seq, i as u64 + 1);
+        }
+    }
+    assert_eq!(b.agents().unwrap().len(), 1);
+    assert!(SledStore::verify(&to).unwrap().problems.is_empty());
+}
