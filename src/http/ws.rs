@@ -95,10 +95,26 @@ fn accept(
             l.websockets_total,
         )
         .ok_or_else(|| HttpError(ApiError::rate_limited("open sockets", 30)))?;
+    Ok((configure(ws, l.websocket_message_bytes), slot))
+}
+
+/// The read buffer each socket starts with. tungstenite allocates and
+/// zeroes all of it when a socket opens, and its default, 128 KiB, made
+/// 10,000 idle visitors cost 1.4 GB (issue 15). Clients send short
+/// messages (typing notices); a longer frame grows the buffer as needed.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// The protocol layer's settings for a socket whose messages may be
+/// `message_bytes` long.
+fn configure(ws: WebSocketUpgrade, message_bytes: usize) -> WebSocketUpgrade {
     // Frames are cut at twice the limit by the protocol layer; between the
     // limit and that, we close with 1009 ourselves.
-    let max = l.websocket_message_bytes * 2;
-    Ok((ws.max_message_size(max).max_frame_size(max), slot))
+    let max = message_bytes * 2;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        // Every message is flushed as it is sent: nothing to gather.
+        .write_buffer_size(0)
 }
 
 /// Live events of one conversation (visitor token).
@@ -420,4 +436,40 @@ async fn send_queue(app: &App, peer: &mut Peer) -> bool {
         return false;
     };
     peer.send(&ServerMessage::Queue { queue }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::extract::FromRequestParts;
+
+    use super::*;
+
+    /// Issue 15, defect 6: with tungstenite's default 128 KiB read buffer,
+    /// 10,000 idle sockets held 1.4 GB (`cargo bench --bench sockets`).
+    #[tokio::test]
+    async fn sockets_start_with_a_small_read_buffer() {
+        let mut req = axum::http::Request::get("/ws")
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .body(())
+            .expect("request");
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        req.extensions_mut().insert(on_upgrade);
+        let (mut parts, ()) = req.into_parts();
+        let ws = WebSocketUpgrade::from_request_parts(&mut parts, &())
+            .await
+            .expect("an upgrade request");
+        // The settings are private to axum; its Debug shows them.
+        let shown = format!("{:?}", configure(ws, 16 * 1024));
+        for want in [
+            "read_buffer_size: 4096,",
+            "write_buffer_size: 0,",
+            "max_message_size: Some(32768)",
+            "max_frame_size: Some(32768)",
+        ] {
+            assert!(shown.contains(want), "{want} in {shown}");
+        }
+    }
 }
