@@ -167,6 +167,10 @@ pub async fn agent(
     }))
 }
 
+/// How long a socket we close keeps reading for the client's answering
+/// Close: a round trip on a slow link, with room to spare.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
 /// The socket's bookkeeping shared by both kinds.
 struct Peer {
     socket: WebSocket,
@@ -196,14 +200,31 @@ impl Peer {
         self.socket.send(Message::Text(text.into())).await.is_ok()
     }
 
+    /// Sends our Close and waits, for [`CLOSE_GRACE`] at most, for the
+    /// client's answering Close, reading and dropping what it still sends.
+    /// Dropping the connection at once would leave the client's frames
+    /// unread, and closing a TCP socket with unread data sends a reset
+    /// instead of the end of the stream: the client's sends fail and a
+    /// browser reports 1006 rather than our code (issue 15). After an error
+    /// from the protocol layer the stream has ended and this returns at once.
     async fn close(&mut self, code: u16, reason: &str) {
-        let _ = self
+        let sent = self
             .socket
             .send(Message::Close(Some(CloseFrame {
                 code,
                 reason: reason.into(),
             })))
             .await;
+        if sent.is_err() {
+            return;
+        }
+        // Messages after our Close are not acted on; the stream ends after
+        // the client's Close (the server then closes the TCP connection
+        // first, as RFC 6455 asks) or when the client goes.
+        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+            while let Some(Ok(_)) = self.socket.recv().await {}
+        })
+        .await;
     }
 
     /// Handles what the client sent.
