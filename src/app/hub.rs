@@ -11,9 +11,16 @@ use tokio::sync::broadcast;
 
 use crate::conversation::Record;
 
-/// Capacity of each channel: a watcher this far behind catches up from
-/// the store instead.
-const CHANNEL: usize = 256;
+/// Capacity of each conversation's channel: a watcher this far behind
+/// catches up from the store instead. A conversation gets a few records per
+/// message and typing notices capped by the socket rate limit, so 32 is
+/// plenty; every slot is allocated when the first watcher comes, and at 256
+/// they took 12 KB of each idle visitor socket (issue 15).
+const CHANNEL: usize = 32;
+
+/// Capacity of the one channel all agents' sockets share: every
+/// conversation's records pass through it.
+const AGENT_CHANNEL: usize = 1024;
 
 /// What a conversation's watchers receive.
 #[derive(Debug, Clone)]
@@ -52,7 +59,7 @@ impl Default for Hub {
     fn default() -> Self {
         Hub {
             conversations: Mutex::new(HashMap::new()),
-            agents: broadcast::channel(CHANNEL * 4).0,
+            agents: broadcast::channel(AGENT_CHANNEL).0,
         }
     }
 }

@@ -7,6 +7,7 @@ mod flow;
 mod ops;
 mod reload;
 mod security;
+mod sockets;
 mod webhook;
 
 use std::io::{BufRead, BufReader};
