@@ -81,6 +81,8 @@ pub struct RawLimits {
     pub websocket_message_bytes: Option<usize>,
     pub websocket_messages_per_minute: Option<u32>,
     pub header_read_timeout_secs: Option<u64>,
+    pub body_read_timeout_secs: Option<u64>,
+    pub connections_per_ip: Option<u32>,
     pub websocket_idle_secs: Option<u64>,
 }
 
@@ -141,6 +143,11 @@ pub struct Limits {
     pub websocket_message_bytes: usize,
     pub websocket_messages_per_minute: u32,
     pub header_read_timeout_secs: u64,
+    /// A request's body must arrive within this many seconds of its
+    /// headers (408 after).
+    pub body_read_timeout_secs: u64,
+    /// Open TCP connections one peer address may hold.
+    pub connections_per_ip: u32,
     pub websocket_idle_secs: u64,
 }
 
@@ -294,6 +301,8 @@ impl Config {
             websocket_message_bytes: l.websocket_message_bytes.unwrap_or(16 * 1024),
             websocket_messages_per_minute: l.websocket_messages_per_minute.unwrap_or(120),
             header_read_timeout_secs: l.header_read_timeout_secs.unwrap_or(10),
+            body_read_timeout_secs: l.body_read_timeout_secs.unwrap_or(10),
+            connections_per_ip: l.connections_per_ip.unwrap_or(64),
             websocket_idle_secs: l.websocket_idle_secs.unwrap_or(60),
         };
         if limits.websocket_message_bytes > MAX_WEBSOCKET_MESSAGE_BYTES {
@@ -323,6 +332,8 @@ impl Config {
                 limits.websocket_messages_per_minute as u64,
             ),
             ("header_read_timeout_secs", limits.header_read_timeout_secs),
+            ("body_read_timeout_secs", limits.body_read_timeout_secs),
+            ("connections_per_ip", limits.connections_per_ip as u64),
             ("websocket_idle_secs", limits.websocket_idle_secs),
         ] {
             if v == 0 {
@@ -467,6 +478,11 @@ websocket_message_bytes = 16384
 websocket_messages_per_minute = 120
 # A client must send its request headers within this many seconds.
 header_read_timeout_secs = 10
+# And a request's body within this many seconds of its headers (408 after).
+body_read_timeout_secs = 10
+# Open connections one address may hold; one more is answered 429 and
+# closed. Keep it above websockets_per_ip: each socket holds a connection.
+connections_per_ip = 64
 # A WebSocket that answers no ping for this long is closed.
 websocket_idle_secs = 60
 
@@ -549,6 +565,8 @@ mod tests {
             "websocket_message_bytes",
             "websocket_messages_per_minute",
             "header_read_timeout_secs",
+            "body_read_timeout_secs",
+            "connections_per_ip",
             "websocket_idle_secs",
             "max_fallbacks",
             "on_negative_sentiment",

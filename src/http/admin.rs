@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
 use super::error::{Body, HttpError};
-use super::{admin_of, blocking};
+use super::{admin_of, blocking, AdminAuth};
 use crate::app::{
     App, Classified, ClassifyRequest, CreatedAgent, IntentsView, NewAgent, ReloadStatus,
 };
@@ -28,10 +28,9 @@ pub async fn intents(
     responses((status = 200, description = "The decision and why", body = Classified)))]
 pub async fn classify(
     State(app): State<App>,
-    headers: HeaderMap,
+    _: AdminAuth,
     Body(req): Body<ClassifyRequest>,
 ) -> Result<Json<Classified>, HttpError> {
-    admin_of(&app, &headers)?;
     Ok(Json(
         blocking(&app, move |app| app.classify(&req.text)).await?,
     ))
@@ -55,10 +54,9 @@ pub async fn reload(
     responses((status = 201, description = "Created", body = CreatedAgent)))]
 pub async fn add_agent(
     State(app): State<App>,
-    headers: HeaderMap,
+    _: AdminAuth,
     Body(new): Body<NewAgent>,
 ) -> Result<(StatusCode, Json<CreatedAgent>), HttpError> {
-    admin_of(&app, &headers)?;
     let created = blocking(&app, move |app| app.add_agent(new)).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

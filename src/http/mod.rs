@@ -2,7 +2,8 @@
 //! `admin`, `ws`), the OpenAPI document generated from the handlers'
 //! annotations and types, operations endpoints, and `run`, the one place
 //! the server starts: our own accept loop over hyper, for the header-read
-//! timeout against slow clients and the peer address of each connection.
+//! timeout against slow clients, a cap on connections per address, and
+//! the peer address of each connection.
 
 pub mod admin;
 pub mod agent;
@@ -13,14 +14,18 @@ pub mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::body::HttpBody;
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
@@ -33,6 +38,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use self::error::HttpError;
+use crate::app::limits::ConnectionCount;
 use crate::app::{now_ms, Agent, ApiError, App, Health};
 
 /// The bearer token of a request.
@@ -77,6 +83,30 @@ pub(crate) async fn blocking<T: Send + 'static>(
     }
 }
 
+/// The agent (or admin) behind the token, as an extractor. Listed before a
+/// `Body`, it runs first: a request without a good token is told so, not
+/// what is wrong with its body.
+pub struct AgentAuth(pub Agent);
+
+impl FromRequestParts<App> for AgentAuth {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, HttpError> {
+        agent_of(app, &parts.headers).map(AgentAuth)
+    }
+}
+
+/// An admin behind the token, as an extractor (see `AgentAuth`).
+pub struct AdminAuth(pub Agent);
+
+impl FromRequestParts<App> for AdminAuth {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, HttpError> {
+        admin_of(app, &parts.headers).map(AdminAuth)
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "frontdesk", description = "The visitor, agent and admin API of frontdesk. Every error is `{\"error\": {\"code\", \"message\"}}`; a 429 carries `Retry-After`."),
@@ -99,6 +129,7 @@ const ERRORS: &[(&str, &str)] = &[
         "404",
         "No such conversation for this token, or no such route",
     ),
+    ("408", "The body did not arrive in time"),
     ("409", "The conversation's state does not allow this now"),
     ("413", "Body over the size limit"),
     ("415", "Body is not JSON"),
@@ -162,6 +193,7 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(metrics))
         .fallback(error::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(limits.body_bytes))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), read_body))
         // Inside the JSON-error layer, so a panic's 500 gets the error shape
         // (and is counted) like any other.
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
@@ -252,6 +284,64 @@ async fn per_ip_limit(State(app): State<App>, req: Request, next: Next) -> Respo
     next.run(req).await
 }
 
+/// Reads a request's whole body before any handler runs: an announced
+/// length over the limit is refused at once (413), and a body that does not
+/// arrive within `body_read_timeout_secs` is answered 408. Either way the
+/// connection is closed, so a stalled client holds nothing for long. The
+/// bodies are small JSON documents, so holding one in memory costs little.
+async fn read_body(State(app): State<App>, req: Request, next: Next) -> Response {
+    let limits = &app.config.limits;
+    let close = |e: ApiError| {
+        let mut res = HttpError(e).into_response();
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        res
+    };
+    let too_large = || {
+        close(ApiError::new(
+            413,
+            "payload_too_large",
+            format!("the body is over {} bytes", limits.body_bytes),
+        ))
+    };
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limits.body_bytes as u64) {
+        return too_large();
+    }
+    if req.body().is_end_stream() {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let deadline = Duration::from_secs(limits.body_read_timeout_secs);
+    match tokio::time::timeout(deadline, Limited::new(body, limits.body_bytes).collect()).await {
+        Ok(Ok(collected)) => {
+            let body = axum::body::Body::from(collected.to_bytes());
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => too_large(),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "reading a body failed");
+            close(ApiError::new(
+                400,
+                "bad_request",
+                "the request body could not be read",
+            ))
+        }
+        Err(_) => close(ApiError::new(
+            408,
+            "request_timeout",
+            format!(
+                "the body did not arrive within {} s",
+                limits.body_read_timeout_secs
+            ),
+        )),
+    }
+}
+
 /// A span per request named by its route, and the request counter.
 async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     let route = req
@@ -299,6 +389,45 @@ async fn metrics(State(app): State<App>) -> Response {
         .into_response()
 }
 
+/// Raises this process's soft limit of open files to its hard limit, so
+/// the stock soft 1,024 of many systems does not cap the server's
+/// connections (each holds a descriptor). Returns the limit before and
+/// after.
+#[cfg(unix)]
+pub fn raise_open_files_limit() -> std::io::Result<(Option<u64>, Option<u64>)> {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    let before = limit.current;
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        setrlimit(Resource::Nofile, limit)?;
+    }
+    Ok((before, getrlimit(Resource::Nofile).current))
+}
+
+/// Elsewhere there is no such limit to raise.
+#[cfg(not(unix))]
+pub fn raise_open_files_limit() -> std::io::Result<(Option<u64>, Option<u64>)> {
+    Ok((None, None))
+}
+
+/// What a connection over `connections_per_ip` gets before it is closed:
+/// written whole without reading the request (nothing to wait for), so a
+/// client that already sent its request may see a reset instead.
+fn too_many_connections() -> Vec<u8> {
+    let body = serde_json::json!({"error": {
+        "code": "rate_limited",
+        "message": "too many open connections from this address",
+    }})
+    .to_string();
+    format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n\
+         retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then stops taking
 /// connections, asks the open ones to finish their request and close, and
 /// waits for them (up to 10 s). Also runs the intents watcher and the
@@ -326,6 +455,16 @@ pub async fn run(
     // Every connection task holds a clone; when all are gone, recv() ends.
     let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
     let timeout = Duration::from_secs(app.config.limits.header_read_timeout_secs);
+    match raise_open_files_limit() {
+        Ok((before, after)) if before != after => {
+            tracing::info!(?before, ?after, "raised the soft limit of open files")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the soft limit of open files"),
+    }
+    let per_ip = app.config.limits.connections_per_ip;
+    let connections = Arc::new(ConnectionCount::default());
+    let refusal = too_many_connections();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -339,6 +478,13 @@ pub async fn run(
                     continue;
                 }
             },
+        };
+        let peer_ip = peer.ip().to_canonical();
+        let Some(slot) = connections.acquire(&peer_ip.to_string(), per_ip, u32::MAX) else {
+            tracing::debug!(%peer, "too many connections from this address");
+            // The socket's send buffer is empty: this never blocks.
+            let _ = stream.try_write(&refusal);
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let service = router.clone().map_request(move |mut req: Request<_>| {
@@ -366,8 +512,9 @@ pub async fn run(
                 }
             };
             if let Err(e) = result {
-                tracing::debug!(error = %e, "connection ended with an error");
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
+            drop(slot);
             drop(alive);
         });
     }
