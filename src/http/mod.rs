@@ -411,6 +411,39 @@ pub fn raise_open_files_limit() -> std::io::Result<(Option<u64>, Option<u64>)> {
     Ok((None, None))
 }
 
+/// Listen backlog: connections the kernel completes before we accept them.
+/// std and tokio listen with 128, which a burst of connections (a flood
+/// from one client) fills; the kernel then drops new SYNs, and everyone
+/// else's connection waits a second for its retry. 1,024 rides out such a
+/// burst (the kernel caps it at `net.core.somaxconn`).
+const BACKLOG: u32 = 1024;
+
+/// Listens on `addr` (`host:port`; port 0 picks a free one) with a deep
+/// backlog and, as std does on Unix, `SO_REUSEADDR`, so a restart does not
+/// wait for the old connections' TIME_WAIT.
+pub async fn listen(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a) {
+            Ok(()) => return socket.listen(BACKLOG),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{addr} names no address"),
+        )
+    }))
+}
+
 /// What a connection over `connections_per_ip` gets before it is closed:
 /// written whole without reading the request (nothing to wait for), so a
 /// client that already sent its request may see a reset instead.
