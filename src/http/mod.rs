@@ -3,7 +3,8 @@
 //! annotations and types, operations endpoints, and `run`, the one place
 //! the server starts: our own accept loop over hyper, for the header-read
 //! timeout against slow clients, a cap on connections per address, and
-//! the peer address of each connection.
+//! the client address of each request (the TCP peer, or what a trusted
+//! proxy says).
 
 pub mod admin;
 pub mod agent;
@@ -13,7 +14,7 @@ pub mod visitor;
 pub mod ws;
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +41,7 @@ use utoipa_axum::routes;
 use self::error::HttpError;
 use crate::app::limits::ConnectionCount;
 use crate::app::{now_ms, Agent, ApiError, App, Health};
+use crate::config::{ForwardedHeader, IpNet};
 
 /// The bearer token of a request.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -105,6 +107,72 @@ impl FromRequestParts<App> for AdminAuth {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, HttpError> {
         admin_of(app, &parts.headers).map(AdminAuth)
     }
+}
+
+/// The client behind a request from `peer`: `peer` itself unless it is one
+/// of `trusted`; then the rightmost address of the forwarding header that is
+/// not itself trusted (each proxy appends the address it was reached from,
+/// so everything left of the first untrusted hop is the client's word). An
+/// entry that is not an address (`unknown`, an obfuscated name, garbage)
+/// stops the walk at the hop that wrote it.
+pub fn client_ip(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+    header: ForwardedHeader,
+) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let peer = peer.to_canonical();
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let name = match header {
+        ForwardedHeader::XForwardedFor => "x-forwarded-for",
+        ForwardedHeader::Forwarded => "forwarded",
+    };
+    // Repeated header lines are one list, in order (RFC 9110 5.3).
+    let mut hops: Vec<Option<IpAddr>> = Vec::new();
+    for value in headers.get_all(name) {
+        let Ok(value) = value.to_str() else {
+            hops.push(None);
+            continue;
+        };
+        for element in value.split(',') {
+            hops.push(match header {
+                ForwardedHeader::XForwardedFor => node_ip(element),
+                ForwardedHeader::Forwarded => element
+                    .split(';')
+                    .filter_map(|pair| pair.split_once('='))
+                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
+                    .and_then(|(_, v)| node_ip(v)),
+            });
+        }
+    }
+    let mut client = peer;
+    for hop in hops.into_iter().rev() {
+        match hop {
+            Some(ip) if is_trusted(ip) => client = ip,
+            Some(ip) => return ip,
+            None => return client,
+        }
+    }
+    client
+}
+
+/// An address as proxies write it: `192.0.2.1`, `192.0.2.1:4711`,
+/// `2001:db8::1`, `[2001:db8::1]:4711`, quoted or not.
+fn node_ip(s: &str) -> Option<IpAddr> {
+    let s = s.trim().trim_matches('"');
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Some(sa.ip().to_canonical());
+    }
+    s.strip_prefix('[')
+        .and_then(|r| r.split_once(']'))
+        .and_then(|(ip, _)| ip.parse::<IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
 }
 
 #[derive(OpenApi)]
@@ -349,7 +417,13 @@ async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let span = tracing::info_span!("request", method = %req.method(), route = %route);
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let span =
+        tracing::info_span!("request", method = %req.method(), route = %route, client = %client);
     let quiet = route == "/healthz" || route == "/metrics";
     let started = std::time::Instant::now();
     let res = next.run(req).instrument(span.clone()).await;
@@ -495,6 +569,9 @@ pub async fn run(
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "cannot raise the soft limit of open files"),
     }
+    let server = &app.config.server;
+    let trusted: Arc<[IpNet]> = server.trusted_proxies.clone().into();
+    let forwarded = server.forwarded_header;
     let per_ip = app.config.limits.connections_per_ip;
     let connections = Arc::new(ConnectionCount::default());
     let refusal = too_many_connections();
@@ -513,15 +590,34 @@ pub async fn run(
             },
         };
         let peer_ip = peer.ip().to_canonical();
-        let Some(slot) = connections.acquire(&peer_ip.to_string(), per_ip, u32::MAX) else {
-            tracing::debug!(%peer, "too many connections from this address");
-            // The socket's send buffer is empty: this never blocks.
-            let _ = stream.try_write(&refusal);
-            continue;
+        // A proxy carries many clients, so it is not capped here; the
+        // per-IP limits below the accept loop see its clients.
+        let slot = if trusted.iter().any(|n| n.contains(peer_ip)) {
+            None
+        } else {
+            match connections.acquire(&peer_ip.to_string(), per_ip, u32::MAX) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::debug!(%peer, "too many connections from this address");
+                    // The socket's send buffer is empty: this never blocks.
+                    let _ = stream.try_write(&refusal);
+                    continue;
+                }
+            }
         };
         let _ = stream.set_nodelay(true);
+        let trusted = trusted.clone();
         let service = router.clone().map_request(move |mut req: Request<_>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
+            // Per request: a proxy's connection carries many clients.
+            let client = client_ip(peer.ip(), req.headers(), &trusted, forwarded);
+            let port = if client == peer.ip().to_canonical() {
+                peer.port()
+            } else {
+                0
+            };
+            // What handlers and per-IP limits know as the peer: the client.
+            req.extensions_mut()
+                .insert(ConnectInfo(SocketAddr::new(client, port)));
             req
         });
         let service = hyper_util::service::TowerToHyperService::new(service);
@@ -562,4 +658,94 @@ pub async fn run(
     }
     let _ = watcher.await;
     let _ = sender.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (peer, header lines, expected client) with 127.0.0.1 and 10.0.0.0/8
+    /// trusted.
+    fn t(header: ForwardedHeader, peer: &str, lines: &[&str], expected: &str) {
+        let trusted = [
+            IpNet::parse("127.0.0.1").unwrap(),
+            IpNet::parse("10.0.0.0/8").unwrap(),
+        ];
+        let name = match header {
+            ForwardedHeader::XForwardedFor => "x-forwarded-for",
+            ForwardedHeader::Forwarded => "forwarded",
+        };
+        let mut headers = HeaderMap::new();
+        for l in lines {
+            headers.append(name, HeaderValue::from_str(l).unwrap());
+        }
+        let got = client_ip(peer.parse().unwrap(), &headers, &trusted, header);
+        assert_eq!(got.to_string(), expected, "{peer} {lines:?}");
+    }
+
+    #[test]
+    fn the_client_behind_trusted_proxies() {
+        use ForwardedHeader::{Forwarded as F, XForwardedFor as X};
+        // An untrusted peer's header is its own word: ignored.
+        t(X, "192.0.2.1", &["203.0.113.7"], "192.0.2.1");
+        t(F, "192.0.2.1", &["for=203.0.113.7"], "192.0.2.1");
+        // A trusted one names the client; the rightmost untrusted wins.
+        t(X, "127.0.0.1", &["203.0.113.7"], "203.0.113.7");
+        t(
+            X,
+            "127.0.0.1",
+            &["198.51.100.1, 203.0.113.7"],
+            "203.0.113.7",
+        );
+        t(X, "127.0.0.1", &["203.0.113.7, 10.1.2.3"], "203.0.113.7");
+        t(
+            X,
+            "127.0.0.1",
+            &["198.51.100.1", "203.0.113.7"],
+            "203.0.113.7",
+        );
+        t(X, "::ffff:127.0.0.1", &["203.0.113.7"], "203.0.113.7");
+        t(X, "127.0.0.1", &["203.0.113.7:5555"], "203.0.113.7");
+        t(X, "127.0.0.1", &["[2001:db8::1]:5555"], "2001:db8::1");
+        t(X, "127.0.0.1", &["2001:db8::1"], "2001:db8::1");
+        // Only proxies in the chain: the first of them.
+        t(X, "127.0.0.1", &["10.0.0.9, 10.1.2.3"], "10.0.0.9");
+        // No header, or garbage where the client should be: the last hop
+        // that is known.
+        t(X, "127.0.0.1", &[], "127.0.0.1");
+        t(X, "127.0.0.1", &["garbage"], "127.0.0.1");
+        t(
+            X,
+            "127.0.0.1",
+            &["203.0.113.7, garbage, 10.1.2.3"],
+            "10.1.2.3",
+        );
+        // RFC 7239.
+        t(
+            F,
+            "127.0.0.1",
+            &["for=192.0.2.60;proto=http;by=203.0.113.43"],
+            "192.0.2.60",
+        );
+        t(
+            F,
+            "127.0.0.1",
+            &["for=\"[2001:db8:cafe::17]:4711\""],
+            "2001:db8:cafe::17",
+        );
+        t(
+            F,
+            "127.0.0.1",
+            &["For=198.51.100.1, for=203.0.113.7"],
+            "203.0.113.7",
+        );
+        t(F, "127.0.0.1", &["for=unknown"], "127.0.0.1");
+        t(F, "127.0.0.1", &["proto=https"], "127.0.0.1");
+        // The header not configured is not read.
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
+        let trusted = [IpNet::parse("127.0.0.1").unwrap()];
+        let peer = "127.0.0.1".parse().unwrap();
+        assert_eq!(client_ip(peer, &h, &trusted, F), peer);
+    }
 }

@@ -17,7 +17,7 @@ use tokio::time::timeout;
 use super::*;
 
 /// A connection to `to` from the loopback address `from`.
-async fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
+pub(super) async fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
     let sock = TcpSocket::new_v4().expect("socket");
     sock.bind(SocketAddr::new(from.parse().expect("an IP"), 0))
         .expect("bind the source address");
@@ -29,13 +29,13 @@ async fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
 
 /// What came back on a raw connection: the status (0 if none) and the
 /// body parsed as JSON (Null if it is not).
-struct Answer {
-    status: u16,
-    body: Value,
-    text: String,
+pub(super) struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
 }
 
-fn parse(bytes: &[u8]) -> Answer {
+pub(super) fn parse(bytes: &[u8]) -> Answer {
     let text = String::from_utf8_lossy(bytes).into_owned();
     let status = text
         .strip_prefix("HTTP/1.1 ")
@@ -50,7 +50,7 @@ fn parse(bytes: &[u8]) -> Answer {
 }
 
 /// Reads until the server closes the connection (a reset counts as closed).
-async fn read_until_closed(c: &mut TcpStream, within: Duration) -> Option<Vec<u8>> {
+pub(super) async fn read_until_closed(c: &mut TcpStream, within: Duration) -> Option<Vec<u8>> {
     let mut buf = Vec::new();
     match timeout(within, c.read_to_end(&mut buf)).await {
         Ok(_) => Some(buf),
@@ -60,7 +60,7 @@ async fn read_until_closed(c: &mut TcpStream, within: Duration) -> Option<Vec<u8
 
 /// One request on a fresh connection from `from`; the answer once the
 /// server closes (the request says `Connection: close`).
-async fn exchange(from: &str, to: SocketAddr, request: &[u8]) -> Answer {
+pub(super) async fn exchange(from: &str, to: SocketAddr, request: &[u8]) -> Answer {
     let mut c = connect_from(from, to).await;
     // The server may answer and close before it read all of a bad
     // request; a failed write is then fine.
@@ -71,7 +71,7 @@ async fn exchange(from: &str, to: SocketAddr, request: &[u8]) -> Answer {
     parse(&bytes)
 }
 
-fn is_error(a: &Answer, status: u16, code: &str) -> bool {
+pub(super) fn is_error(a: &Answer, status: u16, code: &str) -> bool {
     a.status == status && a.body["error"]["code"] == code && a.body["error"]["message"].is_string()
 }
 

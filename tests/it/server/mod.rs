@@ -5,6 +5,7 @@ mod agents;
 mod flow;
 mod hostile;
 mod ops;
+mod proxy;
 mod reload;
 mod security;
 mod webhook;
