@@ -38,7 +38,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use self::error::HttpError;
+use self::error::{HttpError, JsonParseErrors};
 use crate::app::limits::ConnectionCount;
 use crate::app::{now_ms, Agent, ApiError, App, Health};
 use crate::config::{ForwardedHeader, IpNet};
@@ -627,7 +627,7 @@ pub async fn run(
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(timeout)
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(JsonParseErrors::new(stream)), service)
                 .with_upgrades();
             tokio::pin!(conn);
             let stopping = async move {
