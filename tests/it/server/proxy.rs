@@ -261,7 +261,7 @@ async fn behind_a_real_nginx() {
     assert_eq!(said.status, 200, "{}", said.text);
     let (m, _) = until_event(&mut sock, "visitor_message").await;
     assert_eq!(m["record"]["event"]["text"], "how much is shipping?");
-    drop(other.close(None).await);
+    let _ = other.close(None).await;
 }
 
 /// The README shows `deploy/nginx.conf` as it is, so the two cannot drift.
