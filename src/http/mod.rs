@@ -540,7 +540,10 @@ fn too_many_connections() -> Vec<u8> {
 /// waits for them (up to 10 s). Also runs the intents watcher and the
 /// webhook sender. HTTP/1.1 only, so the header-read timeout holds from the
 /// moment a connection opens (hyper's auto-detection of HTTP/2 would wait
-/// for the first bytes without a timer).
+/// for the first bytes without a timer). Raises the process's soft limit
+/// of open files first (`raise_open_files_limit`): one descriptor per
+/// connection. Bind `listener` with `listen` for a backlog that rides out
+/// bursts.
 pub async fn run(
     listener: TcpListener,
     app: App,
