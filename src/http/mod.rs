@@ -130,30 +130,27 @@ pub fn client_ip(
         ForwardedHeader::XForwardedFor => "x-forwarded-for",
         ForwardedHeader::Forwarded => "forwarded",
     };
-    // Repeated header lines are one list, in order (RFC 9110 5.3).
-    let mut hops: Vec<Option<IpAddr>> = Vec::new();
-    for value in headers.get_all(name) {
-        let Ok(value) = value.to_str() else {
-            hops.push(None);
-            continue;
-        };
-        for element in value.split(',') {
-            hops.push(match header {
-                ForwardedHeader::XForwardedFor => node_ip(element),
-                ForwardedHeader::Forwarded => element
-                    .split(';')
-                    .filter_map(|pair| pair.split_once('='))
-                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
-                    .and_then(|(_, v)| node_ip(v)),
-            });
-        }
-    }
+    let hop = |element: &str| match header {
+        ForwardedHeader::XForwardedFor => node_ip(element),
+        ForwardedHeader::Forwarded => element
+            .split(';')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
+            .and_then(|(_, v)| node_ip(v)),
+    };
+    // Repeated header lines are one list, in order (RFC 9110 5.3): walk
+    // it from the right.
     let mut client = peer;
-    for hop in hops.into_iter().rev() {
-        match hop {
-            Some(ip) if is_trusted(ip) => client = ip,
-            Some(ip) => return ip,
-            None => return client,
+    for value in headers.get_all(name).iter().rev() {
+        let Ok(value) = value.to_str() else {
+            return client;
+        };
+        for element in value.rsplit(',') {
+            match hop(element) {
+                Some(ip) if is_trusted(ip) => client = ip,
+                Some(ip) => return ip,
+                None => return client,
+            }
         }
     }
     client
