@@ -81,9 +81,21 @@ impl Server {
         Server::spawn(cmd, None)
     }
 
+    /// Starts with `FRONTDESK_LOG` set to `filter` (the log is what `stop`
+    /// returns).
+    pub fn start_with_log(s: &Setup, filter: &str) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_frontdesk"));
+        cmd.args(["serve", "--config"])
+            .arg(&s.config)
+            .env("FRONTDESK_LOG", filter);
+        Server::spawn(cmd, None)
+    }
+
     fn spawn(mut cmd: Command, admin: Option<String>) -> Server {
+        if !cmd.get_envs().any(|(k, _)| k == "FRONTDESK_LOG") {
+            cmd.env("FRONTDESK_LOG", "warn");
+        }
         let mut child = cmd
-            .env("FRONTDESK_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -31,7 +31,8 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
         "trusted_proxies = [\"127.0.0.5\"]\n[limits]\nconversations_per_ip_per_minute = 2\n",
         None,
     );
-    let srv = Server::start(&s);
+    // Request spans (debug) name the client.
+    let srv = Server::start_with_log(&s, "warn,frontdesk::http=debug");
     let addr: SocketAddr = srv.addr.parse().unwrap();
 
     // An untrusted peer forging a new address each time: ignored, its own
@@ -75,6 +76,14 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     assert_eq!(r.status, 429, "{}", r.text);
     // Without a header, the proxy is the client.
     assert_eq!(create_from("127.0.0.5", addr, "").await.status, 201);
+    let log = srv.stop();
+    for client in ["client=203.0.113.2", "client=127.0.0.6", "client=127.0.0.5"] {
+        assert!(log.contains(client), "{client} in the log:\n{log}");
+    }
+    assert!(
+        !log.contains("client=198.51.100."),
+        "a forged address logged"
+    );
 }
 
 /// nginx from the system, if there is one.
