@@ -80,10 +80,9 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     for client in ["client=203.0.113.2", "client=127.0.0.6", "client=127.0.0.5"] {
         assert!(log.contains(client), "{client} in the log:\n{log}");
     }
-    assert!(
-        !log.contains("client=198.51.100."),
-        "a forged address logged"
-    );
+    for forged in ["client=198.51.100.", "client=192.0.2.99"] {
+        assert!(!log.contains(forged), "a forged address logged: {forged}");
+    }
 }
 
 /// nginx from the system, if there is one.
