@@ -105,7 +105,15 @@ async fn stalled_bodies_are_cut_and_health_answers_throughout() {
     // Started with the stock soft limit; the test's own is raised after,
     // so the server has to raise its own.
     let srv = Server::start_with_open_files(&s, 1024);
-    frontdesk::http::raise_open_files_limit().expect("raise the test's own limit");
+    let (_, raised) =
+        frontdesk::http::raise_open_files_limit().expect("raise the test's own limit");
+    // The server's hard limit is the test's: room for 1,100 clients on
+    // both sides.
+    assert!(
+        raised.is_none_or(|n| n >= 2 * STALLED as u64 + 200),
+        "this test needs a hard limit of open files of at least {} (ulimit -Hn), not {raised:?}",
+        2 * STALLED + 200
+    );
     let addr: SocketAddr = srv.addr.parse().unwrap();
 
     let done = Arc::new(AtomicBool::new(false));
