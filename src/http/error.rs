@@ -145,8 +145,8 @@ pub async fn not_found() -> HttpError {
 /// written: a write that is exactly one response head with a 400, 414 or
 /// 431 status and `content-length: 0` gets the JSON body. Our own error
 /// responses always carry a body (`json_errors`), so only hyper's match.
-/// The stream does not ask for vectored writes, so hyper hands over each
-/// response whole. Anything else passes through untouched.
+/// hyper writes a response head as one buffer (the first of a vectored
+/// write); anything else passes through untouched.
 pub struct JsonParseErrors<S> {
     inner: S,
     /// A rewritten answer still to be written, and how much of it is.
@@ -245,6 +245,30 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for JsonParseErrors<S> {
             return Poll::Ready(Ok(buf.len()));
         }
         Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        ready!(self.drain(cx))?;
+        // A head alone: one non-empty buffer, the rest (if any) empty.
+        let mut filled = bufs.iter().filter(|b| !b.is_empty());
+        if let (Some(only), None) = (filled.next(), filled.next()) {
+            if let Some(answer) = with_json_body(only) {
+                self.pending = answer;
+                if let Poll::Ready(Err(e)) = self.drain(cx) {
+                    return Poll::Ready(Err(e));
+                }
+                return Poll::Ready(Ok(only.len()));
+            }
+        }
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
