@@ -6,6 +6,7 @@
 //! `[[webhooks]]`. `frontdesk default-config` prints `DEFAULT_CONFIG`, every
 //! setting with its default and a comment; a test keeps the two in step.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -65,6 +66,8 @@ pub struct RawServer {
     pub allowed_origins: Option<Vec<String>>,
     pub reload_poll_ms: Option<u64>,
     pub compact_on_start: Option<bool>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub forwarded_header: Option<String>,
 }
 
 /// `[limits]`: what one client may ask of the server.
@@ -81,6 +84,8 @@ pub struct RawLimits {
     pub websocket_message_bytes: Option<usize>,
     pub websocket_messages_per_minute: Option<u32>,
     pub header_read_timeout_secs: Option<u64>,
+    pub body_read_timeout_secs: Option<u64>,
+    pub connections_per_ip: Option<u32>,
     pub websocket_idle_secs: Option<u64>,
 }
 
@@ -126,6 +131,84 @@ pub struct Server {
     /// Rewrite the store with only its live data before serving (sled
     /// never gives back the space of deleted conversations).
     pub compact_on_start: bool,
+    /// Peers (a reverse proxy) whose forwarding header names the client;
+    /// from any other peer the header is ignored, so it cannot be forged.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Which header those proxies write.
+    pub forwarded_header: ForwardedHeader,
+}
+
+/// The header a trusted proxy names the client in. One, not both: a proxy
+/// that appends to one passes the other through as the client wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1` (nginx, HAProxy, most load
+    /// balancers).
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+}
+
+/// An IP network, `10.0.0.0/8` or a single address (`127.0.0.1`, a /32 or
+/// /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parses `ip` or `ip/prefix`; the error says what is wrong.
+    pub fn parse(s: &str) -> Result<IpNet, String> {
+        let (ip, prefix) = match s.split_once('/') {
+            Some((ip, p)) => (ip, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = ip
+            .trim()
+            .parse()
+            .map_err(|_| format!("{ip:?} is not an IP address"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => match p.trim().parse::<u8>() {
+                Ok(p) if p <= max => p,
+                _ => return Err(format!("prefix /{p} is not 0 to {max}")),
+            },
+        };
+        let net = IpNet { addr, prefix };
+        if net.masked(addr) != addr {
+            return Err(format!(
+                "{s} has host bits set (the network is {}/{prefix})",
+                net.masked(addr)
+            ));
+        }
+        Ok(net)
+    }
+
+    /// Whether `ip` is in the network (an IPv4-mapped IPv6 address counts
+    /// as the IPv4 one).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        ip.is_ipv4() == self.addr.is_ipv4() && self.masked(ip) == self.addr
+    }
+
+    fn masked(&self, ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V4(v4) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V4((u32::from(v4) & mask).into())
+            }
+            IpAddr::V6(v6) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
+        }
+    }
 }
 
 /// Bounds on what clients may ask (see `DEFAULT_CONFIG` for each one).
@@ -141,6 +224,12 @@ pub struct Limits {
     pub websocket_message_bytes: usize,
     pub websocket_messages_per_minute: u32,
     pub header_read_timeout_secs: u64,
+    /// A request's body must arrive within this many seconds of its
+    /// headers (408 after).
+    pub body_read_timeout_secs: u64,
+    /// Open TCP connections one peer address may hold (trusted proxies are
+    /// not capped: they speak for many clients).
+    pub connections_per_ip: u32,
     pub websocket_idle_secs: u64,
 }
 
@@ -294,6 +383,8 @@ impl Config {
             websocket_message_bytes: l.websocket_message_bytes.unwrap_or(16 * 1024),
             websocket_messages_per_minute: l.websocket_messages_per_minute.unwrap_or(120),
             header_read_timeout_secs: l.header_read_timeout_secs.unwrap_or(10),
+            body_read_timeout_secs: l.body_read_timeout_secs.unwrap_or(10),
+            connections_per_ip: l.connections_per_ip.unwrap_or(64),
             websocket_idle_secs: l.websocket_idle_secs.unwrap_or(60),
         };
         if limits.websocket_message_bytes > MAX_WEBSOCKET_MESSAGE_BYTES {
@@ -323,6 +414,8 @@ impl Config {
                 limits.websocket_messages_per_minute as u64,
             ),
             ("header_read_timeout_secs", limits.header_read_timeout_secs),
+            ("body_read_timeout_secs", limits.body_read_timeout_secs),
+            ("connections_per_ip", limits.connections_per_ip as u64),
             ("websocket_idle_secs", limits.websocket_idle_secs),
         ] {
             if v == 0 {
@@ -373,6 +466,28 @@ impl Config {
                 "[server] allowed_origins: {bad:?} is not an origin like \"https://shop.example\""
             )));
         }
+        let trusted_proxies = raw
+            .server
+            .trusted_proxies
+            .iter()
+            .flatten()
+            .map(|p| {
+                IpNet::parse(p).map_err(|e| {
+                    invalid(format!(
+                        "[server] trusted_proxies: {e} (write an address like \"10.0.0.5\" or a network like \"10.0.0.0/8\")"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let forwarded_header = match raw.server.forwarded_header.as_deref() {
+            None | Some("x-forwarded-for") => ForwardedHeader::XForwardedFor,
+            Some("forwarded") => ForwardedHeader::Forwarded,
+            Some(other) => {
+                return Err(invalid(format!(
+                "[server] forwarded_header: {other:?} is not \"x-forwarded-for\" or \"forwarded\""
+            )))
+            }
+        };
         let model_precision = match &raw.model.precision {
             Some(p) => p
                 .parse::<Precision>()
@@ -397,6 +512,8 @@ impl Config {
                 allowed_origins: origins,
                 reload_poll_ms: raw.server.reload_poll_ms.unwrap_or(250).max(10),
                 compact_on_start: raw.server.compact_on_start.unwrap_or(false),
+                trusted_proxies,
+                forwarded_header,
             },
             limits,
             webhooks,
@@ -445,6 +562,14 @@ reload_poll_ms = 250
 # back the space of deleted conversations. Takes about 13 s per million
 # messages (BENCHMARKS.md), so it is off unless you delete data.
 compact_on_start = false
+# Reverse proxies (addresses or networks, e.g. ["127.0.0.1", "10.0.0.0/8"])
+# whose forwarding header names the client. Only from these peers is the
+# header believed: the client is the rightmost address in it that is not
+# itself a trusted proxy, and per-IP limits and logs use it. Empty: the TCP
+# peer is the client, and a client's own X-Forwarded-For is ignored.
+trusted_proxies = []
+# The header those proxies write: "x-forwarded-for" or "forwarded" (RFC 7239).
+forwarded_header = "x-forwarded-for"
 
 [limits]
 # Largest request body, in bytes (413 above it).
@@ -467,6 +592,12 @@ websocket_message_bytes = 16384
 websocket_messages_per_minute = 120
 # A client must send its request headers within this many seconds.
 header_read_timeout_secs = 10
+# And a request's body within this many seconds of its headers (408 after).
+body_read_timeout_secs = 10
+# Open connections one address may hold; one more is answered 429 and
+# closed. Trusted proxies are not capped (they carry many clients). Keep it
+# above websockets_per_ip: each socket holds a connection.
+connections_per_ip = 64
 # A WebSocket that answers no ping for this long is closed.
 websocket_idle_secs = 60
 
@@ -549,6 +680,10 @@ mod tests {
             "websocket_message_bytes",
             "websocket_messages_per_minute",
             "header_read_timeout_secs",
+            "body_read_timeout_secs",
+            "connections_per_ip",
+            "trusted_proxies",
+            "forwarded_header",
             "websocket_idle_secs",
             "max_fallbacks",
             "on_negative_sentiment",
@@ -595,6 +730,55 @@ mod tests {
             "127.0.0.1:0".to_string(),
         )];
         assert_eq!(Config::load(None, env).unwrap().server.bind, "127.0.0.1:0");
+    }
+
+    #[test]
+    fn trusted_proxies_are_checked() {
+        let (_d, p) = write(
+            "[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"fd00::/8\"]\nforwarded_header = \"forwarded\"\n",
+        );
+        let c = Config::load(Some(&p), []).unwrap();
+        let [one, ten, v6] = c.server.trusted_proxies[..] else {
+            panic!("{:?}", c.server.trusted_proxies)
+        };
+        assert_eq!(c.server.forwarded_header, ForwardedHeader::Forwarded);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(one.contains(ip("127.0.0.1")) && !one.contains(ip("127.0.0.2")));
+        assert!(one.contains(ip("::ffff:127.0.0.1")), "IPv4-mapped");
+        assert!(ten.contains(ip("10.200.3.4")) && !ten.contains(ip("11.0.0.1")));
+        assert!(v6.contains(ip("fd12::1")) && !v6.contains(ip("fe80::1")));
+        assert!(!v6.contains(ip("10.0.0.1")));
+        assert!(IpNet::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        let c = Config::load(None, []).unwrap();
+        assert!(c.server.trusted_proxies.is_empty(), "none by default");
+        assert_eq!(c.server.forwarded_header, ForwardedHeader::XForwardedFor);
+        for (value, error) in [
+            (
+                "[\"nginx\"]",
+                "[server] trusted_proxies: \"nginx\" is not an IP address",
+            ),
+            ("[\"10.0.0.0/33\"]", "prefix /33 is not 0 to 32"),
+            (
+                "[\"10.0.0.1/8\"]",
+                "10.0.0.1/8 has host bits set (the network is 10.0.0.0/8)",
+            ),
+        ] {
+            let (_d, p) = write(&format!("[server]\ntrusted_proxies = {value}\n"));
+            let e = Config::load(Some(&p), []).unwrap_err().to_string();
+            assert!(e.contains(error), "{e}");
+        }
+        let (_d, p) = write("[server]\nforwarded_header = \"x-real-ip\"\n");
+        let e = Config::load(Some(&p), []).unwrap_err().to_string();
+        assert!(
+            e.contains("[server] forwarded_header: \"x-real-ip\" is not"),
+            "{e}"
+        );
+        let env = [(
+            "FRONTDESK_SERVER__TRUSTED_PROXIES".to_string(),
+            r#"["192.168.1.0/24"]"#.to_string(),
+        )];
+        let c = Config::load(None, env).unwrap();
+        assert!(c.server.trusted_proxies[0].contains(ip("192.168.1.77")));
     }
 
     fn write(body: &str) -> (tempfile::TempDir, PathBuf) {

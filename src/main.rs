@@ -720,7 +720,7 @@ fn serve(config: frontdesk::config::Config) -> Result<()> {
         let bind = config.server.bind.clone();
         // Listen first: a first start that cannot bind must not make (and
         // lose) the admin's token.
-        let listener = tokio::net::TcpListener::bind(&bind)
+        let listener = frontdesk::http::listen(&bind)
             .await
             .with_context(|| format!("cannot listen on {bind}"))?;
         let (app, started) = tokio::task::spawn_blocking(move || frontdesk::app::App::open(config))

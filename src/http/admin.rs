@@ -8,7 +8,7 @@ use axum::Json;
 use hyper::body::Bytes;
 
 use super::error::{Body, HttpError};
-use super::{admin_of, blocking};
+use super::{admin_of, blocking, AdminAuth};
 use crate::app::{
     App, Classified, ClassifyRequest, CreatedAgent, IntentsView, NewAgent, ReloadStatus,
 };
@@ -31,10 +31,9 @@ pub async fn intents(
     responses((status = 200, description = "The decision and why", body = Classified)))]
 pub async fn classify(
     State(app): State<App>,
-    headers: HeaderMap,
+    _: AdminAuth,
     Body(req): Body<ClassifyRequest>,
 ) -> Result<Json<Classified>, HttpError> {
-    admin_of(&app, &headers)?;
     Ok(Json(
         blocking(&app, move |app| app.classify(&req.text)).await?,
     ))
@@ -58,10 +57,9 @@ pub async fn reload(
     responses((status = 201, description = "Created", body = CreatedAgent)))]
 pub async fn add_agent(
     State(app): State<App>,
-    headers: HeaderMap,
+    _: AdminAuth,
     Body(new): Body<NewAgent>,
 ) -> Result<(StatusCode, Json<CreatedAgent>), HttpError> {
-    admin_of(&app, &headers)?;
     let created = blocking(&app, move |app| app.add_agent(new)).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::Json;
 
 use super::error::{Body, HttpError};
-use super::{agent_of, blocking};
+use super::{agent_of, blocking, AgentAuth};
 use crate::app::{
     AgentInfo, AgentText, App, LiveItem, QueueView, SetPresence, Stored, Transcript, TransferTo,
 };
@@ -26,10 +26,9 @@ pub async fn me(State(app): State<App>, headers: HeaderMap) -> Result<Json<Agent
     responses((status = 200, description = "The agent", body = AgentInfo)))]
 pub async fn presence(
     State(app): State<App>,
-    headers: HeaderMap,
+    AgentAuth(agent): AgentAuth,
     Body(p): Body<SetPresence>,
 ) -> Result<Json<AgentInfo>, HttpError> {
-    let agent = agent_of(&app, &headers)?;
     Ok(Json(
         blocking(&app, move |app| app.set_presence(&agent, p)).await?,
     ))
@@ -94,10 +93,9 @@ macro_rules! action {
         pub async fn $name(
             State(app): State<App>,
             Path($id): Path<String>,
-            headers: HeaderMap,
+            AgentAuth($agent): AgentAuth,
             Body($b): Body<$body>,
         ) -> Result<Json<Stored>, HttpError> {
-            let $agent = agent_of(&app, &headers)?;
             Ok(Json(blocking(&app, move |$app| $call).await?))
         }
     };

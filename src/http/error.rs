@@ -2,7 +2,12 @@
 //! "message"}}` with its status (and `Retry-After` on 429). Everything else
 //! that can fail before a handler runs (axum's own rejections, a body over
 //! the limit, an unknown route, a panic) is turned into the same shape by
-//! `json_errors`, so no client ever sees a plain-text error or a trace.
+//! `json_errors`, so no client ever sees a plain-text error or a trace;
+//! what hyper refuses before any service runs gets the shape from
+//! `JsonParseErrors` around the connection.
+
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -10,6 +15,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::app::{ApiError, ErrorBody, ErrorDetail};
 
@@ -129,4 +135,181 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
 
 pub async fn not_found() -> HttpError {
     HttpError(ApiError::new(404, "not_found", "no such route"))
+}
+
+/// The JSON error shape for what hyper answers itself. Requests its parser
+/// refuses (a garbage request line, a bad header, headers too large, a URL
+/// too long) are answered by hyper before any service runs, with the status
+/// and an empty body, and hyper has no hook to change that body. This
+/// wrapper around a connection's stream replaces such an answer as it is
+/// written: a write that is exactly one response head with a 400, 414 or
+/// 431 status and `content-length: 0` gets the JSON body. Our own error
+/// responses always carry a body (`json_errors`), so only hyper's match.
+/// hyper writes a response head as one buffer (the first of a vectored
+/// write); anything else passes through untouched.
+pub struct JsonParseErrors<S> {
+    inner: S,
+    /// A rewritten answer still to be written, and how much of it is.
+    pending: Vec<u8>,
+    written: usize,
+}
+
+impl<S> JsonParseErrors<S> {
+    pub fn new(inner: S) -> JsonParseErrors<S> {
+        JsonParseErrors {
+            inner,
+            pending: Vec::new(),
+            written: 0,
+        }
+    }
+}
+
+/// hyper's answer in `buf` with the JSON body, if `buf` is one.
+fn with_json_body(buf: &[u8]) -> Option<Vec<u8>> {
+    if !buf.starts_with(b"HTTP/1.1 4") {
+        return None;
+    }
+    let head = std::str::from_utf8(buf).ok()?;
+    if head.find("\r\n\r\n")? + 4 != head.len() {
+        return None;
+    }
+    let (code, message) = match head.get(9..12)? {
+        "400" => ("bad_request", "the request is not valid HTTP/1.1"),
+        "414" => ("uri_too_long", "the URL is too long"),
+        "431" => (
+            "request_header_fields_too_large",
+            "the request's headers are too large or too many",
+        ),
+        _ => return None,
+    };
+    const EMPTY: &str = "\r\ncontent-length: 0\r\n";
+    let at = head.to_ascii_lowercase().find(EMPTY)?;
+    let body = serde_json::to_string(&ErrorBody {
+        error: ErrorDetail {
+            code: code.into(),
+            message: message.into(),
+        },
+    })
+    .ok()?;
+    Some(
+        format!(
+            "{}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{}{body}",
+            &head[..at],
+            body.len(),
+            &head[at + EMPTY.len()..],
+        )
+        .into_bytes(),
+    )
+}
+
+impl<S: AsyncWrite + Unpin> JsonParseErrors<S> {
+    /// Writes what is pending; ready once nothing is.
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while self.written < self.pending.len() {
+            let n =
+                ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+        }
+        self.pending.clear();
+        self.written = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for JsonParseErrors<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for JsonParseErrors<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        ready!(self.drain(cx))?;
+        if let Some(answer) = with_json_body(buf) {
+            self.pending = answer;
+            // Taken whole; the rest goes out on the next write or flush.
+            if let Poll::Ready(Err(e)) = self.drain(cx) {
+                return Poll::Ready(Err(e));
+            }
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        ready!(self.drain(cx))?;
+        // A head alone: one non-empty buffer, the rest (if any) empty.
+        let mut filled = bufs.iter().filter(|b| !b.is_empty());
+        if let (Some(only), None) = (filled.next(), filled.next()) {
+            if let Some(answer) = with_json_body(only) {
+                self.pending = answer;
+                if let Poll::Ready(Err(e)) = self.drain(cx) {
+                    return Poll::Ready(Err(e));
+                }
+                return Poll::Ready(Ok(only.len()));
+            }
+        }
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        ready!(self.drain(cx))?;
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        ready!(self.drain(cx))?;
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_hypers_empty_answers_get_a_body() {
+        let hyper_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\ndate: Mon, 30 Nov 2026 06:20:16 GMT\r\n\r\n";
+        let out = String::from_utf8(with_json_body(hyper_431).unwrap()).unwrap();
+        let (head, body) = out.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+        assert!(head.contains("\r\nconnection: close\r\n"), "{head}");
+        assert!(head.contains(&format!("\r\ncontent-length: {}\r\n", body.len())));
+        assert!(head.contains("\r\ncontent-type: application/json\r\n"));
+        assert!(
+            head.ends_with("date: Mon, 30 Nov 2026 06:20:16 GMT"),
+            "{head}"
+        );
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["error"]["code"], "request_header_fields_too_large");
+        for untouched in [
+            &b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"[..],
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\n\r\n{}",
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\nHTTP/1.1 200 OK",
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n",
+            b"{\"HTTP/1.1 400\"}",
+        ] {
+            assert!(with_json_body(untouched).is_none(), "{untouched:?}");
+        }
+    }
 }

@@ -2,7 +2,9 @@
 //! `admin`, `ws`), the OpenAPI document generated from the handlers'
 //! annotations and types, operations endpoints, and `run`, the one place
 //! the server starts: our own accept loop over hyper, for the header-read
-//! timeout against slow clients and the peer address of each connection.
+//! timeout against slow clients, a cap on connections per address, and
+//! the client address of each request (the TCP peer, or what a trusted
+//! proxy says).
 
 pub mod admin;
 pub mod agent;
@@ -12,15 +14,19 @@ pub mod visitor;
 pub mod ws;
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::body::HttpBody;
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
@@ -32,8 +38,10 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use self::error::HttpError;
+use self::error::{HttpError, JsonParseErrors};
+use crate::app::limits::ConnectionCount;
 use crate::app::{now_ms, Agent, ApiError, App, Health};
+use crate::config::{ForwardedHeader, IpNet};
 
 /// The bearer token of a request.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -77,6 +85,93 @@ pub(crate) async fn blocking<T: Send + 'static>(
     }
 }
 
+/// The agent (or admin) behind the token, as an extractor. Listed before a
+/// `Body`, it runs first: a request without a good token is told so, not
+/// what is wrong with its body.
+pub struct AgentAuth(pub Agent);
+
+impl FromRequestParts<App> for AgentAuth {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, HttpError> {
+        agent_of(app, &parts.headers).map(AgentAuth)
+    }
+}
+
+/// An admin behind the token, as an extractor (see `AgentAuth`).
+pub struct AdminAuth(pub Agent);
+
+impl FromRequestParts<App> for AdminAuth {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, HttpError> {
+        admin_of(app, &parts.headers).map(AdminAuth)
+    }
+}
+
+/// The client behind a request from `peer`: `peer` itself unless it is one
+/// of `trusted`; then the rightmost address of the forwarding header that is
+/// not itself trusted (each proxy appends the address it was reached from,
+/// so everything left of the first untrusted hop is the client's word). An
+/// entry that is not an address (`unknown`, an obfuscated name, garbage)
+/// stops the walk at the hop that wrote it.
+pub fn client_ip(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+    header: ForwardedHeader,
+) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let peer = peer.to_canonical();
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let name = match header {
+        ForwardedHeader::XForwardedFor => "x-forwarded-for",
+        ForwardedHeader::Forwarded => "forwarded",
+    };
+    let hop = |element: &str| match header {
+        ForwardedHeader::XForwardedFor => node_ip(element),
+        ForwardedHeader::Forwarded => element
+            .split(';')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
+            .and_then(|(_, v)| node_ip(v)),
+    };
+    // Repeated header lines are one list, in order (RFC 9110 5.3): walk
+    // it from the right.
+    let mut client = peer;
+    for value in headers.get_all(name).iter().rev() {
+        let Ok(value) = value.to_str() else {
+            return client;
+        };
+        for element in value.rsplit(',') {
+            match hop(element) {
+                Some(ip) if is_trusted(ip) => client = ip,
+                Some(ip) => return ip,
+                None => return client,
+            }
+        }
+    }
+    client
+}
+
+/// An address as proxies write it: `192.0.2.1`, `192.0.2.1:4711`,
+/// `2001:db8::1`, `[2001:db8::1]:4711`, quoted or not.
+fn node_ip(s: &str) -> Option<IpAddr> {
+    let s = s.trim().trim_matches('"');
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Some(sa.ip().to_canonical());
+    }
+    s.strip_prefix('[')
+        .and_then(|r| r.split_once(']'))
+        .and_then(|(ip, _)| ip.parse::<IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "frontdesk", description = "The visitor, agent and admin API of frontdesk. Every error is `{\"error\": {\"code\", \"message\"}}`; a 429 carries `Retry-After`."),
@@ -99,6 +194,7 @@ const ERRORS: &[(&str, &str)] = &[
         "404",
         "No such conversation for this token, or no such route",
     ),
+    ("408", "The body did not arrive in time"),
     ("409", "The conversation's state does not allow this now"),
     ("413", "Body over the size limit"),
     ("415", "Body is not JSON"),
@@ -163,6 +259,7 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(metrics))
         .fallback(error::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(limits.body_bytes))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), read_body))
         // Inside the JSON-error layer, so a panic's 500 gets the error shape
         // (and is counted) like any other.
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
@@ -253,6 +350,64 @@ async fn per_ip_limit(State(app): State<App>, req: Request, next: Next) -> Respo
     next.run(req).await
 }
 
+/// Reads a request's whole body before any handler runs: an announced
+/// length over the limit is refused at once (413), and a body that does not
+/// arrive within `body_read_timeout_secs` is answered 408. Either way the
+/// connection is closed, so a stalled client holds nothing for long. The
+/// bodies are small JSON documents, so holding one in memory costs little.
+async fn read_body(State(app): State<App>, req: Request, next: Next) -> Response {
+    let limits = &app.config.limits;
+    let close = |e: ApiError| {
+        let mut res = HttpError(e).into_response();
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        res
+    };
+    let too_large = || {
+        close(ApiError::new(
+            413,
+            "payload_too_large",
+            format!("the body is over {} bytes", limits.body_bytes),
+        ))
+    };
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limits.body_bytes as u64) {
+        return too_large();
+    }
+    if req.body().is_end_stream() {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let deadline = Duration::from_secs(limits.body_read_timeout_secs);
+    match tokio::time::timeout(deadline, Limited::new(body, limits.body_bytes).collect()).await {
+        Ok(Ok(collected)) => {
+            let body = axum::body::Body::from(collected.to_bytes());
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => too_large(),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "reading a body failed");
+            close(ApiError::new(
+                400,
+                "bad_request",
+                "the request body could not be read",
+            ))
+        }
+        Err(_) => close(ApiError::new(
+            408,
+            "request_timeout",
+            format!(
+                "the body did not arrive within {} s",
+                limits.body_read_timeout_secs
+            ),
+        )),
+    }
+}
+
 /// A span per request named by its route, and the request counter.
 async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     let route = req
@@ -260,7 +415,13 @@ async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let span = tracing::info_span!("request", method = %req.method(), route = %route);
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let span =
+        tracing::info_span!("request", method = %req.method(), route = %route, client = %client);
     let quiet = route == "/healthz" || route == "/metrics";
     let started = std::time::Instant::now();
     let res = next.run(req).instrument(span.clone()).await;
@@ -300,12 +461,87 @@ async fn metrics(State(app): State<App>) -> Response {
         .into_response()
 }
 
+/// Raises this process's soft limit of open files to its hard limit, so
+/// the stock soft 1,024 of many systems does not cap the server's
+/// connections (each holds a descriptor). Returns the limit before and
+/// after.
+#[cfg(unix)]
+pub fn raise_open_files_limit() -> std::io::Result<(Option<u64>, Option<u64>)> {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    let before = limit.current;
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        setrlimit(Resource::Nofile, limit)?;
+    }
+    Ok((before, getrlimit(Resource::Nofile).current))
+}
+
+/// Elsewhere there is no such limit to raise.
+#[cfg(not(unix))]
+pub fn raise_open_files_limit() -> std::io::Result<(Option<u64>, Option<u64>)> {
+    Ok((None, None))
+}
+
+/// Listen backlog: connections the kernel completes before we accept them.
+/// std and tokio listen with 128, which a burst of connections (a flood
+/// from one client) fills; the kernel then drops new SYNs, and everyone
+/// else's connection waits a second for its retry. 1,024 rides out such a
+/// burst (the kernel caps it at `net.core.somaxconn`).
+const BACKLOG: u32 = 1024;
+
+/// Listens on `addr` (`host:port`; port 0 picks a free one) with a deep
+/// backlog and, as std does on Unix, `SO_REUSEADDR`, so a restart does not
+/// wait for the old connections' TIME_WAIT.
+pub async fn listen(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a) {
+            Ok(()) => return socket.listen(BACKLOG),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{addr} names no address"),
+        )
+    }))
+}
+
+/// What a connection over `connections_per_ip` gets before it is closed:
+/// written whole without reading the request (nothing to wait for), so a
+/// client that already sent its request may see a reset instead.
+fn too_many_connections() -> Vec<u8> {
+    let body = serde_json::json!({"error": {
+        "code": "rate_limited",
+        "message": "too many open connections from this address",
+    }})
+    .to_string();
+    format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n\
+         retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then stops taking
 /// connections, asks the open ones to finish their request and close, and
 /// waits for them (up to 10 s). Also runs the intents watcher and the
 /// webhook sender. HTTP/1.1 only, so the header-read timeout holds from the
 /// moment a connection opens (hyper's auto-detection of HTTP/2 would wait
-/// for the first bytes without a timer).
+/// for the first bytes without a timer). Raises the process's soft limit
+/// of open files first (`raise_open_files_limit`): one descriptor per
+/// connection. Bind `listener` with `listen` for a backlog that rides out
+/// bursts.
 pub async fn run(
     listener: TcpListener,
     app: App,
@@ -327,6 +563,19 @@ pub async fn run(
     // Every connection task holds a clone; when all are gone, recv() ends.
     let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
     let timeout = Duration::from_secs(app.config.limits.header_read_timeout_secs);
+    match raise_open_files_limit() {
+        Ok((before, after)) if before != after => {
+            tracing::info!(?before, ?after, "raised the soft limit of open files")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the soft limit of open files"),
+    }
+    let server = &app.config.server;
+    let trusted: Arc<[IpNet]> = server.trusted_proxies.clone().into();
+    let forwarded = server.forwarded_header;
+    let per_ip = app.config.limits.connections_per_ip;
+    let connections = Arc::new(ConnectionCount::default());
+    let refusal = too_many_connections();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -341,9 +590,35 @@ pub async fn run(
                 }
             },
         };
+        let peer_ip = peer.ip().to_canonical();
+        // A proxy carries many clients, so it is not capped here; the
+        // per-IP limits below the accept loop see its clients.
+        let slot = if trusted.iter().any(|n| n.contains(peer_ip)) {
+            None
+        } else {
+            match connections.acquire(&peer_ip.to_string(), per_ip, u32::MAX) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::debug!(%peer, "too many connections from this address");
+                    // The socket's send buffer is empty: this never blocks.
+                    let _ = stream.try_write(&refusal);
+                    continue;
+                }
+            }
+        };
         let _ = stream.set_nodelay(true);
+        let trusted = trusted.clone();
         let service = router.clone().map_request(move |mut req: Request<_>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
+            // Per request: a proxy's connection carries many clients.
+            let client = client_ip(peer.ip(), req.headers(), &trusted, forwarded);
+            let port = if client == peer.ip().to_canonical() {
+                peer.port()
+            } else {
+                0
+            };
+            // What handlers and per-IP limits know as the peer: the client.
+            req.extensions_mut()
+                .insert(ConnectInfo(SocketAddr::new(client, port)));
             req
         });
         let service = hyper_util::service::TowerToHyperService::new(service);
@@ -353,7 +628,7 @@ pub async fn run(
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(timeout)
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(JsonParseErrors::new(stream)), service)
                 .with_upgrades();
             tokio::pin!(conn);
             let stopping = async move {
@@ -367,8 +642,9 @@ pub async fn run(
                 }
             };
             if let Err(e) = result {
-                tracing::debug!(error = %e, "connection ended with an error");
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
+            drop(slot);
             drop(alive);
         });
     }
@@ -383,4 +659,94 @@ pub async fn run(
     }
     let _ = watcher.await;
     let _ = sender.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (peer, header lines, expected client) with 127.0.0.1 and 10.0.0.0/8
+    /// trusted.
+    fn t(header: ForwardedHeader, peer: &str, lines: &[&str], expected: &str) {
+        let trusted = [
+            IpNet::parse("127.0.0.1").unwrap(),
+            IpNet::parse("10.0.0.0/8").unwrap(),
+        ];
+        let name = match header {
+            ForwardedHeader::XForwardedFor => "x-forwarded-for",
+            ForwardedHeader::Forwarded => "forwarded",
+        };
+        let mut headers = HeaderMap::new();
+        for l in lines {
+            headers.append(name, HeaderValue::from_str(l).unwrap());
+        }
+        let got = client_ip(peer.parse().unwrap(), &headers, &trusted, header);
+        assert_eq!(got.to_string(), expected, "{peer} {lines:?}");
+    }
+
+    #[test]
+    fn the_client_behind_trusted_proxies() {
+        use ForwardedHeader::{Forwarded as F, XForwardedFor as X};
+        // An untrusted peer's header is its own word: ignored.
+        t(X, "192.0.2.1", &["203.0.113.7"], "192.0.2.1");
+        t(F, "192.0.2.1", &["for=203.0.113.7"], "192.0.2.1");
+        // A trusted one names the client; the rightmost untrusted wins.
+        t(X, "127.0.0.1", &["203.0.113.7"], "203.0.113.7");
+        t(
+            X,
+            "127.0.0.1",
+            &["198.51.100.1, 203.0.113.7"],
+            "203.0.113.7",
+        );
+        t(X, "127.0.0.1", &["203.0.113.7, 10.1.2.3"], "203.0.113.7");
+        t(
+            X,
+            "127.0.0.1",
+            &["198.51.100.1", "203.0.113.7"],
+            "203.0.113.7",
+        );
+        t(X, "::ffff:127.0.0.1", &["203.0.113.7"], "203.0.113.7");
+        t(X, "127.0.0.1", &["203.0.113.7:5555"], "203.0.113.7");
+        t(X, "127.0.0.1", &["[2001:db8::1]:5555"], "2001:db8::1");
+        t(X, "127.0.0.1", &["2001:db8::1"], "2001:db8::1");
+        // Only proxies in the chain: the first of them.
+        t(X, "127.0.0.1", &["10.0.0.9, 10.1.2.3"], "10.0.0.9");
+        // No header, or garbage where the client should be: the last hop
+        // that is known.
+        t(X, "127.0.0.1", &[], "127.0.0.1");
+        t(X, "127.0.0.1", &["garbage"], "127.0.0.1");
+        t(
+            X,
+            "127.0.0.1",
+            &["203.0.113.7, garbage, 10.1.2.3"],
+            "10.1.2.3",
+        );
+        // RFC 7239.
+        t(
+            F,
+            "127.0.0.1",
+            &["for=192.0.2.60;proto=http;by=203.0.113.43"],
+            "192.0.2.60",
+        );
+        t(
+            F,
+            "127.0.0.1",
+            &["for=\"[2001:db8:cafe::17]:4711\""],
+            "2001:db8:cafe::17",
+        );
+        t(
+            F,
+            "127.0.0.1",
+            &["For=198.51.100.1, for=203.0.113.7"],
+            "203.0.113.7",
+        );
+        t(F, "127.0.0.1", &["for=unknown"], "127.0.0.1");
+        t(F, "127.0.0.1", &["proto=https"], "127.0.0.1");
+        // The header not configured is not read.
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
+        let trusted = [IpNet::parse("127.0.0.1").unwrap()];
+        let peer = "127.0.0.1".parse().unwrap();
+        assert_eq!(client_ip(peer, &h, &trusted, F), peer);
+    }
 }

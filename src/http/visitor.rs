@@ -5,7 +5,8 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
@@ -34,6 +35,23 @@ pub(super) fn authorize(app: &App, id: &str, headers: &HeaderMap) -> Result<(), 
         Ok(())
     } else {
         Err(ApiError::not_found("conversation").into())
+    }
+}
+
+/// The conversation of the path, once the request's token is found to be
+/// its own. Listed before a `Body`, it runs first: a request without the
+/// token is told so, not what is wrong with its body.
+pub struct Authorized(pub String);
+
+impl FromRequestParts<App> for Authorized {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, HttpError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, app)
+            .await
+            .map_err(|r| ApiError::new(400, "bad_request", r.body_text()))?;
+        authorize(app, &id, &parts.headers)?;
+        Ok(Authorized(id))
     }
 }
 
@@ -83,11 +101,9 @@ pub async fn events(
     responses((status = 200, description = "Stored (or the original, for a retried client_id)", body = Stored)))]
 pub async fn send(
     State(app): State<App>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
+    Authorized(id): Authorized,
     Body(msg): Body<SendMessage>,
 ) -> Result<Json<Stored>, HttpError> {
-    authorize(&app, &id, &headers)?;
     Ok(Json(visible(
         blocking(&app, move |app| app.send(&id, msg)).await?,
     )))
@@ -116,11 +132,9 @@ pub async fn handoff(
     responses((status = 200, description = "Stored", body = Stored)))]
 pub async fn rate(
     State(app): State<App>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
+    Authorized(id): Authorized,
     Body(rate): Body<Rate>,
 ) -> Result<Json<Stored>, HttpError> {
-    authorize(&app, &id, &headers)?;
     Ok(Json(visible(
         blocking(&app, move |app| app.rate(&id, rate)).await?,
     )))
@@ -133,11 +147,9 @@ pub async fn rate(
     responses((status = 200, description = "Stored", body = Stored)))]
 pub async fn email(
     State(app): State<App>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
+    Authorized(id): Authorized,
     Body(e): Body<LeaveEmail>,
 ) -> Result<Json<Stored>, HttpError> {
-    authorize(&app, &id, &headers)?;
     Ok(Json(visible(
         blocking(&app, move |app| app.leave_email(&id, e)).await?,
     )))

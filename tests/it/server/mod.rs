@@ -4,7 +4,9 @@
 mod agents;
 mod backup;
 mod flow;
+mod hostile;
 mod ops;
+mod proxy;
 mod reload;
 mod security;
 mod sockets;
@@ -63,10 +65,39 @@ impl Server {
 
     /// Starts (or restarts, with the admin token of the first start).
     pub fn start_with(s: &Setup, admin: Option<String>) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_frontdesk"));
+        cmd.args(["serve", "--config"]).arg(&s.config);
+        Server::spawn(cmd, admin)
+    }
+
+    /// Starts with the soft limit of open files at `soft`, the stock 1024 of
+    /// many systems (the hard limit is left as it is), through the shell's
+    /// `ulimit`.
+    pub fn start_with_open_files(s: &Setup, soft: u64) -> Server {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit -Sn {soft} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_frontdesk"))
             .args(["serve", "--config"])
+            .arg(&s.config);
+        Server::spawn(cmd, None)
+    }
+
+    /// Starts with `FRONTDESK_LOG` set to `filter` (the log is what `stop`
+    /// returns).
+    pub fn start_with_log(s: &Setup, filter: &str) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_frontdesk"));
+        cmd.args(["serve", "--config"])
             .arg(&s.config)
-            .env("FRONTDESK_LOG", "warn")
+            .env("FRONTDESK_LOG", filter);
+        Server::spawn(cmd, None)
+    }
+
+    fn spawn(mut cmd: Command, admin: Option<String>) -> Server {
+        if !cmd.get_envs().any(|(k, _)| k == "FRONTDESK_LOG") {
+            cmd.env("FRONTDESK_LOG", "warn");
+        }
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
