@@ -242,7 +242,11 @@ fn step_arbitrary_sequences() {
             for (i, r) in chat.log.iter().enumerate() {
                 prop_assert_eq!(r.seq, i as u64 + 1, "sequence numbers are gap-free");
             }
-            prop_assert_eq!(chat.conv.last_seq, chat.log.len() as u64);
+            prop_assert_eq!(
+                chat.conv.last_seq,
+                chat.log.len() as u64,
+                "the state's last seq is the log's last"
+            );
             // The state is derived from the log alone (a restart sees the
             // same conversation).
             prop_assert_eq!(&Conversation::from_log(&chat.log), &chat.conv);
