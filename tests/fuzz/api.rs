@@ -1,7 +1,8 @@
 //! The API's JSON bodies: arbitrary JSON values, near-valid bodies with
 //! fields of the wrong type, and arbitrary bytes POSTed (and PUT) to every
-//! endpoint that reads a body, and to the body-less actions, on the real
-//! server started in-process on port 0 and reached over real HTTP. One
+//! endpoint that reads a body, and to the body-less actions (the two log
+//! reads get fuzzed `?after=` queries too), on the real server started
+//! in-process on port 0 and reached over real HTTP. One
 //! server for all cases; each case is a short run of requests on a fresh
 //! conversation, so the state-changing endpoints see every phase.
 //! Invariants: no 5xx; every 4xx is `{"error": {"code", "message"}}` and
@@ -120,6 +121,20 @@ const ENDPOINTS: &[Endpoint] = &[
         role: Role::Agent,
         fields: &[],
     },
+    // Reads no body but a query (`after`), and every visitor write lands
+    // in its log: fuzzed for the query and to read back what was stored.
+    Endpoint {
+        method: "GET",
+        path: "/api/v1/conversations/{id}/events",
+        role: Role::Visitor,
+        fields: &[],
+    },
+    Endpoint {
+        method: "GET",
+        path: "/api/v1/agent/conversations/{id}",
+        role: Role::Agent,
+        fields: &[],
+    },
     Endpoint {
         method: "POST",
         path: "/api/v1/admin/classify",
@@ -201,10 +216,10 @@ fn field_value() -> impl Strategy<Value = Value> {
 /// A near-valid body: the endpoint's fields (most present, some extra),
 /// most with a value of their type, some with anything.
 fn structured(fields: &'static [&'static str]) -> BoxedStrategy<Value> {
-    let present = prop::collection::vec(prop::bool::weighted(0.85), fields.len());
+    let present = prop::collection::vec(prop::bool::weighted(0.9), fields.len());
     let values: Vec<BoxedStrategy<Value>> = fields
         .iter()
-        .map(|f| prop_oneof![5 => plausible(f), 2 => field_value()].boxed())
+        .map(|f| prop_oneof![4 => plausible(f), 1 => field_value()].boxed())
         .collect();
     let extra = prop::option::weighted(0.1, ("[a-z_]{1,8}", json_value()));
     (present, values, extra)
@@ -252,6 +267,8 @@ enum Target {
 #[derive(Debug, Clone)]
 struct Call {
     endpoint: usize,
+    /// A query string (`after=…`), percent-encoded.
+    query: Option<String>,
     body: Body,
     content_type: Option<&'static str>,
     auth: Auth,
@@ -262,7 +279,7 @@ fn call() -> impl Strategy<Value = Call> {
     (0..ENDPOINTS.len()).prop_flat_map(|endpoint| {
         let fields = ENDPOINTS[endpoint].fields;
         let body = prop_oneof![
-            6 => structured(fields).prop_map(Body::Json),
+            9 => structured(fields).prop_map(Body::Json),
             3 => json_value().prop_map(Body::Json),
             2 => prop::collection::vec(any::<u8>(), 0..256).prop_map(Body::Bytes),
             1 => crate::classify::message().prop_map(|s| Body::Bytes(s.into_bytes())),
@@ -285,16 +302,68 @@ fn call() -> impl Strategy<Value = Call> {
             1 => Just(Target::Unknown),
             1 => Just(Target::Odd),
         ];
-        (body, content_type, auth, target).prop_map(move |(body, content_type, auth, target)| {
-            Call {
+        let query = prop::option::weighted(0.3, query());
+        (query, body, content_type, auth, target).prop_map(
+            move |(query, body, content_type, auth, target)| Call {
                 endpoint,
+                query,
                 body,
                 content_type,
                 auth,
                 target,
-            }
-        })
+            },
+        )
     })
+}
+
+/// `after=` with numbers in and out of range, and anything else.
+fn query() -> impl Strategy<Value = String> {
+    let value = prop_oneof![
+        (0u64..40).prop_map(|n| n.to_string()),
+        Just(u64::MAX.to_string()),
+        Just("18446744073709551616".to_string()),
+        Just("-1".to_string()),
+        Just(String::new()),
+        prop::collection::vec(any::<u8>(), 0..12)
+            .prop_map(|b| { b.iter().map(|c| format!("%{c:02X}")).collect::<String>() }),
+    ];
+    (value, any::<bool>()).prop_map(|(v, twice)| {
+        if twice {
+            format!("after={v}&after=1&x=%00")
+        } else {
+            format!("after={v}")
+        }
+    })
+}
+
+/// A well-formed call of the walk that precedes a case's fuzzed calls.
+fn valid_call(step: usize) -> Call {
+    let (path, body) = match step {
+        0 => (
+            "/api/v1/conversations/{id}/messages",
+            json!({"text": "where is my order", "client_id": format!("walk{}", next_walk_id())}),
+        ),
+        1 => ("/api/v1/conversations/{id}/handoff", json!({})),
+        2 => ("/api/v1/agent/conversations/{id}/claim", json!({})),
+        _ => ("/api/v1/agent/conversations/{id}/close", json!({})),
+    };
+    Call {
+        endpoint: ENDPOINTS
+            .iter()
+            .position(|e| e.path == path)
+            .expect("a known endpoint"),
+        query: None,
+        body: Body::Json(body),
+        content_type: Some("application/json"),
+        auth: Auth::Own,
+        target: Target::Own,
+    }
+}
+
+/// A distinct client id per walk message (a repeat would be a retry).
+fn next_walk_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The server under test and its credentials.
@@ -491,18 +560,34 @@ fn check_error_shape(status: u16, body: &[u8]) -> Result<(), TestCaseError> {
 fn api_arbitrary_bodies() {
     let server = Server::start();
     // Statuses by endpoint, shown with TEST_LOG=1: what the run reached.
-    let seen = std::sync::Mutex::new(std::collections::BTreeMap::<(&str, u16), u32>::new());
-    let strategy = prop::collection::vec(call(), 1..6);
+    type Seen<'a> = std::collections::BTreeMap<(&'a str, u16, String), u32>;
+    let seen = std::sync::Mutex::new(Seen::new());
+    // Each case first walks its conversation into some phase with valid
+    // calls (a message, a handoff, the fixture agent's claim, a close),
+    // so the fuzzed calls after them meet every state.
+    let strategy = (
+        prop::collection::vec(select(&[0usize, 1, 2, 3][..]), 0..4),
+        prop::collection::vec(call(), 1..6),
+    );
     let mut runner = TestRunner::new(crate::config(
         DEFAULT_CASES,
         "tests/fuzz/regressions/api.txt",
     ));
     runner
-        .run(&strategy, |calls| {
+        .run(&strategy, |(walk, fuzzed)| {
+            // Fuzzed presence calls may have sent the agent away or to a
+            // capacity of 1: each case starts with it ready to claim.
+            server.json(
+                "PUT",
+                "/api/v1/agent/presence",
+                Some(&server.agent),
+                json!({"presence": "online", "capacity": 100}),
+            );
             let created = server.json("POST", "/api/v1/conversations", None, json!({}));
             let id = created["id"].as_str().expect("id").to_string();
             let visitor = created["token"].as_str().expect("token").to_string();
-            for c in &calls {
+            let calls = walk.iter().map(|&w| valid_call(w)).chain(fuzzed);
+            for c in calls {
                 let e = &ENDPOINTS[c.endpoint];
                 let own = match e.role {
                     Role::Nobody => None,
@@ -526,7 +611,10 @@ fn api_arbitrary_bodies() {
                     Target::Unknown => "c_doesnotexist".to_string(),
                     Target::Odd => "%2e%2e%2F..%00%F0%9F%92%A9".to_string(),
                 };
-                let path = e.path.replace("{id}", &target);
+                let mut path = e.path.replace("{id}", &target);
+                if let Some(q) = &c.query {
+                    path = format!("{path}?{q}");
+                }
                 let body = match &c.body {
                     Body::Json(v) => v.to_string().into_bytes(),
                     Body::Bytes(b) => b.clone(),
@@ -542,7 +630,16 @@ fn api_arbitrary_bodies() {
                         )))
                     }
                 };
-                *seen.lock().unwrap().entry((e.path, r.status)).or_default() += 1;
+                let code = serde_json::from_slice::<Value>(&r.body).ok().and_then(|v| {
+                    v.pointer("/error/code")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                });
+                *seen
+                    .lock()
+                    .unwrap()
+                    .entry((e.path, r.status, code.unwrap_or_default()))
+                    .or_default() += 1;
                 let text = String::from_utf8_lossy(&r.body);
                 prop_assert!(
                     r.status < 500,
@@ -571,12 +668,21 @@ fn api_arbitrary_bodies() {
                     );
                 }
             }
+            // Let go of the conversation (whoever holds it, if anyone), so
+            // the agent's capacity lasts the run; a refusal is fine here.
+            let _ = server.send(
+                "POST",
+                &format!("/api/v1/agent/conversations/{id}/close"),
+                Some(&server.agent),
+                None,
+                Vec::new(),
+            );
             Ok(())
         })
         .unwrap();
     if std::env::var("TEST_LOG").is_ok() {
-        for ((path, status), n) in seen.lock().unwrap().iter() {
-            eprintln!("{status} {n:>6}  {path}");
+        for ((path, status, code), n) in seen.lock().unwrap().iter() {
+            eprintln!("{status} {code:<24} {n:>6}  {path}");
         }
     }
     let health = server.send("GET", "/healthz", None, None, Vec::new());

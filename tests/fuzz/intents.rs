@@ -327,20 +327,90 @@ fn load_arbitrary_files() {
         .unwrap();
 }
 
+/// Names a file may be renamed to: invalid ids, and names the loader
+/// skips. None of them is a shipped name, so a rename never collides.
+const RENAMES: &[&str] = &[
+    "Bad-Name.toml",
+    "1st.toml",
+    "_extra.toml",
+    "café.toml",
+    "two words.toml",
+    "shipping_cost.TOML",
+    "notes.txt",
+    ".toml",
+];
+
+/// A `_calibration.toml` with values in and out of range, of the wrong
+/// type, and naming known and unknown intents.
+fn calibration() -> impl Strategy<Value = Vec<u8>> {
+    let num = || {
+        prop_oneof![
+            3 => (0.0f64..=1.0).prop_map(|f| format!("{f}")),
+            1 => select(&["0", "1", "nan", "-inf", "-0.5", "1.5", "\"0.5\"", "[]"][..])
+                .prop_map(str::to_string),
+        ]
+    };
+    let ids: Vec<String> = crate::shipped_files()
+        .iter()
+        .filter_map(|(n, _)| n.strip_suffix(".toml"))
+        .filter(|n| !n.starts_with('_'))
+        .map(str::to_string)
+        .chain(["no_such_intent".to_string()])
+        .collect();
+    (
+        num(),
+        num(),
+        prop::option::of(num()),
+        prop::option::of(num()),
+        prop::collection::vec((select(ids), num()), 0..3),
+        any::<bool>(),
+    )
+        .prop_map(|(answer, clarify, margin, coverage, intents, stale)| {
+            let mut s = format!("measured_on = \"fuzz\"\nanswer = {answer}\nclarify = {clarify}\n");
+            if stale {
+                s.push_str("fingerprint = \"0000000000000000\"\n");
+            }
+            if let Some(m) = margin {
+                s.push_str(&format!("margin = {m}\n"));
+            }
+            if let Some(c) = coverage {
+                s.push_str(&format!("clarify_coverage = {c}\n"));
+            }
+            if !intents.is_empty() {
+                s.push_str("[intents]\n");
+                for (id, v) in intents {
+                    s.push_str(&format!("{id} = {v}\n"));
+                }
+            }
+            s.into_bytes()
+        })
+}
+
 #[test]
 fn load_mutated_shipped_set() {
     let seeds = crate::shipped_files();
-    let strategy = prop::collection::vec((any::<Index>(), mutation()), 1..4);
+    let strategy = (
+        prop::collection::vec((any::<Index>(), mutation()), 0..4),
+        prop::option::weighted(0.1, (any::<Index>(), select(RENAMES))),
+        prop::option::weighted(0.2, calibration()),
+    );
     let mut runner = TestRunner::new(crate::config(
         MUTATED_CASES,
         "tests/fuzz/regressions/intents_mutated.txt",
     ));
     runner
-        .run(&strategy, |edits| {
+        .run(&strategy, |(edits, rename, calibration)| {
             let mut files: Vec<(String, Vec<u8>)> = seeds.to_vec();
             for (which, m) in &edits {
                 let i = which.index(files.len());
                 apply(&mut files[i].1, m);
+            }
+            if let Some((which, to)) = rename {
+                let i = which.index(files.len());
+                files[i].0 = to.to_string();
+            }
+            if let Some(body) = calibration {
+                files.push((frontdesk::intents::CALIBRATION_FILE.to_string(), body));
             }
             let dir = write_set(&files);
             check_load(dir.path(), &files)
