@@ -10,8 +10,9 @@
 //!   folded into the state as the app does.
 //!
 //! Each target runs a bounded number of cases (its `DEFAULT_CASES`, chosen
-//! so the whole binary takes about two minutes in the dev profile on a
-//! 2-core machine); `FUZZ_CASES=N` runs N cases per target instead.
+//! so the whole binary takes about 80 s in the dev profile on a busy
+//! 2-core machine; the mutated intent sets, each trained, take most of
+//! it); `FUZZ_CASES=N` runs N cases per target instead.
 //! Failures are saved under `tests/fuzz/regressions/` and replayed first on
 //! every later run: commit them with the fix. Not part of plain
 //! `cargo test`; `.ci/run` runs it as `cargo test --test fuzz`.
