@@ -93,8 +93,7 @@ impl Conversation {
                 if self.phase == Phase::Closed {
                     // A new message after a close starts again with the bot.
                     self.phase = Phase::Bot;
-                    self.rated = false;
-                    self.fallbacks = 0;
+                    self.reopen();
                 }
             }
             Event::BotReply { intent, slots, .. } => {
@@ -133,6 +132,10 @@ impl Conversation {
                 self.pending = Pending::HandoffOffer { reason: *reason };
             }
             Event::Handoff { reason } => {
+                if self.phase == Phase::Closed {
+                    // "Talk to a person" after a close: a new session too.
+                    self.reopen();
+                }
                 self.phase = Phase::Queued { reason: *reason };
                 self.pending = Pending::Nothing;
                 self.handoff_at_ms = Some(r.at_ms);
@@ -162,6 +165,13 @@ impl Conversation {
             Event::Rating { .. } => self.rated = true,
             Event::EmailLeft { email } => self.visitor.email = Some(email.clone()),
         }
+    }
+
+    /// A closed conversation starts a new session: it may be rated again
+    /// once closed, and the bot's fallback count starts over.
+    fn reopen(&mut self) {
+        self.rated = false;
+        self.fallbacks = 0;
     }
 
     fn remember(&mut self, intent: &str, slots: &[(String, String)]) {

@@ -502,3 +502,42 @@ fn leaving_an_email_updates_the_visitor() {
     assert_eq!(c.conv.visitor.email.as_deref(), Some("ada@example.com"));
     assert_eq!(c.conv.phase.as_str(), "queued", "the ticket stays queued");
 }
+
+/// The bug this pins: "Talk to a person" on a closed conversation that was
+/// rated reopened it into the queue but kept it marked rated, so the
+/// visitor could not rate the second agent's session (409
+/// `already_rated`). A message after a close always started a fresh
+/// session; now asking for a person does too. Found by `tests/fuzz`
+/// (conversation target).
+#[test]
+fn reopened_by_asking_for_a_person_can_be_rated_again() {
+    let mut c = Chat::new(EscalationPolicy::default(), None);
+    c.input(Input::Close {
+        agent: "alex".into(),
+    })
+    .unwrap();
+    c.input(Input::Rate {
+        score: 5,
+        comment: None,
+    })
+    .unwrap();
+    c.input(Input::AskForPerson).unwrap();
+    assert_eq!(c.conv.phase.as_str(), "queued");
+    c.input(Input::Claim {
+        agent: "kim".into(),
+    })
+    .unwrap();
+    c.input(Input::Close {
+        agent: "kim".into(),
+    })
+    .unwrap();
+    assert_eq!(
+        c.input(Input::Rate {
+            score: 4,
+            comment: None
+        })
+        .map(|e| e.len()),
+        Ok(1),
+        "the second session is rated like the first"
+    );
+}

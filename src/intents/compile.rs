@@ -454,7 +454,16 @@ fn parse<T: serde::de::DeserializeOwned>(
         Ok(v) => Some(v),
         Err(e) => {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
-            let message = e.message().trim().to_string();
+            let message = match e.message().trim() {
+                // The toml crate gives no message for some bytes (a lone
+                // `\r` at a line's start, as in old Mac line ends): name
+                // what is there rather than print `path:1:1: ` and nothing.
+                "" => match source.get(offset..).and_then(|s| s.chars().next()) {
+                    Some(c) => format!("invalid TOML: unexpected {c:?}"),
+                    None => "invalid TOML: unexpected end of file".to_string(),
+                },
+                m => m.to_string(),
+            };
             errors.push(LoadError::at(
                 path,
                 source,
@@ -948,6 +957,21 @@ mod tests {
         assert_eq!(render("Order {order_id}.", v), "Order {order_id}.");
         assert_eq!(render("no braces", v), "no braces");
         assert_eq!(render("open { brace", v), "open { brace");
+    }
+
+    /// The bug this pins: a file with a lone `\r` (old Mac line ends) was
+    /// reported as `path:1:1: ` with no message, because the toml crate
+    /// has none for it. Found by `tests/fuzz` (intents target).
+    #[test]
+    fn toml_error_without_a_message_still_says_what() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.toml"), "\rdescription = \"x\"\r").unwrap();
+        let errors = load_dir(dir.path()).unwrap_err();
+        let want = format!(
+            "{}:1:1: invalid TOML: unexpected '\\r'",
+            dir.path().join("a.toml").display()
+        );
+        assert_eq!(errors.to_string(), want);
     }
 
     #[test]
