@@ -459,6 +459,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let config = load_config(config)?;
             let start = Instant::now();
             let token = token.or_else(|| std::env::var("FRONTDESK_TOKEN").ok());
+            // DIR is claimed before anything else: it must not exist or be
+            // empty, and on failure only what this command made is removed
+            // (never a directory that was there, let alone a store).
+            let existed = dir.exists();
+            let writer = frontdesk::store::BackupWriter::create(&dir)?;
             let result = match token {
                 Some(token) => {
                     let url = url.unwrap_or_else(|| {
@@ -469,7 +474,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                             .replace("[::]", "[::1]");
                         format!("http://{bind}")
                     });
-                    backup_online(&url, &token, &dir)
+                    backup_online(&url, &token, writer)
                 }
                 None => {
                     let data = &config.server.data_dir;
@@ -480,14 +485,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                                 data.display()
                             )
                         })
-                        .and_then(|s| Ok(s.backup_to(&dir)?))
+                        .and_then(|s| Ok(s.backup_into(writer)?))
                 }
             };
             let report = match result {
                 Ok(r) => r,
                 Err(e) => {
-                    // Nothing half-made is left behind (DIR was empty).
-                    if dir.exists() && !format!("{e:#}").contains("is not empty") {
+                    if existed {
+                        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                            let p = entry.path();
+                            let _ = if p.is_dir() {
+                                std::fs::remove_dir_all(&p)
+                            } else {
+                                std::fs::remove_file(&p)
+                            };
+                        }
+                    } else {
                         let _ = std::fs::remove_dir_all(&dir);
                     }
                     return Err(e);
@@ -771,11 +784,10 @@ fn load_model(args: ModelArgs) -> Result<Model> {
 fn backup_online(
     url: &str,
     token: &str,
-    dir: &std::path::Path,
+    mut writer: frontdesk::store::BackupWriter,
 ) -> Result<frontdesk::store::BackupReport> {
     use http_body_util::{BodyExt, Empty};
     use hyper::body::Bytes;
-    let mut writer = frontdesk::store::BackupWriter::create(dir)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

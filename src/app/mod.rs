@@ -852,8 +852,9 @@ impl App {
         }));
         events
             .iter()
-            .filter_map(kind)
-            .flat_map(|k| webhook::packets(self, id, &full, k))
+            .enumerate()
+            .filter_map(|(i, e)| kind(e).map(|k| (first + i as u64, k)))
+            .flat_map(|(seq, k)| webhook::packets(self, id, &full, k, seq))
             .collect()
     }
 

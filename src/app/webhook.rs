@@ -1,11 +1,13 @@
 //! Webhooks: on a handoff and on a close, a versioned JSON packet (the
 //! conversation, its summary, the transcript) is POSTed to each configured
 //! URL, signed with HMAC-SHA256 (`X-Frontdesk-Signature: sha256=<hex>` of
-//! the body). A packet is written to the store's outbox in the same atomic
-//! write as its event, before the client gets its answer, and leaves it
-//! only when the receiver answers 2xx, so neither a restart nor a crash at
-//! any moment drops one (delivery is at least once; the `delivery` id is
-//! stable across retries); failures are retried with
+//! the body). A packet is written to the store's outbox just before its
+//! event (one `Store::append_batch`), before the client gets its answer,
+//! and leaves it only when the receiver answers 2xx, so neither a restart
+//! nor a crash at any moment drops one (delivery is at least once; the
+//! `delivery` id is stable across retries). A crash can leave a packet
+//! whose event was lost: the sender checks the event is stored before
+//! sending, and drops such a packet. Failures are retried with
 //! exponential backoff (1 s, 2 s, 4 s, … at most an hour apart) and given
 //! up after `MAX_ATTEMPTS`, with an error in the log. Packets to one URL
 //! arrive in the order they were made: a later one waits while an earlier
@@ -59,13 +61,30 @@ struct Pending {
     body: String,
     attempts: u32,
     next_at_ms: i64,
+    /// The record the packet announces: the sender checks it is stored
+    /// before sending (the entry is written before its event, so a crash
+    /// can leave one whose event was lost). Absent in older entries.
+    #[serde(default)]
+    conversation: String,
+    #[serde(default)]
+    seq: u64,
 }
+
+/// How long the sender waits for an entry's event to be stored before it
+/// takes the event for lost (it is stored right after its entry).
+const EVENT_GRACE_MS: i64 = 10_000;
 
 /// The outbox entries (key, value) for `event` of conversation `id`, one
 /// per webhook that wants it, built from `log`: the conversation's log
 /// including the records about to be stored. They are stored in the same
 /// atomic write as those records (`Store::append_batch`).
-pub fn packets(app: &App, id: &str, log: &[Record], event: &str) -> Vec<(String, Vec<u8>)> {
+pub fn packets(
+    app: &App,
+    id: &str,
+    log: &[Record],
+    event: &str,
+    seq: u64,
+) -> Vec<(String, Vec<u8>)> {
     let hooks: Vec<_> = app
         .config
         .webhooks
@@ -99,10 +118,51 @@ pub fn packets(app: &App, id: &str, log: &[Record], event: &str) -> Vec<(String,
             body: serde_json::to_string(&packet).unwrap_or_default(),
             attempts: 0,
             next_at_ms: now,
+            conversation: id.to_string(),
+            seq,
         };
         out.push((key, serde_json::to_vec(&pending).unwrap_or_default()));
     }
     out
+}
+
+/// Whether the record an outbox entry announces is stored.
+enum Announced {
+    Stored,
+    /// Not yet: its append is under way.
+    NotYet,
+    /// Never will be: a crash took it (or its seq holds another event).
+    Lost,
+}
+
+async fn announced(app: &App, key: &str, p: &Pending) -> Announced {
+    if p.seq == 0 {
+        return Announced::Stored;
+    }
+    let (app2, id, seq) = (app.clone(), p.conversation.clone(), p.seq);
+    let record = tokio::task::spawn_blocking(move || app2.store().read(&id, seq - 1))
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .and_then(|log| log.into_iter().next());
+    let kind = |r: &Record| match r.event {
+        crate::conversation::Event::Handoff { .. } => "handoff",
+        crate::conversation::Event::Closed { .. } => "closed",
+        _ => "",
+    };
+    match record {
+        Some(r) if r.seq == p.seq && kind(&r) == p.event => Announced::Stored,
+        Some(r) if r.seq == p.seq => Announced::Lost,
+        _ => {
+            // The key starts with its creation time in ms.
+            let made: i64 = key.get(..20).and_then(|t| t.parse().ok()).unwrap_or(0);
+            if now_ms() - made < EVENT_GRACE_MS {
+                Announced::NotYet
+            } else {
+                Announced::Lost
+            }
+        }
+    }
 }
 
 /// Delivers the outbox until `shutdown` resolves.
@@ -139,6 +199,20 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
                 wake = wake.min(p.next_at_ms);
                 blocked.push(p.url.clone());
                 continue;
+            }
+            match announced(&app, &key, &p).await {
+                Announced::Stored => {}
+                Announced::NotYet => {
+                    wake = wake.min(now + 500);
+                    blocked.push(p.url.clone());
+                    continue;
+                }
+                Announced::Lost => {
+                    tracing::warn!(delivery = %key, conversation = %p.conversation, seq = p.seq,
+                        "the event this delivery announces was lost in a crash; dropped");
+                    let _ = remove(&app, key).await;
+                    continue;
+                }
             }
             let Some(hook) = app.config.webhooks.iter().find(|w| w.url == p.url) else {
                 tracing::warn!(delivery = %key, url = %p.url, "webhook no longer configured; dropped");

@@ -157,13 +157,16 @@ pub async fn agent(
     let Some(token) = q.token.as_deref() else {
         return Err(ApiError::unauthorized("an agent token is required (?token=…)").into());
     };
+    // Watch for rotations before the token is checked: one that lands
+    // between the check and the socket's loop is still seen.
+    let tokens = app.tokens_changed.subscribe();
     let Some(who) = app.agent_for(token) else {
         return Err(ApiError::unauthorized("unknown token").into());
     };
     let token = token.to_string();
     let (ws, slot) = accept(&app, ws, &headers, peer)?;
     Ok(ws.on_upgrade(move |socket| async move {
-        agent_loop(app, who, token, socket).await;
+        agent_loop(app, who, token, tokens, socket).await;
         drop(slot);
     }))
 }
@@ -389,11 +392,17 @@ async fn catch_up(app: &App, id: &str, last: &mut u64, peer: &mut Peer) -> bool 
     }
 }
 
-async fn agent_loop(app: App, who: Agent, token: String, socket: WebSocket) {
+/// `tokens` was subscribed before the token was checked: a rotated (or
+/// otherwise replaced) token ends the socket at once, as it must not keep
+/// streaming what the token no longer may see.
+async fn agent_loop(
+    app: App,
+    who: Agent,
+    token: String,
+    mut tokens: tokio::sync::watch::Receiver<u64>,
+    socket: WebSocket,
+) {
     let mut rx = app.hub.agents();
-    // A rotated (or otherwise replaced) token ends the socket at once: it
-    // must not keep streaming what the token no longer may see.
-    let mut tokens = app.tokens_changed.subscribe();
     let mut peer = Peer::new(&app, socket);
     // Conversations this socket has forwarded: a close is sent even though
     // the agent no longer holds the conversation when it arrives.

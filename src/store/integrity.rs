@@ -8,11 +8,11 @@
 //! beside sled's files and checks it on every open:
 //!
 //! - **A marker file** (`frontdesk-store.json`) names the store (a random
-//!   id also kept inside sled), the last *stamp* (a counter written into
-//!   sled and flushed before the marker is written) and the size `db` had
-//!   then. A marker without `db`, a `db` shorter than it was, a sled store
-//!   with another id or none, or a stamp older than the marker's means data
-//!   is missing: refused.
+//!   id also kept inside sled) and the last *stamp* (a counter written into
+//!   sled and flushed before the marker is written). A marker without `db`,
+//!   a sled store with another id or none, or a stamp older than the
+//!   marker's means data is missing: refused. (`db`'s size is not compared:
+//!   sled shrinks the file itself now and then.)
 //! - **A walk** reads every entry of every tree (so sled checks every CRC)
 //!   and checks the log's shape: each conversation has a gap-free log from
 //!   seq 1, nothing is logged for an unknown conversation, small records
@@ -41,7 +41,8 @@ pub struct Marker {
     pub format: u32,
     pub store_id: String,
     pub stamp: u64,
-    /// `db`'s length when the stamp was written; sled never shrinks it.
+    /// `db`'s length when the stamp was written: for people reading the
+    /// marker (sled may shrink the file, so it proves nothing).
     pub db_bytes: u64,
 }
 
@@ -102,16 +103,11 @@ pub fn check_files(dir: &Path, marker: Option<&Marker>) -> Result<()> {
                     "its `db` file is missing, though the directory held a store",
                 ));
             }
-            let len = db_len(dir);
-            if len < m.db_bytes {
-                return Err(damaged(
-                    dir,
-                    format!(
-                        "`db` is {len} bytes but was {} bytes when last checked: it was cut short",
-                        m.db_bytes
-                    ),
-                ));
-            }
+            // `db`'s size is recorded but not compared: sled gives free
+            // segments at its end back to the file system, while serving
+            // and while recovering, so a shorter `db` is no proof of damage
+            // (a cut tail loses the newest stamp, which is).
+            let _ = m.db_bytes;
         }
         None if has_sled_files(dir) && !db.exists() => {
             return Err(damaged(
@@ -124,16 +120,27 @@ pub fn check_files(dir: &Path, marker: Option<&Marker>) -> Result<()> {
     Ok(())
 }
 
-/// Runs `f`, turning a panic into an error message, without printing the
-/// panic (it is reported as damage instead). The hook is process-wide, so
-/// swaps are serialised.
+thread_local! {
+    /// Set while this thread runs `quietly`: its panics are not printed.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, turning a panic into an error message, without printing that
+/// panic (it is reported as damage instead). A hook installed once
+/// forwards every other thread's panics to the hook that was there before.
 pub fn quietly<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
-    static HOOK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _g = HOOK.lock().unwrap_or_else(|p| p.into_inner());
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(|q| q.get()) {
+                previous(info);
+            }
+        }));
+    });
+    let was = QUIET.with(|q| q.replace(true));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    std::panic::set_hook(previous);
+    QUIET.with(|q| q.set(was));
     result.map_err(|p| {
         p.downcast_ref::<&str>()
             .map(|s| s.to_string())

@@ -50,8 +50,10 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// One atomic write to a conversation: its events, and the webhook
-/// deliveries they cause, land together or not at all.
+/// One write to a conversation: its events, and the webhook deliveries
+/// they cause. After a crash an event is never there without its
+/// deliveries (a delivery may be there without its event: the sender
+/// checks the log before sending).
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
     pub at_ms: i64,
@@ -59,7 +61,7 @@ pub struct Batch {
     /// The last seq the caller saw; another one stored is a `Conflict`.
     /// `None` appends after whatever is there.
     pub after_seq: Option<u64>,
-    /// Outbox entries (id, value) stored in the same write as the events,
+    /// Outbox entries (id, value), made durable no later than the events,
     /// so a crash cannot keep an event and lose its webhook.
     pub outbox: Vec<(String, Vec<u8>)>,
 }
@@ -107,10 +109,10 @@ pub struct RatingRecord {
 pub trait Store: Send + Sync {
     /// Creates a conversation; its log starts with `Started`.
     fn create(&self, id: &str, at_ms: i64, visitor: Visitor) -> Result<Record>;
-    /// Appends a batch in order, durably and atomically (events, their
-    /// indexes and outbox entries together). When the first event is a
-    /// visitor message whose `client_id` is already stored, nothing is
-    /// written and `duplicate` is set.
+    /// Appends a batch in order, durably: outbox entries no later than the
+    /// events, indexes no earlier. When the first event is a visitor
+    /// message whose `client_id` is already stored, nothing is written and
+    /// `duplicate` is set.
     fn append_batch(&self, id: &str, batch: Batch) -> Result<Appended>;
     /// `append_batch` with no outbox entries and no expected seq.
     fn append(&self, id: &str, at_ms: i64, events: Vec<Event>) -> Result<Appended> {

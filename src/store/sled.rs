@@ -12,14 +12,19 @@
 //! | `agents` | name | `AgentRecord` (JSON) |
 //! | `ratings` | len(id) · id · seq | `RatingRecord` (JSON) |
 //!
-//! An append is one sled transaction over `events`, `client_ids`, `ratings`
-//! and `outbox`, taken under a per-conversation lock (which also makes the
-//! read of the last seq safe): sled recovers a transaction whole or not at
-//! all, so after a crash no index entry or webhook delivery exists without
-//! its event. (Plain inserts in a chosen order were used before, and a
-//! flush between two of them made a client id durable without its message:
-//! issue 15.) A client id counts as a duplicate only if the event it names
-//! is that very visitor message.
+//! Appends use plain inserts under a per-conversation lock, not sled
+//! transactions or batches: in sled 0.34 both take one global write lock,
+//! which made 64 writers barely faster than one (measured twice:
+//! BENCHMARKS.md). sled recovers a prefix of the writes, so the write order
+//! keeps a crash harmless: webhook outbox entries first (an event is never
+//! durable without its delivery; the sender drops a delivery whose event
+//! was lost), then the events, then the client id and ratings indexes (an
+//! index entry is never durable without its event). A client id counts as
+//! a duplicate only if the event it names is that very visitor message, and
+//! one the index misses is looked for in the log's tail. (Writing the client
+//! id first, as an earlier version did, let a flush make it durable without
+//! its message; after a restart another event took that seq and the retry
+//! was swallowed: issue 15.)
 //!
 //! Durability is a group commit: a writer applies its change, then waits
 //! until a flush that started after its change has finished. Whoever finds
@@ -118,6 +123,9 @@ fn db_err(e: impl std::fmt::Display) -> StoreError {
 
 /// The sibling directories a compaction of `dir` uses: (fresh, old).
 fn compaction_paths(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    // `.` or `data/` have no usable name or parent as written.
+    let dir = &std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let dir = &dir.components().collect::<PathBuf>();
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -176,6 +184,14 @@ const TREES: [&str; 8] = [
     "settings",
     "outbox",
 ];
+
+/// The longest key a backup entry may have (ids are at most 64 bytes; a
+/// key is a few more).
+const MAX_KEY: usize = 4 * 1024;
+/// The longest value: an outbox entry holds a whole transcript; nothing the
+/// store writes comes near this, and a broken stream cannot make the reader
+/// hold more than about this much.
+const MAX_VALUE: usize = 64 * 1024 * 1024;
 
 /// Writes a backup, entry by entry (from `SledStore::export`, here or at
 /// the far end of `GET /api/v1/admin/backup`), into a fresh directory.
@@ -238,38 +254,46 @@ impl BackupWriter {
         }
         self.pending.extend_from_slice(bytes);
         let mut at = 0;
-        let buf = std::mem::take(&mut self.pending);
-        let u32_at = |i: usize| -> Option<usize> {
-            Some(u32::from_be_bytes(buf.get(i..i + 4)?.try_into().ok()?) as usize)
-        };
-        while let Some(&n) = buf.get(at) {
+        while let Some(&n) = self.pending.get(at) {
             if n == 0 {
                 self.ended = true;
-                if at + 1 != buf.len() {
+                if at + 1 != self.pending.len() {
                     return Err(bad("bytes after its end"));
                 }
                 at += 1;
                 break;
             }
-            let n = n as usize;
-            let tree_end = at + 1 + n;
+            let buf = &self.pending;
+            let u32_at = |i: usize| -> Option<usize> {
+                Some(u32::from_be_bytes(buf.get(i..i + 4)?.try_into().ok()?) as usize)
+            };
+            let tree_end = at + 1 + n as usize;
             let Some(klen) = u32_at(tree_end) else { break };
+            if klen > MAX_KEY {
+                return Err(bad("a key longer than any the store writes"));
+            }
             let key_end = tree_end + 4 + klen;
             let Some(vlen) = u32_at(key_end) else { break };
+            if vlen > MAX_VALUE {
+                return Err(bad("a value longer than any the store writes"));
+            }
             let value_end = key_end + 4 + vlen;
             if buf.len() < value_end {
                 break;
             }
-            let tree =
-                std::str::from_utf8(&buf[at + 1..tree_end]).map_err(|_| bad("a tree name"))?;
-            self.put(
-                tree,
-                &buf[tree_end + 4..key_end],
-                &buf[key_end + 4..value_end],
-            )?;
+            let tree = std::str::from_utf8(&buf[at + 1..tree_end])
+                .map_err(|_| bad("a tree name"))?
+                .to_string();
+            let (key, value) = (
+                buf[tree_end + 4..key_end].to_vec(),
+                buf[key_end + 4..value_end].to_vec(),
+            );
+            self.put(&tree, &key, &value)?;
             at = value_end;
         }
-        self.pending = buf[at..].to_vec();
+        // Only what was consumed is dropped: an entry arriving in many
+        // small pieces is copied once, not once per piece.
+        self.pending.drain(..at);
         Ok(())
     }
 
@@ -671,7 +695,11 @@ impl SledStore {
     /// or be empty), while it serves. Restore: stop the server and put the
     /// copy where `data_dir` points (README, "Backups").
     pub fn backup_to(&self, to: &Path) -> Result<BackupReport> {
-        let mut w = BackupWriter::create(to)?;
+        self.backup_into(BackupWriter::create(to)?)
+    }
+
+    /// `backup_to` into a writer already made.
+    pub fn backup_into(&self, mut w: BackupWriter) -> Result<BackupReport> {
         self.export_to(&mut |tree, k, v| w.put(tree, k, v))?;
         w.finish()
     }
@@ -747,6 +775,13 @@ impl SledStore {
     /// crash at any point leaves either the old or the new store, complete
     /// (`open` finishes an interrupted swap). Returns bytes (before, after).
     pub fn compact(dir: &Path) -> Result<(u64, u64)> {
+        let here = std::env::current_dir().and_then(|d| d.canonicalize()).ok();
+        if here.is_some() && dir.canonicalize().ok() == here {
+            return Err(StoreError::Target(format!(
+                "{}: run compact from outside the store's directory (it is swapped for a new one)",
+                dir.display()
+            )));
+        }
         recover_compaction(dir)?;
         let (fresh, old) = compaction_paths(dir);
         let io = |e: std::io::Error| StoreError::Db(e.to_string());
@@ -848,7 +883,11 @@ impl Store for SledStore {
         if let Event::VisitorMessage { client_id, .. } = &events[0] {
             let mut k = prefix(id);
             k.extend_from_slice(client_id.as_bytes());
-            if let Some(original) = self.indexed_message(id, &k, client_id)? {
+            let found = match self.indexed_message(id, &k, client_id)? {
+                Some(r) => Some(r),
+                None => self.tail_message(id, client_id)?,
+            };
+            if let Some(original) = found {
                 return Ok(Appended {
                     records: self.with_replies(id, original)?,
                     duplicate: true,
@@ -871,39 +910,36 @@ impl Store for SledStore {
             }
             records.push(Record { seq, at_ms, event });
         }
-        // One sled transaction: the events, the client id naming the first
-        // one, the ratings index and the webhook outbox become durable
-        // together (sled recovers a transaction whole or not at all), so no
-        // index entry or delivery can outlive a crash without its event.
-        let encoded: Vec<(Vec<u8>, Vec<u8>)> = records
-            .iter()
-            .map(|r| (seq_key(id, r.seq), encode(r)))
-            .collect();
-        let ratings: Vec<(Vec<u8>, Vec<u8>)> = ratings
-            .iter()
-            .map(|r| (seq_key(id, r.seq), encode(r)))
-            .collect();
-        let first = (last_seq + 1).to_be_bytes();
-        (&self.events, &self.client_ids, &self.ratings, &self.outbox)
-            .transaction(|(e, c, r, o)| {
-                for (k, v) in &encoded {
-                    e.insert(k.as_slice(), v.as_slice())?;
-                }
-                if let Some(k) = &client_key {
-                    c.insert(k.as_slice(), &first)?;
-                }
-                for (k, v) in &ratings {
-                    r.insert(k.as_slice(), v.as_slice())?;
-                }
-                for (k, v) in &outbox {
-                    o.insert(k.as_bytes(), v.as_slice())?;
-                }
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| match e {
-                TransactionError::Abort(()) => db_err("append aborted"),
-                TransactionError::Storage(e) => db_err(e),
-            })?;
+        // Plain inserts in an order that makes a crash harmless (sled
+        // recovers a prefix of the writes): the outbox entries first, so no
+        // event is ever durable without the webhook it causes (an entry
+        // whose event was lost is dropped by the sender, which checks);
+        // then the events; then the indexes, so no index entry is durable
+        // without its event (one that is missing is made good by
+        // `tail_message` on the retry). A sled transaction would make it
+        // atomic, but in sled 0.34 transactions take a global write lock,
+        // which cost more than half the throughput of 64 writers
+        // (BENCHMARKS.md).
+        for (k, v) in &outbox {
+            self.outbox
+                .insert(k.as_bytes(), v.as_slice())
+                .map_err(db_err)?;
+        }
+        for r in &records {
+            self.events
+                .insert(seq_key(id, r.seq), encode(r))
+                .map_err(db_err)?;
+        }
+        if let Some(k) = client_key {
+            self.client_ids
+                .insert(k, &(last_seq + 1).to_be_bytes())
+                .map_err(db_err)?;
+        }
+        for r in &ratings {
+            self.ratings
+                .insert(seq_key(id, r.seq), encode(r))
+                .map_err(db_err)?;
+        }
         drop(guard);
         self.durable()?;
         Ok(Appended {
@@ -938,22 +974,46 @@ impl Store for SledStore {
 
     fn delete(&self, id: &str) -> Result<()> {
         check_id(id)?;
-        if self
-            .conversations
-            .remove(id.as_bytes())
-            .map_err(db_err)?
-            .is_none()
-        {
-            return Err(StoreError::NotFound(id.to_string()));
-        }
+        self.must_exist(id)?;
         let p = prefix(id);
-        for tree in [&self.events, &self.client_ids, &self.ratings] {
-            let mut batch = sled::Batch::default();
-            for k in tree.scan_prefix(&p).keys() {
-                batch.remove(k.map_err(db_err)?);
-            }
-            tree.apply_batch(batch).map_err(db_err)?;
-        }
+        let keys = |tree: &sled::Tree| -> Result<Vec<sled::IVec>> {
+            tree.scan_prefix(&p)
+                .keys()
+                .map(|k| k.map_err(db_err))
+                .collect()
+        };
+        let (events, ids, ratings) = (
+            keys(&self.events)?,
+            keys(&self.client_ids)?,
+            keys(&self.ratings)?,
+        );
+        // One transaction (deletes are rare, so its global lock costs
+        // nothing that matters): a crash never leaves a conversation's
+        // entry without its log, or a log without its entry, which the
+        // next open would take for damage.
+        (
+            &self.conversations,
+            &self.events,
+            &self.client_ids,
+            &self.ratings,
+        )
+            .transaction(|(c, e, i, r)| {
+                c.remove(id.as_bytes())?;
+                for k in &events {
+                    e.remove(k)?;
+                }
+                for k in &ids {
+                    i.remove(k)?;
+                }
+                for k in &ratings {
+                    r.remove(k)?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(()) => db_err("delete aborted"),
+                TransactionError::Storage(e) => db_err(e),
+            })?;
         self.remove_waiting(id)?;
         self.durable()
     }
@@ -1069,6 +1129,29 @@ impl SledStore {
             Event::VisitorMessage { client_id: c, .. } if c == client_id => Some(record),
             _ => None,
         })
+    }
+
+    /// How far back from a log's end a client id is looked for when the
+    /// index has no entry for it: a crash between an event and its index
+    /// entry can only hit the newest writes, and the retry comes soon.
+    const TAIL: usize = 64;
+
+    /// The visitor message with this client id among the last `TAIL`
+    /// records (raw bytes are searched first, so this costs little).
+    fn tail_message(&self, id: &str, client_id: &str) -> Result<Option<Record>> {
+        let needle = serde_json::to_string(client_id).unwrap_or_default();
+        for item in self.events.scan_prefix(prefix(id)).rev().take(Self::TAIL) {
+            let (k, v) = item.map_err(db_err)?;
+            if !v.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                continue;
+            }
+            let record: Record = decode(&k, &v)?;
+            if matches!(&record.event, Event::VisitorMessage { client_id: c, .. } if c == client_id)
+            {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
     }
 
     /// A stored visitor message and what followed it up to the next one.
