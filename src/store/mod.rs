@@ -109,8 +109,9 @@ pub struct RatingRecord {
 pub trait Store: Send + Sync {
     /// Creates a conversation; its log starts with `Started`.
     fn create(&self, id: &str, at_ms: i64, visitor: Visitor) -> Result<Record>;
-    /// Appends a batch in order, durably: outbox entries no later than the
-    /// events, indexes no earlier. When the first event is a visitor
+    /// Appends a batch in order, durably: outbox entries and the client id
+    /// no later than the events (a crash may keep them without the events,
+    /// never the events without them). When the first event is a visitor
     /// message whose `client_id` is already stored, nothing is written and
     /// `duplicate` is set.
     fn append_batch(&self, id: &str, batch: Batch) -> Result<Appended>;

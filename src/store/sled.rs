@@ -18,13 +18,12 @@
 //! BENCHMARKS.md). sled recovers a prefix of the writes, so the write order
 //! keeps a crash harmless: webhook outbox entries first (an event is never
 //! durable without its delivery; the sender drops a delivery whose event
-//! was lost), then the events, then the client id and ratings indexes (an
-//! index entry is never durable without its event). A client id counts as
-//! a duplicate only if the event it names is that very visitor message, and
-//! one the index misses is looked for in the log's tail. (Writing the client
-//! id first, as an earlier version did, let a flush make it durable without
-//! its message; after a restart another event took that seq and the retry
-//! was swallowed: issue 15.)
+//! was lost), then the client id of a visitor message (a message is never
+//! durable without it), then the events, then the ratings index. A client
+//! id counts as a duplicate only if the event at the seq it names is that
+//! very visitor message: a crash can leave a client id whose message was
+//! lost, and after the restart another event may take that seq; an earlier
+//! version took that for a duplicate and swallowed the retry (issue 15).
 //!
 //! Durability is a group commit: a writer applies its change, then waits
 //! until a flush that started after its change has finished. Whoever finds
@@ -883,11 +882,7 @@ impl Store for SledStore {
         if let Event::VisitorMessage { client_id, .. } = &events[0] {
             let mut k = prefix(id);
             k.extend_from_slice(client_id.as_bytes());
-            let found = match self.indexed_message(id, &k, client_id)? {
-                Some(r) => Some(r),
-                None => self.tail_message(id, client_id)?,
-            };
-            if let Some(original) = found {
+            if let Some(original) = self.indexed_message(id, &k, client_id)? {
                 return Ok(Appended {
                     records: self.with_replies(id, original)?,
                     duplicate: true,
@@ -914,25 +909,25 @@ impl Store for SledStore {
         // recovers a prefix of the writes): the outbox entries first, so no
         // event is ever durable without the webhook it causes (an entry
         // whose event was lost is dropped by the sender, which checks);
-        // then the events; then the indexes, so no index entry is durable
-        // without its event (one that is missing is made good by
-        // `tail_message` on the retry). A sled transaction would make it
-        // atomic, but in sled 0.34 transactions take a global write lock,
-        // which cost more than half the throughput of 64 writers
-        // (BENCHMARKS.md).
+        // then the client id, so no message is durable without it (one
+        // whose message was lost names a seq that another event may take
+        // later, which `indexed_message` does not take for a duplicate);
+        // then the events. A sled transaction would make it atomic, but in
+        // sled 0.34 transactions take a global write lock, which cost more
+        // than half the throughput of 64 writers (BENCHMARKS.md).
         for (k, v) in &outbox {
             self.outbox
                 .insert(k.as_bytes(), v.as_slice())
                 .map_err(db_err)?;
         }
-        for r in &records {
-            self.events
-                .insert(seq_key(id, r.seq), encode(r))
-                .map_err(db_err)?;
-        }
         if let Some(k) = client_key {
             self.client_ids
                 .insert(k, &(last_seq + 1).to_be_bytes())
+                .map_err(db_err)?;
+        }
+        for r in &records {
+            self.events
+                .insert(seq_key(id, r.seq), encode(r))
                 .map_err(db_err)?;
         }
         for r in &ratings {
@@ -1129,29 +1124,6 @@ impl SledStore {
             Event::VisitorMessage { client_id: c, .. } if c == client_id => Some(record),
             _ => None,
         })
-    }
-
-    /// How far back from a log's end a client id is looked for when the
-    /// index has no entry for it: a crash between an event and its index
-    /// entry can only hit the newest writes, and the retry comes soon.
-    const TAIL: usize = 64;
-
-    /// The visitor message with this client id among the last `TAIL`
-    /// records (raw bytes are searched first, so this costs little).
-    fn tail_message(&self, id: &str, client_id: &str) -> Result<Option<Record>> {
-        let needle = serde_json::to_string(client_id).unwrap_or_default();
-        for item in self.events.scan_prefix(prefix(id)).rev().take(Self::TAIL) {
-            let (k, v) = item.map_err(db_err)?;
-            if !v.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                continue;
-            }
-            let record: Record = decode(&k, &v)?;
-            if matches!(&record.event, Event::VisitorMessage { client_id: c, .. } if c == client_id)
-            {
-                return Ok(Some(record));
-            }
-        }
-        Ok(None)
     }
 
     /// A stored visitor message and what followed it up to the next one.
