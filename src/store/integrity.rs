@@ -17,7 +17,10 @@
 //!   and checks the log's shape: each conversation has a gap-free log from
 //!   seq 1, nothing is logged for an unknown conversation, small records
 //!   decode. `open` walks keys and raw values; `verify` also decodes every
-//!   event.
+//!   event. The walk grows with the store, so a clean close *seals* sled's
+//!   files (their CRC-32s, in the marker) and an open that finds them
+//!   unchanged skips it: damage while stopped changes a checksum, and a
+//!   crash leaves no seal.
 //! - **Panics inside sled** are caught and reported as damage.
 //!
 //! The stamp is renewed at most once a second while writing and on a clean
@@ -44,6 +47,56 @@ pub struct Marker {
     /// `db`'s length when the stamp was written: for people reading the
     /// marker (sled may shrink the file, so it proves nothing).
     pub db_bytes: u64,
+    /// Written at a clean close: sled's files as they were then. If they
+    /// are byte for byte the same at the next open, the walk is skipped.
+    #[serde(default)]
+    pub seal: Option<Vec<Sealed>>,
+}
+
+/// One file of a seal.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Sealed {
+    pub name: String,
+    pub bytes: u64,
+    pub crc32: u32,
+}
+
+/// The files a seal covers: sled's log and config (snapshots are rewritten
+/// by sled itself and checked by it).
+const SEALED: [&str; 2] = ["db", "conf"];
+
+/// Checksums of sled's files in `dir`.
+pub fn seal(dir: &Path) -> std::io::Result<Vec<Sealed>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    for name in SEALED {
+        let mut f = std::fs::File::open(dir.join(name))?;
+        let mut h = crc32fast::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut bytes = 0u64;
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            bytes += n as u64;
+        }
+        out.push(Sealed {
+            name: name.to_string(),
+            bytes,
+            crc32: h.finalize(),
+        });
+    }
+    Ok(out)
+}
+
+/// Whether sled's files are exactly as sealed (cheap checks first).
+pub fn seal_holds(dir: &Path, sealed: &[Sealed]) -> bool {
+    let sizes_match = sealed
+        .iter()
+        .all(|s| std::fs::metadata(dir.join(&s.name)).is_ok_and(|m| m.len() == s.bytes));
+    sizes_match && seal(dir).is_ok_and(|now| now == sealed)
 }
 
 pub fn damaged(dir: &Path, what: impl std::fmt::Display) -> StoreError {

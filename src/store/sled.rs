@@ -94,6 +94,8 @@ pub struct SledStore {
     /// Set once the store passed its checks: only then do flushes and the
     /// close renew the marker (a refused store must not vouch for itself).
     accepted: AtomicBool,
+    /// This open read every entry (false: the seal of a clean close held).
+    walked: bool,
 }
 
 /// What `SledStore::verify` found.
@@ -471,19 +473,28 @@ impl SledStore {
         recover_compaction(dir)?;
         let marker = integrity::read_marker(dir)?;
         integrity::check_files(dir, marker.as_ref())?;
+        // A store sealed at a clean close and untouched since needs no walk
+        // (`verify` always walks). Checked before sled opens: its recovery
+        // may write.
+        let sealed = !full
+            && marker
+                .as_ref()
+                .and_then(|m| m.seal.as_deref())
+                .is_some_and(|s| integrity::seal_holds(dir, s));
         let config = sled::Config::new()
             .path(dir)
             // We flush ourselves (group commit); no background timer.
             .flush_every_ms(None);
         // A store dropped a moment ago (a restart, a test reopening) may
         // still hold its file lock while sled's background threads wind
-        // down: wait for it, briefly, instead of failing.
+        // down: wait for it (up to 5 s: a busy machine was seen to need
+        // more than 2 s) instead of failing.
         let mut tries = 0;
         let db = loop {
             match integrity::quietly(|| config.open()) {
                 Ok(Ok(db)) => break db,
                 Ok(Err(sled::Error::Io(e)))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < 100 =>
+                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < 250 =>
                 {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -561,6 +572,9 @@ impl SledStore {
             }
         }
         let walk = integrity::quietly(|| {
+            if sealed {
+                return Walk::default();
+            }
             integrity::walk(
                 &integrity::Trees {
                     conversations: &conversations,
@@ -597,6 +611,7 @@ impl SledStore {
             dir: dir.to_path_buf(),
             store_id,
             accepted: AtomicBool::new(false),
+            walked: !sealed,
         };
         Ok((store, walk))
     }
@@ -618,11 +633,16 @@ impl SledStore {
     }
 
     fn write_marker(&self, stamp: u64) -> Result<()> {
+        self.write_marker_sealed(stamp, None)
+    }
+
+    fn write_marker_sealed(&self, stamp: u64, seal: Option<Vec<integrity::Sealed>>) -> Result<()> {
         let marker = Marker {
             format: 1,
             store_id: self.store_id.clone(),
             stamp,
             db_bytes: integrity::db_len(&self.dir),
+            seal,
         };
         integrity::write_marker(&self.dir, &marker).map_err(|e| {
             StoreError::Db(format!(
@@ -681,6 +701,12 @@ impl SledStore {
     /// counter updates; the counters are still consistent.
     fn lock_commit(&self) -> std::sync::MutexGuard<'_, Commit> {
         self.commit.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether this open read the whole store (it does unless the store
+    /// was closed cleanly and its files are untouched since).
+    pub fn walked_on_open(&self) -> bool {
+        self.walked
     }
 
     /// (durable writes, flushes) so far: their ratio is what group commit
@@ -811,10 +837,23 @@ impl Drop for SledStore {
     /// A clean close leaves a fresh stamp, so the next open can tell a
     /// store cut short since from one that is whole.
     fn drop(&mut self) {
-        if self.accepted.load(Ordering::SeqCst) {
-            if let Err(e) = self.renew_stamp() {
-                tracing::warn!(error = %e, "integrity stamp not renewed on close");
-            }
+        if !self.accepted.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Err(e) = self.renew_stamp() {
+            tracing::warn!(error = %e, "integrity stamp not renewed on close");
+            return;
+        }
+        // Seal the files as the final flush left them. Should sled still
+        // write after this (it may give back free segments at the end of
+        // `db`), the seal no longer holds and the next open walks: slower,
+        // never wrong.
+        let stamp = self.lock_commit().stamp;
+        let sealed = integrity::seal(&self.dir)
+            .map_err(|e| StoreError::Db(e.to_string()))
+            .and_then(|seal| self.write_marker_sealed(stamp, Some(seal)));
+        if let Err(e) = sealed {
+            tracing::warn!(error = %e, "store not sealed on close");
         }
     }
 }

@@ -239,3 +239,34 @@ fn a_backup_taken_while_writing_opens_whole() {
     assert_eq!(b.agents().unwrap().len(), 1);
     assert!(SledStore::verify(&to).unwrap().problems.is_empty());
 }
+
+/// A clean close seals the store, and the next open skips the walk; a crash
+/// (no seal) or any change to the files makes it walk again.
+#[test]
+fn a_cleanly_closed_store_opens_without_a_walk() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    assert!(
+        s.walked_on_open(),
+        "a new store is walked (there is nothing to walk)"
+    );
+    s.create("c1", 1, Visitor::default()).unwrap();
+    drop(s);
+    let s = SledStore::open(dir.path()).unwrap();
+    let sealed = !s.walked_on_open();
+    drop(s);
+    assert!(sealed, "the seal of a clean close did not hold");
+    // Any change after a clean close breaks the seal: the open walks (and
+    // refuses, or finds everything there).
+    for d in [Damage::CutTail(1), Damage::Flip(0.5)] {
+        let (_tmp, copy) = copy(dir.path());
+        apply(&copy, d);
+        if let Ok(s) = SledStore::open(&copy) {
+            assert!(
+                s.walked_on_open(),
+                "{d:?}: the seal held over a changed file"
+            );
+            assert_eq!(s.read("c1", 0).unwrap().len(), 1);
+        }
+    }
+}
