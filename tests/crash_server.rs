@@ -241,6 +241,16 @@ fn main() {
     for m in &missing {
         shared.fail(format!("webhook never delivered: {m:?}"));
     }
+    // A retry keeps its delivery id: two ids for one stored record would
+    // be a duplicate the receiver cannot drop.
+    for (record, ids) in announcing(&deliveries.lock().unwrap()) {
+        if ids.len() > 1 {
+            shared.fail(format!(
+                "{record:?} was announced under {} delivery ids",
+                ids.len()
+            ));
+        }
+    }
     let got = deliveries.lock().unwrap().clone();
     let mut bodies: BTreeMap<&str, &[u8]> = BTreeMap::new();
     for d in &got {
@@ -287,33 +297,47 @@ fn main() {
     println!("crash_server: 1 passed, 0 failed");
 }
 
-/// The stored (conversation, kind, seq) that no delivery carries. A packet
-/// is sent for its conversation's newest record of its kind (its transcript
-/// ends with the records stored with it), so that record is what it proves.
+/// The stored (conversation, kind, seq) that no delivery carries.
 fn undelivered(got: &[Delivery], expected: &[(String, String, u64)]) -> Vec<(String, String, u64)> {
-    let mut proven: std::collections::HashSet<(String, String, u64)> = Default::default();
+    let announced = announcing(got);
+    expected
+        .iter()
+        .filter(|e| !announced.contains_key(*e))
+        .cloned()
+        .collect()
+}
+
+/// The delivery ids that announce each (conversation, kind, seq). A packet
+/// is sent for its conversation's newest record of its kind (its transcript
+/// ends with the records stored with it), so that record is what it
+/// announces.
+fn announcing(
+    got: &[Delivery],
+) -> BTreeMap<(String, String, u64), std::collections::BTreeSet<String>> {
+    let mut out: BTreeMap<_, std::collections::BTreeSet<String>> = BTreeMap::new();
     for d in got {
         let Ok(p) = serde_json::from_slice::<Value>(&d.body) else {
             continue;
         };
-        let conv = p["conversation"]["id"].as_str().unwrap_or_default();
-        let kind = p["event"].as_str().unwrap_or_default();
+        let conv = p["conversation"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let kind = p["event"].as_str().unwrap_or_default().to_string();
         let newest = p["transcript"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|r| r["event"]["type"] == kind)
+            .filter(|r| r["event"]["type"] == kind.as_str())
             .filter_map(|r| r["seq"].as_u64())
             .max();
         if let Some(seq) = newest {
-            proven.insert((conv.to_string(), kind.to_string(), seq));
+            out.entry((conv, kind, seq))
+                .or_default()
+                .insert(d.id.clone());
         }
     }
-    expected
-        .iter()
-        .filter(|e| !proven.contains(*e))
-        .cloned()
-        .collect()
+    out
 }
 
 /// Starts the server; returns it, its address and the admin token.

@@ -68,6 +68,10 @@ struct Pending {
     conversation: String,
     #[serde(default)]
     seq: u64,
+    /// That record's time: a seq a crash freed can be taken by a later
+    /// event of the same kind, which this entry does not announce.
+    #[serde(default)]
+    event_at_ms: i64,
 }
 
 /// How long the sender waits for an entry's event to be stored before it
@@ -85,6 +89,7 @@ pub fn packets(
     event: &str,
     seq: u64,
 ) -> Vec<(String, Vec<u8>)> {
+    let event_at_ms = log.iter().find(|r| r.seq == seq).map_or(0, |r| r.at_ms);
     let hooks: Vec<_> = app
         .config
         .webhooks
@@ -120,6 +125,7 @@ pub fn packets(
             next_at_ms: now,
             conversation: id.to_string(),
             seq,
+            event_at_ms,
         };
         out.push((key, serde_json::to_vec(&pending).unwrap_or_default()));
     }
@@ -151,7 +157,13 @@ async fn announced(app: &App, key: &str, p: &Pending) -> Announced {
         _ => "",
     };
     match record {
-        Some(r) if r.seq == p.seq && kind(&r) == p.event => Announced::Stored,
+        Some(r)
+            if r.seq == p.seq
+                && kind(&r) == p.event
+                && (p.event_at_ms == 0 || r.at_ms == p.event_at_ms) =>
+        {
+            Announced::Stored
+        }
         Some(r) if r.seq == p.seq => Announced::Lost,
         _ => {
             // The key starts with its creation time in ms.
