@@ -7,6 +7,7 @@ mod server;
 mod shop;
 mod store;
 mod store_damage;
+mod store_review;
 mod validation;
 
 use std::path::Path;

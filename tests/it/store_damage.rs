@@ -67,7 +67,7 @@ fn copy(from: &Path) -> (tempfile::TempDir, PathBuf) {
     (tmp, to)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use super::store_damage::copy_dir;
+
 use frontdesk::store::{SledStore, Store};
 
 fn db_len(dir: &Path) -> u64 {
@@ -14,18 +16,6 @@ fn marker_bytes(dir: &Path) -> u64 {
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("frontdesk-store.json")).unwrap()).unwrap();
     m["db_bytes"].as_u64().unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 /// sled frees and truncates its tail segments when their data is gone
@@ -391,49 +381,5 @@ fn feed_rejects_an_absurd_frame_and_does_not_go_quadratic() {
         refused && took < std::time::Duration::from_secs(1),
         "a frame claiming a 4 GiB key was buffered ({} MiB, {took:?}) instead of refused",
         fed >> 20
-    );
-}
-
-/// `integrity::quietly` replaces the process-wide panic hook for as long as
-/// sled runs under it, which at open is the whole walk (seconds on a large
-/// store). A panic on any other thread in that time - a request handler, a
-/// test running beside it, the webhook sender - is swallowed: no message,
-/// no hook of the application's own (error reporting) sees it.
-#[test]
-fn other_threads_panics_are_not_silenced_while_a_store_opens() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static SEEN: AtomicUsize = AtomicUsize::new(0);
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
-    {
-        let s = SledStore::open(&dir).unwrap();
-        for c in 0..300 {
-            let id = format!("c{c}");
-            s.create(&id, 1, Default::default()).unwrap();
-            let events = (0..300)
-                .map(|i| frontdesk::conversation::Event::InternalNote {
-                    agent: "a".into(),
-                    text: format!("note {i}"),
-                })
-                .collect();
-            s.append(&id, 2, events).unwrap();
-        }
-    }
-    std::panic::set_hook(Box::new(|_| {
-        SEEN.fetch_add(1, Ordering::SeqCst);
-    }));
-    let opener = std::thread::spawn(move || {
-        let t = std::time::Instant::now();
-        drop(SledStore::open(&dir).unwrap());
-        t.elapsed()
-    });
-    std::thread::sleep(std::time::Duration::from_millis(150));
-    let _ = std::thread::spawn(|| panic!("a handler's bug")).join();
-    let took = opener.join().unwrap();
-    let _ = std::panic::take_hook();
-    assert_eq!(
-        SEEN.load(Ordering::SeqCst),
-        1,
-        "a panic on another thread while the store opened ({took:?}) reached no hook"
     );
 }
