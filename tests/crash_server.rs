@@ -123,6 +123,8 @@ fn main() {
 
     let started = Instant::now();
     let (child, addr, admin) = start(&bin, &config, None);
+    // Killed on drop too, so a failing assertion leaves no server behind.
+    let child = Running(child);
     let shared = Arc::new(Shared {
         addr: RwLock::new(Some(addr.clone())),
         finishing: AtomicBool::new(false),
@@ -160,10 +162,9 @@ fn main() {
         let run_for = Duration::from_millis(100 + next(&mut rng) % 500);
         std::thread::sleep(run_for);
         *shared.addr.write().unwrap() = None;
-        let _ = child.kill();
-        let _ = child.wait();
+        drop(child);
         let (c, a, _) = start(&bin, &config, Some(&admin));
-        child = c;
+        child = Running(c);
         *shared.addr.write().unwrap() = Some(a);
     }
     // The last start: left running while the visitors finish.
@@ -266,8 +267,7 @@ fn main() {
             }
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 
     let failures = shared.failures.lock().unwrap().len();
     let messages: usize = convs.iter().map(|c| c.sent.len()).sum();
@@ -338,6 +338,16 @@ fn announcing(
         }
     }
     out
+}
+
+/// A server that is killed (SIGKILL) when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Starts the server; returns it, its address and the admin token.
