@@ -67,7 +67,8 @@ fn start(dir: &std::path::Path, most: usize) -> Server {
         "[server]\nbind = \"127.0.0.1:0\"\nintents_dir = {:?}\ndata_dir = {:?}\n\
          [limits]\nconversations_per_ip_per_minute = 1000000\n\
          requests_per_ip_per_minute = 100000000\n\
-         websockets_per_ip = {most}\nwebsockets_total = {most}\nwebsocket_idle_secs = 3600\n",
+         websockets_per_ip = {most}\nwebsockets_total = {most}\nwebsocket_idle_secs = 3600\n\
+         connections_per_ip = {most}\n",
         intents,
         dir.join("data")
     );
