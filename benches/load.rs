@@ -67,6 +67,12 @@ fn main() {
             "FRONTDESK_LIMITS__REQUESTS_PER_IP_PER_MINUTE".to_string(),
             "100000000".to_string(),
         ),
+        // All 128 visitors come from 127.0.0.1 (issue 15's per-IP
+        // connection cap is 64 by default).
+        (
+            "FRONTDESK_LIMITS__CONNECTIONS_PER_IP".to_string(),
+            "1000".to_string(),
+        ),
     ];
     let config = Config::load(None, env).expect("config");
     let rss_before = rss_mb();
