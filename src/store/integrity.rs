@@ -30,6 +30,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use super::sled::{key_owner, seq_value, split_seq_key};
 use super::{Result, StoreError};
 use crate::conversation::Record;
 
@@ -221,16 +222,6 @@ pub struct Trees<'a> {
     pub small: Vec<(&'static str, &'a sled::Tree)>,
 }
 
-/// Splits an `events` key into (conversation id, seq).
-fn split_key(k: &[u8]) -> Option<(&[u8], u64)> {
-    let n = *k.first()? as usize;
-    if k.len() != 1 + n + 8 {
-        return None;
-    }
-    let seq = u64::from_be_bytes(k[1 + n..].try_into().ok()?);
-    Some((&k[1..1 + n], seq))
-}
-
 /// Reads every entry; `full` also decodes every event.
 pub fn walk(t: &Trees<'_>, full: bool) -> Walk {
     let mut w = Walk::default();
@@ -262,7 +253,7 @@ pub fn walk(t: &Trees<'_>, full: bool) -> Walk {
             }
         };
         w.events += 1;
-        let Some((id, seq)) = split_key(&k) else {
+        let Some((id, seq)) = split_seq_key(&k) else {
             problem(
                 &mut w,
                 format!("an event key of {} bytes is malformed", k.len()),
@@ -313,10 +304,8 @@ pub fn walk(t: &Trees<'_>, full: bool) -> Walk {
     for item in t.client_ids.iter() {
         match item {
             Ok((k, v)) => {
-                let n = k.first().copied().unwrap_or(0) as usize;
-                let id = k.get(1..1 + n).unwrap_or_default();
-                let seq = <[u8; 8]>::try_from(v.as_ref()).map_or(u64::MAX, u64::from_be_bytes);
-                if last_seq.get(id).is_none_or(|l| seq > *l) {
+                let seq = seq_value(&v).unwrap_or(u64::MAX);
+                if last_seq.get(key_owner(&k)).is_none_or(|l| seq > *l) {
                     orphans += 1;
                 }
             }

@@ -73,6 +73,15 @@ struct Commit {
 /// How often a flush also renews the integrity stamp and the marker.
 const STAMP_EVERY: Duration = Duration::from_secs(1);
 
+impl Commit {
+    /// The next integrity stamp, taken now.
+    fn next_stamp(&mut self) -> u64 {
+        self.stamp += 1;
+        self.stamped_at = Some(Instant::now());
+        self.stamp
+    }
+}
+
 /// The sled-backed `Store`.
 pub struct SledStore {
     db: sled::Db,
@@ -174,7 +183,8 @@ pub fn disk_usage(dir: &Path) -> u64 {
     total
 }
 
-/// The trees a backup may name.
+/// Every tree, in the order `inspect` opens them; the trees a backup may
+/// name.
 const TREES: [&str; 8] = [
     "conversations",
     "events",
@@ -379,6 +389,29 @@ fn seq_key(id: &str, seq: u64) -> Vec<u8> {
     k
 }
 
+/// (conversation id, seq) of a `seq_key`; `None` for a malformed key.
+pub(super) fn split_seq_key(k: &[u8]) -> Option<(&[u8], u64)> {
+    let n = *k.first()? as usize;
+    if k.len() != 1 + n + 8 {
+        return None;
+    }
+    Some((
+        &k[1..1 + n],
+        u64::from_be_bytes(k[1 + n..].try_into().ok()?),
+    ))
+}
+
+/// The conversation id at the front of any key laid out as len · id · ….
+pub(super) fn key_owner(k: &[u8]) -> &[u8] {
+    let n = k.first().copied().unwrap_or(0) as usize;
+    k.get(1..1 + n).unwrap_or_default()
+}
+
+/// A seq stored as a value (a client id's entry); `None` if malformed.
+pub(super) fn seq_value(v: &[u8]) -> Option<u64> {
+    <[u8; 8]>::try_from(v).ok().map(u64::from_be_bytes)
+}
+
 fn queue_key(w: &Waiting) -> [u8; 9] {
     let mut k = [0u8; 9];
     k[0] = if w.priority { 0 } else { 1 };
@@ -509,21 +542,14 @@ impl SledStore {
                 }
             }
         };
-        let opened = integrity::quietly(|| -> std::result::Result<_, sled::Error> {
-            let tree = |name: &str| db.open_tree(name);
-            Ok([
-                tree("conversations")?,
-                tree("events")?,
-                tree("client_ids")?,
-                tree("queue")?,
-                tree("agents")?,
-                tree("ratings")?,
-                tree("settings")?,
-                tree("outbox")?,
-            ])
+        let opened = integrity::quietly(|| {
+            TREES
+                .iter()
+                .map(|name| db.open_tree(name))
+                .collect::<std::result::Result<Vec<_>, _>>()
         });
-        let trees = match opened {
-            Ok(Ok(t)) => t,
+        let trees: [sled::Tree; TREES.len()] = match opened {
+            Ok(Ok(t)) => t.try_into().map_err(|_| db_err("a tree is missing"))?,
             Ok(Err(e)) => return Err(damaged(dir, format!("sled cannot read its trees: {e}"))),
             Err(p) => return Err(damaged(dir, format!("sled failed reading its trees: {p}"))),
         };
@@ -619,12 +645,7 @@ impl SledStore {
     /// Writes a new stamp into sled, flushes, then records it (and `db`'s
     /// size) in the marker: the evidence `open` checks next time.
     fn renew_stamp(&self) -> Result<()> {
-        let next = {
-            let mut c = self.lock_commit();
-            c.stamp += 1;
-            c.stamped_at = Some(Instant::now());
-            c.stamp
-        };
+        let next = self.lock_commit().next_stamp();
         self.settings
             .insert(STAMP, &next.to_be_bytes())
             .map_err(db_err)?;
@@ -668,11 +689,7 @@ impl SledStore {
                 // Now and then a flush carries a new integrity stamp too.
                 let stamp = (self.accepted.load(Ordering::Relaxed)
                     && c.stamped_at.is_none_or(|t| t.elapsed() >= STAMP_EVERY))
-                .then(|| {
-                    c.stamp += 1;
-                    c.stamped_at = Some(Instant::now());
-                    c.stamp
-                });
+                .then(|| c.next_stamp());
                 drop(c);
                 if let Some(n) = stamp {
                     let _ = self.settings.insert(STAMP, &n.to_be_bytes());
@@ -741,32 +758,25 @@ impl SledStore {
             last.insert(k.to_vec(), 0);
             f("conversations", &k, &v)?;
         }
-        // (conversation id, seq) of a key laid out as len · id · seq.
-        let split = |k: &[u8]| -> Option<(Vec<u8>, u64)> {
-            let n = *k.first()? as usize;
-            let id = k.get(1..1 + n)?.to_vec();
-            let seq = u64::from_be_bytes(k.get(1 + n..)?.try_into().ok()?);
-            Some((id, seq))
-        };
         for item in self.events.iter() {
             let (k, v) = item.map_err(db_err)?;
-            let Some((id, seq)) = split(&k) else { continue };
-            let Some(l) = last.get_mut(&id) else { continue };
+            let Some((id, seq)) = split_seq_key(&k) else {
+                continue;
+            };
+            let Some(l) = last.get_mut(id) else { continue };
             *l = seq;
             f("events", &k, &v)?;
         }
         for item in self.client_ids.iter() {
             let (k, v) = item.map_err(db_err)?;
-            let n = k.first().copied().unwrap_or(0) as usize;
-            let id = k.get(1..1 + n).unwrap_or_default();
-            let seq = <[u8; 8]>::try_from(v.as_ref()).map_or(u64::MAX, u64::from_be_bytes);
-            if last.get(id).is_some_and(|l| seq <= *l) {
+            let seq = seq_value(&v).unwrap_or(u64::MAX);
+            if last.get(key_owner(&k)).is_some_and(|l| seq <= *l) {
                 f("client_ids", &k, &v)?;
             }
         }
         for item in self.ratings.iter() {
             let (k, v) = item.map_err(db_err)?;
-            if split(&k).is_some_and(|(id, seq)| last.get(&id).is_some_and(|l| seq <= *l)) {
+            if split_seq_key(&k).is_some_and(|(id, seq)| last.get(id).is_some_and(|l| seq <= *l)) {
                 f("ratings", &k, &v)?;
             }
         }
@@ -1134,11 +1144,7 @@ impl SledStore {
     /// The seq of a conversation's last event (0 for none).
     fn last_seq(&self, id: &str) -> Result<u64> {
         Ok(match self.events.scan_prefix(prefix(id)).next_back() {
-            Some(item) => {
-                let (k, _) = item.map_err(db_err)?;
-                let tail: [u8; 8] = k[k.len() - 8..].try_into().unwrap_or([0; 8]);
-                u64::from_be_bytes(tail)
-            }
+            Some(item) => split_seq_key(&item.map_err(db_err)?.0).map_or(0, |(_, seq)| seq),
             None => 0,
         })
     }
@@ -1151,10 +1157,10 @@ impl SledStore {
         let Some(seq) = self.client_ids.get(key).map_err(db_err)? else {
             return Ok(None);
         };
-        let Ok(seq) = <[u8; 8]>::try_from(seq.as_ref()) else {
+        let Some(seq) = seq_value(&seq) else {
             return Ok(None);
         };
-        let k = seq_key(id, u64::from_be_bytes(seq));
+        let k = seq_key(id, seq);
         let Some(value) = self.events.get(&k).map_err(db_err)? else {
             return Ok(None);
         };
