@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use crate::classify::{Classifier, Decision, Evidence, HandoffReason, Model};
 use crate::config::Config;
-use crate::conversation::{step, Conversation, Event, Input, Phase, Record, Visitor};
+use crate::conversation::{step, with_replies, Conversation, Event, Input, Phase, Record, Visitor};
 use crate::handoff::{queue_notice, Presence, Queue, Summary};
 use crate::store::{AgentRecord, Appended, Batch, SledStore, Store};
 
@@ -367,14 +367,8 @@ impl App {
         if let Some(i) = log.iter().position(
             |r| matches!(&r.event, Event::VisitorMessage { client_id, .. } if *client_id == cid),
         ) {
-            let records = log[i..]
-                .iter()
-                .enumerate()
-                .take_while(|(k, r)| *k == 0 || !matches!(r.event, Event::VisitorMessage { .. }))
-                .map(|(_, r)| r.clone())
-                .collect();
             return Ok(Stored {
-                records,
+                records: with_replies(&log[i..]),
                 duplicate: true,
             });
         }

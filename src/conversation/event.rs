@@ -126,3 +126,14 @@ pub struct Record {
     pub at_ms: i64,
     pub event: Event,
 }
+
+/// A visitor message and what followed it up to the next visitor message
+/// (its replies): what a retry of that message is answered with. `from`
+/// starts at the message.
+pub fn with_replies(from: &[Record]) -> Vec<Record> {
+    from.iter()
+        .enumerate()
+        .take_while(|(i, r)| *i == 0 || !matches!(r.event, Event::VisitorMessage { .. }))
+        .map(|(_, r)| r.clone())
+        .collect()
+}

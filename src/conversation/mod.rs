@@ -6,7 +6,7 @@ pub mod event;
 pub mod machine;
 pub mod state;
 
-pub use event::{Event, Record, Visitor};
+pub use event::{with_replies, Event, Record, Visitor};
 pub use machine::{step, EscalationPolicy, Input, StepError};
 pub use state::{Conversation, Pending, Phase};
 

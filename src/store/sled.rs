@@ -42,7 +42,7 @@ use super::integrity::{self, damaged, Marker, Walk, STAMP, STORE_ID};
 use super::{
     check_id, AgentRecord, Appended, Batch, ExportFn, RatingRecord, Result, Store, StoreError,
 };
-use crate::conversation::{Event, Record, Visitor};
+use crate::conversation::{with_replies, Event, Record, Visitor};
 use crate::handoff::Waiting;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -931,9 +931,9 @@ impl Store for SledStore {
         if let Event::VisitorMessage { client_id, .. } = &events[0] {
             let mut k = prefix(id);
             k.extend_from_slice(client_id.as_bytes());
-            if let Some(original) = self.indexed_message(id, &k, client_id)? {
+            if let Some(seq) = self.indexed_message(id, &k, client_id)? {
                 return Ok(Appended {
-                    records: self.with_replies(id, original)?,
+                    records: with_replies(&self.read(id, seq - 1)?),
                     duplicate: true,
                 });
             }
@@ -1149,11 +1149,11 @@ impl SledStore {
         })
     }
 
-    /// The stored visitor message a client id names, if the index entry is
-    /// backed by that very message. An entry pointing at nothing, or at
-    /// another event (an index written by an older version that a crash
-    /// orphaned, its seq since taken by a note), is no proof of a duplicate.
-    fn indexed_message(&self, id: &str, key: &[u8], client_id: &str) -> Result<Option<Record>> {
+    /// The seq of the stored visitor message a client id names, if the
+    /// index entry is backed by that very message. An entry pointing at
+    /// nothing, or at another event (its message lost in a crash, the seq
+    /// since taken by a note), is no proof of a duplicate.
+    fn indexed_message(&self, id: &str, key: &[u8], client_id: &str) -> Result<Option<u64>> {
         let Some(seq) = self.client_ids.get(key).map_err(db_err)? else {
             return Ok(None);
         };
@@ -1166,21 +1166,9 @@ impl SledStore {
         };
         let record: Record = decode(&k, &value)?;
         Ok(match &record.event {
-            Event::VisitorMessage { client_id: c, .. } if c == client_id => Some(record),
+            Event::VisitorMessage { client_id: c, .. } if c == client_id => Some(seq),
             _ => None,
         })
-    }
-
-    /// A stored visitor message and what followed it up to the next one.
-    fn with_replies(&self, id: &str, original: Record) -> Result<Vec<Record>> {
-        let mut out = vec![original];
-        let after = self.read(id, out[0].seq)?;
-        out.extend(
-            after
-                .into_iter()
-                .take_while(|r| !matches!(r.event, Event::VisitorMessage { .. })),
-        );
-        Ok(out)
     }
 
     fn must_exist(&self, id: &str) -> Result<()> {
