@@ -829,11 +829,7 @@ impl App {
         events: &[Event],
         now: i64,
     ) -> Vec<(String, Vec<u8>)> {
-        let kind = |e: &Event| match e {
-            Event::Handoff { .. } => Some("handoff"),
-            Event::Closed { .. } => Some("closed"),
-            _ => None,
-        };
+        let kind = webhook::kind_of;
         if self.config.webhooks.is_empty() || !events.iter().any(|e| kind(e).is_some()) {
             return Vec::new();
         }

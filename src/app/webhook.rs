@@ -132,6 +132,15 @@ pub fn packets(
     out
 }
 
+/// The webhook event a stored event causes, if any.
+pub fn kind_of(e: &crate::conversation::Event) -> Option<&'static str> {
+    match e {
+        crate::conversation::Event::Handoff { .. } => Some("handoff"),
+        crate::conversation::Event::Closed { .. } => Some("closed"),
+        _ => None,
+    }
+}
+
 /// Whether the record an outbox entry announces is stored.
 enum Announced {
     Stored,
@@ -151,15 +160,10 @@ async fn announced(app: &App, key: &str, p: &Pending) -> Announced {
         .ok()
         .and_then(|r| r.ok())
         .and_then(|log| log.into_iter().next());
-    let kind = |r: &Record| match r.event {
-        crate::conversation::Event::Handoff { .. } => "handoff",
-        crate::conversation::Event::Closed { .. } => "closed",
-        _ => "",
-    };
     match record {
         Some(r)
             if r.seq == p.seq
-                && kind(&r) == p.event
+                && kind_of(&r.event) == Some(p.event.as_str())
                 && (p.event_at_ms == 0 || r.at_ms == p.event_at_ms) =>
         {
             Announced::Stored

@@ -77,7 +77,7 @@ pub async fn backup(State(app): State<App>, headers: HeaderMap) -> Result<Respon
     tokio::task::spawn_blocking(move || {
         let mut buf = Vec::with_capacity(CHUNK);
         let result = app.store().export(&mut |tree, k, v| {
-            backup_frame(&mut buf, tree, k, v);
+            crate::store::backup_frame(&mut buf, tree, k, v);
             if buf.len() >= CHUNK {
                 let chunk = Bytes::from(std::mem::take(&mut buf));
                 tx.blocking_send(Ok(chunk))
@@ -105,14 +105,4 @@ pub async fn backup(State(app): State<App>, headers: HeaderMap) -> Result<Respon
         axum::body::Body::from_stream(stream),
     )
         .into_response())
-}
-
-/// Appends one backup entry to `buf`.
-pub fn backup_frame(buf: &mut Vec<u8>, tree: &str, key: &[u8], value: &[u8]) {
-    buf.push(tree.len() as u8);
-    buf.extend_from_slice(tree.as_bytes());
-    buf.extend_from_slice(&(key.len() as u32).to_be_bytes());
-    buf.extend_from_slice(key);
-    buf.extend_from_slice(&(value.len() as u32).to_be_bytes());
-    buf.extend_from_slice(value);
 }

@@ -217,6 +217,21 @@ impl<S: AsyncWrite + Unpin> JsonParseErrors<S> {
         self.written = 0;
         Poll::Ready(Ok(()))
     }
+
+    /// If `head` is one of hyper's empty-bodied error answers, takes it
+    /// whole, to go out with a JSON body instead (now, as far as the
+    /// stream allows; the rest on the next write or flush).
+    fn substitute(
+        &mut self,
+        cx: &mut Context<'_>,
+        head: &[u8],
+    ) -> Option<Poll<std::io::Result<usize>>> {
+        self.pending = with_json_body(head)?;
+        if let Poll::Ready(Err(e)) = self.drain(cx) {
+            return Some(Poll::Ready(Err(e)));
+        }
+        Some(Poll::Ready(Ok(head.len())))
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for JsonParseErrors<S> {
@@ -236,13 +251,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for JsonParseErrors<S> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         ready!(self.drain(cx))?;
-        if let Some(answer) = with_json_body(buf) {
-            self.pending = answer;
-            // Taken whole; the rest goes out on the next write or flush.
-            if let Poll::Ready(Err(e)) = self.drain(cx) {
-                return Poll::Ready(Err(e));
-            }
-            return Poll::Ready(Ok(buf.len()));
+        if let Some(taken) = self.substitute(cx, buf) {
+            return taken;
         }
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
@@ -256,12 +266,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for JsonParseErrors<S> {
         // A head alone: one non-empty buffer, the rest (if any) empty.
         let mut filled = bufs.iter().filter(|b| !b.is_empty());
         if let (Some(only), None) = (filled.next(), filled.next()) {
-            if let Some(answer) = with_json_body(only) {
-                self.pending = answer;
-                if let Poll::Ready(Err(e)) = self.drain(cx) {
-                    return Poll::Ready(Err(e));
-                }
-                return Poll::Ready(Ok(only.len()));
+            if let Some(taken) = self.substitute(cx, only) {
+                return taken;
             }
         }
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)

@@ -9,7 +9,9 @@
 mod integrity;
 mod sled;
 
-pub use self::sled::{disk_usage, BackupReport, BackupWriter, SledStore, VerifyReport};
+pub use self::sled::{
+    backup_frame, disk_usage, BackupReport, BackupWriter, SledStore, VerifyReport,
+};
 
 use crate::conversation::{Event, Record, Visitor};
 use crate::handoff::{Presence, Waiting};

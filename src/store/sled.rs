@@ -204,6 +204,18 @@ const MAX_KEY: usize = 4 * 1024;
 /// hold more than about this much.
 const MAX_VALUE: usize = 64 * 1024 * 1024;
 
+/// Appends one entry of a streamed backup to `buf`: `[n: u8][tree: n
+/// bytes][u32 BE][key][u32 BE][value]`; a zero byte closes the stream.
+/// `BackupWriter::feed` reads it back.
+pub fn backup_frame(buf: &mut Vec<u8>, tree: &str, key: &[u8], value: &[u8]) {
+    buf.push(tree.len() as u8);
+    buf.extend_from_slice(tree.as_bytes());
+    buf.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    buf.extend_from_slice(key);
+    buf.extend_from_slice(&(value.len() as u32).to_be_bytes());
+    buf.extend_from_slice(value);
+}
+
 /// Writes a backup, entry by entry (from `SledStore::export`, here or at
 /// the far end of `GET /api/v1/admin/backup`), into a fresh directory.
 pub struct BackupWriter {
