@@ -31,7 +31,7 @@ fn stamp(dir: &Path) -> Vec<(String, u64, Option<std::time::SystemTime>)> {
 /// Watches until `shutdown` resolves.
 pub async fn watch(app: App, shutdown: impl std::future::Future<Output = ()>) {
     let dir = app.intents_dir();
-    let every = Duration::from_millis(app.config.server.reload_poll_ms);
+    let every = Duration::from_millis(app.inner.config.server.reload_poll_ms);
     let mut last = stamp(&dir);
     tokio::pin!(shutdown);
     loop {

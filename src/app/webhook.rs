@@ -91,6 +91,7 @@ pub fn packets(
 ) -> Vec<(String, Vec<u8>)> {
     let event_at_ms = log.iter().find(|r| r.seq == seq).map_or(0, |r| r.at_ms);
     let hooks: Vec<_> = app
+        .inner
         .config
         .webhooks
         .iter()
@@ -230,7 +231,7 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
                     continue;
                 }
             }
-            let Some(hook) = app.config.webhooks.iter().find(|w| w.url == p.url) else {
+            let Some(hook) = app.inner.config.webhooks.iter().find(|w| w.url == p.url) else {
                 tracing::warn!(delivery = %key, url = %p.url, "webhook no longer configured; dropped");
                 let _ = remove(&app, key).await;
                 continue;
@@ -239,13 +240,14 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
             let result = post(&client, &p, &key, &signature).await;
             match result {
                 Ok(()) => {
-                    app.metrics
+                    app.inner
+                        .metrics
                         .inc("frontdesk_webhook_deliveries_total", "result=\"ok\"".into());
                     let _ = remove(&app, key).await;
                 }
                 Err(why) => {
                     p.attempts += 1;
-                    app.metrics.inc(
+                    app.inner.metrics.inc(
                         "frontdesk_webhook_deliveries_total",
                         "result=\"failed\"".into(),
                     );
@@ -271,7 +273,7 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
         let nap = Duration::from_millis((wake - now_ms()).clamp(0, 60_000) as u64);
         tokio::select! {
             _ = &mut shutdown => return,
-            _ = app.outbox.notified() => {}
+            _ = app.inner.outbox.notified() => {}
             _ = tokio::time::sleep(nap) => {}
         }
     }

@@ -239,7 +239,7 @@ pub fn router(app: App) -> Router {
         .split_for_parts();
     finish_document(&mut doc);
     let doc = serde_json::to_value(&doc).unwrap_or_default();
-    let limits = &app.config.limits;
+    let limits = &app.config().limits;
     let api = api
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
@@ -324,7 +324,7 @@ fn finish_document(doc: &mut Document) {
 
 fn cors(app: &App) -> CorsLayer {
     let origins: Vec<HeaderValue> = app
-        .config
+        .config()
         .server
         .allowed_origins
         .iter()
@@ -341,8 +341,11 @@ fn cors(app: &App) -> CorsLayer {
 /// Requests per IP per minute, on the API routes.
 async fn per_ip_limit(State(app): State<App>, req: Request, next: Next) -> Response {
     if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
-        let limit = app.config.limits.requests_per_ip_per_minute;
-        if let Err(wait) = app.rates.hit(&format!("ip:{}", peer.ip()), limit, now_ms()) {
+        let limit = app.config().limits.requests_per_ip_per_minute;
+        if let Err(wait) = app
+            .rates()
+            .hit(&format!("ip:{}", peer.ip()), limit, now_ms())
+        {
             return HttpError(ApiError::rate_limited("requests from this address", wait))
                 .into_response();
         }
@@ -356,7 +359,7 @@ async fn per_ip_limit(State(app): State<App>, req: Request, next: Next) -> Respo
 /// connection is closed, so a stalled client holds nothing for long. The
 /// bodies are small JSON documents, so holding one in memory costs little.
 async fn read_body(State(app): State<App>, req: Request, next: Next) -> Response {
-    let limits = &app.config.limits;
+    let limits = &app.config().limits;
     let close = |e: ApiError| {
         let mut res = HttpError(e).into_response();
         res.headers_mut()
@@ -426,7 +429,7 @@ async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let res = next.run(req).instrument(span.clone()).await;
     let status = res.status().as_u16();
-    app.metrics.inc(
+    app.metrics().inc(
         "frontdesk_http_requests_total",
         format!(
             "route=\"{}\",status=\"{status}\"",
@@ -562,7 +565,7 @@ pub async fn run(
     ));
     // Every connection task holds a clone; when all are gone, recv() ends.
     let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
-    let timeout = Duration::from_secs(app.config.limits.header_read_timeout_secs);
+    let timeout = Duration::from_secs(app.config().limits.header_read_timeout_secs);
     match raise_open_files_limit() {
         Ok((before, after)) if before != after => {
             tracing::info!(?before, ?after, "raised the soft limit of open files")
@@ -570,10 +573,10 @@ pub async fn run(
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "cannot raise the soft limit of open files"),
     }
-    let server = &app.config.server;
+    let server = &app.config().server;
     let trusted: Arc<[IpNet]> = server.trusted_proxies.clone().into();
     let forwarded = server.forwarded_header;
-    let per_ip = app.config.limits.connections_per_ip;
+    let per_ip = app.config().limits.connections_per_ip;
     let connections = Arc::new(ConnectionCount::default());
     let refusal = too_many_connections();
     tokio::pin!(shutdown);

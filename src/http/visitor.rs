@@ -64,9 +64,9 @@ pub async fn create(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Body(new): Body<NewConversation>,
 ) -> Result<(StatusCode, Json<CreatedConversation>), HttpError> {
-    let limit = app.config.limits.conversations_per_ip_per_minute;
+    let limit = app.config().limits.conversations_per_ip_per_minute;
     if let Err(wait) = app
-        .rates
+        .rates()
         .hit(&format!("new:{}", peer.ip()), limit, now_ms())
     {
         return Err(ApiError::rate_limited("new conversations from this address", wait).into());

@@ -47,7 +47,7 @@ pub(super) fn origin_allowed(app: &App, headers: &HeaderMap) -> bool {
         return true;
     };
     if app
-        .config
+        .config()
         .server
         .allowed_origins
         .iter()
@@ -86,9 +86,9 @@ fn accept(
         )
         .into());
     }
-    let l = &app.config.limits;
+    let l = &app.config().limits;
     let slot = app
-        .sockets
+        .sockets()
         .acquire(
             &peer.ip().to_string(),
             l.websockets_per_ip,
@@ -159,7 +159,7 @@ pub async fn agent(
     };
     // Watch for rotations before the token is checked: one that lands
     // between the check and the socket's loop is still seen.
-    let tokens = app.tokens_changed.subscribe();
+    let tokens = app.tokens_changed();
     let Some(who) = app.agent_for(token) else {
         return Err(ApiError::unauthorized("unknown token").into());
     };
@@ -195,7 +195,7 @@ impl Peer {
             socket,
             heard: Instant::now(),
             window: (Instant::now(), 0),
-            idle: Duration::from_secs(app.config.limits.websocket_idle_secs),
+            idle: Duration::from_secs(app.config().limits.websocket_idle_secs),
         }
     }
 
@@ -233,7 +233,7 @@ impl Peer {
 
     /// Handles what the client sent.
     async fn incoming(&mut self, app: &App, msg: Option<Result<Message, axum::Error>>) -> Incoming {
-        let limit = app.config.limits.websocket_message_bytes;
+        let limit = app.config().limits.websocket_message_bytes;
         let msg = match msg {
             None => return Incoming::Gone,
             Some(Err(e)) => {
@@ -262,7 +262,7 @@ impl Peer {
             self.window = (Instant::now(), 0);
         }
         self.window.1 += 1;
-        if self.window.1 > app.config.limits.websocket_messages_per_minute {
+        if self.window.1 > app.config().limits.websocket_messages_per_minute {
             self.close(1008, "too many messages").await;
             return Incoming::Gone;
         }
@@ -302,7 +302,7 @@ async fn events(app: &App, id: &str, after: u64) -> Result<Events, ApiError> {
 }
 
 async fn visitor_loop(app: App, id: String, after: u64, socket: WebSocket) {
-    let mut watch = app.hub.watch(&id);
+    let mut watch = app.hub().watch(&id);
     let mut peer = Peer::new(&app, socket);
     let mut last = after;
     // Catch up: everything after `after`, then live records, deduplicated
@@ -348,7 +348,7 @@ async fn visitor_loop(app: App, id: String, after: u64, socket: WebSocket) {
                 Err(RecvError::Closed) => return,
             },
             msg = peer.socket.recv() => match peer.incoming(&app, msg).await {
-                Incoming::Typing(_) => app.hub.typing(&id, "visitor"),
+                Incoming::Typing(_) => app.hub().typing(&id, "visitor"),
                 Incoming::Nothing => {}
                 Incoming::Gone => return,
             },
@@ -402,7 +402,7 @@ async fn agent_loop(
     mut tokens: tokio::sync::watch::Receiver<u64>,
     socket: WebSocket,
 ) {
-    let mut rx = app.hub.agents();
+    let mut rx = app.hub().agents();
     let mut peer = Peer::new(&app, socket);
     // Conversations this socket has forwarded: a close is sent even though
     // the agent no longer holds the conversation when it arrives.
@@ -455,7 +455,7 @@ async fn agent_loop(
                 Err(RecvError::Closed) => return,
             },
             msg = peer.socket.recv() => match peer.incoming(&app, msg).await {
-                Incoming::Typing(Some(c)) if app.holds(&who.name, &c) => app.hub.typing(&c, "agent"),
+                Incoming::Typing(Some(c)) if app.holds(&who.name, &c) => app.hub().typing(&c, "agent"),
                 Incoming::Typing(_) | Incoming::Nothing => {}
                 Incoming::Gone => return,
             },

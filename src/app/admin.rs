@@ -1,0 +1,154 @@
+//! Admin operations: the intents being served (reload status, a view of
+//! the set, classifying a text with its trace) and the gauges of
+//! `/metrics`.
+
+use super::*;
+
+impl App {
+    // ---- admin -------------------------------------------------------------
+
+    pub fn reload_status(&self) -> ReloadStatus {
+        self.inner
+            .reload
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Loads the intents directory; on success swaps the set in, on failure
+    /// keeps the old one and records why.
+    pub fn reload_now(&self) -> ReloadStatus {
+        let now = now_ms();
+        let result =
+            Classifier::load_with(&self.inner.config.server.intents_dir, &self.inner.model);
+        let mut status = self.inner.reload.lock().unwrap_or_else(|e| e.into_inner());
+        status.attempted_at_ms = now;
+        match result {
+            Ok(c) => {
+                status.ok = true;
+                status.errors.clear();
+                status.loaded_at_ms = now;
+                status.intents = c.intents().intents.len();
+                *self
+                    .inner
+                    .classifier
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner()) = Arc::new(c);
+                self.inner
+                    .metrics
+                    .inc("frontdesk_reloads_total", "result=\"ok\"".into());
+                tracing::info!(intents = status.intents, "intents reloaded");
+            }
+            Err(e) => {
+                status.ok = false;
+                status.errors = e.0.iter().map(|e| e.to_string()).collect();
+                self.inner
+                    .metrics
+                    .inc("frontdesk_reloads_total", "result=\"error\"".into());
+                tracing::warn!(errors = %e, "intents not reloaded; the previous set keeps serving");
+            }
+        }
+        status.clone()
+    }
+
+    pub fn intents_view(&self) -> IntentsView {
+        let c = self.classifier();
+        let set = c.intents();
+        IntentsView {
+            status: self.reload_status(),
+            answer_threshold: set.thresholds.answer,
+            clarify_threshold: set.thresholds.clarify,
+            thresholds: set.thresholds.source.clone(),
+            intents: set
+                .intents
+                .iter()
+                .map(|i| IntentView {
+                    id: i.id.clone(),
+                    description: i.description.clone(),
+                    action: i.action.as_str().to_string(),
+                    keywords: i.keywords.iter().map(|k| k.phrase.clone()).collect(),
+                    patterns: i.patterns.iter().map(|p| p.source.clone()).collect(),
+                    examples: i.examples.len(),
+                    answers: i.answers.clone(),
+                    tests: i.tests.len(),
+                    file: i.path.display().to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn classify(&self, text: &str) -> Result<Classified, ApiError> {
+        self.check_text(text)?;
+        let outcome = self.classifier().decide(text);
+        let (intent, options, reason) = match &outcome.decision {
+            Decision::Answer { intent } => (Some(intent.clone()), vec![], None),
+            Decision::Clarify { options } => (None, options.clone(), None),
+            Decision::Fallback => (None, vec![], None),
+            Decision::Handoff { reason, intent } => (intent.clone(), vec![], Some(*reason)),
+        };
+        let r = &outcome.ranking;
+        Ok(Classified {
+            decision: outcome.decision.kind().to_string(),
+            intent,
+            options,
+            reason,
+            why: outcome.why.clone(),
+            candidates: r
+                .candidates
+                .iter()
+                .map(|c| CandidateView {
+                    intent: c.intent.clone(),
+                    score: c.score,
+                    lexical: c.lexical,
+                    rule: c.rule,
+                    evidence: c
+                        .evidence
+                        .iter()
+                        .map(|e| match e {
+                            Evidence::Keyword { phrase } => format!("keyword {phrase:?}"),
+                            Evidence::Pattern { source, .. } => format!("pattern {source:?}"),
+                            Evidence::Meaning { text, similarity } => {
+                                format!("meaning {text:?} ({similarity:.2})")
+                            }
+                            Evidence::Example { text, similarity } => {
+                                format!("example {text:?} ({similarity:.2})")
+                            }
+                        })
+                        .collect(),
+                })
+                .collect(),
+            out_of_scope: r.out_of_scope,
+            coverage: r.coverage,
+            frustration: r.frustration.score,
+            frustration_cues: r.frustration.cues.clone(),
+            trace: crate::trace::trace(&outcome),
+        })
+    }
+
+    /// The gauges of `/metrics`, read now.
+    pub fn render_metrics(&self) -> String {
+        let (len, online) = {
+            let q = self.queue();
+            (q.waiting().len() as f64, q.online() as f64)
+        };
+        let outbox = self.inner.store.outbox().map(|o| o.len()).unwrap_or(0) as f64;
+        self.inner.metrics.render(&[
+            (
+                "frontdesk_queue_length",
+                "Conversations waiting for an agent.",
+                len,
+            ),
+            ("frontdesk_agents_online", "Agents online.", online),
+            (
+                "frontdesk_websockets_open",
+                "Open WebSockets.",
+                self.inner.sockets.open() as f64,
+            ),
+            (
+                "frontdesk_webhook_outbox",
+                "Webhook deliveries not yet acknowledged.",
+                outbox,
+            ),
+        ])
+    }
+}

@@ -1,0 +1,128 @@
+//! What a visitor does: start a conversation, write, ask for a person,
+//! rate, leave an email, and read the log back as a visitor may see it.
+
+use super::*;
+
+impl App {
+    // ---- visitors ----------------------------------------------------
+
+    pub fn create_conversation(
+        &self,
+        new: NewConversation,
+    ) -> Result<CreatedConversation, ApiError> {
+        let clip =
+            |v: Option<String>, max: usize, field: &str| -> Result<Option<String>, ApiError> {
+                match v {
+                    Some(s) if s.chars().count() > max => Err(ApiError::invalid(
+                        "field_too_long",
+                        format!("`{field}` is longer than {max} characters"),
+                    )),
+                    Some(s) if s.trim().is_empty() => Ok(None),
+                    other => Ok(other.map(|s| s.trim().to_string())),
+                }
+            };
+        let visitor = Visitor {
+            name: clip(new.name, 200, "name")?,
+            id: clip(new.visitor_id, 200, "visitor_id")?,
+            email: clip(new.email, 254, "email")?,
+            page_url: clip(new.page_url, 2000, "page_url")?,
+        };
+        let id = format!("c{}", auth::hex(&auth::random_bytes::<12>()));
+        let record = self.inner.store.create(&id, now_ms(), visitor)?;
+        self.touch_live(&id, record.at_ms, true);
+        Ok(CreatedConversation {
+            token: auth::visitor_token(&self.inner.secret, &id),
+            id,
+            events: vec![record],
+        })
+    }
+
+    /// A visitor's message; a retried `client_id` returns what was stored
+    /// for it the first time.
+    pub fn send(&self, id: &str, msg: SendMessage) -> Result<Stored, ApiError> {
+        self.check_text(&msg.text)?;
+        let cid = msg.client_id.trim().to_string();
+        if cid.is_empty() || cid.len() > 64 {
+            return Err(ApiError::invalid(
+                "bad_client_id",
+                "`client_id` is 1 to 64 characters",
+            ));
+        }
+        let _g = self.stripe(id);
+        let log = self.inner.store.read(id, 0)?;
+        if let Some(i) = log.iter().position(
+            |r| matches!(&r.event, Event::VisitorMessage { client_id, .. } if *client_id == cid),
+        ) {
+            return Ok(Stored {
+                records: with_replies(&log[i..]),
+                duplicate: true,
+            });
+        }
+        let now = now_ms();
+        if let Err(wait) = self.inner.rates.hit(
+            &format!("msg:{id}"),
+            self.inner.config.limits.messages_per_minute,
+            now,
+        ) {
+            return Err(ApiError::rate_limited("messages", wait));
+        }
+        self.inner
+            .metrics
+            .inc("frontdesk_messages_total", "from=\"visitor\"".into());
+        let input = Input::Visitor {
+            text: msg.text,
+            client_id: cid,
+        };
+        let (appended, before) = self.apply_locked(id, log, input, now)?;
+        drop(_g);
+        self.after_queue_change(id, before);
+        Ok(Stored {
+            records: appended.records,
+            duplicate: appended.duplicate,
+        })
+    }
+
+    pub fn ask_for_person(&self, id: &str) -> Result<Stored, ApiError> {
+        self.apply(id, Input::AskForPerson)
+    }
+
+    pub fn rate(&self, id: &str, rate: Rate) -> Result<Stored, ApiError> {
+        let comment = rate.comment.filter(|c| !c.trim().is_empty());
+        if let Some(c) = &comment {
+            self.check_text(c)?;
+        }
+        self.apply(
+            id,
+            Input::Rate {
+                score: rate.score,
+                comment,
+            },
+        )
+    }
+
+    pub fn leave_email(&self, id: &str, email: LeaveEmail) -> Result<Stored, ApiError> {
+        self.apply(id, Input::LeaveEmail { email: email.email })
+    }
+
+    /// The log after `after`, as the visitor sees it (no internal notes,
+    /// no traces); `for_agent` shows everything.
+    pub fn events(&self, id: &str, after: u64, for_agent: bool) -> Result<Events, ApiError> {
+        let log = self.inner.store.read(id, 0)?;
+        let last_seq = log.last().map_or(0, |r| r.seq);
+        if after > last_seq {
+            return Err(resync(last_seq));
+        }
+        let conv = Conversation::from_log(&log);
+        let position = self.queue().position(id);
+        Ok(Events {
+            events: log
+                .into_iter()
+                .filter(|r| r.seq > after)
+                .filter_map(|r| if for_agent { Some(r) } else { for_visitor(r) })
+                .collect(),
+            last_seq,
+            phase: conv.phase.as_str().to_string(),
+            position,
+        })
+    }
+}

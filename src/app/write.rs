@@ -1,0 +1,313 @@
+//! The one write path: a validated input → `conversation::step` (pure) →
+//! the queue's part → the store's atomic append (events with their webhook
+//! deliveries) → fan-out from the records just stored (sockets, metrics,
+//! live list, suggestions, other visitors' queue places). Nothing here
+//! reads the log again after the write.
+
+use super::*;
+
+impl App {
+    // ---- the one write path ----------------------------------------------
+
+    pub(super) fn check_text(&self, text: &str) -> Result<(), ApiError> {
+        let max = self.inner.config.limits.message_chars;
+        if text.trim().is_empty() {
+            return Err(ApiError::invalid("empty_message", "the message is empty"));
+        }
+        if text.chars().count() > max {
+            return Err(ApiError::invalid(
+                "message_too_long",
+                format!("a message is at most {max} characters"),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(super) fn apply(&self, id: &str, input: Input) -> Result<Stored, ApiError> {
+        let g = self.stripe(id);
+        let log = self.inner.store.read(id, 0)?;
+        let (appended, before) = self.apply_locked(id, log, input, now_ms())?;
+        drop(g);
+        self.after_queue_change(id, before);
+        Ok(Stored {
+            records: appended.records,
+            duplicate: appended.duplicate,
+        })
+    }
+
+    /// After the conversation's stripe is released (telling others takes
+    /// their stripes): new places in the queue, and agents' queue views.
+    pub(super) fn after_queue_change(&self, id: &str, before: Option<Positions>) {
+        if let Some(before) = before {
+            self.tell_positions(&before, id);
+            self.inner.hub.queue_changed();
+        }
+    }
+
+    /// Steps the conversation, does the queue's part, stores the events
+    /// durably, then tells watchers, agents and webhooks. The caller holds
+    /// the conversation's stripe, and passes the queue positions returned
+    /// to `after_queue_change` once it has let go of it.
+    pub(super) fn apply_locked(
+        &self,
+        id: &str,
+        log: Vec<Record>,
+        input: Input,
+        now: i64,
+    ) -> Result<(Appended, Option<Positions>), ApiError> {
+        if log.is_empty() {
+            return Err(ApiError::not_found("conversation"));
+        }
+        let conv = Conversation::from_log(&log);
+        let classifier = self.classifier();
+        let mut events = step(
+            &conv,
+            input.clone(),
+            &classifier,
+            &self.inner.config.escalation,
+        )?;
+        if events.is_empty() {
+            let nothing = Appended {
+                records: Vec::new(),
+                duplicate: false,
+            };
+            return Ok((nothing, None));
+        }
+        let mut before = None;
+        let mut enqueued = None;
+        let mut waited = None;
+        {
+            let mut q = self.queue();
+            // The queue's rules (capacity, who holds what) are checked
+            // before anything is written.
+            match &input {
+                Input::Claim { agent } => {
+                    before = Some(q.positions());
+                    let since = q
+                        .waiting()
+                        .iter()
+                        .find(|w| w.conversation == id)
+                        .map(|w| w.since_ms);
+                    q.claim(agent, id, conv.phase == Phase::Bot)?;
+                    waited = since.map(|s| (now - s).max(0) as f64 / 1000.0);
+                }
+                Input::Transfer { from, to } => q.transfer(from, to, id)?,
+                _ => {}
+            }
+            for e in &events.clone() {
+                match e {
+                    Event::Handoff { reason } if *reason != HandoffReason::AgentTookOver => {
+                        before.get_or_insert_with(|| q.positions());
+                        q.enqueue(id, *reason, now);
+                        events.extend(queue_notice(
+                            &q,
+                            self.inner.config.business_hours.as_ref(),
+                            id,
+                            now,
+                        ));
+                        enqueued = q.waiting().iter().find(|w| w.conversation == id).cloned();
+                    }
+                    Event::Closed { .. } | Event::ReturnedToBot { .. } => {
+                        before.get_or_insert_with(|| q.positions());
+                        match &conv.phase {
+                            Phase::WithAgent { agent } => {
+                                let held = conv
+                                    .handoff_at_ms
+                                    .map_or(0, |t| ((now - t).max(0) / 1000) as u64);
+                                let _ = q.release(agent, id, held);
+                            }
+                            Phase::Queued { .. } => {
+                                q.remove(id);
+                            }
+                            _ => {}
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let last_seq = log.last().map_or(0, |r| r.seq);
+        let outbox = self.webhook_packets(id, &log, &events, now);
+        let notify_outbox = !outbox.is_empty();
+        let batch = Batch {
+            at_ms: now,
+            events,
+            after_seq: Some(last_seq),
+            outbox,
+        };
+        let undo = |q: &mut Queue| {
+            if enqueued.is_some() {
+                q.remove(id);
+            }
+            if let Input::Claim { agent } = &input {
+                let _ = q.release(agent, id, 0);
+            }
+        };
+        let appended = match self.inner.store.append_batch(id, batch) {
+            Ok(a) if a.duplicate => {
+                // The store holds this message already (the caller's log
+                // check missed it only if another writer raced it): nothing
+                // was written, so the queue's part is undone too.
+                undo(&mut self.queue());
+                return Ok((a, None));
+            }
+            Ok(a) => a,
+            Err(e) => {
+                // Nothing was stored: undo the queue's part.
+                undo(&mut self.queue());
+                return Err(e.into());
+            }
+        };
+        if notify_outbox {
+            self.inner.outbox.notify_one();
+        }
+        // The log is stored and is the truth: a failed queue write is
+        // logged, and the next start rebuilds the queue from the logs.
+        let queue_write = if let Some(w) = &enqueued {
+            self.inner.store.put_waiting(w)
+        } else if matches!(input, Input::Claim { .. })
+            || appended
+                .records
+                .iter()
+                .any(|r| matches!(r.event, Event::Closed { .. }))
+        {
+            self.inner.store.remove_waiting(id)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = queue_write {
+            tracing::error!(conversation = %id, error = %e, "queue entry not stored");
+        }
+        if let Some(w) = waited {
+            self.inner.metrics.observe_wait(w);
+        }
+        self.after_write(id, &appended.records);
+        Ok((appended, before))
+    }
+
+    /// The webhook deliveries that `events`, about to be appended to `log`,
+    /// cause: built before the write so they are stored with it.
+    pub(super) fn webhook_packets(
+        &self,
+        id: &str,
+        log: &[Record],
+        events: &[Event],
+        now: i64,
+    ) -> Vec<(String, Vec<u8>)> {
+        let kind = webhook::kind_of;
+        if self.inner.config.webhooks.is_empty() || !events.iter().any(|e| kind(e).is_some()) {
+            return Vec::new();
+        }
+        let first = log.last().map_or(0, |r| r.seq) + 1;
+        let mut full = log.to_vec();
+        full.extend(events.iter().enumerate().map(|(i, e)| Record {
+            seq: first + i as u64,
+            at_ms: now,
+            event: e.clone(),
+        }));
+        events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| kind(e).map(|k| (first + i as u64, k)))
+            .flat_map(|(seq, k)| webhook::packets(self, id, &full, k, seq))
+            .collect()
+    }
+
+    /// Live delivery, metrics and webhooks for stored records.
+    pub(super) fn after_write(&self, id: &str, records: &[Record]) {
+        self.inner.hub.publish(id, records);
+        let mut bot = None;
+        for r in records {
+            match &r.event {
+                Event::BotReply {
+                    intent: Some(_), ..
+                } => self
+                    .inner
+                    .metrics
+                    .inc("frontdesk_decisions_total", "kind=\"answer\"".into()),
+                Event::Clarification { .. } => self
+                    .inner
+                    .metrics
+                    .inc("frontdesk_decisions_total", "kind=\"clarify\"".into()),
+                Event::Fallback { .. } => self
+                    .inner
+                    .metrics
+                    .inc("frontdesk_decisions_total", "kind=\"fallback\"".into()),
+                Event::Handoff { reason } => {
+                    self.inner.metrics.inc(
+                        "frontdesk_handoffs_total",
+                        format!("reason=\"{}\"", label(reason.as_str())),
+                    );
+                    bot = Some(false);
+                }
+                Event::Closed { .. } => {
+                    bot = Some(false);
+                }
+                Event::Started { .. }
+                | Event::VisitorMessage { .. }
+                | Event::ReturnedToBot { .. } => {
+                    bot.get_or_insert(true);
+                }
+                _ => {}
+            }
+        }
+        if let Some(last) = records.last() {
+            match bot {
+                Some(true) => self.touch_live(id, last.at_ms, true),
+                Some(false) => self.touch_live(id, last.at_ms, false),
+                None => {}
+            }
+        }
+    }
+
+    pub(super) fn touch_live(&self, id: &str, at_ms: i64, live: bool) {
+        let mut m = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
+        if live {
+            m.insert(id.to_string(), at_ms);
+            // Bounded even if no agent ever asks for the list: past the
+            // bound, the older half goes (rarely, so amortised O(1)).
+            if m.len() > LIVE_MAX {
+                m.retain(|_, t| at_ms - *t < LIVE_MS);
+                if m.len() > LIVE_MAX / 2 {
+                    let mut times: Vec<i64> = m.values().copied().collect();
+                    let cut = times.len() - LIVE_MAX / 2;
+                    let (_, nth, _) = times.select_nth_unstable(cut);
+                    let nth = *nth;
+                    m.retain(|_, t| *t > nth);
+                }
+            }
+        } else {
+            m.remove(id);
+        }
+    }
+
+    /// Tells each waiting visitor whose place or estimate changed (but
+    /// `except`, whose own events said it already).
+    pub(super) fn tell_positions(&self, before: &[(String, u32, Option<u64>)], except: &str) {
+        let changes = self.queue().changes(before);
+        for (conv, _) in changes {
+            if conv == except {
+                continue;
+            }
+            let _g = self.stripe(&conv);
+            // Read the place now, under the conversation's stripe: another
+            // claim or close may have moved it since the list was made.
+            let event = {
+                let q = self.queue();
+                match q.positions().into_iter().find(|(c, _, _)| *c == conv) {
+                    Some((_, position, wait_secs)) => Event::Queued {
+                        position,
+                        wait_secs,
+                    },
+                    None => continue,
+                }
+            };
+            match self.inner.store.append(&conv, now_ms(), vec![event]) {
+                Ok(a) => self.inner.hub.publish(&conv, &a.records),
+                Err(e) => {
+                    tracing::warn!(conversation = %conv, error = %e, "queue update not stored")
+                }
+            }
+        }
+    }
+}
