@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 
+use super::api::Suggestion;
 use crate::conversation::Record;
 
 /// Capacity of each conversation's channel: a watcher this far behind
@@ -40,6 +41,9 @@ pub enum AgentPush {
     Record {
         conversation: String,
         record: Arc<Record>,
+        /// Suggested replies to a visitor message, computed once where it
+        /// was stored (never per socket); empty for other records.
+        suggestions: Arc<[Suggestion]>,
     },
     /// The queue changed: sockets send the new one.
     Queue,
@@ -104,8 +108,9 @@ impl Hub {
         self.agents.subscribe()
     }
 
-    /// Sends a conversation's new records to its watchers and to agents.
-    pub fn publish(&self, id: &str, records: &[Record]) {
+    /// Sends a conversation's new records to its watchers and to agents;
+    /// `suggestions` go with the record whose `seq` they name.
+    pub fn publish(&self, id: &str, records: &[Record], suggestions: &[Suggestion]) {
         let tx = self
             .conversations
             .lock()
@@ -118,9 +123,15 @@ impl Hub {
                 // No receivers is not an error: nobody is watching.
                 let _ = tx.send(ConvPush::Record(Arc::clone(&r)));
             }
+            let mine: Arc<[Suggestion]> = suggestions
+                .iter()
+                .filter(|s| s.seq == r.seq)
+                .cloned()
+                .collect();
             let _ = self.agents.send(AgentPush::Record {
                 conversation: id.to_string(),
                 record: r,
+                suggestions: mine,
             });
         }
     }

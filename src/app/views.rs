@@ -80,20 +80,6 @@ impl App {
             suggestions,
         })
     }
-
-    /// Suggested replies to one record (a visitor message), for sockets.
-    pub fn suggestions_for(&self, id: &str, record: &Record) -> Vec<Suggestion> {
-        if !matches!(record.event, Event::VisitorMessage { .. }) {
-            return Vec::new();
-        }
-        let conv = self
-            .inner
-            .store
-            .read(id, 0)
-            .map(|log| Conversation::from_log(&log))
-            .unwrap_or_default();
-        suggest(&self.classifier(), &conv, record)
-    }
 }
 
 /// The error for a client ahead of the log.
@@ -116,7 +102,7 @@ pub fn for_visitor(mut r: Record) -> Option<Record> {
 }
 
 /// Agent assist: the top intents' answers to a visitor message.
-fn suggest(classifier: &Classifier, conv: &Conversation, r: &Record) -> Vec<Suggestion> {
+pub(super) fn suggest(classifier: &Classifier, conv: &Conversation, r: &Record) -> Vec<Suggestion> {
     let Event::VisitorMessage { text, .. } = &r.event else {
         return Vec::new();
     };

@@ -4,7 +4,9 @@
 //! live list, suggestions, other visitors' queue places). Nothing here
 //! reads the log again after the write.
 
+use super::views::suggest;
 use super::*;
+use crate::handoff::Waiting;
 
 impl App {
     // ---- the one write path ----------------------------------------------
@@ -76,6 +78,10 @@ impl App {
         let mut before = None;
         let mut enqueued = None;
         let mut waited = None;
+        // What the queue's part did, step by step, so that a write the
+        // store refuses leaves the queue as it was.
+        let mut undo: Vec<Undo> = Vec::new();
+        let mut handled = None;
         {
             let mut q = self.queue();
             // The queue's rules (capacity, who holds what) are checked
@@ -83,15 +89,19 @@ impl App {
             match &input {
                 Input::Claim { agent } => {
                     before = Some(q.positions());
-                    let since = q
-                        .waiting()
-                        .iter()
-                        .find(|w| w.conversation == id)
-                        .map(|w| w.since_ms);
+                    let was = q.waiting().iter().find(|w| w.conversation == id).cloned();
                     q.claim(agent, id, conv.phase == Phase::Bot)?;
-                    waited = since.map(|s| (now - s).max(0) as f64 / 1000.0);
+                    waited = was
+                        .as_ref()
+                        .map(|w| (now - w.since_ms).max(0) as f64 / 1000.0);
+                    undo.push(Undo::Unhold(agent.clone()));
+                    undo.extend(was.map(Undo::Requeue));
                 }
-                Input::Transfer { from, to } => q.transfer(from, to, id)?,
+                Input::Transfer { from, to } => {
+                    q.transfer(from, to, id)?;
+                    undo.push(Undo::Unhold(to.clone()));
+                    undo.push(Undo::Hold(from.clone()));
+                }
                 _ => {}
             }
             for e in &events.clone() {
@@ -106,18 +116,22 @@ impl App {
                             now,
                         ));
                         enqueued = q.waiting().iter().find(|w| w.conversation == id).cloned();
+                        undo.push(Undo::Dequeue);
                     }
                     Event::Closed { .. } | Event::ReturnedToBot { .. } => {
                         before.get_or_insert_with(|| q.positions());
                         match &conv.phase {
                             Phase::WithAgent { agent } => {
-                                let held = conv
-                                    .handoff_at_ms
-                                    .map_or(0, |t| ((now - t).max(0) / 1000) as u64);
-                                let _ = q.release(agent, id, held);
+                                q.unhold(agent, id);
+                                // Counted once the write is stored.
+                                handled = Some(
+                                    conv.handoff_at_ms
+                                        .map_or(0, |t| ((now - t).max(0) / 1000) as u64),
+                                );
+                                undo.push(Undo::Hold(agent.clone()));
                             }
                             Phase::Queued { .. } => {
-                                q.remove(id);
+                                undo.extend(q.remove(id).map(Undo::Requeue));
                             }
                             _ => {}
                         }
@@ -136,11 +150,15 @@ impl App {
             outbox,
         };
         let undo = |q: &mut Queue| {
-            if enqueued.is_some() {
-                q.remove(id);
-            }
-            if let Input::Claim { agent } = &input {
-                let _ = q.release(agent, id, 0);
+            for step in undo.into_iter().rev() {
+                match step {
+                    Undo::Dequeue => {
+                        q.remove(id);
+                    }
+                    Undo::Requeue(w) => q.restore(w),
+                    Undo::Hold(agent) => q.hold(&agent, id),
+                    Undo::Unhold(agent) => q.unhold(&agent, id),
+                }
             }
         };
         let appended = match self.inner.store.append_batch(id, batch) {
@@ -158,6 +176,9 @@ impl App {
                 return Err(e.into());
             }
         };
+        if let Some(secs) = handled {
+            self.queue().handled(secs);
+        }
         if notify_outbox {
             self.inner.outbox.notify_one();
         }
@@ -181,7 +202,7 @@ impl App {
         if let Some(w) = waited {
             self.inner.metrics.observe_wait(w);
         }
-        self.after_write(id, &appended.records);
+        self.after_write(id, conv, &appended.records);
         Ok((appended, before))
     }
 
@@ -213,9 +234,26 @@ impl App {
             .collect()
     }
 
-    /// Live delivery, metrics and webhooks for stored records.
-    pub(super) fn after_write(&self, id: &str, records: &[Record]) {
-        self.inner.hub.publish(id, records);
+    /// Fan-out of records just stored, from the records themselves and the
+    /// state before them (`conv`): live delivery with agents' suggested
+    /// replies (computed here, once per visitor message, whatever the
+    /// number of agent sockets), metrics and the live list.
+    pub(super) fn after_write(&self, id: &str, mut conv: Conversation, records: &[Record]) {
+        for r in records {
+            conv.apply(r);
+        }
+        // An agent's socket forwards the records of the conversations its
+        // agent holds: only then is a suggestion read.
+        let suggestions: Vec<Suggestion> = if matches!(conv.phase, Phase::WithAgent { .. }) {
+            let classifier = self.classifier();
+            records
+                .iter()
+                .flat_map(|r| suggest(&classifier, &conv, r))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.inner.hub.publish(id, records, &suggestions);
         let mut bot = None;
         for r in records {
             match &r.event {
@@ -303,11 +341,24 @@ impl App {
                 }
             };
             match self.inner.store.append(&conv, now_ms(), vec![event]) {
-                Ok(a) => self.inner.hub.publish(&conv, &a.records),
+                Ok(a) => self.inner.hub.publish(&conv, &a.records, &[]),
                 Err(e) => {
                     tracing::warn!(conversation = %conv, error = %e, "queue update not stored")
                 }
             }
         }
     }
+}
+
+/// One step of the queue's part of a write, undone if the store refuses
+/// the write.
+enum Undo {
+    /// The conversation was queued: take it out again.
+    Dequeue,
+    /// It was taken out of the queue: put it back where it was.
+    Requeue(Waiting),
+    /// An agent stopped holding it: hold it again.
+    Hold(String),
+    /// An agent started holding it: stop.
+    Unhold(String),
 }

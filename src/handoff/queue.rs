@@ -227,6 +227,31 @@ impl Queue {
         Ok(())
     }
 
+    /// Marks `agent` as holding `conversation`, whatever its capacity: the
+    /// undo of a release whose write the store refused.
+    pub fn hold(&mut self, agent: &str, conversation: &str) {
+        if let Some(a) = self.agents.get_mut(agent) {
+            a.active.insert(conversation.to_string());
+        }
+    }
+
+    /// Forgets that `agent` holds `conversation`, recording no handling
+    /// time: a release whose time is recorded once the write is stored
+    /// (`handled`), or the undo of a claim the store refused.
+    pub fn unhold(&mut self, agent: &str, conversation: &str) {
+        if let Some(a) = self.agents.get_mut(agent) {
+            a.active.remove(conversation);
+        }
+    }
+
+    /// Feeds one conversation's handling time to the wait estimate.
+    pub fn handled(&mut self, secs: u64) {
+        self.handle_secs.push_back(secs);
+        while self.handle_secs.len() > HANDLE_WINDOW {
+            self.handle_secs.pop_front();
+        }
+    }
+
     /// The agent is done with a conversation (closed, or returned to the
     /// bot); `handled_secs` feeds the wait estimate.
     pub fn release(

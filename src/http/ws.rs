@@ -415,7 +415,7 @@ async fn agent_loop(
     loop {
         tokio::select! {
             push = rx.recv() => match push {
-                Ok(AgentPush::Record { conversation, record }) => {
+                Ok(AgentPush::Record { conversation, record, suggestions }) => {
                     if app.holds(&who.name, &conversation) {
                         mine.insert(conversation.clone());
                     } else if !mine.contains(&conversation) {
@@ -426,11 +426,7 @@ async fn agent_loop(
                     {
                         mine.remove(&conversation);
                     }
-                    let suggestions = {
-                        let (app, c, r) = (app.clone(), conversation.clone(), record.clone());
-                        tokio::task::spawn_blocking(move || app.suggestions_for(&c, &r)).await.unwrap_or_default()
-                    };
-                    let m = ServerMessage::Record { conversation: Some(conversation), record: (*record).clone(), suggestions };
+                    let m = ServerMessage::Record { conversation: Some(conversation), record: (*record).clone(), suggestions: suggestions.to_vec() };
                     if !peer.send(&m).await {
                         return;
                     }

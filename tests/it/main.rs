@@ -5,6 +5,7 @@ mod classify;
 mod cli;
 mod server;
 mod shop;
+mod spy;
 mod store;
 mod store_damage;
 mod store_review;

@@ -94,7 +94,11 @@ async fn a_store_from_the_first_format_loads_shows_and_continues() {
         assert_eq!(v.status, 200, "{}", v.text);
         assert_eq!(v.body["last_seq"].as_u64(), Some(stored.len() as u64));
     }
-    assert_eq!(kinds.len(), 17, "the fixture has every event kind: {kinds:?}");
+    assert_eq!(
+        kinds.len(),
+        17,
+        "the fixture has every event kind: {kinds:?}"
+    );
 
     // The queue and who holds what come back as they were.
     let q = call("GET", &srv.url("/api/v1/agent/queue"), Some(ana), None).await;
@@ -127,7 +131,12 @@ async fn a_store_from_the_first_format_loads_shows_and_continues() {
         Some(json!({"text": "thank you!", "client_id": "after-upgrade-1"})),
     )
     .await;
-    assert_eq!(types(&r.body["records"]), vec!["visitor_message"], "{}", r.text);
+    assert_eq!(
+        types(&r.body["records"]),
+        vec!["visitor_message"],
+        "{}",
+        r.text
+    );
     // After a restart everyone is away until they say otherwise.
     let p = call(
         "PUT",
@@ -175,7 +184,11 @@ async fn a_store_from_the_first_format_loads_shows_and_continues() {
     assert_eq!(r.status, 200, "{}", r.text);
     let reply = &r.body["records"][1]["event"];
     assert_eq!(reply["intent"], "order_status", "{}", r.text);
-    assert!(reply["text"].as_str().unwrap().contains("654321"), "{}", r.text);
+    assert!(
+        reply["text"].as_str().unwrap().contains("654321"),
+        "{}",
+        r.text
+    );
     // A retry of a message stored by the old version is still a retry.
     let (every, every_token, _) = conv("every_kind");
     let r = call(
@@ -186,5 +199,8 @@ async fn a_store_from_the_first_format_loads_shows_and_continues() {
     )
     .await;
     assert_eq!(r.body["duplicate"], true, "{}", r.text);
-    assert_eq!(types(&r.body["records"]), vec!["visitor_message", "bot_reply"]);
+    assert_eq!(
+        types(&r.body["records"]),
+        vec!["visitor_message", "bot_reply"]
+    );
 }

@@ -12,6 +12,7 @@ mod reload;
 mod security;
 mod sockets;
 mod webhook;
+mod write_path;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -341,5 +342,108 @@ pub async fn close_code(
             Some(Ok(_)) => continue,
             _ => return None,
         }
+    }
+}
+
+/// A server in this process on port 0 with a fresh sled store in a temp
+/// dir (`frontdesk.toml` gets `extra`); `wrap` may put a wrapper around the
+/// store (see `spy.rs`). The server stops when the value is dropped.
+pub struct TestApp {
+    pub addr: String,
+    pub admin: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _setup: Setup,
+}
+
+pub async fn spawn_app(
+    extra: &str,
+    wrap: impl FnOnce(
+        std::sync::Arc<dyn frontdesk::store::Store>,
+    ) -> std::sync::Arc<dyn frontdesk::store::Store>,
+) -> TestApp {
+    let s = setup(extra, None);
+    let config =
+        frontdesk::config::Config::load(Some(&s.config), std::iter::empty()).expect("config loads");
+    let store = frontdesk::store::SledStore::open(&config.server.data_dir).expect("store opens");
+    let store = wrap(std::sync::Arc::new(store));
+    let (app, started) = frontdesk::app::App::with_store(config, store).expect("the app starts");
+    let listener = frontdesk::http::listen("127.0.0.1:0")
+        .await
+        .expect("listen");
+    let addr = listener.local_addr().expect("address").to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(frontdesk::http::run(listener, app.clone(), async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        admin: started.first_admin_token.expect("a first admin"),
+        stop: Some(stop),
+        _setup: s,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+
+    pub async fn new_visitor(&self, name: &str) -> Visitor {
+        let r = call(
+            "POST",
+            &self.url("/api/v1/conversations"),
+            None,
+            Some(json!({"name": name})),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        Visitor {
+            id: r.body["id"].as_str().unwrap().to_string(),
+            token: r.body["token"].as_str().unwrap().to_string(),
+        }
+    }
+
+    pub async fn say(&self, v: &Visitor, text: &str, client_id: &str) -> Res {
+        call(
+            "POST",
+            &self.url(&format!("/api/v1/conversations/{}/messages", v.id)),
+            Some(&v.token),
+            Some(json!({"text": text, "client_id": client_id})),
+        )
+        .await
+    }
+
+    /// An agent made through the admin API and set online; its token.
+    pub async fn online_agent(&self, name: &str) -> String {
+        let r = call(
+            "POST",
+            &self.url("/api/v1/admin/agents"),
+            Some(&self.admin),
+            Some(json!({"name": name})),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let token = r.body["token"].as_str().unwrap().to_string();
+        let p = call(
+            "PUT",
+            &self.url("/api/v1/agent/presence"),
+            Some(&token),
+            Some(json!({"presence": "online"})),
+        )
+        .await;
+        assert_eq!(p.status, 200, "{}", p.text);
+        token
     }
 }

@@ -1,0 +1,103 @@
+//! A real sled store in a temp dir, seen through a wrapper that counts the
+//! log reads of each conversation and can refuse appends (a full disk, a
+//! lost database): what the application does around its store, observed
+//! from outside. Every call goes to the real store.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use frontdesk::conversation::{Record, Visitor};
+use frontdesk::handoff::Waiting;
+use frontdesk::store::{
+    AgentRecord, Appended, Batch, ExportFn, RatingRecord, Result, Store, StoreError,
+};
+
+pub struct Spy {
+    inner: Arc<dyn Store>,
+    reads: Mutex<HashMap<String, u64>>,
+    /// While set, every append fails as a database error would.
+    pub refuse_appends: AtomicBool,
+}
+
+impl Spy {
+    pub fn new(inner: Arc<dyn Store>) -> Arc<Spy> {
+        Arc::new(Spy {
+            inner,
+            reads: Mutex::new(HashMap::new()),
+            refuse_appends: AtomicBool::new(false),
+        })
+    }
+
+    /// Log reads of conversation `id` so far.
+    pub fn reads(&self, id: &str) -> u64 {
+        self.reads.lock().unwrap().get(id).copied().unwrap_or(0)
+    }
+
+    pub fn refuse(&self, on: bool) {
+        self.refuse_appends.store(on, Ordering::SeqCst);
+    }
+}
+
+impl Store for Spy {
+    fn create(&self, id: &str, at_ms: i64, visitor: Visitor) -> Result<Record> {
+        self.inner.create(id, at_ms, visitor)
+    }
+    fn append_batch(&self, id: &str, batch: Batch) -> Result<Appended> {
+        if self.refuse_appends.load(Ordering::SeqCst) {
+            return Err(StoreError::Db("refused by the test".into()));
+        }
+        self.inner.append_batch(id, batch)
+    }
+    fn read(&self, id: &str, after_seq: u64) -> Result<Vec<Record>> {
+        *self
+            .reads
+            .lock()
+            .unwrap()
+            .entry(id.to_string())
+            .or_default() += 1;
+        self.inner.read(id, after_seq)
+    }
+    fn conversations(&self) -> Result<Vec<String>> {
+        self.inner.conversations()
+    }
+    fn delete(&self, id: &str) -> Result<()> {
+        self.inner.delete(id)
+    }
+    fn put_waiting(&self, w: &Waiting) -> Result<()> {
+        self.inner.put_waiting(w)
+    }
+    fn remove_waiting(&self, conversation: &str) -> Result<()> {
+        self.inner.remove_waiting(conversation)
+    }
+    fn waiting(&self) -> Result<Vec<Waiting>> {
+        self.inner.waiting()
+    }
+    fn put_agent(&self, name: &str, agent: &AgentRecord) -> Result<()> {
+        self.inner.put_agent(name, agent)
+    }
+    fn agents(&self) -> Result<Vec<(String, AgentRecord)>> {
+        self.inner.agents()
+    }
+    fn ratings(&self) -> Result<Vec<RatingRecord>> {
+        self.inner.ratings()
+    }
+    fn setting(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.inner.setting(key)
+    }
+    fn put_setting(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.inner.put_setting(key, value)
+    }
+    fn put_outbox(&self, id: &str, value: &[u8]) -> Result<()> {
+        self.inner.put_outbox(id, value)
+    }
+    fn remove_outbox(&self, id: &str) -> Result<()> {
+        self.inner.remove_outbox(id)
+    }
+    fn outbox(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        self.inner.outbox()
+    }
+    fn export(&self, f: &mut ExportFn<'_>) -> Result<()> {
+        self.inner.export(f)
+    }
+}
