@@ -218,8 +218,7 @@ pub fn add_agent_to(
         .iter()
         .any(|(n, a)| *n != name && a.token_sha256 == hash)
     {
-        return Err(ApiError::new(
-            409,
+        return Err(ApiError::conflict(
             "token_in_use",
             "another agent has this token; choose another",
         ));
@@ -228,8 +227,7 @@ pub fn add_agent_to(
     let admin = admin.unwrap_or(old.is_some_and(|a| a.admin));
     if !admin && old.is_some_and(|a| a.admin) && !agents.iter().any(|(n, a)| *n != name && a.admin)
     {
-        return Err(ApiError::new(
-            409,
+        return Err(ApiError::conflict(
             "last_admin",
             format!("`{name}` is the only admin and stays one"),
         ));

@@ -1,47 +1,30 @@
-//! The wire types of `/api/v1`: what handlers take and return, and, by
-//! their `ToSchema` derives, what the OpenAPI document says they take and
-//! return. One set of types for both, so the document cannot drift.
+//! What the application's operations take and return, in the domain's
+//! terms. The wire form of each (JSON, with its OpenAPI schema) is
+//! `http/api.rs`'s business, so the API can change without touching the
+//! operations, and the store's record format is not the API's.
 
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 
 use crate::classify::HandoffReason;
 use crate::conversation::Record;
 use crate::handoff::{Presence, Summary};
 
-/// Every error body: `{"error": {"code": …, "message": …}}`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable, snake_case: `unauthorized`, `not_found`, `rate_limited`, …
-    pub code: String,
-    pub message: String,
-}
-
 /// Starts a conversation. Every field is optional; the page passes what it
 /// knows about the visitor.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewConversation {
-    #[schema(max_length = 200)]
     pub name: Option<String>,
     /// The shop's own id for a logged-in visitor.
-    #[schema(max_length = 200)]
     pub visitor_id: Option<String>,
-    #[schema(max_length = 254)]
     pub email: Option<String>,
-    #[schema(max_length = 2000)]
     pub page_url: Option<String>,
 }
 
 /// A new conversation and its secret: the token authorises this
 /// conversation only (`Authorization: Bearer …`, or `?token=` on the
 /// WebSocket).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CreatedConversation {
     pub id: String,
     pub token: String,
@@ -50,19 +33,17 @@ pub struct CreatedConversation {
 
 /// A visitor's message. `client_id` is the client's own id for it: the same
 /// id sent again returns the stored original instead of a second copy.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {
     /// At most `[limits] message_chars` characters (2000 by default), not
     /// blank.
-    #[schema(min_length = 1, max_length = 2000)]
     pub text: String,
-    #[schema(min_length = 1, max_length = 64)]
     pub client_id: String,
 }
 
 /// What a write stored: the records, in order, with their sequence numbers.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Stored {
     pub records: Vec<Record>,
     /// True when the message was a retry of one already stored: `records`
@@ -70,15 +51,8 @@ pub struct Stored {
     pub duplicate: bool,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct EventsQuery {
-    /// Only records with a larger sequence number (0: from the start).
-    pub after: Option<u64>,
-}
-
 /// A page of a conversation's log.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Events {
     pub events: Vec<Record>,
     /// The newest sequence number of the conversation.
@@ -89,34 +63,30 @@ pub struct Events {
     pub position: Option<u32>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rate {
-    #[schema(minimum = 1, maximum = 5)]
     pub score: u8,
-    #[schema(max_length = 2000)]
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LeaveEmail {
-    #[schema(max_length = 254)]
     pub email: String,
 }
 
 /// An agent's availability.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetPresence {
     pub presence: Presence,
     /// Conversations held at once (default: unchanged, at first 3).
-    #[schema(minimum = 1, maximum = 100)]
     pub capacity: Option<u32>,
 }
 
 /// The agent behind a token.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct AgentInfo {
     pub name: String,
     pub admin: bool,
@@ -127,7 +97,7 @@ pub struct AgentInfo {
 }
 
 /// One waiting visitor, as the agents' queue shows them.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct QueueItem {
     pub conversation: String,
     pub position: u32,
@@ -138,14 +108,14 @@ pub struct QueueItem {
     pub summary: Summary,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct QueueView {
     pub waiting: Vec<QueueItem>,
     pub agents_online: u32,
 }
 
 /// A conversation the bot has now, which an agent may take over.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct LiveItem {
     pub conversation: String,
     pub last_at_ms: i64,
@@ -154,7 +124,7 @@ pub struct LiveItem {
 
 /// Agent assist: an intent's answer offered as a reply to a visitor
 /// message.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Suggestion {
     /// The visitor message it answers.
     pub seq: u64,
@@ -166,7 +136,7 @@ pub struct Suggestion {
 /// Everything an agent sees of a conversation: the summary first, then the
 /// whole log with each bot turn's decision trace and the internal notes,
 /// and suggested replies to the visitor's messages.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Transcript {
     pub id: String,
     pub phase: String,
@@ -177,15 +147,14 @@ pub struct Transcript {
     pub suggestions: Vec<Suggestion>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentText {
     /// At most `[limits] message_chars` characters, not blank.
-    #[schema(min_length = 1, max_length = 2000)]
     pub text: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransferTo {
     /// The agent's name.
@@ -193,7 +162,7 @@ pub struct TransferTo {
 }
 
 /// Whether the running intents are the files on disk.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReloadStatus {
     /// True when the last load attempt succeeded.
     pub ok: bool,
@@ -207,7 +176,7 @@ pub struct ReloadStatus {
     pub errors: Vec<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct IntentView {
     pub id: String,
     pub description: String,
@@ -221,7 +190,7 @@ pub struct IntentView {
     pub file: String,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct IntentsView {
     pub status: ReloadStatus,
     pub answer_threshold: f32,
@@ -231,14 +200,13 @@ pub struct IntentsView {
     pub intents: Vec<IntentView>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifyRequest {
-    #[schema(min_length = 1, max_length = 2000)]
     pub text: String,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CandidateView {
     pub intent: String,
     pub score: f32,
@@ -249,7 +217,7 @@ pub struct CandidateView {
 }
 
 /// A decision and everything behind it.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Classified {
     /// `answer`, `clarify`, `fallback` or `handoff`.
     pub decision: String,
@@ -266,10 +234,9 @@ pub struct Classified {
     pub trace: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewAgent {
-    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     /// Left out: a new agent is not an admin, an existing one keeps its
     /// role. The last admin cannot be demoted.
@@ -279,7 +246,7 @@ pub struct NewAgent {
 }
 
 /// The token is shown this once; only its hash is stored.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CreatedAgent {
     pub name: String,
     pub admin: bool,
@@ -287,47 +254,4 @@ pub struct CreatedAgent {
     /// True when the agent existed and got a new token (the old one no
     /// longer works).
     pub existed: bool,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Health {
-    pub status: String,
-    pub intents: usize,
-}
-
-/// What the server sends on a WebSocket, one JSON text message each.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ServerMessage {
-    /// A stored record; on an agent socket `conversation` says whose and
-    /// `suggestions` offers replies to a visitor message.
-    Record {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        conversation: Option<String>,
-        record: Record,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        suggestions: Vec<Suggestion>,
-    },
-    /// The other side is typing (`visitor` or `agent`).
-    Typing {
-        from: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        conversation: Option<String>,
-    },
-    /// The queue changed (agent sockets).
-    Queue { queue: QueueView },
-    /// The client asked for records after a sequence number the server
-    /// does not have: fetch the log again from `last_seq`'s side.
-    Resync { last_seq: u64 },
-}
-
-/// What a client may send on a WebSocket.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ClientMessage {
-    /// The sender is typing; an agent names the conversation.
-    Typing {
-        #[serde(default)]
-        conversation: Option<String>,
-    },
 }

@@ -1,16 +1,37 @@
-//! The one error every API operation returns: an HTTP status, a stable
-//! snake_case `code` clients can branch on, and a message for people.
-//! Internal causes (storage) are logged where they happen and reach the
-//! client only as a generic `internal_error`.
+//! The one error every operation returns: a kind (what went wrong, which
+//! `http/` maps to a status), a stable snake_case `code` clients can
+//! branch on, and a message for people. Internal causes (storage) are
+//! logged where they happen and reach the client only as a generic
+//! `internal_error`.
 
 use crate::conversation::StepError;
 use crate::handoff::QueueError;
 use crate::store::StoreError;
 
+/// What kind of failure: the edge decides how to say it (`http/error.rs`
+/// maps each to a status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No such conversation (or other named thing).
+    NotFound,
+    /// No valid credentials.
+    Unauthorized,
+    /// Valid credentials that may not do this.
+    Forbidden,
+    /// The request is well-formed but the state does not allow it.
+    Conflict,
+    /// A value is out of its allowed range or shape.
+    Invalid,
+    /// Too many requests; `retry_after` says when to retry.
+    RateLimited,
+    /// Something on our side failed; it has been logged.
+    Internal,
+}
+
 /// An operation that failed, as the client sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
-    pub status: u16,
+    pub kind: ErrorKind,
     pub code: &'static str,
     pub message: String,
     /// Seconds to wait before retrying (429 only): the `Retry-After` header.
@@ -18,9 +39,9 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
-            status,
+            kind,
             code,
             message: message.into(),
             retry_after: None,
@@ -28,18 +49,22 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> ApiError {
-        ApiError::new(404, "not_found", format!("{what} not found"))
+        ApiError::new(
+            ErrorKind::NotFound,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
-        ApiError::new(401, "unauthorized", message)
+        ApiError::new(ErrorKind::Unauthorized, "unauthorized", message)
     }
 
     pub fn rate_limited(what: &str, retry_after: u64) -> ApiError {
         ApiError {
             retry_after: Some(retry_after.max(1)),
             ..ApiError::new(
-                429,
+                ErrorKind::RateLimited,
                 "rate_limited",
                 format!("too many {what}; retry in {} s", retry_after.max(1)),
             )
@@ -47,17 +72,29 @@ impl ApiError {
     }
 
     pub fn internal() -> ApiError {
-        ApiError::new(500, "internal_error", "internal error; it has been logged")
+        ApiError::new(
+            ErrorKind::Internal,
+            "internal_error",
+            "internal error; it has been logged",
+        )
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorKind::Conflict, code, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorKind::Forbidden, "forbidden", message)
     }
 
     pub fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(422, code, message)
+        ApiError::new(ErrorKind::Invalid, code, message)
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status, self.code, self.message)
+        write!(f, "{}: {}", self.code, self.message)
     }
 }
 
@@ -66,11 +103,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(_) => ApiError::not_found("conversation"),
             StoreError::BadId(_) => ApiError::not_found("conversation"),
-            StoreError::Exists(id) => ApiError::new(
-                409,
-                "conflict",
-                format!("conversation `{id}` exists already"),
-            ),
+            StoreError::Exists(id) => {
+                ApiError::conflict("conflict", format!("conversation `{id}` exists already"))
+            }
             other => {
                 tracing::error!(error = %other, "storage failed");
                 ApiError::internal()
@@ -91,7 +126,7 @@ impl From<StepError> for ApiError {
             StepError::NotWithAgent => "not_with_agent",
             StepError::BadEmail(_) => return ApiError::invalid("bad_email", e.to_string()),
         };
-        ApiError::new(409, code, e.to_string())
+        ApiError::conflict(code, e.to_string())
     }
 }
 
@@ -104,6 +139,6 @@ impl From<QueueError> for ApiError {
             QueueError::NotWaiting(_) => "not_waiting",
             QueueError::NotHeld { .. } => "not_your_conversation",
         };
-        ApiError::new(409, code, e.to_string())
+        ApiError::conflict(code, e.to_string())
     }
 }

@@ -46,7 +46,7 @@ use crate::store::{AgentRecord, Appended, Batch, SledStore, Store};
 
 pub use self::agents::add_agent_to;
 pub use self::api::*;
-pub use self::error::ApiError;
+pub use self::error::{ApiError, ErrorKind};
 use self::hub::Hub;
 use self::limits::{ConnectionCount, RateLimiter};
 use self::metrics::{label, Metrics};

@@ -84,9 +84,7 @@ impl App {
 
 /// The error for a client ahead of the log.
 pub fn resync(last_seq: u64) -> ApiError {
-    ApiError::new(
-        409,
-        "resync",
+    ApiError::conflict("resync",
         format!("the conversation has no records after {last_seq}; fetch it again from after={last_seq}"),
     )
 }

@@ -32,7 +32,7 @@ pub const MAX_ATTEMPTS: u32 = 30;
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What receivers get.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Packet {
     pub version: u32,
     /// Unique per event and URL; the same on every retry, so receivers can
@@ -46,7 +46,7 @@ pub struct Packet {
     pub transcript: Vec<Record>,
 }
 
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct PacketConversation {
     pub id: String,
     pub phase: String,

@@ -8,9 +8,7 @@ use crate::intents::{Action, IntentSet};
 
 /// Why a conversation goes to a person. Stored on the handoff event; the
 /// classifier produces the first three, the conversation the rest.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HandoffReason {
     /// The visitor asked for a person (the `human_agent` intent or a button).

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::classify::HandoffReason;
 
 /// Who the visitor is, as far as the page told us.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Visitor {
     pub name: Option<String>,
     /// The shop's own id for the visitor, if logged in.
@@ -18,7 +18,7 @@ pub struct Visitor {
 }
 
 /// One entry of the log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// The conversation began.
@@ -42,7 +42,6 @@ pub enum Event {
         quick_replies: Vec<String>,
         /// Slot values the answer used: (name, value).
         #[serde(default)]
-        #[schema(value_type = Vec<Vec<String>>)]
         slots: Vec<(String, String)>,
     },
     /// The bot asked "Did you mean …?"; `options` are intent ids.
@@ -58,7 +57,6 @@ pub enum Event {
         text: String,
         /// Values of the intent's other slots found so far.
         #[serde(default)]
-        #[schema(value_type = Vec<Vec<String>>)]
         slots: Vec<(String, String)>,
     },
     /// The bot did not understand.
@@ -117,7 +115,7 @@ pub enum Event {
 }
 
 /// An event with its place in the log and its time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// 1-based, dense within a conversation: a client that reconnects asks
     /// for everything after the last `seq` it saw.

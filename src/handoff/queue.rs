@@ -3,9 +3,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use crate::classify::HandoffReason;
 
 /// Whether an agent takes new conversations.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Presence {
     /// Takes new conversations (up to capacity).
@@ -36,7 +34,7 @@ impl Agent {
 }
 
 /// One waiting conversation.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Waiting {
     pub conversation: String,
     pub reason: HandoffReason,

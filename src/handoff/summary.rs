@@ -2,13 +2,12 @@ use crate::classify::HandoffReason;
 use crate::conversation::{Conversation, Phase, Visitor};
 
 /// What an agent reads at the top of a handed-off transcript.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     pub reason: Option<HandoffReason>,
     /// Intents the bot recognised, first seen first, without repeats.
     pub intents: Vec<String>,
     /// Slot values gathered: (intent, slot, value).
-    #[schema(value_type = Vec<Vec<String>>)]
     pub slots: Vec<(String, String, String)>,
     pub visitor: Visitor,
     /// Seconds since the handoff, if one is under way.

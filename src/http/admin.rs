@@ -7,11 +7,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hyper::body::Bytes;
 
+use super::api::{Classified, ClassifyRequest, CreatedAgent, IntentsView, NewAgent, ReloadStatus};
 use super::error::{Body, HttpError};
 use super::{admin_of, blocking, AdminAuth};
-use crate::app::{
-    App, Classified, ClassifyRequest, CreatedAgent, IntentsView, NewAgent, ReloadStatus,
-};
+use crate::app::App;
 use crate::store::StoreError;
 
 /// The intents being served and the status of the last reload.
@@ -22,7 +21,7 @@ pub async fn intents(
     headers: HeaderMap,
 ) -> Result<Json<IntentsView>, HttpError> {
     admin_of(&app, &headers)?;
-    Ok(Json(app.intents_view()))
+    Ok(Json(app.intents_view().into()))
 }
 
 /// Classify a text: the decision with its full trace.
@@ -35,7 +34,9 @@ pub async fn classify(
     Body(req): Body<ClassifyRequest>,
 ) -> Result<Json<Classified>, HttpError> {
     Ok(Json(
-        blocking(&app, move |app| app.classify(&req.text)).await?,
+        blocking(&app, move |app| app.classify(&req.text))
+            .await?
+            .into(),
     ))
 }
 
@@ -48,7 +49,9 @@ pub async fn reload(
     headers: HeaderMap,
 ) -> Result<Json<ReloadStatus>, HttpError> {
     admin_of(&app, &headers)?;
-    Ok(Json(blocking(&app, |app| Ok(app.reload_now())).await?))
+    Ok(Json(
+        blocking(&app, |app| Ok(app.reload_now())).await?.into(),
+    ))
 }
 
 /// Create an agent (or give one a new token); the token is shown once.
@@ -60,8 +63,8 @@ pub async fn add_agent(
     _: AdminAuth,
     Body(new): Body<NewAgent>,
 ) -> Result<(StatusCode, Json<CreatedAgent>), HttpError> {
-    let created = blocking(&app, move |app| app.add_agent(new)).await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    let created = blocking(&app, move |app| app.add_agent(new.into())).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
 }
 
 /// A consistent copy of the store, streamed while the server serves

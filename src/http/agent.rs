@@ -6,18 +6,19 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
 
+use super::api::{
+    AgentInfo, AgentText, LiveItem, QueueView, SetPresence, Stored, Transcript, TransferTo, Wire,
+};
 use super::error::{Body, HttpError};
 use super::{agent_of, blocking, AgentAuth};
-use crate::app::{
-    AgentInfo, AgentText, App, LiveItem, QueueView, SetPresence, Stored, Transcript, TransferTo,
-};
+use crate::app::App;
 
 /// Who the token belongs to, with presence and held conversations.
 #[utoipa::path(get, path = "/api/v1/agent/me", tag = "agent", security(("bearer" = [])),
     responses((status = 200, description = "The agent", body = AgentInfo)))]
 pub async fn me(State(app): State<App>, headers: HeaderMap) -> Result<Json<AgentInfo>, HttpError> {
     let agent = agent_of(&app, &headers)?;
-    Ok(Json(app.agent_info(&agent)))
+    Ok(Json(app.agent_info(&agent).into()))
 }
 
 /// Set presence (online, away, offline) and capacity.
@@ -30,7 +31,9 @@ pub async fn presence(
     Body(p): Body<SetPresence>,
 ) -> Result<Json<AgentInfo>, HttpError> {
     Ok(Json(
-        blocking(&app, move |app| app.set_presence(&agent, p)).await?,
+        blocking(&app, move |app| app.set_presence(&agent, p.into()))
+            .await?
+            .into(),
     ))
 }
 
@@ -42,7 +45,9 @@ pub async fn queue(
     headers: HeaderMap,
 ) -> Result<Json<QueueView>, HttpError> {
     agent_of(&app, &headers)?;
-    Ok(Json(blocking(&app, |app| Ok(app.queue_view())).await?))
+    Ok(Json(
+        blocking(&app, |app| Ok(app.queue_view())).await?.into(),
+    ))
 }
 
 /// Conversations the bot has now, newest first, to take over.
@@ -53,7 +58,7 @@ pub async fn live(
     headers: HeaderMap,
 ) -> Result<Json<Vec<LiveItem>>, HttpError> {
     agent_of(&app, &headers)?;
-    Ok(Json(blocking(&app, |app| Ok(app.live())).await?))
+    Ok(Json(blocking(&app, |app| Ok(app.live())).await?.wire()))
 }
 
 /// A conversation's full transcript: summary, every record with the bot's
@@ -67,7 +72,9 @@ pub async fn transcript(
     headers: HeaderMap,
 ) -> Result<Json<Transcript>, HttpError> {
     agent_of(&app, &headers)?;
-    Ok(Json(blocking(&app, move |app| app.transcript(&id)).await?))
+    Ok(Json(
+        blocking(&app, move |app| app.transcript(&id)).await?.into(),
+    ))
 }
 
 macro_rules! action {
@@ -82,7 +89,7 @@ macro_rules! action {
             headers: HeaderMap,
         ) -> Result<Json<Stored>, HttpError> {
             let $agent = agent_of(&app, &headers)?;
-            Ok(Json(blocking(&app, move |$app| $call).await?))
+            Ok(Json(blocking(&app, move |$app| $call).await?.into()))
         }
     };
     ($name:ident, $path:literal, $doc:literal, $body:ty, |$app:ident, $agent:ident, $id:ident, $b:ident| $call:expr) => {
@@ -96,7 +103,7 @@ macro_rules! action {
             AgentAuth($agent): AgentAuth,
             Body($b): Body<$body>,
         ) -> Result<Json<Stored>, HttpError> {
-            Ok(Json(blocking(&app, move |$app| $call).await?))
+            Ok(Json(blocking(&app, move |$app| $call).await?.into()))
         }
     };
 }
@@ -124,19 +131,19 @@ action!(
     "/api/v1/agent/conversations/{id}/messages",
     "Reply to the visitor.",
     AgentText,
-    |app, agent, id, t| app.agent_message(&agent, &id, t)
+    |app, agent, id, t| app.agent_message(&agent, &id, t.into())
 );
 action!(
     note,
     "/api/v1/agent/conversations/{id}/notes",
     "An internal note, never shown to the visitor.",
     AgentText,
-    |app, agent, id, t| app.note(&agent, &id, t)
+    |app, agent, id, t| app.note(&agent, &id, t.into())
 );
 action!(
     transfer,
     "/api/v1/agent/conversations/{id}/transfer",
     "Hand the conversation to another agent.",
     TransferTo,
-    |app, agent, id, t| app.transfer(&agent, &id, t)
+    |app, agent, id, t| app.transfer(&agent, &id, t.into())
 );

@@ -1,5 +1,6 @@
-//! Errors at the HTTP edge. `ApiError` becomes `{"error": {"code",
-//! "message"}}` with its status (and `Retry-After` on 429). Everything else
+//! Errors at the HTTP edge. An operation's `ApiError` gets its status
+//! here, from its kind (the one place that maps them), and becomes
+//! `{"error": {"code", "message"}}` (with `Retry-After` on 429). Everything else
 //! that can fail before a handler runs (axum's own rejections, a body over
 //! the limit, an unknown route, a panic) is turned into the same shape by
 //! `json_errors`, so no client ever sees a plain-text error or a trace;
@@ -17,24 +18,61 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::app::{ApiError, ErrorBody, ErrorDetail};
+use super::api::{ErrorBody, ErrorDetail};
+use crate::app::{ApiError, ErrorKind};
 
-/// Newtype so the library's `ApiError` can be a response here.
-pub struct HttpError(pub ApiError);
+/// An error as a response: a status, a stable code and a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    /// Seconds to wait before retrying: the `Retry-After` header.
+    pub retry_after: Option<u64>,
+}
+
+impl HttpError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> HttpError {
+        HttpError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// The status of each kind of failure.
+pub fn status_of(kind: ErrorKind) -> u16 {
+    match kind {
+        ErrorKind::NotFound => 404,
+        ErrorKind::Unauthorized => 401,
+        ErrorKind::Forbidden => 403,
+        ErrorKind::Conflict => 409,
+        ErrorKind::Invalid => 422,
+        ErrorKind::RateLimited => 429,
+        ErrorKind::Internal => 500,
+    }
+}
 
 impl From<ApiError> for HttpError {
     fn from(e: ApiError) -> HttpError {
-        HttpError(e)
+        HttpError {
+            status: status_of(e.kind),
+            code: e.code,
+            message: e.message,
+            retry_after: e.retry_after,
+        }
     }
 }
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        error_response(&self.0)
+        error_response(&self)
     }
 }
 
-pub fn error_response(e: &ApiError) -> Response {
+pub fn error_response(e: &HttpError) -> Response {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = ErrorBody {
         error: ErrorDetail {
@@ -72,7 +110,7 @@ where
                     _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => (413, "payload_too_large"),
                     _ => (400, "bad_request"),
                 };
-                Err(HttpError(ApiError::new(status, code, r.body_text())))
+                Err(HttpError::new(status, code, r.body_text()))
             }
         }
     }
@@ -123,7 +161,7 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     } else {
         text
     };
-    let mut out = error_response(&ApiError::new(status.as_u16(), code, message));
+    let mut out = error_response(&HttpError::new(status.as_u16(), code, message));
     if let Some(v) = retry {
         out.headers_mut().insert(header::RETRY_AFTER, v);
     }
@@ -134,7 +172,7 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
 }
 
 pub async fn not_found() -> HttpError {
-    HttpError(ApiError::new(404, "not_found", "no such route"))
+    HttpError::new(404, "not_found", "no such route")
 }
 
 /// The JSON error shape for what hyper answers itself. Requests its parser

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod api;
 pub mod assets;
 pub mod error;
 pub mod visitor;
@@ -38,9 +39,10 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use self::api::Health;
 use self::error::{HttpError, JsonParseErrors};
 use crate::app::limits::ConnectionCount;
-use crate::app::{now_ms, Agent, ApiError, App, Health};
+use crate::app::{now_ms, Agent, ApiError, App};
 use crate::config::{ForwardedHeader, IpNet};
 
 /// The bearer token of a request.
@@ -65,7 +67,7 @@ pub(crate) fn admin_of(app: &App, headers: &HeaderMap) -> Result<Agent, HttpErro
     if agent.admin {
         Ok(agent)
     } else {
-        Err(ApiError::new(403, "forbidden", "this needs an admin token").into())
+        Err(ApiError::forbidden("this needs an admin token").into())
     }
 }
 
@@ -77,10 +79,10 @@ pub(crate) async fn blocking<T: Send + 'static>(
 ) -> Result<T, HttpError> {
     let app = app.clone();
     match tokio::task::spawn_blocking(move || f(app)).await {
-        Ok(r) => r.map_err(HttpError),
+        Ok(r) => r.map_err(HttpError::from),
         Err(e) => {
             tracing::error!(error = %e, "operation panicked");
-            Err(HttpError(ApiError::internal()))
+            Err(HttpError::from(ApiError::internal()))
         }
     }
 }
@@ -175,7 +177,7 @@ fn node_ip(s: &str) -> Option<IpAddr> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "frontdesk", description = "The visitor, agent and admin API of frontdesk. Every error is `{\"error\": {\"code\", \"message\"}}`; a 429 carries `Retry-After`."),
-    components(schemas(crate::app::ServerMessage, crate::app::ClientMessage, crate::app::webhook::Packet)),
+    components(schemas(api::ServerMessage, api::ClientMessage, api::WebhookPacket)),
     tags((name = "visitor", description = "The chat widget's API; a conversation's token authorises that conversation only."),
          (name = "agent", description = "The agent console's API (agent token)."),
          (name = "admin", description = "Intents, reloads and agents (admin token)."))
@@ -289,11 +291,11 @@ fn finish_document(doc: &mut Document) {
     };
     components.schemas.insert(
         "ErrorBody".into(),
-        <crate::app::ErrorBody as utoipa::PartialSchema>::schema(),
+        <api::ErrorBody as utoipa::PartialSchema>::schema(),
     );
     components.schemas.insert(
         "ErrorDetail".into(),
-        <crate::app::ErrorDetail as utoipa::PartialSchema>::schema(),
+        <api::ErrorDetail as utoipa::PartialSchema>::schema(),
     );
     for item in doc.paths.paths.values_mut() {
         for op in [&mut item.get, &mut item.post, &mut item.put]
@@ -346,7 +348,7 @@ async fn per_ip_limit(State(app): State<App>, req: Request, next: Next) -> Respo
             .rates()
             .hit(&format!("ip:{}", peer.ip()), limit, now_ms())
         {
-            return HttpError(ApiError::rate_limited("requests from this address", wait))
+            return HttpError::from(ApiError::rate_limited("requests from this address", wait))
                 .into_response();
         }
     }
@@ -360,14 +362,14 @@ async fn per_ip_limit(State(app): State<App>, req: Request, next: Next) -> Respo
 /// bodies are small JSON documents, so holding one in memory costs little.
 async fn read_body(State(app): State<App>, req: Request, next: Next) -> Response {
     let limits = &app.config().limits;
-    let close = |e: ApiError| {
-        let mut res = HttpError(e).into_response();
+    let close = |e: HttpError| {
+        let mut res = e.into_response();
         res.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
         res
     };
     let too_large = || {
-        close(ApiError::new(
+        close(HttpError::new(
             413,
             "payload_too_large",
             format!("the body is over {} bytes", limits.body_bytes),
@@ -394,13 +396,13 @@ async fn read_body(State(app): State<App>, req: Request, next: Next) -> Response
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => too_large(),
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "reading a body failed");
-            close(ApiError::new(
+            close(HttpError::new(
                 400,
                 "bad_request",
                 "the request body could not be read",
             ))
         }
-        Err(_) => close(ApiError::new(
+        Err(_) => close(HttpError::new(
             408,
             "request_timeout",
             format!(

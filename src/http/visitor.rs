@@ -10,17 +10,18 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
+use super::api::{
+    CreatedConversation, Events, EventsQuery, LeaveEmail, NewConversation, Rate, SendMessage,
+    Stored,
+};
 use super::error::{Body, HttpError};
 use super::{bearer, blocking};
-use crate::app::{
-    for_visitor, now_ms, ApiError, App, CreatedConversation, Events, EventsQuery, LeaveEmail,
-    NewConversation, Rate, SendMessage, Stored,
-};
+use crate::app::{self, for_visitor, now_ms, ApiError, App};
 
 /// What the visitor may see of stored records (no notes, no traces).
-fn visible(mut s: Stored) -> Stored {
+fn visible(mut s: app::Stored) -> Stored {
     s.records = s.records.into_iter().filter_map(for_visitor).collect();
-    s
+    s.into()
 }
 
 /// The conversation `id` if `headers` carry its token.
@@ -49,7 +50,7 @@ impl FromRequestParts<App> for Authorized {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, HttpError> {
         let Path(id) = Path::<String>::from_request_parts(parts, app)
             .await
-            .map_err(|r| ApiError::new(400, "bad_request", r.body_text()))?;
+            .map_err(|r| HttpError::new(400, "bad_request", r.body_text()))?;
         authorize(app, &id, &parts.headers)?;
         Ok(Authorized(id))
     }
@@ -71,8 +72,8 @@ pub async fn create(
     {
         return Err(ApiError::rate_limited("new conversations from this address", wait).into());
     }
-    let created = blocking(&app, move |app| app.create_conversation(new)).await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    let created = blocking(&app, move |app| app.create_conversation(new.into())).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
 }
 
 /// The log after a sequence number (internal notes and traces left out).
@@ -89,7 +90,9 @@ pub async fn events(
     authorize(&app, &id, &headers)?;
     let after = q.after.unwrap_or(0);
     Ok(Json(
-        blocking(&app, move |app| app.events(&id, after, false)).await?,
+        blocking(&app, move |app| app.events(&id, after, false))
+            .await?
+            .into(),
     ))
 }
 
@@ -105,7 +108,7 @@ pub async fn send(
     Body(msg): Body<SendMessage>,
 ) -> Result<Json<Stored>, HttpError> {
     Ok(Json(visible(
-        blocking(&app, move |app| app.send(&id, msg)).await?,
+        blocking(&app, move |app| app.send(&id, msg.into())).await?,
     )))
 }
 
@@ -136,7 +139,7 @@ pub async fn rate(
     Body(rate): Body<Rate>,
 ) -> Result<Json<Stored>, HttpError> {
     Ok(Json(visible(
-        blocking(&app, move |app| app.rate(&id, rate)).await?,
+        blocking(&app, move |app| app.rate(&id, rate.into())).await?,
     )))
 }
 
@@ -151,6 +154,6 @@ pub async fn email(
     Body(e): Body<LeaveEmail>,
 ) -> Result<Json<Stored>, HttpError> {
     Ok(Json(visible(
-        blocking(&app, move |app| app.leave_email(&id, e)).await?,
+        blocking(&app, move |app| app.leave_email(&id, e.into())).await?,
     )))
 }

@@ -23,10 +23,11 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 
+use super::api::{ClientMessage, ServerMessage, Wire};
 use super::error::HttpError;
 use crate::app::hub::{AgentPush, ConvPush};
 use crate::app::limits::ConnectionGuard;
-use crate::app::{for_visitor, Agent, ApiError, App, ClientMessage, Events, ServerMessage};
+use crate::app::{for_visitor, Agent, ApiError, App, Events};
 use crate::conversation::Event;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -72,19 +73,18 @@ fn accept(
     peer: SocketAddr,
 ) -> Result<(WebSocketUpgrade, ConnectionGuard), HttpError> {
     let ws = ws.map_err(|r| {
-        ApiError::new(
+        HttpError::new(
             400,
             "websocket_expected",
             format!("a WebSocket upgrade is expected: {}", r.body_text()),
         )
     })?;
     if !origin_allowed(app, headers) {
-        return Err(ApiError::new(
+        return Err(HttpError::new(
             403,
             "origin_not_allowed",
             "this origin may not open a socket",
-        )
-        .into());
+        ));
     }
     let l = &app.config().limits;
     let slot = app
@@ -94,7 +94,7 @@ fn accept(
             l.websockets_per_ip,
             l.websockets_total,
         )
-        .ok_or_else(|| HttpError(ApiError::rate_limited("open sockets", 30)))?;
+        .ok_or_else(|| HttpError::from(ApiError::rate_limited("open sockets", 30)))?;
     Ok((configure(ws, l.websocket_message_bytes), slot))
 }
 
@@ -329,7 +329,7 @@ async fn visitor_loop(app: App, id: String, after: u64, socket: WebSocket) {
                     }
                     last = r.seq;
                     if let Some(r) = for_visitor((*r).clone()) {
-                        if !peer.send(&ServerMessage::Record { conversation: None, record: r, suggestions: vec![] }).await {
+                        if !peer.send(&ServerMessage::Record { conversation: None, record: r.wire(), suggestions: vec![] }).await {
                             return;
                         }
                     }
@@ -368,7 +368,7 @@ async fn catch_up(app: &App, id: &str, last: &mut u64, peer: &mut Peer) -> bool 
                 if !peer
                     .send(&ServerMessage::Record {
                         conversation: None,
-                        record: r,
+                        record: r.wire(),
                         suggestions: vec![],
                     })
                     .await
@@ -426,7 +426,7 @@ async fn agent_loop(
                     {
                         mine.remove(&conversation);
                     }
-                    let m = ServerMessage::Record { conversation: Some(conversation), record: (*record).clone(), suggestions: suggestions.to_vec() };
+                    let m = ServerMessage::Record { conversation: Some(conversation), record: (*record).clone().wire(), suggestions: suggestions.to_vec().wire() };
                     if !peer.send(&m).await {
                         return;
                     }
@@ -469,7 +469,10 @@ async fn send_queue(app: &App, peer: &mut Peer) -> bool {
     let Ok(queue) = tokio::task::spawn_blocking(move || app2.queue_view()).await else {
         return false;
     };
-    peer.send(&ServerMessage::Queue { queue }).await
+    peer.send(&ServerMessage::Queue {
+        queue: queue.into(),
+    })
+    .await
 }
 
 #[cfg(test)]

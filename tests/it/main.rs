@@ -10,6 +10,7 @@ mod store;
 mod store_damage;
 mod store_review;
 mod validation;
+mod wire;
 
 use std::path::Path;
 

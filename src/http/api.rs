@@ -1,0 +1,784 @@
+//! The wire types of `/api/v1` and of the WebSockets: what handlers take
+//! and return, and, by their `ToSchema` derives, what the OpenAPI document
+//! says they take and return (one set of types for both, so the document
+//! cannot drift). Each is a mirror of an application type, converted at the
+//! edge (`From`), so the API can change without touching the operations,
+//! and a record's wire form is not its stored form (`store/` owns that).
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::app;
+use crate::classify::HandoffReason;
+use crate::conversation::{Event, Record, Visitor};
+use crate::handoff::{Presence, Summary};
+
+/// A value's wire form (or, for requests, the wire value's domain form).
+pub trait Wire<T> {
+    fn wire(self) -> T;
+}
+
+macro_rules! same {
+    ($($t:ty),*) => {
+        $(impl Wire<$t> for $t {
+            fn wire(self) -> $t {
+                self
+            }
+        })*
+    };
+}
+same!(
+    String,
+    bool,
+    u8,
+    u32,
+    u64,
+    i64,
+    f32,
+    usize,
+    (String, String),
+    (String, String, String)
+);
+
+impl<A: Wire<B>, B> Wire<Vec<B>> for Vec<A> {
+    fn wire(self) -> Vec<B> {
+        self.into_iter().map(Wire::wire).collect()
+    }
+}
+
+impl<A: Wire<B>, B> Wire<Option<B>> for Option<A> {
+    fn wire(self) -> Option<B> {
+        self.map(Wire::wire)
+    }
+}
+
+/// A response body: the type as written, and `From` the application type
+/// of the same shape, field by field.
+macro_rules! outbound {
+    ($(#[$m:meta])* pub struct $name:ident from $src:path {
+        $($(#[$fm:meta])* pub $f:ident : $t:ty,)*
+    }) => {
+        $(#[$m])*
+        pub struct $name {
+            $($(#[$fm])* pub $f: $t,)*
+        }
+        impl From<$src> for $name {
+            fn from(x: $src) -> $name {
+                $name { $($f: Wire::wire(x.$f),)* }
+            }
+        }
+        impl Wire<$name> for $src {
+            fn wire(self) -> $name {
+                $name::from(self)
+            }
+        }
+    };
+}
+
+/// A request body: the type as written, and `From` it the application's
+/// input of the same shape.
+macro_rules! inbound {
+    ($(#[$m:meta])* pub struct $name:ident into $dst:path {
+        $($(#[$fm:meta])* pub $f:ident : $t:ty,)*
+    }) => {
+        $(#[$m])*
+        pub struct $name {
+            $($(#[$fm])* pub $f: $t,)*
+        }
+        impl From<$name> for $dst {
+            fn from(x: $name) -> $dst {
+                use $dst as Dst;
+                Dst { $($f: Wire::wire(x.$f),)* }
+            }
+        }
+    };
+}
+
+/// Who the visitor is, as far as the page told us.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Visitor)]
+pub struct ApiVisitor {
+    pub name: Option<String>,
+    /// The shop's own id for the visitor, if logged in.
+    pub id: Option<String>,
+    pub email: Option<String>,
+    /// The page the chat was started on.
+    pub page_url: Option<String>,
+}
+
+impl Wire<ApiVisitor> for Visitor {
+    fn wire(self) -> ApiVisitor {
+        ApiVisitor {
+            name: self.name,
+            id: self.id,
+            email: self.email,
+            page_url: self.page_url,
+        }
+    }
+}
+
+/// Why a conversation went to a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = HandoffReason)]
+pub enum ApiHandoffReason {
+    /// The visitor asked for a person.
+    Asked,
+    /// An intent whose action is `handoff` won.
+    IntentAction,
+    /// The message read as upset.
+    NegativeSentiment,
+    /// The bot was unsure.
+    LowConfidence,
+    /// The bot fell back several times in a row.
+    RepeatedFallback,
+    /// An agent picked up a live bot conversation.
+    AgentTookOver,
+}
+
+impl Wire<ApiHandoffReason> for HandoffReason {
+    fn wire(self) -> ApiHandoffReason {
+        match self {
+            HandoffReason::Asked => ApiHandoffReason::Asked,
+            HandoffReason::IntentAction => ApiHandoffReason::IntentAction,
+            HandoffReason::NegativeSentiment => ApiHandoffReason::NegativeSentiment,
+            HandoffReason::LowConfidence => ApiHandoffReason::LowConfidence,
+            HandoffReason::RepeatedFallback => ApiHandoffReason::RepeatedFallback,
+            HandoffReason::AgentTookOver => ApiHandoffReason::AgentTookOver,
+        }
+    }
+}
+
+/// An agent's availability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = Presence)]
+pub enum ApiPresence {
+    /// Takes new conversations.
+    Online,
+    /// Keeps the current ones, takes no new ones.
+    Away,
+    Offline,
+}
+
+impl Wire<ApiPresence> for Presence {
+    fn wire(self) -> ApiPresence {
+        match self {
+            Presence::Online => ApiPresence::Online,
+            Presence::Away => ApiPresence::Away,
+            Presence::Offline => ApiPresence::Offline,
+        }
+    }
+}
+
+impl Wire<Presence> for ApiPresence {
+    fn wire(self) -> Presence {
+        match self {
+            ApiPresence::Online => Presence::Online,
+            ApiPresence::Away => Presence::Away,
+            ApiPresence::Offline => Presence::Offline,
+        }
+    }
+}
+
+outbound! {
+/// What an agent reads at the top of a handed-off transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Summary)]
+pub struct ApiSummary from Summary {
+    pub reason: Option<ApiHandoffReason>,
+    /// Intents the bot recognised, first seen first, without repeats.
+    pub intents: Vec<String>,
+    /// Slot values gathered: (intent, slot, value).
+    #[schema(value_type = Vec<Vec<String>>)]
+    pub slots: Vec<(String, String, String)>,
+    pub visitor: ApiVisitor,
+    /// Seconds since the handoff, if one is under way.
+    pub waited_secs: Option<u64>,
+}
+}
+
+/// An event with its place in the log and its time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Record)]
+pub struct ApiRecord {
+    /// 1-based, dense within a conversation: a client that reconnects asks
+    /// for everything after the last `seq` it saw.
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    pub event: ApiEvent,
+}
+
+impl Wire<ApiRecord> for Record {
+    fn wire(self) -> ApiRecord {
+        ApiRecord {
+            seq: self.seq,
+            at_ms: self.at_ms,
+            event: self.event.wire(),
+        }
+    }
+}
+
+/// One entry of a conversation's log, as clients see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[schema(as = Event)]
+pub enum ApiEvent {
+    /// The conversation began.
+    Started {
+        visitor: ApiVisitor,
+    },
+    /// The visitor wrote; `client_id` makes a retried send idempotent.
+    VisitorMessage {
+        text: String,
+        client_id: String,
+    },
+    /// The bot answered an intent.
+    BotReply {
+        text: String,
+        intent: Option<String>,
+        confidence: f32,
+        /// The decision trace in words (agents and admins only).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        trace: String,
+        quick_replies: Vec<String>,
+        /// Slot values the answer used: (name, value).
+        #[serde(default)]
+        #[schema(value_type = Vec<Vec<String>>)]
+        slots: Vec<(String, String)>,
+    },
+    /// The bot asked "Did you mean …?"; `options` are intent ids.
+    Clarification {
+        text: String,
+        options: Vec<String>,
+        quick_replies: Vec<String>,
+    },
+    /// The bot asked for a slot value the answer needs.
+    SlotPrompt {
+        intent: String,
+        slot: String,
+        text: String,
+        /// Values of the intent's other slots found so far.
+        #[serde(default)]
+        #[schema(value_type = Vec<Vec<String>>)]
+        slots: Vec<(String, String)>,
+    },
+    /// The bot did not understand.
+    Fallback {
+        text: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        trace: String,
+    },
+    /// The bot offered a person instead of handing off at once.
+    HandoffOffered {
+        reason: ApiHandoffReason,
+        text: String,
+    },
+    /// The conversation goes to a person.
+    Handoff {
+        reason: ApiHandoffReason,
+    },
+    /// Place in the queue and the estimated wait, told to the visitor.
+    Queued {
+        position: u32,
+        wait_secs: Option<u64>,
+    },
+    AgentJoined {
+        agent: String,
+    },
+    AgentMessage {
+        agent: String,
+        text: String,
+    },
+    /// Seen by agents only.
+    InternalNote {
+        agent: String,
+        text: String,
+    },
+    Transfer {
+        from: String,
+        to: String,
+    },
+    /// An agent gave the conversation back to the bot.
+    ReturnedToBot {
+        agent: String,
+    },
+    /// `by` is an agent name, or `bot` for an intent whose action is `end`.
+    Closed {
+        by: String,
+    },
+    Rating {
+        score: u8,
+        comment: Option<String>,
+    },
+    /// The visitor left an email address for the reply.
+    EmailLeft {
+        email: String,
+    },
+}
+
+impl Wire<ApiEvent> for Event {
+    fn wire(self) -> ApiEvent {
+        match self {
+            Event::Started { visitor } => ApiEvent::Started {
+                visitor: visitor.wire(),
+            },
+            Event::VisitorMessage { text, client_id } => {
+                ApiEvent::VisitorMessage { text, client_id }
+            }
+            Event::BotReply {
+                text,
+                intent,
+                confidence,
+                trace,
+                quick_replies,
+                slots,
+            } => ApiEvent::BotReply {
+                text,
+                intent,
+                confidence,
+                trace,
+                quick_replies,
+                slots,
+            },
+            Event::Clarification {
+                text,
+                options,
+                quick_replies,
+            } => ApiEvent::Clarification {
+                text,
+                options,
+                quick_replies,
+            },
+            Event::SlotPrompt {
+                intent,
+                slot,
+                text,
+                slots,
+            } => ApiEvent::SlotPrompt {
+                intent,
+                slot,
+                text,
+                slots,
+            },
+            Event::Fallback { text, trace } => ApiEvent::Fallback { text, trace },
+            Event::HandoffOffered { reason, text } => ApiEvent::HandoffOffered {
+                reason: reason.wire(),
+                text,
+            },
+            Event::Handoff { reason } => ApiEvent::Handoff {
+                reason: reason.wire(),
+            },
+            Event::Queued {
+                position,
+                wait_secs,
+            } => ApiEvent::Queued {
+                position,
+                wait_secs,
+            },
+            Event::AgentJoined { agent } => ApiEvent::AgentJoined { agent },
+            Event::AgentMessage { agent, text } => ApiEvent::AgentMessage { agent, text },
+            Event::InternalNote { agent, text } => ApiEvent::InternalNote { agent, text },
+            Event::Transfer { from, to } => ApiEvent::Transfer { from, to },
+            Event::ReturnedToBot { agent } => ApiEvent::ReturnedToBot { agent },
+            Event::Closed { by } => ApiEvent::Closed { by },
+            Event::Rating { score, comment } => ApiEvent::Rating { score, comment },
+            Event::EmailLeft { email } => ApiEvent::EmailLeft { email },
+        }
+    }
+}
+
+/// Every error body: `{"error": {"code": …, "message": …}}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, snake_case: `unauthorized`, `not_found`, `rate_limited`, …
+    pub code: String,
+    pub message: String,
+}
+
+inbound! {
+/// Starts a conversation. Every field is optional; the page passes what it
+/// knows about the visitor.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewConversation into app::NewConversation {
+    #[schema(max_length = 200)]
+    pub name: Option<String>,
+    /// The shop's own id for a logged-in visitor.
+    #[schema(max_length = 200)]
+    pub visitor_id: Option<String>,
+    #[schema(max_length = 254)]
+    pub email: Option<String>,
+    #[schema(max_length = 2000)]
+    pub page_url: Option<String>,
+}
+}
+
+outbound! {
+/// A new conversation and its secret: the token authorises this
+/// conversation only (`Authorization: Bearer …`, or `?token=` on the
+/// WebSocket).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedConversation from app::CreatedConversation {
+    pub id: String,
+    pub token: String,
+    pub events: Vec<ApiRecord>,
+}
+}
+
+inbound! {
+/// A visitor's message. `client_id` is the client's own id for it: the same
+/// id sent again returns the stored original instead of a second copy.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage into app::SendMessage {
+    /// At most `[limits] message_chars` characters (2000 by default), not
+    /// blank.
+    #[schema(min_length = 1, max_length = 2000)]
+    pub text: String,
+    #[schema(min_length = 1, max_length = 64)]
+    pub client_id: String,
+}
+}
+
+outbound! {
+/// What a write stored: the records, in order, with their sequence numbers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Stored from app::Stored {
+    pub records: Vec<ApiRecord>,
+    /// True when the message was a retry of one already stored: `records`
+    /// are the original message and the replies to it.
+    pub duplicate: bool,
+}
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Only records with a larger sequence number (0: from the start).
+    pub after: Option<u64>,
+}
+
+outbound! {
+/// A page of a conversation's log.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Events from app::Events {
+    pub events: Vec<ApiRecord>,
+    /// The newest sequence number of the conversation.
+    pub last_seq: u64,
+    /// `bot`, `queued`, `with_agent` or `closed`.
+    pub phase: String,
+    /// Place in the queue while queued.
+    pub position: Option<u32>,
+}
+}
+
+inbound! {
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rate into app::Rate {
+    #[schema(minimum = 1, maximum = 5)]
+    pub score: u8,
+    #[schema(max_length = 2000)]
+    pub comment: Option<String>,
+}
+}
+
+inbound! {
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeaveEmail into app::LeaveEmail {
+    #[schema(max_length = 254)]
+    pub email: String,
+}
+}
+
+inbound! {
+/// An agent's availability.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPresence into app::SetPresence {
+    pub presence: ApiPresence,
+    /// Conversations held at once (default: unchanged, at first 3).
+    #[schema(minimum = 1, maximum = 100)]
+    pub capacity: Option<u32>,
+}
+}
+
+outbound! {
+/// The agent behind a token.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AgentInfo from app::AgentInfo {
+    pub name: String,
+    pub admin: bool,
+    pub presence: ApiPresence,
+    pub capacity: u32,
+    /// Conversations this agent holds.
+    pub active: Vec<String>,
+}
+}
+
+outbound! {
+/// One waiting visitor, as the agents' queue shows them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QueueItem from app::QueueItem {
+    pub conversation: String,
+    pub position: u32,
+    pub reason: ApiHandoffReason,
+    /// Upset visitors are served first.
+    pub priority: bool,
+    pub waited_secs: u64,
+    pub summary: ApiSummary,
+}
+}
+
+outbound! {
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QueueView from app::QueueView {
+    pub waiting: Vec<QueueItem>,
+    pub agents_online: u32,
+}
+}
+
+outbound! {
+/// A conversation the bot has now, which an agent may take over.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LiveItem from app::LiveItem {
+    pub conversation: String,
+    pub last_at_ms: i64,
+    pub summary: ApiSummary,
+}
+}
+
+outbound! {
+/// Agent assist: an intent's answer offered as a reply to a visitor
+/// message.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Suggestion from app::Suggestion {
+    /// The visitor message it answers.
+    pub seq: u64,
+    pub intent: String,
+    pub score: f32,
+    pub answer: String,
+}
+}
+
+outbound! {
+/// Everything an agent sees of a conversation: the summary first, then the
+/// whole log with each bot turn's decision trace and the internal notes,
+/// and suggested replies to the visitor's messages.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Transcript from app::Transcript {
+    pub id: String,
+    pub phase: String,
+    /// The agent who holds it, if any.
+    pub agent: Option<String>,
+    pub summary: ApiSummary,
+    pub events: Vec<ApiRecord>,
+    pub suggestions: Vec<Suggestion>,
+}
+}
+
+inbound! {
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentText into app::AgentText {
+    /// At most `[limits] message_chars` characters, not blank.
+    #[schema(min_length = 1, max_length = 2000)]
+    pub text: String,
+}
+}
+
+inbound! {
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferTo into app::TransferTo {
+    /// The agent's name.
+    pub to: String,
+}
+}
+
+outbound! {
+/// Whether the running intents are the files on disk.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReloadStatus from app::ReloadStatus {
+    /// True when the last load attempt succeeded.
+    pub ok: bool,
+    /// When the serving set was loaded (ms since the epoch).
+    pub loaded_at_ms: i64,
+    pub intents: usize,
+    /// When the last attempt was made.
+    pub attempted_at_ms: i64,
+    /// The errors of the last failed attempt, each `path:line:col: message`;
+    /// the previous set keeps serving.
+    pub errors: Vec<String>,
+}
+}
+
+outbound! {
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IntentView from app::IntentView {
+    pub id: String,
+    pub description: String,
+    /// `answer`, `handoff` or `end`.
+    pub action: String,
+    pub keywords: Vec<String>,
+    pub patterns: Vec<String>,
+    pub examples: usize,
+    pub answers: Vec<String>,
+    pub tests: usize,
+    pub file: String,
+}
+}
+
+outbound! {
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IntentsView from app::IntentsView {
+    pub status: ReloadStatus,
+    pub answer_threshold: f32,
+    pub clarify_threshold: f32,
+    /// Where the thresholds come from (defaults or `_calibration.toml`).
+    pub thresholds: String,
+    pub intents: Vec<IntentView>,
+}
+}
+
+inbound! {
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyRequest into app::ClassifyRequest {
+    #[schema(min_length = 1, max_length = 2000)]
+    pub text: String,
+}
+}
+
+outbound! {
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CandidateView from app::CandidateView {
+    pub intent: String,
+    pub score: f32,
+    pub lexical: f32,
+    pub rule: f32,
+    /// e.g. `keyword "shipping cost"`, `example "How much is shipping?" (0.71)`.
+    pub evidence: Vec<String>,
+}
+}
+
+outbound! {
+/// A decision and everything behind it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Classified from app::Classified {
+    /// `answer`, `clarify`, `fallback` or `handoff`.
+    pub decision: String,
+    pub intent: Option<String>,
+    pub options: Vec<String>,
+    pub reason: Option<ApiHandoffReason>,
+    pub why: String,
+    pub candidates: Vec<CandidateView>,
+    pub out_of_scope: f32,
+    pub coverage: f32,
+    pub frustration: f32,
+    pub frustration_cues: Vec<String>,
+    /// The same trace `frontdesk chat` prints.
+    pub trace: String,
+}
+}
+
+inbound! {
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAgent into app::NewAgent {
+    #[schema(min_length = 1, max_length = 64)]
+    pub name: String,
+    /// Left out: a new agent is not an admin, an existing one keeps its
+    /// role. The last admin cannot be demoted.
+    pub admin: Option<bool>,
+    /// Leave out to have one generated.
+    pub token: Option<String>,
+}
+}
+
+outbound! {
+/// The token is shown this once; only its hash is stored.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedAgent from app::CreatedAgent {
+    pub name: String,
+    pub admin: bool,
+    pub token: String,
+    /// True when the agent existed and got a new token (the old one no
+    /// longer works).
+    pub existed: bool,
+}
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub intents: usize,
+}
+
+/// What the server sends on a WebSocket, one JSON text message each.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// A stored record; on an agent socket `conversation` says whose and
+    /// `suggestions` offers replies to a visitor message.
+    Record {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        conversation: Option<String>,
+        record: ApiRecord,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        suggestions: Vec<Suggestion>,
+    },
+    /// The other side is typing (`visitor` or `agent`).
+    Typing {
+        from: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        conversation: Option<String>,
+    },
+    /// The queue changed (agent sockets).
+    Queue { queue: QueueView },
+    /// The client asked for records after a sequence number the server
+    /// does not have: fetch the log again from `last_seq`'s side.
+    Resync { last_seq: u64 },
+}
+
+/// What a client may send on a WebSocket.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// The sender is typing; an agent names the conversation.
+    Typing {
+        #[serde(default)]
+        conversation: Option<String>,
+    },
+}
+
+/// What a webhook receiver gets (`POST`, JSON, signed with
+/// `X-Frontdesk-Signature`); built by `app/webhook.rs`, documented here.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookPacket {
+    pub version: u32,
+    /// Unique per event and URL; the same on every retry, so receivers can
+    /// drop duplicates.
+    pub delivery: String,
+    /// `handoff` or `closed`.
+    pub event: String,
+    pub at_ms: i64,
+    pub conversation: WebhookConversation,
+    pub summary: ApiSummary,
+    pub transcript: Vec<ApiRecord>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookConversation {
+    pub id: String,
+    pub phase: String,
+    pub visitor: ApiVisitor,
+}
