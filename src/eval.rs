@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::classify::{normalize::normalize, Classifier, Decision};
+use crate::classify::{Classifier, Decision};
 use crate::intents::{self, file::RawCalibration, IntentSet, CALIBRATION_FILE};
+use crate::util::normalize::normalize;
 
 /// The label of rows the bot must not answer.
 pub const OOS: &str = "oos";
@@ -550,7 +551,7 @@ pub fn calibrate(
         ));
     }
     let folds = options.folds;
-    let fold_of = |i: usize| (crate::intents::compile::fnv_u64(i as u64)) as usize % folds;
+    let fold_of = |i: usize| (crate::util::hash::fnv_u64(i as u64)) as usize % folds;
     let mut predictions: Vec<Option<Prediction>> = vec![None; rows.len()];
     let results: Vec<Result<Vec<(usize, Prediction)>, EvalError>> = std::thread::scope(|scope| {
         let workers = std::thread::available_parallelism()

@@ -37,3 +37,4 @@ pub mod http;
 pub mod intents;
 pub mod store;
 pub mod trace;
+pub mod util;

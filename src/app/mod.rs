@@ -267,7 +267,7 @@ impl App {
     }
 
     fn stripe(&self, id: &str) -> MutexGuard<'_, ()> {
-        let mut h = crate::intents::compile::Fnv::new();
+        let mut h = crate::util::hash::Fnv::new();
         h.write(id.as_bytes());
         let h = h.finish() as usize % STRIPES;
         self.stripes[h].lock().unwrap_or_else(|e| e.into_inner())
