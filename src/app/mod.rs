@@ -31,7 +31,7 @@ pub use self::api::*;
 pub use self::error::ApiError;
 use self::hub::Hub;
 use self::limits::{ConnectionCount, RateLimiter};
-use self::metrics::{label, Metrics};
+use self::metrics::{Count, Gauges, Metrics};
 
 /// Lock stripes for conversations: operations on one conversation are
 /// serialised, on different ones they run in parallel.
@@ -380,8 +380,7 @@ impl App {
         ) {
             return Err(ApiError::rate_limited("messages", wait));
         }
-        self.metrics
-            .inc("frontdesk_messages_total", "from=\"visitor\"".into());
+        self.metrics.inc(Count::Message("visitor"));
         let input = Input::Visitor {
             text: msg.text,
             client_id: cid,
@@ -597,8 +596,7 @@ impl App {
 
     pub fn agent_message(&self, agent: &Agent, id: &str, t: AgentText) -> Result<Stored, ApiError> {
         self.check_text(&t.text)?;
-        self.metrics
-            .inc("frontdesk_messages_total", "from=\"agent\"".into());
+        self.metrics.inc(Count::Message("agent"));
         self.apply(
             id,
             Input::AgentMessage {
@@ -856,20 +854,11 @@ impl App {
             match &r.event {
                 Event::BotReply {
                     intent: Some(_), ..
-                } => self
-                    .metrics
-                    .inc("frontdesk_decisions_total", "kind=\"answer\"".into()),
-                Event::Clarification { .. } => self
-                    .metrics
-                    .inc("frontdesk_decisions_total", "kind=\"clarify\"".into()),
-                Event::Fallback { .. } => self
-                    .metrics
-                    .inc("frontdesk_decisions_total", "kind=\"fallback\"".into()),
+                } => self.metrics.inc(Count::Decision("answer")),
+                Event::Clarification { .. } => self.metrics.inc(Count::Decision("clarify")),
+                Event::Fallback { .. } => self.metrics.inc(Count::Decision("fallback")),
                 Event::Handoff { reason } => {
-                    self.metrics.inc(
-                        "frontdesk_handoffs_total",
-                        format!("reason=\"{}\"", label(reason.as_str())),
-                    );
+                    self.metrics.inc(Count::Handoff(reason.as_str()));
                     bot = Some(false);
                 }
                 Event::Closed { .. } => {
@@ -966,15 +955,13 @@ impl App {
                 status.loaded_at_ms = now;
                 status.intents = c.intents().intents.len();
                 *self.classifier.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(c);
-                self.metrics
-                    .inc("frontdesk_reloads_total", "result=\"ok\"".into());
+                self.metrics.inc(Count::Reload("ok"));
                 tracing::info!(intents = status.intents, "intents reloaded");
             }
             Err(e) => {
                 status.ok = false;
                 status.errors = e.0.iter().map(|e| e.to_string()).collect();
-                self.metrics
-                    .inc("frontdesk_reloads_total", "result=\"error\"".into());
+                self.metrics.inc(Count::Reload("error"));
                 tracing::warn!(errors = %e, "intents not reloaded; the previous set keeps serving");
             }
         }
@@ -1059,27 +1046,15 @@ impl App {
     pub fn render_metrics(&self) -> String {
         let (len, online) = {
             let q = self.queue();
-            (q.waiting().len() as f64, q.online() as f64)
+            (q.waiting().len() as i64, q.online() as i64)
         };
-        let outbox = self.store.outbox().map(|o| o.len()).unwrap_or(0) as f64;
-        self.metrics.render(&[
-            (
-                "frontdesk_queue_length",
-                "Conversations waiting for an agent.",
-                len,
-            ),
-            ("frontdesk_agents_online", "Agents online.", online),
-            (
-                "frontdesk_websockets_open",
-                "Open WebSockets.",
-                self.sockets.open() as f64,
-            ),
-            (
-                "frontdesk_webhook_outbox",
-                "Webhook deliveries not yet acknowledged.",
-                outbox,
-            ),
-        ])
+        let outbox = self.store.outbox().map(|o| o.len()).unwrap_or(0) as i64;
+        self.metrics.render(Gauges {
+            queue_length: len,
+            agents_online: online,
+            websockets_open: i64::from(self.sockets.open()),
+            webhook_outbox: outbox,
+        })
     }
 }
 
