@@ -305,6 +305,9 @@ fn references(sources: &[Source], modules: &BTreeSet<String>) -> Vec<Reference> 
             }
         }
     }
+    // One line naming a module twice is one place to fix.
+    refs.sort_by(|a, b| (&a.path, a.line, &a.to).cmp(&(&b.path, b.line, &b.to)));
+    refs.dedup_by(|a, b| a.path == b.path && a.line == b.line && a.to == b.to);
     refs
 }
 
@@ -478,6 +481,31 @@ fn classify_and_intents_do_not_use_the_server_side() {
     );
 }
 
+/// The other half of the old `classify` <-> `intents` cycle: the classifier
+/// is built from intents, never the other way round.
+#[test]
+fn intents_does_not_use_classify() {
+    assert_none(
+        "intents imports nothing from classify (normalisation and hashing live in util)",
+        forbidden_uses(&this_crate(), &["intents"], &["classify"]),
+    );
+}
+
+/// `util` is the leaf everyone may use, so it may use nothing of ours.
+#[test]
+fn util_is_a_leaf() {
+    let c = this_crate();
+    let ours: Vec<&str> = c
+        .sources
+        .iter()
+        .filter_map(|s| s.module.as_deref())
+        .collect();
+    assert_none(
+        "util depends on nothing of ours",
+        forbidden_uses(&c, &["util"], &ours),
+    );
+}
+
 #[test]
 fn conversation_does_not_use_store_app_or_http() {
     assert_none(
@@ -498,7 +526,12 @@ fn store_does_not_use_handoff_or_http() {
 fn utoipa_only_in_http() {
     assert_none(
         "utoipa (the OpenAPI description) belongs to src/http/ only",
-        word_outside(&this_crate(), "utoipa", &["src/http/"]),
+        // The crates, and the derives that would come in through a
+        // re-export.
+        ["utoipa", "utoipa_axum", "ToSchema", "IntoParams"]
+            .iter()
+            .flat_map(|w| word_outside(&this_crate(), w, &["src/http/"]))
+            .collect(),
     );
 }
 
