@@ -4,6 +4,10 @@
 //! with comments and string literals blanked out first so a doc comment
 //! or a message mentioning a module is not a dependency.
 //!
+//! Inline `mod x { … }` blocks are not tracked: a `super::` inside one is
+//! counted from the file's own level, which can only over-report (a
+//! `super::name` that happens to name a top-level module).
+//!
 //! Each rule is its own test and names every offending `file:line`. The
 //! checker is plain text work with std only; `checker_*` tests feed it
 //! small synthetic trees so it cannot silently pass by finding nothing.
