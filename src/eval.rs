@@ -3,13 +3,13 @@
 //! cross-validation. Used by the CLI and the benches.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::classify::{normalize::normalize, Classifier, Decision};
+use crate::classify::{Classifier, Decision};
 use crate::intents::{self, file::RawCalibration, IntentSet, CALIBRATION_FILE};
+use crate::util::normalize::normalize;
 
 /// The label of rows the bot must not answer.
 pub const OOS: &str = "oos";
@@ -112,23 +112,32 @@ pub fn label_to_id(label: &str) -> String {
     id
 }
 
-/// TOML basic-string quoting.
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04X}", c as u32);
-            }
-            c => out.push(c),
+/// An imported intent file, as the `toml` crate writes it (it quotes
+/// every string so that it loads back the same).
+#[derive(serde::Serialize)]
+struct ImportedIntent<'a> {
+    description: String,
+    answer: String,
+    examples: &'a [&'a str],
+}
+
+/// The imported `_out_of_scope.toml`.
+#[derive(serde::Serialize)]
+struct ImportedOutOfScope<'a> {
+    examples: &'a [&'a str],
+}
+
+/// `text` fit for one TOML comment line: control characters (line breaks
+/// above all, which would end the comment) escaped.
+fn comment_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
         }
     }
-    out.push('"');
     out
 }
 
@@ -210,40 +219,33 @@ pub fn import(
         examples: 0,
         out_of_scope: 0,
     };
+    let toml_err = |p: &Path, e: toml::ser::Error| EvalError::Io {
+        path: p.to_path_buf(),
+        message: e.to_string(),
+    };
+    let source = comment_safe(&source.display().to_string());
     for (id, examples) in &by_intent {
-        let mut s = String::new();
-        let path;
-        if id == OOS {
-            path = out.join(intents::OUT_OF_SCOPE_FILE);
-            let _ = writeln!(
-                s,
-                "# Known out-of-scope messages, imported from {}.\n# The bot learns from them what it must not answer.",
-                source.display()
-            );
-            s.push_str("examples = [\n");
+        let (path, header, body) = if id == OOS {
             report.out_of_scope += examples.len();
+            let header = format!(
+                "# Known out-of-scope messages, imported from {source}.\n\
+                 # The bot learns from them what it must not answer.\n"
+            );
+            let body = toml::to_string_pretty(&ImportedOutOfScope { examples });
+            (out.join(intents::OUT_OF_SCOPE_FILE), header, body)
         } else {
-            path = out.join(format!("{id}.toml"));
-            let _ = writeln!(s, "# Imported from {}.", source.display());
-            let _ = writeln!(
-                s,
-                "description = {}",
-                quote(&format!("Imported label `{id}`"))
-            );
-            let _ = writeln!(
-                s,
-                "answer = {}",
-                quote(&format!("[Write the answer for {id} here.]"))
-            );
-            s.push_str("examples = [\n");
             report.intents += 1;
             report.examples += examples.len();
-        }
-        for e in examples {
-            let _ = writeln!(s, "  {},", quote(e));
-        }
-        s.push_str("]\n");
-        std::fs::write(&path, s).map_err(|e| io(&path, e))?;
+            let header = format!("# Imported from {source}.\n");
+            let body = toml::to_string_pretty(&ImportedIntent {
+                description: format!("Imported label `{id}`"),
+                answer: format!("[Write the answer for {id} here.]"),
+                examples,
+            });
+            (out.join(format!("{id}.toml")), header, body)
+        };
+        let body = body.map_err(|e| toml_err(&path, e))?;
+        std::fs::write(&path, header + &body).map_err(|e| io(&path, e))?;
     }
     Ok(report)
 }
@@ -550,7 +552,7 @@ pub fn calibrate(
         ));
     }
     let folds = options.folds;
-    let fold_of = |i: usize| (crate::intents::compile::fnv_u64(i as u64)) as usize % folds;
+    let fold_of = |i: usize| (crate::util::hash::fnv_u64(i as u64)) as usize % folds;
     let mut predictions: Vec<Option<Prediction>> = vec![None; rows.len()];
     let results: Vec<Result<Vec<(usize, Prediction)>, EvalError>> = std::thread::scope(|scope| {
         let workers = std::thread::available_parallelism()
@@ -702,4 +704,187 @@ pub fn write_calibration(dir: &Path, raw: &RawCalibration) -> Result<PathBuf, Ev
         message: e.to_string(),
     })?;
     Ok(path)
+}
+
+/// The summary as `frontdesk eval --json` prints it: one JSON object,
+/// keys in this order, ratios rounded to 6 decimals (thresholds to 2,
+/// `load_ms` to 1) as the text report does. A ratio that is not a number
+/// is `null`.
+pub fn summary_json(s: &Summary, load_ms: f64, sweep: Option<&[SweepPoint]>) -> String {
+    #[derive(serde::Serialize)]
+    struct Json<'a> {
+        rows: usize,
+        accuracy: f64,
+        macro_f1: f64,
+        inscope_accuracy: f64,
+        oos_precision: Option<f64>,
+        oos_recall: Option<f64>,
+        decisions: &'a BTreeMap<&'static str, usize>,
+        latency_p50_us: u64,
+        latency_p99_us: u64,
+        load_ms: f64,
+        confused: Vec<Confused<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sweep: Option<Vec<Point>>,
+    }
+    #[derive(serde::Serialize)]
+    struct Confused<'a> {
+        gold: &'a str,
+        predicted: &'a str,
+        count: usize,
+    }
+    #[derive(serde::Serialize)]
+    struct Point {
+        threshold: f64,
+        inscope_accuracy: f64,
+        oos_recall: Option<f64>,
+        inscope_rejected: f64,
+    }
+    let round = |x: f64, places: i32| {
+        let k = 10f64.powi(places);
+        (x * k).round() / k
+    };
+    let r6 = |x: f64| round(x, 6);
+    let json = Json {
+        rows: s.rows,
+        accuracy: r6(s.accuracy),
+        macro_f1: r6(s.macro_f1),
+        inscope_accuracy: r6(s.inscope_accuracy),
+        oos_precision: s.oos_precision.map(r6),
+        oos_recall: s.oos_recall.map(r6),
+        decisions: &s.decisions,
+        latency_p50_us: s.latency_p50_us,
+        latency_p99_us: s.latency_p99_us,
+        load_ms: round(load_ms, 1),
+        confused: s
+            .confused
+            .iter()
+            .map(|(gold, predicted, count)| Confused {
+                gold,
+                predicted,
+                count: *count,
+            })
+            .collect(),
+        sweep: sweep.map(|points| {
+            points
+                .iter()
+                .map(|p| Point {
+                    threshold: round(f64::from(p.threshold), 2),
+                    inscope_accuracy: r6(p.inscope_accuracy),
+                    oos_recall: p.oos_recall.map(r6),
+                    inscope_rejected: r6(p.inscope_rejected),
+                })
+                .collect()
+        }),
+    };
+    // Plain data with string keys: serialising it cannot fail (a NaN
+    // becomes `null`).
+    serde_json::to_string(&json).expect("a summary serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(label: &str) -> Summary {
+        Summary {
+            rows: 2,
+            accuracy: 0.5,
+            macro_f1: 0.25,
+            inscope_accuracy: 1.0,
+            oos_precision: None,
+            oos_recall: Some(0.0),
+            confused: vec![(label.to_string(), "oos".to_string(), 1)],
+            decisions: BTreeMap::from([("answer", 1), ("fallback", 1)]),
+            latency_p50_us: 10,
+            latency_p99_us: 20,
+        }
+    }
+
+    /// The bug this pins: the JSON was built with `format!` and `{:?}`,
+    /// whose escapes (`\u{1}`, `\'`) are not JSON's.
+    #[test]
+    fn summary_json_is_json_whatever_the_labels() {
+        let sweep = [SweepPoint {
+            threshold: 0.5,
+            inscope_accuracy: 1.0,
+            oos_recall: None,
+            inscope_rejected: 0.0,
+        }];
+        for label in [
+            "plain",
+            "quote \" and \\ back",
+            "ctrl \u{1} bell \u{7}",
+            "né \u{1F600}",
+            "tab\tnl\n",
+        ] {
+            let text = summary_json(&summary(label), 1.5, Some(&sweep));
+            let v: serde_json::Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{label:?}: {e}\n{text}"));
+            assert_eq!(v["confused"][0]["gold"], label, "{text}");
+            assert_eq!(v["confused"][0]["count"], 1);
+            assert_eq!(v["decisions"]["fallback"], 1);
+            assert_eq!(v["oos_precision"], serde_json::Value::Null);
+            assert_eq!(v["accuracy"], 0.5);
+            assert_eq!(v["sweep"][0]["threshold"], 0.5);
+            assert_eq!(v["sweep"][0]["oos_recall"], serde_json::Value::Null);
+        }
+        // No rows: a ratio that is not a number is null, not `NaN`.
+        let mut empty = summary("x");
+        empty.accuracy = f64::NAN;
+        let v: serde_json::Value = serde_json::from_str(&summary_json(&empty, 0.0, None)).unwrap();
+        assert_eq!(v["accuracy"], serde_json::Value::Null);
+        assert!(v.get("sweep").is_none());
+    }
+
+    /// The bug this pins: import wrote TOML by hand, and a source path with
+    /// a line break ended the header comment early, so the file did not
+    /// load. The examples must come back exactly, whatever they hold.
+    #[test]
+    fn import_writes_toml_that_loads_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let texts = [
+            "say \"hi\" please",
+            "back\\slash and C:\\path",
+            "two\nlines",
+            "crlf\r\nhere",
+            "café crème",
+            "triple \"\"\" quotes",
+            "triple ''' singles",
+            "ctrl \u{1} and del \u{7f} chars",
+            "tab\there",
+            "emoji \u{1F600} ok",
+            "all ''' and \"\"\" and \\\"\"\"\nacross lines",
+            "ends in a quote\"",
+            "'starts with one",
+        ];
+        let mut rows: Vec<Row> = texts
+            .iter()
+            .map(|t| Row {
+                text: t.to_string(),
+                intent: "Odd \"Label\"".to_string(),
+            })
+            .collect();
+        rows.push(Row {
+            text: "what is the \"weather\"\ntomorrow".into(),
+            intent: OOS.into(),
+        });
+        let source = dir.path().join("odd\nname = 1 \u{1}.csv");
+        let out = dir.path().join("intents");
+        let report = import(&rows, &source, &out, false).unwrap();
+        assert_eq!(
+            (report.intents, report.examples, report.out_of_scope),
+            (1, texts.len(), 1)
+        );
+        let set = crate::intents::load_dir(&out).unwrap_or_else(|e| {
+            let files: Vec<String> = std::fs::read_dir(&out)
+                .unwrap()
+                .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+                .collect();
+            panic!("{e}\n{}", files.join("\n----\n"))
+        });
+        let intent = set.get("odd__label_").expect("the imported intent");
+        assert_eq!(intent.examples, texts);
+        assert_eq!(set.out_of_scope, ["what is the \"weather\"\ntomorrow"]);
+    }
 }

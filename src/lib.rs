@@ -3,7 +3,7 @@
 //! - [`config`]: `frontdesk.toml` and `FRONTDESK_SECTION__KEY` overrides.
 //! - [`intents`]: the intent files admins edit; loading and validation with
 //!   `path:line:col` errors.
-//! - [`classify`]: normalisation, rules, the lexical model, fusion into a
+//! - [`classify`]: rules, the lexical model, fusion into a
 //!   ranked and explained result, the decision policy, the frustration
 //!   detector.
 //! - [`conversation`]: the event log of a conversation, its derived state,
@@ -14,6 +14,8 @@
 //! - [`store`]: persistence behind the `Store` trait; sled is the embedded
 //!   default, with durable (group-committed) appends.
 //! - [`trace`]: the human-readable decision trace shared by the CLI commands.
+//! - [`util`]: leaf helpers (text normalisation, a stable hash) that
+//!   depend on nothing of ours, so any module may use them.
 //!
 //! ```
 //! use frontdesk::classify::{Classifier, Decision};
@@ -37,3 +39,4 @@ pub mod http;
 pub mod intents;
 pub mod store;
 pub mod trace;
+pub mod util;

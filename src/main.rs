@@ -575,7 +575,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 } else {
                     None
                 };
-                out!("{}", summary_json(&s, load_ms, points.as_deref()));
+                out!("{}", eval::summary_json(&s, load_ms, points.as_deref()));
             } else {
                 print_summary(&s, load_ms);
             }
@@ -886,54 +886,4 @@ fn print_summary(s: &eval::Summary, load_ms: f64) {
             out!("  {n:>4}  {g} → {p}");
         }
     }
-}
-
-fn summary_json(s: &eval::Summary, load_ms: f64, sweep: Option<&[eval::SweepPoint]>) -> String {
-    let opt = |v: Option<f64>| {
-        v.map(|x| format!("{x:.6}"))
-            .unwrap_or_else(|| "null".into())
-    };
-    let confused: Vec<String> = s
-        .confused
-        .iter()
-        .map(|(g, p, n)| format!("{{\"gold\":{g:?},\"predicted\":{p:?},\"count\":{n}}}"))
-        .collect();
-    let decisions: Vec<String> = s
-        .decisions
-        .iter()
-        .map(|(k, v)| format!("{k:?}:{v}"))
-        .collect();
-    let sweep = match sweep {
-        None => String::new(),
-        Some(points) => {
-            let p: Vec<String> = points
-                .iter()
-                .map(|p| {
-                    format!(
-                        "{{\"threshold\":{:.2},\"inscope_accuracy\":{:.6},\"oos_recall\":{},\"inscope_rejected\":{:.6}}}",
-                        p.threshold,
-                        p.inscope_accuracy,
-                        opt(p.oos_recall),
-                        p.inscope_rejected
-                    )
-                })
-                .collect();
-            format!(",\"sweep\":[{}]", p.join(","))
-        }
-    };
-    format!(
-        "{{\"rows\":{},\"accuracy\":{:.6},\"macro_f1\":{:.6},\"inscope_accuracy\":{:.6},\"oos_precision\":{},\"oos_recall\":{},\"decisions\":{{{}}},\"latency_p50_us\":{},\"latency_p99_us\":{},\"load_ms\":{:.1},\"confused\":[{}]{}}}",
-        s.rows,
-        s.accuracy,
-        s.macro_f1,
-        s.inscope_accuracy,
-        opt(s.oos_precision),
-        opt(s.oos_recall),
-        decisions.join(","),
-        s.latency_p50_us,
-        s.latency_p99_us,
-        load_ms,
-        confused.join(","),
-        sweep
-    )
 }

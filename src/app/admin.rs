@@ -34,17 +34,13 @@ impl App {
                     .classifier
                     .write()
                     .unwrap_or_else(|e| e.into_inner()) = Arc::new(c);
-                self.inner
-                    .metrics
-                    .inc("frontdesk_reloads_total", "result=\"ok\"".into());
+                self.inner.metrics.inc(Count::Reload("ok"));
                 tracing::info!(intents = status.intents, "intents reloaded");
             }
             Err(e) => {
                 status.ok = false;
                 status.errors = e.0.iter().map(|e| e.to_string()).collect();
-                self.inner
-                    .metrics
-                    .inc("frontdesk_reloads_total", "result=\"error\"".into());
+                self.inner.metrics.inc(Count::Reload("error"));
                 tracing::warn!(errors = %e, "intents not reloaded; the previous set keeps serving");
             }
         }
@@ -129,26 +125,14 @@ impl App {
     pub fn render_metrics(&self) -> String {
         let (len, online) = {
             let q = self.queue();
-            (q.waiting().len() as f64, q.online() as f64)
+            (q.waiting().len() as i64, q.online() as i64)
         };
-        let outbox = self.inner.store.outbox().map(|o| o.len()).unwrap_or(0) as f64;
-        self.inner.metrics.render(&[
-            (
-                "frontdesk_queue_length",
-                "Conversations waiting for an agent.",
-                len,
-            ),
-            ("frontdesk_agents_online", "Agents online.", online),
-            (
-                "frontdesk_websockets_open",
-                "Open WebSockets.",
-                self.inner.sockets.open() as f64,
-            ),
-            (
-                "frontdesk_webhook_outbox",
-                "Webhook deliveries not yet acknowledged.",
-                outbox,
-            ),
-        ])
+        let outbox = self.inner.store.outbox().map(|o| o.len()).unwrap_or(0) as i64;
+        self.inner.metrics.render(Gauges {
+            queue_length: len,
+            agents_online: online,
+            websockets_open: i64::from(self.inner.sockets.open()),
+            webhook_outbox: outbox,
+        })
     }
 }

@@ -133,9 +133,7 @@ impl App {
 
     pub fn agent_message(&self, agent: &Agent, id: &str, t: AgentText) -> Result<Stored, ApiError> {
         self.check_text(&t.text)?;
-        self.inner
-            .metrics
-            .inc("frontdesk_messages_total", "from=\"agent\"".into());
+        self.inner.metrics.inc(Count::Message("agent"));
         self.apply(
             id,
             Input::AgentMessage {

@@ -49,7 +49,7 @@ pub use self::api::*;
 pub use self::error::{ApiError, ErrorKind};
 use self::hub::Hub;
 use self::limits::{ConnectionCount, RateLimiter};
-use self::metrics::{label, Metrics};
+use self::metrics::{Count, Gauges, Metrics};
 pub use self::views::{for_visitor, resync};
 
 /// Lock stripes for conversations: operations on one conversation are
@@ -318,7 +318,7 @@ impl App {
     }
 
     pub(super) fn stripe(&self, id: &str) -> MutexGuard<'_, ()> {
-        let mut h = crate::intents::compile::Fnv::new();
+        let mut h = crate::util::hash::Fnv::new();
         h.write(id.as_bytes());
         let h = h.finish() as usize % STRIPES;
         self.inner.stripes[h]

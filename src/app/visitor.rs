@@ -66,9 +66,7 @@ impl App {
         ) {
             return Err(ApiError::rate_limited("messages", wait));
         }
-        self.inner
-            .metrics
-            .inc("frontdesk_messages_total", "from=\"visitor\"".into());
+        self.inner.metrics.inc(Count::Message("visitor"));
         let input = Input::Visitor {
             text: msg.text,
             client_id: cid,

@@ -21,6 +21,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 
+use super::metrics::Count;
 use super::{auth, now_ms, App};
 use crate::conversation::{Conversation, Record, Visitor};
 use crate::handoff::Summary;
@@ -240,17 +241,12 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
             let result = post(&client, &p, &key, &signature).await;
             match result {
                 Ok(()) => {
-                    app.inner
-                        .metrics
-                        .inc("frontdesk_webhook_deliveries_total", "result=\"ok\"".into());
+                    app.inner.metrics.inc(Count::WebhookDelivery("ok"));
                     let _ = remove(&app, key).await;
                 }
                 Err(why) => {
                     p.attempts += 1;
-                    app.inner.metrics.inc(
-                        "frontdesk_webhook_deliveries_total",
-                        "result=\"failed\"".into(),
-                    );
+                    app.inner.metrics.inc(Count::WebhookDelivery("failed"));
                     if p.attempts >= MAX_ATTEMPTS {
                         tracing::error!(delivery = %key, url = %p.url, %why, "webhook given up");
                         let _ = remove(&app, key).await;

@@ -259,23 +259,11 @@ impl App {
             match &r.event {
                 Event::BotReply {
                     intent: Some(_), ..
-                } => self
-                    .inner
-                    .metrics
-                    .inc("frontdesk_decisions_total", "kind=\"answer\"".into()),
-                Event::Clarification { .. } => self
-                    .inner
-                    .metrics
-                    .inc("frontdesk_decisions_total", "kind=\"clarify\"".into()),
-                Event::Fallback { .. } => self
-                    .inner
-                    .metrics
-                    .inc("frontdesk_decisions_total", "kind=\"fallback\"".into()),
+                } => self.inner.metrics.inc(Count::Decision("answer")),
+                Event::Clarification { .. } => self.inner.metrics.inc(Count::Decision("clarify")),
+                Event::Fallback { .. } => self.inner.metrics.inc(Count::Decision("fallback")),
                 Event::Handoff { reason } => {
-                    self.inner.metrics.inc(
-                        "frontdesk_handoffs_total",
-                        format!("reason=\"{}\"", label(reason.as_str())),
-                    );
+                    self.inner.metrics.inc(Count::Handoff(reason.as_str()));
                     bot = Some(false);
                 }
                 Event::Closed { .. } => {

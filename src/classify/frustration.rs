@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use aho_corasick::AhoCorasick;
 
-use super::normalize::normalize;
+use crate::util::normalize::normalize;
 
 /// Phrases that signal an upset visitor, matched whole-word on normalised
 /// text, with their weight.

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::intents::compile::Fnv;
+use crate::util::hash::Fnv;
 
 /// Knobs of the lexical layer; the defaults were chosen on BANKING77 and
 /// CLINC150 (see BENCHMARKS.md).
@@ -579,7 +579,7 @@ mod tests {
     fn train(data: &[(&str, usize)], k: usize) -> Lexical {
         let ex: Vec<(String, usize)> = data
             .iter()
-            .map(|(t, c)| (crate::classify::normalize::normalize(t), *c))
+            .map(|(t, c)| (crate::util::normalize::normalize(t), *c))
             .collect();
         Lexical::train(&ex, k, &[], Params::default())
     }

@@ -30,7 +30,7 @@
 
 pub mod frustration;
 pub mod lexical;
-pub mod normalize;
+use crate::util::normalize;
 pub mod policy;
 pub mod rules;
 #[cfg(feature = "transformer")]
@@ -463,7 +463,7 @@ impl Classifier {
             // Training, not embedding, is what a restart would wait for: the
             // fitted weights are kept by a hash of everything they depend on.
             let key = {
-                let mut h = intents::compile::Fnv::new();
+                let mut h = crate::util::hash::Fnv::new();
                 h.write(b"joint+head+names v3 no keywords");
                 h.write(&encoder.fingerprint().to_le_bytes());
                 h.write(

@@ -23,7 +23,7 @@ use rust_bert::pipelines::common::TokenizerOption;
 use rust_tokenizers::tokenizer::TruncationStrategy;
 
 use super::Precision;
-use crate::intents::compile::Fnv;
+use crate::util::hash::Fnv;
 
 /// How the head is trained: (epochs, initial step, L2). Part of the key of
 /// cached weights, so a change here is never served stale weights.
@@ -586,8 +586,8 @@ impl Head {
         for epoch in 0..epochs {
             // A fixed shuffle per epoch.
             for i in (1..n).rev() {
-                let j = (crate::intents::compile::fnv_u64((epoch * n + i) as u64) % (i as u64 + 1))
-                    as usize;
+                let j =
+                    (crate::util::hash::fnv_u64((epoch * n + i) as u64) % (i as u64 + 1)) as usize;
                 order.swap(i, j);
             }
             for &i in &order {

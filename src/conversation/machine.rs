@@ -9,7 +9,7 @@ use crate::trace;
 
 use super::event::Event;
 use super::state::{Conversation, Pending, Phase};
-use crate::classify::normalize::normalize;
+use crate::util::normalize::normalize;
 
 /// When the bot hands a conversation to a person (`[escalation]` in
 /// `frontdesk.toml`).

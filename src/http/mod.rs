@@ -42,6 +42,7 @@ use utoipa_axum::routes;
 use self::api::Health;
 use self::error::{HttpError, JsonParseErrors};
 use crate::app::limits::ConnectionCount;
+use crate::app::metrics::Count;
 use crate::app::{now_ms, Agent, ApiError, App};
 use crate::config::{ForwardedHeader, IpNet};
 
@@ -431,13 +432,10 @@ async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let res = next.run(req).instrument(span.clone()).await;
     let status = res.status().as_u16();
-    app.metrics().inc(
-        "frontdesk_http_requests_total",
-        format!(
-            "route=\"{}\",status=\"{status}\"",
-            crate::app::metrics::label(&route)
-        ),
-    );
+    app.metrics().inc(Count::HttpRequest {
+        route: &route,
+        status,
+    });
     if !quiet {
         span.in_scope(|| {
             tracing::debug!(
@@ -460,7 +458,7 @@ async fn healthz(State(app): State<App>) -> Json<Health> {
 
 async fn metrics(State(app): State<App>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, crate::app::metrics::CONTENT_TYPE)],
         app.render_metrics(),
     )
         .into_response()

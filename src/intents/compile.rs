@@ -10,7 +10,8 @@ use toml::Spanned;
 
 use super::error::{ErrorKind, LoadError, LoadErrors};
 use super::file::{RawAnswer, RawCalibration, RawIntent, RawOutOfScope};
-use crate::classify::normalize::normalize;
+use crate::util::hash::Fnv;
+use crate::util::normalize::normalize;
 
 /// The file, beside the intents, holding known out-of-scope examples.
 pub const OUT_OF_SCOPE_FILE: &str = "_out_of_scope.toml";
@@ -908,39 +909,6 @@ fn check_keywords_unique(intents: &[Intent], errors: &mut Vec<LoadError>) {
             }
         }
     }
-}
-
-/// FNV-1a: a stable hash for fingerprints and feature ids (std's hasher is
-/// randomly seeded per process, and fingerprints must survive restarts).
-#[derive(Clone, Copy)]
-pub struct Fnv(u64);
-
-impl Fnv {
-    pub const fn new() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-    pub fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= *b as u64;
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    pub fn finish(self) -> u64 {
-        self.0
-    }
-}
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv::new()
-    }
-}
-
-/// A stable hash of one number (fold assignment, seeds).
-pub fn fnv_u64(n: u64) -> u64 {
-    let mut h = Fnv::new();
-    h.write(&n.to_le_bytes());
-    h.finish()
 }
 
 #[cfg(test)]

@@ -921,7 +921,7 @@ impl Store for SledStore {
             });
         }
         let stripe = {
-            let mut h = crate::intents::compile::Fnv::new();
+            let mut h = crate::util::hash::Fnv::new();
             h.write(id.as_bytes());
             h.finish() as usize % STRIPES
         };

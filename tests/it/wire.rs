@@ -10,7 +10,8 @@ use frontdesk::store::{SledStore, Store};
 
 #[test]
 fn every_fixture_record_has_the_same_wire_and_stored_json() {
-    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1/data");
+    let from =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1/data");
     let tmp = tempfile::tempdir().expect("temp dir");
     let copy = tmp.path().join("data");
     std::fs::create_dir_all(copy.join("blobs")).expect("mkdir");

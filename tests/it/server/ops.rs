@@ -44,7 +44,7 @@ async fn health_openapi_and_a_graceful_stop() {
     assert!(m.headers["content-type"]
         .to_str()
         .unwrap()
-        .starts_with("text/plain"));
+        .starts_with("application/openmetrics-text"));
     assert!(m.text.contains("# TYPE frontdesk_queue_length gauge"));
 
     // SIGTERM: the server stops by itself, cleanly.

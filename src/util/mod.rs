@@ -1,0 +1,8 @@
+//! Leaf helpers shared by several modules: text normalisation and a stable
+//! hash. This module depends on nothing of ours (only std and
+//! `unicode-normalization`), so that `intents`, `classify`, `store`, `app`
+//! and `eval` can all use it without importing one another.
+//! `tests/structure.rs` keeps it a leaf.
+
+pub mod hash;
+pub mod normalize;
