@@ -81,7 +81,8 @@ fn main() {
         .enable_all()
         .build()
         .expect("server runtime");
-    let (app, _) = App::open(config).expect("app");
+    let store = frontdesk::store::SledStore::open(&config.server.data_dir).expect("store");
+    let (app, _) = App::with_store(config, std::sync::Arc::new(store)).expect("app");
     let listener = server
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind");

@@ -717,6 +717,22 @@ fn print_event(e: &conversation::Event) {
 
 /// `frontdesk serve`: telemetry, the app, the listener, then run until
 /// ctrl-c or SIGTERM.
+/// Opens the configured store (compacting it first if asked), then the
+/// bot on it: the one place that picks the store's backend.
+fn open_app(
+    config: frontdesk::config::Config,
+) -> Result<(frontdesk::app::App, frontdesk::app::Started)> {
+    use frontdesk::store::SledStore;
+    let dir = config.server.data_dir.clone();
+    if config.server.compact_on_start && dir.exists() {
+        let (before, after) = SledStore::compact(&dir)
+            .map_err(|e| anyhow::anyhow!("{}: compaction: {e}", dir.display()))?;
+        tracing::info!(before, after, "store compacted");
+    }
+    let store = SledStore::open(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    frontdesk::app::App::with_store(config, std::sync::Arc::new(store))
+}
+
 fn serve(config: frontdesk::config::Config) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -736,7 +752,7 @@ fn serve(config: frontdesk::config::Config) -> Result<()> {
         let listener = frontdesk::http::listen(&bind)
             .await
             .with_context(|| format!("cannot listen on {bind}"))?;
-        let (app, started) = tokio::task::spawn_blocking(move || frontdesk::app::App::open(config))
+        let (app, started) = tokio::task::spawn_blocking(move || open_app(config))
             .await??;
         let addr = listener.local_addr()?;
         if let Some(token) = &started.first_admin_token {

@@ -42,7 +42,7 @@ use crate::classify::{Classifier, Decision, Evidence, HandoffReason, Model};
 use crate::config::Config;
 use crate::conversation::{step, with_replies, Conversation, Event, Input, Phase, Record, Visitor};
 use crate::handoff::{queue_notice, Presence, Queue, Summary};
-use crate::store::{AgentRecord, Appended, Batch, SledStore, Store};
+use crate::store::{AgentRecord, Appended, Batch, Store};
 
 pub use self::agents::add_agent_to;
 pub use self::api::*;
@@ -132,21 +132,9 @@ pub struct Started {
 }
 
 impl App {
-    /// Opens the store, loads the intents (which must be valid to start),
-    /// restores the queue and agents, and makes the first admin if there
-    /// is none.
-    pub fn open(config: Config) -> anyhow::Result<(App, Started)> {
-        let dir = &config.server.data_dir;
-        if config.server.compact_on_start && dir.exists() {
-            let (before, after) = SledStore::compact(dir)
-                .map_err(|e| anyhow::anyhow!("{}: compaction: {e}", dir.display()))?;
-            tracing::info!(before, after, "store compacted");
-        }
-        let store = SledStore::open(&config.server.data_dir)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", config.server.data_dir.display()))?;
-        Self::with_store(config, Arc::new(store))
-    }
-
+    /// Loads the intents (which must be valid to start), restores the
+    /// queue and agents from `store`, and makes the first admin if there
+    /// is none. `main` opens the store and picks its backend.
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<(App, Started)> {
         let dir = config.server.intents_dir.clone();
         let model = Model::load_at(config.model_dir.as_deref(), config.model_precision)
