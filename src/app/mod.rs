@@ -29,6 +29,7 @@ pub mod hub;
 pub mod limits;
 pub mod metrics;
 pub mod reload;
+mod states;
 mod views;
 mod visitor;
 pub mod webhook;
@@ -112,6 +113,8 @@ struct Inner {
     live: Mutex<HashMap<String, i64>>,
     /// Wakes the webhook sender when the outbox gets an entry.
     outbox: tokio::sync::Notify,
+    /// Folded states of recently written conversations.
+    states: states::States,
 }
 
 /// Who a bearer token belongs to.
@@ -245,6 +248,7 @@ impl App {
                 sockets: Arc::new(ConnectionCount::default()),
                 live: Mutex::new(HashMap::new()),
                 outbox: tokio::sync::Notify::new(),
+                states: states::States::default(),
                 store,
                 config,
             }),

@@ -30,6 +30,9 @@ impl App {
         let id = format!("c{}", auth::hex(&auth::random_bytes::<12>()));
         let record = self.inner.store.create(&id, now_ms(), visitor)?;
         self.touch_live(&id, record.at_ms, true);
+        self.inner
+            .states
+            .put(&id, Conversation::from_log(std::slice::from_ref(&record)));
         Ok(CreatedConversation {
             token: auth::visitor_token(&self.inner.secret, &id),
             id,
@@ -49,14 +52,17 @@ impl App {
             ));
         }
         let _g = self.stripe(id);
-        let log = self.inner.store.read(id, 0)?;
-        if let Some(i) = log.iter().position(
-            |r| matches!(&r.event, Event::VisitorMessage { client_id, .. } if *client_id == cid),
-        ) {
-            return Ok(Stored {
-                records: with_replies(&log[i..]),
-                duplicate: true,
-            });
+        if self.state(id)?.client_ids.contains(&cid) {
+            // A retry: what was stored for it the first time.
+            let log = self.inner.store.read(id, 0)?;
+            if let Some(i) = log.iter().position(
+                |r| matches!(&r.event, Event::VisitorMessage { client_id, .. } if *client_id == cid),
+            ) {
+                return Ok(Stored {
+                    records: with_replies(&log[i..]),
+                    duplicate: true,
+                });
+            }
         }
         let now = now_ms();
         if let Err(wait) = self.inner.rates.hit(
@@ -71,7 +77,7 @@ impl App {
             text: msg.text,
             client_id: cid,
         };
-        let (appended, before) = self.apply_locked(id, log, input, now)?;
+        let (appended, before) = self.apply_locked(id, input, now)?;
         drop(_g);
         self.after_queue_change(id, before);
         Ok(Stored {

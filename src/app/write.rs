@@ -27,14 +27,28 @@ impl App {
 
     pub(super) fn apply(&self, id: &str, input: Input) -> Result<Stored, ApiError> {
         let g = self.stripe(id);
-        let log = self.inner.store.read(id, 0)?;
-        let (appended, before) = self.apply_locked(id, log, input, now_ms())?;
+        let (appended, before) = self.apply_locked(id, input, now_ms())?;
         drop(g);
         self.after_queue_change(id, before);
         Ok(Stored {
             records: appended.records,
             duplicate: appended.duplicate,
         })
+    }
+
+    /// The conversation's state: remembered from its last write, or read
+    /// and folded from its log. The caller holds its stripe.
+    pub(super) fn state(&self, id: &str) -> Result<Conversation, ApiError> {
+        if let Some(c) = self.inner.states.get(id) {
+            return Ok(c);
+        }
+        let log = self.inner.store.read(id, 0)?;
+        if log.is_empty() {
+            return Err(ApiError::not_found("conversation"));
+        }
+        let conv = Conversation::from_log(&log);
+        self.inner.states.put(id, conv.clone());
+        Ok(conv)
     }
 
     /// After the conversation's stripe is released (telling others takes
@@ -53,14 +67,36 @@ impl App {
     pub(super) fn apply_locked(
         &self,
         id: &str,
-        log: Vec<Record>,
         input: Input,
         now: i64,
     ) -> Result<(Appended, Option<Positions>), ApiError> {
-        if log.is_empty() {
-            return Err(ApiError::not_found("conversation"));
+        match self.try_apply(id, self.state(id)?, input.clone(), now) {
+            Err(Refused::Moved) => {
+                // Another writer appended since this state was folded:
+                // read the log again and decide again, once.
+                self.inner.states.forget(id);
+                match self.try_apply(id, self.state(id)?, input, now) {
+                    Err(Refused::Moved) => Err(ApiError::conflict(
+                        "busy",
+                        "the conversation changed while this was written; try again",
+                    )),
+                    Err(Refused::Error(e)) => Err(e),
+                    Ok(done) => Ok(done),
+                }
+            }
+            Err(Refused::Error(e)) => Err(e),
+            Ok(done) => Ok(done),
         }
-        let conv = Conversation::from_log(&log);
+    }
+
+    /// One attempt of `apply_locked` on the state `conv`.
+    fn try_apply(
+        &self,
+        id: &str,
+        conv: Conversation,
+        input: Input,
+        now: i64,
+    ) -> Result<(Appended, Option<Positions>), Refused> {
         let classifier = self.classifier();
         let mut events = step(
             &conv,
@@ -140,8 +176,14 @@ impl App {
                 }
             }
         }
-        let last_seq = log.last().map_or(0, |r| r.seq);
-        let outbox = self.webhook_packets(id, &log, &events, now);
+        let last_seq = conv.last_seq;
+        let outbox = match self.webhook_packets(id, last_seq, &events, now) {
+            Ok(o) => o,
+            Err(refused) => {
+                undo_all(&mut self.queue(), undo, id);
+                return Err(refused);
+            }
+        };
         let notify_outbox = !outbox.is_empty();
         let batch = Batch {
             at_ms: now,
@@ -149,18 +191,7 @@ impl App {
             after_seq: Some(last_seq),
             outbox,
         };
-        let undo = |q: &mut Queue| {
-            for step in undo.into_iter().rev() {
-                match step {
-                    Undo::Dequeue => {
-                        q.remove(id);
-                    }
-                    Undo::Requeue(w) => q.restore(w),
-                    Undo::Hold(agent) => q.hold(&agent, id),
-                    Undo::Unhold(agent) => q.unhold(&agent, id),
-                }
-            }
-        };
+        let undo = |q: &mut Queue| undo_all(q, undo, id);
         let appended = match self.inner.store.append_batch(id, batch) {
             Ok(a) if a.duplicate => {
                 // The store holds this message already (the caller's log
@@ -173,7 +204,10 @@ impl App {
             Err(e) => {
                 // Nothing was stored: undo the queue's part.
                 undo(&mut self.queue());
-                return Err(e.into());
+                return Err(match e {
+                    crate::store::StoreError::Conflict { .. } => Refused::Moved,
+                    e => Refused::Error(e.into()),
+                });
             }
         };
         if let Some(secs) = handled {
@@ -206,32 +240,40 @@ impl App {
         Ok((appended, before))
     }
 
-    /// The webhook deliveries that `events`, about to be appended to `log`,
-    /// cause: built before the write so they are stored with it.
+    /// The webhook deliveries that `events`, about to be appended after
+    /// `last_seq`, cause: built before the write so they are stored with
+    /// it. Only then is the log read (a delivery carries the transcript).
     pub(super) fn webhook_packets(
         &self,
         id: &str,
-        log: &[Record],
+        last_seq: u64,
         events: &[Event],
         now: i64,
-    ) -> Vec<(String, Vec<u8>)> {
+    ) -> Result<Vec<(String, Vec<u8>)>, Refused> {
         let kind = webhook::kind_of;
         if self.inner.config.webhooks.is_empty() || !events.iter().any(|e| kind(e).is_some()) {
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        let first = log.last().map_or(0, |r| r.seq) + 1;
-        let mut full = log.to_vec();
+        let mut full = self
+            .inner
+            .store
+            .read(id, 0)
+            .map_err(|e| Refused::Error(e.into()))?;
+        if full.last().map_or(0, |r| r.seq) != last_seq {
+            return Err(Refused::Moved);
+        }
+        let first = last_seq + 1;
         full.extend(events.iter().enumerate().map(|(i, e)| Record {
             seq: first + i as u64,
             at_ms: now,
             event: e.clone(),
         }));
-        events
+        Ok(events
             .iter()
             .enumerate()
             .filter_map(|(i, e)| kind(e).map(|k| (first + i as u64, k)))
             .flat_map(|(seq, k)| webhook::packets(self, id, &full, k, seq))
-            .collect()
+            .collect())
     }
 
     /// Fan-out of records just stored, from the records themselves and the
@@ -242,6 +284,7 @@ impl App {
         for r in records {
             conv.apply(r);
         }
+        self.inner.states.put(id, conv.clone());
         // An agent's socket forwards the records of the conversations its
         // agent holds: only then is a suggestion read.
         let suggestions: Vec<Suggestion> = if matches!(conv.phase, Phase::WithAgent { .. }) {
@@ -329,7 +372,10 @@ impl App {
                 }
             };
             match self.inner.store.append(&conv, now_ms(), vec![event]) {
-                Ok(a) => self.inner.hub.publish(&conv, &a.records, &[]),
+                Ok(a) => {
+                    self.inner.states.extend(&conv, &a.records);
+                    self.inner.hub.publish(&conv, &a.records, &[]);
+                }
                 Err(e) => {
                     tracing::warn!(conversation = %conv, error = %e, "queue update not stored")
                 }
@@ -349,4 +395,43 @@ enum Undo {
     Hold(String),
     /// An agent started holding it: stop.
     Unhold(String),
+}
+
+/// Undoes the queue's part of a write the store refused, last step first.
+fn undo_all(q: &mut Queue, undo: Vec<Undo>, id: &str) {
+    for step in undo.into_iter().rev() {
+        match step {
+            Undo::Dequeue => {
+                q.remove(id);
+            }
+            Undo::Requeue(w) => q.restore(w),
+            Undo::Hold(agent) => q.hold(&agent, id),
+            Undo::Unhold(agent) => q.unhold(&agent, id),
+        }
+    }
+}
+
+/// Why one attempt at a write stored nothing.
+pub(super) enum Refused {
+    /// The log moved on since the state was folded: read it and retry.
+    Moved,
+    Error(ApiError),
+}
+
+impl From<ApiError> for Refused {
+    fn from(e: ApiError) -> Refused {
+        Refused::Error(e)
+    }
+}
+
+impl From<crate::conversation::StepError> for Refused {
+    fn from(e: crate::conversation::StepError) -> Refused {
+        Refused::Error(e.into())
+    }
+}
+
+impl From<crate::handoff::QueueError> for Refused {
+    fn from(e: crate::handoff::QueueError) -> Refused {
+        Refused::Error(e.into())
+    }
 }

