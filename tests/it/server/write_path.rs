@@ -147,3 +147,48 @@ async fn a_refused_write_undoes_the_queue() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(held(ana.clone()).await, json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_after_another_writer_reads_again_and_follows_on() {
+    use frontdesk::conversation::Event;
+    use frontdesk::store::Store;
+    let mut spy = None;
+    let t = spawn_app("", |s| {
+        let w = Spy::new(s);
+        spy = Some(Arc::clone(&w));
+        w
+    })
+    .await;
+    let spy = spy.unwrap();
+    let v = t.new_visitor("Ada").await;
+    let r = t.say(&v, "how much is shipping?", "m1").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let last = r.body["records"].as_array().unwrap().last().unwrap()["seq"]
+        .as_u64()
+        .unwrap();
+    // Another writer (another node, one day) appends behind the server's
+    // back: the state the server folded is now one record short.
+    let other = spy
+        .append(
+            &v.id,
+            1,
+            vec![Event::EmailLeft {
+                email: "ada@example.com".into(),
+            }],
+        )
+        .expect("the other writer appends");
+    assert_eq!(other.records[0].seq, last + 1);
+    let reads = spy.reads(&v.id);
+    let r = t.say(&v, "and what is your return policy?", "m2").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["records"][0]["seq"].as_u64(),
+        Some(last + 2),
+        "stored after the other writer's record: {}",
+        r.text
+    );
+    assert_eq!(spy.reads(&v.id) - reads, 1, "read once, after the conflict");
+    let log = spy.read(&v.id, 0).unwrap();
+    let seqs: Vec<u64> = log.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (1..=log.len() as u64).collect::<Vec<_>>());
+}
