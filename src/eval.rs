@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::classify::{normalize::normalize, Classifier, Decision};
+use crate::classify::{normalize::normalize, Classifier};
+use crate::conversation::{Decide, Decision};
 use crate::intents::{self, file::RawCalibration, IntentSet, CALIBRATION_FILE};
 
 /// The label of rows the bot must not answer.

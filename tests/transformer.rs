@@ -8,7 +8,8 @@
 
 use std::path::PathBuf;
 
-use frontdesk::classify::{Classifier, Decision, Evidence, Model};
+use frontdesk::classify::{Classifier, Evidence, Model};
+use frontdesk::conversation::{Decide, Decision};
 
 fn model_dir() -> PathBuf {
     std::env::var_os("FRONTDESK_MODEL")
@@ -54,7 +55,7 @@ fn a_paraphrase_that_shares_no_word_is_understood_only_with_the_model() {
             intent: "order_status".into()
         },
         "{}",
-        without.why
+        without.why()
     );
     let model = Model::load(Some(&model_dir())).expect("run models/fetch.sh");
     let with = Classifier::load_with(dir.path(), &model)

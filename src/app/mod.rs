@@ -21,7 +21,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use crate::classify::{Classifier, Decision, Evidence, HandoffReason, Model};
+use crate::classify::{Classifier, Evidence, Model};
+use crate::conversation::{Decide, Decision, HandoffReason};
 use crate::config::Config;
 use crate::conversation::{step, with_replies, Conversation, Event, Input, Phase, Record, Visitor};
 use crate::handoff::{queue_notice, Presence, Queue, Summary};
@@ -731,7 +732,7 @@ impl App {
             }
             for e in &events.clone() {
                 match e {
-                    Event::Handoff { reason } if *reason != HandoffReason::AgentTookOver => {
+                    Event::Handoff { reason, .. } if *reason != HandoffReason::AgentTookOver => {
                         before.get_or_insert_with(|| q.positions());
                         q.enqueue(id, *reason, now);
                         events.extend(queue_notice(
@@ -865,7 +866,7 @@ impl App {
                 Event::Fallback { .. } => self
                     .metrics
                     .inc("frontdesk_decisions_total", "kind=\"fallback\"".into()),
-                Event::Handoff { reason } => {
+                Event::Handoff { reason, .. } => {
                     self.metrics.inc(
                         "frontdesk_handoffs_total",
                         format!("reason=\"{}\"", label(reason.as_str())),
@@ -1022,7 +1023,7 @@ impl App {
             intent,
             options,
             reason,
-            why: outcome.why.clone(),
+            why: outcome.why(),
             candidates: r
                 .candidates
                 .iter()
@@ -1051,7 +1052,7 @@ impl App {
             coverage: r.coverage,
             frustration: r.frustration.score,
             frustration_cues: r.frustration.cues.clone(),
-            trace: crate::trace::trace(&outcome),
+            trace: crate::trace::trace(&outcome.turn),
         })
     }
 
@@ -1160,8 +1161,7 @@ pub fn resync(last_seq: u64) -> ApiError {
 pub fn for_visitor(mut r: Record) -> Option<Record> {
     match &mut r.event {
         Event::InternalNote { .. } => return None,
-        Event::BotReply { trace, .. } | Event::Fallback { trace, .. } => trace.clear(),
-        _ => {}
+        e => e.hide_internals(),
     }
     Some(r)
 }

@@ -3,37 +3,15 @@
 //! an argument. Callers append the events to the log (and fold them into the
 //! state) and do any I/O around it.
 
-use crate::classify::{Classifier, Decision, HandoffReason};
+use crate::classify::normalize::normalize;
+use crate::classify::Classifier;
 use crate::intents::{render, Intent};
 use crate::trace;
 
+use super::decide::{decide, Decision, EscalationPolicy, HandoffReason};
 use super::event::Event;
 use super::state::{Conversation, Pending, Phase};
-use crate::classify::normalize::normalize;
-
-/// When the bot hands a conversation to a person (`[escalation]` in
-/// `frontdesk.toml`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct EscalationPolicy {
-    /// Hand off after this many fallbacks in a row (`repeated_fallback`);
-    /// 0 never does.
-    pub max_fallbacks: u32,
-    /// Hand off at once when the frustration detector calls a message upset.
-    pub on_negative_sentiment: bool,
-    /// Ask "Shall I get a person?" before a handoff the visitor did not ask
-    /// for (`repeated_fallback`, `low_confidence`), instead of doing it.
-    pub offer_first: bool,
-}
-
-impl Default for EscalationPolicy {
-    fn default() -> Self {
-        EscalationPolicy {
-            max_fallbacks: 2,
-            on_negative_sentiment: true,
-            offer_first: true,
-        }
-    }
-}
+use super::turn::{Reason, Turn, TurnKind};
 
 /// What can happen to a conversation.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,8 +146,10 @@ pub fn step(
             Ok(events)
         }
         Input::AskForPerson => Ok(match conv.phase {
+            // The visitor's button: nothing for the bot to decide.
             Phase::Bot | Phase::Closed => vec![Event::Handoff {
                 reason: HandoffReason::Asked,
+                decision: None,
             }],
             // Already waiting or with a person: nothing to do.
             _ => Vec::new(),
@@ -179,6 +159,7 @@ pub fn step(
             Phase::Bot => Ok(vec![
                 Event::Handoff {
                     reason: HandoffReason::AgentTookOver,
+                    decision: None,
                 },
                 Event::AgentJoined { agent },
             ]),
@@ -250,7 +231,9 @@ fn owned_by(conv: &Conversation, agent: &str) -> Result<(), StepError> {
     }
 }
 
-/// The bot's answer to one message, given what it was waiting for.
+/// The bot's answer to one message, given what it was waiting for. What to
+/// do with a classified message is `decide`'s; this turns the decision into
+/// what the bot says, and escalates on the conversation's history.
 fn bot_turn(
     conv: &Conversation,
     text: &str,
@@ -262,18 +245,16 @@ fn bot_turn(
     match &conv.pending {
         Pending::HandoffOffer { reason } => {
             if YES.contains(&norm.as_str()) {
-                return vec![Event::Handoff { reason: *reason }];
+                let turn = Turn::chosen(TurnKind::Handoff, None, Reason::OfferAccepted);
+                return vec![Event::Handoff {
+                    reason: *reason,
+                    decision: Some(turn),
+                }];
             }
             if NO.contains(&norm.as_str()) {
                 // Declined: never loop back into the same offer.
-                return vec![bot_reply(
-                    DECLINED_TEXT.into(),
-                    None,
-                    1.0,
-                    String::new(),
-                    vec![],
-                    vec![],
-                )];
+                let turn = Turn::chosen(TurnKind::Answer, None, Reason::OfferDeclined);
+                return vec![bot_reply(DECLINED_TEXT.into(), turn, vec![], vec![])];
             }
         }
         Pending::Choice { options } => {
@@ -284,32 +265,27 @@ fn bot_turn(
             });
             if let Some(id) = picked {
                 if let Some(intent) = intents.get(id) {
-                    return answer(
-                        conv,
-                        intent,
-                        text,
-                        &[],
-                        1.0,
-                        "picked from the options".into(),
-                    );
+                    let turn =
+                        Turn::chosen(TurnKind::Answer, Some(id.clone()), Reason::PickedOption);
+                    return answer(conv, intent, text, &[], turn);
                 }
             }
             if NO.contains(&norm.as_str()) || norm == "neither" || norm == "none of these" {
-                return escalate(HandoffReason::LowConfidence, policy, conv);
+                let turn = Turn::chosen(TurnKind::Handoff, None, Reason::LowConfidence);
+                return escalate(HandoffReason::LowConfidence, policy, conv, &turn);
             }
         }
         Pending::Slot { intent, slot } => {
             if let Some(intent) = intents.get(intent) {
                 if let Some(s) = intent.slots.iter().find(|s| &s.name == slot) {
                     if let Some(value) = slot_value(&s.pattern, text) {
-                        return answer(
-                            conv,
-                            intent,
-                            text,
-                            &[(slot.clone(), value)],
-                            1.0,
-                            format!("slot `{slot}` filled"),
-                        );
+                        let turn = Turn::chosen(
+                            TurnKind::Answer,
+                            Some(intent.id.clone()),
+                            Reason::SlotFilled,
+                        )
+                        .with_detail(slot.clone());
+                        return answer(conv, intent, text, &[(slot.clone(), value)], turn);
                     }
                 }
             }
@@ -317,23 +293,17 @@ fn bot_turn(
         Pending::Nothing => {}
     }
 
-    let mut outcome = classifier.decide(text);
-    if !policy.on_negative_sentiment && outcome.ranking.frustration.negative {
-        // Escalation by mood is off: decide on the words alone, through the
-        // same path as any other message.
-        outcome.ranking.frustration = Default::default();
-        let (decision, why) = crate::classify::policy::decide(&outcome.ranking, intents);
-        outcome.decision = decision;
-        outcome.why = why;
-    }
-    let why = trace::trace(&outcome);
-    let top = outcome.ranking.candidates.first();
-    let confidence = top.map_or(0.0, |c| c.score);
-    match &outcome.decision {
+    let ranking = classifier.classify(text);
+    let (decision, turn) = decide(&ranking, intents, policy);
+    match &decision {
         Decision::Answer { intent } => {
-            let found = top.map(|c| c.slots.clone()).unwrap_or_default();
+            let found = ranking
+                .candidates
+                .first()
+                .map(|c| c.slots.clone())
+                .unwrap_or_default();
             match intents.get(intent) {
-                Some(i) => answer(conv, i, text, &found, confidence, why),
+                Some(i) => answer(conv, i, text, &found, turn),
                 None => Vec::new(),
             }
         }
@@ -348,15 +318,19 @@ fn bot_turn(
                 text: format!("Did you mean: \"{}\"?", labels.join("\", or \"")),
                 options: options.clone(),
                 quick_replies,
+                decision: Some(turn),
             }]
         }
         Decision::Fallback => {
             let mut events = vec![Event::Fallback {
                 text: FALLBACK_TEXT.into(),
-                trace: why,
+                trace: trace::trace(&turn),
+                decision: Some(turn.clone()),
             }];
-            if policy.max_fallbacks > 0 && conv.fallbacks + 1 >= policy.max_fallbacks {
-                events.extend(escalate(HandoffReason::RepeatedFallback, policy, conv));
+            let fallbacks = conv.fallbacks + 1;
+            if policy.max_fallbacks > 0 && fallbacks >= policy.max_fallbacks {
+                let turn = turn.with_detail(format!("{fallbacks} times in a row"));
+                events.extend(escalate(HandoffReason::RepeatedFallback, policy, conv, &turn));
             }
             events
         }
@@ -364,32 +338,49 @@ fn bot_turn(
             let mut events = Vec::new();
             if let Some(i) = intent.as_deref().and_then(|i| intents.get(i)) {
                 if i.action == crate::intents::Action::Handoff {
-                    events.push(bot_reply(
-                        pick(conv, i),
-                        Some(i.id.clone()),
-                        confidence,
-                        why.clone(),
-                        vec![],
-                        vec![],
-                    ));
+                    events.push(bot_reply(pick(conv, i), turn.clone(), vec![], vec![]));
                 }
             }
-            events.push(Event::Handoff { reason: *reason });
+            events.push(Event::Handoff {
+                reason: *reason,
+                decision: Some(turn),
+            });
             events
         }
     }
 }
 
-/// Hands off, or first offers to when the policy says so.
-fn escalate(reason: HandoffReason, policy: &EscalationPolicy, conv: &Conversation) -> Vec<Event> {
+/// Hands off for `reason`, or first offers to when the policy says so. The
+/// turn is what led here (a fallback, a declined choice); it is stored as
+/// an offer or a handoff for this reason.
+fn escalate(
+    reason: HandoffReason,
+    policy: &EscalationPolicy,
+    conv: &Conversation,
+    led_here: &Turn,
+) -> Vec<Event> {
     let offered = matches!(conv.pending, Pending::HandoffOffer { .. });
-    if policy.offer_first && !offered {
-        vec![Event::HandoffOffered {
+    let kind = if policy.offer_first && !offered {
+        TurnKind::Offer
+    } else {
+        TurnKind::Handoff
+    };
+    let mut turn = led_here.as_kind(kind);
+    // A turn that escalates acts on no intent.
+    turn.intent = None;
+    if let Some(code) = reason.reason() {
+        turn.reason = code;
+    }
+    match kind {
+        TurnKind::Offer => vec![Event::HandoffOffered {
             reason,
             text: OFFER_TEXT.into(),
-        }]
-    } else {
-        vec![Event::Handoff { reason }]
+            decision: Some(turn),
+        }],
+        _ => vec![Event::Handoff {
+            reason,
+            decision: Some(turn),
+        }],
     }
 }
 
@@ -399,8 +390,7 @@ fn answer(
     intent: &Intent,
     text: &str,
     found: &[(String, String)],
-    confidence: f32,
-    why: String,
+    turn: Turn,
 ) -> Vec<Event> {
     let mut slots = conv.slots_of(&intent.id);
     for (k, v) in found {
@@ -424,6 +414,7 @@ fn answer(
             slot: missing.name.clone(),
             text: missing.prompt.clone(),
             slots,
+            decision: Some(turn.as_kind(TurnKind::SlotPrompt)),
         }];
     }
     let template = pick(conv, intent);
@@ -434,14 +425,7 @@ fn answer(
         }
         slots.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
     });
-    let mut events = vec![bot_reply(
-        reply,
-        Some(intent.id.clone()),
-        confidence,
-        why,
-        intent.quick_replies.clone(),
-        slots,
-    )];
+    let mut events = vec![bot_reply(reply, turn, intent.quick_replies.clone(), slots)];
     if intent.action == crate::intents::Action::End {
         events.push(Event::Closed { by: "bot".into() });
     }
@@ -464,20 +448,21 @@ fn slot_value(pattern: &regex::Regex, text: &str) -> Option<String> {
         .map(|m| m.as_str().to_string())
 }
 
+/// A bot reply carrying its decision: intent and confidence come from it,
+/// and so does the trace.
 fn bot_reply(
     text: String,
-    intent: Option<String>,
-    confidence: f32,
-    trace: String,
+    turn: Turn,
     quick_replies: Vec<String>,
     slots: Vec<(String, String)>,
 ) -> Event {
     Event::BotReply {
         text,
-        intent,
-        confidence,
-        trace,
+        intent: turn.intent.clone(),
+        confidence: turn.confidence,
+        trace: trace::trace(&turn),
         quick_replies,
         slots,
+        decision: Some(turn),
     }
 }

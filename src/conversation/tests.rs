@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use super::*;
-use crate::classify::{Classifier, HandoffReason};
+use crate::classify::Classifier;
 use crate::intents;
 
 const FILES: &[(&str, &str)] = &[
@@ -129,7 +129,7 @@ impl Chat {
 
 fn reason_of(events: &[Event]) -> Option<HandoffReason> {
     events.iter().find_map(|e| match e {
-        Event::Handoff { reason } => Some(*reason),
+        Event::Handoff { reason, .. } => Some(*reason),
         _ => None,
     })
 }
@@ -244,10 +244,13 @@ fn repeated_fallback_offers_first_and_declining_does_not_loop() {
         ("tell me a joke", &["visitor", "fallback", "offer"], "bot"),
         ("yes please", &["visitor", "handoff"], "queued"),
     ]);
-    assert!(c.log.iter().any(|r| r.event
-        == Event::Handoff {
-            reason: HandoffReason::RepeatedFallback
-        }));
+    assert!(c.log.iter().any(|r| matches!(
+        r.event,
+        Event::Handoff {
+            reason: HandoffReason::RepeatedFallback,
+            ..
+        }
+    )));
 }
 
 #[test]

@@ -12,9 +12,8 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::TestRunner;
 
-use frontdesk::classify::HandoffReason;
 use frontdesk::conversation::{
-    step, Conversation, EscalationPolicy, Event, Input, Phase, Record, Visitor,
+    step, Conversation, EscalationPolicy, Event, HandoffReason, Input, Phase, Record, Visitor,
 };
 
 const DEFAULT_CASES: u32 = 1000;
