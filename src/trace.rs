@@ -13,12 +13,15 @@ const SHOWN: usize = 3;
 /// One line saying why the turn went as it did.
 pub fn why(turn: &Turn) -> String {
     let top = turn.candidates.first();
-    let top_is = || top.map_or_else(|| "nothing".to_string(), |c| format!("{} {:.2}", c.intent, c.score));
-    let (answer, clarify, coverage) = turn
-        .thresholds
-        .map_or((f32::NAN, f32::NAN, f32::NAN), |t| {
-            (t.answer, t.clarify, t.clarify_coverage)
-        });
+    let top_is = || {
+        top.map_or_else(
+            || "nothing".to_string(),
+            |c| format!("{} {:.2}", c.intent, c.score),
+        )
+    };
+    let (answer, clarify, coverage) = turn.thresholds.map_or((f32::NAN, f32::NAN, f32::NAN), |t| {
+        (t.answer, t.clarify, t.clarify_coverage)
+    });
     let detail = turn.detail.as_deref().unwrap_or_default();
     match turn.reason {
         Reason::NegativeSentiment => {
@@ -74,7 +77,13 @@ pub fn trace(turn: &Turn) -> String {
         (_, Some(intent)) => format!(" {intent}"),
         (_, None) => String::new(),
     };
-    let _ = write!(s, "  decision: {}{} because {}", turn.kind.as_str(), target, why(turn));
+    let _ = write!(
+        s,
+        "  decision: {}{} because {}",
+        turn.kind.as_str(),
+        target,
+        why(turn)
+    );
     let has_semantic = turn
         .candidates
         .iter()

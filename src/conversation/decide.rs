@@ -210,7 +210,11 @@ fn judge(
                 options.push(second.intent.clone());
             }
         }
-        return (Decision::Clarify { options }, Reason::InClarifyBand, applied);
+        return (
+            Decision::Clarify { options },
+            Reason::InClarifyBand,
+            applied,
+        );
     }
     (Decision::Fallback, Reason::BelowClarifyThreshold, applied)
 }

@@ -48,7 +48,7 @@ pub enum Event {
         /// The bot's decision as data (absent in records written before it
         /// existed; left out of what the visitor receives).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        decision: Option<Turn>,
+        decision: Option<Box<Turn>>,
     },
     /// The bot asked "Did you mean …?"; `options` are intent ids.
     Clarification {
@@ -58,7 +58,7 @@ pub enum Event {
         /// The bot's decision as data (absent in records written before it
         /// existed; left out of what the visitor receives).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        decision: Option<Turn>,
+        decision: Option<Box<Turn>>,
     },
     /// The bot asked for a slot value the answer needs.
     SlotPrompt {
@@ -72,7 +72,7 @@ pub enum Event {
         /// The bot's decision as data (absent in records written before it
         /// existed; left out of what the visitor receives).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        decision: Option<Turn>,
+        decision: Option<Box<Turn>>,
     },
     /// The bot did not understand.
     Fallback {
@@ -82,7 +82,7 @@ pub enum Event {
         /// The bot's decision as data (absent in records written before it
         /// existed; left out of what the visitor receives).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        decision: Option<Turn>,
+        decision: Option<Box<Turn>>,
     },
     /// The bot offered a person instead of handing off at once.
     HandoffOffered {
@@ -91,7 +91,7 @@ pub enum Event {
         /// The bot's decision as data (absent in records written before it
         /// existed; left out of what the visitor receives).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        decision: Option<Turn>,
+        decision: Option<Box<Turn>>,
     },
     /// The conversation goes to a person.
     Handoff {
@@ -100,7 +100,7 @@ pub enum Event {
         /// or an agent's takeover).
         /// Absent in records written before it existed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        decision: Option<Turn>,
+        decision: Option<Box<Turn>>,
     },
     /// Place in the queue and the estimated wait, told to the visitor.
     Queued {
@@ -151,7 +151,7 @@ impl Event {
             | Event::SlotPrompt { decision, .. }
             | Event::Fallback { decision, .. }
             | Event::HandoffOffered { decision, .. }
-            | Event::Handoff { decision, .. } => decision.as_ref(),
+            | Event::Handoff { decision, .. } => decision.as_deref(),
             _ => None,
         }
     }

@@ -248,7 +248,7 @@ fn bot_turn(
                 let turn = Turn::chosen(TurnKind::Handoff, None, Reason::OfferAccepted);
                 return vec![Event::Handoff {
                     reason: *reason,
-                    decision: Some(turn),
+                    decision: Some(Box::new(turn)),
                 }];
             }
             if NO.contains(&norm.as_str()) {
@@ -318,19 +318,24 @@ fn bot_turn(
                 text: format!("Did you mean: \"{}\"?", labels.join("\", or \"")),
                 options: options.clone(),
                 quick_replies,
-                decision: Some(turn),
+                decision: Some(Box::new(turn)),
             }]
         }
         Decision::Fallback => {
             let mut events = vec![Event::Fallback {
                 text: FALLBACK_TEXT.into(),
                 trace: trace::trace(&turn),
-                decision: Some(turn.clone()),
+                decision: Some(Box::new(turn.clone())),
             }];
             let fallbacks = conv.fallbacks + 1;
             if policy.max_fallbacks > 0 && fallbacks >= policy.max_fallbacks {
                 let turn = turn.with_detail(format!("{fallbacks} times in a row"));
-                events.extend(escalate(HandoffReason::RepeatedFallback, policy, conv, &turn));
+                events.extend(escalate(
+                    HandoffReason::RepeatedFallback,
+                    policy,
+                    conv,
+                    &turn,
+                ));
             }
             events
         }
@@ -343,7 +348,7 @@ fn bot_turn(
             }
             events.push(Event::Handoff {
                 reason: *reason,
-                decision: Some(turn),
+                decision: Some(Box::new(turn)),
             });
             events
         }
@@ -375,11 +380,11 @@ fn escalate(
         TurnKind::Offer => vec![Event::HandoffOffered {
             reason,
             text: OFFER_TEXT.into(),
-            decision: Some(turn),
+            decision: Some(Box::new(turn)),
         }],
         _ => vec![Event::Handoff {
             reason,
-            decision: Some(turn),
+            decision: Some(Box::new(turn)),
         }],
     }
 }
@@ -414,7 +419,7 @@ fn answer(
             slot: missing.name.clone(),
             text: missing.prompt.clone(),
             slots,
-            decision: Some(turn.as_kind(TurnKind::SlotPrompt)),
+            decision: Some(Box::new(turn.as_kind(TurnKind::SlotPrompt))),
         }];
     }
     let template = pick(conv, intent);
@@ -463,6 +468,6 @@ fn bot_reply(
         trace: trace::trace(&turn),
         quick_replies,
         slots,
-        decision: Some(turn),
+        decision: Some(Box::new(turn)),
     }
 }

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::event::{Event, Record, Visitor};
 use super::decide::HandoffReason;
+use super::event::{Event, Record, Visitor};
 
 /// Where a conversation stands.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -110,12 +110,23 @@ impl Reason {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Clue {
-    Keyword { phrase: String },
-    Pattern { index: usize, source: String },
+    Keyword {
+        phrase: String,
+    },
+    Pattern {
+        index: usize,
+        source: String,
+    },
     /// The most similar example (word cosine).
-    Example { text: String, similarity: f32 },
+    Example {
+        text: String,
+        similarity: f32,
+    },
     /// The example closest in meaning (embedding cosine).
-    Meaning { text: String, similarity: f32 },
+    Meaning {
+        text: String,
+        similarity: f32,
+    },
 }
 
 impl From<&Evidence> for Clue {

@@ -7,9 +7,7 @@ use proptest::sample::select;
 use proptest::test_runner::TestRunner;
 
 use frontdesk::classify::TOP_N;
-use frontdesk::conversation::{
-    decide, Decide, Decision, EscalationPolicy, HandoffReason, Outcome,
-};
+use frontdesk::conversation::{decide, Decide, Decision, EscalationPolicy, HandoffReason, Outcome};
 
 const DEFAULT_CASES: u32 = 2000;
 
@@ -214,7 +212,11 @@ pub fn check_outcome(o: &Outcome, n_intents: usize) -> Result<(), TestCaseError>
     prop_assert!(!o.why().is_empty(), "a decision says why");
     // The stored form agrees with the decision.
     prop_assert_eq!(o.turn.kind.as_str(), o.decision.kind());
-    prop_assert!(o.turn.confidence.is_finite(), "confidence {}", o.turn.confidence);
+    prop_assert!(
+        o.turn.confidence.is_finite(),
+        "confidence {}",
+        o.turn.confidence
+    );
     prop_assert_eq!(o.turn.candidates.len(), r.candidates.len());
     Ok(())
 }
