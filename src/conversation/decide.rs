@@ -73,7 +73,7 @@ impl HandoffReason {
 
     /// The decision's reason code for a handoff (or an offer) for this
     /// reason; none for an agent's takeover, which the bot does not decide.
-    pub fn reason(self) -> Option<Reason> {
+    pub fn code(self) -> Option<Reason> {
         Some(match self {
             HandoffReason::Asked => Reason::Asked,
             HandoffReason::IntentAction => Reason::IntentAction,
@@ -129,7 +129,6 @@ pub fn decide(
     intents: &IntentSet,
     escalation: &EscalationPolicy,
 ) -> (Decision, Turn) {
-    let top = ranking.candidates.first();
     let (decision, reason, thresholds) = judge(ranking, intents, escalation);
     let mut turn = Turn::ranked(ranking, decision.turn_kind(), reason);
     turn.thresholds = thresholds;
@@ -141,7 +140,6 @@ pub fn decide(
     if let Decision::Clarify { options } = &decision {
         turn.options = options.clone();
     }
-    debug_assert!(turn.intent.is_none() || turn.intent == top.map(|c| c.intent.clone()));
     (decision, turn)
 }
 

@@ -373,7 +373,7 @@ fn escalate(
     let mut turn = led_here.as_kind(kind);
     // A turn that escalates acts on no intent.
     turn.intent = None;
-    if let Some(code) = reason.reason() {
+    if let Some(code) = reason.code() {
         turn.reason = code;
     }
     match kind {
