@@ -157,7 +157,8 @@ impl Chat {
                         record.event,
                         Event::VisitorMessage { .. }
                             | Event::Handoff {
-                                reason: HandoffReason::Asked
+                                reason: HandoffReason::Asked,
+                                ..
                             }
                     ),
                 "a closed conversation was reopened by {:?} (now {})",
@@ -222,7 +223,7 @@ fn step_arbitrary_sequences() {
                 // The app queues every handoff except an agent's takeover
                 // and tells the visitor their place after the batch.
                 let queued = events.iter().any(|e| {
-                    matches!(e, Event::Handoff { reason } if *reason != HandoffReason::AgentTookOver)
+                    matches!(e, Event::Handoff { reason, .. } if *reason != HandoffReason::AgentTookOver)
                 });
                 let by_visitor = matches!(input, Input::Visitor { .. } | Input::AskForPerson);
                 for e in events {
