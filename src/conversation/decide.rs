@@ -1,17 +1,22 @@
 //! The one place where the bot decides what to do with a message: answer,
 //! ask "Did you mean …?", fall back, or hand off, and why. The classifier
 //! ranks; this module judges the ranking against the intent set's
-//! thresholds and the escalation settings, and says why as data (`Turn`).
-//! The conversation rules (`machine.rs`) call it for every classified
-//! message; anything that needs a decision outside a conversation (the
+//! thresholds and the escalation settings, and says why as data (`Turn`);
+//! `decide_turn` adds what depends on the conversation (the reply to a
+//! question the bot asked, escalation after repeated fallbacks, offering a
+//! person first). The conversation rules (`machine.rs`) only put its
+//! moves in words. Anything that needs a decision outside a conversation (the
 //! intents' inline tests, `eval`, `frontdesk chat`, the admin's "try a
 //! message") goes through `Decide`, which calls the same `decide`.
 
 use std::path::Path;
 
+use crate::classify::normalize::normalize;
 use crate::classify::{Classifier, Model, Ranking};
 use crate::intents::{self, Action, ErrorKind, IntentSet, LoadError, LoadErrors};
 
+use super::machine::slot_value;
+use super::state::{Conversation, Pending};
 use super::turn::{Reason, Thresholds, Turn, TurnKind};
 
 /// When the bot hands a conversation to a person (`[escalation]` in
@@ -215,6 +220,189 @@ fn judge(
         );
     }
     (Decision::Fallback, Reason::BelowClarifyThreshold, applied)
+}
+
+/// Words that accept "Shall I get a person?" and words that decline it.
+const YES: &[&str] = &[
+    "yes",
+    "y",
+    "yeah",
+    "yep",
+    "yes please",
+    "please",
+    "ok",
+    "okay",
+    "sure",
+    "please do",
+    "go ahead",
+];
+const NO: &[&str] = &[
+    "no",
+    "n",
+    "nope",
+    "no thanks",
+    "no thank you",
+    "not now",
+    "nah",
+];
+
+/// One thing the bot does in a conversation turn; the rules
+/// (`machine.rs`) put it in words.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Move {
+    /// Answer `intent` with the slot values `found` in the message (or ask
+    /// for a slot it still lacks).
+    Answer {
+        intent: String,
+        found: Vec<(String, String)>,
+    },
+    /// Ask "Did you mean …?".
+    Clarify { options: Vec<String> },
+    /// Say the bot did not understand.
+    Fallback,
+    /// Ask "Shall I get a person?".
+    Offer { reason: HandoffReason },
+    /// Acknowledge a declined offer, and stay.
+    Declined,
+    /// Hand off; `intent` is the one recognised, if any.
+    Handoff {
+        reason: HandoffReason,
+        intent: Option<String>,
+    },
+}
+
+/// The bot's moves on one visitor message, in order, each with the decision
+/// behind it: first what the bot was waiting for (a yes or no to an offer,
+/// a pick among options, a slot value), else `decide` on the message, then
+/// escalation on the conversation's history (too many fallbacks in a row,
+/// offer first or hand off at once).
+pub fn decide_turn(
+    conv: &Conversation,
+    text: &str,
+    classifier: &Classifier,
+    escalation: &EscalationPolicy,
+) -> Vec<(Move, Turn)> {
+    let intents = classifier.intents();
+    let norm = normalize(text);
+    match &conv.pending {
+        Pending::HandoffOffer { reason } => {
+            if YES.contains(&norm.as_str()) {
+                let turn = Turn::chosen(TurnKind::Handoff, None, Reason::OfferAccepted);
+                let handoff = Move::Handoff {
+                    reason: *reason,
+                    intent: None,
+                };
+                return vec![(handoff, turn)];
+            }
+            if NO.contains(&norm.as_str()) {
+                // Declined: never loop back into the same offer.
+                let turn = Turn::chosen(TurnKind::Answer, None, Reason::OfferDeclined);
+                return vec![(Move::Declined, turn)];
+            }
+        }
+        Pending::Choice { options } => {
+            let picked = options.iter().find(|o| {
+                intents
+                    .get(o)
+                    .is_some_and(|i| normalize(i.label()) == norm || normalize(&i.id) == norm)
+            });
+            if let Some(id) = picked {
+                let turn = Turn::chosen(TurnKind::Answer, Some(id.clone()), Reason::PickedOption);
+                let answer = Move::Answer {
+                    intent: id.clone(),
+                    found: Vec::new(),
+                };
+                return vec![(answer, turn)];
+            }
+            if NO.contains(&norm.as_str()) || norm == "neither" || norm == "none of these" {
+                let turn = Turn::chosen(TurnKind::Handoff, None, Reason::LowConfidence);
+                return vec![escalate(
+                    HandoffReason::LowConfidence,
+                    escalation,
+                    conv,
+                    &turn,
+                )];
+            }
+        }
+        Pending::Slot { intent, slot } => {
+            let filled = intents.get(intent).and_then(|i| {
+                let s = i.slots.iter().find(|s| &s.name == slot)?;
+                slot_value(&s.pattern, text)
+            });
+            if let Some(value) = filled {
+                let turn = Turn::chosen(TurnKind::Answer, Some(intent.clone()), Reason::SlotFilled)
+                    .with_detail(slot.clone());
+                let answer = Move::Answer {
+                    intent: intent.clone(),
+                    found: vec![(slot.clone(), value)],
+                };
+                return vec![(answer, turn)];
+            }
+        }
+        Pending::Nothing => {}
+    }
+
+    let ranking = classifier.classify(text);
+    let (decision, turn) = decide(&ranking, intents, escalation);
+    match decision {
+        Decision::Answer { intent } => {
+            let found = ranking
+                .candidates
+                .first()
+                .map(|c| c.slots.clone())
+                .unwrap_or_default();
+            vec![(Move::Answer { intent, found }, turn)]
+        }
+        Decision::Clarify { options } => vec![(Move::Clarify { options }, turn)],
+        Decision::Fallback => {
+            let mut moves = vec![(Move::Fallback, turn.clone())];
+            let fallbacks = conv.fallbacks + 1;
+            if escalation.max_fallbacks > 0 && fallbacks >= escalation.max_fallbacks {
+                let turn = turn.with_detail(format!("{fallbacks} times in a row"));
+                moves.push(escalate(
+                    HandoffReason::RepeatedFallback,
+                    escalation,
+                    conv,
+                    &turn,
+                ));
+            }
+            moves
+        }
+        Decision::Handoff { reason, intent } => vec![(Move::Handoff { reason, intent }, turn)],
+    }
+}
+
+/// Hands off for `reason`, or first offers to when the settings say so and
+/// no offer is pending. `led_here` is the decision that escalates (a
+/// fallback, a rejected choice); it is kept as an offer or a handoff for
+/// this reason.
+fn escalate(
+    reason: HandoffReason,
+    escalation: &EscalationPolicy,
+    conv: &Conversation,
+    led_here: &Turn,
+) -> (Move, Turn) {
+    let offered = matches!(conv.pending, Pending::HandoffOffer { .. });
+    let offer = escalation.offer_first && !offered;
+    let mut turn = led_here.as_kind(if offer {
+        TurnKind::Offer
+    } else {
+        TurnKind::Handoff
+    });
+    // A turn that escalates acts on no intent.
+    turn.intent = None;
+    if let Some(code) = reason.code() {
+        turn.reason = code;
+    }
+    if offer {
+        (Move::Offer { reason }, turn)
+    } else {
+        let handoff = Move::Handoff {
+            reason,
+            intent: None,
+        };
+        (handoff, turn)
+    }
 }
 
 /// A ranking and what the policy made of it.

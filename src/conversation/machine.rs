@@ -3,15 +3,14 @@
 //! an argument. Callers append the events to the log (and fold them into the
 //! state) and do any I/O around it.
 
-use crate::classify::normalize::normalize;
 use crate::classify::Classifier;
 use crate::intents::{render, Intent};
 use crate::trace;
 
-use super::decide::{decide, Decision, EscalationPolicy, HandoffReason};
+use super::decide::{decide_turn, EscalationPolicy, HandoffReason, Move};
 use super::event::Event;
-use super::state::{Conversation, Pending, Phase};
-use super::turn::{Reason, Turn, TurnKind};
+use super::state::{Conversation, Phase};
+use super::turn::{Turn, TurnKind};
 
 /// What can happen to a conversation.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,30 +75,6 @@ pub enum StepError {
     #[error("{0:?} does not look like an email address")]
     BadEmail(String),
 }
-
-/// Words that accept "Shall I get a person?" and words that decline it.
-const YES: &[&str] = &[
-    "yes",
-    "y",
-    "yeah",
-    "yep",
-    "yes please",
-    "please",
-    "ok",
-    "okay",
-    "sure",
-    "please do",
-    "go ahead",
-];
-const NO: &[&str] = &[
-    "no",
-    "n",
-    "nope",
-    "no thanks",
-    "no thank you",
-    "not now",
-    "nah",
-];
 
 /// What the bot says when it did not understand.
 pub const FALLBACK_TEXT: &str =
@@ -231,9 +206,7 @@ fn owned_by(conv: &Conversation, agent: &str) -> Result<(), StepError> {
     }
 }
 
-/// The bot's answer to one message, given what it was waiting for. What to
-/// do with a classified message is `decide`'s; this turns the decision into
-/// what the bot says, and escalates on the conversation's history.
+/// The bot's answer to one message: `decide_turn` decides, this says it.
 fn bot_turn(
     conv: &Conversation,
     text: &str,
@@ -241,152 +214,56 @@ fn bot_turn(
     policy: &EscalationPolicy,
 ) -> Vec<Event> {
     let intents = classifier.intents();
-    let norm = normalize(text);
-    match &conv.pending {
-        Pending::HandoffOffer { reason } => {
-            if YES.contains(&norm.as_str()) {
-                let turn = Turn::chosen(TurnKind::Handoff, None, Reason::OfferAccepted);
-                return vec![Event::Handoff {
-                    reason: *reason,
+    let mut events = Vec::new();
+    for (next, turn) in decide_turn(conv, text, classifier, policy) {
+        match next {
+            Move::Answer { intent, found } => {
+                if let Some(i) = intents.get(&intent) {
+                    events.extend(answer(conv, i, text, &found, turn));
+                }
+            }
+            Move::Clarify { options } => {
+                let labels: Vec<String> = options
+                    .iter()
+                    .filter_map(|o| intents.get(o).map(|i| i.label().to_string()))
+                    .collect();
+                let mut quick_replies = labels.clone();
+                quick_replies.push("Talk to a person".into());
+                events.push(Event::Clarification {
+                    text: format!("Did you mean: \"{}\"?", labels.join("\", or \"")),
+                    options,
+                    quick_replies,
                     decision: Some(Box::new(turn)),
-                }];
+                });
             }
-            if NO.contains(&norm.as_str()) {
-                // Declined: never loop back into the same offer.
-                let turn = Turn::chosen(TurnKind::Answer, None, Reason::OfferDeclined);
-                return vec![bot_reply(DECLINED_TEXT.into(), turn, vec![], vec![])];
-            }
-        }
-        Pending::Choice { options } => {
-            let picked = options.iter().find(|o| {
-                intents
-                    .get(o)
-                    .is_some_and(|i| normalize(i.label()) == norm || normalize(&i.id) == norm)
-            });
-            if let Some(id) = picked {
-                if let Some(intent) = intents.get(id) {
-                    let turn =
-                        Turn::chosen(TurnKind::Answer, Some(id.clone()), Reason::PickedOption);
-                    return answer(conv, intent, text, &[], turn);
-                }
-            }
-            if NO.contains(&norm.as_str()) || norm == "neither" || norm == "none of these" {
-                let turn = Turn::chosen(TurnKind::Handoff, None, Reason::LowConfidence);
-                return escalate(HandoffReason::LowConfidence, policy, conv, &turn);
-            }
-        }
-        Pending::Slot { intent, slot } => {
-            if let Some(intent) = intents.get(intent) {
-                if let Some(s) = intent.slots.iter().find(|s| &s.name == slot) {
-                    if let Some(value) = slot_value(&s.pattern, text) {
-                        let turn = Turn::chosen(
-                            TurnKind::Answer,
-                            Some(intent.id.clone()),
-                            Reason::SlotFilled,
-                        )
-                        .with_detail(slot.clone());
-                        return answer(conv, intent, text, &[(slot.clone(), value)], turn);
-                    }
-                }
-            }
-        }
-        Pending::Nothing => {}
-    }
-
-    let ranking = classifier.classify(text);
-    let (decision, turn) = decide(&ranking, intents, policy);
-    match &decision {
-        Decision::Answer { intent } => {
-            let found = ranking
-                .candidates
-                .first()
-                .map(|c| c.slots.clone())
-                .unwrap_or_default();
-            match intents.get(intent) {
-                Some(i) => answer(conv, i, text, &found, turn),
-                None => Vec::new(),
-            }
-        }
-        Decision::Clarify { options } => {
-            let labels: Vec<String> = options
-                .iter()
-                .filter_map(|o| intents.get(o).map(|i| i.label().to_string()))
-                .collect();
-            let mut quick_replies = labels.clone();
-            quick_replies.push("Talk to a person".into());
-            vec![Event::Clarification {
-                text: format!("Did you mean: \"{}\"?", labels.join("\", or \"")),
-                options: options.clone(),
-                quick_replies,
-                decision: Some(Box::new(turn)),
-            }]
-        }
-        Decision::Fallback => {
-            let mut events = vec![Event::Fallback {
+            Move::Fallback => events.push(Event::Fallback {
                 text: FALLBACK_TEXT.into(),
                 trace: trace::trace(&turn),
-                decision: Some(Box::new(turn.clone())),
-            }];
-            let fallbacks = conv.fallbacks + 1;
-            if policy.max_fallbacks > 0 && fallbacks >= policy.max_fallbacks {
-                let turn = turn.with_detail(format!("{fallbacks} times in a row"));
-                events.extend(escalate(
-                    HandoffReason::RepeatedFallback,
-                    policy,
-                    conv,
-                    &turn,
-                ));
-            }
-            events
-        }
-        Decision::Handoff { reason, intent } => {
-            let mut events = Vec::new();
-            if let Some(i) = intent.as_deref().and_then(|i| intents.get(i)) {
-                if i.action == crate::intents::Action::Handoff {
-                    events.push(bot_reply(pick(conv, i), turn.clone(), vec![], vec![]));
-                }
-            }
-            events.push(Event::Handoff {
-                reason: *reason,
                 decision: Some(Box::new(turn)),
-            });
-            events
+            }),
+            Move::Offer { reason } => events.push(Event::HandoffOffered {
+                reason,
+                text: OFFER_TEXT.into(),
+                decision: Some(Box::new(turn)),
+            }),
+            Move::Declined => {
+                events.push(bot_reply(DECLINED_TEXT.into(), turn, vec![], vec![]));
+            }
+            Move::Handoff { reason, intent } => {
+                // An intent whose action is handoff says its answer first.
+                if let Some(i) = intent.as_deref().and_then(|i| intents.get(i)) {
+                    if i.action == crate::intents::Action::Handoff {
+                        events.push(bot_reply(pick(conv, i), turn.clone(), vec![], vec![]));
+                    }
+                }
+                events.push(Event::Handoff {
+                    reason,
+                    decision: Some(Box::new(turn)),
+                });
+            }
         }
     }
-}
-
-/// Hands off for `reason`, or first offers to when the policy says so. The
-/// turn is what led here (a fallback, a declined choice); it is stored as
-/// an offer or a handoff for this reason.
-fn escalate(
-    reason: HandoffReason,
-    policy: &EscalationPolicy,
-    conv: &Conversation,
-    led_here: &Turn,
-) -> Vec<Event> {
-    let offered = matches!(conv.pending, Pending::HandoffOffer { .. });
-    let kind = if policy.offer_first && !offered {
-        TurnKind::Offer
-    } else {
-        TurnKind::Handoff
-    };
-    let mut turn = led_here.as_kind(kind);
-    // A turn that escalates acts on no intent.
-    turn.intent = None;
-    if let Some(code) = reason.code() {
-        turn.reason = code;
-    }
-    match kind {
-        TurnKind::Offer => vec![Event::HandoffOffered {
-            reason,
-            text: OFFER_TEXT.into(),
-            decision: Some(Box::new(turn)),
-        }],
-        _ => vec![Event::Handoff {
-            reason,
-            decision: Some(Box::new(turn)),
-        }],
-    }
+    events
 }
 
 /// Answers `intent`, or asks for the first slot it still lacks.
@@ -446,7 +323,8 @@ fn pick(conv: &Conversation, intent: &Intent) -> String {
         .unwrap_or_default()
 }
 
-fn slot_value(pattern: &regex::Regex, text: &str) -> Option<String> {
+/// The value of a slot in `text`: the pattern's first group, or its match.
+pub(super) fn slot_value(pattern: &regex::Regex, text: &str) -> Option<String> {
     let c = pattern.captures(text)?;
     c.get(1)
         .or_else(|| c.get(0))

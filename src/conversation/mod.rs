@@ -1,7 +1,7 @@
 //! A conversation: its append-only event log (`event.rs`), the state derived
-//! from it (`state.rs`), the one decision policy (`decide.rs`) with its
-//! stored form (`turn.rs`), and the pure rules that turn an input into new
-//! events (`machine.rs`). No I/O here: storage and delivery live elsewhere.
+//! from it (`state.rs`), the one home of the bot's decisions and of
+//! escalation (`decide.rs`) with their stored form (`turn.rs`), and the
+//! pure rules that turn an input into new events (`machine.rs`). No I/O here: storage and delivery live elsewhere.
 
 pub mod decide;
 pub mod event;
@@ -10,8 +10,8 @@ pub mod state;
 pub mod turn;
 
 pub use decide::{
-    decide, Decide, Decision, EscalationPolicy, HandoffReason, Outcome, TestResult,
-    HUMAN_AGENT_INTENT,
+    decide, decide_turn, Decide, Decision, EscalationPolicy, HandoffReason, Move, Outcome,
+    TestResult, HUMAN_AGENT_INTENT,
 };
 pub use event::{with_replies, Event, Record, Visitor};
 pub use machine::{step, Input, StepError};
