@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use frontdesk::classify::Classifier;
+use frontdesk::conversation::Decide;
 use frontdesk::{eval, intents};
 
 fn shared() -> PathBuf {

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use frontdesk::classify::{Classifier, Model, Precision};
+use frontdesk::conversation::Decide;
 use frontdesk::{eval, intents};
 
 fn root() -> PathBuf {

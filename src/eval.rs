@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::classify::{Classifier, Decision};
+use crate::classify::Classifier;
+use crate::conversation::{Decide, Decision};
 use crate::intents::{self, file::RawCalibration, IntentSet, CALIBRATION_FILE};
 use crate::util::normalize::normalize;
 

@@ -4,28 +4,33 @@
 //! - [`intents`]: the intent files admins edit; loading and validation with
 //!   `path:line:col` errors.
 //! - [`classify`]: rules, the lexical model, fusion into a
-//!   ranked and explained result, the decision policy, the frustration
-//!   detector.
+//!   ranked and explained result, the frustration detector. It knows
+//!   nothing of conversations.
 //! - [`conversation`]: the event log of a conversation, its derived state,
-//!   and the pure rules of answering, clarifying and handing off.
+//!   the one decision policy (answer, clarify, fall back, hand off, and why,
+//!   stored as data on every bot turn), and the pure rules of a
+//!   conversation.
 //! - [`handoff`]: the agent queue, presence and capacity, assignment, wait
 //!   estimates, and the summary an agent reads first.
 //! - [`eval`]: labelled-CSV import, evaluation and threshold calibration.
 //! - [`store`]: persistence behind the `Store` trait; sled is the embedded
 //!   default, with durable (group-committed) appends.
-//! - [`trace`]: the human-readable decision trace shared by the CLI commands.
+//! - [`trace`]: the decision trace in words, rendered from a bot turn's
+//!   decision data; shared by the CLI, stored traces and the admin API.
 //! - [`util`]: leaf helpers (text normalisation, a stable hash) that
 //!   depend on nothing of ours, so any module may use them.
 //!
 //! ```
-//! use frontdesk::classify::{Classifier, Decision};
+//! use frontdesk::classify::Classifier;
+//! use frontdesk::conversation::{Decide, Decision, Reason};
 //!
 //! let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
 //! let bot = Classifier::load(&dir).expect("the default intents load and pass their tests");
 //! let outcome = bot.decide("How much is shipping to Canada?");
 //! assert_eq!(outcome.decision, Decision::Answer { intent: "shipping_cost".into() });
-//! // Every decision explains itself.
-//! println!("{}", outcome.why);
+//! // Every decision explains itself, as data and in words.
+//! assert_eq!(outcome.turn.reason, Reason::AboveAnswerThreshold);
+//! println!("{}", frontdesk::trace::trace(&outcome.turn));
 //! ```
 #![forbid(unsafe_code)]
 

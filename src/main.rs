@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use frontdesk::classify::{Classifier, Model};
-use frontdesk::conversation;
+use frontdesk::conversation::{self, Decide};
 use frontdesk::eval;
 use frontdesk::intents;
 use frontdesk::trace;
@@ -276,7 +276,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     f.intent,
                     f.got
                 );
-                out!("{}", trace::trace(&f.outcome));
+                out!("{}", trace::trace(&f.outcome.turn));
                 match f
                     .outcome
                     .ranking
@@ -342,7 +342,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 if line.is_empty() {
                     break;
                 }
-                let waiting_for = chat.conv.pending.clone();
                 chat.turns += 1;
                 let input = conversation::Input::Visitor {
                     text: line.clone(),
@@ -359,10 +358,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 for e in &events {
                     print_event(e);
                 }
-                if waiting_for == conversation::Pending::Nothing {
-                    out!("{}", trace::trace(&c.decide(&line)));
-                } else {
-                    out!("  (read as the answer to the bot's question: {waiting_for:?})");
+                // The decision the bot acted on, as it is stored (one per
+                // turn: a fallback's offer or an answer's handoff repeat it).
+                if let Some(turn) = events.iter().find_map(|e| e.decision()) {
+                    out!("{}", trace::trace(turn));
                 }
                 if matches!(
                     chat.conv.phase,
@@ -707,7 +706,7 @@ fn print_event(e: &conversation::Event) {
         Event::SlotPrompt { text, .. }
         | Event::Fallback { text, .. }
         | Event::HandoffOffered { text, .. } => out!("bot: {text}"),
-        Event::Handoff { reason } => {
+        Event::Handoff { reason, .. } => {
             out!("(handed to a person: reason {})", reason.as_str())
         }
         Event::Closed { by } => out!("(closed by {by})"),

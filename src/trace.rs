@@ -1,37 +1,98 @@
-//! The decision trace in words, shared by `frontdesk chat`, `test` and
-//! (later) the admin API. What the bot *says* is the conversation's business
-//! (`conversation::step`).
+//! The decision trace in words, rendered from a turn's decision data
+//! (`conversation::Turn`): the one renderer behind `frontdesk chat`, `test`,
+//! the traces stored on bot turns and the admin's "try a message". What the
+//! bot *says* is the conversation's business (`conversation::step`).
 
 use std::fmt::Write as _;
 
-use crate::classify::{Decision, Evidence, Outcome};
+use crate::conversation::turn::{Clue, Reason, Turn, TurnKind};
 
-/// The trace: decision and why, then each candidate with its evidence.
-pub fn trace(outcome: &Outcome) -> String {
-    let r = &outcome.ranking;
-    let mut s = String::new();
-    let target = match &outcome.decision {
-        Decision::Answer { intent } => format!(" {intent}"),
-        Decision::Clarify { options } => format!(" {}", options.join(" | ")),
-        Decision::Handoff { reason, .. } => format!(" ({})", reason.as_str()),
-        Decision::Fallback => String::new(),
+/// How many candidates the trace lists.
+const SHOWN: usize = 3;
+
+/// One line saying why the turn went as it did.
+pub fn why(turn: &Turn) -> String {
+    let top = turn.candidates.first();
+    let top_is = || {
+        top.map_or_else(
+            || "nothing".to_string(),
+            |c| format!("{} {:.2}", c.intent, c.score),
+        )
     };
-    let _ = writeln!(
+    let (answer, clarify, coverage) = turn.thresholds.map_or((f32::NAN, f32::NAN, f32::NAN), |t| {
+        (t.answer, t.clarify, t.clarify_coverage)
+    });
+    let detail = turn.detail.as_deref().unwrap_or_default();
+    match turn.reason {
+        Reason::NegativeSentiment => {
+            let (score, cues) = turn
+                .signals
+                .as_ref()
+                .map_or((0.0, String::new()), |s| (s.frustration, s.cues.join(", ")));
+            format!("the message reads as upset (score {score:.1}: {cues})")
+        }
+        Reason::NoCandidates => "no intent scored at all".to_string(),
+        Reason::OutOfScope => format!(
+            "out-of-scope {:.2} beats the top intent {}",
+            turn.signals.as_ref().map_or(0.0, |s| s.out_of_scope),
+            top_is()
+        ),
+        Reason::UnknownIntent => "top intent vanished".to_string(),
+        Reason::AboveAnswerThreshold => {
+            format!("{} ≥ answer threshold {answer:.2}", top_is())
+        }
+        Reason::Asked | Reason::IntentAction => format!(
+            "{} ≥ answer threshold {answer:.2}; its action is handoff",
+            top_is()
+        ),
+        Reason::LowCoverage => format!(
+            "{} is below the answer threshold {answer:.2}, and only {:.0}% of the message is known (a guess needs {:.0}%)",
+            top_is(),
+            turn.signals.as_ref().map_or(0.0, |s| s.coverage) * 100.0,
+            coverage * 100.0
+        ),
+        Reason::InClarifyBand => format!(
+            "{} is in the clarify band [{clarify:.2}, {answer:.2})",
+            top_is()
+        ),
+        Reason::BelowClarifyThreshold => {
+            format!("{} < clarify threshold {clarify:.2}", top_is())
+        }
+        Reason::PickedOption => "picked from the options".to_string(),
+        Reason::SlotFilled => format!("slot `{detail}` filled"),
+        Reason::OfferAccepted => "the visitor accepted the offer of a person".to_string(),
+        Reason::OfferDeclined => "the visitor declined the offer of a person".to_string(),
+        Reason::RepeatedFallback => format!("the bot fell back {detail}"),
+        Reason::LowConfidence => "the visitor meant none of the options".to_string(),
+    }
+}
+
+/// The trace: decision and why, then each candidate with its evidence and
+/// the message's other signals.
+pub fn trace(turn: &Turn) -> String {
+    let mut s = String::new();
+    let target = match (turn.kind, &turn.intent) {
+        (TurnKind::Handoff | TurnKind::Offer, _) => format!(" ({})", turn.reason.as_str()),
+        (TurnKind::Clarify, _) => format!(" {}", turn.options.join(" | ")),
+        (_, Some(intent)) => format!(" {intent}"),
+        (_, None) => String::new(),
+    };
+    let _ = write!(
         s,
         "  decision: {}{} because {}",
-        outcome.decision.kind(),
+        turn.kind.as_str(),
         target,
-        outcome.why
+        why(turn)
     );
-    let has_semantic = r
+    let has_semantic = turn
         .candidates
         .iter()
         .flat_map(|c| &c.evidence)
-        .any(|e| matches!(e, Evidence::Meaning { .. }));
-    for (i, c) in r.candidates.iter().enumerate().take(3) {
+        .any(|e| matches!(e, Clue::Meaning { .. }));
+    for (i, c) in turn.candidates.iter().enumerate().take(SHOWN) {
         let _ = write!(
             s,
-            "  {}. {:<20} {:.2}  (lexical {:.2}, rule {:.2}",
+            "\n  {}. {:<20} {:.2}  (lexical {:.2}, rule {:.2}",
             i + 1,
             c.intent,
             c.score,
@@ -49,12 +110,12 @@ pub fn trace(outcome: &Outcome) -> String {
             .evidence
             .iter()
             .map(|e| match e {
-                Evidence::Keyword { phrase } => format!("keyword \"{phrase}\""),
-                Evidence::Pattern { index, source } => format!("patterns[{index}] '{source}'"),
-                Evidence::Meaning { text, similarity } => {
+                Clue::Keyword { phrase } => format!("keyword \"{phrase}\""),
+                Clue::Pattern { index, source } => format!("patterns[{index}] '{source}'"),
+                Clue::Meaning { text, similarity } => {
                     format!("closest in meaning \"{text}\" ({similarity:.2})")
                 }
-                Evidence::Example { text, similarity } => {
+                Clue::Example { text, similarity } => {
                     format!("nearest \"{text}\" ({similarity:.2})")
                 }
             })
@@ -66,15 +127,16 @@ pub fn trace(outcome: &Outcome) -> String {
             let slots: Vec<String> = c.slots.iter().map(|(k, v)| format!("{k}={v}")).collect();
             let _ = write!(s, "; slots {}", slots.join(" "));
         }
-        s.push('\n');
     }
-    let _ = write!(
-        s,
-        "  out-of-scope {:.2} · coverage {:.2} · frustration {:.1}",
-        r.out_of_scope, r.coverage, r.frustration.score
-    );
-    if !r.frustration.cues.is_empty() {
-        let _ = write!(s, " ({})", r.frustration.cues.join(", "));
+    if let Some(g) = &turn.signals {
+        let _ = write!(
+            s,
+            "\n  out-of-scope {:.2} · coverage {:.2} · frustration {:.1}",
+            g.out_of_scope, g.coverage, g.frustration
+        );
+        if !g.cues.is_empty() {
+            let _ = write!(s, " ({})", g.cues.join(", "));
+        }
     }
     s
 }

@@ -8,7 +8,8 @@
 
 use std::path::PathBuf;
 
-use frontdesk::classify::{Classifier, Decision, Evidence, Model};
+use frontdesk::classify::{Classifier, Evidence, Model};
+use frontdesk::conversation::{Decide, Decision};
 
 fn model_dir() -> PathBuf {
     std::env::var_os("FRONTDESK_MODEL")
@@ -54,7 +55,7 @@ fn a_paraphrase_that_shares_no_word_is_understood_only_with_the_model() {
             intent: "order_status".into()
         },
         "{}",
-        without.why
+        without.why()
     );
     let model = Model::load(Some(&model_dir())).expect("run models/fetch.sh");
     let with = Classifier::load_with(dir.path(), &model)
@@ -66,7 +67,7 @@ fn a_paraphrase_that_shares_no_word_is_understood_only_with_the_model() {
             intent: "order_status".into()
         },
         "{}",
-        frontdesk::trace::trace(&with)
+        frontdesk::trace::trace(&with.turn)
     );
     let top = &with.ranking.candidates[0];
     assert!(top.semantic > 0.5, "{top:?}");
@@ -74,7 +75,7 @@ fn a_paraphrase_that_shares_no_word_is_understood_only_with_the_model() {
         .evidence
         .iter()
         .any(|e| matches!(e, Evidence::Meaning { .. })));
-    assert!(frontdesk::trace::trace(&with).contains("closest in meaning"));
+    assert!(frontdesk::trace::trace(&with.turn).contains("closest in meaning"));
 }
 
 #[test]
@@ -190,7 +191,7 @@ fn an_intents_name_is_one_more_example_of_its_meaning() {
         top.intent,
         "gift_card",
         "{}",
-        frontdesk::trace::trace(&outcome)
+        frontdesk::trace::trace(&outcome.turn)
     );
     assert!(
         top.evidence.iter().any(|e| matches!(
@@ -322,7 +323,7 @@ fn keywords_are_triggers_not_examples_of_meaning() {
             intent: "shipping_cost".into()
         },
         "{}",
-        frontdesk::trace::trace(&outcome)
+        frontdesk::trace::trace(&outcome.turn)
     );
     for text in [
         "what will shipping set me back",

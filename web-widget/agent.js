@@ -163,6 +163,26 @@
     events.forEach(function (r) { if (r.event.type === 'visitor_message') s = r.seq; });
     return s;
   }
+  function words(code) { return code.replace(/_/g, ' '); }
+  function percent(x) { return typeof x === 'number' && isFinite(x) ? Math.round(x * 100) + '%' : ''; }
+  // The bot line: from the stored decision (intent · confidence%, or the
+  // kind of turn and, for a turn the visitor's choice decided, why); records
+  // stored before decisions were kept fall back to the event's own fields,
+  // where only a reply has a confidence.
+  function botLabel(e) {
+    var d = e.decision, parts = ['Bot'];
+    if (d) {
+      parts.push(d.intent || words(d.kind));
+      var sure = d.candidates && d.candidates.length ? percent(d.confidence) : '';
+      parts.push(sure || words(d.reason));
+    } else if (e.intent) {
+      parts.push(e.intent);
+      if (percent(e.confidence)) parts.push(percent(e.confidence));
+    } else {
+      parts.push(words(e.type));
+    }
+    return parts.join(' · ');
+  }
   function record(r) {
     if (seen[r.seq]) return;
     seen[r.seq] = 1;
@@ -173,7 +193,7 @@
       case 'internal_note': d = el('div', 'ev note'); d.append(el('span', 'who', 'Note by ' + e.agent), document.createTextNode(e.text)); break;
       case 'bot_reply': case 'fallback': case 'clarification': case 'slot_prompt': case 'handoff_offered':
         d = el('div', 'ev');
-        d.append(el('span', 'who', 'Bot' + (e.intent ? ' · ' + e.intent + ' · ' + Math.round(e.confidence * 100) + '%' : ' · ' + e.type.replace(/_/g, ' '))), document.createTextNode(e.text));
+        d.append(el('span', 'who', botLabel(e)), document.createTextNode(e.text));
         if (e.trace) {
           var det = el('details'), sum = el('summary', null, 'Decision trace');
           det.append(sum, el('pre', null, e.trace));

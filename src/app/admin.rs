@@ -88,7 +88,7 @@ impl App {
             intent,
             options,
             reason,
-            why: outcome.why.clone(),
+            why: outcome.why(),
             candidates: r
                 .candidates
                 .iter()
@@ -117,7 +117,7 @@ impl App {
             coverage: r.coverage,
             frustration: r.frustration.score,
             frustration_cues: r.frustration.cues.clone(),
-            trace: crate::trace::trace(&outcome),
+            trace: crate::trace::trace(&outcome.turn),
         })
     }
 

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::HandoffReason;
+use crate::conversation::HandoffReason;
 use crate::conversation::Record;
 use crate::handoff::{Presence, Summary};
 

@@ -39,9 +39,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use crate::classify::{Classifier, Decision, Evidence, HandoffReason, Model};
+use crate::classify::{Classifier, Evidence, Model};
 use crate::config::Config;
 use crate::conversation::{step, with_replies, Conversation, Event, Input, Phase, Record, Visitor};
+use crate::conversation::{Decide, Decision, HandoffReason};
 use crate::handoff::{queue_notice, Presence, Queue, Summary};
 use crate::store::{AgentRecord, Appended, Batch, Store};
 

@@ -93,8 +93,7 @@ pub fn resync(last_seq: u64) -> ApiError {
 pub fn for_visitor(mut r: Record) -> Option<Record> {
     match &mut r.event {
         Event::InternalNote { .. } => return None,
-        Event::BotReply { trace, .. } | Event::Fallback { trace, .. } => trace.clear(),
-        _ => {}
+        e => e.hide_internals(),
     }
     Some(r)
 }

@@ -142,7 +142,7 @@ impl App {
             }
             for e in &events.clone() {
                 match e {
-                    Event::Handoff { reason } if *reason != HandoffReason::AgentTookOver => {
+                    Event::Handoff { reason, .. } if *reason != HandoffReason::AgentTookOver => {
                         before.get_or_insert_with(|| q.positions());
                         q.enqueue(id, *reason, now);
                         events.extend(queue_notice(
@@ -305,7 +305,7 @@ impl App {
                 } => self.inner.metrics.inc(Count::Decision("answer")),
                 Event::Clarification { .. } => self.inner.metrics.inc(Count::Decision("clarify")),
                 Event::Fallback { .. } => self.inner.metrics.inc(Count::Decision("fallback")),
-                Event::Handoff { reason } => {
+                Event::Handoff { reason, .. } => {
                     self.inner.metrics.inc(Count::Handoff(reason.as_str()));
                     bot = Some(false);
                 }

@@ -1,5 +1,7 @@
-//! Classification: a message in, a ranked and explained `Ranking` out, then a
-//! `Decision`.
+//! Classification: a message in, a ranked and explained `Ranking` out, with
+//! the signals a decision reads (out-of-scope score, coverage,
+//! frustration). What to do with it is decided elsewhere
+//! (`conversation::decide`): this module knows nothing of conversations.
 //!
 //! Layers, in order of precedence:
 //! 1. rules (`rules.rs`): keywords and patterns the admin wrote. A hit lifts
@@ -31,7 +33,6 @@
 pub mod frustration;
 pub mod lexical;
 use crate::util::normalize;
-pub mod policy;
 pub mod rules;
 #[cfg(feature = "transformer")]
 pub mod semantic;
@@ -42,7 +43,6 @@ use std::sync::Arc;
 use crate::intents::{self, ErrorKind, IntentSet, LoadError, LoadErrors};
 pub use frustration::Frustration;
 pub use lexical::Params;
-pub use policy::{Decision, HandoffReason};
 
 /// Share of the embedding-only head in the final probabilities (chosen
 /// among 0.3, 0.5 and 0.7 on the same held-out fifth).
@@ -271,15 +271,6 @@ pub struct Ranking {
     /// Share of the message's words the examples know, in [0, 1].
     pub coverage: f32,
     pub frustration: Frustration,
-}
-
-/// A ranking and what the policy made of it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    pub ranking: Ranking,
-    pub decision: Decision,
-    /// One line saying why, for traces.
-    pub why: String,
 }
 
 /// How the layers are fused. The exponent was chosen on CLINC150's
@@ -562,43 +553,20 @@ impl Classifier {
         false
     }
 
-    /// Loads, validates and builds from a directory, running the intents'
-    /// inline tests: a test that fails is a load error at its line.
-    pub fn load(dir: &Path) -> Result<Classifier, LoadErrors> {
-        Classifier::load_with(dir, &Model::none())
-    }
-
-    /// `load` with the semantic layer of `model`; a model that fails to
-    /// embed is reported as an error of the directory.
-    pub fn load_with(dir: &Path, model: &Model) -> Result<Classifier, LoadErrors> {
+    /// Loads, validates and builds from a directory, with the semantic
+    /// layer of `model`; a model that fails to embed is reported as an
+    /// error of the directory. The intents' inline tests are decisions,
+    /// so they are not run here: `conversation::Decide::load` does both.
+    pub fn build(dir: &Path, model: &Model) -> Result<Classifier, LoadErrors> {
         let set = intents::load_dir(dir)?;
-        let classifier = Classifier::new_with(Arc::new(set), model).map_err(|e| {
+        Classifier::new_with(Arc::new(set), model).map_err(|e| {
             LoadErrors(vec![LoadError {
                 path: dir.to_path_buf(),
                 line: 0,
                 col: 0,
                 kind: ErrorKind::Model(e.0),
             }])
-        })?;
-        let errors: Vec<LoadError> = classifier
-            .run_tests()
-            .into_iter()
-            .filter(|t| !t.passed)
-            .map(|t| LoadError {
-                path: t.location.path,
-                line: t.location.line,
-                col: t.location.col,
-                kind: ErrorKind::TestFailed {
-                    text: t.text,
-                    got: t.got,
-                },
-            })
-            .collect();
-        if errors.is_empty() {
-            Ok(classifier)
-        } else {
-            Err(LoadErrors(errors))
-        }
+        })
     }
 
     pub fn intents(&self) -> &Arc<IntentSet> {
@@ -720,17 +688,6 @@ impl Classifier {
         }
     }
 
-    /// Ranks `text` and applies the decision policy.
-    pub fn decide(&self, text: &str) -> Outcome {
-        let ranking = self.classify(text);
-        let (decision, why) = policy::decide(&ranking, &self.intents);
-        Outcome {
-            ranking,
-            decision,
-            why,
-        }
-    }
-
     /// The embedding of `text` (None when the layer is off, or the model
     /// failed on this text: the words alone decide then).
     #[cfg(feature = "transformer")]
@@ -792,51 +749,4 @@ impl Classifier {
     fn nearest_meaning(&self, _cosines: Option<&[f32]>, _i: usize) -> Option<(usize, f32)> {
         None
     }
-
-    /// Runs every intent's inline tests.
-    pub fn run_tests(&self) -> Vec<TestResult> {
-        let mut out = Vec::new();
-        for intent in &self.intents.intents {
-            for t in &intent.tests {
-                let outcome = self.decide(&t.text);
-                let got = match &outcome.decision {
-                    Decision::Fallback => "fallback".to_string(),
-                    d => match outcome.ranking.candidates.first() {
-                        Some(c) => format!("{} ({})", c.intent, d.kind()),
-                        None => d.kind().to_string(),
-                    },
-                };
-                let passed = match &outcome.decision {
-                    Decision::Answer { intent: i } => i == &intent.id,
-                    Decision::Handoff {
-                        reason: HandoffReason::Asked | HandoffReason::IntentAction,
-                        intent: Some(i),
-                    } => i == &intent.id,
-                    _ => false,
-                };
-                out.push(TestResult {
-                    intent: intent.id.clone(),
-                    text: t.text.clone(),
-                    location: t.location.clone(),
-                    passed,
-                    got,
-                    outcome,
-                });
-            }
-        }
-        out
-    }
-}
-
-/// One inline test's result.
-#[derive(Debug, Clone)]
-pub struct TestResult {
-    pub intent: String,
-    pub text: String,
-    pub location: intents::Location,
-    /// The bot answered (or handed off) with this intent, confidently.
-    pub passed: bool,
-    /// What it did instead, e.g. `refund_status (clarify)`.
-    pub got: String,
-    pub outcome: Outcome,
 }

@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::HandoffReason;
+use super::decide::HandoffReason;
+use super::turn::Turn;
 
 /// Who the visitor is, as far as the page told us.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -43,12 +44,20 @@ pub enum Event {
         /// Slot values the answer used: (name, value).
         #[serde(default)]
         slots: Vec<(String, String)>,
+        /// The bot's decision as data (absent in records written before it
+        /// existed; left out of what the visitor receives).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decision: Option<Box<Turn>>,
     },
     /// The bot asked "Did you mean …?"; `options` are intent ids.
     Clarification {
         text: String,
         options: Vec<String>,
         quick_replies: Vec<String>,
+        /// The bot's decision as data (absent in records written before it
+        /// existed; left out of what the visitor receives).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decision: Option<Box<Turn>>,
     },
     /// The bot asked for a slot value the answer needs.
     SlotPrompt {
@@ -58,21 +67,38 @@ pub enum Event {
         /// Values of the intent's other slots found so far.
         #[serde(default)]
         slots: Vec<(String, String)>,
+        /// The bot's decision as data (absent in records written before it
+        /// existed; left out of what the visitor receives).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decision: Option<Box<Turn>>,
     },
     /// The bot did not understand.
     Fallback {
         text: String,
         #[serde(default, skip_serializing_if = "String::is_empty")]
         trace: String,
+        /// The bot's decision as data (absent in records written before it
+        /// existed; left out of what the visitor receives).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decision: Option<Box<Turn>>,
     },
     /// The bot offered a person instead of handing off at once.
     HandoffOffered {
         reason: HandoffReason,
         text: String,
+        /// The bot's decision as data (absent in records written before it
+        /// existed; left out of what the visitor receives).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decision: Option<Box<Turn>>,
     },
     /// The conversation goes to a person.
     Handoff {
         reason: HandoffReason,
+        /// Present when the bot decided it (not for the visitor's button
+        /// or an agent's takeover).
+        /// Absent in records written before it existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decision: Option<Box<Turn>>,
     },
     /// Place in the queue and the estimated wait, told to the visitor.
     Queued {
@@ -112,6 +138,41 @@ pub enum Event {
     EmailLeft {
         email: String,
     },
+}
+
+impl Event {
+    /// The bot's decision behind this event, when it has one.
+    pub fn decision(&self) -> Option<&Turn> {
+        match self {
+            Event::BotReply { decision, .. }
+            | Event::Clarification { decision, .. }
+            | Event::SlotPrompt { decision, .. }
+            | Event::Fallback { decision, .. }
+            | Event::HandoffOffered { decision, .. }
+            | Event::Handoff { decision, .. } => decision.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Drops what only agents and admins see: the decision trace and data.
+    pub fn hide_internals(&mut self) {
+        match self {
+            Event::BotReply {
+                trace, decision, ..
+            }
+            | Event::Fallback {
+                trace, decision, ..
+            } => {
+                trace.clear();
+                *decision = None;
+            }
+            Event::Clarification { decision, .. }
+            | Event::SlotPrompt { decision, .. }
+            | Event::HandoffOffered { decision, .. }
+            | Event::Handoff { decision, .. } => *decision = None,
+            _ => {}
+        }
+    }
 }
 
 /// An event with its place in the log and its time.

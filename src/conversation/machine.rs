@@ -3,37 +3,14 @@
 //! an argument. Callers append the events to the log (and fold them into the
 //! state) and do any I/O around it.
 
-use crate::classify::{Classifier, Decision, HandoffReason};
+use crate::classify::Classifier;
 use crate::intents::{render, Intent};
 use crate::trace;
 
+use super::decide::{decide_turn, EscalationPolicy, HandoffReason, Move};
 use super::event::Event;
-use super::state::{Conversation, Pending, Phase};
-use crate::util::normalize::normalize;
-
-/// When the bot hands a conversation to a person (`[escalation]` in
-/// `frontdesk.toml`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct EscalationPolicy {
-    /// Hand off after this many fallbacks in a row (`repeated_fallback`);
-    /// 0 never does.
-    pub max_fallbacks: u32,
-    /// Hand off at once when the frustration detector calls a message upset.
-    pub on_negative_sentiment: bool,
-    /// Ask "Shall I get a person?" before a handoff the visitor did not ask
-    /// for (`repeated_fallback`, `low_confidence`), instead of doing it.
-    pub offer_first: bool,
-}
-
-impl Default for EscalationPolicy {
-    fn default() -> Self {
-        EscalationPolicy {
-            max_fallbacks: 2,
-            on_negative_sentiment: true,
-            offer_first: true,
-        }
-    }
-}
+use super::state::{Conversation, Phase};
+use super::turn::{Turn, TurnKind};
 
 /// What can happen to a conversation.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,30 +76,6 @@ pub enum StepError {
     BadEmail(String),
 }
 
-/// Words that accept "Shall I get a person?" and words that decline it.
-const YES: &[&str] = &[
-    "yes",
-    "y",
-    "yeah",
-    "yep",
-    "yes please",
-    "please",
-    "ok",
-    "okay",
-    "sure",
-    "please do",
-    "go ahead",
-];
-const NO: &[&str] = &[
-    "no",
-    "n",
-    "nope",
-    "no thanks",
-    "no thank you",
-    "not now",
-    "nah",
-];
-
 /// What the bot says when it did not understand.
 pub const FALLBACK_TEXT: &str =
     "Sorry, I didn't get that. Could you put it another way, or shall I get a person?";
@@ -168,8 +121,10 @@ pub fn step(
             Ok(events)
         }
         Input::AskForPerson => Ok(match conv.phase {
+            // The visitor's button: nothing for the bot to decide.
             Phase::Bot | Phase::Closed => vec![Event::Handoff {
                 reason: HandoffReason::Asked,
+                decision: None,
             }],
             // Already waiting or with a person: nothing to do.
             _ => Vec::new(),
@@ -179,6 +134,7 @@ pub fn step(
             Phase::Bot => Ok(vec![
                 Event::Handoff {
                     reason: HandoffReason::AgentTookOver,
+                    decision: None,
                 },
                 Event::AgentJoined { agent },
             ]),
@@ -250,7 +206,7 @@ fn owned_by(conv: &Conversation, agent: &str) -> Result<(), StepError> {
     }
 }
 
-/// The bot's answer to one message, given what it was waiting for.
+/// The bot's answer to one message: `decide_turn` decides, this says it.
 fn bot_turn(
     conv: &Conversation,
     text: &str,
@@ -258,139 +214,56 @@ fn bot_turn(
     policy: &EscalationPolicy,
 ) -> Vec<Event> {
     let intents = classifier.intents();
-    let norm = normalize(text);
-    match &conv.pending {
-        Pending::HandoffOffer { reason } => {
-            if YES.contains(&norm.as_str()) {
-                return vec![Event::Handoff { reason: *reason }];
-            }
-            if NO.contains(&norm.as_str()) {
-                // Declined: never loop back into the same offer.
-                return vec![bot_reply(
-                    DECLINED_TEXT.into(),
-                    None,
-                    1.0,
-                    String::new(),
-                    vec![],
-                    vec![],
-                )];
-            }
-        }
-        Pending::Choice { options } => {
-            let picked = options.iter().find(|o| {
-                intents
-                    .get(o)
-                    .is_some_and(|i| normalize(i.label()) == norm || normalize(&i.id) == norm)
-            });
-            if let Some(id) = picked {
-                if let Some(intent) = intents.get(id) {
-                    return answer(
-                        conv,
-                        intent,
-                        text,
-                        &[],
-                        1.0,
-                        "picked from the options".into(),
-                    );
+    let mut events = Vec::new();
+    for (next, turn) in decide_turn(conv, text, classifier, policy) {
+        match next {
+            Move::Answer { intent, found } => {
+                if let Some(i) = intents.get(&intent) {
+                    events.extend(answer(conv, i, text, &found, turn));
                 }
             }
-            if NO.contains(&norm.as_str()) || norm == "neither" || norm == "none of these" {
-                return escalate(HandoffReason::LowConfidence, policy, conv);
+            Move::Clarify { options } => {
+                let labels: Vec<String> = options
+                    .iter()
+                    .filter_map(|o| intents.get(o).map(|i| i.label().to_string()))
+                    .collect();
+                let mut quick_replies = labels.clone();
+                quick_replies.push("Talk to a person".into());
+                events.push(Event::Clarification {
+                    text: format!("Did you mean: \"{}\"?", labels.join("\", or \"")),
+                    options,
+                    quick_replies,
+                    decision: Some(Box::new(turn)),
+                });
             }
-        }
-        Pending::Slot { intent, slot } => {
-            if let Some(intent) = intents.get(intent) {
-                if let Some(s) = intent.slots.iter().find(|s| &s.name == slot) {
-                    if let Some(value) = slot_value(&s.pattern, text) {
-                        return answer(
-                            conv,
-                            intent,
-                            text,
-                            &[(slot.clone(), value)],
-                            1.0,
-                            format!("slot `{slot}` filled"),
-                        );
+            Move::Fallback => events.push(Event::Fallback {
+                text: FALLBACK_TEXT.into(),
+                trace: trace::trace(&turn),
+                decision: Some(Box::new(turn)),
+            }),
+            Move::Offer { reason } => events.push(Event::HandoffOffered {
+                reason,
+                text: OFFER_TEXT.into(),
+                decision: Some(Box::new(turn)),
+            }),
+            Move::Declined => {
+                events.push(bot_reply(DECLINED_TEXT.into(), turn, vec![], vec![]));
+            }
+            Move::Handoff { reason, intent } => {
+                // An intent whose action is handoff says its answer first.
+                if let Some(i) = intent.as_deref().and_then(|i| intents.get(i)) {
+                    if i.action == crate::intents::Action::Handoff {
+                        events.push(bot_reply(pick(conv, i), turn.clone(), vec![], vec![]));
                     }
                 }
+                events.push(Event::Handoff {
+                    reason,
+                    decision: Some(Box::new(turn)),
+                });
             }
         }
-        Pending::Nothing => {}
     }
-
-    let mut outcome = classifier.decide(text);
-    if !policy.on_negative_sentiment && outcome.ranking.frustration.negative {
-        // Escalation by mood is off: decide on the words alone, through the
-        // same path as any other message.
-        outcome.ranking.frustration = Default::default();
-        let (decision, why) = crate::classify::policy::decide(&outcome.ranking, intents);
-        outcome.decision = decision;
-        outcome.why = why;
-    }
-    let why = trace::trace(&outcome);
-    let top = outcome.ranking.candidates.first();
-    let confidence = top.map_or(0.0, |c| c.score);
-    match &outcome.decision {
-        Decision::Answer { intent } => {
-            let found = top.map(|c| c.slots.clone()).unwrap_or_default();
-            match intents.get(intent) {
-                Some(i) => answer(conv, i, text, &found, confidence, why),
-                None => Vec::new(),
-            }
-        }
-        Decision::Clarify { options } => {
-            let labels: Vec<String> = options
-                .iter()
-                .filter_map(|o| intents.get(o).map(|i| i.label().to_string()))
-                .collect();
-            let mut quick_replies = labels.clone();
-            quick_replies.push("Talk to a person".into());
-            vec![Event::Clarification {
-                text: format!("Did you mean: \"{}\"?", labels.join("\", or \"")),
-                options: options.clone(),
-                quick_replies,
-            }]
-        }
-        Decision::Fallback => {
-            let mut events = vec![Event::Fallback {
-                text: FALLBACK_TEXT.into(),
-                trace: why,
-            }];
-            if policy.max_fallbacks > 0 && conv.fallbacks + 1 >= policy.max_fallbacks {
-                events.extend(escalate(HandoffReason::RepeatedFallback, policy, conv));
-            }
-            events
-        }
-        Decision::Handoff { reason, intent } => {
-            let mut events = Vec::new();
-            if let Some(i) = intent.as_deref().and_then(|i| intents.get(i)) {
-                if i.action == crate::intents::Action::Handoff {
-                    events.push(bot_reply(
-                        pick(conv, i),
-                        Some(i.id.clone()),
-                        confidence,
-                        why.clone(),
-                        vec![],
-                        vec![],
-                    ));
-                }
-            }
-            events.push(Event::Handoff { reason: *reason });
-            events
-        }
-    }
-}
-
-/// Hands off, or first offers to when the policy says so.
-fn escalate(reason: HandoffReason, policy: &EscalationPolicy, conv: &Conversation) -> Vec<Event> {
-    let offered = matches!(conv.pending, Pending::HandoffOffer { .. });
-    if policy.offer_first && !offered {
-        vec![Event::HandoffOffered {
-            reason,
-            text: OFFER_TEXT.into(),
-        }]
-    } else {
-        vec![Event::Handoff { reason }]
-    }
+    events
 }
 
 /// Answers `intent`, or asks for the first slot it still lacks.
@@ -399,8 +272,7 @@ fn answer(
     intent: &Intent,
     text: &str,
     found: &[(String, String)],
-    confidence: f32,
-    why: String,
+    turn: Turn,
 ) -> Vec<Event> {
     let mut slots = conv.slots_of(&intent.id);
     for (k, v) in found {
@@ -424,6 +296,7 @@ fn answer(
             slot: missing.name.clone(),
             text: missing.prompt.clone(),
             slots,
+            decision: Some(Box::new(turn.as_kind(TurnKind::SlotPrompt))),
         }];
     }
     let template = pick(conv, intent);
@@ -434,14 +307,7 @@ fn answer(
         }
         slots.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
     });
-    let mut events = vec![bot_reply(
-        reply,
-        Some(intent.id.clone()),
-        confidence,
-        why,
-        intent.quick_replies.clone(),
-        slots,
-    )];
+    let mut events = vec![bot_reply(reply, turn, intent.quick_replies.clone(), slots)];
     if intent.action == crate::intents::Action::End {
         events.push(Event::Closed { by: "bot".into() });
     }
@@ -457,27 +323,29 @@ fn pick(conv: &Conversation, intent: &Intent) -> String {
         .unwrap_or_default()
 }
 
-fn slot_value(pattern: &regex::Regex, text: &str) -> Option<String> {
+/// The value of a slot in `text`: the pattern's first group, or its match.
+pub(super) fn slot_value(pattern: &regex::Regex, text: &str) -> Option<String> {
     let c = pattern.captures(text)?;
     c.get(1)
         .or_else(|| c.get(0))
         .map(|m| m.as_str().to_string())
 }
 
+/// A bot reply carrying its decision: intent and confidence come from it,
+/// and so does the trace.
 fn bot_reply(
     text: String,
-    intent: Option<String>,
-    confidence: f32,
-    trace: String,
+    turn: Turn,
     quick_replies: Vec<String>,
     slots: Vec<(String, String)>,
 ) -> Event {
     Event::BotReply {
         text,
-        intent,
-        confidence,
-        trace,
+        intent: turn.intent.clone(),
+        confidence: turn.confidence,
+        trace: trace::trace(&turn),
         quick_replies,
         slots,
+        decision: Some(Box::new(turn)),
     }
 }

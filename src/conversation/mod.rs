@@ -1,14 +1,22 @@
 //! A conversation: its append-only event log (`event.rs`), the state derived
-//! from it (`state.rs`), and the pure rules that turn an input into new
-//! events (`machine.rs`). No I/O here: storage and delivery live elsewhere.
+//! from it (`state.rs`), the one home of the bot's decisions and of
+//! escalation (`decide.rs`) with their stored form (`turn.rs`), and the
+//! pure rules that turn an input into new events (`machine.rs`). No I/O here: storage and delivery live elsewhere.
 
+pub mod decide;
 pub mod event;
 pub mod machine;
 pub mod state;
+pub mod turn;
 
+pub use decide::{
+    decide, decide_turn, Decide, Decision, EscalationPolicy, HandoffReason, Move, Outcome,
+    TestResult, HUMAN_AGENT_INTENT,
+};
 pub use event::{with_replies, Event, Record, Visitor};
-pub use machine::{step, EscalationPolicy, Input, StepError};
+pub use machine::{step, Input, StepError};
 pub use state::{Conversation, Pending, Phase};
+pub use turn::{Reason, Turn, TurnKind};
 
 #[cfg(test)]
 mod tests;

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use super::decide::HandoffReason;
 use super::event::{Event, Record, Visitor};
-use crate::classify::HandoffReason;
 
 /// Where a conversation stands.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -131,7 +131,7 @@ impl Conversation {
             Event::HandoffOffered { reason, .. } => {
                 self.pending = Pending::HandoffOffer { reason: *reason };
             }
-            Event::Handoff { reason } => {
+            Event::Handoff { reason, .. } => {
                 if self.phase == Phase::Closed {
                     // "Talk to a person" after a close: a new session too.
                     self.reopen();

@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use super::*;
-use crate::classify::{Classifier, HandoffReason};
+use crate::classify::Classifier;
 use crate::intents;
 
 const FILES: &[(&str, &str)] = &[
@@ -129,7 +129,7 @@ impl Chat {
 
 fn reason_of(events: &[Event]) -> Option<HandoffReason> {
     events.iter().find_map(|e| match e {
-        Event::Handoff { reason } => Some(*reason),
+        Event::Handoff { reason, .. } => Some(*reason),
         _ => None,
     })
 }
@@ -244,10 +244,13 @@ fn repeated_fallback_offers_first_and_declining_does_not_loop() {
         ("tell me a joke", &["visitor", "fallback", "offer"], "bot"),
         ("yes please", &["visitor", "handoff"], "queued"),
     ]);
-    assert!(c.log.iter().any(|r| r.event
-        == Event::Handoff {
-            reason: HandoffReason::RepeatedFallback
-        }));
+    assert!(c.log.iter().any(|r| matches!(
+        r.event,
+        Event::Handoff {
+            reason: HandoffReason::RepeatedFallback,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -540,4 +543,286 @@ fn reopened_by_asking_for_a_person_can_be_rated_again() {
         Ok(1),
         "the second session is rated like the first"
     );
+}
+
+/// The decision stored on a bot-turn event: (kind, reason code), and it
+/// carries its numbers.
+fn decision_of(e: &Event) -> (&'static str, &'static str) {
+    let d = e
+        .decision()
+        .unwrap_or_else(|| panic!("a bot turn without its decision: {e:#?}"));
+    assert!(d.confidence.is_finite(), "{d:#?}");
+    (d.kind.as_str(), d.reason.as_str())
+}
+
+/// A classified turn: candidates with finite scores, best first, and the
+/// signals of the message.
+fn assert_ranked(e: &Event) {
+    let d = e.decision().expect("a decision");
+    assert!(!d.candidates.is_empty(), "{d:#?}");
+    assert!(d.candidates.iter().all(|c| c.score.is_finite()), "{d:#?}");
+    assert!(d.candidates.windows(2).all(|w| w[0].score >= w[1].score));
+    assert_eq!(d.confidence, d.candidates[0].score);
+    assert!(d.signals.is_some(), "{d:#?}");
+}
+
+/// The bot-turn events of `events` as (event kind, decision kind, reason).
+fn turns(events: &[Event]) -> Vec<(&'static str, &'static str, &'static str)> {
+    events
+        .iter()
+        .filter(|e| e.decision().is_some())
+        .map(|e| {
+            let (k, r) = decision_of(e);
+            (kind(e), k, r)
+        })
+        .collect()
+}
+
+#[test]
+fn every_bot_turn_carries_its_decision() {
+    // (message, bot-turn events as (event, decision kind, reason)); each
+    // row runs on a fresh conversation after `before`.
+    type Row<'a> = (&'a [&'a str], &'a str, &'a [(&'a str, &'a str, &'a str)]);
+    let t: &[Row] = &[
+        (
+            &[],
+            "how much is shipping?",
+            &[("reply", "answer", "above_answer_threshold")],
+        ),
+        (
+            &[],
+            "where is my order",
+            &[("slot_prompt", "slot_prompt", "above_answer_threshold")],
+        ),
+        (
+            &["where is my order"],
+            "it is 12345678",
+            &[("reply", "answer", "slot_filled")],
+        ),
+        (
+            &[],
+            "how long and how much",
+            &[("clarify", "clarify", "in_clarify_band")],
+        ),
+        (
+            &[],
+            "what is the weather",
+            &[("fallback", "fallback", "out_of_scope")],
+        ),
+        (
+            &["what is the weather"],
+            "tell me a joke",
+            &[
+                ("fallback", "fallback", "out_of_scope"),
+                ("offer", "offer", "repeated_fallback"),
+            ],
+        ),
+        (
+            &["what is the weather", "tell me a joke"],
+            "yes please",
+            &[("handoff", "handoff", "offer_accepted")],
+        ),
+        (
+            &["what is the weather", "tell me a joke"],
+            "no thanks",
+            &[("reply", "answer", "offer_declined")],
+        ),
+        (
+            &[],
+            "can I talk to a human please",
+            &[
+                ("reply", "handoff", "asked"),
+                ("handoff", "handoff", "asked"),
+            ],
+        ),
+        (
+            &[],
+            "THIS IS RIDICULOUS, where is my order!!!",
+            &[("handoff", "handoff", "negative_sentiment")],
+        ),
+        (
+            &["how long and how much"],
+            "neither",
+            &[("offer", "offer", "low_confidence")],
+        ),
+    ];
+    for (before, text, want) in t {
+        let mut c = Chat::new(EscalationPolicy::default(), None);
+        for b in *before {
+            c.say(b);
+        }
+        let got = c.say(text);
+        assert_eq!(&turns(&got), want, "{before:?} then {text:?}: {got:#?}");
+        // Turns the classifier judged carry the candidates and signals;
+        // turns the visitor's choice decided say so instead.
+        for e in got.iter().filter(|e| e.decision().is_some()) {
+            let d = e.decision().unwrap();
+            match d.reason {
+                Reason::SlotFilled
+                | Reason::OfferAccepted
+                | Reason::OfferDeclined
+                | Reason::PickedOption
+                | Reason::LowConfidence => {
+                    assert!(d.candidates.is_empty(), "{d:#?}");
+                    assert_eq!(d.confidence, 1.0);
+                }
+                _ => assert_ranked(e),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_picked_option_and_the_visitors_button() {
+    let mut c = Chat::new(EscalationPolicy::default(), None);
+    let got = c.say("how long and how much");
+    let Some(Event::Clarification {
+        options, decision, ..
+    }) = got.iter().find(|e| kind(e) == "clarify")
+    else {
+        panic!("expected a clarification: {got:#?}");
+    };
+    let d = decision.as_ref().unwrap();
+    assert_eq!(
+        &d.options, options,
+        "the decision names the options offered"
+    );
+    let t = d
+        .thresholds
+        .expect("a clarification was held to thresholds");
+    assert!(
+        d.confidence >= t.clarify && d.confidence < t.answer,
+        "{d:#?}"
+    );
+    let label = classifier()
+        .intents()
+        .get(&options[0])
+        .unwrap()
+        .description
+        .clone();
+    let got = c.say(&label);
+    assert_eq!(turns(&got), [("reply", "answer", "picked_option")]);
+    // The button and an agent's takeover are nobody's decision on a message.
+    let got = c.input(Input::AskForPerson).unwrap();
+    assert!(
+        matches!(got[..], [Event::Handoff { decision: None, .. }]),
+        "{got:#?}"
+    );
+}
+
+#[test]
+fn stored_traces_are_rendered_from_the_decision() {
+    let mut c = Chat::new(EscalationPolicy::default(), None);
+    for text in ["how much is shipping?", "what is the weather"] {
+        for e in c.say(text) {
+            if let Event::BotReply {
+                trace, decision, ..
+            }
+            | Event::Fallback {
+                trace, decision, ..
+            } = &e
+            {
+                assert_eq!(trace, &crate::trace::trace(decision.as_ref().unwrap()));
+            }
+        }
+    }
+    let t = c
+        .log
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::BotReply { trace, .. } => Some(trace.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        t.starts_with("  decision: answer shipping_cost because shipping_cost "),
+        "{t}"
+    );
+    assert!(t.contains("≥ answer threshold"), "{t}");
+    assert!(t.contains("\n  1. shipping_cost"), "{t}");
+}
+
+#[test]
+fn sentiment_escalation_off_is_one_decision() {
+    let text = "THIS IS RIDICULOUS, where is my order!!!";
+    let ranking = classifier().classify(text);
+    assert!(ranking.frustration.negative, "{ranking:#?}");
+    let off = EscalationPolicy {
+        on_negative_sentiment: false,
+        ..EscalationPolicy::default()
+    };
+    let (decision, turn) = decide(&ranking, classifier().intents(), &off);
+    // What the old second pass did: the same ranking, the mood zeroed.
+    let mut calm = ranking.clone();
+    calm.frustration = Default::default();
+    let (before, before_turn) = decide(&calm, classifier().intents(), &EscalationPolicy::default());
+    assert_eq!(decision, before);
+    assert_eq!(turn.reason, before_turn.reason);
+    assert_eq!(turn.kind, before_turn.kind);
+    assert_eq!(turn.candidates, before_turn.candidates);
+    // The mood is still on record, though it did not decide.
+    let signals = turn.signals.as_ref().unwrap();
+    assert_eq!(signals.frustration, ranking.frustration.score);
+    assert!(!signals.cues.is_empty());
+    // On, it decides first.
+    let (on, turn) = decide(
+        &ranking,
+        classifier().intents(),
+        &EscalationPolicy::default(),
+    );
+    assert!(matches!(
+        on,
+        Decision::Handoff {
+            reason: HandoffReason::NegativeSentiment,
+            ..
+        }
+    ));
+    assert_eq!(turn.reason, Reason::NegativeSentiment);
+    // And a conversation with it off acts on the words alone.
+    let mut c = Chat::new(off, None);
+    let got = c.say(text);
+    assert_eq!(
+        turns(&got),
+        [("slot_prompt", "slot_prompt", "above_answer_threshold")]
+    );
+}
+
+#[test]
+fn records_without_a_decision_still_load() {
+    // As stored before decisions were kept.
+    let old = [
+        r#"{"type":"bot_reply","text":"Hi","intent":"greeting","confidence":0.5,"trace":"t","quick_replies":[],"slots":[]}"#,
+        r#"{"type":"clarification","text":"?","options":["a"],"quick_replies":["A"]}"#,
+        r#"{"type":"slot_prompt","intent":"order_status","slot":"order_id","text":"?","slots":[]}"#,
+        r#"{"type":"fallback","text":"?","trace":"t"}"#,
+        r#"{"type":"handoff_offered","reason":"repeated_fallback","text":"?"}"#,
+        r#"{"type":"handoff","reason":"asked"}"#,
+    ];
+    for json in old {
+        let e: Event = serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"));
+        assert!(e.decision().is_none());
+        // And they are written back as they were.
+        let again: serde_json::Value = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            again,
+            serde_json::from_str::<serde_json::Value>(json).unwrap()
+        );
+    }
+    // A new one round-trips with its decision, and the visitor gets neither
+    // the trace nor the decision.
+    let mut c = Chat::new(EscalationPolicy::default(), None);
+    let got = c.say("how much is shipping?");
+    let reply = got.iter().find(|e| kind(e) == "reply").unwrap();
+    let json = serde_json::to_value(reply).unwrap();
+    assert_eq!(json["decision"]["kind"], "answer");
+    assert_eq!(json["decision"]["reason"], "above_answer_threshold");
+    assert_eq!(json["decision"]["intent"], "shipping_cost");
+    assert!(json["decision"]["candidates"][0]["score"].is_number());
+    assert!(json["decision"]["thresholds"]["answer"].is_number());
+    let back: Event = serde_json::from_value(json).unwrap();
+    assert_eq!(&back, reply);
+    let mut seen = back;
+    seen.hide_internals();
+    assert!(seen.decision().is_none());
+    assert!(!serde_json::to_string(&seen).unwrap().contains("trace"));
 }

@@ -54,6 +54,8 @@ pub fn queue_notice(
             trace: "queued outside hours or with nobody online".into(),
             quick_replies: vec![LEAVE_EMAIL.into()],
             slots: vec![],
+            // A notice about the queue, not a decision on a message.
+            decision: None,
         });
     }
     events
@@ -62,7 +64,7 @@ pub fn queue_notice(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::HandoffReason;
+    use crate::conversation::HandoffReason;
     use crate::handoff::{Presence, RawHours};
 
     fn weekdays_9_to_5() -> BusinessHours {

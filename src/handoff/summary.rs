@@ -1,4 +1,4 @@
-use crate::classify::HandoffReason;
+use crate::conversation::HandoffReason;
 use crate::conversation::{Conversation, Phase, Visitor};
 
 /// What an agent reads at the top of a handed-off transcript.
@@ -64,6 +64,7 @@ mod tests {
             trace: String::new(),
             quick_replies: vec![],
             slots,
+            decision: None,
         };
         let log = vec![
             rec(
@@ -85,6 +86,7 @@ mod tests {
                 4_000,
                 Event::Handoff {
                     reason: HandoffReason::NegativeSentiment,
+                    decision: None,
                 },
             ),
         ];

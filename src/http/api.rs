@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app;
-use crate::classify::HandoffReason;
-use crate::conversation::{Event, Record, Visitor};
+use crate::conversation::turn::{Clue, Reason, Scored, Signals, Thresholds, Turn, TurnKind};
+use crate::conversation::{Event, HandoffReason, Record, Visitor};
 use crate::handoff::{Presence, Summary};
 
 /// A value's wire form (or, for requests, the wire value's domain form).
@@ -44,6 +44,33 @@ impl<A: Wire<B>, B> Wire<Vec<B>> for Vec<A> {
     fn wire(self) -> Vec<B> {
         self.into_iter().map(Wire::wire).collect()
     }
+}
+
+impl<A: Wire<B>, B> Wire<Box<B>> for Box<A> {
+    fn wire(self) -> Box<B> {
+        Box::new((*self).wire())
+    }
+}
+
+/// A field-less enum: the type as written, and its variants one to one
+/// from the application's enum of the same variants.
+macro_rules! unit_enum {
+    ($(#[$m:meta])* pub enum $name:ident from $src:path {
+        $($(#[$vm:meta])* $v:ident,)*
+    }) => {
+        $(#[$m])*
+        pub enum $name {
+            $($(#[$vm])* $v,)*
+        }
+        impl Wire<$name> for $src {
+            fn wire(self) -> $name {
+                use $src as Src;
+                match self {
+                    $(Src::$v => $name::$v,)*
+                }
+            }
+        }
+    };
 }
 
 impl<A: Wire<B>, B> Wire<Option<B>> for Option<A> {
@@ -220,6 +247,195 @@ impl Wire<ApiRecord> for Record {
     }
 }
 
+unit_enum! {
+/// What the bot did in a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = TurnKind)]
+pub enum ApiTurnKind from TurnKind {
+    /// Replied with an intent's answer (or a fixed reply).
+    Answer,
+    /// Asked "Did you mean …?".
+    Clarify,
+    /// Said it did not understand.
+    Fallback,
+    /// Asked for a slot value the answer needs.
+    SlotPrompt,
+    /// Offered a person.
+    Offer,
+    /// Handed off to a person.
+    Handoff,
+}
+}
+
+unit_enum! {
+/// Why the bot did what it did: a stable code for dashboards and tests;
+/// the words are `crate::trace::why`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = Reason)]
+pub enum ApiReason from Reason {
+    /// The top intent reached its answer threshold.
+    AboveAnswerThreshold,
+    /// The top intent is between the clarify and the answer threshold.
+    InClarifyBand,
+    /// The top intent is below the clarify threshold.
+    BelowClarifyThreshold,
+    /// In the clarify band, but too little of the message is known to guess.
+    LowCoverage,
+    /// The out-of-scope class beat the top intent.
+    OutOfScope,
+    /// No intent scored at all.
+    NoCandidates,
+    /// The top intent is not in the intent set (cannot happen with a
+    /// classifier built from the set).
+    UnknownIntent,
+    /// The message reads as upset and sentiment escalation is on.
+    NegativeSentiment,
+    /// The `human_agent` intent reached its answer threshold.
+    Asked,
+    /// An intent whose action is `handoff` reached its answer threshold.
+    IntentAction,
+    /// The visitor picked one of the "Did you mean …?" options.
+    PickedOption,
+    /// The visitor gave the slot value the bot asked for.
+    SlotFilled,
+    /// The visitor said yes to "Shall I get a person?".
+    OfferAccepted,
+    /// The visitor said no to "Shall I get a person?".
+    OfferDeclined,
+    /// The bot fell back too many times in a row.
+    RepeatedFallback,
+    /// The visitor meant none of the "Did you mean …?" options.
+    LowConfidence,
+}
+}
+
+outbound! {
+/// One candidate intent as the decision saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Scored)]
+pub struct ApiScored from Scored {
+    pub intent: String,
+    /// The fused confidence compared to the thresholds.
+    pub score: f32,
+    /// The layers behind `score`, for the trace.
+    #[serde(default)]
+    pub lexical: f32,
+    #[serde(default)]
+    pub rule: f32,
+    #[serde(default)]
+    pub semantic: f32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<ApiClue>,
+    /// Slot values found in the message: (name, value).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Vec<String>>)]
+    pub slots: Vec<(String, String)>,
+}
+}
+
+outbound! {
+/// The thresholds the top intent was held to.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Thresholds)]
+pub struct ApiThresholds from Thresholds {
+    /// The top intent's answer threshold (its own, calibrated or global).
+    pub answer: f32,
+    pub clarify: f32,
+    /// Share of known words a guess in the clarify band needs.
+    pub clarify_coverage: f32,
+    /// How close a runner-up must be to be offered too.
+    pub margin: f32,
+}
+}
+
+outbound! {
+/// The other signals of the message the policy reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Signals)]
+pub struct ApiSignals from Signals {
+    /// Probability of the out-of-scope class.
+    pub out_of_scope: f32,
+    /// Share of the message's words the examples know.
+    pub coverage: f32,
+    /// The frustration score and the cues behind it.
+    pub frustration: f32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cues: Vec<String>,
+}
+}
+
+outbound! {
+/// A bot turn's decision, as stored on its events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Turn)]
+pub struct ApiTurn from Turn {
+    pub kind: ApiTurnKind,
+    /// The intent the bot acted on (answered, prompted a slot for, or
+    /// recognised in a handoff); none for a clarification or a fallback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
+    /// The intents a clarification offers, best first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+    /// The top candidate's score; 1 for a turn decided by the visitor's
+    /// choice (an option picked, a slot filled, an offer answered), 0 when
+    /// nothing scored. Always finite.
+    pub confidence: f32,
+    /// The candidates weighed, best first (none when the turn followed
+    /// from the visitor's choice without classifying).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<ApiScored>,
+    /// The thresholds the top intent was held to, when it got that far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<ApiThresholds>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signals: Option<ApiSignals>,
+    pub reason: ApiReason,
+    /// What the code alone does not say: the slot filled, the fallbacks
+    /// in a row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+}
+
+/// Why a candidate scored what it did (the classifier's `Evidence`, in the
+/// stored form).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[schema(as = Clue)]
+pub enum ApiClue {
+    Keyword {
+        phrase: String,
+    },
+    Pattern {
+        index: usize,
+        source: String,
+    },
+    /// The most similar example (word cosine).
+    Example {
+        text: String,
+        similarity: f32,
+    },
+    /// The example closest in meaning (embedding cosine).
+    Meaning {
+        text: String,
+        similarity: f32,
+    },
+}
+
+impl Wire<ApiClue> for Clue {
+    fn wire(self) -> ApiClue {
+        match self {
+            Clue::Keyword { phrase } => ApiClue::Keyword { phrase },
+            Clue::Pattern { index, source } => ApiClue::Pattern { index, source },
+            Clue::Example { text, similarity } => ApiClue::Example { text, similarity },
+            Clue::Meaning { text, similarity } => ApiClue::Meaning { text, similarity },
+        }
+    }
+}
+
 /// One entry of a conversation's log, as clients see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -247,12 +463,20 @@ pub enum ApiEvent {
         #[serde(default)]
         #[schema(value_type = Vec<Vec<String>>)]
         slots: Vec<(String, String)>,
+        /// The bot's decision as data (agents and admins only; absent on
+        /// records from before it existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decision: Option<Box<ApiTurn>>,
     },
     /// The bot asked "Did you mean …?"; `options` are intent ids.
     Clarification {
         text: String,
         options: Vec<String>,
         quick_replies: Vec<String>,
+        /// The bot's decision as data (agents and admins only; absent on
+        /// records from before it existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decision: Option<Box<ApiTurn>>,
     },
     /// The bot asked for a slot value the answer needs.
     SlotPrompt {
@@ -263,21 +487,37 @@ pub enum ApiEvent {
         #[serde(default)]
         #[schema(value_type = Vec<Vec<String>>)]
         slots: Vec<(String, String)>,
+        /// The bot's decision as data (agents and admins only; absent on
+        /// records from before it existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decision: Option<Box<ApiTurn>>,
     },
     /// The bot did not understand.
     Fallback {
         text: String,
         #[serde(default, skip_serializing_if = "String::is_empty")]
         trace: String,
+        /// The bot's decision as data (agents and admins only; absent on
+        /// records from before it existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decision: Option<Box<ApiTurn>>,
     },
     /// The bot offered a person instead of handing off at once.
     HandoffOffered {
         reason: ApiHandoffReason,
         text: String,
+        /// The bot's decision as data (agents and admins only; absent on
+        /// records from before it existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decision: Option<Box<ApiTurn>>,
     },
     /// The conversation goes to a person.
     Handoff {
         reason: ApiHandoffReason,
+        /// The bot's decision as data (agents and admins only; absent on
+        /// records from before it existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decision: Option<Box<ApiTurn>>,
     },
     /// Place in the queue and the estimated wait, told to the visitor.
     Queued {
@@ -334,6 +574,7 @@ impl Wire<ApiEvent> for Event {
                 trace,
                 quick_replies,
                 slots,
+                decision,
             } => ApiEvent::BotReply {
                 text,
                 intent,
@@ -341,34 +582,53 @@ impl Wire<ApiEvent> for Event {
                 trace,
                 quick_replies,
                 slots,
+                decision: decision.wire(),
             },
             Event::Clarification {
                 text,
                 options,
                 quick_replies,
+                decision,
             } => ApiEvent::Clarification {
                 text,
                 options,
                 quick_replies,
+                decision: decision.wire(),
             },
             Event::SlotPrompt {
                 intent,
                 slot,
                 text,
                 slots,
+                decision,
             } => ApiEvent::SlotPrompt {
                 intent,
                 slot,
                 text,
                 slots,
+                decision: decision.wire(),
             },
-            Event::Fallback { text, trace } => ApiEvent::Fallback { text, trace },
-            Event::HandoffOffered { reason, text } => ApiEvent::HandoffOffered {
+            Event::Fallback {
+                text,
+                trace,
+                decision,
+            } => ApiEvent::Fallback {
+                text,
+                trace,
+                decision: decision.wire(),
+            },
+            Event::HandoffOffered {
+                reason,
+                text,
+                decision,
+            } => ApiEvent::HandoffOffered {
                 reason: reason.wire(),
                 text,
+                decision: decision.wire(),
             },
-            Event::Handoff { reason } => ApiEvent::Handoff {
+            Event::Handoff { reason, decision } => ApiEvent::Handoff {
                 reason: reason.wire(),
+                decision: decision.wire(),
             },
             Event::Queued {
                 position,

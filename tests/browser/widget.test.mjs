@@ -52,6 +52,9 @@ test('visitor and agent: answer, queue, claim, trace, live reply, close, rating'
   const v = await visitor();
   await say(v.page, 'How much is shipping?');
   await bubbles(v.page, 'bot').filter({ hasText: 'shipping' }).first().waitFor(WAIT);
+  // A slot prompt: the console once showed its confidence as NaN%.
+  await say(v.page, 'Where is my order?');
+  await bubbles(v.page, 'bot').filter({ hasText: 'order number' }).first().waitFor(WAIT);
 
   await v.page.locator('frontdesk-widget .person').click();
   await v.page.locator('frontdesk-widget .status').filter({ hasText: 'number 1 in the queue' }).waitFor(WAIT);
@@ -66,6 +69,13 @@ test('visitor and agent: answer, queue, claim, trace, live reply, close, rating'
   const trace = a.page.locator('#events details').first();
   await trace.locator('summary').click();
   assert.match(await trace.innerText(), /decision: answer shipping_cost/);
+  // The bot lines come from the stored decisions: intent and confidence,
+  // for the slot prompt too, and never NaN.
+  await a.page.locator('#events .ev').filter({ hasText: 'order number' }).waitFor(WAIT);
+  const lines = await a.page.locator('#events').innerText();
+  assert.match(lines, /Bot · shipping_cost · \d+%/);
+  assert.match(lines, /Bot · order_status · \d+%/);
+  assert.doesNotMatch(lines, /NaN/);
   assert.match(await a.page.locator('#suggestions').innerText(), /./, 'suggested replies shown');
   await a.page.click('#claim-btn');
   await v.page.locator('frontdesk-widget .sys').filter({ hasText: 'alex joined' }).waitFor(WAIT);

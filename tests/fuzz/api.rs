@@ -413,11 +413,13 @@ impl Server {
                 .await
                 .expect("bind port 0");
             let addr = listener.local_addr().expect("local addr");
-            let (app, started) =
-                tokio::task::spawn_blocking(move || frontdesk::app::App::open(config))
-                    .await
-                    .expect("open joins")
-                    .expect("the app opens");
+            let (app, started) = tokio::task::spawn_blocking(move || {
+                let store = frontdesk::store::SledStore::open(&config.server.data_dir)?;
+                frontdesk::app::App::with_store(config, std::sync::Arc::new(store))
+            })
+            .await
+            .expect("open joins")
+            .expect("the app opens");
             let task = tokio::spawn(frontdesk::http::run(listener, app, async move {
                 let _ = stopped.await;
             }));

@@ -6,7 +6,8 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::TestRunner;
 
-use frontdesk::classify::{policy, Decision, HandoffReason, Outcome, TOP_N};
+use frontdesk::classify::TOP_N;
+use frontdesk::conversation::{decide, Decide, Decision, EscalationPolicy, HandoffReason, Outcome};
 
 const DEFAULT_CASES: u32 = 2000;
 
@@ -208,7 +209,15 @@ pub fn check_outcome(o: &Outcome, n_intents: usize) -> Result<(), TestCaseError>
         "kind {}",
         o.decision.kind()
     );
-    prop_assert!(!o.why.is_empty(), "a decision says why");
+    prop_assert!(!o.why().is_empty(), "a decision says why");
+    // The stored form agrees with the decision.
+    prop_assert_eq!(o.turn.kind.as_str(), o.decision.kind());
+    prop_assert!(
+        o.turn.confidence.is_finite(),
+        "confidence {}",
+        o.turn.confidence
+    );
+    prop_assert_eq!(o.turn.candidates.len(), r.candidates.len());
     Ok(())
 }
 
@@ -225,11 +234,15 @@ fn classify_arbitrary_text() {
             let outcome = classifier.decide(&text);
             check_outcome(&outcome, n)?;
             // The policy is a pure function of the ranking.
-            let again = policy::decide(&outcome.ranking, classifier.intents());
+            let again = decide(
+                &outcome.ranking,
+                classifier.intents(),
+                &EscalationPolicy::default(),
+            );
             prop_assert_eq!(&again.0, &outcome.decision);
             // Every decision renders as a trace (the bot's log and the
             // agent console show it).
-            let trace = frontdesk::trace::trace(&outcome);
+            let trace = frontdesk::trace::trace(&outcome.turn);
             prop_assert!(!trace.is_empty());
             Ok(())
         })

@@ -12,9 +12,8 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::TestRunner;
 
-use frontdesk::classify::HandoffReason;
 use frontdesk::conversation::{
-    step, Conversation, EscalationPolicy, Event, Input, Phase, Record, Visitor,
+    step, Conversation, EscalationPolicy, Event, HandoffReason, Input, Phase, Record, Visitor,
 };
 
 const DEFAULT_CASES: u32 = 1000;
@@ -158,7 +157,8 @@ impl Chat {
                         record.event,
                         Event::VisitorMessage { .. }
                             | Event::Handoff {
-                                reason: HandoffReason::Asked
+                                reason: HandoffReason::Asked,
+                                ..
                             }
                     ),
                 "a closed conversation was reopened by {:?} (now {})",
@@ -223,7 +223,7 @@ fn step_arbitrary_sequences() {
                 // The app queues every handoff except an agent's takeover
                 // and tells the visitor their place after the batch.
                 let queued = events.iter().any(|e| {
-                    matches!(e, Event::Handoff { reason } if *reason != HandoffReason::AgentTookOver)
+                    matches!(e, Event::Handoff { reason, .. } if *reason != HandoffReason::AgentTookOver)
                 });
                 let by_visitor = matches!(input, Input::Visitor { .. } | Input::AskForPerson);
                 for e in events {

@@ -12,6 +12,7 @@ use proptest::sample::{select, Index};
 use proptest::test_runner::TestRunner;
 
 use frontdesk::classify::Classifier;
+use frontdesk::conversation::Decide;
 use frontdesk::intents::ErrorKind;
 
 const ARBITRARY_CASES: u32 = 1500;

@@ -26,6 +26,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use frontdesk::classify::Classifier;
+use frontdesk::conversation::Decide;
 use proptest::test_runner::{Config, FileFailurePersistence};
 
 /// The proptest configuration of one target: `default_cases` unless

@@ -1,7 +1,8 @@
 //! Fusion of the layers: rules raise an intent without erasing the others'
 //! evidence; pattern groups fill slots; evidence names what matched.
 
-use frontdesk::classify::{Classifier, Decision, Evidence};
+use frontdesk::classify::{Classifier, Evidence};
+use frontdesk::conversation::{Decide, Decision};
 
 use super::intent_dir;
 
@@ -69,7 +70,7 @@ fn pattern_groups_fill_slots() {
             intent: "ship".into()
         },
         "{}",
-        o.why
+        o.why()
     );
 }
 

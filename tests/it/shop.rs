@@ -2,7 +2,8 @@
 //! off-topic messages fall back, requests for a person and angry messages
 //! hand off.
 
-use frontdesk::classify::{Classifier, Decision, HandoffReason};
+use frontdesk::classify::Classifier;
+use frontdesk::conversation::{Decide, Decision, HandoffReason};
 
 use super::default_intents;
 
@@ -56,7 +57,7 @@ fn asking_for_a_person_hands_off() {
                 intent: Some("human_agent".into())
             },
             "{text}: {}",
-            o.why
+            o.why()
         );
     }
 }
@@ -76,7 +77,7 @@ fn an_angry_message_hands_off_with_its_cues() {
         "{:?}",
         o.decision
     );
-    assert!(o.why.contains("shouting"), "{}", o.why);
+    assert!(o.why().contains("shouting"), "{}", o.why());
 }
 
 #[test]
@@ -89,7 +90,7 @@ fn order_number_fills_the_slot() {
             intent: "order_status".into()
         },
         "{}",
-        o.why
+        o.why()
     );
     let top = &o.ranking.candidates[0];
     assert!(

@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use frontdesk::classify::HandoffReason;
-use frontdesk::conversation::{Conversation, Event, Visitor};
+use frontdesk::conversation::{Conversation, Event, HandoffReason, Visitor};
 use frontdesk::handoff::{Presence, Queue};
 use frontdesk::store::{AgentRecord, SledStore, Store, StoreError};
 
@@ -88,6 +87,7 @@ fn a_retry_with_the_same_client_id_is_stored_once() {
                 Event::Fallback {
                     text: "?".into(),
                     trace: String::new(),
+                    decision: None,
                 },
             ],
         )

@@ -1,6 +1,7 @@
 //! Each class of load error, pinned to the `path:line:col` it reports.
 
 use frontdesk::classify::Classifier;
+use frontdesk::conversation::Decide;
 use frontdesk::intents::{load_dir, ErrorKind, LoadErrors};
 
 use super::{intent, intent_dir};

@@ -26,6 +26,10 @@ async fn visitor_to_agent_and_back() {
     assert_eq!(reply["type"], "bot_reply", "{}", r.text);
     assert_eq!(reply["intent"], "shipping_cost");
     assert!(reply.get("trace").is_none(), "visitors do not get traces");
+    assert!(
+        reply.get("decision").is_none(),
+        "visitors do not get decisions"
+    );
 
     // A retried send returns the original, and stores nothing new.
     let again = srv.say(&v, "How much is shipping to Canada?", "m1").await;
@@ -106,6 +110,12 @@ async fn visitor_to_agent_and_back() {
         .as_str()
         .unwrap()
         .contains("decision: answer shipping_cost"));
+    // And its decision as data, for the console's bot line.
+    let d = &bot["event"]["decision"];
+    assert_eq!(d["kind"], "answer", "{d}");
+    assert_eq!(d["intent"], "shipping_cost", "{d}");
+    assert!(d["confidence"].as_f64().is_some_and(f64::is_finite), "{d}");
+    assert_eq!(d["candidates"][0]["intent"], "shipping_cost", "{d}");
     let sug = t.body["suggestions"].as_array().unwrap();
     assert!(
         sug.iter()

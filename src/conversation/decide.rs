@@ -1,0 +1,731 @@
+//! The one place where the bot decides what to do with a message: answer,
+//! ask "Did you mean …?", fall back, or hand off, and why. The classifier
+//! ranks; this module judges the ranking against the intent set's
+//! thresholds and the escalation settings, and says why as data (`Turn`);
+//! `decide_turn` adds what depends on the conversation (the reply to a
+//! question the bot asked, escalation after repeated fallbacks, offering a
+//! person first). The conversation rules (`machine.rs`) only put its
+//! moves in words. Anything that needs a decision outside a conversation (the
+//! intents' inline tests, `eval`, `frontdesk chat`, the admin's "try a
+//! message") goes through `Decide`, which calls the same `decide`.
+
+use std::path::Path;
+
+use crate::classify::{Classifier, Model, Ranking};
+use crate::intents::{self, Action, ErrorKind, IntentSet, LoadError, LoadErrors};
+use crate::util::normalize::normalize;
+
+use super::machine::slot_value;
+use super::state::{Conversation, Pending};
+use super::turn::{Reason, Thresholds, Turn, TurnKind};
+
+/// When the bot hands a conversation to a person (`[escalation]` in
+/// `frontdesk.toml`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EscalationPolicy {
+    /// Hand off after this many fallbacks in a row (`repeated_fallback`);
+    /// 0 never does.
+    pub max_fallbacks: u32,
+    /// Hand off at once when the frustration detector calls a message upset.
+    pub on_negative_sentiment: bool,
+    /// Ask "Shall I get a person?" before a handoff the visitor did not ask
+    /// for (`repeated_fallback`, `low_confidence`), instead of doing it.
+    pub offer_first: bool,
+}
+
+impl Default for EscalationPolicy {
+    fn default() -> Self {
+        EscalationPolicy {
+            max_fallbacks: 2,
+            on_negative_sentiment: true,
+            offer_first: true,
+        }
+    }
+}
+
+/// Why a conversation goes to a person. Stored on the handoff event; the
+/// policy produces the first three, the conversation rules the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoffReason {
+    /// The visitor asked for a person (the `human_agent` intent or a button).
+    Asked,
+    /// Another intent whose `action` is `handoff` won.
+    IntentAction,
+    /// The message reads as upset (see `classify::frustration`).
+    NegativeSentiment,
+    /// The bot was unsure.
+    LowConfidence,
+    /// The bot fell back several times in a row.
+    RepeatedFallback,
+    /// An agent picked up a live bot conversation.
+    AgentTookOver,
+}
+
+impl HandoffReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoffReason::Asked => "asked",
+            HandoffReason::IntentAction => "intent_action",
+            HandoffReason::NegativeSentiment => "negative_sentiment",
+            HandoffReason::LowConfidence => "low_confidence",
+            HandoffReason::RepeatedFallback => "repeated_fallback",
+            HandoffReason::AgentTookOver => "agent_took_over",
+        }
+    }
+
+    /// The decision's reason code for a handoff (or an offer) for this
+    /// reason; none for an agent's takeover, which the bot does not decide.
+    pub fn code(self) -> Option<Reason> {
+        Some(match self {
+            HandoffReason::Asked => Reason::Asked,
+            HandoffReason::IntentAction => Reason::IntentAction,
+            HandoffReason::NegativeSentiment => Reason::NegativeSentiment,
+            HandoffReason::LowConfidence => Reason::LowConfidence,
+            HandoffReason::RepeatedFallback => Reason::RepeatedFallback,
+            HandoffReason::AgentTookOver => return None,
+        })
+    }
+}
+
+/// The intent id whose handoff counts as the visitor asking for a person.
+pub const HUMAN_AGENT_INTENT: &str = "human_agent";
+
+/// What the bot does with one message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Reply with this intent's answer.
+    Answer { intent: String },
+    /// Ask "Did you mean …?" with these intents as quick replies.
+    Clarify { options: Vec<String> },
+    /// Say the bot did not understand.
+    Fallback,
+    /// Get a person; `intent` is the top intent when one was recognised.
+    Handoff {
+        reason: HandoffReason,
+        intent: Option<String>,
+    },
+}
+
+impl Decision {
+    /// `answer`, `clarify`, `fallback` or `handoff`.
+    pub fn kind(&self) -> &'static str {
+        self.turn_kind().as_str()
+    }
+
+    fn turn_kind(&self) -> TurnKind {
+        match self {
+            Decision::Answer { .. } => TurnKind::Answer,
+            Decision::Clarify { .. } => TurnKind::Clarify,
+            Decision::Fallback => TurnKind::Fallback,
+            Decision::Handoff { .. } => TurnKind::Handoff,
+        }
+    }
+}
+
+/// Judges a ranking: the decision, and why as data. Thresholds come from
+/// the intent set (measured by `frontdesk calibrate`, or defaults), the
+/// sentiment rule from `escalation`, so the policy has no numbers of its
+/// own to tune.
+pub fn decide(
+    ranking: &Ranking,
+    intents: &IntentSet,
+    escalation: &EscalationPolicy,
+) -> (Decision, Turn) {
+    let (decision, reason, thresholds) = judge(ranking, intents, escalation);
+    let mut turn = Turn::ranked(ranking, decision.turn_kind(), reason);
+    turn.thresholds = thresholds;
+    turn.intent = match &decision {
+        Decision::Answer { intent } => Some(intent.clone()),
+        Decision::Handoff { intent, .. } => intent.clone(),
+        Decision::Clarify { .. } | Decision::Fallback => None,
+    };
+    if let Decision::Clarify { options } = &decision {
+        turn.options = options.clone();
+    }
+    (decision, turn)
+}
+
+/// The policy proper: the first rule that applies, in order.
+fn judge(
+    ranking: &Ranking,
+    intents: &IntentSet,
+    escalation: &EscalationPolicy,
+) -> (Decision, Reason, Option<Thresholds>) {
+    let top = ranking.candidates.first();
+    // Escalation by mood, when on, wins over everything; off, the words
+    // alone decide.
+    if escalation.on_negative_sentiment && ranking.frustration.negative {
+        let handoff = Decision::Handoff {
+            reason: HandoffReason::NegativeSentiment,
+            intent: top.map(|c| c.intent.clone()),
+        };
+        return (handoff, Reason::NegativeSentiment, None);
+    }
+    let t = &intents.thresholds;
+    let Some(top) = top else {
+        return (Decision::Fallback, Reason::NoCandidates, None);
+    };
+    if ranking.out_of_scope > top.score {
+        return (Decision::Fallback, Reason::OutOfScope, None);
+    }
+    let Some(intent) = intents.get(&top.intent) else {
+        return (Decision::Fallback, Reason::UnknownIntent, None);
+    };
+    let answer_at = intents.answer_threshold(intent);
+    let applied = Some(Thresholds {
+        answer: answer_at,
+        clarify: t.clarify,
+        clarify_coverage: t.clarify_coverage,
+        margin: t.margin,
+    });
+    if top.score >= answer_at {
+        return match intent.action {
+            Action::Handoff => {
+                let (reason, code) = if intent.id == HUMAN_AGENT_INTENT {
+                    (HandoffReason::Asked, Reason::Asked)
+                } else {
+                    (HandoffReason::IntentAction, Reason::IntentAction)
+                };
+                let handoff = Decision::Handoff {
+                    reason,
+                    intent: Some(top.intent.clone()),
+                };
+                (handoff, code, applied)
+            }
+            Action::Answer | Action::End => {
+                let answer = Decision::Answer {
+                    intent: top.intent.clone(),
+                };
+                (answer, Reason::AboveAnswerThreshold, applied)
+            }
+        };
+    }
+    if top.score >= t.clarify && ranking.coverage < t.clarify_coverage {
+        return (Decision::Fallback, Reason::LowCoverage, applied);
+    }
+    if top.score >= t.clarify {
+        let mut options = vec![top.intent.clone()];
+        if let Some(second) = ranking.candidates.get(1) {
+            if second.score >= t.clarify && top.score - second.score <= t.margin {
+                options.push(second.intent.clone());
+            }
+        }
+        return (
+            Decision::Clarify { options },
+            Reason::InClarifyBand,
+            applied,
+        );
+    }
+    (Decision::Fallback, Reason::BelowClarifyThreshold, applied)
+}
+
+/// Words that accept "Shall I get a person?" and words that decline it.
+const YES: &[&str] = &[
+    "yes",
+    "y",
+    "yeah",
+    "yep",
+    "yes please",
+    "please",
+    "ok",
+    "okay",
+    "sure",
+    "please do",
+    "go ahead",
+];
+const NO: &[&str] = &[
+    "no",
+    "n",
+    "nope",
+    "no thanks",
+    "no thank you",
+    "not now",
+    "nah",
+];
+
+/// One thing the bot does in a conversation turn; the rules
+/// (`machine.rs`) put it in words.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Move {
+    /// Answer `intent` with the slot values `found` in the message (or ask
+    /// for a slot it still lacks).
+    Answer {
+        intent: String,
+        found: Vec<(String, String)>,
+    },
+    /// Ask "Did you mean …?".
+    Clarify { options: Vec<String> },
+    /// Say the bot did not understand.
+    Fallback,
+    /// Ask "Shall I get a person?".
+    Offer { reason: HandoffReason },
+    /// Acknowledge a declined offer, and stay.
+    Declined,
+    /// Hand off; `intent` is the one recognised, if any.
+    Handoff {
+        reason: HandoffReason,
+        intent: Option<String>,
+    },
+}
+
+/// The bot's moves on one visitor message, in order, each with the decision
+/// behind it: first what the bot was waiting for (a yes or no to an offer,
+/// a pick among options, a slot value), else `decide` on the message, then
+/// escalation on the conversation's history (too many fallbacks in a row,
+/// offer first or hand off at once).
+pub fn decide_turn(
+    conv: &Conversation,
+    text: &str,
+    classifier: &Classifier,
+    escalation: &EscalationPolicy,
+) -> Vec<(Move, Turn)> {
+    let intents = classifier.intents();
+    let norm = normalize(text);
+    match &conv.pending {
+        Pending::HandoffOffer { reason } => {
+            if YES.contains(&norm.as_str()) {
+                let turn = Turn::chosen(TurnKind::Handoff, None, Reason::OfferAccepted);
+                let handoff = Move::Handoff {
+                    reason: *reason,
+                    intent: None,
+                };
+                return vec![(handoff, turn)];
+            }
+            if NO.contains(&norm.as_str()) {
+                // Declined: never loop back into the same offer.
+                let turn = Turn::chosen(TurnKind::Answer, None, Reason::OfferDeclined);
+                return vec![(Move::Declined, turn)];
+            }
+        }
+        Pending::Choice { options } => {
+            let picked = options.iter().find(|o| {
+                intents
+                    .get(o)
+                    .is_some_and(|i| normalize(i.label()) == norm || normalize(&i.id) == norm)
+            });
+            if let Some(id) = picked {
+                let turn = Turn::chosen(TurnKind::Answer, Some(id.clone()), Reason::PickedOption);
+                let answer = Move::Answer {
+                    intent: id.clone(),
+                    found: Vec::new(),
+                };
+                return vec![(answer, turn)];
+            }
+            if NO.contains(&norm.as_str()) || norm == "neither" || norm == "none of these" {
+                let turn = Turn::chosen(TurnKind::Handoff, None, Reason::LowConfidence);
+                return vec![escalate(
+                    HandoffReason::LowConfidence,
+                    escalation,
+                    conv,
+                    &turn,
+                )];
+            }
+        }
+        Pending::Slot { intent, slot } => {
+            let filled = intents.get(intent).and_then(|i| {
+                let s = i.slots.iter().find(|s| &s.name == slot)?;
+                slot_value(&s.pattern, text)
+            });
+            if let Some(value) = filled {
+                let turn = Turn::chosen(TurnKind::Answer, Some(intent.clone()), Reason::SlotFilled)
+                    .with_detail(slot.clone());
+                let answer = Move::Answer {
+                    intent: intent.clone(),
+                    found: vec![(slot.clone(), value)],
+                };
+                return vec![(answer, turn)];
+            }
+        }
+        Pending::Nothing => {}
+    }
+
+    let ranking = classifier.classify(text);
+    let (decision, turn) = decide(&ranking, intents, escalation);
+    match decision {
+        Decision::Answer { intent } => {
+            let found = ranking
+                .candidates
+                .first()
+                .map(|c| c.slots.clone())
+                .unwrap_or_default();
+            vec![(Move::Answer { intent, found }, turn)]
+        }
+        Decision::Clarify { options } => vec![(Move::Clarify { options }, turn)],
+        Decision::Fallback => {
+            let mut moves = vec![(Move::Fallback, turn.clone())];
+            let fallbacks = conv.fallbacks + 1;
+            if escalation.max_fallbacks > 0 && fallbacks >= escalation.max_fallbacks {
+                let turn = turn.with_detail(format!("{fallbacks} times in a row"));
+                moves.push(escalate(
+                    HandoffReason::RepeatedFallback,
+                    escalation,
+                    conv,
+                    &turn,
+                ));
+            }
+            moves
+        }
+        Decision::Handoff { reason, intent } => vec![(Move::Handoff { reason, intent }, turn)],
+    }
+}
+
+/// Hands off for `reason`, or first offers to when the settings say so and
+/// no offer is pending. `led_here` is the decision that escalates (a
+/// fallback, a rejected choice); it is kept as an offer or a handoff for
+/// this reason.
+fn escalate(
+    reason: HandoffReason,
+    escalation: &EscalationPolicy,
+    conv: &Conversation,
+    led_here: &Turn,
+) -> (Move, Turn) {
+    let offered = matches!(conv.pending, Pending::HandoffOffer { .. });
+    let offer = escalation.offer_first && !offered;
+    let mut turn = led_here.as_kind(if offer {
+        TurnKind::Offer
+    } else {
+        TurnKind::Handoff
+    });
+    // A turn that escalates acts on no intent.
+    turn.intent = None;
+    if let Some(code) = reason.code() {
+        turn.reason = code;
+    }
+    if offer {
+        (Move::Offer { reason }, turn)
+    } else {
+        let handoff = Move::Handoff {
+            reason,
+            intent: None,
+        };
+        (handoff, turn)
+    }
+}
+
+/// A ranking and what the policy made of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub ranking: Ranking,
+    pub decision: Decision,
+    /// Why, as data; `why()` and `crate::trace::trace` put it in words.
+    pub turn: Turn,
+}
+
+impl Outcome {
+    /// One line saying why.
+    pub fn why(&self) -> String {
+        crate::trace::why(&self.turn)
+    }
+}
+
+/// One inline test's result.
+#[derive(Debug, Clone)]
+pub struct TestResult {
+    pub intent: String,
+    pub text: String,
+    pub location: intents::Location,
+    /// The bot answered (or handed off) with this intent, confidently.
+    pub passed: bool,
+    /// What it did instead, e.g. `refund_status (clarify)`.
+    pub got: String,
+    pub outcome: Outcome,
+}
+
+/// Decisions outside a conversation: a classifier's ranking judged by
+/// `decide`, and loading that holds the intents to their inline tests
+/// (which are decisions too). The classifier itself knows nothing of
+/// decisions; bring this trait into scope to ask it for one.
+pub trait Decide {
+    /// Ranks `text` and decides with the default escalation settings.
+    fn decide(&self, text: &str) -> Outcome {
+        self.decide_with(text, &EscalationPolicy::default())
+    }
+
+    /// Ranks `text` and decides with these escalation settings.
+    fn decide_with(&self, text: &str, escalation: &EscalationPolicy) -> Outcome;
+
+    /// Runs every intent's inline tests.
+    fn run_tests(&self) -> Vec<TestResult>;
+
+    /// Loads, validates and builds from a directory, running the intents'
+    /// inline tests: a test that fails is a load error at its line.
+    fn load(dir: &Path) -> Result<Self, LoadErrors>
+    where
+        Self: Sized,
+    {
+        Self::load_with(dir, &Model::none())
+    }
+
+    /// `load` with the semantic layer of `model`.
+    fn load_with(dir: &Path, model: &Model) -> Result<Self, LoadErrors>
+    where
+        Self: Sized;
+}
+
+impl Decide for Classifier {
+    fn decide_with(&self, text: &str, escalation: &EscalationPolicy) -> Outcome {
+        let ranking = self.classify(text);
+        let (decision, turn) = decide(&ranking, self.intents(), escalation);
+        Outcome {
+            ranking,
+            decision,
+            turn,
+        }
+    }
+
+    fn run_tests(&self) -> Vec<TestResult> {
+        let mut out = Vec::new();
+        for intent in &self.intents().intents {
+            for t in &intent.tests {
+                let outcome = self.decide(&t.text);
+                let got = match &outcome.decision {
+                    Decision::Fallback => "fallback".to_string(),
+                    d => match outcome.ranking.candidates.first() {
+                        Some(c) => format!("{} ({})", c.intent, d.kind()),
+                        None => d.kind().to_string(),
+                    },
+                };
+                let passed = match &outcome.decision {
+                    Decision::Answer { intent: i } => i == &intent.id,
+                    Decision::Handoff {
+                        reason: HandoffReason::Asked | HandoffReason::IntentAction,
+                        intent: Some(i),
+                    } => i == &intent.id,
+                    _ => false,
+                };
+                out.push(TestResult {
+                    intent: intent.id.clone(),
+                    text: t.text.clone(),
+                    location: t.location.clone(),
+                    passed,
+                    got,
+                    outcome,
+                });
+            }
+        }
+        out
+    }
+
+    fn load_with(dir: &Path, model: &Model) -> Result<Classifier, LoadErrors> {
+        let classifier = Classifier::build(dir, model)?;
+        let errors: Vec<LoadError> = classifier
+            .run_tests()
+            .into_iter()
+            .filter(|t| !t.passed)
+            .map(|t| LoadError {
+                path: t.location.path,
+                line: t.location.line,
+                col: t.location.col,
+                kind: ErrorKind::TestFailed {
+                    text: t.text,
+                    got: t.got,
+                },
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(classifier)
+        } else {
+            Err(LoadErrors(errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::classify::{Candidate, Frustration, Ranking};
+    use crate::intents::Action;
+    use crate::intents::{Intent, Thresholds};
+
+    fn intent(id: &str, action: Action) -> Intent {
+        Intent {
+            id: id.into(),
+            path: PathBuf::from(format!("{id}.toml")),
+            description: id.into(),
+            keywords: vec![],
+            patterns: vec![],
+            examples: vec!["x".into()],
+            answers: vec!["a".into()],
+            quick_replies: vec![],
+            action,
+            slots: vec![],
+            tests: vec![],
+            threshold: None,
+        }
+    }
+
+    fn set(open_world: bool) -> IntentSet {
+        let mut thresholds = Thresholds::uncalibrated(3);
+        thresholds.clarify = 0.3;
+        thresholds.clarify_coverage = if open_world { 0.6 } else { 0.0 };
+        let mut strict = intent("refund", Action::Answer);
+        strict.threshold = Some(0.9);
+        IntentSet {
+            dir: PathBuf::from("."),
+            intents: vec![
+                intent("human_agent", Action::Handoff),
+                strict,
+                intent("ship", Action::Answer),
+                intent("track", Action::Answer),
+                intent("vip", Action::Handoff),
+            ],
+            out_of_scope: vec![],
+            thresholds,
+            fingerprint: String::new(),
+            calibration_stale: false,
+        }
+    }
+
+    /// A ranking of (intent, score), with out-of-scope probability, coverage
+    /// and whether the message reads as upset.
+    fn ranking(c: &[(&str, f32)], oos: f32, coverage: f32, upset: bool) -> Ranking {
+        Ranking {
+            normalized: String::new(),
+            candidates: c
+                .iter()
+                .map(|(i, s)| Candidate {
+                    intent: (*i).into(),
+                    score: *s,
+                    lexical: *s,
+                    rule: 0.0,
+                    semantic: 0.0,
+                    evidence: vec![],
+                    slots: vec![],
+                })
+                .collect(),
+            out_of_scope: oos,
+            coverage,
+            frustration: Frustration {
+                score: if upset { 3.0 } else { 0.0 },
+                cues: vec![],
+                negative: upset,
+            },
+        }
+    }
+
+    fn answer(i: &str) -> Decision {
+        Decision::Answer { intent: i.into() }
+    }
+    fn clarify(o: &[&str]) -> Decision {
+        Decision::Clarify {
+            options: o.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+    fn handoff(reason: HandoffReason, i: Option<&str>) -> Decision {
+        Decision::Handoff {
+            reason,
+            intent: i.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn table() {
+        use HandoffReason::*;
+        let t = |c: &[(&str, f32)], oos, cov, upset, open, want: Decision| {
+            let r = ranking(c, oos, cov, upset);
+            let (got, turn) = decide(&r, &set(open), &EscalationPolicy::default());
+            let why = crate::trace::why(&turn);
+            assert_eq!(got, want, "{c:?} oos {oos} cov {cov} upset {upset}: {why}");
+            assert_eq!(turn.kind.as_str(), got.kind(), "{why}");
+        };
+        // Confident: answer; at exactly the threshold too.
+        t(
+            &[("ship", 0.8), ("track", 0.1)],
+            0.0,
+            1.0,
+            false,
+            false,
+            answer("ship"),
+        );
+        t(
+            &[("ship", 0.5), ("track", 0.1)],
+            0.0,
+            1.0,
+            false,
+            false,
+            answer("ship"),
+        );
+        // A per-intent threshold overrides the global one.
+        t(
+            &[("refund", 0.8), ("ship", 0.1)],
+            0.0,
+            1.0,
+            false,
+            false,
+            clarify(&["refund"]),
+        );
+        // Close runner-up in the band: both offered; far one: only the top.
+        t(
+            &[("ship", 0.45), ("track", 0.35)],
+            0.0,
+            1.0,
+            false,
+            false,
+            clarify(&["ship", "track"]),
+        );
+        t(
+            &[("ship", 0.45), ("track", 0.1)],
+            0.0,
+            1.0,
+            false,
+            false,
+            clarify(&["ship"]),
+        );
+        // Below the band: fallback.
+        t(
+            &[("ship", 0.2), ("track", 0.1)],
+            0.0,
+            1.0,
+            false,
+            false,
+            Decision::Fallback,
+        );
+        // The out-of-scope class beats the top intent: fallback.
+        t(&[("ship", 0.6)], 0.7, 1.0, false, false, Decision::Fallback);
+        // Open world: a guess at a mostly unknown message falls back; a
+        // confident answer does not depend on coverage.
+        t(&[("ship", 0.45)], 0.0, 0.5, false, true, Decision::Fallback);
+        t(
+            &[("ship", 0.45)],
+            0.0,
+            0.5,
+            false,
+            false,
+            clarify(&["ship"]),
+        );
+        t(&[("ship", 0.9)], 0.0, 0.5, false, true, answer("ship"));
+        // Handoff intents: `human_agent` is the visitor asking; others are
+        // the intent's action.
+        t(
+            &[("human_agent", 0.9)],
+            0.0,
+            1.0,
+            false,
+            false,
+            handoff(Asked, Some("human_agent")),
+        );
+        t(
+            &[("vip", 0.9)],
+            0.0,
+            1.0,
+            false,
+            false,
+            handoff(IntentAction, Some("vip")),
+        );
+        // Upset wins over everything, and keeps the recognised intent.
+        t(
+            &[("ship", 0.9)],
+            0.0,
+            1.0,
+            true,
+            false,
+            handoff(NegativeSentiment, Some("ship")),
+        );
+        t(&[], 0.0, 0.0, true, false, handoff(NegativeSentiment, None));
+        // No candidates at all.
+        t(&[], 0.0, 0.0, false, false, Decision::Fallback);
+    }
+}
