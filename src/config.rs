@@ -6,13 +6,16 @@
 //! `[[webhooks]]`. `frontdesk default-config` prints `DEFAULT_CONFIG`, every
 //! setting with its default and a comment; a test keeps the two in step.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::classify::Precision;
-use crate::conversation::EscalationPolicy;
+use crate::conversation::texts::TextError;
+use crate::conversation::{EscalationPolicy, Language, Texts};
 use crate::handoff::{BusinessHours, HoursError, RawHours};
 
 /// The file as written.
@@ -32,6 +35,19 @@ pub struct RawConfig {
     #[serde(default)]
     pub queue: RawQueue,
     pub business_hours: Option<RawHours>,
+    /// `[texts]`: `language` and per-key overrides, checked against the
+    /// table in `conversation::texts` (so unknown keys are found there, with
+    /// their line).
+    #[serde(default)]
+    pub texts: BTreeMap<String, String>,
+}
+
+/// Only where `[texts]` keys and values sit in the file, to point errors at
+/// them.
+#[derive(Deserialize)]
+struct TextSpans {
+    #[serde(default)]
+    texts: BTreeMap<toml::Spanned<String>, toml::Spanned<toml::Value>>,
 }
 
 /// `[escalation]`: when the bot gets a person.
@@ -264,6 +280,8 @@ pub struct Config {
     pub default_handle_secs: u64,
     /// `None`: always open (only agents' presence decides).
     pub business_hours: Option<BusinessHours>,
+    /// Every sentence a visitor sees (`[texts]`); shared by every step.
+    pub texts: Arc<Texts>,
 }
 
 /// A configuration that cannot run, naming where to fix it.
@@ -488,6 +506,7 @@ impl Config {
             )))
             }
         };
+        let texts = texts(&raw.texts, &source, &shown)?;
         let model_precision = match &raw.model.precision {
             Some(p) => p
                 .parse::<Precision>()
@@ -536,8 +555,56 @@ impl Config {
                     Some(BusinessHours::new(h).map_err(|e| ConfigError::Hours(e, shown.clone()))?)
                 }
             },
+            texts: Arc::new(texts),
         })
     }
+}
+
+/// `[texts]` compiled: the language's set with the overrides. A bad key or
+/// text points at its place in the file, or names the variable it came
+/// from.
+fn texts(raw: &BTreeMap<String, String>, source: &str, path: &Path) -> Result<Texts, ConfigError> {
+    let fail = |key: &str, e: TextError| {
+        let spans = toml::from_str::<TextSpans>(source)
+            .map(|s| s.texts)
+            .unwrap_or_default();
+        let in_file = spans.iter().find(|(k, v)| {
+            k.get_ref() == key && v.get_ref().as_str() == raw.get(key).map(String::as_str)
+        });
+        match in_file {
+            Some((k, v)) => {
+                let at = if matches!(e, TextError::UnknownKey(_)) {
+                    k.span().start
+                } else {
+                    v.span().start
+                };
+                let (line, col) = crate::intents::error::line_col(source, at);
+                ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    line,
+                    col,
+                    message: format!("[texts] {e}"),
+                }
+            }
+            None => ConfigError::Env {
+                var: format!("FRONTDESK_TEXTS__{}", key.to_uppercase()),
+                message: e.to_string(),
+            },
+        }
+    };
+    let language = match raw.get("language") {
+        None => Language::En,
+        Some(code) => Language::parse(code)
+            .ok_or_else(|| fail("language", TextError::Language(code.clone())))?,
+    };
+    let overrides = raw
+        .iter()
+        .filter(|(k, _)| *k != "language")
+        .map(|(k, v)| (k.as_str(), v.as_str()));
+    for (key, text) in overrides.clone() {
+        crate::conversation::texts::check(key, text).map_err(|e| fail(key, e))?;
+    }
+    Texts::try_new(language, overrides).map_err(|e| fail("", e))
 }
 
 /// `frontdesk default-config`: every setting, its default, and why.

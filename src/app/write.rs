@@ -62,12 +62,11 @@ impl App {
         }
         let conv = Conversation::from_log(&log);
         let classifier = self.classifier();
-        let mut events = step(
-            &conv,
-            input.clone(),
-            &classifier,
-            &self.inner.config.escalation,
-        )?;
+        let rules = crate::conversation::Rules {
+            escalation: &self.inner.config.escalation,
+            texts: &self.inner.config.texts,
+        };
+        let mut events = step(&conv, input.clone(), &classifier, &rules)?;
         if events.is_empty() {
             let nothing = Appended {
                 records: Vec::new(),
@@ -114,6 +113,7 @@ impl App {
                             self.inner.config.business_hours.as_ref(),
                             id,
                             now,
+                            &self.inner.config.texts,
                         ));
                         enqueued = q.waiting().iter().find(|w| w.conversation == id).cloned();
                         undo.push(Undo::Dequeue);

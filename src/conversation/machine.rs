@@ -9,6 +9,7 @@ use crate::trace;
 
 use super::event::Event;
 use super::state::{Conversation, Pending, Phase};
+use super::texts::Texts;
 use crate::util::normalize::normalize;
 
 /// When the bot hands a conversation to a person (`[escalation]` in
@@ -123,21 +124,20 @@ const NO: &[&str] = &[
     "nah",
 ];
 
-/// What the bot says when it did not understand.
-pub const FALLBACK_TEXT: &str =
-    "Sorry, I didn't get that. Could you put it another way, or shall I get a person?";
-
-/// Text of the offer, and of the reply to a decline.
-pub const OFFER_TEXT: &str = "I'm not sure I can help with that. Shall I get a person?";
-pub const DECLINED_TEXT: &str =
-    "All right. Ask me anything else, or tap \"Talk to a person\" at any time.";
+/// What `step` goes by besides the conversation and the classifier: when to
+/// get a person, and the sentences the bot says (`[texts]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    pub escalation: &'a EscalationPolicy,
+    pub texts: &'a Texts,
+}
 
 /// Applies one input; returns the events to append, in order.
 pub fn step(
     conv: &Conversation,
     input: Input,
     classifier: &Classifier,
-    policy: &EscalationPolicy,
+    rules: &Rules<'_>,
 ) -> Result<Vec<Event>, StepError> {
     let phase = conv.phase.as_str();
     match input {
@@ -154,7 +154,7 @@ pub fn step(
                 // The agent has it: the bot stays silent, however the
                 // message classifies.
                 Phase::Queued { .. } | Phase::WithAgent { .. } => {}
-                Phase::Bot => events.extend(bot_turn(conv, &text, classifier, policy)),
+                Phase::Bot => events.extend(bot_turn(conv, &text, classifier, rules)),
                 Phase::Closed => {
                     // A new message restarts with the bot, with a clean slate.
                     let fresh = Conversation {
@@ -162,7 +162,7 @@ pub fn step(
                         replies: conv.replies,
                         ..Conversation::default()
                     };
-                    events.extend(bot_turn(&fresh, &text, classifier, policy));
+                    events.extend(bot_turn(&fresh, &text, classifier, rules));
                 }
             }
             Ok(events)
@@ -255,19 +255,20 @@ fn bot_turn(
     conv: &Conversation,
     text: &str,
     classifier: &Classifier,
-    policy: &EscalationPolicy,
+    rules: &Rules<'_>,
 ) -> Vec<Event> {
+    let (policy, texts) = (rules.escalation, rules.texts);
     let intents = classifier.intents();
     let norm = normalize(text);
     match &conv.pending {
         Pending::HandoffOffer { reason } => {
-            if YES.contains(&norm.as_str()) {
+            if YES.contains(&norm.as_str()) || texts.is_yes(&norm) {
                 return vec![Event::Handoff { reason: *reason }];
             }
-            if NO.contains(&norm.as_str()) {
+            if NO.contains(&norm.as_str()) || texts.is_no(&norm) {
                 // Declined: never loop back into the same offer.
                 return vec![bot_reply(
-                    DECLINED_TEXT.into(),
+                    texts.declined(),
                     None,
                     1.0,
                     String::new(),
@@ -291,11 +292,16 @@ fn bot_turn(
                         &[],
                         1.0,
                         "picked from the options".into(),
+                        texts,
                     );
                 }
             }
-            if NO.contains(&norm.as_str()) || norm == "neither" || norm == "none of these" {
-                return escalate(HandoffReason::LowConfidence, policy, conv);
+            if NO.contains(&norm.as_str())
+                || texts.is_no(&norm)
+                || norm == "neither"
+                || norm == "none of these"
+            {
+                return escalate(HandoffReason::LowConfidence, rules, conv);
             }
         }
         Pending::Slot { intent, slot } => {
@@ -309,6 +315,7 @@ fn bot_turn(
                             &[(slot.clone(), value)],
                             1.0,
                             format!("slot `{slot}` filled"),
+                            texts,
                         );
                     }
                 }
@@ -333,7 +340,7 @@ fn bot_turn(
         Decision::Answer { intent } => {
             let found = top.map(|c| c.slots.clone()).unwrap_or_default();
             match intents.get(intent) {
-                Some(i) => answer(conv, i, text, &found, confidence, why),
+                Some(i) => answer(conv, i, text, &found, confidence, why, texts),
                 None => Vec::new(),
             }
         }
@@ -343,20 +350,20 @@ fn bot_turn(
                 .filter_map(|o| intents.get(o).map(|i| i.label().to_string()))
                 .collect();
             let mut quick_replies = labels.clone();
-            quick_replies.push("Talk to a person".into());
+            quick_replies.push(texts.talk_to_person.clone());
             vec![Event::Clarification {
-                text: format!("Did you mean: \"{}\"?", labels.join("\", or \"")),
+                text: texts.clarify(&labels),
                 options: options.clone(),
                 quick_replies,
             }]
         }
         Decision::Fallback => {
             let mut events = vec![Event::Fallback {
-                text: FALLBACK_TEXT.into(),
+                text: texts.fallback.clone(),
                 trace: why,
             }];
             if policy.max_fallbacks > 0 && conv.fallbacks + 1 >= policy.max_fallbacks {
-                events.extend(escalate(HandoffReason::RepeatedFallback, policy, conv));
+                events.extend(escalate(HandoffReason::RepeatedFallback, rules, conv));
             }
             events
         }
@@ -381,12 +388,12 @@ fn bot_turn(
 }
 
 /// Hands off, or first offers to when the policy says so.
-fn escalate(reason: HandoffReason, policy: &EscalationPolicy, conv: &Conversation) -> Vec<Event> {
+fn escalate(reason: HandoffReason, rules: &Rules<'_>, conv: &Conversation) -> Vec<Event> {
     let offered = matches!(conv.pending, Pending::HandoffOffer { .. });
-    if policy.offer_first && !offered {
+    if rules.escalation.offer_first && !offered {
         vec![Event::HandoffOffered {
             reason,
-            text: OFFER_TEXT.into(),
+            text: rules.texts.offer.clone(),
         }]
     } else {
         vec![Event::Handoff { reason }]
@@ -401,6 +408,7 @@ fn answer(
     found: &[(String, String)],
     confidence: f32,
     why: String,
+    texts: &Texts,
 ) -> Vec<Event> {
     let mut slots = conv.slots_of(&intent.id);
     for (k, v) in found {
@@ -430,7 +438,7 @@ fn answer(
     let name = conv.visitor.name.as_deref();
     let reply = render(&template, |k| {
         if k == "name" {
-            return Some(name.unwrap_or("there"));
+            return Some(name.unwrap_or(&texts.no_name));
         }
         slots.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
     });

@@ -5,10 +5,12 @@
 pub mod event;
 pub mod machine;
 pub mod state;
+pub mod texts;
 
 pub use event::{with_replies, Event, Record, Visitor};
-pub use machine::{step, EscalationPolicy, Input, StepError};
+pub use machine::{step, EscalationPolicy, Input, Rules, StepError};
 pub use state::{Conversation, Pending, Phase};
+pub use texts::{Language, Texts};
 
 #[cfg(test)]
 mod tests;

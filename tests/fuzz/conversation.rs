@@ -14,7 +14,7 @@ use proptest::test_runner::TestRunner;
 
 use frontdesk::classify::HandoffReason;
 use frontdesk::conversation::{
-    step, Conversation, EscalationPolicy, Event, Input, Phase, Record, Visitor,
+    step, Conversation, EscalationPolicy, Event, Input, Phase, Record, Rules, Texts, Visitor,
 };
 
 const DEFAULT_CASES: u32 = 1000;
@@ -180,6 +180,7 @@ impl Chat {
 #[test]
 fn step_arbitrary_sequences() {
     let classifier = crate::shipped_classifier();
+    let texts = Texts::default();
     let strategy = (
         escalation(),
         prop::option::of("[A-Za-z]{1,8}"),
@@ -196,7 +197,11 @@ fn step_arbitrary_sequences() {
                 let before = chat.conv.clone();
                 let retry = matches!(&input, Input::Visitor { client_id, .. }
                     if before.client_ids.contains(client_id));
-                let Ok(events) = step(&before, input.clone(), &classifier, &policy) else {
+                let rules = Rules {
+                    escalation: &policy,
+                    texts: &texts,
+                };
+                let Ok(events) = step(&before, input.clone(), &classifier, &rules) else {
                     // A refused input changes nothing (the app answers 4xx).
                     continue;
                 };
