@@ -163,7 +163,7 @@ mod tests {
             } => {
                 assert!(text.starts_with("Wir haben gerade geschlossen."), "{text}");
                 assert!(text.contains("Dienstag um 09:00 Uhr (UTC)"), "{text}");
-                assert_eq!(quick_replies, &[de.leave_email.clone()]);
+                assert_eq!(quick_replies, std::slice::from_ref(&de.leave_email));
             }
             e => panic!("{e:?}"),
         }
