@@ -701,8 +701,8 @@ default_handle_secs = 300
 language = "en"
 # Any sentence can be replaced, whatever the language. A key that does not
 # exist, or a {placeholder} the sentence does not support, stops the server
-# at start with the line to fix. The keys, with their English text (README,
-# "Languages", says what each placeholder holds):
+# at start with the line to fix. The keys, with their English text; the
+# {placeholders} each one shows are the ones it supports:
 # fallback = "Sorry, I didn't get that. Could you put it another way, or shall I get a person?"
 # offer = "I'm not sure I can help with that. Shall I get a person?"
 # declined = "All right. Ask me anything else, or tap \"{person}\" at any time."
