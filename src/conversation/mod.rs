@@ -1,6 +1,6 @@
 //! A conversation: its append-only event log (`event.rs`), the state derived
-//! from it (`state.rs`), and the pure rules that turn an input into new
-//! events (`machine.rs`), and every sentence the bot says to a visitor
+//! from it (`state.rs`), the pure rules that turn an input into new events
+//! (`machine.rs`), and every sentence the bot says to a visitor
 //! (`texts.rs`). No I/O here: storage and delivery live elsewhere.
 
 pub mod event;

@@ -77,7 +77,7 @@ pub fn widget_js(texts: &Texts) -> String {
 
 async fn widget(State(app): State<App>) -> Response {
     asset(
-        widget_js(&app.config.texts),
+        widget_js(&app.config().texts),
         "text/javascript; charset=utf-8",
         false,
     )
