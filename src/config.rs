@@ -349,6 +349,8 @@ impl Config {
                 .flatten()
                 .and_then(|mut t| t.remove("v"));
             let parsed = match array {
+                // A text is a text, even "5" or "[sic]".
+                _ if section == "texts" => toml::Value::String(value.clone()),
                 Some(a) => a,
                 None => value
                     .parse::<i64>()
@@ -984,6 +986,12 @@ mod tests {
         let c = Config::load(Some(&p), env).unwrap();
         assert_eq!(c.texts.offer, "Soll ich jemanden holen?");
         assert_eq!(c.texts.fallback, "Wie bitte?");
+        let env = [
+            ("FRONTDESK_TEXTS__WIDGET_SEND".to_string(), "5".to_string()),
+            ("FRONTDESK_TEXTS__OFFER_YES".to_string(), "[ja]".to_string()),
+        ];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!((&*c.texts.widget_send, &*c.texts.offer_yes), ("5", "[ja]"));
     }
 
     #[test]

@@ -518,6 +518,19 @@ mod tests {
         check("fallback", "Sorry :-{ try again").unwrap();
     }
 
+    proptest::proptest! {
+        /// Whatever a shop writes and whatever a value holds (a visitor's
+        /// name, an intent label), checking and filling never panic.
+        #[test]
+        fn check_and_fill_never_panic(text in "\\PC{0,40}", value in "\\PC{0,10}") {
+            let _ = check("declined", &text);
+            let filled = fill(&text, &[("person", &value)]);
+            if !text.contains('{') {
+                proptest::prop_assert_eq!(filled, text);
+            }
+        }
+    }
+
     #[test]
     fn filling_keeps_what_it_does_not_know_and_never_panics() {
         assert_eq!(fill("Hi {a}!", &[("a", "{b}")]), "Hi {b}!");
