@@ -255,7 +255,7 @@ texts! {
     /// Rate-limited. `{seconds}`: how long to wait.
     widget_limited [seconds] {
         en: "You are sending messages too fast. Please wait {seconds} s.",
-        de: "Sie senden zu schnell. Bitte warten Sie {seconds} s.",
+        de: "Sie senden Nachrichten zu schnell. Bitte warten Sie {seconds} s.",
     }
     widget_down [] {
         en: "We cannot reach the chat right now. Reconnecting…",
