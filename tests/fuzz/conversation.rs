@@ -14,7 +14,8 @@ use proptest::test_runner::TestRunner;
 
 use frontdesk::classify::HandoffReason;
 use frontdesk::conversation::{
-    step, Conversation, EscalationPolicy, Event, Input, Phase, Record, Rules, Texts, Visitor,
+    step, Conversation, EscalationPolicy, Event, Input, Language, Phase, Record, Rules, Texts,
+    Visitor,
 };
 
 const DEFAULT_CASES: u32 = 1000;
@@ -39,6 +40,11 @@ fn visitor_text() -> BoxedStrategy<String> {
         "this is ridiculous, nobody helps!!!",
         "asdf qwerty",
         "what is the weather",
+        // The German quick replies and answers (`[texts] language = "de"`).
+        "Ja, bitte",
+        "Nein, danke",
+        "ja",
+        "keine davon",
     ];
     prop_oneof![
         3 => crate::classify::message(),
@@ -180,9 +186,10 @@ impl Chat {
 #[test]
 fn step_arbitrary_sequences() {
     let classifier = crate::shipped_classifier();
-    let texts = Texts::default();
+    // The rules run with the English texts or the German ones.
+    let texts = [Texts::builtin(Language::En), Texts::builtin(Language::De)];
     let strategy = (
-        escalation(),
+        (escalation(), 0..texts.len()),
         prop::option::of("[A-Za-z]{1,8}"),
         prop::collection::vec(input(), 1..40),
     );
@@ -191,7 +198,7 @@ fn step_arbitrary_sequences() {
         "tests/fuzz/regressions/conversation.txt",
     ));
     runner
-        .run(&strategy, |(policy, name, inputs)| {
+        .run(&strategy, |((policy, language), name, inputs)| {
             let mut chat = Chat::new(name);
             for input in inputs {
                 let before = chat.conv.clone();
@@ -199,7 +206,7 @@ fn step_arbitrary_sequences() {
                     if before.client_ids.contains(client_id));
                 let rules = Rules {
                     escalation: &policy,
-                    texts: &texts,
+                    texts: &texts[language],
                 };
                 let Ok(events) = step(&before, input.clone(), &classifier, &rules) else {
                     // A refused input changes nothing (the app answers 4xx).
