@@ -603,10 +603,7 @@ fn texts(raw: &BTreeMap<String, String>, source: &str, path: &Path) -> Result<Te
         .iter()
         .filter(|(k, _)| *k != "language")
         .map(|(k, v)| (k.as_str(), v.as_str()));
-    for (key, text) in overrides.clone() {
-        crate::conversation::texts::check(key, text).map_err(|e| fail(key, e))?;
-    }
-    Texts::try_new(language, overrides).map_err(|e| fail("", e))
+    Texts::try_new(language, overrides).map_err(|e| fail(e.key(), e.clone()))
 }
 
 /// `frontdesk default-config`: every setting, its default, and why.

@@ -65,6 +65,17 @@ pub enum TextError {
     Empty(String),
 }
 
+impl TextError {
+    /// The `[texts]` key to fix (`language` for an unknown language).
+    pub fn key(&self) -> &str {
+        match self {
+            TextError::Language(_) => "language",
+            TextError::UnknownKey(key) | TextError::Empty(key) => key,
+            TextError::Placeholder { key, .. } => key,
+        }
+    }
+}
+
 /// Declares the table once: the struct, the key list, and the two
 /// built-in sets, so a key cannot be added to one and forgotten in another.
 macro_rules! texts {
