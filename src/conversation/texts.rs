@@ -11,8 +11,8 @@
 //!
 //! This module must not import `store`, `app` or `http`.
 
-use crate::util::normalize::normalize;
 use crate::intents::render;
+use crate::util::normalize::normalize;
 
 /// A built-in set of texts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
