@@ -3,16 +3,19 @@
 //! `FRONTDESK_ESCALATION__MAX_FALLBACKS=3`). The raw form (what was written)
 //! is kept apart from the compiled `Config` (what runs). Sections:
 //! `[server]`, `[limits]`, `[escalation]`, `[queue]`, `[business_hours]`,
-//! `[[webhooks]]`. `frontdesk default-config` prints `DEFAULT_CONFIG`, every
+//! `[texts]`, `[[webhooks]]`. `frontdesk default-config` prints `DEFAULT_CONFIG`, every
 //! setting with its default and a comment; a test keeps the two in step.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::classify::Precision;
-use crate::conversation::EscalationPolicy;
+use crate::conversation::texts::TextError;
+use crate::conversation::{EscalationPolicy, Language, Texts};
 use crate::handoff::{BusinessHours, HoursError, RawHours};
 
 /// The file as written.
@@ -32,6 +35,19 @@ pub struct RawConfig {
     #[serde(default)]
     pub queue: RawQueue,
     pub business_hours: Option<RawHours>,
+    /// `[texts]`: `language` and per-key overrides, checked against the
+    /// table in `conversation::texts` (so unknown keys are found there, with
+    /// their line).
+    #[serde(default)]
+    pub texts: BTreeMap<String, String>,
+}
+
+/// Only where `[texts]` keys and values sit in the file, to point errors at
+/// them.
+#[derive(Deserialize)]
+struct TextSpans {
+    #[serde(default)]
+    texts: BTreeMap<toml::Spanned<String>, toml::Spanned<toml::Value>>,
 }
 
 /// `[escalation]`: when the bot gets a person.
@@ -264,6 +280,8 @@ pub struct Config {
     pub default_handle_secs: u64,
     /// `None`: always open (only agents' presence decides).
     pub business_hours: Option<BusinessHours>,
+    /// Every sentence a visitor sees (`[texts]`); shared by every step.
+    pub texts: Arc<Texts>,
 }
 
 /// A configuration that cannot run, naming where to fix it.
@@ -331,6 +349,8 @@ impl Config {
                 .flatten()
                 .and_then(|mut t| t.remove("v"));
             let parsed = match array {
+                // A text is a text, even "5" or "[sic]".
+                _ if section == "texts" => toml::Value::String(value.clone()),
                 Some(a) => a,
                 None => value
                     .parse::<i64>()
@@ -488,6 +508,7 @@ impl Config {
             )))
             }
         };
+        let texts = texts(&raw.texts, &source, &shown)?;
         let model_precision = match &raw.model.precision {
             Some(p) => p
                 .parse::<Precision>()
@@ -536,8 +557,53 @@ impl Config {
                     Some(BusinessHours::new(h).map_err(|e| ConfigError::Hours(e, shown.clone()))?)
                 }
             },
+            texts: Arc::new(texts),
         })
     }
+}
+
+/// `[texts]` compiled: the language's set with the overrides. A bad key or
+/// text points at its place in the file, or names the variable it came
+/// from.
+fn texts(raw: &BTreeMap<String, String>, source: &str, path: &Path) -> Result<Texts, ConfigError> {
+    let fail = |key: &str, e: TextError| {
+        let spans = toml::from_str::<TextSpans>(source)
+            .map(|s| s.texts)
+            .unwrap_or_default();
+        let in_file = spans.iter().find(|(k, v)| {
+            k.get_ref() == key && v.get_ref().as_str() == raw.get(key).map(String::as_str)
+        });
+        match in_file {
+            Some((k, v)) => {
+                let at = if matches!(e, TextError::UnknownKey(_)) {
+                    k.span().start
+                } else {
+                    v.span().start
+                };
+                let (line, col) = crate::intents::error::line_col(source, at);
+                ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    line,
+                    col,
+                    message: format!("[texts] {e}"),
+                }
+            }
+            None => ConfigError::Env {
+                var: format!("FRONTDESK_TEXTS__{}", key.to_uppercase()),
+                message: e.to_string(),
+            },
+        }
+    };
+    let language = match raw.get("language") {
+        None => Language::En,
+        Some(code) => Language::parse(code)
+            .ok_or_else(|| fail("language", TextError::Language(code.clone())))?,
+    };
+    let overrides = raw
+        .iter()
+        .filter(|(k, _)| *k != "language")
+        .map(|(k, v)| (k.as_str(), v.as_str()));
+    Texts::try_new(language, overrides).map_err(|e| fail(e.key(), e.clone()))
 }
 
 /// `frontdesk default-config`: every setting, its default, and why.
@@ -628,6 +694,62 @@ default_handle_secs = 300
 # sunday = []
 # closed = ["2026-12-25"]
 
+# Everything the bot and the widget say to visitors, in one language: "en"
+# or "de". (The intents' answers are yours and stay as written.)
+[texts]
+language = "en"
+# Any sentence can be replaced, whatever the language. A key that does not
+# exist, or a {placeholder} the sentence does not support, stops the server
+# at start with the line to fix. The keys, with their English text; the
+# {placeholders} each one shows are the ones it supports:
+# fallback = "Sorry, I didn't get that. Could you put it another way, or shall I get a person?"
+# offer = "I'm not sure I can help with that. Shall I get a person?"
+# declined = "All right. Ask me anything else, or tap \"{person}\" at any time."
+# talk_to_person = "Talk to a person"
+# offer_yes = "Yes please"
+# offer_no = "No thanks"
+# clarify = "Did you mean: {options}?"
+# clarify_option = "\"{label}\""
+# clarify_or = ", or "
+# no_name = "there"
+# queue_closed_until = "We're closed right now. A person will reply when we open, {opens}. Your message is saved; leave your email if you'd like the answer there too."
+# queue_closed = "We're closed right now. Your message is saved and a person will reply as soon as we can; leave your email if you'd like the answer there too."
+# queue_nobody = "Nobody from the team is available at this moment. Your message is saved and a person will reply as soon as someone is back; leave your email if you'd like the answer there too."
+# leave_email = "Leave my email"
+# opens_at = "{weekday} {time} ({timezone})"
+# monday = "Monday"
+# tuesday = "Tuesday"
+# wednesday = "Wednesday"
+# thursday = "Thursday"
+# friday = "Friday"
+# saturday = "Saturday"
+# sunday = "Sunday"
+# widget_title = "Chat with us"
+# widget_open = "Open chat"
+# widget_close = "Close chat"
+# widget_welcome = "Hi! Ask me about orders, shipping, returns and more."
+# widget_placeholder = "Type your message…"
+# widget_send = "Send"
+# widget_typing = "Typing…"
+# widget_you = "You"
+# widget_bot = "Assistant"
+# widget_joined = "{agent} joined the conversation"
+# widget_queued = "You are number {position} in the queue."
+# widget_wait = "Estimated wait: about {minutes} min."
+# widget_handoff = "Getting a person for you…"
+# widget_transfer = "You are now talking with {agent}."
+# widget_back = "You are back with the assistant."
+# widget_closed = "The conversation was closed."
+# widget_rate = "How did we do?"
+# widget_star = "{n} of 5"
+# widget_thanks = "Thank you for your rating!"
+# widget_email = "Your email"
+# widget_email_send = "Send"
+# widget_email_left = "We will also reply to {email}."
+# widget_limited = "You are sending messages too fast. Please wait {seconds} s."
+# widget_down = "We cannot reach the chat right now. Reconnecting…"
+# widget_failed = "Something went wrong. Please try again."
+
 # The optional semantic layer (a build with `--features transformer`):
 # the model directory that models/fetch.sh prints. A model that is set but
 # missing or broken stops the server at start, naming the script.
@@ -663,6 +785,29 @@ mod tests {
         assert_eq!(printed.limits, none.limits);
         assert_eq!(printed.escalation, none.escalation);
         assert_eq!(printed.default_handle_secs, none.default_handle_secs);
+        assert_eq!(printed.texts, none.texts);
+        // Every text is listed, commented out, with its English default.
+        let section = &DEFAULT_CONFIG[DEFAULT_CONFIG.find("\n[texts]\n").unwrap()..];
+        let listed: toml::Table = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| {
+                l.split_once(" = ").is_some_and(|(k, _)| {
+                    crate::conversation::texts::KEYS.iter().any(|t| t.name == k)
+                })
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            .parse()
+            .unwrap();
+        for key in crate::conversation::texts::KEYS {
+            assert_eq!(
+                listed.get(key.name).and_then(|v| v.as_str()),
+                none.texts.get(key.name),
+                "`{}` in DEFAULT_CONFIG",
+                key.name
+            );
+        }
         // Every raw setting appears in the text, so none goes undocumented.
         for key in [
             "bind",
@@ -690,6 +835,7 @@ mod tests {
             "offer_first",
             "priority_for_upset",
             "default_handle_secs",
+            "language",
         ] {
             assert!(DEFAULT_CONFIG.contains(&format!("\n{key} = ")), "{key}");
         }
@@ -816,6 +962,72 @@ mod tests {
             "the environment wins over the file"
         );
         assert!(!c.escalation.on_negative_sentiment);
+    }
+
+    #[test]
+    fn texts_language_and_overrides() {
+        let c = Config::load(None, []).unwrap();
+        assert_eq!(*c.texts, Texts::builtin(Language::En));
+        let (_d, p) = write(
+            "[texts]\nlanguage = \"de\"\nfallback = \"Wie bitte?\"\nwidget_joined = \"{agent} ist da\"\n",
+        );
+        let c = Config::load(Some(&p), []).unwrap();
+        assert_eq!(c.texts.language, Language::De);
+        assert_eq!(c.texts.fallback, "Wie bitte?");
+        assert_eq!(c.texts.widget_joined, "{agent} ist da");
+        assert_eq!(c.texts.offer, Texts::builtin(Language::De).offer);
+        let env = [(
+            "FRONTDESK_TEXTS__OFFER".to_string(),
+            "Soll ich jemanden holen?".to_string(),
+        )];
+        let c = Config::load(Some(&p), env).unwrap();
+        assert_eq!(c.texts.offer, "Soll ich jemanden holen?");
+        assert_eq!(c.texts.fallback, "Wie bitte?");
+        let env = [
+            ("FRONTDESK_TEXTS__WIDGET_SEND".to_string(), "5".to_string()),
+            ("FRONTDESK_TEXTS__OFFER_YES".to_string(), "[ja]".to_string()),
+        ];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!((&*c.texts.widget_send, &*c.texts.offer_yes), ("5", "[ja]"));
+    }
+
+    #[test]
+    fn texts_errors_point_at_the_line() {
+        for (body, want) in [
+            (
+                "[texts]\nlanguage = \"de\"\nfallbak = \"Wie bitte?\"\n",
+                "frontdesk.toml:3:1: [texts] unknown text `fallbak`",
+            ),
+            (
+                "[texts]\nfallback = \"Sorry {name}\"\n",
+                "frontdesk.toml:2:12: [texts] text `fallback` does not support the placeholder `{name}` (it supports: none)",
+            ),
+            (
+                "[texts]\nlanguage = \"fr\"\n",
+                "frontdesk.toml:2:12: [texts] unknown language \"fr\" (known: \"en\", \"de\")",
+            ),
+            (
+                "[texts]\n\n  offer = \"\"\n",
+                "frontdesk.toml:3:11: [texts] text `offer` is empty",
+            ),
+            (
+                "[texts]\nfallback = 3\n",
+                "frontdesk.toml:2:12: invalid type",
+            ),
+        ] {
+            let (_d, p) = write(body);
+            let e = Config::load(Some(&p), []).unwrap_err().to_string();
+            assert!(e.contains(want), "{body:?}: {e}");
+        }
+        let env = [(
+            "FRONTDESK_TEXTS__OPENS_AT".to_string(),
+            "{day} {time}".to_string(),
+        )];
+        let e = Config::load(None, env).unwrap_err().to_string();
+        assert!(
+            e.starts_with("environment variable FRONTDESK_TEXTS__OPENS_AT: text `opens_at` does not support the placeholder `{day}`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -347,7 +347,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     text: line.clone(),
                     client_id: chat.turns.to_string(),
                 };
-                let events = match conversation::step(&chat.conv, input, &c, &config.escalation) {
+                let rules = conversation::Rules {
+                    escalation: &config.escalation,
+                    texts: &config.texts,
+                };
+                let events = match conversation::step(&chat.conv, input, &c, &rules) {
                     Ok(e) => e,
                     Err(e) => {
                         out!("(not possible: {e})");

@@ -11,29 +11,16 @@
   var wsBase = base.replace(/^http/, 'ws');
   var ds = script.dataset;
   var KEY = 'frontdesk:' + base;
-  var S = {
-    title: ds.title || 'Chat with us',
-    open: 'Open chat', close: 'Close chat',
-    welcome: 'Hi! Ask me about orders, shipping, returns and more.',
-    placeholder: 'Type your message…', send: 'Send', person: 'Talk to a person',
-    typing: 'Typing…', you: 'You', bot: 'Assistant',
-    joined: '{agent} joined the conversation',
-    queued: 'You are number {position} in the queue.',
-    wait: 'Estimated wait: about {minutes} min.',
-    handoff: 'Getting a person for you…',
-    transfer: 'You are now talking with {agent}.',
-    back: 'You are back with the assistant.',
-    closed: 'The conversation was closed.',
-    rate: 'How did we do?', star: '{n} of 5', thanks: 'Thank you for your rating!',
-    email: 'Your email', emailSend: 'Send', emailLeft: 'We will also reply to {email}.',
-    limited: 'You are sending messages too fast. Please wait {seconds} s.',
-    down: 'We cannot reach the chat right now. Reconnecting…',
-    failed: 'Something went wrong. Please try again.',
-    yes: 'Yes please', no: 'No thanks', leaveEmail: 'Leave my email'
-  };
-  try { Object.assign(S, JSON.parse(ds.strings || '{}')); } catch (e) { /* keep defaults */ }
+  // The server fills SERVED in when it sends this file: the `[texts]` of
+  // frontdesk.toml in its language (`lang`), so every line the visitor
+  // reads comes from the server's one table. A page may still override any
+  // string with data-strings='{"send":"…"}' and the title with data-title.
+  var SERVED = {};
+  var S = Object.assign({}, SERVED.strings);
+  if (ds.title) S.title = ds.title;
+  try { Object.assign(S, JSON.parse(ds.strings || '{}')); } catch (e) { /* keep the server's */ }
   function t(key, vars) {
-    return String(S[key]).replace(/\{(\w+)\}/g, function (m, k) { return vars && k in vars ? vars[k] : m; });
+    return String(S[key] != null ? S[key] : key).replace(/\{(\w+)\}/g, function (m, k) { return vars && k in vars ? vars[k] : m; });
   }
 
   var CSS = ':host{all:initial}' +
@@ -119,6 +106,7 @@
   sheet.replaceSync(CSS);
   root.adoptedStyleSheets = [sheet];
   var wrap = el('div', 'root');
+  if (SERVED.lang) wrap.setAttribute('lang', SERVED.lang);
   if (ds.color && /^#[0-9a-fA-F]{3,8}$/.test(ds.color)) wrap.style.setProperty('--c', ds.color);
   var panel = el('div', 'panel');
   panel.hidden = true;

@@ -98,12 +98,11 @@ impl App {
         now: i64,
     ) -> Result<(Appended, Option<Positions>), Refused> {
         let classifier = self.classifier();
-        let mut events = step(
-            &conv,
-            input.clone(),
-            &classifier,
-            &self.inner.config.escalation,
-        )?;
+        let rules = crate::conversation::Rules {
+            escalation: &self.inner.config.escalation,
+            texts: &self.inner.config.texts,
+        };
+        let mut events = step(&conv, input.clone(), &classifier, &rules)?;
         if events.is_empty() {
             let nothing = Appended {
                 records: Vec::new(),
@@ -150,6 +149,7 @@ impl App {
                             self.inner.config.business_hours.as_ref(),
                             id,
                             now,
+                            &self.inner.config.texts,
                         ));
                         enqueued = q.waiting().iter().find(|w| w.conversation == id).cloned();
                         undo.push(Undo::Dequeue);

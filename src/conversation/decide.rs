@@ -17,6 +17,7 @@ use crate::util::normalize::normalize;
 
 use super::machine::slot_value;
 use super::state::{Conversation, Pending};
+use super::texts::Texts;
 use super::turn::{Reason, Thresholds, Turn, TurnKind};
 
 /// When the bot hands a conversation to a person (`[escalation]` in
@@ -279,12 +280,13 @@ pub fn decide_turn(
     text: &str,
     classifier: &Classifier,
     escalation: &EscalationPolicy,
+    texts: &Texts,
 ) -> Vec<(Move, Turn)> {
     let intents = classifier.intents();
     let norm = normalize(text);
     match &conv.pending {
         Pending::HandoffOffer { reason } => {
-            if YES.contains(&norm.as_str()) {
+            if YES.contains(&norm.as_str()) || texts.is_yes(&norm) {
                 let turn = Turn::chosen(TurnKind::Handoff, None, Reason::OfferAccepted);
                 let handoff = Move::Handoff {
                     reason: *reason,
@@ -292,7 +294,7 @@ pub fn decide_turn(
                 };
                 return vec![(handoff, turn)];
             }
-            if NO.contains(&norm.as_str()) {
+            if NO.contains(&norm.as_str()) || texts.is_no(&norm) {
                 // Declined: never loop back into the same offer.
                 let turn = Turn::chosen(TurnKind::Answer, None, Reason::OfferDeclined);
                 return vec![(Move::Declined, turn)];
@@ -312,7 +314,11 @@ pub fn decide_turn(
                 };
                 return vec![(answer, turn)];
             }
-            if NO.contains(&norm.as_str()) || norm == "neither" || norm == "none of these" {
+            if NO.contains(&norm.as_str())
+                || texts.is_no(&norm)
+                || norm == "neither"
+                || norm == "none of these"
+            {
                 let turn = Turn::chosen(TurnKind::Handoff, None, Reason::LowConfidence);
                 return vec![escalate(
                     HandoffReason::LowConfidence,

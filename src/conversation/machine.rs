@@ -10,6 +10,7 @@ use crate::trace;
 use super::decide::{decide_turn, EscalationPolicy, HandoffReason, Move};
 use super::event::Event;
 use super::state::{Conversation, Phase};
+use super::texts::Texts;
 use super::turn::{Turn, TurnKind};
 
 /// What can happen to a conversation.
@@ -76,21 +77,20 @@ pub enum StepError {
     BadEmail(String),
 }
 
-/// What the bot says when it did not understand.
-pub const FALLBACK_TEXT: &str =
-    "Sorry, I didn't get that. Could you put it another way, or shall I get a person?";
-
-/// Text of the offer, and of the reply to a decline.
-pub const OFFER_TEXT: &str = "I'm not sure I can help with that. Shall I get a person?";
-pub const DECLINED_TEXT: &str =
-    "All right. Ask me anything else, or tap \"Talk to a person\" at any time.";
+/// What `step` goes by besides the conversation and the classifier: when to
+/// get a person, and the sentences the bot says (`[texts]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    pub escalation: &'a EscalationPolicy,
+    pub texts: &'a Texts,
+}
 
 /// Applies one input; returns the events to append, in order.
 pub fn step(
     conv: &Conversation,
     input: Input,
     classifier: &Classifier,
-    policy: &EscalationPolicy,
+    rules: &Rules<'_>,
 ) -> Result<Vec<Event>, StepError> {
     let phase = conv.phase.as_str();
     match input {
@@ -107,7 +107,7 @@ pub fn step(
                 // The agent has it: the bot stays silent, however the
                 // message classifies.
                 Phase::Queued { .. } | Phase::WithAgent { .. } => {}
-                Phase::Bot => events.extend(bot_turn(conv, &text, classifier, policy)),
+                Phase::Bot => events.extend(bot_turn(conv, &text, classifier, rules)),
                 Phase::Closed => {
                     // A new message restarts with the bot, with a clean slate.
                     let fresh = Conversation {
@@ -115,7 +115,7 @@ pub fn step(
                         replies: conv.replies,
                         ..Conversation::default()
                     };
-                    events.extend(bot_turn(&fresh, &text, classifier, policy));
+                    events.extend(bot_turn(&fresh, &text, classifier, rules));
                 }
             }
             Ok(events)
@@ -211,15 +211,16 @@ fn bot_turn(
     conv: &Conversation,
     text: &str,
     classifier: &Classifier,
-    policy: &EscalationPolicy,
+    rules: &Rules<'_>,
 ) -> Vec<Event> {
+    let texts = rules.texts;
     let intents = classifier.intents();
     let mut events = Vec::new();
-    for (next, turn) in decide_turn(conv, text, classifier, policy) {
+    for (next, turn) in decide_turn(conv, text, classifier, rules.escalation, texts) {
         match next {
             Move::Answer { intent, found } => {
                 if let Some(i) = intents.get(&intent) {
-                    events.extend(answer(conv, i, text, &found, turn));
+                    events.extend(answer(conv, i, text, &found, turn, texts));
                 }
             }
             Move::Clarify { options } => {
@@ -228,26 +229,26 @@ fn bot_turn(
                     .filter_map(|o| intents.get(o).map(|i| i.label().to_string()))
                     .collect();
                 let mut quick_replies = labels.clone();
-                quick_replies.push("Talk to a person".into());
+                quick_replies.push(texts.talk_to_person.clone());
                 events.push(Event::Clarification {
-                    text: format!("Did you mean: \"{}\"?", labels.join("\", or \"")),
+                    text: texts.clarify(&labels),
                     options,
                     quick_replies,
                     decision: Some(Box::new(turn)),
                 });
             }
             Move::Fallback => events.push(Event::Fallback {
-                text: FALLBACK_TEXT.into(),
+                text: texts.fallback.clone(),
                 trace: trace::trace(&turn),
                 decision: Some(Box::new(turn)),
             }),
             Move::Offer { reason } => events.push(Event::HandoffOffered {
                 reason,
-                text: OFFER_TEXT.into(),
+                text: texts.offer.clone(),
                 decision: Some(Box::new(turn)),
             }),
             Move::Declined => {
-                events.push(bot_reply(DECLINED_TEXT.into(), turn, vec![], vec![]));
+                events.push(bot_reply(texts.declined(), turn, vec![], vec![]));
             }
             Move::Handoff { reason, intent } => {
                 // An intent whose action is handoff says its answer first.
@@ -273,6 +274,7 @@ fn answer(
     text: &str,
     found: &[(String, String)],
     turn: Turn,
+    texts: &Texts,
 ) -> Vec<Event> {
     let mut slots = conv.slots_of(&intent.id);
     for (k, v) in found {
@@ -303,7 +305,7 @@ fn answer(
     let name = conv.visitor.name.as_deref();
     let reply = render(&template, |k| {
         if k == "name" {
-            return Some(name.unwrap_or("there"));
+            return Some(name.unwrap_or(&texts.no_name));
         }
         slots.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
     });

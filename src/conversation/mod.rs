@@ -1,12 +1,15 @@
 //! A conversation: its append-only event log (`event.rs`), the state derived
 //! from it (`state.rs`), the one home of the bot's decisions and of
-//! escalation (`decide.rs`) with their stored form (`turn.rs`), and the
-//! pure rules that turn an input into new events (`machine.rs`). No I/O here: storage and delivery live elsewhere.
+//! escalation (`decide.rs`) with their stored form (`turn.rs`), the pure
+//! rules that turn an input into new events (`machine.rs`), and every
+//! sentence the bot says to a visitor (`texts.rs`). No I/O here: storage
+//! and delivery live elsewhere.
 
 pub mod decide;
 pub mod event;
 pub mod machine;
 pub mod state;
+pub mod texts;
 pub mod turn;
 
 pub use decide::{
@@ -14,8 +17,9 @@ pub use decide::{
     TestResult, HUMAN_AGENT_INTENT,
 };
 pub use event::{with_replies, Event, Record, Visitor};
-pub use machine::{step, Input, StepError};
+pub use machine::{step, Input, Rules, StepError};
 pub use state::{Conversation, Pending, Phase};
+pub use texts::{Language, Texts};
 pub use turn::{Reason, Turn, TurnKind};
 
 #[cfg(test)]

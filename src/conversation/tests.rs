@@ -55,6 +55,8 @@ struct Chat {
     log: Vec<Record>,
     conv: Conversation,
     policy: EscalationPolicy,
+    /// The sentences the bot says (English unless a test sets others).
+    texts: Texts,
     next_id: u32,
 }
 
@@ -64,6 +66,7 @@ impl Chat {
             log: vec![],
             conv: Conversation::default(),
             policy,
+            texts: Texts::default(),
             next_id: 0,
         };
         c.append(vec![Event::Started {
@@ -88,7 +91,11 @@ impl Chat {
     }
 
     fn input(&mut self, input: Input) -> Result<Vec<Event>, StepError> {
-        let events = step(&self.conv, input, classifier(), &self.policy)?;
+        let rules = Rules {
+            escalation: &self.policy,
+            texts: &self.texts,
+        };
+        let events = step(&self.conv, input, classifier(), &rules)?;
         self.append(events.clone());
         Ok(events)
     }
@@ -825,4 +832,65 @@ fn records_without_a_decision_still_load() {
     seen.hide_internals();
     assert!(seen.decision().is_none());
     assert!(!serde_json::to_string(&seen).unwrap().contains("trace"));
+}
+
+/// Issue 16: with `[texts] language = "de"`, every sentence the rules
+/// write is German, and the German quick replies are understood.
+#[test]
+fn german_texts_and_german_answers_to_the_offer() {
+    let de = Texts::builtin(Language::De);
+    let mut c = Chat::new(EscalationPolicy::default(), None);
+    c.texts = de.clone();
+    c.table(&[
+        ("what is the weather", &["visitor", "fallback"], "bot"),
+        ("tell me a joke", &["visitor", "fallback", "offer"], "bot"),
+        (&de.offer_no, &["visitor", "reply"], "bot"),
+    ]);
+    assert_eq!(
+        c.last_text(),
+        "Alles klar. Fragen Sie mich gern etwas anderes, oder tippen Sie jederzeit auf „Mit einem Menschen sprechen“."
+    );
+    c.table(&[
+        ("what is the weather", &["visitor", "fallback"], "bot"),
+        ("tell me a joke", &["visitor", "fallback", "offer"], "bot"),
+        (&de.offer_yes, &["visitor", "handoff"], "queued"),
+    ]);
+    for r in &c.log {
+        match &r.event {
+            Event::Fallback { text, .. } => assert_eq!(text, &de.fallback),
+            Event::HandoffOffered { text, .. } => assert_eq!(text, &de.offer),
+            _ => {}
+        }
+    }
+    // A plain "ja" and "nein" work too; English stays understood.
+    for (yes, no) in [("ja", "nein"), ("yes", "no")] {
+        let mut c = Chat::new(EscalationPolicy::default(), None);
+        c.texts = de.clone();
+        c.table(&[
+            ("what is the weather", &["visitor", "fallback"], "bot"),
+            ("tell me a joke", &["visitor", "fallback", "offer"], "bot"),
+            (no, &["visitor", "reply"], "bot"),
+            ("what is the weather", &["visitor", "fallback"], "bot"),
+            ("tell me a joke", &["visitor", "fallback", "offer"], "bot"),
+            (yes, &["visitor", "handoff"], "queued"),
+        ]);
+    }
+    // The clarification and the unnamed visitor's `{name}`.
+    let mut c = Chat::new(EscalationPolicy::default(), None);
+    c.texts = de.clone();
+    let got = c.say("how long and how much");
+    let Some(Event::Clarification {
+        text,
+        quick_replies,
+        ..
+    }) = got.iter().find(|e| kind(e) == "clarify")
+    else {
+        panic!("{got:#?}")
+    };
+    assert!(text.starts_with("Meinten Sie: „"), "{text}");
+    assert_eq!(quick_replies.last(), Some(&de.talk_to_person));
+    let mut c = Chat::new(EscalationPolicy::default(), None);
+    c.texts = de;
+    c.say("hello");
+    assert_eq!(c.last_text(), "Hi zusammen! How can I help?");
 }

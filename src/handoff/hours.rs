@@ -8,6 +8,8 @@ use jiff::civil::{Date, Time, Weekday};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
+use crate::conversation::Texts;
+
 /// `[business_hours]` as written in `frontdesk.toml`.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -157,11 +159,14 @@ impl BusinessHours {
         None
     }
 
-    /// "Monday 09:00 (Europe/Berlin)", for telling visitors.
-    pub fn describe(&self, at_ms: i64) -> Option<String> {
+    /// "Monday 09:00 (Europe/Berlin)", for telling visitors: `opens_at`
+    /// of `texts`, with its weekday names.
+    pub fn describe(&self, at_ms: i64, texts: &Texts) -> Option<String> {
         let ts = Timestamp::from_millisecond(at_ms).ok()?;
         let z = ts.to_zoned(self.tz.clone());
-        Some(format!("{} ({})", z.strftime("%A %H:%M"), self.tz_name))
+        let weekday = z.weekday().to_monday_zero_offset() as usize;
+        let time = z.strftime("%H:%M").to_string();
+        Some(texts.opens_at(weekday, &time, &self.tz_name))
     }
 }
 
@@ -237,8 +242,14 @@ mod tests {
             "over the holiday and weekend"
         );
         assert_eq!(
-            h.describe(berlin("2026-11-30T09:00")).unwrap(),
+            h.describe(berlin("2026-11-30T09:00"), &Texts::default())
+                .unwrap(),
             "Monday 09:00 (Europe/Berlin)"
+        );
+        let de = Texts::builtin(crate::conversation::Language::De);
+        assert_eq!(
+            h.describe(berlin("2026-12-01T09:00"), &de).unwrap(),
+            "Dienstag um 09:00 Uhr (Europe/Berlin)"
         );
         // Daylight saving: 2026-03-29 02:00 → 03:00 in Berlin; Monday the 30th opens at 09:00 local.
         assert_eq!(t("2026-03-28T12:00"), Some(berlin("2026-03-30T09:00")));

@@ -10,6 +10,6 @@ mod queue;
 mod summary;
 
 pub use hours::{BusinessHours, HoursError, RawHours};
-pub use notice::{queue_notice, LEAVE_EMAIL};
+pub use notice::queue_notice;
 pub use queue::{Agent, Presence, Queue, QueueError, Waiting};
 pub use summary::Summary;

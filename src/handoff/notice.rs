@@ -3,17 +3,16 @@
 //! honest word on when a person will reply and an offer to leave an email.
 
 use super::{BusinessHours, Queue};
-use crate::conversation::Event;
+use crate::conversation::{Event, Texts};
 
-/// Quick reply offered when nobody can answer now.
-pub const LEAVE_EMAIL: &str = "Leave my email";
-
-/// The events that tell the visitor of `conversation` where they stand.
+/// The events that tell the visitor of `conversation` where they stand, in
+/// the words of `texts`.
 pub fn queue_notice(
     queue: &Queue,
     hours: Option<&BusinessHours>,
     conversation: &str,
     now_ms: i64,
+    texts: &Texts,
 ) -> Vec<Event> {
     let Some(position) = queue.position(conversation) else {
         return Vec::new();
@@ -30,19 +29,18 @@ pub fn queue_notice(
         wait_secs,
     }];
     let when = || {
-        hours
-            .and_then(|h| h.next_open_ms(now_ms))
-            .and_then(|t| hours.and_then(|h| h.describe(t)))
+        let h = hours?;
+        h.describe(h.next_open_ms(now_ms)?, texts)
     };
     let text = if closed {
         Some(match when() {
-            Some(at) => format!(
-                "We're closed right now. A person will reply when we open, {at}. Your message is saved; leave your email if you'd like the answer there too."
-            ),
-            None => "We're closed right now. Your message is saved and a person will reply as soon as we can; leave your email if you'd like the answer there too.".to_string(),
+            Some(opens) => {
+                crate::conversation::texts::fill(&texts.queue_closed_until, &[("opens", &opens)])
+            }
+            None => texts.queue_closed.clone(),
         })
     } else if nobody {
-        Some("Nobody from the team is available at this moment. Your message is saved and a person will reply as soon as someone is back; leave your email if you'd like the answer there too.".to_string())
+        Some(texts.queue_nobody.clone())
     } else {
         None
     };
@@ -52,7 +50,7 @@ pub fn queue_notice(
             intent: None,
             confidence: 1.0,
             trace: "queued outside hours or with nobody online".into(),
-            quick_replies: vec![LEAVE_EMAIL.into()],
+            quick_replies: vec![texts.leave_email.clone()],
             slots: vec![],
             // A notice about the queue, not a decision on a message.
             decision: None,
@@ -64,7 +62,7 @@ pub fn queue_notice(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conversation::HandoffReason;
+    use crate::conversation::{HandoffReason, Language};
     use crate::handoff::{Presence, RawHours};
 
     fn weekdays_9_to_5() -> BusinessHours {
@@ -83,6 +81,10 @@ mod tests {
         .unwrap()
     }
 
+    fn en() -> Texts {
+        Texts::default()
+    }
+
     // 2026-11-23 (Monday) 10:00 and 20:00 UTC.
     const MONDAY_10: i64 = 1_795_428_000_000;
     const MONDAY_20: i64 = MONDAY_10 + 10 * 3_600_000;
@@ -93,7 +95,7 @@ mod tests {
         q.set_agent("alex", Presence::Online, 1);
         q.claim("alex", "busy", true).unwrap();
         q.enqueue("a", HandoffReason::Asked, MONDAY_10);
-        let got = queue_notice(&q, Some(&weekdays_9_to_5()), "a", MONDAY_10);
+        let got = queue_notice(&q, Some(&weekdays_9_to_5()), "a", MONDAY_10, &en());
         assert_eq!(
             got,
             vec![Event::Queued {
@@ -108,7 +110,7 @@ mod tests {
         let mut q = Queue::default();
         q.set_agent("alex", Presence::Online, 1);
         q.enqueue("a", HandoffReason::Asked, MONDAY_20);
-        let got = queue_notice(&q, Some(&weekdays_9_to_5()), "a", MONDAY_20);
+        let got = queue_notice(&q, Some(&weekdays_9_to_5()), "a", MONDAY_20, &en());
         assert_eq!(
             got[0],
             Event::Queued {
@@ -123,7 +125,7 @@ mod tests {
                 ..
             } => {
                 assert!(text.contains("Tuesday 09:00 (UTC)"), "{text}");
-                assert_eq!(quick_replies, &[LEAVE_EMAIL.to_string()]);
+                assert_eq!(quick_replies, &["Leave my email".to_string()]);
             }
             e => panic!("{e:?}"),
         }
@@ -133,7 +135,7 @@ mod tests {
     fn open_but_nobody_online_is_said_so() {
         let mut q = Queue::default();
         q.enqueue("a", HandoffReason::Asked, MONDAY_10);
-        let got = queue_notice(&q, None, "a", MONDAY_10);
+        let got = queue_notice(&q, None, "a", MONDAY_10, &en());
         assert_eq!(
             got[0],
             Event::Queued {
@@ -144,6 +146,34 @@ mod tests {
         assert!(
             matches!(&got[1], Event::BotReply { text, .. } if text.contains("Nobody from the team"))
         );
-        assert!(queue_notice(&q, None, "not-queued", MONDAY_10).is_empty());
+        assert!(queue_notice(&q, None, "not-queued", MONDAY_10, &en()).is_empty());
+    }
+
+    #[test]
+    fn german_notices_are_german_with_german_weekdays() {
+        let de = Texts::builtin(Language::De);
+        let mut q = Queue::default();
+        q.set_agent("alex", Presence::Online, 1);
+        q.enqueue("a", HandoffReason::Asked, MONDAY_20);
+        let got = queue_notice(&q, Some(&weekdays_9_to_5()), "a", MONDAY_20, &de);
+        match &got[1] {
+            Event::BotReply {
+                text,
+                quick_replies,
+                ..
+            } => {
+                assert!(text.starts_with("Wir haben gerade geschlossen."), "{text}");
+                assert!(text.contains("Dienstag um 09:00 Uhr (UTC)"), "{text}");
+                assert_eq!(quick_replies, std::slice::from_ref(&de.leave_email));
+            }
+            e => panic!("{e:?}"),
+        }
+        let mut q = Queue::default();
+        q.enqueue("a", HandoffReason::Asked, MONDAY_10);
+        let got = queue_notice(&q, None, "a", MONDAY_10, &de);
+        assert!(
+            matches!(&got[1], Event::BotReply { text, .. } if *text == de.queue_nobody),
+            "{got:?}"
+        );
     }
 }

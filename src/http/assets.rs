@@ -4,23 +4,25 @@
 //! pages are served with a strict Content-Security-Policy: they have no
 //! inline script or style, so they need none of the `unsafe-` sources.
 
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
 use crate::app::App;
+use crate::conversation::Texts;
 
 const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-fn asset(body: &'static str, content_type: &'static str, page: bool) -> Response {
+fn asset(body: impl Into<axum::body::Body>, content_type: &'static str, page: bool) -> Response {
     let mut res = (
         [
             (header::CONTENT_TYPE, content_type),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        body,
+        body.into(),
     )
         .into_response();
     let h = res.headers_mut();
@@ -55,6 +57,32 @@ macro_rules! serve {
 /// The widget's source, for size checks.
 pub const WIDGET_JS: &str = include_str!("../../web-widget/widget.js");
 
+/// Where the served widget gets its strings (`[texts]` in its language).
+const WIDGET_TEXTS: &str = "var SERVED = {};";
+
+/// The widget with the texts filled in: `{"lang": "de", "strings": {…}}`.
+pub fn widget_js(texts: &Texts) -> String {
+    let strings: serde_json::Map<String, serde_json::Value> = texts
+        .widget()
+        .into_iter()
+        .map(|(name, text)| (name.to_string(), text.into()))
+        .collect();
+    let served = serde_json::json!({ "lang": texts.language.code(), "strings": strings })
+        .to_string()
+        // JSON allows these two in strings, older JavaScript does not.
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029");
+    WIDGET_JS.replacen(WIDGET_TEXTS, &format!("var SERVED = {served};"), 1)
+}
+
+async fn widget(State(app): State<App>) -> Response {
+    asset(
+        widget_js(&app.config().texts),
+        "text/javascript; charset=utf-8",
+        false,
+    )
+}
+
 pub fn router() -> Router<App> {
     const JS: &str = "text/javascript; charset=utf-8";
     const CSS: &str = "text/css; charset=utf-8";
@@ -62,7 +90,7 @@ pub fn router() -> Router<App> {
     Router::new()
         .route("/", serve!("index.html", HTML, true))
         .route("/demo.css", serve!("demo.css", CSS, false))
-        .route("/widget.js", serve!("widget.js", JS, false))
+        .route("/widget.js", get(widget))
         .route("/agent", serve!("agent.html", HTML, true))
         .route("/agent.js", serve!("agent.js", JS, false))
         .route("/admin", serve!("admin.html", HTML, true))
@@ -72,4 +100,48 @@ pub fn router() -> Router<App> {
             "/favicon.ico",
             serve!("favicon.svg", "image/svg+xml", false),
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conversation::Language;
+
+    #[test]
+    fn the_widget_is_served_with_the_texts_of_its_language() {
+        assert_eq!(WIDGET_JS.matches(WIDGET_TEXTS).count(), 1, "one marker");
+        let mut de = Texts::builtin(Language::De);
+        de.widget_send = "Los \u{2028} </script>".into();
+        let js = widget_js(&de);
+        assert!(!js.contains(WIDGET_TEXTS));
+        let line = js.lines().find(|l| l.contains("var SERVED = ")).unwrap();
+        let json = line
+            .trim()
+            .trim_start_matches("var SERVED = ")
+            .trim_end_matches(';');
+        let served: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(served["lang"], "de");
+        assert_eq!(served["strings"]["person"], "Mit einem Menschen sprechen");
+        assert_eq!(served["strings"]["send"], "Los \u{2028} </script>");
+        assert!(!line.contains('\u{2028}'));
+        // Every string the widget reads is served.
+        for name in WIDGET_JS
+            .split("S.")
+            .skip(1)
+            .map(|r| r.split(|c: char| !c.is_alphanumeric()).next().unwrap_or(""))
+            .filter(|n| !n.is_empty())
+        {
+            assert!(served["strings"].get(name).is_some(), "S.{name}");
+        }
+        let calls = WIDGET_JS.match_indices("t('").filter(|(i, _)| {
+            !WIDGET_JS[..*i]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric())
+        });
+        for (i, _) in calls {
+            let name = WIDGET_JS[i + 3..].split('\'').next().unwrap();
+            assert!(served["strings"].get(name).is_some(), "t('{name}')");
+        }
+    }
 }

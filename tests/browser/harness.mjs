@@ -21,7 +21,8 @@ export async function freePort() {
 
 /** The frontdesk server; `restart()` keeps the data dir and port. */
 export class Bot {
-  constructor(port, allowedOrigin) {
+  /** `extra`: more lines of frontdesk.toml (e.g. a `[texts]` section). */
+  constructor(port, allowedOrigin, extra = []) {
     this.port = port;
     this.dir = mkdtempSync(join(tmpdir(), 'frontdesk-browser-'));
     this.config = join(this.dir, 'frontdesk.toml');
@@ -34,6 +35,7 @@ export class Bot {
       '[limits]',
       'messages_per_minute = 200',
       'conversations_per_ip_per_minute = 200',
+      ...extra,
       ''
     ].join('\n'));
     this.origin = `http://127.0.0.1:${port}`;
@@ -134,10 +136,10 @@ export async function browser() {
 /** Everything a test needs, started in order: the host origin must be known
  * before the bot starts (it is an allowed origin), and the bot's origin
  * before the host pages are written. */
-export async function world() {
+export async function world(extra = []) {
   const botPort = await freePort();
   const hostPort = await freePort();
-  const bot = new Bot(botPort, `http://127.0.0.1:${hostPort}`);
+  const bot = new Bot(botPort, `http://127.0.0.1:${hostPort}`, extra);
   await bot.start();
   const hosts = await hostPages(bot.origin, hostPort);
   const b = await browser();

@@ -13,7 +13,8 @@ use proptest::sample::select;
 use proptest::test_runner::TestRunner;
 
 use frontdesk::conversation::{
-    step, Conversation, EscalationPolicy, Event, HandoffReason, Input, Phase, Record, Visitor,
+    step, Conversation, EscalationPolicy, Event, HandoffReason, Input, Language, Phase, Record,
+    Rules, Texts, Visitor,
 };
 
 const DEFAULT_CASES: u32 = 1000;
@@ -38,6 +39,11 @@ fn visitor_text() -> BoxedStrategy<String> {
         "this is ridiculous, nobody helps!!!",
         "asdf qwerty",
         "what is the weather",
+        // The German quick replies and answers (`[texts] language = "de"`).
+        "Ja, bitte",
+        "Nein, danke",
+        "ja",
+        "keine davon",
     ];
     prop_oneof![
         3 => crate::classify::message(),
@@ -180,8 +186,10 @@ impl Chat {
 #[test]
 fn step_arbitrary_sequences() {
     let classifier = crate::shipped_classifier();
+    // The rules run with the English texts or the German ones.
+    let texts = [Texts::builtin(Language::En), Texts::builtin(Language::De)];
     let strategy = (
-        escalation(),
+        (escalation(), 0..texts.len()),
         prop::option::of("[A-Za-z]{1,8}"),
         prop::collection::vec(input(), 1..40),
     );
@@ -190,13 +198,17 @@ fn step_arbitrary_sequences() {
         "tests/fuzz/regressions/conversation.txt",
     ));
     runner
-        .run(&strategy, |(policy, name, inputs)| {
+        .run(&strategy, |((policy, language), name, inputs)| {
             let mut chat = Chat::new(name);
             for input in inputs {
                 let before = chat.conv.clone();
                 let retry = matches!(&input, Input::Visitor { client_id, .. }
                     if before.client_ids.contains(client_id));
-                let Ok(events) = step(&before, input.clone(), &classifier, &policy) else {
+                let rules = Rules {
+                    escalation: &policy,
+                    texts: &texts[language],
+                };
+                let Ok(events) = step(&before, input.clone(), &classifier, &rules) else {
                     // A refused input changes nothing (the app answers 4xx).
                     continue;
                 };

@@ -11,6 +11,7 @@ mod proxy;
 mod reload;
 mod security;
 mod sockets;
+mod texts;
 mod webhook;
 mod write_path;
 
