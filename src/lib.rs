@@ -1,5 +1,9 @@
 //! frontdesk: a customer-support chatbot for websites.
 //!
+//! Dependencies point one way: `util` ← `intents` ← `classify` ←
+//! `conversation` ← `handoff` ← `store` ← `app` ← `http` (← `main`);
+//! `tests/structure.rs` keeps it so.
+//!
 //! - [`config`]: `frontdesk.toml` and `FRONTDESK_SECTION__KEY` overrides.
 //! - [`intents`]: the intent files admins edit; loading and validation with
 //!   `path:line:col` errors.
@@ -8,13 +12,22 @@
 //!   nothing of conversations.
 //! - [`conversation`]: the event log of a conversation, its derived state,
 //!   the one decision policy (answer, clarify, fall back, hand off, and why,
-//!   stored as data on every bot turn), and the pure rules of a
-//!   conversation.
+//!   stored as data on every bot turn), the pure rules of a conversation
+//!   (`step`), and every sentence the bot says to a visitor (`texts`, in
+//!   English and German, overridable in `frontdesk.toml`).
 //! - [`handoff`]: the agent queue, presence and capacity, assignment, wait
 //!   estimates, and the summary an agent reads first.
 //! - [`eval`]: labelled-CSV import, evaluation and threshold calibration.
-//! - [`store`]: persistence behind the `Store` trait; sled is the embedded
-//!   default, with durable (group-committed) appends.
+//! - [`store`]: persistence behind the `Store` trait (appends that name the
+//!   last seq they saw, a time-ordered read, the queue, outbox and agents);
+//!   sled is the embedded default, with durable (group-committed) appends.
+//!   Only `main` picks the backend.
+//! - [`app`]: the running bot: one file per job (visitor and agent
+//!   operations, the one write path, read-only views, admin), shared by
+//!   every request; it speaks in domain types and error kinds.
+//! - [`http`]: the axum face: the wire types and their OpenAPI schema
+//!   (`http::api`), the status of each error kind, handlers, WebSockets,
+//!   the accept loop.
 //! - [`trace`]: the decision trace in words, rendered from a bot turn's
 //!   decision data; shared by the CLI, stored traces and the admin API.
 //! - [`util`]: leaf helpers (text normalisation, a stable hash) that
