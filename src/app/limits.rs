@@ -72,8 +72,10 @@ impl RateLimiter {
         let now = now_ms.saturating_mul(1000);
         let interval = MINUTE_US / i64::from(limit);
         // How far ahead of now the arrival time may run: `limit - 1`
-        // events beyond the one arriving.
-        let tolerance = interval * (i64::from(limit) - 1);
+        // events beyond the one arriving (the minute less one interval:
+        // `interval * (limit - 1)` would shrink to nothing once the
+        // interval rounds to 0 µs, past 60 million a minute).
+        let tolerance = MINUTE_US - interval;
         let shard = &self.shards[self.hasher.hash_one(key) as usize % self.shards.len()];
         let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
         let tat = map.get(key).copied().unwrap_or(now).max(now);
@@ -184,6 +186,19 @@ mod tests {
     use super::*;
 
     const MIN: i64 = 60_000;
+
+    /// A limit past 60 million a minute makes the interval round to 0 µs;
+    /// the burst must still cover the minute, so requests stamped a
+    /// millisecond out of order (two threads, one lock) all pass.
+    #[test]
+    fn a_huge_limit_lets_requests_stamped_out_of_order_pass() {
+        let r = RateLimiter::per_minute();
+        let t0 = 1_700_000_000_000;
+        assert_eq!(r.hit("ip", 100_000_000, t0 + 1), Ok(()));
+        assert_eq!(r.hit("ip", 100_000_000, t0), Ok(()));
+        assert_eq!(r.hit("ip", 1_000_000, t0 + 1), Ok(()));
+        assert_eq!(r.hit("ip", 1_000_000, t0), Ok(()));
+    }
 
     #[test]
     fn burst_then_refill_and_say_when() {
