@@ -24,9 +24,10 @@ impl States {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The state of `id` if it is known.
-    pub(super) fn get(&self, id: &str) -> Option<Conversation> {
-        self.map().get(id).cloned()
+    /// The state of `id` if it is known, taken out (the one writer of a
+    /// conversation, under its stripe, gives it back after the write).
+    pub(super) fn take(&self, id: &str) -> Option<Conversation> {
+        self.map().remove(id)
     }
 
     /// Keeps `conv` as the state of `id` (folded to `conv.last_seq`).

@@ -52,17 +52,19 @@ impl App {
             ));
         }
         let _g = self.stripe(id);
-        if self.state(id)?.client_ids.contains(&cid) {
+        let conv = self.state(id)?;
+        if conv.client_ids.contains(&cid) {
+            self.keep(id, conv);
             // A retry: what was stored for it the first time.
             let log = self.inner.store.read(id, 0)?;
-            if let Some(i) = log.iter().position(
-                |r| matches!(&r.event, Event::VisitorMessage { client_id, .. } if *client_id == cid),
-            ) {
-                return Ok(Stored {
-                    records: with_replies(&log[i..]),
-                    duplicate: true,
-                });
-            }
+            let i = log
+                .iter()
+                .position(|r| matches!(&r.event, Event::VisitorMessage { client_id, .. } if *client_id == cid))
+                .unwrap_or(log.len());
+            return Ok(Stored {
+                records: with_replies(&log[i..]),
+                duplicate: true,
+            });
         }
         let now = now_ms();
         if let Err(wait) = self.inner.rates.hit(
@@ -70,6 +72,7 @@ impl App {
             self.inner.config.limits.messages_per_minute,
             now,
         ) {
+            self.keep(id, conv);
             return Err(ApiError::rate_limited("messages", wait));
         }
         self.inner.metrics.inc(Count::Message("visitor"));
@@ -77,7 +80,7 @@ impl App {
             text: msg.text,
             client_id: cid,
         };
-        let (appended, before) = self.apply_locked(id, input, now)?;
+        let (appended, before) = self.apply_to(id, conv, input, now)?;
         drop(_g);
         self.after_queue_change(id, before);
         Ok(Stored {

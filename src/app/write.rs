@@ -36,19 +36,23 @@ impl App {
         })
     }
 
-    /// The conversation's state: remembered from its last write, or read
-    /// and folded from its log. The caller holds its stripe.
+    /// The conversation's state: taken from what its last write left (no
+    /// copy), or read and folded from its log. The caller holds its
+    /// stripe, and gives the state back with `after_write` (or `keep`).
     pub(super) fn state(&self, id: &str) -> Result<Conversation, ApiError> {
-        if let Some(c) = self.inner.states.get(id) {
+        if let Some(c) = self.inner.states.take(id) {
             return Ok(c);
         }
         let log = self.inner.store.read(id, 0)?;
         if log.is_empty() {
             return Err(ApiError::not_found("conversation"));
         }
-        let conv = Conversation::from_log(&log);
-        self.inner.states.put(id, conv.clone());
-        Ok(conv)
+        Ok(Conversation::from_log(&log))
+    }
+
+    /// Gives back a state taken with `state` that no write changed.
+    pub(super) fn keep(&self, id: &str, conv: Conversation) {
+        self.inner.states.put(id, conv);
     }
 
     /// After the conversation's stripe is released (telling others takes
@@ -70,7 +74,19 @@ impl App {
         input: Input,
         now: i64,
     ) -> Result<(Appended, Option<Positions>), ApiError> {
-        match self.try_apply(id, self.state(id)?, input.clone(), now) {
+        let conv = self.state(id)?;
+        self.apply_to(id, conv, input, now)
+    }
+
+    /// `apply_locked` on a state the caller took already (`state`).
+    pub(super) fn apply_to(
+        &self,
+        id: &str,
+        conv: Conversation,
+        input: Input,
+        now: i64,
+    ) -> Result<(Appended, Option<Positions>), ApiError> {
+        match self.try_apply(id, conv, input.clone(), now) {
             Err(Refused::Moved) => {
                 // Another writer appended since this state was folded:
                 // read the log again and decide again, once.
@@ -104,6 +120,7 @@ impl App {
         };
         let mut events = step(&conv, input.clone(), &classifier, &rules)?;
         if events.is_empty() {
+            self.keep(id, conv);
             let nothing = Appended {
                 records: Vec::new(),
                 duplicate: false,
@@ -284,7 +301,6 @@ impl App {
         for r in records {
             conv.apply(r);
         }
-        self.inner.states.put(id, conv.clone());
         // An agent's socket forwards the records of the conversations its
         // agent holds: only then is a suggestion read.
         let suggestions: Vec<Suggestion> = if matches!(conv.phase, Phase::WithAgent { .. }) {
@@ -297,6 +313,7 @@ impl App {
             Vec::new()
         };
         self.inner.hub.publish(id, records, &suggestions);
+        self.keep(id, conv);
         let mut bot = None;
         for r in records {
             match &r.event {
