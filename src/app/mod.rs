@@ -15,6 +15,7 @@ pub mod hub;
 pub mod limits;
 pub mod metrics;
 pub mod reload;
+pub mod startup;
 pub mod webhook;
 
 use std::collections::HashMap;
@@ -153,9 +154,6 @@ impl App {
         let mut queue = Queue::default();
         queue.priority_for_upset = config.priority_for_upset;
         queue.default_handle_secs = config.default_handle_secs;
-        for w in store.waiting()? {
-            queue.restore(w);
-        }
         let mut started = Started::default();
         let mut agents = store.agents()?;
         if !agents.iter().any(|(_, a)| a.admin) {
@@ -189,36 +187,9 @@ impl App {
                 tokens.insert(a.token_sha256.clone(), (name.clone(), a.admin));
             }
         }
-        // The logs are the truth; the stored queue is an index of them. Fold
-        // every conversation: who holds what, and a queue entry for exactly
-        // the queued ones (a crash between a log write and its queue write
-        // is mended here).
-        let mut queued = std::collections::HashSet::new();
-        for id in store.conversations()? {
-            let conv = Conversation::from_log(&store.read(&id, 0)?);
-            match &conv.phase {
-                Phase::WithAgent { agent } => {
-                    let _ = queue.claim_restored(agent, &id);
-                }
-                Phase::Queued { reason } => {
-                    if queue.position(&id).is_none() {
-                        let at = conv.handoff_at_ms.unwrap_or(conv.last_at_ms);
-                        queue.enqueue(&id, *reason, at);
-                        if let Some(w) = queue.waiting().iter().find(|w| w.conversation == id) {
-                            store.put_waiting(w)?;
-                        }
-                    }
-                    queued.insert(id);
-                }
-                _ => {}
-            }
-        }
-        for w in queue.waiting().to_vec() {
-            if !queued.contains(&w.conversation) {
-                queue.remove(&w.conversation);
-                store.remove_waiting(&w.conversation)?;
-            }
-        }
+        // The queue and who holds what, from the store's indexes (only the
+        // conversations they name are read: `startup`).
+        startup::restore(store.as_ref(), &mut queue)?;
         let now = now_ms();
         let app = App {
             inner: Arc::new(Inner {
@@ -764,11 +735,13 @@ impl App {
         let last_seq = log.last().map_or(0, |r| r.seq);
         let outbox = self.webhook_packets(id, &log, &events, now);
         let notify_outbox = !outbox.is_empty();
+        let index = startup::index_ops(&conv, &events, now, enqueued.as_ref());
         let batch = Batch {
             at_ms: now,
             events,
             after_seq: Some(last_seq),
             outbox,
+            index,
         };
         let undo = |q: &mut Queue| {
             if enqueued.is_some() {
@@ -795,23 +768,6 @@ impl App {
         };
         if notify_outbox {
             self.outbox.notify_one();
-        }
-        // The log is stored and is the truth: a failed queue write is
-        // logged, and the next start rebuilds the queue from the logs.
-        let queue_write = if let Some(w) = &enqueued {
-            self.store.put_waiting(w)
-        } else if matches!(input, Input::Claim { .. })
-            || appended
-                .records
-                .iter()
-                .any(|r| matches!(r.event, Event::Closed { .. }))
-        {
-            self.store.remove_waiting(id)
-        } else {
-            Ok(())
-        };
-        if let Err(e) = queue_write {
-            tracing::error!(conversation = %id, error = %e, "queue entry not stored");
         }
         if let Some(w) = waited {
             self.metrics.observe_wait(w);
