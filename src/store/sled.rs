@@ -1258,7 +1258,7 @@ impl Store for SledStore {
         }
         let start = minute_bytes(minute_of(from_ms));
         // Every key of the last minute that overlaps the window.
-        let end = minute_bytes(minute_of(to_ms - 1) + super::MINUTE_MS);
+        let end = minute_bytes(minute_of(to_ms - 1).saturating_add(super::MINUTE_MS));
         self.activity
             .range(start..end)
             .keys()

@@ -13,9 +13,10 @@ use crate::conversation::Record;
 /// minute, not one per message.
 pub const MINUTE_MS: i64 = 60_000;
 
-/// The minute an instant falls in, as its start in ms.
+/// The minute an instant falls in, as its start in ms (saturating at the
+/// ends of `i64`, so any window a caller passes is safe).
 pub fn minute_of(at_ms: i64) -> i64 {
-    at_ms.div_euclid(MINUTE_MS) * MINUTE_MS
+    at_ms.saturating_sub(at_ms.rem_euclid(MINUTE_MS))
 }
 
 /// A conversation seen in a time window.
@@ -115,7 +116,10 @@ pub fn events_between<S: Store + ?Sized>(
     }
     let mut out = Vec::new();
     for (minute, ids) in by_minute {
-        let (lo, hi) = (from_ms.max(minute), to_ms.min(minute + MINUTE_MS));
+        let (lo, hi) = (
+            from_ms.max(minute),
+            to_ms.min(minute.saturating_add(MINUTE_MS)),
+        );
         let mut found = Vec::new();
         for id in ids {
             let Some(log) = log_of(store, &id)? else {
@@ -155,5 +159,7 @@ mod tests {
         assert_eq!(minute_of(59_999), 0);
         assert_eq!(minute_of(60_000), 60_000);
         assert_eq!(minute_of(-1), -60_000);
+        assert_eq!(minute_of(i64::MIN), i64::MIN);
+        assert!(minute_of(i64::MAX) < i64::MAX);
     }
 }

@@ -6,6 +6,8 @@ mod cli;
 mod server;
 mod shop;
 mod store;
+mod store_app;
+mod store_contract;
 mod store_damage;
 mod store_review;
 mod validation;
