@@ -1,8 +1,9 @@
 //! frontdesk: a customer-support chatbot for websites.
 //!
-//! Dependencies point one way: `util` ← `intents` ← `classify` ←
-//! `conversation` ← `handoff` ← `store` ← `app` ← `http` (← `main`);
-//! `tests/structure.rs` keeps it so.
+//! Dependencies point one way, roughly `util` ← `intents` ← `classify` ←
+//! `conversation` ← `store` ← `handoff` ← `app` ← `http` (← `main`):
+//! no cycles, `classify` knows no conversation, `store` no `handoff`, and
+//! only `http` knows the wire (`tests/structure.rs` keeps it so).
 //!
 //! - [`config`]: `frontdesk.toml` and `FRONTDESK_SECTION__KEY` overrides.
 //! - [`intents`]: the intent files admins edit; loading and validation with
@@ -28,8 +29,6 @@
 //! - [`http`]: the axum face: the wire types and their OpenAPI schema
 //!   (`http::api`), the status of each error kind, handlers, WebSockets,
 //!   the accept loop.
-//! - [`trace`]: the decision trace in words, rendered from a bot turn's
-//!   decision data; shared by the CLI, stored traces and the admin API.
 //! - [`util`]: leaf helpers (text normalisation, a stable hash) that
 //!   depend on nothing of ours, so any module may use them.
 //!
@@ -43,7 +42,7 @@
 //! assert_eq!(outcome.decision, Decision::Answer { intent: "shipping_cost".into() });
 //! // Every decision explains itself, as data and in words.
 //! assert_eq!(outcome.turn.reason, Reason::AboveAnswerThreshold);
-//! println!("{}", frontdesk::trace::trace(&outcome.turn));
+//! println!("{}", frontdesk::conversation::trace::trace(&outcome.turn));
 //! ```
 #![forbid(unsafe_code)]
 
@@ -56,5 +55,4 @@ pub mod handoff;
 pub mod http;
 pub mod intents;
 pub mod store;
-pub mod trace;
 pub mod util;

@@ -10,10 +10,10 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use frontdesk::classify::{Classifier, Model};
+use frontdesk::conversation::trace;
 use frontdesk::conversation::{self, Decide};
 use frontdesk::eval;
 use frontdesk::intents;
-use frontdesk::trace;
 
 /// `println!` that ends the program quietly when stdout is gone (`| head`)
 /// instead of panicking on the broken pipe.

@@ -29,6 +29,7 @@ pub mod hub;
 pub mod limits;
 pub mod metrics;
 pub mod reload;
+pub mod startup;
 mod states;
 mod views;
 mod visitor;
@@ -159,9 +160,6 @@ impl App {
         let mut queue = Queue::default();
         queue.priority_for_upset = config.priority_for_upset;
         queue.default_handle_secs = config.default_handle_secs;
-        for w in store.waiting()? {
-            queue.restore(w);
-        }
         let mut started = Started::default();
         let mut agents = store.agents()?;
         if !agents.iter().any(|(_, a)| a.admin) {
@@ -195,36 +193,9 @@ impl App {
                 tokens.insert(a.token_sha256.clone(), (name.clone(), a.admin));
             }
         }
-        // The logs are the truth; the stored queue is an index of them. Fold
-        // every conversation: who holds what, and a queue entry for exactly
-        // the queued ones (a crash between a log write and its queue write
-        // is mended here).
-        let mut queued = std::collections::HashSet::new();
-        for id in store.conversations()? {
-            let conv = Conversation::from_log(&store.read(&id, 0)?);
-            match &conv.phase {
-                Phase::WithAgent { agent } => {
-                    let _ = queue.claim_restored(agent, &id);
-                }
-                Phase::Queued { reason } => {
-                    if queue.position(&id).is_none() {
-                        let at = conv.handoff_at_ms.unwrap_or(conv.last_at_ms);
-                        queue.enqueue(&id, *reason, at);
-                        if let Some(w) = queue.waiting().iter().find(|w| w.conversation == id) {
-                            store.put_waiting(w)?;
-                        }
-                    }
-                    queued.insert(id);
-                }
-                _ => {}
-            }
-        }
-        for w in queue.waiting().to_vec() {
-            if !queued.contains(&w.conversation) {
-                queue.remove(&w.conversation);
-                store.remove_waiting(&w.conversation)?;
-            }
-        }
+        // The queue and who holds what, from the store's indexes (only the
+        // conversations they name are read: `startup`).
+        startup::restore(store.as_ref(), &mut queue)?;
         let now = now_ms();
         let app = App {
             inner: Arc::new(Inner {

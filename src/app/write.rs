@@ -4,6 +4,7 @@
 //! live list, suggestions, other visitors' queue places). Nothing here
 //! reads the log again after the write.
 
+use super::startup;
 use super::views::suggest;
 use super::*;
 use crate::handoff::Waiting;
@@ -202,11 +203,13 @@ impl App {
             }
         };
         let notify_outbox = !outbox.is_empty();
+        let index = startup::index_ops(&conv, &events, now, enqueued.as_ref());
         let batch = Batch {
             at_ms: now,
             events,
             after_seq: Some(last_seq),
             outbox,
+            index,
         };
         let undo = |q: &mut Queue| undo_all(q, undo, id);
         let appended = match self.inner.store.append_batch(id, batch) {
@@ -232,23 +235,6 @@ impl App {
         }
         if notify_outbox {
             self.inner.outbox.notify_one();
-        }
-        // The log is stored and is the truth: a failed queue write is
-        // logged, and the next start rebuilds the queue from the logs.
-        let queue_write = if let Some(w) = &enqueued {
-            self.inner.store.put_waiting(w)
-        } else if matches!(input, Input::Claim { .. })
-            || appended
-                .records
-                .iter()
-                .any(|r| matches!(r.event, Event::Closed { .. }))
-        {
-            self.inner.store.remove_waiting(id)
-        } else {
-            Ok(())
-        };
-        if let Err(e) = queue_write {
-            tracing::error!(conversation = %id, error = %e, "queue entry not stored");
         }
         if let Some(w) = waited {
             self.inner.metrics.observe_wait(w);

@@ -414,14 +414,14 @@ fn escalate(
 pub struct Outcome {
     pub ranking: Ranking,
     pub decision: Decision,
-    /// Why, as data; `why()` and `crate::trace::trace` put it in words.
+    /// Why, as data; `why()` and `crate::conversation::trace::trace` put it in words.
     pub turn: Turn,
 }
 
 impl Outcome {
     /// One line saying why.
     pub fn why(&self) -> String {
-        crate::trace::why(&self.turn)
+        crate::conversation::trace::why(&self.turn)
     }
 }
 
@@ -633,7 +633,7 @@ mod tests {
         let t = |c: &[(&str, f32)], oos, cov, upset, open, want: Decision| {
             let r = ranking(c, oos, cov, upset);
             let (got, turn) = decide(&r, &set(open), &EscalationPolicy::default());
-            let why = crate::trace::why(&turn);
+            let why = crate::conversation::trace::why(&turn);
             assert_eq!(got, want, "{c:?} oos {oos} cov {cov} upset {upset}: {why}");
             assert_eq!(turn.kind.as_str(), got.kind(), "{why}");
         };

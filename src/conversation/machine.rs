@@ -3,9 +3,9 @@
 //! an argument. Callers append the events to the log (and fold them into the
 //! state) and do any I/O around it.
 
+use super::trace;
 use crate::classify::Classifier;
 use crate::intents::{render, Intent};
-use crate::trace;
 
 use super::decide::{decide_turn, EscalationPolicy, HandoffReason, Move};
 use super::event::Event;

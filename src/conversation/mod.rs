@@ -10,6 +10,7 @@ pub mod event;
 pub mod machine;
 pub mod state;
 pub mod texts;
+pub mod trace;
 pub mod turn;
 
 pub use decide::{

@@ -729,7 +729,10 @@ fn stored_traces_are_rendered_from_the_decision() {
                 trace, decision, ..
             } = &e
             {
-                assert_eq!(trace, &crate::trace::trace(decision.as_ref().unwrap()));
+                assert_eq!(
+                    trace,
+                    &crate::conversation::trace::trace(decision.as_ref().unwrap())
+                );
             }
         }
     }

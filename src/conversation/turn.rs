@@ -2,7 +2,7 @@
 //! sure it was, the candidates and thresholds it weighed, and a stable
 //! reason code. Stored on every bot-turn event (`decision`), so the agent
 //! console and any later analysis read numbers, not prose; the trace text
-//! is rendered from it (`crate::trace`).
+//! is rendered from it (`crate::conversation::trace`).
 //!
 //! Storage form: records written before this existed have no `decision`;
 //! every field added later must be `#[serde(default)]` so they still load.
@@ -43,7 +43,7 @@ impl TurnKind {
 }
 
 /// Why the bot did what it did: a stable code for dashboards and tests;
-/// the words are `crate::trace::why`'s.
+/// the words are `crate::conversation::trace::why`'s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {

@@ -1,17 +1,9 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::conversation::HandoffReason;
-
-/// Whether an agent takes new conversations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Presence {
-    /// Takes new conversations (up to capacity).
-    Online,
-    /// Keeps current conversations, takes no new ones.
-    Away,
-    Offline,
-}
+// What the store persists is defined there (the store imports no
+// `handoff`); the queue works on the same types.
+pub use crate::store::{Presence, Waiting};
 
 /// An agent as the queue sees them.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,18 +23,6 @@ impl Agent {
             0
         }
     }
-}
-
-/// One waiting conversation.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Waiting {
-    pub conversation: String,
-    pub reason: HandoffReason,
-    /// Upset visitors may go first (see `Queue::priority_for_upset`).
-    pub priority: bool,
-    pub since_ms: i64,
-    /// Arrival order, the tie-breaker that makes the order total.
-    pub ticket: u64,
 }
 
 /// A queue operation that does not fit.

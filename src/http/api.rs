@@ -270,7 +270,7 @@ pub enum ApiTurnKind from TurnKind {
 
 unit_enum! {
 /// Why the bot did what it did: a stable code for dashboards and tests;
-/// the words are `crate::trace::why`'s.
+/// the words are `crate::conversation::trace::why`'s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[schema(as = Reason)]

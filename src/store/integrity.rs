@@ -326,8 +326,9 @@ pub fn walk(t: &Trees<'_>, full: bool) -> Walk {
         for item in tree.iter() {
             match item {
                 Ok((k, v)) => {
-                    // Settings hold raw bytes; the others JSON.
-                    if *name != "settings"
+                    // Settings and the time index hold raw bytes; the
+                    // others JSON.
+                    if !matches!(*name, "settings" | "activity")
                         && serde_json::from_slice::<serde_json::Value>(&v).is_err()
                     {
                         problem(

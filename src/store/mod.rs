@@ -5,16 +5,74 @@
 //!
 //! Every write returns only once it is durable: a message is acknowledged
 //! to its sender after that, never before.
+//!
+//! The contract a backend meets is written on `Store` and checked by one
+//! set of tests run against each backend (`tests/it/store_contract.rs`):
+//! `SledStore` here, `MemStore` for fast tests of the application. This
+//! module owns what it persists (`Presence`, `Waiting` included: `handoff`
+//! re-exports them) and must not import `handoff`, `app` or `http`.
 
 mod integrity;
+mod memory;
 mod sled;
+mod time;
 
+pub use self::memory::MemStore;
 pub use self::sled::{
     backup_frame, disk_usage, BackupReport, BackupWriter, SledStore, VerifyReport,
 };
+pub use self::time::{Activity, EventCursor, Timed, MINUTE_MS};
 
+use crate::conversation::HandoffReason;
 use crate::conversation::{Event, Record, Visitor};
-use crate::handoff::{Presence, Waiting};
+
+/// Whether an agent takes new conversations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// Takes new conversations (up to capacity).
+    Online,
+    /// Keeps current conversations, takes no new ones.
+    Away,
+    Offline,
+}
+
+/// One waiting conversation (a queue entry, as stored).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Waiting {
+    pub conversation: String,
+    pub reason: HandoffReason,
+    /// Upset visitors may go first (see `Queue::priority_for_upset`).
+    pub priority: bool,
+    pub since_ms: i64,
+    /// Arrival order, the tie-breaker that makes the order total.
+    pub ticket: u64,
+}
+
+/// A change to the handoff indexes (the queue, and who holds what) made in
+/// the same `append_batch` as the events that cause it. Additions (`Wait`,
+/// `Hold`) are durable no later than the events, removals (`Unwait`,
+/// `Unhold`) no earlier: after a crash an index may name a conversation
+/// that is no longer queued or held (startup reads its log and mends that),
+/// never miss one that is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IndexOp {
+    /// Puts (or replaces) the batch's conversation in the queue.
+    Wait(Waiting),
+    /// The conversation is held by this agent (replaces a previous holder).
+    Hold { agent: String },
+    /// The conversation leaves the queue.
+    Unwait,
+    /// Nobody holds the conversation any more.
+    Unhold,
+}
+
+impl IndexOp {
+    /// Whether the op adds to an index (written before the events).
+    pub fn adds(&self) -> bool {
+        matches!(self, IndexOp::Wait(_) | IndexOp::Hold { .. })
+    }
+}
 
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +124,9 @@ pub struct Batch {
     /// Outbox entries (id, value), made durable no later than the events,
     /// so a crash cannot keep an event and lose its webhook.
     pub outbox: Vec<(String, Vec<u8>)>,
+    /// Queue and holding changes the events make (see `IndexOp` for the
+    /// order): what lets startup read only the open conversations.
+    pub index: Vec<IndexOp>,
 }
 
 /// Takes each (tree, key, value) of an export.
@@ -108,14 +169,38 @@ pub struct RatingRecord {
 }
 
 /// Storage of conversations, the queue and agents.
+///
+/// The contract, which a second backend must meet the same way (the tests
+/// in `tests/it/store_contract.rs` run against every backend):
+///
+/// - **Durable on return**: every write returns once it survives a crash.
+/// - **Dense logs**: a conversation's records have seqs 1, 2, 3, … with no
+///   gap, in append order; `read` returns them in that order.
+/// - **Expected sequence**: `append_batch` with `after_seq: Some(n)` stores
+///   nothing and returns `StoreError::Conflict { expected: n, found }` when
+///   the log's last seq is not `n` (another writer got there first). Of two
+///   writers that both read seq `n`, exactly one succeeds.
+/// - **Duplicates**: a batch whose first event is a visitor message with a
+///   `client_id` already stored in that conversation stores nothing and
+///   returns the original message and its replies with `duplicate` set.
+/// - **Crash order**: outbox entries, index additions (`IndexOp::adds`),
+///   the time index and the client id are durable no later than the
+///   events; index removals no earlier.
+/// - **Time index**: every stored event is findable by `minutes` in the
+///   minute of its `at_ms` (an entry per conversation per minute, written
+///   before the events: an entry may name a minute whose event was lost,
+///   and readers check the log).
 pub trait Store: Send + Sync {
     /// Creates a conversation; its log starts with `Started`.
     fn create(&self, id: &str, at_ms: i64, visitor: Visitor) -> Result<Record>;
-    /// Appends a batch in order, durably: outbox entries and the client id
-    /// no later than the events (a crash may keep them without the events,
-    /// never the events without them). When the first event is a visitor
-    /// message whose `client_id` is already stored, nothing is written and
-    /// `duplicate` is set.
+    /// Appends a batch in order, durably: outbox entries, index additions,
+    /// the time index and the client id no later than the events (a crash
+    /// may keep them without the events, never the events without them),
+    /// index removals after. When the first event is a visitor message
+    /// whose `client_id` is already stored, nothing is written and
+    /// `duplicate` is set. With `after_seq: Some(n)` and a log whose last
+    /// seq is not `n`, nothing is written and the answer is
+    /// `StoreError::Conflict`: a second backend must do the same.
     fn append_batch(&self, id: &str, batch: Batch) -> Result<Appended>;
     /// `append_batch` with no outbox entries and no expected seq.
     fn append(&self, id: &str, at_ms: i64, events: Vec<Event>) -> Result<Appended> {
@@ -154,6 +239,36 @@ pub trait Store: Send + Sync {
     /// Every entry of a consistent copy of the store, as (tree, key,
     /// value), while it serves: what a backup is made of (`BackupWriter`).
     fn export(&self, f: &mut ExportFn<'_>) -> Result<()>;
+    /// Records that `agent` holds `conversation` (replacing any holder).
+    fn put_held(&self, conversation: &str, agent: &str) -> Result<()>;
+    fn remove_held(&self, conversation: &str) -> Result<()>;
+    /// Every held conversation as (conversation, agent), by conversation.
+    fn held(&self) -> Result<Vec<(String, String)>>;
+    /// The time index: (minute start in ms, conversation id) for every
+    /// minute in which a conversation may have events, for the minutes
+    /// that overlap `[from_ms, to_ms)`, in (minute, id) order. An entry is
+    /// a hint (its event may have been lost in a crash, or the
+    /// conversation deleted since): `active` and `events_between` check
+    /// the log. Reads only the index range, never every conversation.
+    fn minutes(&self, from_ms: i64, to_ms: i64) -> Result<Vec<(i64, String)>>;
+    /// Conversations with at least one event in `[from_ms, to_ms)`
+    /// (started, written to or closed then), ordered by their last event
+    /// in the window, then id.
+    fn active(&self, from_ms: i64, to_ms: i64) -> Result<Vec<Activity>> {
+        time::active(self, from_ms, to_ms)
+    }
+    /// Events with `from_ms <= at_ms < to_ms`, in (at_ms, conversation,
+    /// seq) order, after `after` (the cursor of the last one a previous
+    /// page returned), at most `limit`.
+    fn events_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<&EventCursor>,
+        limit: usize,
+    ) -> Result<Vec<Timed>> {
+        time::events_between(self, from_ms, to_ms, after, limit)
+    }
 }
 
 /// Checks a conversation id: it becomes part of keys and URLs.

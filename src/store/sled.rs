@@ -11,6 +11,8 @@
 //! | `queue` | (0 priority / 1 normal) · ticket | `Waiting` (JSON) |
 //! | `agents` | name | `AgentRecord` (JSON) |
 //! | `ratings` | len(id) · id · seq | `RatingRecord` (JSON) |
+//! | `held` | id | agent name (JSON string) |
+//! | `activity` | minute (i64, sign bit flipped) · id | empty: the time index |
 //!
 //! Appends use plain inserts under a per-conversation lock, not sled
 //! transactions or batches: in sled 0.34 both take one global write lock,
@@ -18,8 +20,12 @@
 //! BENCHMARKS.md). sled recovers a prefix of the writes, so the write order
 //! keeps a crash harmless: webhook outbox entries first (an event is never
 //! durable without its delivery; the sender drops a delivery whose event
-//! was lost), then the client id of a visitor message (a message is never
-//! durable without it), then the events, then the ratings index. A client
+//! was lost), then the queue and holding additions and the time index (an
+//! event is never durable without them; startup and the time reads check
+//! the log), then the client id of a visitor message (a message is never
+//! durable without it), then the events, then the ratings index, then the
+//! queue and holding removals (a crash may leave a conversation named that
+//! is no longer queued or held, never the other way round). A client
 //! id counts as a duplicate only if the event at the seq it names is that
 //! very visitor message: a crash can leave a client id whose message was
 //! lost, and after the restart another event may take that seq; an earlier
@@ -39,11 +45,12 @@ use std::time::{Duration, Instant};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
 use super::integrity::{self, damaged, Marker, Walk, STAMP, STORE_ID};
+use super::time::minute_of;
 use super::{
-    check_id, AgentRecord, Appended, Batch, ExportFn, RatingRecord, Result, Store, StoreError,
+    check_id, AgentRecord, Appended, Batch, ExportFn, IndexOp, RatingRecord, Result, Store,
+    StoreError, Waiting,
 };
 use crate::conversation::{with_replies, Event, Record, Visitor};
-use crate::handoff::Waiting;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Meta {
@@ -93,6 +100,11 @@ pub struct SledStore {
     ratings: sled::Tree,
     settings: sled::Tree,
     outbox: sled::Tree,
+    /// Conversation id → the agent holding it: read at startup instead of
+    /// folding every log.
+    held: sled::Tree,
+    /// The time index (`Store::minutes`).
+    activity: sled::Tree,
     commit: Mutex<Commit>,
     flushed: Condvar,
     stripes: Vec<Mutex<()>>,
@@ -185,7 +197,7 @@ pub fn disk_usage(dir: &Path) -> u64 {
 
 /// Every tree, in the order `inspect` opens them; the trees a backup may
 /// name.
-const TREES: [&str; 8] = [
+const TREES: [&str; 10] = [
     "conversations",
     "events",
     "client_ids",
@@ -194,7 +206,26 @@ const TREES: [&str; 8] = [
     "ratings",
     "settings",
     "outbox",
+    "held",
+    "activity",
 ];
+
+/// Set once the time index covers every stored event (stores made before
+/// it existed get it built on their first open).
+const ACTIVITY_BUILT: &str = "_activity_index";
+
+/// How long an open waits for a lock held by a store dropped a moment ago
+/// (a restart, a test reopening): a busy machine was seen to need more
+/// than 2 s.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Random hex for store ids and scratch directories: the OS's source.
+fn random_hex<const N: usize>() -> String {
+    let mut b = [0u8; N];
+    // The OS's random source failing is not something to serve through.
+    getrandom::fill(&mut b).expect("the OS random source works");
+    b.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// The longest key a backup entry may have (ids are at most 64 bytes; a
 /// key is a few more).
@@ -358,7 +389,12 @@ impl BackupWriter {
         } = self;
         drop(trees);
         drop(db);
-        drop(SledStore::open(&dir)?);
+        // Our own handle, just dropped: sled's shared background threads
+        // may hold it a while longer when other stores keep them busy.
+        drop(SledStore::open_waiting(
+            &dir,
+            std::time::Duration::from_secs(30),
+        )?);
         report.bytes = disk_usage(&dir);
         Ok(report)
     }
@@ -388,14 +424,14 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn prefix(id: &str) -> Vec<u8> {
+pub(super) fn prefix(id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + id.len() + 8);
     k.push(id.len() as u8);
     k.extend_from_slice(id.as_bytes());
     k
 }
 
-fn seq_key(id: &str, seq: u64) -> Vec<u8> {
+pub(super) fn seq_key(id: &str, seq: u64) -> Vec<u8> {
     let mut k = prefix(id);
     k.extend_from_slice(&seq.to_be_bytes());
     k
@@ -424,7 +460,27 @@ pub(super) fn seq_value(v: &[u8]) -> Option<u64> {
     <[u8; 8]>::try_from(v).ok().map(u64::from_be_bytes)
 }
 
-fn queue_key(w: &Waiting) -> [u8; 9] {
+/// A time index key: the minute (sign bit flipped, so that big-endian
+/// bytes sort as the numbers do) then the id.
+pub(super) fn activity_key(at_ms: i64, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + id.len());
+    k.extend_from_slice(&minute_bytes(minute_of(at_ms)));
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn minute_bytes(minute_ms: i64) -> [u8; 8] {
+    ((minute_ms as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// (minute start, id) of an `activity_key`.
+fn split_activity_key(k: &[u8]) -> Option<(i64, String)> {
+    let minute = u64::from_be_bytes(k.get(..8)?.try_into().ok()?) ^ (1 << 63);
+    let id = std::str::from_utf8(&k[8..]).ok()?;
+    Some((minute as i64, id.to_string()))
+}
+
+pub(super) fn queue_key(w: &Waiting) -> [u8; 9] {
     let mut k = [0u8; 9];
     k[0] = if w.priority { 0 } else { 1 };
     k[1..].copy_from_slice(&w.ticket.to_be_bytes());
@@ -461,13 +517,54 @@ impl SledStore {
     /// incomplete is refused with `StoreError::Damaged` (see `integrity`),
     /// never opened with data missing and never replaced by an empty one.
     pub fn open(dir: &Path) -> Result<SledStore> {
-        let (store, walk) = SledStore::inspect(dir, false)?;
+        SledStore::open_waiting(dir, LOCK_PATIENCE)
+    }
+
+    /// `open`, waiting up to `patience` for a lock that a handle dropped a
+    /// moment ago may still hold.
+    fn open_waiting(dir: &Path, patience: std::time::Duration) -> Result<SledStore> {
+        let (store, walk) = SledStore::inspect(dir, false, patience)?;
         if !walk.problems.is_empty() {
             return Err(damaged(dir, summary(&walk)));
         }
         store.accepted.store(true, Ordering::SeqCst);
+        store.build_activity_index()?;
         store.renew_stamp()?;
         Ok(store)
+    }
+
+    /// Builds the time index of a store made before it existed: once,
+    /// reading every event (the next opens find `ACTIVITY_BUILT`).
+    fn build_activity_index(&self) -> Result<()> {
+        if self.settings.get(ACTIVITY_BUILT).map_err(db_err)?.is_some() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut last: Option<Vec<u8>> = None;
+        let mut entries = 0u64;
+        for item in self.events.iter() {
+            let (k, v) = item.map_err(db_err)?;
+            let Some((id, _)) = split_seq_key(&k) else {
+                continue;
+            };
+            let record: Record = decode(&k, &v)?;
+            let key = activity_key(record.at_ms, &String::from_utf8_lossy(id));
+            if last.as_deref() != Some(key.as_slice()) {
+                self.activity.insert(key.as_slice(), &[]).map_err(db_err)?;
+                entries += 1;
+                last = Some(key);
+            }
+        }
+        self.settings
+            .insert(ACTIVITY_BUILT, &[1u8][..])
+            .map_err(db_err)?;
+        self.durable()?;
+        tracing::info!(
+            entries,
+            ms = started.elapsed().as_millis() as u64,
+            "time index built"
+        );
+        Ok(())
     }
 
     /// Reads the store in `dir` (a copy of it, so that nothing in `dir` is
@@ -480,13 +577,13 @@ impl SledStore {
         let copy = std::env::temp_dir().join(format!(
             "frontdesk-verify-{}-{}",
             std::process::id(),
-            crate::app::auth::hex(&crate::app::auth::random_bytes::<6>())
+            random_hex::<6>()
         ));
         let io = |e: std::io::Error| {
             StoreError::Db(format!("copying the store to {}: {e}", copy.display()))
         };
         copy_dir(dir, &copy).map_err(io)?;
-        let result = SledStore::inspect(&copy, true);
+        let result = SledStore::inspect(&copy, true, LOCK_PATIENCE);
         let report = match result {
             Ok((store, walk)) => {
                 drop(store);
@@ -514,7 +611,7 @@ impl SledStore {
 
     /// Opens sled and runs every check; the caller decides what the walk's
     /// problems mean.
-    fn inspect(dir: &Path, full: bool) -> Result<(SledStore, Walk)> {
+    fn inspect(dir: &Path, full: bool, patience: std::time::Duration) -> Result<(SledStore, Walk)> {
         recover_compaction(dir)?;
         let marker = integrity::read_marker(dir)?;
         integrity::check_files(dir, marker.as_ref())?;
@@ -534,14 +631,14 @@ impl SledStore {
         // still hold its file lock while sled's background threads wind
         // down: wait for it (up to 5 s: a busy machine was seen to need
         // more than 2 s) instead of failing.
-        let mut tries = 0;
+        let waiting = Instant::now();
         let db = loop {
             match integrity::quietly(|| config.open()) {
                 Ok(Ok(db)) => break db,
                 Ok(Err(sled::Error::Io(e)))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < 250 =>
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        && waiting.elapsed() < patience =>
                 {
-                    tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
                 Ok(Err(e @ sled::Error::Io(_))) => return Err(db_err(e)),
@@ -565,7 +662,8 @@ impl SledStore {
             Ok(Err(e)) => return Err(damaged(dir, format!("sled cannot read its trees: {e}"))),
             Err(p) => return Err(damaged(dir, format!("sled failed reading its trees: {p}"))),
         };
-        let [conversations, events, client_ids, queue, agents, ratings, settings, outbox] = trees;
+        let [conversations, events, client_ids, queue, agents, ratings, settings, outbox, held, activity] =
+            trees;
         let read_setting = |key: &str| {
             integrity::quietly(|| settings.get(key))
                 .map_err(|p| damaged(dir, format!("sled failed reading its settings: {p}")))?
@@ -592,7 +690,7 @@ impl SledStore {
             (None, Some(id)) => id,
             (None, None) => {
                 // A new store, or one made before stores had ids: named now.
-                let id = crate::app::auth::hex(&crate::app::auth::random_bytes::<16>());
+                let id = random_hex::<16>();
                 settings.insert(STORE_ID, id.as_bytes()).map_err(db_err)?;
                 id
             }
@@ -624,6 +722,8 @@ impl SledStore {
                         ("ratings", &ratings),
                         ("settings", &settings),
                         ("outbox", &outbox),
+                        ("held", &held),
+                        ("activity", &activity),
                     ],
                 },
                 full,
@@ -639,6 +739,8 @@ impl SledStore {
             ratings,
             settings,
             outbox,
+            held,
+            activity,
             db,
             commit: Mutex::new(Commit {
                 stamp,
@@ -799,6 +901,20 @@ impl SledStore {
                 f("queue", &k, &v)?;
             }
         }
+        for item in self.held.iter() {
+            let (k, v) = item.map_err(db_err)?;
+            if last.contains_key(k.as_ref()) {
+                f("held", &k, &v)?;
+            }
+        }
+        // Entries of minutes whose events came after the copy's logs are
+        // harmless: the time reads check the log.
+        for item in self.activity.iter() {
+            let (k, v) = item.map_err(db_err)?;
+            if k.len() > 8 && last.contains_key(&k[8..]) {
+                f("activity", &k, &v)?;
+            }
+        }
         for (name, tree) in [
             ("agents", &self.agents),
             ("settings", &self.settings),
@@ -889,14 +1005,17 @@ impl Store for SledStore {
             event: Event::Started { visitor },
         };
         let meta = Meta { created_ms: at_ms };
-        let result = (&self.conversations, &self.events).transaction(|(c, e)| {
-            if c.get(id.as_bytes())?.is_some() {
-                return Err(ConflictableTransactionError::Abort(Exists));
-            }
-            c.insert(id.as_bytes(), encode(&meta))?;
-            e.insert(seq_key(id, 1), encode(&record))?;
-            Ok(())
-        });
+        let minute = activity_key(at_ms, id);
+        let result =
+            (&self.conversations, &self.events, &self.activity).transaction(|(c, e, a)| {
+                if c.get(id.as_bytes())?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(Exists));
+                }
+                c.insert(id.as_bytes(), encode(&meta))?;
+                a.insert(minute.as_slice(), &[])?;
+                e.insert(seq_key(id, 1), encode(&record))?;
+                Ok(())
+            });
         match result {
             Ok(()) => {}
             Err(TransactionError::Abort(_)) => return Err(StoreError::Exists(id.to_string())),
@@ -913,12 +1032,22 @@ impl Store for SledStore {
             events,
             after_seq,
             outbox,
+            index,
         } = batch;
         if events.is_empty() {
             return Ok(Appended {
                 records: Vec::new(),
                 duplicate: false,
             });
+        }
+        if let Some(IndexOp::Wait(w)) = index
+            .iter()
+            .find(|op| matches!(op, IndexOp::Wait(w) if w.conversation != id))
+        {
+            return Err(StoreError::Db(format!(
+                "a batch for `{id}` queues `{}`",
+                w.conversation
+            )));
         }
         let stripe = {
             let mut h = crate::util::hash::Fnv::new();
@@ -981,6 +1110,18 @@ impl Store for SledStore {
                 .insert(k.as_bytes(), v.as_slice())
                 .map_err(db_err)?;
         }
+        // Index additions and the time index before the events, removals
+        // after them (`IndexOp`).
+        let (adds, removes): (Vec<_>, Vec<_>) = index.iter().partition(|op| op.adds());
+        for op in adds {
+            self.index_op(id, op)?;
+        }
+        // One entry per conversation per minute: a read (cheap, usually
+        // cached) saves a write for every other event of the minute.
+        let minute = activity_key(at_ms, id);
+        if !self.activity.contains_key(&minute).map_err(db_err)? {
+            self.activity.insert(minute, &[]).map_err(db_err)?;
+        }
         if let Some(k) = client_key {
             self.client_ids
                 .insert(k, &(last_seq + 1).to_be_bytes())
@@ -995,6 +1136,15 @@ impl Store for SledStore {
             self.ratings
                 .insert(seq_key(id, r.seq), encode(r))
                 .map_err(db_err)?;
+        }
+        // The events are stored: a removal that fails now leaves an entry
+        // that names a conversation no longer queued or held, which the
+        // next start mends, so it is logged rather than failing a write
+        // that happened.
+        for op in removes {
+            if let Err(e) = self.index_op(id, op) {
+                tracing::warn!(conversation = %id, error = %e, "index entry not removed");
+            }
         }
         drop(guard);
         self.durable()?;
@@ -1043,6 +1193,15 @@ impl Store for SledStore {
             keys(&self.client_ids)?,
             keys(&self.ratings)?,
         );
+        // The time index entries of its events (an entry left by a crash,
+        // whose event was lost, stays: readers skip what has no log).
+        let mut minutes: Vec<Vec<u8>> = Vec::new();
+        for item in self.events.scan_prefix(&p) {
+            let (k, v) = item.map_err(db_err)?;
+            let r: Record = decode(&k, &v)?;
+            minutes.push(activity_key(r.at_ms, id));
+        }
+        minutes.dedup();
         // One transaction (deletes are rare, so its global lock costs
         // nothing that matters): a crash never leaves a conversation's
         // entry without its log, or a log without its entry, which the
@@ -1052,9 +1211,15 @@ impl Store for SledStore {
             &self.events,
             &self.client_ids,
             &self.ratings,
+            &self.activity,
+            &self.held,
         )
-            .transaction(|(c, e, i, r)| {
+            .transaction(|(c, e, i, r, a, h)| {
                 c.remove(id.as_bytes())?;
+                h.remove(id.as_bytes())?;
+                for k in &minutes {
+                    a.remove(k.as_slice())?;
+                }
                 for k in &events {
                     e.remove(k)?;
                 }
@@ -1076,14 +1241,52 @@ impl Store for SledStore {
 
     fn put_waiting(&self, w: &Waiting) -> Result<()> {
         check_id(&w.conversation)?;
-        // One entry per conversation: drop an older place first.
-        self.remove_entry(&w.conversation)?;
-        self.queue.insert(queue_key(w), encode(w)).map_err(db_err)?;
+        self.insert_waiting(w)?;
         self.durable()
     }
 
+    fn put_held(&self, conversation: &str, agent: &str) -> Result<()> {
+        check_id(conversation)?;
+        self.held
+            .insert(conversation.as_bytes(), encode(&agent))
+            .map_err(db_err)?;
+        self.durable()
+    }
+
+    fn remove_held(&self, conversation: &str) -> Result<()> {
+        self.held.remove(conversation.as_bytes()).map_err(db_err)?;
+        self.durable()
+    }
+
+    fn held(&self) -> Result<Vec<(String, String)>> {
+        self.held
+            .iter()
+            .map(|item| {
+                let (k, v) = item.map_err(db_err)?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), decode(&k, &v)?))
+            })
+            .collect()
+    }
+
+    fn minutes(&self, from_ms: i64, to_ms: i64) -> Result<Vec<(i64, String)>> {
+        if from_ms >= to_ms {
+            return Ok(Vec::new());
+        }
+        let start = minute_bytes(minute_of(from_ms));
+        // Every key of the last minute that overlaps the window.
+        let end = minute_bytes(minute_of(to_ms - 1).saturating_add(super::MINUTE_MS));
+        self.activity
+            .range(start..end)
+            .keys()
+            .filter_map(|k| match k {
+                Ok(k) => split_activity_key(&k).map(Ok),
+                Err(e) => Some(Err(db_err(e))),
+            })
+            .collect()
+    }
+
     fn remove_waiting(&self, conversation: &str) -> Result<()> {
-        self.remove_entry(conversation)?;
+        self.remove_entry(conversation, None)?;
         self.durable()
     }
 
@@ -1190,15 +1393,40 @@ impl SledStore {
         }
     }
 
-    /// Removes a conversation's queue entry (the queue is short: a scan).
-    fn remove_entry(&self, conversation: &str) -> Result<()> {
+    /// Removes a conversation's queue entry (the queue is short: a scan),
+    /// but one under `keep`.
+    fn remove_entry(&self, conversation: &str, keep: Option<&[u8]>) -> Result<()> {
         for item in self.queue.iter() {
             let (k, v) = item.map_err(db_err)?;
             let w: Waiting = decode(&k, &v)?;
-            if w.conversation == conversation {
+            if w.conversation == conversation && keep != Some(k.as_ref()) {
                 self.queue.remove(k).map_err(db_err)?;
             }
         }
         Ok(())
+    }
+
+    /// Puts a queue entry, one per conversation. The new one is written
+    /// before an older place is dropped, so a crash between the two never
+    /// leaves a queued conversation without an entry.
+    fn insert_waiting(&self, w: &Waiting) -> Result<()> {
+        let key = queue_key(w);
+        self.queue.insert(key, encode(w)).map_err(db_err)?;
+        self.remove_entry(&w.conversation, Some(&key))
+    }
+
+    /// One handoff index change for conversation `id`, not yet durable.
+    fn index_op(&self, id: &str, op: &IndexOp) -> Result<()> {
+        match op {
+            // `append_batch` checked that it names `id`.
+            IndexOp::Wait(w) => self.insert_waiting(w),
+            IndexOp::Hold { agent } => self
+                .held
+                .insert(id.as_bytes(), encode(agent))
+                .map(drop)
+                .map_err(db_err),
+            IndexOp::Unwait => self.remove_entry(id, None),
+            IndexOp::Unhold => self.held.remove(id.as_bytes()).map(drop).map_err(db_err),
+        }
     }
 }

@@ -242,7 +242,7 @@ fn classify_arbitrary_text() {
             prop_assert_eq!(&again.0, &outcome.decision);
             // Every decision renders as a trace (the bot's log and the
             // agent console show it).
-            let trace = frontdesk::trace::trace(&outcome.turn);
+            let trace = frontdesk::conversation::trace::trace(&outcome.turn);
             prop_assert!(!trace.is_empty());
             Ok(())
         })

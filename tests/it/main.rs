@@ -7,6 +7,8 @@ mod server;
 mod shop;
 mod spy;
 mod store;
+mod store_app;
+mod store_contract;
 mod store_damage;
 mod store_review;
 mod validation;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use frontdesk::conversation::{Record, Visitor};
-use frontdesk::handoff::Waiting;
+use frontdesk::store::Waiting;
 use frontdesk::store::{
     AgentRecord, Appended, Batch, ExportFn, RatingRecord, Result, Store, StoreError,
 };
@@ -96,6 +96,18 @@ impl Store for Spy {
     }
     fn outbox(&self) -> Result<Vec<(String, Vec<u8>)>> {
         self.inner.outbox()
+    }
+    fn put_held(&self, conversation: &str, agent: &str) -> Result<()> {
+        self.inner.put_held(conversation, agent)
+    }
+    fn remove_held(&self, conversation: &str) -> Result<()> {
+        self.inner.remove_held(conversation)
+    }
+    fn held(&self) -> Result<Vec<(String, String)>> {
+        self.inner.held()
+    }
+    fn minutes(&self, from_ms: i64, to_ms: i64) -> Result<Vec<(i64, String)>> {
+        self.inner.minutes(from_ms, to_ms)
     }
     fn export(&self, f: &mut ExportFn<'_>) -> Result<()> {
         self.inner.export(f)

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::conversation::turn::{Clue, Reason, Turn, TurnKind};
+use super::turn::{Clue, Reason, Turn, TurnKind};
 
 /// How many candidates the trace lists.
 const SHOWN: usize = 3;

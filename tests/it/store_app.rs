@@ -1,0 +1,94 @@
+//! The application on the in-memory store: what startup rebuilds from the
+//! store's indexes, without a disk or a process (the crash suites cover
+//! the real server on sled).
+
+use std::sync::Arc;
+
+use frontdesk::app::{Agent, App, NewAgent, NewConversation, SetPresence};
+use frontdesk::config::Config;
+use frontdesk::handoff::Presence;
+use frontdesk::store::{MemStore, Store};
+
+fn config() -> Config {
+    let intents = super::default_intents().display().to_string();
+    Config::load(
+        None,
+        [("FRONTDESK_SERVER__INTENTS_DIR".to_string(), intents)],
+    )
+    .unwrap()
+}
+
+fn start(store: &Arc<MemStore>) -> App {
+    App::with_store(config(), Arc::clone(store) as Arc<dyn Store>)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn a_restart_keeps_the_queue_and_who_holds_what() {
+    let store = Arc::new(MemStore::new());
+    let app = start(&store);
+    let created = app
+        .add_agent(NewAgent {
+            name: "alex".into(),
+            admin: None,
+            token: None,
+        })
+        .unwrap();
+    let alex = Agent {
+        name: created.name,
+        admin: false,
+    };
+    app.set_presence(
+        &alex,
+        SetPresence {
+            presence: Presence::Online,
+            capacity: Some(2),
+        },
+    )
+    .unwrap();
+    let ids: Vec<String> = (0..4)
+        .map(|_| {
+            app.create_conversation(NewConversation::default())
+                .unwrap()
+                .id
+        })
+        .collect();
+    for id in &ids[..3] {
+        app.ask_for_person(id).unwrap();
+    }
+    app.claim(&alex, &ids[0]).unwrap();
+    app.claim(&alex, &ids[1]).unwrap();
+    app.close(&alex, &ids[1]).unwrap();
+    assert_eq!(store.held().unwrap(), [(ids[0].clone(), "alex".into())]);
+    let queued: Vec<String> = store
+        .waiting()
+        .unwrap()
+        .into_iter()
+        .map(|w| w.conversation)
+        .collect();
+    assert_eq!(queued, [ids[2].clone()]);
+    drop(app);
+
+    let app = start(&store);
+    assert_eq!(app.agent_info(&alex).active, [ids[0].clone()]);
+    let waiting: Vec<String> = app
+        .queue_view()
+        .waiting
+        .into_iter()
+        .map(|w| w.conversation)
+        .collect();
+    assert_eq!(waiting, [ids[2].clone()]);
+    // The held conversation can be closed after the restart: the holding
+    // was restored, not just listed.
+    app.set_presence(
+        &alex,
+        SetPresence {
+            presence: Presence::Online,
+            capacity: None,
+        },
+    )
+    .unwrap();
+    app.close(&alex, &ids[0]).unwrap();
+    assert!(store.held().unwrap().is_empty());
+}
