@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use super::turn::{Clue, Reason, Turn, TurnKind};
 
 /// How many candidates the trace lists.
-const SHOWN: usize = 3;
+const SHOWN: usize = super::turn::EVIDENCE_FOR;
 
 /// One line saying why the turn went as it did.
 pub fn why(turn: &Turn) -> String {

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::classify::{Evidence, Ranking};
 
+/// Candidates whose evidence a turn keeps (what the trace shows).
+pub const EVIDENCE_FOR: usize = 3;
+
 /// What the bot did in a turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -253,13 +256,20 @@ impl Turn {
             candidates: ranking
                 .candidates
                 .iter()
-                .map(|c| Scored {
+                .enumerate()
+                .map(|(i, c)| Scored {
                     intent: c.intent.clone(),
                     score: c.score,
                     lexical: c.lexical,
                     rule: c.rule,
                     semantic: c.semantic,
-                    evidence: c.evidence.iter().map(Clue::from).collect(),
+                    // The evidence of the candidates a trace shows; past
+                    // those, scores are enough (and cost no copies).
+                    evidence: if i < EVIDENCE_FOR {
+                        c.evidence.iter().map(Clue::from).collect()
+                    } else {
+                        Vec::new()
+                    },
                     slots: c.slots.clone(),
                 })
                 .collect(),
