@@ -105,7 +105,12 @@ impl Store for MemStore {
     }
 
     fn append_batch(&self, id: &str, batch: Batch) -> Result<Appended> {
-        check_id(id)?;
+        if !batch.check(id)? {
+            return Ok(Appended {
+                records: Vec::new(),
+                duplicate: false,
+            });
+        }
         let Batch {
             at_ms,
             events,
@@ -113,21 +118,6 @@ impl Store for MemStore {
             outbox,
             index,
         } = batch;
-        if events.is_empty() {
-            return Ok(Appended {
-                records: Vec::new(),
-                duplicate: false,
-            });
-        }
-        if let Some(IndexOp::Wait(w)) = index
-            .iter()
-            .find(|op| matches!(op, IndexOp::Wait(w) if w.conversation != id))
-        {
-            return Err(StoreError::Db(format!(
-                "a batch for `{id}` queues `{}`",
-                w.conversation
-            )));
-        }
         let mut m = self.lock();
         let log = m.log(id)?;
         let last_seq = log.last().map_or(0, |r| r.seq);

@@ -129,6 +129,29 @@ pub struct Batch {
     pub index: Vec<IndexOp>,
 }
 
+impl Batch {
+    /// What every backend checks before writing: the id, and that the
+    /// queue entries name this conversation. `false`: there is nothing to
+    /// write (no events).
+    pub fn check(&self, id: &str) -> Result<bool> {
+        check_id(id)?;
+        if self.events.is_empty() {
+            return Ok(false);
+        }
+        if let Some(IndexOp::Wait(w)) = self
+            .index
+            .iter()
+            .find(|op| matches!(op, IndexOp::Wait(w) if w.conversation != id))
+        {
+            return Err(StoreError::Db(format!(
+                "a batch for `{id}` queues `{}`",
+                w.conversation
+            )));
+        }
+        Ok(true)
+    }
+}
+
 /// Takes each (tree, key, value) of an export.
 pub type ExportFn<'a> = dyn FnMut(&str, &[u8], &[u8]) -> Result<()> + 'a;
 

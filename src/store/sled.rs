@@ -1026,7 +1026,12 @@ impl Store for SledStore {
     }
 
     fn append_batch(&self, id: &str, batch: Batch) -> Result<Appended> {
-        check_id(id)?;
+        if !batch.check(id)? {
+            return Ok(Appended {
+                records: Vec::new(),
+                duplicate: false,
+            });
+        }
         let Batch {
             at_ms,
             events,
@@ -1034,21 +1039,6 @@ impl Store for SledStore {
             outbox,
             index,
         } = batch;
-        if events.is_empty() {
-            return Ok(Appended {
-                records: Vec::new(),
-                duplicate: false,
-            });
-        }
-        if let Some(IndexOp::Wait(w)) = index
-            .iter()
-            .find(|op| matches!(op, IndexOp::Wait(w) if w.conversation != id))
-        {
-            return Err(StoreError::Db(format!(
-                "a batch for `{id}` queues `{}`",
-                w.conversation
-            )));
-        }
         let stripe = {
             let mut h = crate::util::hash::Fnv::new();
             h.write(id.as_bytes());

@@ -148,10 +148,6 @@ impl Server {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
     pub fn ws_url(&self, path: &str) -> String {
         format!("ws://{}{path}", self.addr)
     }
@@ -248,8 +244,12 @@ pub struct Visitor {
     pub token: String,
 }
 
-impl Server {
-    pub async fn new_visitor(&self, name: &str) -> Visitor {
+/// What a test reaches a server by (a spawned process or an in-process
+/// app), with the visitor's steps every test takes.
+pub trait Reach {
+    fn url(&self, path: &str) -> String;
+
+    async fn new_visitor(&self, name: &str) -> Visitor {
         let r = call(
             "POST",
             &self.url("/api/v1/conversations"),
@@ -264,7 +264,7 @@ impl Server {
         }
     }
 
-    pub async fn say(&self, v: &Visitor, text: &str, client_id: &str) -> Res {
+    async fn say(&self, v: &Visitor, text: &str, client_id: &str) -> Res {
         call(
             "POST",
             &self.url(&format!("/api/v1/conversations/{}/messages", v.id)),
@@ -273,7 +273,15 @@ impl Server {
         )
         .await
     }
+}
 
+impl Reach for Server {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Server {
     /// Makes an agent through the admin API; returns its token.
     pub async fn new_agent(&self, name: &str) -> String {
         let r = call(
@@ -392,38 +400,15 @@ impl Drop for TestApp {
     }
 }
 
-impl TestApp {
-    pub fn url(&self, path: &str) -> String {
+impl Reach for TestApp {
+    fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+}
 
+impl TestApp {
     pub fn ws_url(&self, path: &str) -> String {
         format!("ws://{}{path}", self.addr)
-    }
-
-    pub async fn new_visitor(&self, name: &str) -> Visitor {
-        let r = call(
-            "POST",
-            &self.url("/api/v1/conversations"),
-            None,
-            Some(json!({"name": name})),
-        )
-        .await;
-        assert_eq!(r.status, 201, "{}", r.text);
-        Visitor {
-            id: r.body["id"].as_str().unwrap().to_string(),
-            token: r.body["token"].as_str().unwrap().to_string(),
-        }
-    }
-
-    pub async fn say(&self, v: &Visitor, text: &str, client_id: &str) -> Res {
-        call(
-            "POST",
-            &self.url(&format!("/api/v1/conversations/{}/messages", v.id)),
-            Some(&v.token),
-            Some(json!({"text": text, "client_id": client_id})),
-        )
-        .await
     }
 
     /// An agent made through the admin API and set online; its token.

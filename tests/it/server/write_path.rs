@@ -10,8 +10,8 @@ use serde_json::json;
 use super::*;
 use crate::spy::Spy;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_visitor_message_reads_its_log_once_whatever_the_sockets() {
+/// An in-process server whose sled store is seen through a `Spy`.
+async fn spawn_spied() -> (TestApp, Arc<Spy>) {
     let mut spy = None;
     let t = spawn_app("", |s| {
         let w = Spy::new(s);
@@ -19,7 +19,12 @@ async fn a_visitor_message_reads_its_log_once_whatever_the_sockets() {
         w
     })
     .await;
-    let spy = spy.unwrap();
+    (t, spy.expect("the store was wrapped"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_message_reads_its_log_once_whatever_the_sockets() {
+    let (t, spy) = spawn_spied().await;
     let ana = t.online_agent("ana").await;
     let bo = t.online_agent("bo").await;
     let v = t.new_visitor("Ada").await;
@@ -80,14 +85,7 @@ async fn a_visitor_message_reads_its_log_once_whatever_the_sockets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_write_undoes_the_queue() {
-    let mut spy = None;
-    let t = spawn_app("", |s| {
-        let w = Spy::new(s);
-        spy = Some(Arc::clone(&w));
-        w
-    })
-    .await;
-    let spy = spy.unwrap();
+    let (t, spy) = spawn_spied().await;
     let ana = t.online_agent("ana").await;
     let queue = || async {
         let q = call("GET", &t.url("/api/v1/agent/queue"), Some(&ana), None).await;
@@ -152,14 +150,7 @@ async fn a_refused_write_undoes_the_queue() {
 async fn a_write_after_another_writer_reads_again_and_follows_on() {
     use frontdesk::conversation::Event;
     use frontdesk::store::Store;
-    let mut spy = None;
-    let t = spawn_app("", |s| {
-        let w = Spy::new(s);
-        spy = Some(Arc::clone(&w));
-        w
-    })
-    .await;
-    let spy = spy.unwrap();
+    let (t, spy) = spawn_spied().await;
     let v = t.new_visitor("Ada").await;
     let r = t.say(&v, "how much is shipping?", "m1").await;
     assert_eq!(r.status, 200, "{}", r.text);
