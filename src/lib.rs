@@ -41,8 +41,8 @@
 //! let outcome = bot.decide("How much is shipping to Canada?");
 //! assert_eq!(outcome.decision, Decision::Answer { intent: "shipping_cost".into() });
 //! // Every decision explains itself, as data and in words.
-//! assert_eq!(outcome.turn.reason, Reason::AboveAnswerThreshold);
-//! println!("{}", frontdesk::conversation::trace::trace(&outcome.turn));
+//! assert_eq!(outcome.turn().reason, Reason::AboveAnswerThreshold);
+//! println!("{}", frontdesk::conversation::trace::trace(&outcome.turn()));
 //! ```
 #![forbid(unsafe_code)]
 

@@ -276,7 +276,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     f.intent,
                     f.got
                 );
-                out!("{}", trace::trace(&f.outcome.turn));
+                out!("{}", trace::trace(&f.outcome.turn()));
                 match f
                     .outcome
                     .ranking

@@ -67,7 +67,7 @@ fn a_paraphrase_that_shares_no_word_is_understood_only_with_the_model() {
             intent: "order_status".into()
         },
         "{}",
-        frontdesk::conversation::trace::trace(&with.turn)
+        frontdesk::conversation::trace::trace(&with.turn())
     );
     let top = &with.ranking.candidates[0];
     assert!(top.semantic > 0.5, "{top:?}");
@@ -75,7 +75,7 @@ fn a_paraphrase_that_shares_no_word_is_understood_only_with_the_model() {
         .evidence
         .iter()
         .any(|e| matches!(e, Evidence::Meaning { .. })));
-    assert!(frontdesk::conversation::trace::trace(&with.turn).contains("closest in meaning"));
+    assert!(frontdesk::conversation::trace::trace(&with.turn()).contains("closest in meaning"));
 }
 
 #[test]
@@ -191,7 +191,7 @@ fn an_intents_name_is_one_more_example_of_its_meaning() {
         top.intent,
         "gift_card",
         "{}",
-        frontdesk::conversation::trace::trace(&outcome.turn)
+        frontdesk::conversation::trace::trace(&outcome.turn())
     );
     assert!(
         top.evidence.iter().any(|e| matches!(
@@ -323,7 +323,7 @@ fn keywords_are_triggers_not_examples_of_meaning() {
             intent: "shipping_cost".into()
         },
         "{}",
-        frontdesk::conversation::trace::trace(&outcome.turn)
+        frontdesk::conversation::trace::trace(&outcome.turn())
     );
     for text in [
         "what will shipping set me back",

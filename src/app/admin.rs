@@ -117,7 +117,7 @@ impl App {
             coverage: r.coverage,
             frustration: r.frustration.score,
             frustration_cues: r.frustration.cues.clone(),
-            trace: crate::conversation::trace::trace(&outcome.turn),
+            trace: crate::conversation::trace::trace(&outcome.turn()),
         })
     }
 

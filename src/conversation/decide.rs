@@ -134,17 +134,23 @@ pub fn decide(
     escalation: &EscalationPolicy,
 ) -> (Decision, Turn) {
     let (decision, reason, thresholds) = judge(ranking, intents, escalation);
-    let mut turn = Turn::ranked(ranking, decision.turn_kind(), reason);
+    let turn = Turn::ranked(ranking, decision.turn_kind(), reason);
+    let turn = shaped(turn, &decision, thresholds);
+    (decision, turn)
+}
+
+/// The turn's fields that come from the decision, not the ranking.
+fn shaped(mut turn: Turn, decision: &Decision, thresholds: Option<Thresholds>) -> Turn {
     turn.thresholds = thresholds;
-    turn.intent = match &decision {
+    turn.intent = match decision {
         Decision::Answer { intent } => Some(intent.clone()),
         Decision::Handoff { intent, .. } => intent.clone(),
         Decision::Clarify { .. } | Decision::Fallback => None,
     };
-    if let Decision::Clarify { options } = &decision {
+    if let Decision::Clarify { options } = decision {
         turn.options = options.clone();
     }
-    (decision, turn)
+    turn
 }
 
 /// The policy proper: the first rule that applies, in order.
@@ -347,16 +353,17 @@ pub fn decide_turn(
     }
 
     let ranking = classifier.classify(text);
-    let (decision, turn) = decide(&ranking, intents, escalation);
+    let (decision, reason, thresholds) = judge(&ranking, intents, escalation);
+    let found = ranking
+        .candidates
+        .first()
+        .map(|c| c.slots.clone())
+        .unwrap_or_default();
+    // The ranking is not needed after this: moved into the turn, not copied.
+    let turn = Turn::from_ranking(ranking, decision.turn_kind(), reason);
+    let turn = shaped(turn, &decision, thresholds);
     match decision {
-        Decision::Answer { intent } => {
-            let found = ranking
-                .candidates
-                .first()
-                .map(|c| c.slots.clone())
-                .unwrap_or_default();
-            vec![(Move::Answer { intent, found }, turn)]
-        }
+        Decision::Answer { intent } => vec![(Move::Answer { intent, found }, turn)],
         Decision::Clarify { options } => vec![(Move::Clarify { options }, turn)],
         Decision::Fallback => {
             let mut moves = vec![(Move::Fallback, turn.clone())];
@@ -414,14 +421,23 @@ fn escalate(
 pub struct Outcome {
     pub ranking: Ranking,
     pub decision: Decision,
-    /// Why, as data; `why()` and `crate::conversation::trace::trace` put it in words.
-    pub turn: Turn,
+    pub reason: Reason,
+    /// The thresholds the decision was held against.
+    pub thresholds: Option<Thresholds>,
 }
 
 impl Outcome {
+    /// Why, as data (built on demand: a caller that wants only the
+    /// decision pays for no copies); `crate::conversation::trace::trace`
+    /// puts it in words.
+    pub fn turn(&self) -> Turn {
+        let turn = Turn::ranked(&self.ranking, self.decision.turn_kind(), self.reason);
+        shaped(turn, &self.decision, self.thresholds)
+    }
+
     /// One line saying why.
     pub fn why(&self) -> String {
-        crate::conversation::trace::why(&self.turn)
+        crate::conversation::trace::why(&self.turn())
     }
 }
 
@@ -472,11 +488,12 @@ pub trait Decide {
 impl Decide for Classifier {
     fn decide_with(&self, text: &str, escalation: &EscalationPolicy) -> Outcome {
         let ranking = self.classify(text);
-        let (decision, turn) = decide(&ranking, self.intents(), escalation);
+        let (decision, reason, thresholds) = judge(&ranking, self.intents(), escalation);
         Outcome {
             ranking,
             decision,
-            turn,
+            reason,
+            thresholds,
         }
     }
 

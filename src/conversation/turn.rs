@@ -132,6 +132,17 @@ pub enum Clue {
     },
 }
 
+impl From<Evidence> for Clue {
+    fn from(e: Evidence) -> Clue {
+        match e {
+            Evidence::Keyword { phrase } => Clue::Keyword { phrase },
+            Evidence::Pattern { index, source } => Clue::Pattern { index, source },
+            Evidence::Example { text, similarity } => Clue::Example { text, similarity },
+            Evidence::Meaning { text, similarity } => Clue::Meaning { text, similarity },
+        }
+    }
+}
+
 impl From<&Evidence> for Clue {
     fn from(e: &Evidence) -> Clue {
         match e {
@@ -287,6 +298,44 @@ impl Turn {
 
     /// The same decision seen as another kind of turn (an answer that
     /// turned into a slot prompt, a fallback that escalates).
+    /// `ranked`, taking the ranking rather than copying from it.
+    pub fn from_ranking(ranking: Ranking, kind: TurnKind, reason: Reason) -> Turn {
+        let signals = Signals {
+            out_of_scope: ranking.out_of_scope,
+            coverage: ranking.coverage,
+            frustration: ranking.frustration.score,
+            cues: ranking.frustration.cues,
+        };
+        Turn {
+            kind,
+            intent: None,
+            options: Vec::new(),
+            confidence: ranking.candidates.first().map_or(0.0, |c| c.score),
+            candidates: ranking
+                .candidates
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| Scored {
+                    intent: c.intent,
+                    score: c.score,
+                    lexical: c.lexical,
+                    rule: c.rule,
+                    semantic: c.semantic,
+                    evidence: if i < EVIDENCE_FOR {
+                        c.evidence.into_iter().map(Clue::from).collect()
+                    } else {
+                        Vec::new()
+                    },
+                    slots: c.slots,
+                })
+                .collect(),
+            thresholds: None,
+            signals: Some(signals),
+            reason,
+            detail: None,
+        }
+    }
+
     pub fn as_kind(&self, kind: TurnKind) -> Turn {
         Turn {
             kind,

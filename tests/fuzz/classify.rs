@@ -211,13 +211,13 @@ pub fn check_outcome(o: &Outcome, n_intents: usize) -> Result<(), TestCaseError>
     );
     prop_assert!(!o.why().is_empty(), "a decision says why");
     // The stored form agrees with the decision.
-    prop_assert_eq!(o.turn.kind.as_str(), o.decision.kind());
+    prop_assert_eq!(o.turn().kind.as_str(), o.decision.kind());
     prop_assert!(
-        o.turn.confidence.is_finite(),
+        o.turn().confidence.is_finite(),
         "confidence {}",
-        o.turn.confidence
+        o.turn().confidence
     );
-    prop_assert_eq!(o.turn.candidates.len(), r.candidates.len());
+    prop_assert_eq!(o.turn().candidates.len(), r.candidates.len());
     Ok(())
 }
 
@@ -242,7 +242,7 @@ fn classify_arbitrary_text() {
             prop_assert_eq!(&again.0, &outcome.decision);
             // Every decision renders as a trace (the bot's log and the
             // agent console show it).
-            let trace = frontdesk::conversation::trace::trace(&outcome.turn);
+            let trace = frontdesk::conversation::trace::trace(&outcome.turn());
             prop_assert!(!trace.is_empty());
             Ok(())
         })
