@@ -206,7 +206,8 @@ pub fn valid_id(id: &str) -> bool {
 }
 
 /// Loads and validates every intent in `dir`. Inline tests are not run
-/// here (they need a classifier): see `classify::Classifier::load`.
+/// here (they need a classifier and the decision policy): see
+/// `conversation::Decide::load`.
 pub fn load_dir(dir: &Path) -> Result<IntentSet, LoadErrors> {
     let mut errors = Vec::new();
     let entries = match std::fs::read_dir(dir) {
