@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{Evidence, Ranking};
+use crate::classify::{Candidate, Evidence, Ranking};
 
 /// Candidates whose evidence a turn keeps (what the trace shows).
 pub const EVIDENCE_FOR: usize = 3;
@@ -143,28 +143,6 @@ impl From<Evidence> for Clue {
     }
 }
 
-impl From<&Evidence> for Clue {
-    fn from(e: &Evidence) -> Clue {
-        match e {
-            Evidence::Keyword { phrase } => Clue::Keyword {
-                phrase: phrase.clone(),
-            },
-            Evidence::Pattern { index, source } => Clue::Pattern {
-                index: *index,
-                source: source.clone(),
-            },
-            Evidence::Example { text, similarity } => Clue::Example {
-                text: text.clone(),
-                similarity: *similarity,
-            },
-            Evidence::Meaning { text, similarity } => Clue::Meaning {
-                text: text.clone(),
-                similarity: *similarity,
-            },
-        }
-    }
-}
-
 /// One candidate intent as the decision saw it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scored {
@@ -257,48 +235,39 @@ impl Turn {
         }
     }
 
-    /// A turn judged on `ranking`; the policy fills in the rest.
+    /// A turn judged on `ranking`; the policy fills in the rest. Copies
+    /// only what the turn keeps (see `from_ranking`).
     pub fn ranked(ranking: &Ranking, kind: TurnKind, reason: Reason) -> Turn {
-        Turn {
-            kind,
-            intent: None,
-            options: Vec::new(),
-            confidence: ranking.candidates.first().map_or(0.0, |c| c.score),
+        let kept = Ranking {
+            normalized: String::new(),
             candidates: ranking
                 .candidates
                 .iter()
                 .enumerate()
-                .map(|(i, c)| Scored {
+                .map(|(i, c)| Candidate {
                     intent: c.intent.clone(),
                     score: c.score,
                     lexical: c.lexical,
                     rule: c.rule,
                     semantic: c.semantic,
-                    // The evidence of the candidates a trace shows; past
-                    // those, scores are enough (and cost no copies).
                     evidence: if i < EVIDENCE_FOR {
-                        c.evidence.iter().map(Clue::from).collect()
+                        c.evidence.clone()
                     } else {
                         Vec::new()
                     },
                     slots: c.slots.clone(),
                 })
                 .collect(),
-            thresholds: None,
-            signals: Some(Signals {
-                out_of_scope: ranking.out_of_scope,
-                coverage: ranking.coverage,
-                frustration: ranking.frustration.score,
-                cues: ranking.frustration.cues.clone(),
-            }),
-            reason,
-            detail: None,
-        }
+            out_of_scope: ranking.out_of_scope,
+            coverage: ranking.coverage,
+            frustration: ranking.frustration.clone(),
+        };
+        Turn::from_ranking(kept, kind, reason)
     }
 
-    /// The same decision seen as another kind of turn (an answer that
-    /// turned into a slot prompt, a fallback that escalates).
-    /// `ranked`, taking the ranking rather than copying from it.
+    /// A turn judged on `ranking`, taking it rather than copying from it:
+    /// the scores of every candidate, the evidence of those a trace shows
+    /// (past those, scores are enough), and the signals.
     pub fn from_ranking(ranking: Ranking, kind: TurnKind, reason: Reason) -> Turn {
         let signals = Signals {
             out_of_scope: ranking.out_of_scope,
