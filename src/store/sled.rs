@@ -215,9 +215,11 @@ const TREES: [&str; 10] = [
 const ACTIVITY_BUILT: &str = "_activity_index";
 
 /// How long an open waits for a lock held by a store dropped a moment ago
-/// (a restart, a test reopening): a busy machine was seen to need more
-/// than 2 s.
-const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+/// (a restart, a backup reopening its copy, a test reopening): sled's
+/// shared background threads were seen to hold a dropped handle past 5 s
+/// while other stores kept them busy. A store another live process holds
+/// is reported after this wait.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Random hex for store ids and scratch directories: the OS's source.
 fn random_hex<const N: usize>() -> String {
@@ -389,12 +391,7 @@ impl BackupWriter {
         } = self;
         drop(trees);
         drop(db);
-        // Our own handle, just dropped: sled's shared background threads
-        // may hold it a while longer when other stores keep them busy.
-        drop(SledStore::open_waiting(
-            &dir,
-            std::time::Duration::from_secs(30),
-        )?);
+        drop(SledStore::open(&dir)?);
         report.bytes = disk_usage(&dir);
         Ok(report)
     }
@@ -517,13 +514,7 @@ impl SledStore {
     /// incomplete is refused with `StoreError::Damaged` (see `integrity`),
     /// never opened with data missing and never replaced by an empty one.
     pub fn open(dir: &Path) -> Result<SledStore> {
-        SledStore::open_waiting(dir, LOCK_PATIENCE)
-    }
-
-    /// `open`, waiting up to `patience` for a lock that a handle dropped a
-    /// moment ago may still hold.
-    fn open_waiting(dir: &Path, patience: std::time::Duration) -> Result<SledStore> {
-        let (store, walk) = SledStore::inspect(dir, false, patience)?;
+        let (store, walk) = SledStore::inspect(dir, false)?;
         if !walk.problems.is_empty() {
             return Err(damaged(dir, summary(&walk)));
         }
@@ -583,7 +574,7 @@ impl SledStore {
             StoreError::Db(format!("copying the store to {}: {e}", copy.display()))
         };
         copy_dir(dir, &copy).map_err(io)?;
-        let result = SledStore::inspect(&copy, true, LOCK_PATIENCE);
+        let result = SledStore::inspect(&copy, true);
         let report = match result {
             Ok((store, walk)) => {
                 drop(store);
@@ -611,7 +602,7 @@ impl SledStore {
 
     /// Opens sled and runs every check; the caller decides what the walk's
     /// problems mean.
-    fn inspect(dir: &Path, full: bool, patience: std::time::Duration) -> Result<(SledStore, Walk)> {
+    fn inspect(dir: &Path, full: bool) -> Result<(SledStore, Walk)> {
         recover_compaction(dir)?;
         let marker = integrity::read_marker(dir)?;
         integrity::check_files(dir, marker.as_ref())?;
@@ -637,7 +628,7 @@ impl SledStore {
                 Ok(Ok(db)) => break db,
                 Ok(Err(sled::Error::Io(e)))
                     if e.kind() == std::io::ErrorKind::WouldBlock
-                        && waiting.elapsed() < patience =>
+                        && waiting.elapsed() < LOCK_PATIENCE =>
                 {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
