@@ -133,6 +133,14 @@ pub enum Event {
         score: u8,
         comment: Option<String>,
     },
+    /// The visitor said whether the bot's answer at seq `about` (a
+    /// `BotReply`) helped: the widget's helpful / not helpful choice. What
+    /// a report's *confirmed* containment and an intent's helpfulness
+    /// count; a later choice about the same answer replaces an earlier one.
+    Feedback {
+        about: u64,
+        helpful: bool,
+    },
     /// The visitor left an email address for the reply (outside hours, or
     /// with nobody online).
     EmailLeft {

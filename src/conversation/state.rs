@@ -163,6 +163,7 @@ impl Conversation {
                 self.handoff_reason = None;
             }
             Event::Rating { .. } => self.rated = true,
+            Event::Feedback { .. } => {}
             Event::EmailLeft { email } => self.visitor.email = Some(email.clone()),
         }
     }

@@ -46,6 +46,7 @@ fn kind(e: &Event) -> &'static str {
         Event::ReturnedToBot { .. } => "returned",
         Event::Closed { .. } => "closed",
         Event::Rating { .. } => "rating",
+        Event::Feedback { .. } => "feedback",
         Event::EmailLeft { .. } => "email",
     }
 }

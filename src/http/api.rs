@@ -552,6 +552,11 @@ pub enum ApiEvent {
         score: u8,
         comment: Option<String>,
     },
+    /// The visitor said whether the bot's answer at seq `about` helped.
+    Feedback {
+        about: u64,
+        helpful: bool,
+    },
     /// The visitor left an email address for the reply.
     EmailLeft {
         email: String,
@@ -644,6 +649,7 @@ impl Wire<ApiEvent> for Event {
             Event::ReturnedToBot { agent } => ApiEvent::ReturnedToBot { agent },
             Event::Closed { by } => ApiEvent::Closed { by },
             Event::Rating { score, comment } => ApiEvent::Rating { score, comment },
+            Event::Feedback { about, helpful } => ApiEvent::Feedback { about, helpful },
             Event::EmailLeft { email } => ApiEvent::EmailLeft { email },
         }
     }

@@ -97,7 +97,7 @@ async fn a_store_from_the_first_format_loads_shows_and_continues() {
     assert_eq!(
         kinds.len(),
         17,
-        "the fixture has every event kind: {kinds:?}"
+        "the fixture has every event kind of store v1 (`feedback` came after it): {kinds:?}"
     );
 
     // The queue and who holds what come back as they were.
