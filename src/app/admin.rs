@@ -18,7 +18,7 @@ impl App {
     /// Loads the intents directory; on success swaps the set in, on failure
     /// keeps the old one and records why.
     pub fn reload_now(&self) -> ReloadStatus {
-        let now = now_ms();
+        let now = self.now_ms();
         let result =
             Classifier::load_with(&self.inner.config.server.intents_dir, &self.inner.model);
         let mut status = self.inner.reload.lock().unwrap_or_else(|e| e.into_inner());

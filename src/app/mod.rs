@@ -46,6 +46,7 @@ use crate::conversation::{step, with_replies, Conversation, Event, Input, Phase,
 use crate::conversation::{Decide, Decision, HandoffReason};
 use crate::handoff::{queue_notice, Presence, Queue, Summary};
 use crate::store::{AgentRecord, Appended, Batch, Store};
+use crate::util::clock::Clock;
 
 pub use self::agents::add_agent_to;
 pub use self::api::*;
@@ -68,13 +69,10 @@ const LIVE_MS: i64 = 30 * 60 * 1000;
 /// At most this many conversations are remembered as live.
 const LIVE_MAX: usize = 10_000;
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+/// Milliseconds since the Unix epoch, from the system clock (what the
+/// rate limiter and the webhook sender's real sleeps use; conversation
+/// times come from `App::now_ms`).
+pub use crate::util::clock::system_ms as now_ms;
 
 /// A cheap-to-clone handle on the running bot.
 #[derive(Clone)]
@@ -117,6 +115,8 @@ struct Inner {
     outbox: tokio::sync::Notify,
     /// Folded states of recently written conversations.
     states: states::States,
+    /// The time of every event, view and report (`util::clock`).
+    clock: Clock,
 }
 
 /// Who a bearer token belongs to.
@@ -141,6 +141,16 @@ impl App {
     /// queue and agents from `store`, and makes the first admin if there
     /// is none. `main` opens the store and picks its backend.
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<(App, Started)> {
+        App::with_clock(config, store, Clock::system())
+    }
+
+    /// `with_store` with a given clock: a test that scripts days of
+    /// traffic through the real server sets the time itself.
+    pub fn with_clock(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Clock,
+    ) -> anyhow::Result<(App, Started)> {
         let dir = config.server.intents_dir.clone();
         let model = Model::load_at(config.model_dir.as_deref(), config.model_precision)
             .map_err(|e| anyhow::anyhow!("[model] {e}"))?;
@@ -196,7 +206,7 @@ impl App {
         // The queue and who holds what, from the store's indexes (only the
         // conversations they name are read: `startup`).
         startup::restore(store.as_ref(), &mut queue)?;
-        let now = now_ms();
+        let now = clock.now_ms();
         let app = App {
             inner: Arc::new(Inner {
                 reload: Mutex::new(ReloadStatus {
@@ -221,11 +231,17 @@ impl App {
                 live: Mutex::new(HashMap::new()),
                 outbox: tokio::sync::Notify::new(),
                 states: states::States::default(),
+                clock,
                 store,
                 config,
             }),
         };
         Ok((app, started))
+    }
+
+    /// Milliseconds since the Unix epoch, from the app's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
     }
 
     pub fn config(&self) -> &Config {

@@ -6,7 +6,7 @@ use super::*;
 
 impl App {
     pub fn queue_view(&self) -> QueueView {
-        let now = now_ms();
+        let now = self.now_ms();
         let (waiting, online) = {
             let q = self.queue();
             (q.waiting().to_vec(), q.online() as u32)
@@ -40,7 +40,7 @@ impl App {
     /// Bot conversations active lately, newest first: what an agent may
     /// take over.
     pub fn live(&self) -> Vec<LiveItem> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut ids: Vec<(String, i64)> = {
             let mut live = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
             live.retain(|_, t| now - *t < LIVE_MS);
@@ -75,7 +75,7 @@ impl App {
                 Phase::WithAgent { agent } => Some(agent.clone()),
                 _ => None,
             },
-            summary: Summary::of(&conv, now_ms()),
+            summary: Summary::of(&conv, self.now_ms()),
             events: log,
             suggestions,
         })

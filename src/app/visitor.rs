@@ -28,7 +28,7 @@ impl App {
             page_url: clip(new.page_url, 2000, "page_url")?,
         };
         let id = format!("c{}", auth::hex(&auth::random_bytes::<12>()));
-        let record = self.inner.store.create(&id, now_ms(), visitor)?;
+        let record = self.inner.store.create(&id, self.now_ms(), visitor)?;
         self.touch_live(&id, record.at_ms, true);
         self.inner
             .states
@@ -66,7 +66,7 @@ impl App {
                 duplicate: true,
             });
         }
-        let now = now_ms();
+        let now = self.now_ms();
         if let Err(wait) = self.inner.rates.hit(
             &format!("msg:{id}"),
             self.inner.config.limits.messages_per_minute,

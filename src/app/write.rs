@@ -28,7 +28,7 @@ impl App {
 
     pub(super) fn apply(&self, id: &str, input: Input) -> Result<Stored, ApiError> {
         let g = self.stripe(id);
-        let (appended, before) = self.apply_locked(id, input, now_ms())?;
+        let (appended, before) = self.apply_locked(id, input, self.now_ms())?;
         drop(g);
         self.after_queue_change(id, before);
         Ok(Stored {
@@ -374,7 +374,7 @@ impl App {
                     None => continue,
                 }
             };
-            match self.inner.store.append(&conv, now_ms(), vec![event]) {
+            match self.inner.store.append(&conv, self.now_ms(), vec![event]) {
                 Ok(a) => {
                     self.inner.states.extend(&conv, &a.records);
                     self.inner.hub.publish(&conv, &a.records, &[]);

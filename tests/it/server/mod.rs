@@ -370,12 +370,25 @@ pub async fn spawn_app(
         std::sync::Arc<dyn frontdesk::store::Store>,
     ) -> std::sync::Arc<dyn frontdesk::store::Store>,
 ) -> TestApp {
+    spawn_app_clocked(extra, wrap, frontdesk::util::clock::Clock::system()).await
+}
+
+/// `spawn_app` on a clock the test sets (`Clock::manual`): scripted days
+/// of traffic through the real HTTP server with exact times.
+pub async fn spawn_app_clocked(
+    extra: &str,
+    wrap: impl FnOnce(
+        std::sync::Arc<dyn frontdesk::store::Store>,
+    ) -> std::sync::Arc<dyn frontdesk::store::Store>,
+    clock: frontdesk::util::clock::Clock,
+) -> TestApp {
     let s = setup(extra, None);
     let config =
         frontdesk::config::Config::load(Some(&s.config), std::iter::empty()).expect("config loads");
     let store = frontdesk::store::SledStore::open(&config.server.data_dir).expect("store opens");
     let store = wrap(std::sync::Arc::new(store));
-    let (app, started) = frontdesk::app::App::with_store(config, store).expect("the app starts");
+    let (app, started) =
+        frontdesk::app::App::with_clock(config, store, clock).expect("the app starts");
     let listener = frontdesk::http::listen("127.0.0.1:0")
         .await
         .expect("listen");
