@@ -732,8 +732,31 @@ fn open_app(
             .map_err(|e| anyhow::anyhow!("{}: compaction: {e}", dir.display()))?;
         tracing::info!(before, after, "store compacted");
     }
+    // The intents (and the model) need nothing of the store: they load on
+    // a thread while the store opens (checking its seal reads every byte
+    // of sled's log), so startup costs the longer of the two, not both.
+    let loading = {
+        let config = config.clone();
+        std::thread::spawn(move || frontdesk::app::App::load(&config))
+    };
+    let t = std::time::Instant::now();
     let store = SledStore::open(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-    frontdesk::app::App::with_store(config, std::sync::Arc::new(store))
+    let store_ms = t.elapsed().as_millis() as u64;
+    let loaded = loading
+        .join()
+        .map_err(|_| anyhow::anyhow!("loading the intents failed unexpectedly"))??;
+    tracing::info!(
+        store_ms,
+        ready_ms = t.elapsed().as_millis() as u64,
+        walked = store.walked_on_open(),
+        "store open, intents loaded"
+    );
+    frontdesk::app::App::with_loaded(
+        config,
+        std::sync::Arc::new(store),
+        loaded,
+        frontdesk::util::clock::Clock::system(),
+    )
 }
 
 fn serve(config: frontdesk::config::Config) -> Result<()> {

@@ -119,6 +119,12 @@ struct Inner {
     clock: Clock,
 }
 
+/// The model and the intents, loaded (`App::load`).
+pub struct Loaded {
+    model: Model,
+    classifier: Classifier,
+}
+
 /// Who a bearer token belongs to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Agent {
@@ -151,13 +157,32 @@ impl App {
         store: Arc<dyn Store>,
         clock: Clock,
     ) -> anyhow::Result<(App, Started)> {
-        let dir = config.server.intents_dir.clone();
+        let loaded = App::load(&config)?;
+        App::with_loaded(config, store, loaded, clock)
+    }
+
+    /// What the app needs before the store: the semantic model and the
+    /// intents (which must be valid to start). It needs nothing of the
+    /// store, so `main` loads it on a thread while the store opens.
+    pub fn load(config: &Config) -> anyhow::Result<Loaded> {
         let model = Model::load_at(config.model_dir.as_deref(), config.model_precision)
             .map_err(|e| anyhow::anyhow!("[model] {e}"))?;
         if let Some(p) = model.precision() {
             tracing::info!(precision = %p, "semantic layer on");
         }
-        let classifier = Classifier::load_with(&dir, &model).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let classifier = Classifier::load_with(&config.server.intents_dir, &model)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Loaded { model, classifier })
+    }
+
+    /// The app from what `load` loaded and an open store.
+    pub fn with_loaded(
+        config: Config,
+        store: Arc<dyn Store>,
+        loaded: Loaded,
+        clock: Clock,
+    ) -> anyhow::Result<(App, Started)> {
+        let Loaded { model, classifier } = loaded;
         let count = classifier.intents().intents.len();
         let secret = match store.setting("visitor_secret")? {
             Some(s) if s.len() == 32 => s,
