@@ -294,3 +294,52 @@ async fn a_visitors_data_is_exported_and_deleted_and_nobody_elses() {
         assert!(!m.text.contains(private), "{private} in /metrics");
     }
 }
+
+/// The cost of finding a visitor without an index: 10,000 conversations of
+/// 12 records each, one of them the visitor's; an export scans them all.
+/// `cargo test --test it server::privacy::scan_cost -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, about a minute"]
+async fn scan_cost_at_10k_conversations() {
+    use frontdesk::conversation::{Event, Visitor as Who};
+    let app = spawn_app("", |s| s).await;
+    let store = app.app.store().clone();
+    let t = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for part in 0..8 {
+            let store = store.clone();
+            s.spawn(move || {
+                for n in (part..10_000).step_by(8) {
+                    let id = format!("scan{n:05}");
+                    let who = Who {
+                        id: Some(format!("v{n}")),
+                        ..Who::default()
+                    };
+                    store.create(&id, 1, who).unwrap();
+                    let events = (0..11)
+                        .map(|i| Event::VisitorMessage {
+                            text: format!(
+                                "message {i} of a conversation about shipping and returns"
+                            ),
+                            client_id: format!("c{i}"),
+                        })
+                        .collect();
+                    store.append(&id, 2, events).unwrap();
+                }
+            });
+        }
+    });
+    println!("seeded 10,000 conversations in {:?}", t.elapsed());
+    for round in 0..3 {
+        let t = std::time::Instant::now();
+        let e = admin(
+            &app,
+            "GET",
+            "/api/v1/admin/visitors/export?visitor_id=v4242",
+        )
+        .await;
+        let took = t.elapsed();
+        assert_eq!(ids(&e.body), vec!["scan04242".to_string()]);
+        println!("export by visitor id over 10,000 conversations, run {round}: {took:?}");
+    }
+}
