@@ -304,9 +304,14 @@ fn finish_document(doc: &mut Document) {
         <api::ErrorDetail as utoipa::PartialSchema>::schema(),
     );
     for item in doc.paths.paths.values_mut() {
-        for op in [&mut item.get, &mut item.post, &mut item.put]
-            .into_iter()
-            .flatten()
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
         {
             for (status, description) in ERRORS {
                 let mut r = ResponseBuilder::new()
