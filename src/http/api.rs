@@ -757,6 +757,19 @@ pub struct Rate into app::Rate {
 }
 
 inbound! {
+/// The visitor's helpful / not helpful on one answer of the bot. The same
+/// choice again stores nothing; a different one replaces it (both stay in
+/// the log, the last counts).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Feedback into app::Feedback {
+    /// The `seq` of a `bot_reply` record of this conversation.
+    pub about: u64,
+    pub helpful: bool,
+}
+}
+
+inbound! {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeaveEmail into app::LeaveEmail {
@@ -1047,4 +1060,48 @@ pub struct WebhookConversation {
     pub id: String,
     pub phase: String,
     pub visitor: ApiVisitor,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VisitorQuery {
+    /// The shop's own id for the visitor (as the page passed it).
+    pub visitor_id: Option<String>,
+    /// An email address the visitor gave, at the start or later (case does
+    /// not matter). Exactly one of the two.
+    pub email: Option<String>,
+}
+
+outbound! {
+/// One conversation of an export: everything stored about it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExportedConversation from app::privacy::ExportedConversation {
+    pub id: String,
+    /// `bot`, `queued`, `with_agent` or `closed`.
+    pub phase: String,
+    /// The whole log, internal notes and decision traces included.
+    pub events: Vec<ApiRecord>,
+}
+}
+
+outbound! {
+/// Everything stored about one visitor: each of their conversations (found
+/// by the visitor id or email the page passed at the start, or an email
+/// left later) with its full log.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VisitorExport from app::privacy::VisitorExport {
+    pub visitor_id: Option<String>,
+    pub email: Option<String>,
+    pub exported_at_ms: i64,
+    pub conversations: Vec<ExportedConversation>,
+}
+}
+
+outbound! {
+/// What a deletion removed.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Deleted from app::privacy::Deleted {
+    /// The conversations deleted, by id.
+    pub conversations: Vec<String>,
+}
 }
