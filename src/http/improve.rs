@@ -126,7 +126,12 @@ pub async fn failures(
     }
     let inbox = blocking(&app, move |app| {
         let c = app.classifier();
-        Ok(improve::failures::inbox(app.store().as_ref(), &c, from, to)?)
+        Ok(improve::failures::inbox(
+            app.store().as_ref(),
+            &c,
+            from,
+            to,
+        )?)
     })
     .await?;
     Ok(Json(inbox.into()))
@@ -280,6 +285,7 @@ pub struct CreateIntent {
     /// The intent id, also the file name (`<id>.toml`).
     #[schema(min_length = 1, max_length = 64)]
     pub id: String,
+    /// What the intent is for (default: the id in words).
     pub description: Option<String>,
     #[schema(min_items = 1)]
     pub examples: Vec<String>,
@@ -331,9 +337,9 @@ impl IntoResponse for EditResponse {
             }
         };
         let message = match &self.0 {
-            EditError::Invalid(errs) => format!(
-                "the change does not validate; nothing was written:\n{errs}"
-            ),
+            EditError::Invalid(errs) => {
+                format!("the change does not validate; nothing was written:\n{errs}")
+            }
             e => e.to_string(),
         };
         let body = EditFailed {

@@ -371,9 +371,12 @@ pub fn new_intent_text(new: &NewIntent) -> Result<String, EditError> {
         return Err(EditError::BadId(new.id.chars().take(80).collect()));
     }
     let mut doc = DocumentMut::new();
-    if let Some(d) = new.description.as_deref().filter(|d| !d.trim().is_empty()) {
-        doc["description"] = value(d);
-    }
+    // Every intent needs one; without it, the id in words.
+    let description = match new.description.as_deref().map(str::trim) {
+        Some(d) if !d.is_empty() => d.to_string(),
+        _ => new.id.replace('_', " "),
+    };
+    doc["description"] = value(description);
     let fields = Fields {
         description: None,
         examples: Some(new.examples.clone()),
@@ -477,7 +480,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             text,
-            "examples = [\"gift wrap?\"]\nanswer = \"Yes, 3 EUR.\"\n"
+            "description = \"gift wrap\"\nexamples = [\"gift wrap?\"]\nanswer = \"Yes, 3 EUR.\"\n"
         );
         assert!(new_intent_text(&NewIntent {
             id: "../x".into(),

@@ -6,6 +6,7 @@ mod backup;
 mod fixture;
 mod flow;
 mod hostile;
+mod improve;
 mod ops;
 mod proxy;
 mod reload;
