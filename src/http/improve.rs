@@ -208,6 +208,19 @@ pub struct IntentFileText {
     pub toml: String,
     /// Pass it back as `base_version` when saving.
     pub version: String,
+    /// The form's fields, read from the TOML (absent when it does not parse).
+    pub fields: Option<IntentFields>,
+}
+
+/// An intent file's fields as the form shows them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IntentFields {
+    pub description: Option<String>,
+    pub examples: Vec<String>,
+    pub keywords: Vec<String>,
+    pub answers: Vec<String>,
+    pub quick_replies: Vec<String>,
+    pub threshold: Option<f64>,
 }
 
 /// One validation error.
@@ -432,10 +445,19 @@ pub async fn read_file(
     Path(name): Path<String>,
 ) -> Result<Json<IntentFileText>, EditResponse> {
     let f = on_dir(&app, move |dir| edit::read(dir, &name)).await?;
+    let fields = edit::fields_of(&f.toml).map(|x| IntentFields {
+        description: x.description,
+        examples: x.examples.unwrap_or_default(),
+        keywords: x.keywords.unwrap_or_default(),
+        answers: x.answers.unwrap_or_default(),
+        quick_replies: x.quick_replies.unwrap_or_default(),
+        threshold: x.threshold.flatten(),
+    });
     Ok(Json(IntentFileText {
         name: f.name,
         toml: f.toml,
         version: f.version,
+        fields,
     }))
 }
 

@@ -308,6 +308,42 @@ pub fn apply(name: &str, text: &str, fields: &Fields) -> Result<String, EditErro
     Ok(doc.to_string())
 }
 
+/// The form's fields of an intent file, read from its text (`None` when it
+/// is not TOML). Values of the wrong type read as absent.
+pub fn fields_of(text: &str) -> Option<Fields> {
+    let doc = text.parse::<DocumentMut>().ok()?;
+    let strings = |key: &str| -> Option<Vec<String>> {
+        Some(
+            doc.get(key)?
+                .as_array()?
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+        )
+    };
+    let answers = match doc.get("answer") {
+        Some(item) => match item.as_str() {
+            Some(one) => Some(vec![one.to_string()]),
+            None => strings("answer"),
+        },
+        None => None,
+    };
+    Some(Fields {
+        description: doc
+            .get("description")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        examples: strings("examples"),
+        keywords: strings("keywords"),
+        answers,
+        quick_replies: strings("quick_replies"),
+        threshold: Some(
+            doc.get("threshold")
+                .and_then(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64))),
+        ),
+    })
+}
+
 /// Adds examples to an intent file's `examples`, skipping any it already
 /// has (compared normalised); returns the text and how many were added.
 pub fn add_examples(
@@ -467,6 +503,16 @@ mod tests {
         assert!(out.starts_with("# the shop's gift cards\n"), "{out}");
         assert!(out.contains("answer = \"No.\""), "{out}");
         assert!(out.contains("threshold = 0.5"), "{out}");
+    }
+
+    #[test]
+    fn fields_read_back() {
+        let f = fields_of("description = \"d\"\nexamples = [\"a\", \"b\"]\nanswer = [\"x\", \"y\"]\nthreshold = 0.4\n").unwrap();
+        assert_eq!(f.examples, Some(vec!["a".into(), "b".into()]));
+        assert_eq!(f.answers, Some(vec!["x".into(), "y".into()]));
+        assert_eq!(f.threshold, Some(Some(0.4)));
+        assert_eq!(f.keywords, None);
+        assert!(fields_of("a = = 1").is_none());
     }
 
     #[test]
