@@ -252,13 +252,14 @@ pub struct Fields {
     pub threshold: Option<Option<f64>>,
 }
 
-fn array(items: &[String]) -> Item {
+/// An array of strings: one item a line when there are more than two, or
+/// when `multiline` says the array it replaces was written that way.
+fn array(items: &[String], multiline: Option<bool>) -> Item {
     let mut a = Array::new();
     for s in items {
         a.push(s.as_str());
     }
-    // One item a line once there are several, as the shipped files are.
-    if a.len() > 2 {
+    if multiline.unwrap_or(a.len() > 2) {
         for v in a.iter_mut() {
             v.decor_mut().set_prefix("\n  ");
         }
@@ -268,37 +269,62 @@ fn array(items: &[String]) -> Item {
     value(a)
 }
 
+/// Whether an existing array is written one item a line.
+fn is_multiline(item: Option<&Item>) -> Option<bool> {
+    let a = item?.as_array()?;
+    let first = a.iter().next()?;
+    Some(
+        first
+            .decor()
+            .prefix()
+            .and_then(|p| p.as_str())
+            .is_some_and(|p| p.contains('\n')),
+    )
+}
+
 fn parse(name: &str, text: &str) -> Result<DocumentMut, EditError> {
     text.parse::<DocumentMut>()
         .map_err(|e| EditError::Request(format!("{name} is not valid TOML: {e}")))
 }
 
 /// Applies `fields` to an intent file's text, keeping everything else.
+/// A field whose value is unchanged is left alone (its comments and
+/// layout too); a changed array keeps the one-item-a-line style it had.
 pub fn apply(name: &str, text: &str, fields: &Fields) -> Result<String, EditError> {
     let mut doc = parse(name, text)?;
+    let was = fields_of(text).unwrap_or_default();
     if let Some(d) = &fields.description {
-        doc["description"] = value(d.as_str());
+        if was.description.as_ref() != Some(d) {
+            doc["description"] = value(d.as_str());
+        }
     }
-    for (key, v) in [
-        ("examples", &fields.examples),
-        ("keywords", &fields.keywords),
-        ("quick_replies", &fields.quick_replies),
+    for (key, v, old) in [
+        ("examples", &fields.examples, &was.examples),
+        ("keywords", &fields.keywords, &was.keywords),
+        ("quick_replies", &fields.quick_replies, &was.quick_replies),
     ] {
-        if let Some(items) = v {
-            if items.is_empty() {
-                doc.remove(key);
-            } else {
-                doc[key] = array(items);
-            }
+        let Some(items) = v else { continue };
+        if old.as_deref().unwrap_or_default() == items.as_slice() {
+            continue;
+        }
+        if items.is_empty() {
+            doc.remove(key);
+        } else {
+            let multiline = is_multiline(doc.get(key));
+            doc[key] = array(items, multiline);
         }
     }
     if let Some(answers) = &fields.answers {
-        doc["answer"] = match answers.as_slice() {
-            [one] => value(one.as_str()),
-            many => array(many),
-        };
+        if was.answers.as_ref() != Some(answers) {
+            let multiline = is_multiline(doc.get("answer"));
+            doc["answer"] = match answers.as_slice() {
+                [one] => value(one.as_str()),
+                many => array(many, multiline),
+            };
+        }
     }
     match fields.threshold {
+        Some(t) if was.threshold == Some(t) => {}
         Some(Some(t)) => doc["threshold"] = value(t),
         Some(None) => {
             doc.remove("threshold");
@@ -503,6 +529,30 @@ mod tests {
         assert!(out.starts_with("# the shop's gift cards\n"), "{out}");
         assert!(out.contains("answer = \"No.\""), "{out}");
         assert!(out.contains("threshold = 0.5"), "{out}");
+    }
+
+    #[test]
+    fn a_form_save_changes_only_what_changed() {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("intents/shipping_cost.toml"),
+        )
+        .unwrap();
+        let mut f = fields_of(&text).unwrap();
+        assert_eq!(apply("s.toml", &text, &f).unwrap(), text, "nothing changed");
+        f.quick_replies = Some(vec!["Delivery times".into()]);
+        f.keywords.as_mut().unwrap().push("postage cost".into());
+        let out = apply("s.toml", &text, &f).unwrap();
+        let changed: Vec<&str> = out
+            .lines()
+            .filter(|l| !text.lines().any(|t| t == *l))
+            .collect();
+        assert_eq!(changed.len(), 2, "{changed:?}");
+        assert!(
+            changed[0].starts_with("keywords = [\"shipping cost\""),
+            "one line as before: {changed:?}"
+        );
+        assert!(changed[0].ends_with(", \"postage cost\"]"), "{changed:?}");
+        assert_eq!(changed[1], "quick_replies = [\"Delivery times\"]");
     }
 
     #[test]
