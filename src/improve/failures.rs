@@ -277,7 +277,7 @@ fn proposed(messages: &[Failed]) -> Vec<String> {
         }
     }
     // Stable: equal counts keep first-seen order.
-    count.sort_by(|a, b| b.1.cmp(&a.1));
+    count.sort_by_key(|c| std::cmp::Reverse(c.1));
     count.into_iter().map(|(t, _)| t).take(5).collect()
 }
 
