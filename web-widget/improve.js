@@ -7,7 +7,7 @@
  * Hook for the replay panel: when `window.frontdeskReplay(container,
  * files)` is defined (replay.js), the editor shows "Preview on recent
  * traffic", which calls it with the element to render into and the edited
- * files as { "name.toml": "toml text" }. */
+ * files as { "name.toml": "toml text" } (the raw TOML view). */
 (function () {
   'use strict';
   var $ = function (id) { return document.getElementById(id); };
@@ -263,7 +263,10 @@
     if (!current || typeof window.frontdeskReplay !== 'function') return;
     var files = {};
     files[current.name] = $('e-raw').value;
-    window.frontdeskReplay($('e-replay'), files);
+    // The raw view is what is previewed (the form's unsaved changes are not).
+    var r = window.frontdeskReplay($('e-replay'), files);
+    // The panel shows its own errors.
+    if (r && typeof r.catch === 'function') r.catch(function () {});
   });
 
   /* Start once admin.js has logged in (it shows #app). */
