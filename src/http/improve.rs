@@ -437,8 +437,7 @@ pub async fn list_files(
 /// One intent file as written, with its version.
 #[utoipa::path(get, path = "/api/v1/admin/intent-files/{name}", tag = "admin", security(("bearer" = [])),
     params(("name" = String, Path, description = "File name, e.g. `shipping_cost.toml`")),
-    responses((status = 200, description = "The file", body = IntentFileText),
-        (status = 404, description = "No such file", body = EditFailed)))]
+    responses((status = 200, description = "The file", body = IntentFileText)))]
 pub async fn read_file(
     State(app): State<App>,
     _: AdminAuth,
@@ -525,7 +524,6 @@ pub async fn edit_fields(
     params(("id" = String, Path, description = "Intent id")),
     request_body = AddExamples,
     responses((status = 200, description = "Written and reloaded", body = Saved),
-        (status = 404, description = "`intent_not_found`", body = EditFailed),
         (status = 409, description = "`stale_base`", body = EditFailed),
         (status = 422, description = "`invalid_intents` (with `errors`)", body = EditFailed)))]
 pub async fn add_examples(

@@ -222,6 +222,29 @@ async fn failed_messages_are_clustered_and_dismissed_for_good() {
     assert_eq!(inbox["total"], 3, "{inbox}");
     assert!(cluster_of(&inbox, "where is the nearest shop").is_none());
     assert!(cluster_of(&inbox, WRAP[1]).is_some());
+
+    // Falling back again and again: the bot hands off, and says why.
+    let v = srv.new_visitor("Z").await;
+    for (i, t) in ["zzkx qvvj", "qqxz wwpk", "vvjq kkzx", "wwpk zzqx"]
+        .iter()
+        .enumerate()
+    {
+        srv.say(&v, t, &format!("z{i}")).await;
+    }
+    let inbox = failures(&srv).await;
+    let handed: Vec<&Value> = inbox["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["messages"].as_array().unwrap())
+        .filter(|m| {
+            m["conversation"] == v.id.as_str()
+                && m["why"].as_array().unwrap().contains(&json!("handoff"))
+        })
+        .collect();
+    assert_eq!(handed.len(), 1, "{inbox}");
+    assert_eq!(handed[0]["handoff_reason"], "repeated_fallback", "{inbox}");
+    assert_eq!(handed[0]["why"], json!(["fallback", "handoff"]), "{inbox}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
