@@ -373,16 +373,23 @@ fn status_code(s: u16) -> StatusCode {
 /// Runs an edit off the executor, then reloads the running set.
 async fn edit_then_reload(
     app: &App,
-    f: impl FnOnce(&std::path::Path) -> Result<(String, String, usize), EditError> + Send + 'static,
+    f: impl FnOnce(&std::path::Path) -> Result<(String, edit::Written, usize), EditError>
+        + Send
+        + 'static,
 ) -> Result<Saved, EditResponse> {
     let app = app.clone();
     let r = tokio::task::spawn_blocking(move || {
         let dir = app.intents_dir();
-        let (name, version, added) = f(&dir)?;
-        let reload = app.reload_now();
+        let (name, written, added) = f(&dir)?;
+        // A save that changed nothing reports the running set's status.
+        let reload = if written.changed {
+            app.reload_now()
+        } else {
+            app.reload_status()
+        };
         Ok::<_, EditError>(Saved {
             name,
-            version,
+            version: written.version,
             added,
             reload: reload.into(),
         })

@@ -187,10 +187,19 @@ pub fn validate(dir: &Path, name: &str, text: &str) -> Result<(), EditError> {
     result
 }
 
+/// What a write did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    /// The file's version now.
+    pub version: String,
+    /// False when the text was the file's already: nothing was validated
+    /// or written (there is nothing to reload either).
+    pub changed: bool,
+}
+
 /// Writes `name` in `dir` if the whole set validates with it and the file
-/// is still at `base` (`None`: the file must not exist yet). Returns the
-/// new version.
-pub fn write(dir: &Path, name: &str, text: &str, base: Option<&str>) -> Result<String, EditError> {
+/// is still at `base` (`None`: the file must not exist yet).
+pub fn write(dir: &Path, name: &str, text: &str, base: Option<&str>) -> Result<Written, EditError> {
     check_name(name)?;
     let _guard = WRITE.lock().unwrap_or_else(|e| e.into_inner());
     let path = dir.join(name);
@@ -211,9 +220,19 @@ pub fn write(dir: &Path, name: &str, text: &str, base: Option<&str>) -> Result<S
         }
         _ => {}
     }
+    let version = version_of(text.as_bytes());
+    if now.as_deref() == Some(version.as_str()) {
+        return Ok(Written {
+            version,
+            changed: false,
+        });
+    }
     validate(dir, name, text)?;
     write_atomic(dir, name, text.as_bytes())?;
-    Ok(version_of(text.as_bytes()))
+    Ok(Written {
+        version,
+        changed: true,
+    })
 }
 
 /// Temp file in the same directory (ignored by the loader: not `.toml`),
@@ -553,6 +572,34 @@ mod tests {
         );
         assert!(changed[0].ends_with(", \"postage cost\"]"), "{changed:?}");
         assert_eq!(changed[1], "quick_replies = [\"Delivery times\"]");
+    }
+
+    #[test]
+    fn a_save_of_the_same_text_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "description = \"d\"\nexamples = [\"hello there\"]\nanswer = \"hi\"\n";
+        std::fs::write(dir.path().join("greet.toml"), text).unwrap();
+        let v = version_of(text.as_bytes());
+        let w = write(dir.path(), "greet.toml", text, Some(&v)).unwrap();
+        assert_eq!((w.version.as_str(), w.changed), (v.as_str(), false));
+        let stale = write(dir.path(), "greet.toml", "x", Some("sha256:00"));
+        assert!(matches!(stale, Err(EditError::Stale { .. })), "{stale:?}");
+        let bad = write(dir.path(), "greet.toml", "answer = = 1", Some(&v));
+        assert!(matches!(bad, Err(EditError::Invalid(_))), "{bad:?}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("greet.toml")).unwrap(),
+            text
+        );
+        let ok = text.replace("hi", "hello");
+        assert!(
+            write(dir.path(), "greet.toml", &ok, Some(&v))
+                .unwrap()
+                .changed
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("greet.toml")).unwrap(),
+            ok
+        );
     }
 
     #[test]
