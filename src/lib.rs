@@ -18,6 +18,9 @@
 //!   English and German, overridable in `frontdesk.toml`).
 //! - [`handoff`]: the agent queue, presence and capacity, assignment, wait
 //!   estimates, and the summary an agent reads first.
+//! - [`improve`]: the failures inbox (what the bot fails at, clustered)
+//!   and intent files edited from the admin page (validated like
+//!   `frontdesk check`, written atomically).
 //! - [`eval`]: labelled-CSV import, evaluation and threshold calibration.
 //! - [`store`]: persistence behind the `Store` trait (appends that name the
 //!   last seq they saw, a time-ordered read, the queue, outbox and agents);
@@ -53,6 +56,7 @@ pub mod conversation;
 pub mod eval;
 pub mod handoff;
 pub mod http;
+pub mod improve;
 pub mod intents;
 pub mod store;
 pub mod util;

@@ -11,6 +11,7 @@ pub mod agent;
 pub mod api;
 pub mod assets;
 pub mod error;
+pub mod improve;
 pub mod privacy;
 pub mod visitor;
 pub mod ws;
@@ -244,6 +245,12 @@ pub fn router(app: App) -> Router {
         .routes(routes!(privacy::export))
         .routes(routes!(privacy::delete_conversation))
         .routes(routes!(privacy::delete_visitor))
+        .routes(routes!(improve::failures))
+        .routes(routes!(improve::dismiss))
+        .routes(routes!(improve::list_files, improve::create_intent))
+        .routes(routes!(improve::read_file, improve::write_file))
+        .routes(routes!(improve::edit_fields))
+        .routes(routes!(improve::add_examples))
         .split_for_parts();
     finish_document(&mut doc);
     let doc = serde_json::to_value(&doc).unwrap_or_default();

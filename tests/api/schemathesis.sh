@@ -22,12 +22,15 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+# A copy of the intents: the admin API writes intent files, and a run must
+# never write into the repository's intents/.
+cp -R intents "$tmp/intents"
 # Generous rate limits, so the run reaches past them into the handlers
 # (429s are still documented and checked when they happen).
 cat > "$tmp/frontdesk.toml" <<TOML
 [server]
 bind = "127.0.0.1:0"
-intents_dir = "intents"
+intents_dir = "$tmp/intents"
 data_dir = "$tmp/data"
 [limits]
 messages_per_minute = 100000

@@ -3,7 +3,7 @@
 // second origin serving host pages that embed the widget, and Debian's
 // Chromium through playwright-core.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -21,15 +21,22 @@ export async function freePort() {
 
 /** The frontdesk server; `restart()` keeps the data dir and port. */
 export class Bot {
-  /** `extra`: more lines of frontdesk.toml (e.g. a `[texts]` section). */
-  constructor(port, allowedOrigin, extra = []) {
+  /** `extra`: more lines of frontdesk.toml (e.g. a `[texts]` section).
+   * `copyIntents`: serve a temp copy of the repository's intents/
+   * (`this.intentsDir`), for tests that edit intent files. */
+  constructor(port, allowedOrigin, extra = [], { copyIntents = false } = {}) {
     this.port = port;
     this.dir = mkdtempSync(join(tmpdir(), 'frontdesk-browser-'));
     this.config = join(this.dir, 'frontdesk.toml');
+    this.intentsDir = join(ROOT, 'intents');
+    if (copyIntents) {
+      this.intentsDir = join(this.dir, 'intents');
+      cpSync(join(ROOT, 'intents'), this.intentsDir, { recursive: true });
+    }
     writeFileSync(this.config, [
       '[server]',
       `bind = "127.0.0.1:${port}"`,
-      `intents_dir = ${JSON.stringify(join(ROOT, 'intents'))}`,
+      `intents_dir = ${JSON.stringify(this.intentsDir)}`,
       `data_dir = ${JSON.stringify(join(this.dir, 'data'))}`,
       `allowed_origins = [${JSON.stringify(allowedOrigin)}]`,
       '[limits]',
@@ -136,10 +143,10 @@ export async function browser() {
 /** Everything a test needs, started in order: the host origin must be known
  * before the bot starts (it is an allowed origin), and the bot's origin
  * before the host pages are written. */
-export async function world(extra = []) {
+export async function world(extra = [], options = {}) {
   const botPort = await freePort();
   const hostPort = await freePort();
-  const bot = new Bot(botPort, `http://127.0.0.1:${hostPort}`, extra);
+  const bot = new Bot(botPort, `http://127.0.0.1:${hostPort}`, extra, options);
   await bot.start();
   const hosts = await hostPages(bot.origin, hostPort);
   const b = await browser();

@@ -7,6 +7,7 @@ mod feedback;
 mod fixture;
 mod flow;
 mod hostile;
+mod improve;
 mod ops;
 mod privacy;
 mod proxy;
