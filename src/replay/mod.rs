@@ -338,6 +338,14 @@ impl Totals {
     }
 }
 
+/// How many messages changed this way.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    /// `fallback_to_answer`, `answer_changed_intent`, … (see `change_of`).
+    pub change: String,
+    pub count: usize,
+}
+
 /// What a replay found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -353,7 +361,7 @@ pub struct Report {
     /// Messages decided differently.
     pub changed: usize,
     /// Changed messages by kind of change, most frequent first.
-    pub changes: Vec<(String, usize)>,
+    pub changes: Vec<Change>,
     pub before: Totals,
     pub after: Totals,
     /// The differences, in the window's order (at most the `max_differences`
@@ -560,8 +568,11 @@ pub fn replay(
     }
     report.before.containment = share(report.before.contained, report.conversations);
     report.after.containment = share(report.after.contained, report.conversations);
-    let mut changes: Vec<(String, usize)> = changes.into_iter().collect();
-    changes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut changes: Vec<Change> = changes
+        .into_iter()
+        .map(|(change, count)| Change { change, count })
+        .collect();
+    changes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.change.cmp(&b.change)));
     report.changes = changes;
     Ok(report)
 }

@@ -140,7 +140,13 @@ fn an_added_example_turns_a_fallback_into_an_answer() {
     assert_eq!(d.after.kind, Kind::Answer);
     assert_eq!(d.after.intent.as_deref(), Some("gift_card"));
     assert_eq!(d.change, "fallback_to_answer");
-    assert_eq!(r.changes, vec![("fallback_to_answer".to_string(), 1)]);
+    assert_eq!(
+        r.changes,
+        vec![Change {
+            change: "fallback_to_answer".into(),
+            count: 1
+        }]
+    );
     assert_eq!(r.before.fallbacks - r.after.fallbacks, 1);
     assert_eq!(r.after.answered - r.before.answered, 1);
     assert!(
