@@ -111,7 +111,9 @@ fn seed(store: &SledStore, conversations: usize, bot: &Classifier, examples: &[S
                     }
                     let id = format!("c{n:06}");
                     let start = T0 + (n as i64 * 7 * DAY_MS) / conversations as i64;
-                    let first = store.create(&id, start, Visitor::default()).expect("create");
+                    let first = store
+                        .create(&id, start, Visitor::default())
+                        .expect("create");
                     let mut conv = Conversation::from_log([&first]);
                     let mut seq = first.seq;
                     for (k, input) in script(n, examples).into_iter().enumerate() {
@@ -232,8 +234,14 @@ fn main() {
     );
 
     let start = Instant::now();
-    let curve = replay::thresholds(&store, &window, &bot, &escalation, &replay::threshold_grid())
-        .expect("curve");
+    let curve = replay::thresholds(
+        &store,
+        &window,
+        &bot,
+        &escalation,
+        &replay::threshold_grid(),
+    )
+    .expect("curve");
     println!(
         "replay: threshold what-if, {} points over {} messages, in {:.2} s",
         curve.points.len(),

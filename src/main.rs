@@ -793,10 +793,7 @@ fn replay(
     out!("predicted (each message replayed on the conversation as it was; see README, Replay):");
     out!("                      before     after    change");
     let row = |name: &str, x: usize, y: usize| {
-        out!(
-            "  {name:<18} {x:>8}  {y:>8}  {:>+8}",
-            y as i64 - x as i64
-        );
+        out!("  {name:<18} {x:>8}  {y:>8}  {:>+8}", y as i64 - x as i64);
     };
     row("answered", b.answered, a.answered);
     row("clarified", b.clarified, a.clarified);
