@@ -95,6 +95,7 @@ pub fn router() -> Router<App> {
         .route("/agent.js", serve!("agent.js", JS, false))
         .route("/admin", serve!("admin.html", HTML, true))
         .route("/admin.js", serve!("admin.js", JS, false))
+        .route("/replay.js", serve!("replay.js", JS, false))
         .route("/app.css", serve!("app.css", CSS, false))
         .route(
             "/favicon.ico",
