@@ -210,3 +210,85 @@ async fn the_threshold_curve_covers_the_window() {
     assert_eq!(r.status, 400, "{}", r.text);
     assert!(r.body["error"]["code"].is_string(), "{}", r.text);
 }
+
+/// `frontdesk replay` on a store seeded through the `Store` API with the
+/// bot's real replies: the edit's difference is printed; an invalid edited
+/// directory is refused at its place with exit 1.
+#[test]
+fn the_cli_prints_the_difference_and_refuses_a_bad_edit() {
+    use frontdesk::classify::Classifier;
+    use frontdesk::conversation::{
+        step, Conversation, Decide, EscalationPolicy, Input, Rules, Texts, Visitor,
+    };
+    use frontdesk::store::{SledStore, Store};
+    use std::process::Command;
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    {
+        let store = SledStore::open(&data).expect("store");
+        let bot = Classifier::load(default_intents()).expect("intents");
+        let escalation = EscalationPolicy::default();
+        let texts = Texts::default();
+        let rules = Rules {
+            escalation: &escalation,
+            texts: &texts,
+        };
+        let at = frontdesk::util::clock::system_ms() - 3_600_000;
+        store.create("c1", at, Visitor::default()).expect("create");
+        for (n, text) in ["How much is shipping to Canada?", UNKNOWN]
+            .iter()
+            .enumerate()
+        {
+            let conv = Conversation::from_log(&store.read("c1", 0).expect("read"));
+            let input = Input::Visitor {
+                text: text.to_string(),
+                client_id: format!("m{n}"),
+            };
+            let events = step(&conv, input, &bot, &rules).expect("step");
+            store.append("c1", at + n as i64, events).expect("append");
+        }
+    }
+    let edited = tmp.path().join("edited");
+    std::fs::create_dir(&edited).expect("mkdir");
+    for (name, bytes) in snapshot() {
+        std::fs::write(edited.join(&name), bytes).expect("copy");
+    }
+    std::fs::write(edited.join("gift_card.toml"), edited_gift_card()).expect("edit");
+    let run = |dir: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+            .args(["replay", "--since", "1d", "--intents"])
+            .arg(dir)
+            .arg("--data")
+            .arg(&data)
+            .arg("--thresholds")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("runs")
+    };
+    let out = run(&edited);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("1 message(s) would be decided differently"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("fallback_to_answer"), "{stdout}");
+    assert!(stdout.contains(UNKNOWN), "{stdout}");
+    assert!(stdout.contains("answer gift_card"), "{stdout}");
+    assert!(stdout.contains("threshold what-if"), "{stdout}");
+
+    std::fs::write(
+        edited.join("gift_card.toml"),
+        "description = \"x\"\nexamples = [1]\n",
+    )
+    .expect("break");
+    let out = run(&edited);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("gift_card.toml:2:"), "{stderr}");
+}
