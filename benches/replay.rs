@@ -59,7 +59,7 @@ impl Rng {
 fn script(n: usize, examples: &[String]) -> Vec<Input> {
     let mut rng = Rng(n as u64);
     let len = 8 + rng.below(5);
-    let person_at = (rng.below(10) == 0).then(|| len / 2);
+    let person_at = (rng.below(10) == 0).then_some(len / 2);
     let mut inputs = Vec::new();
     for k in 0..len {
         if Some(k) == person_at {
