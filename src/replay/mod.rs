@@ -449,28 +449,48 @@ fn walk<'a>(id: &str, log: &'a [Record], window: &Window) -> Walked<'a> {
     out
 }
 
-/// Reads the window's conversations, in the store's time order.
-fn read_window(
+/// Reads the window's conversations, each log once, in the order of
+/// `Store::active` (by last event in the window, then id): the same
+/// reading as `active`, which would read every log a second time.
+pub fn read_window(
     store: &dyn Store,
     window: &Window,
 ) -> Result<Vec<(String, Vec<Record>)>, ReplayError> {
-    let active = store.active(window.from_ms, window.to_ms)?;
-    if active.len() > window.max_conversations {
+    let mut ids: Vec<String> = store
+        .minutes(window.from_ms, window.to_ms)?
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    // The index may name conversations whose events in the window were lost
+    // or deleted (it is a hint): the count is checked again below.
+    if ids.len() > window.max_conversations {
+        let found = ids.len();
         return Err(ReplayError::TooLarge {
-            found: active.len(),
+            found,
             limit: window.max_conversations,
         });
     }
-    let mut out = Vec::with_capacity(active.len());
-    for a in active {
-        match store.read(&a.conversation, 0) {
-            Ok(log) => out.push((a.conversation, log)),
-            // Deleted between the two reads: not part of the window any more.
-            Err(StoreError::NotFound(_)) => {}
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let log = match store.read(&id, 0) {
+            Ok(log) => log,
+            // Deleted since it was indexed: not part of the window any more.
+            Err(StoreError::NotFound(_)) => continue,
             Err(e) => return Err(e.into()),
+        };
+        let last = log
+            .iter()
+            .filter(|r| r.at_ms >= window.from_ms && r.at_ms < window.to_ms)
+            .map(|r| r.at_ms)
+            .max();
+        if let Some(last) = last {
+            out.push((last, id, log));
         }
     }
-    Ok(out)
+    out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    Ok(out.into_iter().map(|(_, id, log)| (id, log)).collect())
 }
 
 /// The outcome `step` gives a message now.
