@@ -26,6 +26,9 @@
 //!   last seq they saw, a time-ordered read, the queue, outbox and agents);
 //!   sled is the embedded default, with durable (group-committed) appends.
 //!   Only `main` picks the backend.
+//! - [`replay`]: stored traffic decided again by an edited intent set (the
+//!   differences and predicted containment before an edit goes live), and
+//!   the threshold what-if; reads the store, writes nothing.
 //! - [`app`]: the running bot: one file per job (visitor and agent
 //!   operations, the one write path, read-only views, admin), shared by
 //!   every request; it speaks in domain types and error kinds.
@@ -58,5 +61,6 @@ pub mod handoff;
 pub mod http;
 pub mod improve;
 pub mod intents;
+pub mod replay;
 pub mod store;
 pub mod util;

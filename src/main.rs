@@ -120,6 +120,32 @@ enum Command {
         #[arg(long, default_value = "data")]
         data: PathBuf,
     },
+    /// Decide the stored visitor messages of a recent window again with an
+    /// edited intent set and show what would change (nothing is written).
+    /// Opens the store of `[server] data_dir` directly: stop the server
+    /// first, or use the admin page's preview (POST /api/v1/admin/replay).
+    Replay {
+        /// How far back: `7d`, `36h`.
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// The edited intent directory (validated like `frontdesk check`).
+        #[arg(long)]
+        intents: PathBuf,
+        /// The store (default: `[server] data_dir`).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Settings (escalation rules, texts, model); `./frontdesk.toml`
+        /// when present.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also print containment against bad answers over answer
+        /// thresholds, for the current set of `[server] intents_dir`.
+        #[arg(long)]
+        thresholds: bool,
+    },
     /// Choose thresholds from a labelled CSV by cross-validation and write
     /// them to DIR/_calibration.toml.
     Calibrate {
@@ -598,6 +624,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Replay {
+            since,
+            intents: dir,
+            data,
+            config,
+            json,
+            thresholds,
+        } => replay(since, dir, data, config, json, thresholds),
         Command::Calibrate {
             data,
             intents: dir,
@@ -656,6 +690,157 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `7d` or `36h` as milliseconds.
+fn parse_since(s: &str) -> Result<i64> {
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = n
+        .parse()
+        .ok()
+        .filter(|n| *n > 0 && *n <= 3650)
+        .with_context(|| format!("--since {s:?}: a number of days or hours, e.g. 7d or 36h"))?;
+    match unit {
+        "d" => Ok(n * 86_400_000),
+        "h" => Ok(n * 3_600_000),
+        _ => anyhow::bail!("--since {s:?}: a number of days or hours, e.g. 7d or 36h"),
+    }
+}
+
+fn utc(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|_| ms.to_string())
+}
+
+/// `frontdesk replay`.
+fn replay(
+    since: String,
+    dir: PathBuf,
+    data: Option<PathBuf>,
+    config: Option<PathBuf>,
+    json: bool,
+    thresholds: bool,
+) -> Result<ExitCode> {
+    use frontdesk::replay::{self, Window};
+    let span = parse_since(&since)?;
+    let config = load_config(config)?;
+    let model = Model::load_at(config.model_dir.as_deref(), config.model_precision)?;
+    let edited = match Classifier::load_with(&dir, &model) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{} error(s)", errors.0.len());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let data = data.unwrap_or_else(|| config.server.data_dir.clone());
+    if !data.is_dir() {
+        anyhow::bail!("{}: no store here", data.display());
+    }
+    let store = frontdesk::store::SledStore::open(&data).with_context(|| {
+        format!(
+            "{}: cannot open the store (is `frontdesk serve` running? sled allows one process: stop it, replay a backup (`frontdesk store backup DIR --token …`, then --data DIR), or preview in the admin page)",
+            data.display()
+        )
+    })?;
+    let now = frontdesk::util::clock::system_ms();
+    let window = Window {
+        from_ms: now - span,
+        to_ms: now + 1,
+        ..Window::last_days(now, 1)
+    };
+    let rules = conversation::Rules {
+        escalation: &config.escalation,
+        texts: &config.texts,
+    };
+    let report = replay::replay(&store, &window, &edited, &rules)?;
+    let curve = if thresholds {
+        let current = Classifier::load_with(&config.server.intents_dir, &model)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Some(replay::thresholds(
+            &store,
+            &window,
+            &current,
+            &config.escalation,
+            &replay::threshold_grid(),
+        )?)
+    } else {
+        None
+    };
+    if json {
+        let v = serde_json::json!({ "replay": report, "thresholds": curve });
+        out!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    out!(
+        "replay of {} → {} against {}",
+        utc(report.from_ms),
+        utc(report.to_ms),
+        dir.display()
+    );
+    out!(
+        "{} conversations, {} visitor messages the bot decided replayed ({} sent while a person held the conversation: skipped)",
+        report.conversations,
+        report.messages,
+        report.skipped_with_agent
+    );
+    out!("{} message(s) would be decided differently", report.changed);
+    for c in &report.changes {
+        out!("  {:>6}  {}", c.count, c.change);
+    }
+    let (b, a) = (&report.before, &report.after);
+    out!("predicted (each message replayed on the conversation as it was; see README, Replay):");
+    out!("                      before     after    change");
+    let row = |name: &str, x: usize, y: usize| {
+        out!("  {name:<18} {x:>8}  {y:>8}  {:>+8}", y as i64 - x as i64);
+    };
+    row("answered", b.answered, a.answered);
+    row("clarified", b.clarified, a.clarified);
+    row("fallbacks", b.fallbacks, a.fallbacks);
+    row("offers of a person", b.offers, a.offers);
+    row("handoffs", b.handoffs, a.handoffs);
+    row("contained convs", b.contained, a.contained);
+    out!(
+        "  {:<18} {:>7.1}%  {:>7.1}%  {:>+6.1} pts",
+        "containment",
+        b.containment * 100.0,
+        a.containment * 100.0,
+        (a.containment - b.containment) * 100.0
+    );
+    if !report.differences.is_empty() {
+        out!("differences:");
+    }
+    for d in &report.differences {
+        out!(
+            "  {} #{} {}: {}\n      {} → {}",
+            d.conversation,
+            d.seq,
+            utc(d.at_ms),
+            serde_json::to_string(&d.text).unwrap_or_default(),
+            d.before.describe(),
+            d.after.describe()
+        );
+    }
+    if let Some(c) = curve {
+        out!(
+            "threshold what-if (current set, answer threshold now {:.2}; bad = rated not helpful or followed by a handoff):",
+            c.current
+        );
+        out!("  threshold  containment  answers  bad  unjudged  bad share");
+        for p in &c.points {
+            out!(
+                "  {:>9.2}  {:>10.1}%  {:>7}  {:>3}  {:>8}  {:>8.1}%",
+                p.threshold,
+                p.containment * 100.0,
+                p.answers,
+                p.bad_answers,
+                p.unjudged_answers,
+                p.bad_share * 100.0
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The conversation `chat` holds in memory.

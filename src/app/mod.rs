@@ -316,6 +316,12 @@ impl App {
         )
     }
 
+    /// The semantic model every load uses (so a replay of an edit decides
+    /// as the server would).
+    pub fn model(&self) -> &Model {
+        &self.inner.model
+    }
+
     pub fn intents_dir(&self) -> PathBuf {
         self.inner.config.server.intents_dir.clone()
     }

@@ -35,6 +35,7 @@ same!(
     u64,
     i64,
     f32,
+    f64,
     usize,
     (String, String),
     (String, String, String)
@@ -1103,5 +1104,162 @@ outbound! {
 pub struct Deleted from app::privacy::Deleted {
     /// The conversations deleted, by id.
     pub conversations: Vec<String>,
+}
+}
+
+// ---- replay (src/http/replay.rs) -------------------------------------------
+
+/// Replay an edit of the intents over recent traffic before saving it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// How many days back from now (1 to 90).
+    #[schema(minimum = 1, maximum = 90)]
+    pub since_days: u32,
+    /// Intent files by name (`order_status.toml`) with their edited TOML:
+    /// they replace or join the files of the intents directory, in memory
+    /// only. Empty: replay the current set.
+    #[serde(default)]
+    pub files: std::collections::BTreeMap<String, String>,
+}
+
+/// `?since_days=7` (1 to 90).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ThresholdsQuery {
+    #[param(minimum = 1, maximum = 90)]
+    pub since_days: u32,
+}
+
+unit_enum! {
+/// What the bot did with a visitor message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiReplayKind from crate::replay::Kind {
+    Answer,
+    Clarify,
+    SlotPrompt,
+    Fallback,
+    Offer,
+    Handoff,
+    Declined,
+    Silent,
+}
+}
+
+outbound! {
+/// What the bot did (or would do) with one visitor message.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReplayOutcome from crate::replay::Outcome {
+    pub kind: ApiReplayKind,
+    /// The intent answered, prompted for, or recognised in a handoff.
+    pub intent: Option<String>,
+    /// The intents a clarification offers.
+    pub options: Vec<String>,
+    /// Why a person was offered or handed the conversation.
+    pub reason: Option<ApiHandoffReason>,
+    /// The top candidate's score (1 for a turn the visitor's choice decided).
+    pub score: f32,
+    /// A fallback came first (then escalated).
+    pub fell_back: bool,
+}
+}
+
+outbound! {
+/// One message the edit would decide differently.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReplayDifference from crate::replay::Difference {
+    pub conversation: String,
+    pub seq: u64,
+    pub at_ms: i64,
+    pub text: String,
+    pub before: ReplayOutcome,
+    pub after: ReplayOutcome,
+    /// `fallback_to_answer`, `handoff_to_answer`, `answer_changed_intent`, …
+    pub change: String,
+}
+}
+
+outbound! {
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReplayChange from crate::replay::Change {
+    pub change: String,
+    pub count: usize,
+}
+}
+
+outbound! {
+/// Counts of one side of a replay (stored, or predicted).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReplayTotals from crate::replay::Totals {
+    pub answered: usize,
+    pub clarified: usize,
+    pub slot_prompts: usize,
+    pub fallbacks: usize,
+    pub offers: usize,
+    pub handoffs: usize,
+    /// Conversations contained: at least one bot-decided message
+    /// answered, none handed off, no person taking over otherwise.
+    pub contained: usize,
+    pub handed_off: usize,
+    /// `contained / conversations`.
+    pub containment: f64,
+}
+}
+
+outbound! {
+/// What an edit would change on the window's traffic. Each message is
+/// replayed on its conversation as it really was, so later turns that
+/// would differ in reality are not simulated.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReplayReport from crate::replay::Report {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub conversations: usize,
+    /// Visitor messages the bot decided, each replayed.
+    pub messages: usize,
+    /// Messages sent while a person held the conversation (not replayed).
+    pub skipped_with_agent: usize,
+    /// Messages decided differently (all counted; `differences` lists at
+    /// most 500).
+    pub changed: usize,
+    pub changes: Vec<ReplayChange>,
+    pub before: ReplayTotals,
+    pub after: ReplayTotals,
+    pub differences: Vec<ReplayDifference>,
+}
+}
+
+outbound! {
+/// One answer threshold of the what-if.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ThresholdPoint from crate::replay::Point {
+    pub threshold: f32,
+    pub contained: usize,
+    pub containment: f64,
+    pub answers: usize,
+    /// Answers given then to the same intent and rated not helpful or
+    /// followed by a handoff.
+    pub bad_answers: usize,
+    /// Answers not given then: unknown quality, not counted bad.
+    pub unjudged_answers: usize,
+    /// `bad_answers / answers` (a lower bound where answers are unjudged).
+    pub bad_share: f64,
+}
+}
+
+outbound! {
+/// Containment against bad answers over answer thresholds, for the
+/// current set on the window's traffic.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ThresholdCurve from crate::replay::Curve {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub conversations: usize,
+    pub messages: usize,
+    /// The set's global answer threshold now.
+    pub current: f32,
+    pub bad_answers_stored: usize,
+    pub points: Vec<ThresholdPoint>,
 }
 }

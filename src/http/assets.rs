@@ -96,6 +96,7 @@ pub fn router() -> Router<App> {
         .route("/admin", serve!("admin.html", HTML, true))
         .route("/admin.js", serve!("admin.js", JS, false))
         .route("/improve.js", serve!("improve.js", JS, false))
+        .route("/replay.js", serve!("replay.js", JS, false))
         .route("/app.css", serve!("app.css", CSS, false))
         .route(
             "/favicon.ico",

@@ -13,6 +13,7 @@ pub mod assets;
 pub mod error;
 pub mod improve;
 pub mod privacy;
+pub mod replay;
 pub mod visitor;
 pub mod ws;
 
@@ -251,6 +252,8 @@ pub fn router(app: App) -> Router {
         .routes(routes!(improve::read_file, improve::write_file))
         .routes(routes!(improve::edit_fields))
         .routes(routes!(improve::add_examples))
+        .routes(routes!(replay::replay))
+        .routes(routes!(replay::thresholds))
         .split_for_parts();
     finish_document(&mut doc);
     let doc = serde_json::to_value(&doc).unwrap_or_default();

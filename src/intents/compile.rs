@@ -209,7 +209,6 @@ pub fn valid_id(id: &str) -> bool {
 /// here (they need a classifier and the decision policy): see
 /// `conversation::Decide::load`.
 pub fn load_dir(dir: &Path) -> Result<IntentSet, LoadErrors> {
-    let mut errors = Vec::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -226,21 +225,39 @@ pub fn load_dir(dir: &Path) -> Result<IntentSet, LoadErrors> {
         .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
         .collect();
     files.sort();
+    let sources = files
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).map_err(|e| e.to_string());
+            (p, bytes)
+        })
+        .collect();
+    load_sources(dir, sources)
+}
 
+/// `load_dir` on files already read (or given in memory, as the replay of
+/// an edit that is not saved): each `(path, bytes or the read error)`, the
+/// paths in `dir` and sorted by name. Nothing is read from disk.
+pub fn load_sources(
+    dir: &Path,
+    files: Vec<(PathBuf, Result<Vec<u8>, String>)>,
+) -> Result<IntentSet, LoadErrors> {
+    let mut errors = Vec::new();
     let mut intents = Vec::new();
     let mut out_of_scope = Vec::new();
     let mut calibration = None;
     let mut hasher = Fnv::new();
-    for path in &files {
+    for (path, bytes) in files {
+        let path = &path;
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let bytes = match std::fs::read(path) {
+        let bytes = match bytes {
             Ok(b) => b,
             Err(e) => {
                 errors.push(LoadError {
                     path: path.clone(),
                     line: 1,
                     col: 1,
-                    kind: ErrorKind::Io(e.to_string()),
+                    kind: ErrorKind::Io(e),
                 });
                 continue;
             }

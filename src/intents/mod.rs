@@ -8,7 +8,7 @@ pub mod error;
 pub mod file;
 
 pub use compile::{
-    load_dir, placeholders, render, valid_id, Action, Intent, IntentSet, Keyword, Location,
-    Pattern, Slot, TestCase, Thresholds, CALIBRATION_FILE, OUT_OF_SCOPE_FILE,
+    load_dir, load_sources, placeholders, render, valid_id, Action, Intent, IntentSet, Keyword,
+    Location, Pattern, Slot, TestCase, Thresholds, CALIBRATION_FILE, OUT_OF_SCOPE_FILE,
 };
 pub use error::{ErrorKind, LoadError, LoadErrors};

@@ -12,6 +12,7 @@ mod ops;
 mod privacy;
 mod proxy;
 mod reload;
+mod replay;
 mod retention;
 mod security;
 mod sockets;
