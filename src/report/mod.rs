@@ -12,6 +12,7 @@ pub mod compute;
 pub mod facts;
 pub mod model;
 pub mod refresh;
+pub mod text;
 
 #[cfg(test)]
 mod tests;

@@ -256,3 +256,120 @@ async fn reports_count_real_traffic_and_refuse_bad_input() {
         assert_eq!(get(&app, path, Some(&alex)).await.status, 403, "{path}");
     }
 }
+
+fn frontdesk(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+        .args(args)
+        .env_remove("FRONTDESK_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_reports_through_a_running_server() {
+    let clock = Clock::manual(T0);
+    let app = spawn_app_clocked("", |s| s, clock).await;
+    let a = app.new_visitor("Ada").await;
+    app.say(&a, "How much is shipping to Canada?", "a1").await;
+    let url = app.url("");
+    let admin = app.admin.clone();
+    let (ok, out, err) = tokio::task::spawn_blocking(move || {
+        frontdesk(&[
+            "report",
+            "--from",
+            "2026-06-03",
+            "--to",
+            "2026-06-03",
+            "--json",
+            "--token",
+            &admin,
+            "--url",
+            &url,
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["outcomes"]["contained"]["num"], 1, "{out}");
+    let url = app.url("");
+    let admin = app.admin.clone();
+    let (ok, out, err) = tokio::task::spawn_blocking(move || {
+        frontdesk(&[
+            "report",
+            "--from",
+            "2026-06-03",
+            "--to",
+            "2026-06-03",
+            "--token",
+            &admin,
+            "--url",
+            &url,
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("contained (bot only)    100.0% (1/1)"),
+        "{out}"
+    );
+    assert!(out.contains("shipping_cost"), "{out}");
+    // A bad token is named, and a bad --since.
+    let url = app.url("");
+    let (ok, _, err) = tokio::task::spawn_blocking(move || {
+        frontdesk(&["report", "--token", "nope-nope-nope-nope", "--url", &url])
+    })
+    .await
+    .unwrap();
+    assert!(!ok && err.contains("401"), "{err}");
+    let (ok, _, err) = frontdesk(&["report", "--since", "week"]);
+    assert!(!ok && err.contains("--since \"week\""), "{err}");
+}
+
+#[test]
+fn the_cli_reports_from_a_stopped_store() {
+    use frontdesk::conversation::{Event, Visitor as Who};
+    use frontdesk::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        let store = frontdesk::store::SledStore::open(&data).unwrap();
+        store.create("c1", T0, Who::default()).unwrap();
+        store
+            .append(
+                "c1",
+                T0 + 1_000,
+                vec![Event::VisitorMessage {
+                    text: "hello?".into(),
+                    client_id: "1".into(),
+                }],
+            )
+            .unwrap();
+    }
+    let config = dir.path().join("frontdesk.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\ndata_dir = {:?}\n", data.display().to_string()),
+    )
+    .unwrap();
+    let (ok, out, err) = frontdesk(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--from",
+        "2026-06-01",
+        "--to",
+        "2026-06-07",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["outcomes"]["abandoned"]["num"], 1, "{out}");
+    assert_eq!(r["cohort"]["conversations"], 1);
+}
