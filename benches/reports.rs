@@ -103,7 +103,13 @@ fn conversation(store: &SledStore, n: u64, start: i64) {
         if handed && round == 3 {
             let wait = 5_000 + (n % 120) as i64 * 1_000;
             store
-                .append(&id, at + wait, vec![Event::AgentJoined { agent: "alex".into() }])
+                .append(
+                    &id,
+                    at + wait,
+                    vec![Event::AgentJoined {
+                        agent: "alex".into(),
+                    }],
+                )
                 .expect("append");
             store
                 .append(
@@ -178,11 +184,8 @@ fn main() {
     store.clear_facts().expect("clear");
 
     let zone = Zone::of(None);
-    let period = Period::new(
-        jiff::civil::date(2026, 6, 1),
-        jiff::civil::date(2026, 6, 7),
-    )
-    .expect("period");
+    let period =
+        Period::new(jiff::civil::date(2026, 6, 1), jiff::civil::date(2026, 6, 7)).expect("period");
     let settings = Reports::default();
     let now = T0 + 8 * DAY;
     let time = |label: &str, now: i64| {
@@ -209,11 +212,8 @@ fn main() {
         "reports: 1,000 new conversations written in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    let later = Period::new(
-        jiff::civil::date(2026, 6, 3),
-        jiff::civil::date(2026, 6, 9),
-    )
-    .expect("period");
+    let later =
+        Period::new(jiff::civil::date(2026, 6, 3), jiff::civil::date(2026, 6, 9)).expect("period");
     let t = Instant::now();
     let r = report::report(&store, &later, &zone, settings, fresh_start + DAY).expect("report");
     println!(

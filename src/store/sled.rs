@@ -108,8 +108,9 @@ pub struct SledStore {
     /// Report facts (`Store::put_facts`): derived data, so not in `TREES`
     /// (a backup leaves it out and the copy rebuilds it). Keys:
     /// `f`+start+id → row, `i`+id → start+visitor, `v`+visitor+start+id,
-    /// `m` → the mark (see `facts_*` below).
-    facts: sled::Tree,
+    /// `m` → the mark (see `facts_*` below). Opened on first use, so an
+    /// open (and a store never asked for a report) writes nothing new.
+    facts: std::sync::OnceLock<sled::Tree>,
     commit: Mutex<Commit>,
     flushed: Condvar,
     stripes: Vec<Mutex<()>>,
@@ -277,11 +278,20 @@ fn facts_corrupt(k: &[u8]) -> StoreError {
 }
 
 impl SledStore {
+    /// The report facts' tree, opened (made) on first use.
+    fn facts_tree(&self) -> Result<&sled::Tree> {
+        if let Some(t) = self.facts.get() {
+            return Ok(t);
+        }
+        let t = self.db.open_tree(FACTS_TREE).map_err(db_err)?;
+        Ok(self.facts.get_or_init(|| t))
+    }
+
     /// The keys of `id`'s facts row and visitor entry, if it has a row.
     fn facts_keys_of(&self, id: &str) -> Result<Vec<Vec<u8>>> {
         let mut ik = vec![b'i'];
         ik.extend_from_slice(id.as_bytes());
-        let Some(v) = self.facts.get(&ik).map_err(db_err)? else {
+        let Some(v) = self.facts_tree()?.get(&ik).map_err(db_err)? else {
             return Ok(Vec::new());
         };
         let start = v.get(..8).ok_or_else(|| facts_corrupt(&ik))?;
@@ -806,9 +816,8 @@ impl SledStore {
             )
         })
         .map_err(|p| damaged(dir, format!("sled failed reading it: {p}")))?;
-        let facts = db.open_tree(FACTS_TREE).map_err(db_err)?;
         let store = SledStore {
-            facts,
+            facts: std::sync::OnceLock::new(),
             conversations,
             events,
             client_ids,
@@ -1308,7 +1317,7 @@ impl Store for SledStore {
         for k in self.facts_keys_of(id)? {
             batch.remove(k);
         }
-        self.facts.apply_batch(batch).map_err(db_err)?;
+        self.facts_tree()?.apply_batch(batch).map_err(db_err)?;
         self.durable()
     }
 
@@ -1335,7 +1344,7 @@ impl Store for SledStore {
                 );
             }
         }
-        self.facts.apply_batch(batch).map_err(db_err)
+        self.facts_tree()?.apply_batch(batch).map_err(db_err)
     }
 
     fn facts(&self, from_ms: i64, to_ms: i64) -> Result<Vec<FactsRow>> {
@@ -1343,7 +1352,7 @@ impl Store for SledStore {
             return Ok(Vec::new());
         }
         let (lo, hi) = (facts_key(from_ms, ""), facts_key(to_ms, ""));
-        self.facts
+        self.facts_tree()?
             .range(lo..hi)
             .map(|item| {
                 let (k, v) = item.map_err(db_err)?;
@@ -1377,7 +1386,7 @@ impl Store for SledStore {
             k.extend_from_slice(&ordered(ms));
             k
         };
-        self.facts
+        self.facts_tree()?
             .range(bound(from_ms)..bound(to_ms))
             .keys()
             .map(|k| {
@@ -1392,16 +1401,20 @@ impl Store for SledStore {
     }
 
     fn facts_mark(&self) -> Result<Option<Vec<u8>>> {
-        Ok(self.facts.get(b"m").map_err(db_err)?.map(|v| v.to_vec()))
+        Ok(self
+            .facts_tree()?
+            .get(b"m")
+            .map_err(db_err)?
+            .map(|v| v.to_vec()))
     }
 
     fn put_facts_mark(&self, mark: &[u8]) -> Result<()> {
-        self.facts.insert(b"m", mark).map_err(db_err)?;
+        self.facts_tree()?.insert(b"m", mark).map_err(db_err)?;
         self.durable()
     }
 
     fn clear_facts(&self) -> Result<()> {
-        self.facts.clear().map_err(db_err)?;
+        self.facts_tree()?.clear().map_err(db_err)?;
         self.durable()
     }
 
