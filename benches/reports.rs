@@ -45,7 +45,7 @@ const REASONS: [HandoffReason; 4] = [
 ];
 
 fn bot_turn(n: u64, round: u64) -> Event {
-    if (n + round) % 7 == 0 {
+    if (n + round).is_multiple_of(7) {
         Event::Fallback {
             text: "Sorry, I didn't get that.".into(),
             trace: String::new(),
@@ -86,11 +86,11 @@ fn conversation(store: &SledStore, n: u64, start: i64) {
         if !(handed && round >= 3) {
             events.push(bot_turn(n, round));
         }
-        if round == 0 && n % 4 == 0 {
+        if round == 0 && n.is_multiple_of(4) {
             // The visitor's verdict on the answer just given (seq 3).
             events.push(Event::Feedback {
                 about: 3,
-                helpful: n % 8 != 0,
+                helpful: !n.is_multiple_of(8),
             });
         }
         if handed && round == 2 {
@@ -134,7 +134,7 @@ fn conversation(store: &SledStore, n: u64, start: i64) {
                 at + 70_000,
                 vec![Event::Rating {
                     score: 1 + (n % 5) as u8,
-                    comment: (n % 3 == 0).then(|| "thanks".to_string()),
+                    comment: n.is_multiple_of(3).then(|| "thanks".to_string()),
                 }],
             )
             .expect("append");
