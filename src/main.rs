@@ -113,6 +113,31 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
+    /// How the bot and the team did (README, "Reports"): through the
+    /// running server with an admin token, else from `[server] data_dir`
+    /// directly (server stopped).
+    Report {
+        /// The last N days, today included: `7d` (default), `30d`.
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        since: Option<String>,
+        /// First day, YYYY-MM-DD in the shop's time zone.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, inclusive.
+        #[arg(long)]
+        to: Option<String>,
+        /// Print the report as JSON (the API's summary).
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// An admin token: ask the running server (or set FRONTDESK_TOKEN).
+        #[arg(long)]
+        token: Option<String>,
+        /// The server's address (default: `[server] bind`, on loopback).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Rewrite the store into a fresh directory holding only live data (sled
     /// does not give back the space of deleted conversations). Offline: stop
     /// the server first.
@@ -475,6 +500,69 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
                 Ok(ExitCode::FAILURE)
             }
+        }
+        Command::Report {
+            since,
+            from,
+            to,
+            json,
+            config,
+            token,
+            url,
+        } => {
+            let config = load_config(config)?;
+            let zone = frontdesk::report::Zone::of(config.business_hours.as_ref());
+            let now = frontdesk::util::clock::Clock::system().now_ms();
+            let today = zone.today(now);
+            let period = match since {
+                Some(s) => {
+                    let days = s
+                        .strip_suffix('d')
+                        .and_then(|n| n.parse::<u32>().ok())
+                        .filter(|n| (1..=366).contains(n))
+                        .with_context(|| {
+                            format!("--since {s:?}: write a number of days, 1d to 366d")
+                        })?;
+                    frontdesk::report::Period::last(days, today)?
+                }
+                None => frontdesk::report::Period::parse(from.as_deref(), to.as_deref(), today)?,
+            };
+            let token = token.or_else(|| std::env::var("FRONTDESK_TOKEN").ok());
+            let report = match token {
+                Some(token) => {
+                    let url = url.unwrap_or_else(|| {
+                        let bind = config
+                            .server
+                            .bind
+                            .replace("0.0.0.0", "127.0.0.1")
+                            .replace("[::]", "[::1]");
+                        format!("http://{bind}")
+                    });
+                    let path = format!(
+                        "/api/v1/admin/reports/summary?from={}&to={}",
+                        period.from, period.to
+                    );
+                    let body = get_online(&url, &path, &token)?;
+                    serde_json::from_slice::<frontdesk::report::Report>(&body)
+                        .context("the server's report does not parse")?
+                }
+                None => {
+                    let data = &config.server.data_dir;
+                    let store = frontdesk::store::SledStore::open(data).with_context(|| {
+                        format!(
+                            "{}: cannot open the store (is `frontdesk serve` running? then pass --token ADMIN_TOKEN to ask it)",
+                            data.display()
+                        )
+                    })?;
+                    frontdesk::report::report(&store, &period, &zone, config.reports, now)?
+                }
+            };
+            if json {
+                out!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                out!("{}", frontdesk::report::text::render(&report));
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Store {
             command:
@@ -1005,6 +1093,37 @@ fn load_model(args: ModelArgs) -> Result<Model> {
         eprintln!("semantic layer: {} in {p}", dir.display());
     }
     Ok(model)
+}
+
+/// The body of an admin GET on a running server.
+fn get_online(url: &str, path: &str, token: &str) -> Result<Vec<u8>> {
+    use http_body_util::{BodyExt, Empty};
+    use hyper::body::Bytes;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Empty<Bytes>>();
+        let uri = format!("{}{path}", url.trim_end_matches('/'));
+        let req = hyper::Request::get(&uri)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Empty::new())?;
+        let res = client
+            .request(req)
+            .await
+            .with_context(|| format!("cannot reach the server at {url}"))?;
+        let status = res.status();
+        let body = res.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            anyhow::bail!(
+                "{uri} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        Ok(body.to_vec())
+    })
 }
 
 /// Streams `GET /api/v1/admin/backup` from a running server into `dir`.

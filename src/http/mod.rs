@@ -14,6 +14,7 @@ pub mod error;
 pub mod improve;
 pub mod privacy;
 pub mod replay;
+pub mod reports;
 pub mod visitor;
 pub mod ws;
 
@@ -254,6 +255,9 @@ pub fn router(app: App) -> Router {
         .routes(routes!(improve::add_examples))
         .routes(routes!(replay::replay))
         .routes(routes!(replay::thresholds))
+        .routes(routes!(reports::summary))
+        .routes(routes!(reports::conversations))
+        .routes(routes!(reports::conversations_csv))
         .split_for_parts();
     finish_document(&mut doc);
     let doc = serde_json::to_value(&doc).unwrap_or_default();

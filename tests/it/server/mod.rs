@@ -13,6 +13,7 @@ mod privacy;
 mod proxy;
 mod reload;
 mod replay;
+mod report_api;
 mod retention;
 mod security;
 mod sockets;
