@@ -9,6 +9,7 @@ mod hostile;
 mod ops;
 mod proxy;
 mod reload;
+mod scripted_week;
 mod security;
 mod sockets;
 mod texts;
