@@ -1,6 +1,7 @@
 //! The web pages and the widget, compiled into the binary (`web-widget/`):
 //! `/` a sample shop page with the widget on it, `/widget.js` for host
-//! pages, `/agent` the agent console, `/admin` the admin page. Our own
+//! pages, `/agent` the agent console, `/admin` the admin page, `/reports`
+//! the reports page. Our own
 //! pages are served with a strict Content-Security-Policy: they have no
 //! inline script or style, so they need none of the `unsafe-` sources.
 
@@ -95,6 +96,8 @@ pub fn router() -> Router<App> {
         .route("/agent.js", serve!("agent.js", JS, false))
         .route("/admin", serve!("admin.html", HTML, true))
         .route("/admin.js", serve!("admin.js", JS, false))
+        .route("/reports", serve!("reports.html", HTML, true))
+        .route("/reports.js", serve!("reports.js", JS, false))
         .route("/app.css", serve!("app.css", CSS, false))
         .route(
             "/favicon.ico",
