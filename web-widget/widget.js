@@ -54,6 +54,9 @@
     '.bar textarea{flex:1;resize:none;height:42px;max-height:120px;padding:9px 10px;border:1px solid #8d949e;border-radius:10px;background:#fff}' +
     '.send{padding:9px 14px;border-radius:10px;background:var(--c);color:#fff;font-weight:600}' +
     '.foot{padding:0 12px 10px}' +
+    '.fb{display:flex;flex-wrap:wrap;align-items:center;gap:6px;align-self:flex-start;font-size:13px;color:#4a4a4a;margin-top:-4px}' +
+    '.fb button{padding:2px 10px;border:1px solid #6b7280;border-radius:12px;background:#fff;color:#1b1b1b}' +
+    '.fb button[aria-pressed=true]{background:var(--c);border-color:var(--c);color:#fff;font-weight:600}' +
     '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}' +
     '@media (max-width:480px){.root{right:8px;bottom:8px;left:8px}.panel{width:100%;height:calc(100vh - 90px)}}';
 
@@ -239,6 +242,39 @@
     });
   }
 
+  // "Was this helpful? Yes / No" under each answer of an intent (a
+  // bot_reply with an intent; not the bot's own lines like "All right").
+  // The choice stays changeable: the server keeps every change, the last
+  // counts; the pressed button shows which one is current. After "No" the
+  // server's reply is an offer of a person, rendered like any other.
+  var helpfulOf = {};                  // answer seq -> function(helpful)
+  function helpful(seq) {
+    var g = el('div', 'fb');
+    g.setAttribute('role', 'group');
+    var q = el('span', null, S.helpful);
+    q.id = 'fd-fb-' + seq;
+    g.setAttribute('aria-labelledby', q.id);
+    var done = el('span', 'sr');
+    function choose(h) {
+      api('POST', '/feedback', { about: seq, helpful: h }).then(function (r) {
+        if (r && !r.refused) { mark(h); take(r.records); }
+      });
+    }
+    var yes = btn(null, S.helpfulYes, function () { choose(true); });
+    var no = btn(null, S.helpfulNo, function () { choose(false); });
+    function mark(h) {
+      yes.setAttribute('aria-pressed', String(h === true));
+      no.setAttribute('aria-pressed', String(h === false));
+      done.className = '';
+      done.textContent = S.helpfulThanks;
+    }
+    yes.setAttribute('aria-pressed', 'false');
+    no.setAttribute('aria-pressed', 'false');
+    g.append(q, yes, no, done);
+    log.append(g);
+    helpfulOf[seq] = mark;
+  }
+
   // ---- records -------------------------------------------------------------
   function take(records) { (records || []).forEach(render); }
   function render(r) {
@@ -255,8 +291,10 @@
       case 'bot_reply': case 'clarification': case 'slot_prompt': case 'fallback':
         showTyping(false);
         bubble('bot', S.bot, e.text);
+        if (e.type === 'bot_reply' && e.intent) helpful(r.seq);
         quick(e.quick_replies || []);
         break;
+      case 'feedback': if (helpfulOf[e.about]) helpfulOf[e.about](e.helpful); break;
       case 'handoff_offered':
         showTyping(false);
         bubble('bot', S.bot, e.text);
@@ -310,6 +348,7 @@
   function reset() {
     lastSeq = 0;
     bySeq = {};
+    helpfulOf = {};
     log.textContent = '';
     log.append(el('div', 'sys', S.welcome));
   }

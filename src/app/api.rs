@@ -70,6 +70,15 @@ pub struct Rate {
     pub comment: Option<String>,
 }
 
+/// The visitor's helpful / not helpful on one answer of the bot.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Feedback {
+    /// The seq of the `bot_reply` record it is about.
+    pub about: u64,
+    pub helpful: bool,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LeaveEmail {

@@ -125,6 +125,9 @@ impl From<StepError> for ApiError {
             StepError::AlreadyClosed => "already_closed",
             StepError::NotWithAgent => "not_with_agent",
             StepError::BadEmail(_) => return ApiError::invalid("bad_email", e.to_string()),
+            StepError::NotABotReply(_) => {
+                return ApiError::invalid("not_a_bot_reply", e.to_string())
+            }
         };
         ApiError::conflict(code, e.to_string())
     }

@@ -107,6 +107,18 @@ impl App {
         )
     }
 
+    /// Helpful / not helpful on the answer at seq `about` (see
+    /// `conversation::machine`'s `feedback` for what is stored and offered).
+    pub fn feedback(&self, id: &str, f: Feedback) -> Result<Stored, ApiError> {
+        self.apply(
+            id,
+            Input::Feedback {
+                about: f.about,
+                helpful: f.helpful,
+            },
+        )
+    }
+
     pub fn leave_email(&self, id: &str, email: LeaveEmail) -> Result<Stored, ApiError> {
         self.apply(id, Input::LeaveEmail { email: email.email })
     }

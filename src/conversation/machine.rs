@@ -9,7 +9,7 @@ use crate::intents::{render, Intent};
 
 use super::decide::{decide_turn, EscalationPolicy, HandoffReason, Move};
 use super::event::Event;
-use super::state::{Conversation, Phase};
+use super::state::{Conversation, Pending, Phase};
 use super::texts::Texts;
 use super::turn::{Turn, TurnKind};
 
@@ -54,6 +54,13 @@ pub enum Input {
     LeaveEmail {
         email: String,
     },
+    /// The visitor says whether the bot's answer at seq `about` helped.
+    /// Taken in any phase (a visitor may judge an answer after a person
+    /// took over, or after the close); the latest choice per answer counts.
+    Feedback {
+        about: u64,
+        helpful: bool,
+    },
 }
 
 /// An input that does not fit the conversation's state.
@@ -75,6 +82,8 @@ pub enum StepError {
     NotWithAgent,
     #[error("{0:?} does not look like an email address")]
     BadEmail(String),
+    #[error("record {0} of this conversation is not an answer of the bot")]
+    NotABotReply(u64),
 }
 
 /// What `step` goes by besides the conversation and the classifier: when to
@@ -110,9 +119,16 @@ pub fn step(
                 Phase::Bot => events.extend(bot_turn(conv, &text, classifier, rules)),
                 Phase::Closed => {
                     // A new message restarts with the bot, with a clean slate.
+                    // An offer of a person made after the close (a "not
+                    // helpful" on an earlier answer) still stands.
+                    let pending = match &conv.pending {
+                        p @ Pending::HandoffOffer { .. } => p.clone(),
+                        _ => Pending::Nothing,
+                    };
                     let fresh = Conversation {
                         visitor: conv.visitor.clone(),
                         replies: conv.replies,
+                        pending,
                         ..Conversation::default()
                     };
                     events.extend(bot_turn(&fresh, &text, classifier, rules));
@@ -193,7 +209,41 @@ pub fn step(
             }
             Ok(vec![Event::Rating { score, comment }])
         }
+        Input::Feedback { about, helpful } => feedback(conv, about, helpful, rules.texts),
     }
+}
+
+/// The visitor's helpful / not helpful on the answer at seq `about`.
+///
+/// Every change of mind is stored (the log keeps both; the last counts);
+/// the same choice again stores nothing, so a double click or a retried
+/// request is harmless. "Not helpful" offers a person while the bot has the
+/// conversation or after the close: a `HandoffOffered` with the reason
+/// `asked` (accepting it is the visitor asking for a person) and no
+/// decision (the bot decided nothing), which the widget shows with its
+/// yes / no quick replies. While queued or with an agent a person is
+/// there already, so nothing is offered.
+fn feedback(
+    conv: &Conversation,
+    about: u64,
+    helpful: bool,
+    texts: &Texts,
+) -> Result<Vec<Event>, StepError> {
+    if !conv.bot_replies.contains(&about) {
+        return Err(StepError::NotABotReply(about));
+    }
+    if conv.feedback.get(&about) == Some(&helpful) {
+        return Ok(Vec::new());
+    }
+    let mut events = vec![Event::Feedback { about, helpful }];
+    if !helpful && matches!(conv.phase, Phase::Bot | Phase::Closed) {
+        events.push(Event::HandoffOffered {
+            reason: HandoffReason::Asked,
+            text: texts.not_helpful.clone(),
+            decision: None,
+        });
+    }
+    Ok(events)
 }
 
 fn owned_by(conv: &Conversation, agent: &str) -> Result<(), StepError> {

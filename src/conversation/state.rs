@@ -70,6 +70,12 @@ pub struct Conversation {
     pub handoff_reason: Option<HandoffReason>,
     /// A rating was given since the last close.
     pub rated: bool,
+    /// Sequence numbers of the bot's answers (`BotReply`): what a visitor's
+    /// helpful / not helpful may be about.
+    pub bot_replies: Vec<u64>,
+    /// The visitor's latest helpful / not helpful per answer (seq → helpful):
+    /// the last choice counts, and the same choice again stores nothing.
+    pub feedback: BTreeMap<u64, bool>,
 }
 
 impl Conversation {
@@ -97,6 +103,7 @@ impl Conversation {
                 }
             }
             Event::BotReply { intent, slots, .. } => {
+                self.bot_replies.push(r.seq);
                 self.replies += 1;
                 self.fallbacks = 0;
                 self.pending = Pending::Nothing;
@@ -163,7 +170,9 @@ impl Conversation {
                 self.handoff_reason = None;
             }
             Event::Rating { .. } => self.rated = true,
-            Event::Feedback { .. } => {}
+            Event::Feedback { about, helpful } => {
+                self.feedback.insert(*about, *helpful);
+            }
             Event::EmailLeft { email } => self.visitor.email = Some(email.clone()),
         }
     }

@@ -141,6 +141,12 @@ texts! {
         en: "All right. Ask me anything else, or tap \"{person}\" at any time.",
         de: "Alles klar. Fragen Sie mich gern etwas anderes, oder tippen Sie jederzeit auf „{person}“.",
     }
+    /// The visitor said an answer did not help: the bot offers a person
+    /// (with the `offer_yes` / `offer_no` quick replies).
+    not_helpful [] {
+        en: "Sorry that didn't help. Shall I get a person?",
+        de: "Schade, dass das nicht geholfen hat. Soll ich Sie mit einer Person aus unserem Team verbinden?",
+    }
     /// The quick reply and widget button that asks for a person.
     talk_to_person [] {
         en: "Talk to a person",
@@ -255,6 +261,17 @@ texts! {
         en: "Thank you for your rating!",
         de: "Danke für Ihre Bewertung!",
     }
+    /// Under each answer of the bot, before its two buttons.
+    widget_helpful [] { en: "Was this helpful?", de: "War das hilfreich?" }
+    /// The button that says an answer helped.
+    widget_helpful_yes [] { en: "Yes", de: "Ja" }
+    /// The button that says an answer did not help.
+    widget_helpful_no [] { en: "No", de: "Nein" }
+    /// Shown once the visitor chose (either way).
+    widget_helpful_thanks [] {
+        en: "Thanks for telling us.",
+        de: "Danke für Ihre Rückmeldung.",
+    }
     /// The email field.
     widget_email [] { en: "Your email", de: "Ihre E-Mail-Adresse" }
     widget_email_send [] { en: "Send", de: "Senden" }
@@ -303,6 +320,10 @@ pub const WIDGET: &[(&str, &str)] = &[
     ("rate", "widget_rate"),
     ("star", "widget_star"),
     ("thanks", "widget_thanks"),
+    ("helpful", "widget_helpful"),
+    ("helpfulYes", "widget_helpful_yes"),
+    ("helpfulNo", "widget_helpful_no"),
+    ("helpfulThanks", "widget_helpful_thanks"),
     ("email", "widget_email"),
     ("emailSend", "widget_email_send"),
     ("emailLeft", "widget_email_left"),

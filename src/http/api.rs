@@ -757,6 +757,19 @@ pub struct Rate into app::Rate {
 }
 
 inbound! {
+/// The visitor's helpful / not helpful on one answer of the bot. The same
+/// choice again stores nothing; a different one replaces it (both stay in
+/// the log, the last counts).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Feedback into app::Feedback {
+    /// The `seq` of a `bot_reply` record of this conversation.
+    pub about: u64,
+    pub helpful: bool,
+}
+}
+
+inbound! {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeaveEmail into app::LeaveEmail {

@@ -220,6 +220,7 @@ pub fn router(app: App) -> Router {
         .routes(routes!(visitor::send))
         .routes(routes!(visitor::handoff))
         .routes(routes!(visitor::rate))
+        .routes(routes!(visitor::feedback))
         .routes(routes!(visitor::email))
         .routes(routes!(ws::visitor))
         .routes(routes!(agent::me))

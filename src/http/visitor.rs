@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
 use super::api::{
-    CreatedConversation, Events, EventsQuery, LeaveEmail, NewConversation, Rate, SendMessage,
-    Stored,
+    CreatedConversation, Events, EventsQuery, Feedback, LeaveEmail, NewConversation, Rate,
+    SendMessage, Stored,
 };
 use super::error::{Body, HttpError};
 use super::{bearer, blocking};
@@ -140,6 +140,24 @@ pub async fn rate(
 ) -> Result<Json<Stored>, HttpError> {
     Ok(Json(visible(
         blocking(&app, move |app| app.rate(&id, rate.into())).await?,
+    )))
+}
+
+/// Say whether one answer of the bot helped. "Not helpful" while the bot
+/// has the conversation (or after the close) comes back with an offer of a
+/// person (`handoff_offered`); an `about` that is not a `bot_reply` of this
+/// conversation is refused with `not_a_bot_reply`.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/feedback", tag = "visitor",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body = Feedback, security(("bearer" = [])),
+    responses((status = 200, description = "Stored (no records when it repeats the current choice)", body = Stored)))]
+pub async fn feedback(
+    State(app): State<App>,
+    Authorized(id): Authorized,
+    Body(f): Body<Feedback>,
+) -> Result<Json<Stored>, HttpError> {
+    Ok(Json(visible(
+        blocking(&app, move |app| app.feedback(&id, f.into())).await?,
     )))
 }
 
