@@ -61,14 +61,20 @@ const IN_SCOPE: &[(&str, &str)] = &[
     ("how much do u charge to ship", "shipping_cost"),
     ("what will shipping set me back", "shipping_cost"),
     ("how do returns work with you guys", "return_policy"),
-    ("is there a time limit for returning things", "return_policy"),
+    (
+        "is there a time limit for returning things",
+        "return_policy",
+    ),
     ("can i checkout with paypal", "payment_methods"),
     ("what cards do you accept", "payment_methods"),
     ("when do you guys close", "opening_hours"),
     ("how do i reach you guys by phone", "contact_info"),
     ("my mug arrived chipped", "damaged_item"),
     ("they shipped me the incorrect item", "wrong_item"),
-    ("when do i get my money back for the return", "refund_status"),
+    (
+        "when do i get my money back for the return",
+        "refund_status",
+    ),
     ("where do i put the promo code", "discount_code"),
     ("need help resetting my password", "account_help"),
     ("where do i enter my gift card number", "gift_card"),
@@ -187,9 +193,15 @@ struct Who {
 enum Did {
     /// A visitor message: first of its conversation or not, and what the
     /// bot did with it.
-    Message { first: bool, bot: Expect },
+    Message {
+        first: bool,
+        bot: Expect,
+    },
     /// A bot answer at `seq` (the intent's reply).
-    Answered { seq: u64, intent: &'static str },
+    Answered {
+        seq: u64,
+        intent: &'static str,
+    },
     /// A bot reply without an intent that is not a queue notice: the
     /// acknowledgement of a declined offer.
     Acknowledged,
@@ -204,7 +216,10 @@ enum Did {
     /// `None`: the bot closed (goodbye).
     Closed(Option<usize>),
     Rated(u8, Option<&'static str>),
-    Feedback { about: u64, helpful: bool },
+    Feedback {
+        about: u64,
+        helpful: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -298,6 +313,9 @@ enum Shape {
     AsksPerson,
     /// An answer, then the "Talk to a person" button.
     Button,
+    /// An answer rated not helpful, the offer of a person taken: "yes
+    /// please".
+    NotHelpful,
     /// Asks for a person; nobody ever joins.
     NeverAnswered,
     /// Upset; an agent joins and closes without writing.
@@ -320,6 +338,7 @@ const SHAPES: &[(Shape, u64)] = &[
     (Shape::Angry, 8),
     (Shape::AsksPerson, 8),
     (Shape::Button, 5),
+    (Shape::NotHelpful, 4),
     (Shape::NeverAnswered, 4),
     (Shape::JoinedSilent, 3),
     (Shape::TakenOver, 4),
@@ -370,10 +389,16 @@ fn plan_of(rng: &mut Rng, s: Shape, t0: i64) -> Vec<(i64, Act)> {
             }
         }
         Shape::OffTopicLeaves => {
-            plan.push((t, Act::Say(rng.pick(OFF_TOPIC).to_string(), Expect::Fallback)));
+            plan.push((
+                t,
+                Act::Say(rng.pick(OFF_TOPIC).to_string(), Expect::Fallback),
+            ));
         }
         Shape::OffTopicAccepts | Shape::OffTopicDeclines => {
-            plan.push((t, Act::Say(rng.pick(OFF_TOPIC).to_string(), Expect::Fallback)));
+            plan.push((
+                t,
+                Act::Say(rng.pick(OFF_TOPIC).to_string(), Expect::Fallback),
+            ));
             t += 20 * SEC;
             plan.push((
                 t,
@@ -401,6 +426,15 @@ fn plan_of(rng: &mut Rng, s: Shape, t0: i64) -> Vec<(i64, Act)> {
         Shape::Button => {
             ask_in_scope(rng, &mut plan, &mut t);
             plan.push((t, Act::Button));
+            agent_takes(rng, &mut plan, t, agent, true);
+        }
+        Shape::NotHelpful => {
+            let (text, intent) = *rng.pick(IN_SCOPE);
+            plan.push((t, Act::Say(text.into(), Expect::Answer(intent))));
+            t += 30 * SEC;
+            plan.push((t, Act::Feedback(false)));
+            t += 10 * SEC;
+            plan.push((t, Act::Say("yes please".into(), Expect::Handoff("asked"))));
             agent_takes(rng, &mut plan, t, agent, true);
         }
         Shape::NeverAnswered => {
@@ -481,9 +515,17 @@ impl Script {
             if who.visitor_id.is_some() || who.email.is_some() {
                 known.push((who.clone(), at));
             }
-            let s = if i == last { Shape::Answered } else { shape(&mut rng) };
+            let s = if i == last {
+                Shape::Answered
+            } else {
+                shape(&mut rng)
+            };
             for (t, act) in plan_of(&mut rng, s, at) {
-                steps.push(Step { at: t, conv: n, act });
+                steps.push(Step {
+                    at: t,
+                    conv: n,
+                    act,
+                });
             }
             convs.push(Conv {
                 who,
@@ -631,10 +673,12 @@ impl Driver {
                         Some(json!({"about": about, "helpful": helpful})),
                     )
                     .await;
-                if r.status == 404 && std::env::var("NO_FEEDBACK").is_ok() {
-                    return; // TEMPORARY until the feedback branch is merged
-                }
                 assert_eq!(r.status, 200, "{ctx}: {}", r.text);
+                // "Not helpful" offers a person (the bot has the
+                // conversation in every scripted case).
+                let offered = record(&r, "handoff_offered").map(|o| o["event"]["reason"].clone());
+                let want = (!helpful).then(|| json!("asked"));
+                assert_eq!(offered, want, "{ctx}: {}", r.text);
                 c.did.push((
                     at,
                     Did::Feedback {
@@ -797,7 +841,9 @@ impl Driver {
     async fn reason_is(&self, c: &Conv, seq: u64, code: &str, ctx: &str) {
         let t = call(
             "GET",
-            &self.app.url(&format!("/api/v1/agent/conversations/{}", c.id)),
+            &self
+                .app
+                .url(&format!("/api/v1/agent/conversations/{}", c.id)),
             Some(&self.agents[0]),
             None,
         )
@@ -852,9 +898,17 @@ async fn the_script_runs_as_written() {
         eprintln!("{}", serde_json::to_string_pretty(&want).unwrap());
     }
     // The script covers what the reports must count.
-    let all: Vec<&Did> = convs.iter().flat_map(|c| c.did.iter().map(|(_, d)| d)).collect();
+    let all: Vec<&Did> = convs
+        .iter()
+        .flat_map(|c| c.did.iter().map(|(_, d)| d))
+        .collect();
     let count = |f: &dyn Fn(&Did) -> bool| all.iter().filter(|d| f(d)).count();
-    for reason in ["asked", "negative_sentiment", "repeated_fallback", "agent_took_over"] {
+    for reason in [
+        "asked",
+        "negative_sentiment",
+        "repeated_fallback",
+        "agent_took_over",
+    ] {
         assert!(
             count(&|d| matches!(d, Did::HandedOff(r) if *r == reason)) > 0,
             "no handoff for {reason}"
@@ -864,7 +918,10 @@ async fn the_script_runs_as_written() {
     assert!(count(&|d| matches!(d, Did::Feedback { helpful: true, .. })) > 0);
     assert!(count(&|d| matches!(d, Did::Feedback { helpful: false, .. })) > 0);
     assert!(count(&|d| matches!(d, Did::Rated(_, Some(_)))) > 0);
-    assert!(convs.iter().any(|c| c.did.is_empty()), "someone left silently");
+    assert!(
+        convs.iter().any(|c| c.did.is_empty()),
+        "someone left silently"
+    );
 }
 
 /// The report of the week, from the server.
@@ -914,10 +971,12 @@ async fn the_report_equals_the_script() {
             o[k]["num"].as_u64().unwrap()
         })
         .sum();
-    assert_eq!(sum, n, "handed off + contained + abandoned = 100% of the cohort");
+    assert_eq!(
+        sum, n,
+        "handed off + contained + abandoned = 100% of the cohort"
+    );
     assert_report(&got, &want);
 }
-
 
 // ------------------------------------------------- the expected report
 
@@ -1203,7 +1262,10 @@ fn expected(convs: &[Conv]) -> Value {
 
     let handled: Vec<(bool, bool, bool)> = cohort.iter().flat_map(|f| f.handled.clone()).collect();
     let rates = |which: &dyn Fn(bool) -> bool| {
-        let m: Vec<_> = handled.iter().filter(|(first, _, _)| which(*first)).collect();
+        let m: Vec<_> = handled
+            .iter()
+            .filter(|(first, _, _)| which(*first))
+            .collect();
         let fell = m.iter().filter(|(_, f, _)| *f).count();
         let clar = m.iter().filter(|(_, _, c)| *c).count();
         json!({"messages": m.len(), "fallback": rate(fell, m.len()), "clarify": rate(clar, m.len())})
@@ -1223,9 +1285,13 @@ fn expected(convs: &[Conv]) -> Value {
         .iter()
         .filter_map(|f| Some((f.first_handoff?, f.first_response?)))
         .collect();
-    let cycles: Vec<(i64, Option<i64>, i64)> = cohort.iter().flat_map(|f| f.cycles.clone()).collect();
+    let cycles: Vec<(i64, Option<i64>, i64)> =
+        cohort.iter().flat_map(|f| f.cycles.clone()).collect();
     let total: Vec<(i64, i64)> = cycles.iter().map(|(s, _, e)| (*s, *e)).collect();
-    let bot: Vec<(i64, i64)> = cycles.iter().map(|(s, h, e)| (*s, h.unwrap_or(*e))).collect();
+    let bot: Vec<(i64, i64)> = cycles
+        .iter()
+        .map(|(s, h, e)| (*s, h.unwrap_or(*e)))
+        .collect();
     let human: Vec<(i64, i64)> = cycles
         .iter()
         .filter_map(|(_, h, e)| Some(((*h)?, *e)))
@@ -1240,10 +1306,15 @@ fn expected(convs: &[Conv]) -> Value {
 
     let fcr_den = count(&|f| f.handed && f.closes.iter().any(|(_, by)| by.is_some()));
     let fcr_num = count(&|f| {
-        let [(at, Some(_))] = f.closes[..] else { return false };
+        let [(at, Some(_))] = f.closes[..] else {
+            return false;
+        };
         f.handed
             && f.agents.len() == 1
-            && !f.after_close.iter().any(|t| *t > at && *t <= at + FCR_DAYS * DAY)
+            && !f
+                .after_close
+                .iter()
+                .any(|t| *t > at && *t <= at + FCR_DAYS * DAY)
             && !came_back(convs, f.c, at, FCR_DAYS)
     });
 
@@ -1264,7 +1335,7 @@ fn expected(convs: &[Conv]) -> Value {
             ))
         })
         .collect();
-    comments.sort_by(|a, b| b.0.cmp(&a.0));
+    comments.sort_by_key(|c| std::cmp::Reverse(c.0));
     let csat = json!({
         "all": csat(&|_| true),
         "bot_only": csat(&|f| !f.handed),
@@ -1272,38 +1343,47 @@ fn expected(convs: &[Conv]) -> Value {
         "comments": comments.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
     });
 
-    let mut by_intent: BTreeMap<&str, (usize, usize, usize, usize, usize)> = BTreeMap::new();
+    /// One intent's answers, helpful and not helpful (latest feedback),
+    /// conversations, and of those the handed off.
+    #[derive(Default)]
+    struct Tally {
+        answers: usize,
+        yes: usize,
+        no: usize,
+        convs: usize,
+        handed: usize,
+    }
+    let mut by_intent: BTreeMap<&str, Tally> = BTreeMap::new();
     for f in &cohort {
         let mut seen = BTreeSet::new();
         for (seq, intent) in &f.answers {
             let e = by_intent.entry(intent).or_default();
-            e.0 += 1;
+            e.answers += 1;
             match f.feedback.get(seq) {
-                Some(true) => e.1 += 1,
-                Some(false) => e.2 += 1,
+                Some(true) => e.yes += 1,
+                Some(false) => e.no += 1,
                 None => {}
             }
             if seen.insert(*intent) {
-                e.3 += 1;
+                e.convs += 1;
                 if f.handed {
-                    e.4 += 1;
+                    e.handed += 1;
                 }
             }
         }
     }
-    let mut intents: Vec<(&str, (usize, usize, usize, usize, usize))> =
-        by_intent.into_iter().collect();
-    intents.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
+    let mut intents: Vec<(&str, Tally)> = by_intent.into_iter().collect();
+    intents.sort_by(|a, b| b.1.answers.cmp(&a.1.answers).then(a.0.cmp(b.0)));
     let intents: Vec<Value> = intents
         .into_iter()
-        .map(|(i, (answers, yes, no, convs, handed))| {
+        .map(|(i, t)| {
             json!({
                 "intent": i,
-                "answers": answers,
-                "helpful": rate(yes, yes + no),
-                "not_helpful": rate(no, yes + no),
-                "conversations": convs,
-                "handed_off": rate(handed, convs),
+                "answers": t.answers,
+                "helpful": rate(t.yes, t.yes + t.no),
+                "not_helpful": rate(t.no, t.yes + t.no),
+                "conversations": t.convs,
+                "handed_off": rate(t.handed, t.convs),
             })
         })
         .collect();
@@ -1377,4 +1457,222 @@ fn expected(convs: &[Conv]) -> Value {
         "days": days,
         "histograms": {"wait": histogram(&wait_clock), "first_response": histogram(&response_clock)},
     })
+}
+
+/// The conversations behind each drill-down filter, from the script.
+fn expected_sets(convs: &[Conv]) -> BTreeMap<String, BTreeSet<String>> {
+    let cohort: Vec<Facts> = convs
+        .iter()
+        .filter(|c| c.started >= WEEK && c.started < WEEK + 7 * DAY && said_anything(c))
+        .map(facts)
+        .collect();
+    let mut sets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut put = |name: String, p: &dyn Fn(&Facts) -> bool| {
+        let ids = cohort
+            .iter()
+            .filter(|f| p(f))
+            .map(|f| f.c.id.clone())
+            .collect();
+        sets.insert(name, ids);
+    };
+    let known = |f: &Facts| f.contained && key(&f.c.who).is_some();
+    let durable = |f: &Facts| known(f) && !came_back(convs, f.c, f.c.started, DURABLE_DAYS);
+    let fcr_den = |f: &Facts| f.handed && f.closes.iter().any(|(_, by)| by.is_some());
+    let fcr = |f: &Facts| {
+        let [(at, Some(_))] = f.closes[..] else {
+            return false;
+        };
+        f.handed
+            && f.agents.len() == 1
+            && !f
+                .after_close
+                .iter()
+                .any(|t| *t > at && *t <= at + FCR_DAYS * DAY)
+            && !came_back(convs, f.c, at, FCR_DAYS)
+    };
+    let positive = |f: &Facts| f.rating.is_some_and(|(_, s, _)| s >= 4);
+    put("cohort".into(), &|_| true);
+    put("contained".into(), &|f| f.contained);
+    for k in ["confirmed", "assumed", "unhelpful"] {
+        put(format!("contained_{k}"), &|f| f.contained && f.kind == k);
+    }
+    put("durable".into(), &durable);
+    put("not_durable".into(), &|f| known(f) && !durable(f));
+    put("handed_off".into(), &|f| f.handed);
+    put("abandoned".into(), &|f| !f.contained && !f.handed);
+    put("never_answered".into(), &|f| {
+        f.handed && f.first_response.is_none()
+    });
+    put(
+        "wait_within_60s".into(),
+        &|f| matches!((f.first_handoff, f.joined), (Some(h), Some(j)) if j - h <= 60 * SEC),
+    );
+    put(
+        "first_response_within_60s".into(),
+        &|f| matches!((f.first_handoff, f.first_response), (Some(h), Some(r)) if r - h <= 60 * SEC),
+    );
+    put("fcr".into(), &fcr);
+    put("not_fcr".into(), &|f| fcr_den(f) && !fcr(f));
+    put("rated".into(), &|f| f.rating.is_some());
+    put("csat_positive".into(), &positive);
+    put("csat_negative".into(), &|f| {
+        f.rating.is_some() && !positive(f)
+    });
+    put("fallback".into(), &|f| {
+        f.handled.iter().any(|(_, fell, _)| *fell)
+    });
+    put("clarify".into(), &|f| f.handled.iter().any(|(_, _, c)| *c));
+    put("bot_only".into(), &|f| !f.handed);
+    put("with_person".into(), &|f| f.handed);
+    for r in [
+        "asked",
+        "negative_sentiment",
+        "repeated_fallback",
+        "low_confidence",
+        "intent_action",
+        "agent_took_over",
+    ] {
+        put(format!("handoff:{r}"), &|f| f.first_reason == Some(r));
+    }
+    let intents: BTreeSet<&str> = cohort
+        .iter()
+        .flat_map(|f| f.answers.iter().map(|(_, i)| *i))
+        .collect();
+    for i in intents {
+        put(format!("intent:{i}"), &|f| {
+            f.answers.iter().any(|(_, a)| *a == i)
+        });
+        put(format!("intent_handoff:{i}"), &|f| {
+            f.handed && f.answers.iter().any(|(_, a)| *a == i)
+        });
+    }
+    for d in 0..7 {
+        let start = WEEK + d * DAY;
+        put(format!("day:2026-11-{:02}", 2 + d), &|f| {
+            f.c.started >= start && f.c.started < start + DAY
+        });
+    }
+    sets
+}
+
+/// Every conversation behind `filter` in the week, through all pages.
+async fn drill(d: &Driver, filter: &str) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    let mut offset = 0;
+    loop {
+        let url = format!(
+            "/api/v1/admin/reports/conversations?from=2026-11-02&to=2026-11-08&filter={}&offset={offset}&limit=20",
+            filter.replace(':', "%3A")
+        );
+        let r = call("GET", &d.app.url(&url), Some(&d.app.admin), None).await;
+        assert_eq!(r.status, 200, "{filter}: {}", r.text);
+        let page = r.body["conversations"].as_array().unwrap();
+        for c in page {
+            assert!(
+                ids.insert(c["id"].as_str().unwrap().to_string()),
+                "{filter}: {c} twice"
+            );
+        }
+        offset += page.len();
+        if page.is_empty() || offset as u64 >= r.body["total"].as_u64().unwrap() {
+            assert_eq!(offset as u64, r.body["total"].as_u64().unwrap(), "{filter}");
+            return ids;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_number_drills_down_to_the_scripts_conversations() {
+    let (d, convs) = play(SEED).await;
+    d.clock.set(WEEK + 20 * DAY);
+    let want = expected_sets(&convs);
+    let mut wrong = Vec::new();
+    for (filter, ids) in &want {
+        let got = drill(&d, filter).await;
+        if &got != ids {
+            wrong.push(format!(
+                "{filter}: got {} want {} (extra {:?}, missing {:?})",
+                got.len(),
+                ids.len(),
+                got.difference(ids).collect::<Vec<_>>(),
+                ids.difference(&got).collect::<Vec<_>>()
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// RFC 4180 fields: quoted fields may hold commas, quotes and newlines.
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let (mut row, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = text.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match (quoted, ch) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, _) => field.push(ch),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, _) => field.push(ch),
+        }
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_csv_has_one_row_per_conversation_with_its_outcome() {
+    let (d, convs) = play(SEED).await;
+    d.clock.set(WEEK + 20 * DAY);
+    let r = call(
+        "GET",
+        &d.app
+            .url("/api/v1/admin/reports/conversations.csv?from=2026-11-02&to=2026-11-08"),
+        Some(&d.app.admin),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let rows = csv_rows(&r.text);
+    let head = &rows[0];
+    let col = |name: &str| {
+        head.iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no `{name}` column in {head:?}"))
+    };
+    let (id, outcome, reason) = (col("id"), col("outcome"), col("reason"));
+    let mut got = BTreeMap::new();
+    for row in &rows[1..] {
+        assert_eq!(row.len(), head.len(), "{row:?}");
+        let prev = got.insert(row[id].clone(), (row[outcome].clone(), row[reason].clone()));
+        assert!(prev.is_none(), "{} twice", row[id]);
+    }
+    let want: BTreeMap<String, (String, String)> = convs
+        .iter()
+        .filter(|c| c.started >= WEEK && c.started < WEEK + 7 * DAY && said_anything(c))
+        .map(|c| {
+            let f = facts(c);
+            let (o, why) = if f.handed {
+                ("handed_off", f.first_reason.unwrap_or_default())
+            } else if f.contained {
+                ("contained", f.kind)
+            } else {
+                ("abandoned", "")
+            };
+            (c.id.clone(), (o.to_string(), why.to_string()))
+        })
+        .collect();
+    assert_eq!(got, want);
 }
