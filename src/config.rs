@@ -3,7 +3,7 @@
 //! `FRONTDESK_ESCALATION__MAX_FALLBACKS=3`). The raw form (what was written)
 //! is kept apart from the compiled `Config` (what runs). Sections:
 //! `[server]`, `[limits]`, `[escalation]`, `[queue]`, `[business_hours]`,
-//! `[texts]`, `[[webhooks]]`. `frontdesk default-config` prints `DEFAULT_CONFIG`, every
+//! `[texts]`, `[reports]`, `[[webhooks]]`. `frontdesk default-config` prints `DEFAULT_CONFIG`, every
 //! setting with its default and a comment; a test keeps the two in step.
 
 use std::collections::BTreeMap;
@@ -40,6 +40,37 @@ pub struct RawConfig {
     /// their line).
     #[serde(default)]
     pub texts: BTreeMap<String, String>,
+    #[serde(default)]
+    pub reports: RawReports,
+}
+
+/// `[reports]`: the look-ahead of the metrics that depend on what a
+/// visitor did next (README, "Reports").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReports {
+    /// Days a contained conversation's visitor must stay away for it to
+    /// count as durable. Default 7.
+    pub durable_days: Option<u32>,
+    /// Days after its close a conversation must not be reopened for first
+    /// contact resolution. Default 7.
+    pub fcr_days: Option<u32>,
+}
+
+/// `[reports]` compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reports {
+    pub durable_days: u32,
+    pub fcr_days: u32,
+}
+
+impl Default for Reports {
+    fn default() -> Reports {
+        Reports {
+            durable_days: 7,
+            fcr_days: 7,
+        }
+    }
 }
 
 /// Only where `[texts]` keys and values sit in the file, to point errors at
@@ -282,6 +313,8 @@ pub struct Config {
     pub business_hours: Option<BusinessHours>,
     /// Every sentence a visitor sees (`[texts]`); shared by every step.
     pub texts: Arc<Texts>,
+    /// `[reports]`.
+    pub reports: Reports,
 }
 
 /// A configuration that cannot run, naming where to fix it.
@@ -558,6 +591,13 @@ impl Config {
                 }
             },
             texts: Arc::new(texts),
+            reports: Reports {
+                durable_days: raw
+                    .reports
+                    .durable_days
+                    .unwrap_or(Reports::default().durable_days),
+                fcr_days: raw.reports.fcr_days.unwrap_or(Reports::default().fcr_days),
+            },
         })
     }
 }
@@ -762,6 +802,14 @@ language = "en"
 # model_dir = "models/all-MiniLM-L6-v2"
 # precision = "auto"
 
+# Reports (README, "Reports"): a contained conversation is durable when the
+# same visitor starts no other conversation within durable_days of its
+# start; a closed one is resolved at first contact when it is not reopened
+# (by a message or a new conversation of the same visitor) within fcr_days.
+[reports]
+durable_days = 7
+fcr_days = 7
+
 # Webhooks: a versioned JSON packet (conversation, summary, transcript) is
 # POSTed on each event, signed in the X-Frontdesk-Signature header as
 # "sha256=" + hex HMAC-SHA256 of the body with the secret. Deliveries are
@@ -786,6 +834,7 @@ mod tests {
         assert_eq!(printed.escalation, none.escalation);
         assert_eq!(printed.default_handle_secs, none.default_handle_secs);
         assert_eq!(printed.texts, none.texts);
+        assert_eq!(printed.reports, none.reports);
         // Every text is listed, commented out, with its English default.
         let section = &DEFAULT_CONFIG[DEFAULT_CONFIG.find("\n[texts]\n").unwrap()..];
         let listed: toml::Table = section
@@ -836,6 +885,8 @@ mod tests {
             "priority_for_upset",
             "default_handle_secs",
             "language",
+            "durable_days",
+            "fcr_days",
         ] {
             assert!(DEFAULT_CONFIG.contains(&format!("\n{key} = ")), "{key}");
         }

@@ -29,6 +29,8 @@
 //! - [`http`]: the axum face: the wire types and their OpenAPI schema
 //!   (`http::api`), the status of each error kind, handlers, WebSockets,
 //!   the accept loop.
+//! - [`report`]: per-conversation facts folded from the logs and the
+//!   reports computed from them (containment, handoffs, waits, FCR, CSAT).
 //! - [`util`]: leaf helpers (text normalisation, a stable hash) that
 //!   depend on nothing of ours, so any module may use them.
 //!
@@ -54,5 +56,6 @@ pub mod eval;
 pub mod handoff;
 pub mod http;
 pub mod intents;
+pub mod report;
 pub mod store;
 pub mod util;

@@ -159,6 +159,48 @@ impl BusinessHours {
         None
     }
 
+    /// The shop's time zone and its IANA name (reports count days in it).
+    pub fn time_zone(&self) -> (&TimeZone, &str) {
+        (&self.tz, &self.tz_name)
+    }
+
+    /// Milliseconds of `[from_ms, to_ms)` during which the shop is open:
+    /// a duration "in business hours only" (reports). 0 when `to_ms <=
+    /// from_ms`.
+    pub fn open_ms_between(&self, from_ms: i64, to_ms: i64) -> i64 {
+        if to_ms <= from_ms {
+            return 0;
+        }
+        let (Ok(a), Ok(b)) = (
+            Timestamp::from_millisecond(from_ms),
+            Timestamp::from_millisecond(to_ms),
+        ) else {
+            return 0;
+        };
+        let mut date = a.to_zoned(self.tz.clone()).date();
+        let last = b.to_zoned(self.tz.clone()).date();
+        let mut total = 0;
+        while date <= last {
+            for (start, end) in self.periods(date) {
+                let at = |t: Time| {
+                    date.to_datetime(t)
+                        .to_zoned(self.tz.clone())
+                        .map(|z| z.timestamp().as_millisecond())
+                };
+                let (Ok(s), Ok(e)) = (at(*start), at(*end)) else {
+                    continue;
+                };
+                let (s, e) = (s.max(from_ms), e.min(to_ms));
+                if e > s {
+                    total += e - s;
+                }
+            }
+            let Ok(next) = date.tomorrow() else { break };
+            date = next;
+        }
+        total
+    }
+
     /// "Monday 09:00 (Europe/Berlin)", for telling visitors: `opens_at`
     /// of `texts`, with its weekday names.
     pub fn describe(&self, at_ms: i64, texts: &Texts) -> Option<String> {
@@ -214,6 +256,24 @@ mod tests {
         ] {
             assert_eq!(h.is_open(berlin(at)), open, "{at}");
         }
+    }
+
+    #[test]
+    fn open_time_between_two_instants() {
+        let h = shop();
+        // Within one open period: the plain difference.
+        let a = berlin("2026-06-01T10:00:00");
+        assert_eq!(h.open_ms_between(a, a + 90_000), 90_000);
+        // Friday 14:50 to Monday 09:05: ten minutes, then five.
+        let fri = berlin("2026-06-05T14:50:00");
+        let mon = berlin("2026-06-08T09:05:00");
+        assert_eq!(h.open_ms_between(fri, mon), 15 * 60_000);
+        // Closed all along, and backwards.
+        assert_eq!(
+            h.open_ms_between(berlin("2026-06-06T10:00:00"), berlin("2026-06-06T12:00:00")),
+            0
+        );
+        assert_eq!(h.open_ms_between(mon, fri), 0);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::app;
 use crate::conversation::turn::{Clue, Reason, Scored, Signals, Thresholds, Turn, TurnKind};
 use crate::conversation::{Event, HandoffReason, Record, Visitor};
 use crate::handoff::{Presence, Summary};
+use crate::report;
 
 /// A value's wire form (or, for requests, the wire value's domain form).
 pub trait Wire<T> {
@@ -30,6 +31,7 @@ macro_rules! same {
 same!(
     String,
     bool,
+    f64,
     u8,
     u32,
     u64,
@@ -1060,4 +1062,418 @@ pub struct WebhookConversation {
     pub id: String,
     pub phase: String,
     pub visitor: ApiVisitor,
+}
+
+// ---- Reports (`crate::report::model`, README "Reports") ----
+
+outbound! {
+/// A share with the counts behind it. `value` is `num / den` as an f64
+/// (`None` when `den` is 0), so two computations of the same counts agree
+/// bit for bit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportRate)]
+pub struct ApiReportRate from report::Rate {
+    pub num: u64,
+    pub den: u64,
+    pub value: Option<f64>,
+}
+}
+
+outbound! {
+/// The period a report covers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportWindow)]
+pub struct ApiReportWindow from report::Window {
+    /// First day, `YYYY-MM-DD` in `timezone`.
+    pub from: String,
+    /// Last day, inclusive.
+    pub to: String,
+    /// The shop's time zone (`[business_hours] timezone`, else `UTC`).
+    pub timezone: String,
+    /// `from` 00:00 in `timezone`, as Unix ms.
+    pub from_ms: i64,
+    /// The day after `to`, 00:00 in `timezone` (exclusive).
+    pub to_ms: i64,
+    /// `[reports] durable_days` and `fcr_days` the report used.
+    pub durable_days: u32,
+    pub fcr_days: u32,
+    /// Whether business-hours figures use a schedule (`false`: none is
+    /// configured, the shop counts as always open and they equal the
+    /// plain figures).
+    pub business_hours: bool,
+}
+}
+
+outbound! {
+/// Which conversations the report is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportCohort)]
+pub struct ApiReportCohort from report::Cohort {
+    /// Conversations started in the window.
+    pub started: u64,
+    /// Of those, without any visitor message: left out of everything.
+    pub without_visitor_message: u64,
+    /// `started - without_visitor_message`: the denominator of the outcomes.
+    pub conversations: u64,
+}
+}
+
+outbound! {
+/// Where the cohort's conversations ended up. `contained + handed_off +
+/// abandoned` = `cohort.conversations`, always (each has den = cohort).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportOutcomes)]
+pub struct ApiReportOutcomes from report::Outcomes {
+    /// The bot answered at least once and no person was involved.
+    pub contained: ApiReportRate,
+    /// A handoff happened (any reason, an agent's takeover included).
+    pub handed_off: ApiReportRate,
+    /// No bot answer and no handoff.
+    pub abandoned: ApiReportRate,
+    /// Of the contained (den = contained): the visitor's latest feedback
+    /// on at least one answer is helpful and on none is not helpful.
+    pub confirmed: ApiReportRate,
+    /// Of the contained: no feedback at all on any answer.
+    pub assumed: ApiReportRate,
+    /// Of the contained: the latest feedback on at least one answer is
+    /// not helpful (the visitor left unhappy without a person).
+    /// `confirmed + assumed + unhelpful = contained`.
+    pub unhelpful: ApiReportRate,
+    /// Of the contained with a known visitor (den = `contained -
+    /// contained_anonymous`): the same visitor started no other
+    /// conversation within `durable_days` after this one started.
+    pub durable: ApiReportRate,
+    /// Contained conversations without a visitor id or email: durability
+    /// cannot be told, so they are left out of `durable`.
+    pub contained_anonymous: u64,
+}
+}
+
+outbound! {
+/// Handoffs of one reason; a conversation counts once, under the reason of
+/// its first handoff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportReasonCount)]
+pub struct ApiReportReasonCount from report::ReasonCount {
+    /// One of [`HANDOFF_REASONS`].
+    pub reason: String,
+    /// num: conversations whose first handoff had this reason; den: cohort.
+    pub rate: ApiReportRate,
+    /// The same num over den = handed-off conversations (the shares sum
+    /// to 1).
+    pub share: ApiReportRate,
+}
+}
+
+outbound! {
+/// Fallback and clarify rates over a set of visitor messages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportMessageRates)]
+pub struct ApiReportMessageRates from report::MessageRates {
+    /// Visitor messages the bot handled (written while no person had the
+    /// conversation): the denominator of both rates.
+    pub messages: u64,
+    /// num: of those, messages the bot answered with a fallback.
+    pub fallback: ApiReportRate,
+    /// num: of those, messages the bot answered with "Did you mean …?".
+    pub clarify: ApiReportRate,
+}
+}
+
+outbound! {
+/// Fallbacks and clarifications, first messages apart from later ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportMessages)]
+pub struct ApiReportMessages from report::Messages {
+    /// Every visitor message of the cohort (handled by the bot or not).
+    pub visitor_messages: u64,
+    /// The first visitor message of each conversation (when the bot
+    /// handled it).
+    pub first: ApiReportMessageRates,
+    /// Every later visitor message the bot handled.
+    pub later: ApiReportMessageRates,
+    /// `first` and `later` together.
+    pub all: ApiReportMessageRates,
+}
+}
+
+outbound! {
+/// One distribution of durations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportDurations)]
+pub struct ApiReportDurations from report::Durations {
+    /// Samples.
+    pub count: u64,
+    /// Nearest-rank p50 and p90, ms.
+    pub median_ms: Option<i64>,
+    pub p90_ms: Option<i64>,
+    /// num: samples <= 60 000 ms; den: count.
+    pub within_60s: ApiReportRate,
+}
+}
+
+outbound! {
+/// A duration measured on the clock and in business hours only (the time
+/// the shop was open between the two instants).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportTiming)]
+pub struct ApiReportTiming from report::Timing {
+    pub clock: ApiReportDurations,
+    pub business: ApiReportDurations,
+}
+}
+
+outbound! {
+/// Resolution of closed cycles, whole and in its bot and human parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportResolution)]
+pub struct ApiReportResolution from report::Resolution {
+    /// Cycle start → close, one sample per close.
+    pub total: ApiReportTiming,
+    /// Cycle start → the cycle's first handoff (→ close when none).
+    pub bot: ApiReportTiming,
+    /// The cycle's first handoff → close (cycles with a handoff only).
+    pub human: ApiReportTiming,
+}
+}
+
+outbound! {
+/// The person side, measured on each handed-off conversation's first
+/// handoff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportHuman)]
+pub struct ApiReportHuman from report::Human {
+    /// Handoff → the first `AgentJoined` after it.
+    pub wait: ApiReportTiming,
+    /// Handoff → the first `AgentMessage` after it (bot replies never stop
+    /// the clock).
+    pub first_response: ApiReportTiming,
+    pub resolution: ApiReportResolution,
+    /// num: handed-off conversations with no agent message after their
+    /// first handoff (as of the report); den: handed off. Not in `wait` or
+    /// `first_response` (they have no sample).
+    pub never_answered: ApiReportRate,
+    /// Handed off, no agent joined yet (no `wait` sample).
+    pub never_joined: u64,
+}
+}
+
+outbound! {
+/// First contact resolution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportFcr)]
+pub struct ApiReportFcr from report::Fcr {
+    /// num: of den, closed exactly once, every agent event by one agent,
+    /// and not reopened within `fcr_days` of the close (no visitor
+    /// message in it after the close, no new conversation of the same
+    /// visitor started); den: handed-off conversations closed at least
+    /// once by an agent.
+    pub rate: ApiReportRate,
+}
+}
+
+outbound! {
+/// CSAT of one group of conversations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportCsatGroup)]
+pub struct ApiReportCsatGroup from report::CsatGroup {
+    /// num: conversations whose latest rating is 4 or 5; den: rated
+    /// conversations.
+    pub positive: ApiReportRate,
+    /// num: rated conversations; den: closed conversations (closed at
+    /// least once).
+    pub response: ApiReportRate,
+}
+}
+
+outbound! {
+/// A rating with a comment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportComment)]
+pub struct ApiReportComment from report::Comment {
+    pub conversation: String,
+    pub at_ms: i64,
+    pub score: u8,
+    pub comment: String,
+}
+}
+
+outbound! {
+/// Customer satisfaction, from each conversation's latest rating.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportCsat)]
+pub struct ApiReportCsat from report::Csat {
+    pub all: ApiReportCsatGroup,
+    /// Conversations no person was involved in.
+    pub bot_only: ApiReportCsatGroup,
+    /// Handed-off conversations.
+    pub with_person: ApiReportCsatGroup,
+    /// Latest ratings with a non-empty comment, newest first.
+    pub comments: Vec<ApiReportComment>,
+}
+}
+
+outbound! {
+/// How one intent did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportIntentStats)]
+pub struct ApiReportIntentStats from report::IntentStats {
+    pub intent: String,
+    /// Bot answers (`BotReply`) with this intent.
+    pub answers: u64,
+    /// num: answers whose latest feedback is helpful; den: answers with
+    /// feedback.
+    pub helpful: ApiReportRate,
+    /// num: answers whose latest feedback is not helpful; den: the same.
+    pub not_helpful: ApiReportRate,
+    /// Conversations with at least one answer of this intent.
+    pub conversations: u64,
+    /// num: of those, handed off (at any point); den: `conversations`.
+    pub handed_off: ApiReportRate,
+}
+}
+
+outbound! {
+/// Bot turns that failed a visitor message, by the decision's reason code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportFailureCount)]
+pub struct ApiReportFailureCount from report::FailureCount {
+    /// `fallback` or `clarify`.
+    pub kind: String,
+    /// The decision's reason code (`below_clarify_threshold`,
+    /// `out_of_scope`, …; `unknown` for records without a decision).
+    pub reason: String,
+    pub messages: u64,
+}
+}
+
+outbound! {
+/// One day of the window (by start, in the shop's time zone).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportDay)]
+pub struct ApiReportDay from report::Day {
+    pub date: String,
+    /// Cohort conversations started that day.
+    pub conversations: u64,
+    pub contained: u64,
+    pub handed_off: u64,
+    pub abandoned: u64,
+    /// Of that day's conversations: num positive latest ratings, den rated.
+    pub csat: ApiReportRate,
+}
+}
+
+outbound! {
+/// One histogram bucket: `[from_ms, to_ms)`; `to_ms: None` is unbounded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportBucket)]
+pub struct ApiReportBucket from report::Bucket {
+    pub from_ms: i64,
+    pub to_ms: Option<i64>,
+    pub count: u64,
+}
+}
+
+outbound! {
+/// Clock-time distributions, bucketed by [`HISTOGRAM_BOUNDS_MS`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportHistograms)]
+pub struct ApiReportHistograms from report::Histograms {
+    pub wait: Vec<ApiReportBucket>,
+    pub first_response: Vec<ApiReportBucket>,
+}
+}
+
+outbound! {
+/// `GET /api/v1/admin/reports/summary`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Report)]
+pub struct ApiReport from report::Report {
+    pub window: ApiReportWindow,
+    pub cohort: ApiReportCohort,
+    pub outcomes: ApiReportOutcomes,
+    /// All six reasons, in [`HANDOFF_REASONS`] order.
+    pub handoff_reasons: Vec<ApiReportReasonCount>,
+    pub messages: ApiReportMessages,
+    pub human: ApiReportHuman,
+    pub fcr: ApiReportFcr,
+    pub csat: ApiReportCsat,
+    /// Every intent that answered, most answers first (then by name).
+    pub intents: Vec<ApiReportIntentStats>,
+    /// Every (kind, reason) that occurred, most messages first (then by
+    /// kind and reason).
+    pub failures: Vec<ApiReportFailureCount>,
+    /// Every day of the window, in order (zero days included).
+    pub days: Vec<ApiReportDay>,
+    pub histograms: ApiReportHistograms,
+}
+}
+
+outbound! {
+/// One conversation behind a number (drill-down) or a CSV row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportConversationRow)]
+pub struct ApiReportConversationRow from report::ConversationRow {
+    pub id: String,
+    pub started_ms: i64,
+    /// Name, else email, else the shop's visitor id, else empty.
+    pub visitor: String,
+    /// The first visitor message, up to 120 characters.
+    pub first_question: String,
+    /// `contained`, `handed_off` or `abandoned`.
+    pub outcome: String,
+    /// For a contained one: `confirmed`, `assumed` or `unhelpful`; for a
+    /// handed-off one: the first handoff's reason; else empty.
+    pub reason: String,
+    pub wait_ms: Option<i64>,
+    pub first_response_ms: Option<i64>,
+    /// First closed cycle: start → close.
+    pub resolution_ms: Option<i64>,
+    /// Latest rating.
+    pub rating: Option<u8>,
+    /// Intents the bot answered, first seen first, without repeats.
+    pub intents: Vec<String>,
+}
+}
+
+outbound! {
+/// `GET /api/v1/admin/reports/conversations`: a page of the conversations
+/// behind `filter`, in start order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ReportConversationPage)]
+pub struct ApiReportConversationPage from report::ConversationPage {
+    pub filter: String,
+    /// Conversations matching, over all pages.
+    pub total: u64,
+    pub offset: u64,
+    pub conversations: Vec<ApiReportConversationRow>,
+}
+}
+
+/// `from` / `to` of a report (dates in the shop's time zone, `to`
+/// inclusive; default the last 7 days).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// First day, `YYYY-MM-DD`.
+    pub from: Option<String>,
+    /// Last day, inclusive, `YYYY-MM-DD`.
+    pub to: Option<String>,
+}
+
+/// A drill-down: the window, the filter and the page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportConversationsQuery {
+    /// First day, `YYYY-MM-DD`.
+    pub from: Option<String>,
+    /// Last day, inclusive, `YYYY-MM-DD`.
+    pub to: Option<String>,
+    /// A filter name (README, "Reports"): `cohort` (default),
+    /// `contained_confirmed`, `handoff:asked`, `intent:order_status`, …
+    pub filter: Option<String>,
+    /// Rows to skip (default 0).
+    pub offset: Option<u64>,
+    /// Rows to return, 1 to 500 (default 50).
+    pub limit: Option<u64>,
 }

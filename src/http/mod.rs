@@ -11,6 +11,7 @@ pub mod agent;
 pub mod api;
 pub mod assets;
 pub mod error;
+pub mod reports;
 pub mod visitor;
 pub mod ws;
 
@@ -240,6 +241,9 @@ pub fn router(app: App) -> Router {
         .routes(routes!(admin::reload))
         .routes(routes!(admin::add_agent))
         .routes(routes!(admin::backup))
+        .routes(routes!(reports::summary))
+        .routes(routes!(reports::conversations))
+        .routes(routes!(reports::conversations_csv))
         .split_for_parts();
     finish_document(&mut doc);
     let doc = serde_json::to_value(&doc).unwrap_or_default();

@@ -12,8 +12,8 @@ use std::sync::{Mutex, MutexGuard};
 use super::sled::{activity_key, prefix, queue_key, seq_key};
 use super::time::minute_of;
 use super::{
-    check_id, AgentRecord, Appended, Batch, ExportFn, IndexOp, RatingRecord, Result, Store,
-    StoreError, Waiting,
+    check_id, AgentRecord, Appended, Batch, ExportFn, FactsRow, IndexOp, RatingRecord, Result,
+    Store, StoreError, Waiting,
 };
 use crate::conversation::{with_replies, Event, Record, Visitor};
 
@@ -38,6 +38,19 @@ struct Mem {
     held: BTreeMap<String, String>,
     /// The time index: (minute start, conversation).
     activity: BTreeSet<(i64, String)>,
+    /// Report facts by (started, conversation), and the key of each
+    /// conversation's row.
+    facts: BTreeMap<(i64, String), FactsRow>,
+    facts_of: HashMap<String, i64>,
+    facts_mark: Option<Vec<u8>>,
+}
+
+impl Mem {
+    fn drop_facts(&mut self, id: &str) {
+        if let Some(started) = self.facts_of.remove(id) {
+            self.facts.remove(&(started, id.to_string()));
+        }
+    }
 }
 
 impl Mem {
@@ -219,6 +232,66 @@ impl Store for MemStore {
         m.ratings.retain(|(c, _), _| c != id);
         m.held.remove(id);
         m.remove_waiting(id);
+        m.drop_facts(id);
+        Ok(())
+    }
+
+    fn put_facts(&self, rows: &[FactsRow]) -> Result<()> {
+        let mut m = self.lock();
+        for r in rows {
+            check_id(&r.conversation)?;
+        }
+        for r in rows {
+            m.drop_facts(&r.conversation);
+            m.facts_of.insert(r.conversation.clone(), r.started_ms);
+            m.facts
+                .insert((r.started_ms, r.conversation.clone()), r.clone());
+        }
+        Ok(())
+    }
+
+    fn facts(&self, from_ms: i64, to_ms: i64) -> Result<Vec<FactsRow>> {
+        if from_ms >= to_ms {
+            return Ok(Vec::new());
+        }
+        let m = self.lock();
+        Ok(m.facts
+            .range((from_ms, String::new())..(to_ms, String::new()))
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
+    fn visitor_starts(
+        &self,
+        visitor: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, String)>> {
+        if from_ms >= to_ms {
+            return Ok(Vec::new());
+        }
+        let m = self.lock();
+        Ok(m.facts
+            .range((from_ms, String::new())..(to_ms, String::new()))
+            .filter(|(_, r)| r.visitor.as_deref() == Some(visitor))
+            .map(|((s, id), _)| (*s, id.clone()))
+            .collect())
+    }
+
+    fn facts_mark(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self.lock().facts_mark.clone())
+    }
+
+    fn put_facts_mark(&self, mark: &[u8]) -> Result<()> {
+        self.lock().facts_mark = Some(mark.to_vec());
+        Ok(())
+    }
+
+    fn clear_facts(&self) -> Result<()> {
+        let mut m = self.lock();
+        m.facts.clear();
+        m.facts_of.clear();
+        m.facts_mark = None;
         Ok(())
     }
 

@@ -191,6 +191,21 @@ pub struct RatingRecord {
     pub comment: Option<String>,
 }
 
+/// A conversation's report facts as the store keeps them: derived data,
+/// rebuilt from the logs whenever needed (`report::refresh`), opaque
+/// bytes to the store. Not part of a backup or an export: a restored
+/// store rebuilds them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FactsRow {
+    pub conversation: String,
+    /// When the conversation started: rows are read by ranges of it.
+    pub started_ms: i64,
+    /// Its visitor key (README, "Reports": same visitor), indexed so the
+    /// visitor's later conversations are found without a scan.
+    pub visitor: Option<String>,
+    pub data: Vec<u8>,
+}
+
 /// Storage of conversations, the queue and agents.
 ///
 /// The contract, which a second backend must meet the same way (the tests
@@ -209,6 +224,9 @@ pub struct RatingRecord {
 /// - **Crash order**: outbox entries, index additions (`IndexOp::adds`),
 ///   the time index and the client id are durable no later than the
 ///   events; index removals no earlier.
+/// - **Report facts**: `put_facts` replaces a conversation's row (and its
+///   visitor entry); `facts` and `visitor_starts` read key ranges only;
+///   `delete` drops the row; `clear_facts` drops every row and the mark.
 /// - **Time index**: every stored event is findable by `minutes` in the
 ///   minute of its `at_ms` (an entry per conversation per minute, written
 ///   before the events: an entry may name a minute whose event was lost,
@@ -274,6 +292,25 @@ pub trait Store: Send + Sync {
     /// conversation deleted since): `active` and `events_between` check
     /// the log. Reads only the index range, never every conversation.
     fn minutes(&self, from_ms: i64, to_ms: i64) -> Result<Vec<(i64, String)>>;
+    /// Puts report facts, each replacing its conversation's previous row
+    /// (and visitor entry). Not flushed on its own: derived data, written
+    /// before the mark that covers it (`put_facts_mark` makes both
+    /// durable).
+    fn put_facts(&self, rows: &[FactsRow]) -> Result<()>;
+    /// Facts rows with `from_ms <= started_ms < to_ms`, in (started_ms,
+    /// conversation) order, reading only that range.
+    fn facts(&self, from_ms: i64, to_ms: i64) -> Result<Vec<FactsRow>>;
+    /// (started_ms, conversation) of the facts rows of `visitor` with
+    /// `from_ms <= started_ms < to_ms`, in that order.
+    fn visitor_starts(&self, visitor: &str, from_ms: i64, to_ms: i64)
+        -> Result<Vec<(i64, String)>>;
+    /// The report facts' mark (how far they are refreshed; the report
+    /// module's bytes), kept beside the facts so they travel together.
+    fn facts_mark(&self) -> Result<Option<Vec<u8>>>;
+    /// Sets the mark, durably, with every row put before it.
+    fn put_facts_mark(&self, mark: &[u8]) -> Result<()>;
+    /// Drops every facts row and the mark (a changed fold rebuilds them).
+    fn clear_facts(&self) -> Result<()>;
     /// Conversations with at least one event in `[from_ms, to_ms)`
     /// (started, written to or closed then), ordered by their last event
     /// in the window, then id.

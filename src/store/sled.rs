@@ -47,8 +47,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use super::integrity::{self, damaged, Marker, Walk, STAMP, STORE_ID};
 use super::time::minute_of;
 use super::{
-    check_id, AgentRecord, Appended, Batch, ExportFn, IndexOp, RatingRecord, Result, Store,
-    StoreError, Waiting,
+    check_id, AgentRecord, Appended, Batch, ExportFn, FactsRow, IndexOp, RatingRecord, Result,
+    Store, StoreError, Waiting,
 };
 use crate::conversation::{with_replies, Event, Record, Visitor};
 
@@ -105,6 +105,11 @@ pub struct SledStore {
     held: sled::Tree,
     /// The time index (`Store::minutes`).
     activity: sled::Tree,
+    /// Report facts (`Store::put_facts`): derived data, so not in `TREES`
+    /// (a backup leaves it out and the copy rebuilds it). Keys:
+    /// `f`+start+id → row, `i`+id → start+visitor, `v`+visitor+start+id,
+    /// `m` → the mark (see `facts_*` below).
+    facts: sled::Tree,
     commit: Mutex<Commit>,
     flushed: Condvar,
     stripes: Vec<Mutex<()>>,
@@ -209,6 +214,86 @@ const TREES: [&str; 10] = [
     "held",
     "activity",
 ];
+
+/// The report facts' tree (not in `TREES`: derived, rebuilt, not backed up).
+const FACTS_TREE: &str = "report_facts";
+
+/// A start time as 8 bytes that sort like the `i64`.
+fn ordered(ms: i64) -> [u8; 8] {
+    ((ms as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn facts_key(started_ms: i64, id: &str) -> Vec<u8> {
+    let mut k = vec![b'f'];
+    k.extend_from_slice(&ordered(started_ms));
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn facts_visitor_prefix(visitor: &str) -> Vec<u8> {
+    let mut k = vec![b'v'];
+    k.extend_from_slice(&(visitor.len() as u32).to_be_bytes());
+    k.extend_from_slice(visitor.as_bytes());
+    k
+}
+
+fn facts_visitor_key(visitor: &str, started_ms: i64, id: &str) -> Vec<u8> {
+    let mut k = facts_visitor_prefix(visitor);
+    k.extend_from_slice(&ordered(started_ms));
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// `[0 | 1 + u32 BE length + visitor]`, then the rest.
+fn put_visitor(buf: &mut Vec<u8>, visitor: Option<&str>) {
+    match visitor {
+        None => buf.push(0),
+        Some(v) => {
+            buf.push(1);
+            buf.extend_from_slice(&(v.len() as u32).to_be_bytes());
+            buf.extend_from_slice(v.as_bytes());
+        }
+    }
+}
+
+/// The visitor written by `put_visitor` and what follows it.
+fn take_visitor(b: &[u8]) -> Option<(Option<String>, &[u8])> {
+    match b.first()? {
+        0 => Some((None, &b[1..])),
+        1 => {
+            let n = u32::from_be_bytes(b.get(1..5)?.try_into().ok()?) as usize;
+            let v = std::str::from_utf8(b.get(5..5 + n)?).ok()?;
+            Some((Some(v.to_string()), &b[5 + n..]))
+        }
+        _ => None,
+    }
+}
+
+fn facts_corrupt(k: &[u8]) -> StoreError {
+    StoreError::Corrupt {
+        key: String::from_utf8_lossy(k).into_owned(),
+        message: "a report facts entry does not parse".into(),
+    }
+}
+
+impl SledStore {
+    /// The keys of `id`'s facts row and visitor entry, if it has a row.
+    fn facts_keys_of(&self, id: &str) -> Result<Vec<Vec<u8>>> {
+        let mut ik = vec![b'i'];
+        ik.extend_from_slice(id.as_bytes());
+        let Some(v) = self.facts.get(&ik).map_err(db_err)? else {
+            return Ok(Vec::new());
+        };
+        let start = v.get(..8).ok_or_else(|| facts_corrupt(&ik))?;
+        let started = (u64::from_be_bytes(start.try_into().expect("8 bytes")) ^ (1 << 63)) as i64;
+        let (visitor, _) = take_visitor(&v[8..]).ok_or_else(|| facts_corrupt(&ik))?;
+        let mut keys = vec![ik, facts_key(started, id)];
+        if let Some(visitor) = visitor {
+            keys.push(facts_visitor_key(&visitor, started, id));
+        }
+        Ok(keys)
+    }
+}
 
 /// Set once the time index covers every stored event (stores made before
 /// it existed get it built on their first open).
@@ -721,7 +806,9 @@ impl SledStore {
             )
         })
         .map_err(|p| damaged(dir, format!("sled failed reading it: {p}")))?;
+        let facts = db.open_tree(FACTS_TREE).map_err(db_err)?;
         let store = SledStore {
+            facts,
             conversations,
             events,
             client_ids,
@@ -1217,6 +1304,104 @@ impl Store for SledStore {
                 TransactionError::Storage(e) => db_err(e),
             })?;
         self.remove_waiting(id)?;
+        let mut batch = sled::Batch::default();
+        for k in self.facts_keys_of(id)? {
+            batch.remove(k);
+        }
+        self.facts.apply_batch(batch).map_err(db_err)?;
+        self.durable()
+    }
+
+    fn put_facts(&self, rows: &[FactsRow]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for r in rows {
+            check_id(&r.conversation)?;
+            for k in self.facts_keys_of(&r.conversation)? {
+                batch.remove(k);
+            }
+            let mut ik = vec![b'i'];
+            ik.extend_from_slice(r.conversation.as_bytes());
+            let mut iv = ordered(r.started_ms).to_vec();
+            put_visitor(&mut iv, r.visitor.as_deref());
+            batch.insert(ik, iv);
+            let mut fv = Vec::with_capacity(r.data.len() + 16);
+            put_visitor(&mut fv, r.visitor.as_deref());
+            fv.extend_from_slice(&r.data);
+            batch.insert(facts_key(r.started_ms, &r.conversation), fv);
+            if let Some(v) = &r.visitor {
+                batch.insert(
+                    facts_visitor_key(v, r.started_ms, &r.conversation),
+                    &[] as &[u8],
+                );
+            }
+        }
+        self.facts.apply_batch(batch).map_err(db_err)
+    }
+
+    fn facts(&self, from_ms: i64, to_ms: i64) -> Result<Vec<FactsRow>> {
+        if from_ms >= to_ms {
+            return Ok(Vec::new());
+        }
+        let (lo, hi) = (facts_key(from_ms, ""), facts_key(to_ms, ""));
+        self.facts
+            .range(lo..hi)
+            .map(|item| {
+                let (k, v) = item.map_err(db_err)?;
+                let start = k.get(1..9).ok_or_else(|| facts_corrupt(&k))?;
+                let started_ms =
+                    (u64::from_be_bytes(start.try_into().expect("8 bytes")) ^ (1 << 63)) as i64;
+                let conversation = String::from_utf8_lossy(&k[9..]).into_owned();
+                let (visitor, data) = take_visitor(&v).ok_or_else(|| facts_corrupt(&k))?;
+                Ok(FactsRow {
+                    conversation,
+                    started_ms,
+                    visitor,
+                    data: data.to_vec(),
+                })
+            })
+            .collect()
+    }
+
+    fn visitor_starts(
+        &self,
+        visitor: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, String)>> {
+        if from_ms >= to_ms {
+            return Ok(Vec::new());
+        }
+        let p = facts_visitor_prefix(visitor);
+        let bound = |ms: i64| {
+            let mut k = p.clone();
+            k.extend_from_slice(&ordered(ms));
+            k
+        };
+        self.facts
+            .range(bound(from_ms)..bound(to_ms))
+            .keys()
+            .map(|k| {
+                let k = k.map_err(db_err)?;
+                let rest = k.get(p.len()..).filter(|r| r.len() >= 8);
+                let rest = rest.ok_or_else(|| facts_corrupt(&k))?;
+                let started =
+                    (u64::from_be_bytes(rest[..8].try_into().expect("8 bytes")) ^ (1 << 63)) as i64;
+                Ok((started, String::from_utf8_lossy(&rest[8..]).into_owned()))
+            })
+            .collect()
+    }
+
+    fn facts_mark(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self.facts.get(b"m").map_err(db_err)?.map(|v| v.to_vec()))
+    }
+
+    fn put_facts_mark(&self, mark: &[u8]) -> Result<()> {
+        self.facts.insert(b"m", mark).map_err(db_err)?;
+        self.durable()
+    }
+
+    fn clear_facts(&self) -> Result<()> {
+        self.facts.clear().map_err(db_err)?;
         self.durable()
     }
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use frontdesk::conversation::{Record, Visitor};
 use frontdesk::store::Waiting;
 use frontdesk::store::{
-    AgentRecord, Appended, Batch, ExportFn, RatingRecord, Result, Store, StoreError,
+    AgentRecord, Appended, Batch, ExportFn, FactsRow, RatingRecord, Result, Store, StoreError,
 };
 
 pub struct Spy {
@@ -108,6 +108,29 @@ impl Store for Spy {
     }
     fn minutes(&self, from_ms: i64, to_ms: i64) -> Result<Vec<(i64, String)>> {
         self.inner.minutes(from_ms, to_ms)
+    }
+    fn put_facts(&self, rows: &[FactsRow]) -> Result<()> {
+        self.inner.put_facts(rows)
+    }
+    fn facts(&self, from_ms: i64, to_ms: i64) -> Result<Vec<FactsRow>> {
+        self.inner.facts(from_ms, to_ms)
+    }
+    fn visitor_starts(
+        &self,
+        visitor: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, String)>> {
+        self.inner.visitor_starts(visitor, from_ms, to_ms)
+    }
+    fn facts_mark(&self) -> Result<Option<Vec<u8>>> {
+        self.inner.facts_mark()
+    }
+    fn put_facts_mark(&self, mark: &[u8]) -> Result<()> {
+        self.inner.put_facts_mark(mark)
+    }
+    fn clear_facts(&self) -> Result<()> {
+        self.inner.clear_facts()
     }
     fn export(&self, f: &mut ExportFn<'_>) -> Result<()> {
         self.inner.export(f)

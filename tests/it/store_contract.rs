@@ -8,7 +8,7 @@ use frontdesk::conversation::HandoffReason;
 use frontdesk::conversation::{Event, Visitor};
 use frontdesk::handoff::Waiting;
 use frontdesk::store::{
-    Batch, EventCursor, IndexOp, MemStore, SledStore, Store, StoreError, MINUTE_MS,
+    Batch, EventCursor, FactsRow, IndexOp, MemStore, SledStore, Store, StoreError, MINUTE_MS,
 };
 
 /// Runs `check` on each backend, naming the backend in a failure.
@@ -407,4 +407,115 @@ fn an_older_store_gets_its_time_index_on_open() {
     let s = SledStore::open(&dir).unwrap();
     assert_eq!(s.active(i64::MIN, i64::MAX).unwrap().len(), 3);
     assert_eq!(s.events_between(0, i64::MAX, None, 100).unwrap().len(), 10);
+}
+
+fn row(id: &str, started_ms: i64, visitor: Option<&str>, data: &[u8]) -> FactsRow {
+    FactsRow {
+        conversation: id.into(),
+        started_ms,
+        visitor: visitor.map(String::from),
+        data: data.to_vec(),
+    }
+}
+
+#[test]
+fn report_facts_are_read_by_start_range_and_by_visitor() {
+    each_backend(|s| {
+        assert_eq!(s.facts(i64::MIN, i64::MAX).unwrap(), vec![]);
+        assert_eq!(s.facts_mark().unwrap(), None);
+        s.put_facts(&[
+            row("b", 2_000, Some("id:7"), b"two"),
+            row("a", 2_000, None, b"one"),
+            row("c", -5, Some("email:x@y.z"), b"early"),
+            row("d", 9_000, Some("id:7"), b"late"),
+        ])
+        .unwrap();
+        let ids = |rows: Vec<FactsRow>| -> Vec<String> {
+            rows.into_iter().map(|r| r.conversation).collect()
+        };
+        // (start, id) order; `to` exclusive; negative starts sort first.
+        assert_eq!(
+            ids(s.facts(i64::MIN, i64::MAX).unwrap()),
+            ["c", "a", "b", "d"]
+        );
+        assert_eq!(ids(s.facts(2_000, 9_000).unwrap()), ["a", "b"]);
+        assert_eq!(ids(s.facts(2_001, 9_001).unwrap()), ["d"]);
+        assert_eq!(s.facts(5, 5).unwrap(), vec![]);
+        assert_eq!(
+            s.facts(-5, -4).unwrap(),
+            vec![row("c", -5, Some("email:x@y.z"), b"early")]
+        );
+        assert_eq!(
+            s.visitor_starts("id:7", 0, i64::MAX).unwrap(),
+            vec![(2_000, "b".to_string()), (9_000, "d".to_string())]
+        );
+        assert_eq!(s.visitor_starts("id:7", 2_001, 9_000).unwrap(), vec![]);
+        // A visitor that is a prefix of another is not confused with it.
+        assert_eq!(s.visitor_starts("id:", 0, i64::MAX).unwrap(), vec![]);
+        // A new row replaces the old one, its visitor entry included.
+        s.put_facts(&[row("b", 3_000, Some("email:b@c.d"), b"moved")])
+            .unwrap();
+        assert_eq!(ids(s.facts(0, i64::MAX).unwrap()), ["a", "b", "d"]);
+        assert_eq!(s.facts(3_000, 3_001).unwrap()[0].data, b"moved");
+        assert_eq!(
+            s.visitor_starts("id:7", 0, i64::MAX).unwrap(),
+            vec![(9_000, "d".to_string())]
+        );
+        assert_eq!(
+            s.visitor_starts("email:b@c.d", 0, i64::MAX).unwrap(),
+            vec![(3_000, "b".to_string())]
+        );
+        s.put_facts_mark(b"v1:42").unwrap();
+        assert_eq!(s.facts_mark().unwrap().as_deref(), Some(&b"v1:42"[..]));
+        s.clear_facts().unwrap();
+        assert_eq!(s.facts(i64::MIN, i64::MAX).unwrap(), vec![]);
+        assert_eq!(
+            s.visitor_starts("id:7", i64::MIN, i64::MAX).unwrap(),
+            vec![]
+        );
+        assert_eq!(s.facts_mark().unwrap(), None);
+    });
+}
+
+#[test]
+fn deleting_a_conversation_drops_its_report_facts() {
+    each_backend(|s| {
+        s.create("gone", 1_000, Visitor::default()).unwrap();
+        s.create("kept", 1_000, Visitor::default()).unwrap();
+        s.put_facts(&[
+            row("gone", 1_000, Some("id:1"), b"x"),
+            row("kept", 1_000, Some("id:1"), b"y"),
+        ])
+        .unwrap();
+        s.delete("gone").unwrap();
+        let left: Vec<String> = s
+            .facts(0, i64::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.conversation)
+            .collect();
+        assert_eq!(left, ["kept"]);
+        assert_eq!(
+            s.visitor_starts("id:1", 0, i64::MAX).unwrap(),
+            vec![(1_000, "kept".to_string())]
+        );
+    });
+}
+
+#[test]
+fn report_facts_stay_out_of_a_backup() {
+    each_backend(|s| {
+        s.create("c", 1_000, Visitor::default()).unwrap();
+        s.put_facts(&[row("c", 1_000, None, b"derived")]).unwrap();
+        s.put_facts_mark(b"mark").unwrap();
+        let mut trees = std::collections::BTreeSet::new();
+        s.export(&mut |tree, _, v| {
+            assert_ne!(v, b"derived", "facts are rebuilt, not copied");
+            assert_ne!(v, b"mark");
+            trees.insert(tree.to_string());
+            Ok(())
+        })
+        .unwrap();
+        assert!(trees.contains("events"));
+    });
 }

@@ -1,0 +1,215 @@
+//! The reports of the admin API (admin token): the summary, the
+//! conversations behind any of its numbers, and one CSV row per
+//! conversation. The numbers are `crate::report`'s (README, "Reports");
+//! a bad window or filter is a 400 with a stable code.
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::api::{
+    ApiReport, ApiReportConversationPage, ReportConversationsQuery, ReportQuery, Wire,
+};
+use super::error::HttpError;
+use super::{admin_of, blocking};
+use crate::app::{ApiError, App};
+use crate::report::{self, Filter, Period, Zone};
+
+/// Rows of a drill-down page unless `limit` says otherwise, and at most.
+const PAGE: u64 = 50;
+const MAX_PAGE: u64 = 500;
+
+fn zone(app: &App) -> Zone {
+    Zone::of(app.config().business_hours.as_ref())
+}
+
+fn period(
+    app: &App,
+    zone: &Zone,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<Period, HttpError> {
+    Period::parse(from, to, zone.today(app.now_ms()))
+        .map_err(|e| HttpError::new(400, "bad_report_window", e.to_string()))
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "report failed");
+    ApiError::internal()
+}
+
+/// The summary of a window: outcomes (contained, handed off, abandoned:
+/// together the cohort), handoff reasons, fallback and clarify rates,
+/// waits, first responses and resolutions (clock and business hours),
+/// FCR, CSAT, intents, failures, per-day series and histograms. Every
+/// rate carries its numerator and denominator.
+#[utoipa::path(get, path = "/api/v1/admin/reports/summary", tag = "admin", security(("bearer" = [])),
+    params(ReportQuery),
+    responses(
+        (status = 200, description = "The report", body = ApiReport),
+        (status = 400, description = "`bad_report_window`: a date that is not YYYY-MM-DD, `from` after `to`, or over 366 days"),
+    ))]
+pub async fn summary(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<ReportQuery>,
+) -> Result<Json<ApiReport>, HttpError> {
+    admin_of(&app, &headers)?;
+    let zone = zone(&app);
+    let period = period(&app, &zone, q.from.as_deref(), q.to.as_deref())?;
+    let r = blocking(&app, move |app| {
+        report::report(
+            app.store().as_ref(),
+            &period,
+            &zone,
+            app.config().reports,
+            app.now_ms(),
+        )
+        .map_err(internal)
+    })
+    .await?;
+    Ok(Json(r.wire()))
+}
+
+/// The conversations behind a number of the summary, in start order,
+/// paged: `filter` names the number (`contained_confirmed`,
+/// `handoff:asked`, `fcr`, `csat_positive`, `never_answered`,
+/// `intent:order_status`, `day:2026-06-01`, …; README, "Reports").
+#[utoipa::path(get, path = "/api/v1/admin/reports/conversations", tag = "admin", security(("bearer" = [])),
+    params(ReportConversationsQuery),
+    responses(
+        (status = 200, description = "A page of conversations", body = ApiReportConversationPage),
+        (status = 400, description = "`bad_report_window`, `bad_report_filter` or `bad_report_page`"),
+    ))]
+pub async fn conversations(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<ReportConversationsQuery>,
+) -> Result<Json<ApiReportConversationPage>, HttpError> {
+    admin_of(&app, &headers)?;
+    let zone = zone(&app);
+    let period = period(&app, &zone, q.from.as_deref(), q.to.as_deref())?;
+    let filter = q.filter.unwrap_or_else(|| "cohort".into());
+    Filter::parse(&filter).map_err(|e| HttpError::new(400, "bad_report_filter", e.to_string()))?;
+    let limit = q.limit.unwrap_or(PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(HttpError::new(
+            400,
+            "bad_report_page",
+            format!("limit {limit} is out of range: 1 to {MAX_PAGE}"),
+        ));
+    }
+    let offset = usize::try_from(q.offset.unwrap_or(0)).unwrap_or(usize::MAX);
+    let page = blocking(&app, move |app| {
+        report::refresh::conversations(
+            app.store().as_ref(),
+            &period,
+            &zone,
+            app.config().reports,
+            app.now_ms(),
+            &filter,
+            offset,
+            limit as usize,
+        )
+        .map_err(internal)
+    })
+    .await?;
+    Ok(Json(page.wire()))
+}
+
+/// The CSV columns, in order.
+pub const CSV_COLUMNS: [&str; 11] = [
+    "id",
+    "started",
+    "visitor",
+    "first_question",
+    "outcome",
+    "reason",
+    "wait_ms",
+    "first_response_ms",
+    "resolution_ms",
+    "rating",
+    "intents",
+];
+
+/// A cell a visitor wrote, safe to open in a spreadsheet: one starting
+/// with `=`, `+`, `-`, `@`, tab or carriage return would be read as a
+/// formula, so it gets a leading `'` (OWASP's advice on CSV injection).
+fn text_cell(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    }
+}
+
+/// One row per conversation of the window (the cohort), in start order:
+/// id, start (RFC 3339 in the shop's time zone), visitor, first question,
+/// outcome, reason, wait, first response and resolution in ms, latest
+/// rating, intents answered (`;`-separated). Quoted by the `csv` crate.
+#[utoipa::path(get, path = "/api/v1/admin/reports/conversations.csv", tag = "admin", security(("bearer" = [])),
+    params(ReportQuery),
+    responses(
+        (status = 200, description = "One row per conversation", content_type = "text/csv"),
+        (status = 400, description = "`bad_report_window`"),
+    ))]
+pub async fn conversations_csv(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, HttpError> {
+    admin_of(&app, &headers)?;
+    let zone = zone(&app);
+    let period = period(&app, &zone, q.from.as_deref(), q.to.as_deref())?;
+    let name = format!("conversations-{}-{}.csv", period.from, period.to);
+    let body = blocking(&app, move |app| {
+        let rows = report::refresh::all_rows(
+            app.store().as_ref(),
+            &period,
+            &zone,
+            app.config().reports,
+            app.now_ms(),
+        )
+        .map_err(internal)?;
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(CSV_COLUMNS).map_err(internal)?;
+        let num = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+        for r in rows {
+            let started = jiff::Timestamp::from_millisecond(r.started_ms)
+                .map(|t| {
+                    t.to_zoned(zone.tz.clone())
+                        .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            w.write_record([
+                r.id,
+                started,
+                text_cell(&r.visitor),
+                text_cell(&r.first_question),
+                r.outcome,
+                r.reason,
+                num(r.wait_ms),
+                num(r.first_response_ms),
+                num(r.resolution_ms),
+                r.rating.map(|s| s.to_string()).unwrap_or_default(),
+                r.intents.join(";"),
+            ])
+            .map_err(internal)?;
+        }
+        w.into_inner().map_err(internal)
+    })
+    .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}

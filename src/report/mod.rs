@@ -1,0 +1,24 @@
+//! Reports: how the bot and the team did over a window of days, with the
+//! count behind every rate (README, "Reports"). A pure fold turns each
+//! conversation's log into compact `Facts`; `Report::compute` turns the
+//! facts of a window into a `Report`. The store keeps the facts (derived
+//! data, refreshed from the time index: `refresh`), so a report reads no
+//! logs.
+//!
+//! May import `conversation`, `handoff` (business hours), the `Store`
+//! trait, `config` and `util`; never `app` or `http`.
+
+pub mod compute;
+pub mod facts;
+pub mod model;
+pub mod refresh;
+
+#[cfg(test)]
+mod tests;
+
+pub use compute::{
+    drill, judge, row, Filter, FilterError, Judged, Period, Returns, StartsOf, WindowError, Zone,
+};
+pub use facts::{fold, Facts, FACTS_VERSION};
+pub use model::*;
+pub use refresh::{refresh, report, ReportError};
