@@ -108,11 +108,12 @@
       return l + ' ' + series.map(function (x) { return x.name + ' ' + x.values[i]; }).join(', ');
     }).join('; '));
     var bw = (W - L - 10) / Math.max(1, labels.length);
-    [0, 0.5, 1].forEach(function (f) {
-      var y = T + (H - T - B) * (1 - f);
+    // Whole-number gridlines: 0, the middle when it is whole, the top.
+    (max % 2 ? [0, max] : [0, max / 2, max]).forEach(function (v) {
+      var y = T + (H - T - B) * (1 - v / max);
       s.append(svg('line', { x1: L, x2: W - 5, y1: y, y2: y, stroke: '#d5d9de' }));
       var t = svg('text', { x: L - 4, y: y + 4, 'text-anchor': 'end', 'font-size': 11, fill: '#4a4a4a' });
-      t.textContent = String(Math.round(max * f));
+      t.textContent = String(v);
       s.append(t);
     });
     labels.forEach(function (l, i) {

@@ -94,7 +94,7 @@ test('the reports page shows the seeded traffic in its charts and numbers', asyn
   const got = {};
   for (const r of await bars.all()) got[await r.getAttribute('data-series')] = Number(await r.getAttribute('data-value'));
   assert.deepEqual(got, { contained: 2, handed_off: 1, abandoned: 1 });
-  assert.ok((await page.locator('#volume svg text.total').allInnerTexts()).includes('4'));
+  assert.ok((await page.locator('#volume svg text.total').allTextContents()).includes('4'));
   assert.match(await page.locator('#volume svg').getAttribute('aria-label'), new RegExp(label + ' Contained 2, Handed off 1, Abandoned 1'));
   const row = page.locator('#volume tr', { has: page.locator(`th:text-is("${today}")`) });
   assert.deepEqual(await row.locator('td').allInnerTexts(), ['4', '2', '1', '1']);
@@ -109,6 +109,7 @@ test('the reports page shows the seeded traffic in its charts and numbers', asyn
   // Failures: the one off-topic message.
   assert.equal(await page.locator('#failures svg rect.bar[data-label="fallback · out_of_scope"]').getAttribute('data-value'), '1');
   assert.deepEqual(errors, []);
+  if (process.env.SHOT) await page.screenshot({ path: process.env.SHOT, fullPage: true });
   await ctx.close();
 });
 
