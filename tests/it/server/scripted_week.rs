@@ -1700,3 +1700,15 @@ async fn the_csv_has_one_row_per_conversation_with_its_outcome() {
         .collect();
     assert_eq!(got, want);
 }
+
+/// Other seeds write other weeks (other mixes, other returning visitors):
+/// the report equals their scripts too, so the agreement is not the luck
+/// of one week.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_weeks_agree_too() {
+    for seed in [SEED + 1, SEED + 2] {
+        let (d, convs) = play(seed).await;
+        let got = report(&d).await;
+        assert_report(&got, &expected(&convs));
+    }
+}
