@@ -3,7 +3,7 @@
 //! `FRONTDESK_ESCALATION__MAX_FALLBACKS=3`). The raw form (what was written)
 //! is kept apart from the compiled `Config` (what runs). Sections:
 //! `[server]`, `[limits]`, `[escalation]`, `[queue]`, `[business_hours]`,
-//! `[texts]`, `[reports]`, `[[webhooks]]`. `frontdesk default-config` prints `DEFAULT_CONFIG`, every
+//! `[texts]`, `[reports]`, `[retention]`, `[[webhooks]]`. `frontdesk default-config` prints `DEFAULT_CONFIG`, every
 //! setting with its default and a comment; a test keeps the two in step.
 
 use std::collections::BTreeMap;
@@ -35,6 +35,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub queue: RawQueue,
     pub business_hours: Option<RawHours>,
+    #[serde(default)]
+    pub retention: RawRetention,
     /// `[texts]`: `language` and per-key overrides, checked against the
     /// table in `conversation::texts` (so unknown keys are found there, with
     /// their line).
@@ -101,6 +103,22 @@ pub struct RawQueue {
     pub priority_for_upset: Option<bool>,
     /// Handle time assumed before any was measured, in seconds. Default 300.
     pub default_handle_secs: Option<u64>,
+}
+
+/// `[retention]`: how long closed conversations are kept.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    /// Delete conversations closed (and still closed) whose last event is
+    /// older than this many days. Absent or 0: keep forever.
+    pub closed_after_days: Option<u32>,
+}
+
+/// `[retention]` compiled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// 0: keep forever.
+    pub closed_after_days: u32,
 }
 
 /// `[server]`: where the bot listens, reads and writes.
@@ -315,6 +333,8 @@ pub struct Config {
     pub texts: Arc<Texts>,
     /// `[reports]`.
     pub reports: Reports,
+    /// What the retention sweep deletes (`app::retention`).
+    pub retention: Retention,
 }
 
 /// A configuration that cannot run, naming where to fix it.
@@ -598,6 +618,9 @@ impl Config {
                     .unwrap_or(Reports::default().durable_days),
                 fcr_days: raw.reports.fcr_days.unwrap_or(Reports::default().fcr_days),
             },
+            retention: Retention {
+                closed_after_days: raw.retention.closed_after_days.unwrap_or(0),
+            },
         })
     }
 }
@@ -745,6 +768,7 @@ language = "en"
 # fallback = "Sorry, I didn't get that. Could you put it another way, or shall I get a person?"
 # offer = "I'm not sure I can help with that. Shall I get a person?"
 # declined = "All right. Ask me anything else, or tap \"{person}\" at any time."
+# not_helpful = "Sorry that didn't help. Shall I get a person?"
 # talk_to_person = "Talk to a person"
 # offer_yes = "Yes please"
 # offer_no = "No thanks"
@@ -783,6 +807,10 @@ language = "en"
 # widget_rate = "How did we do?"
 # widget_star = "{n} of 5"
 # widget_thanks = "Thank you for your rating!"
+# widget_helpful = "Was this helpful?"
+# widget_helpful_yes = "Yes"
+# widget_helpful_no = "No"
+# widget_helpful_thanks = "Thanks for telling us."
 # widget_email = "Your email"
 # widget_email_send = "Send"
 # widget_email_left = "We will also reply to {email}."
@@ -810,6 +838,14 @@ language = "en"
 durable_days = 7
 fcr_days = 7
 
+[retention]
+# Delete conversations that are closed (and still closed) and whose last
+# event is older than this many days, with everything stored about them
+# (log, rating, indexes, undelivered webhooks); checked at start and then
+# every hour. 0 keeps every conversation forever. Open ones (with the bot,
+# queued, with an agent) are never deleted by age.
+closed_after_days = 0
+
 # Webhooks: a versioned JSON packet (conversation, summary, transcript) is
 # POSTed on each event, signed in the X-Frontdesk-Signature header as
 # "sha256=" + hex HMAC-SHA256 of the body with the secret. Deliveries are
@@ -835,6 +871,7 @@ mod tests {
         assert_eq!(printed.default_handle_secs, none.default_handle_secs);
         assert_eq!(printed.texts, none.texts);
         assert_eq!(printed.reports, none.reports);
+        assert_eq!(printed.retention, none.retention);
         // Every text is listed, commented out, with its English default.
         let section = &DEFAULT_CONFIG[DEFAULT_CONFIG.find("\n[texts]\n").unwrap()..];
         let listed: toml::Table = section
@@ -887,6 +924,7 @@ mod tests {
             "language",
             "durable_days",
             "fcr_days",
+            "closed_after_days",
         ] {
             assert!(DEFAULT_CONFIG.contains(&format!("\n{key} = ")), "{key}");
         }

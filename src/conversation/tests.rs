@@ -898,3 +898,59 @@ fn german_texts_and_german_answers_to_the_offer() {
     c.say("hello");
     assert_eq!(c.last_text(), "Hi zusammen! How can I help?");
 }
+
+/// Helpful / not helpful (issue 17): only about a bot answer, the last
+/// choice counts and the same one again stores nothing, "not helpful"
+/// offers a person while the bot has the conversation or after the close,
+/// and that offer survives the close.
+#[test]
+fn feedback_on_answers() {
+    let mut c = Chat::new(EscalationPolicy::default(), None);
+    c.say("How much is shipping?");
+    let about = c
+        .log
+        .iter()
+        .find(|r| matches!(r.event, Event::BotReply { .. }))
+        .unwrap()
+        .seq;
+    for bad in [1, 2, about + 1] {
+        assert_eq!(
+            c.input(Input::Feedback {
+                about: bad,
+                helpful: true
+            }),
+            Err(StepError::NotABotReply(bad))
+        );
+    }
+    let yes = Input::Feedback {
+        about,
+        helpful: true,
+    };
+    let no = Input::Feedback {
+        about,
+        helpful: false,
+    };
+    assert_eq!(c.input(yes.clone()).unwrap().len(), 1);
+    assert_eq!(c.input(yes.clone()).unwrap(), vec![], "the same again");
+    let offered: Vec<&str> = c.input(no.clone()).unwrap().iter().map(kind).collect();
+    assert_eq!(offered, ["feedback", "offer"]);
+    assert_eq!(c.conv.feedback.get(&about), Some(&false), "the last counts");
+    c.table(&[("No thanks", &["visitor", "reply"], "bot")]);
+    // Closed: still offered, and "yes" reopens straight into the queue.
+    c.input(Input::Close {
+        agent: "bot".into(),
+    })
+    .unwrap();
+    c.input(yes).unwrap();
+    let offered: Vec<&str> = c.input(no).unwrap().iter().map(kind).collect();
+    assert_eq!(offered, ["feedback", "offer"]);
+    c.table(&[("Yes please", &["visitor", "handoff"], "queued")]);
+    // Queued: a person is coming, nothing more is offered.
+    let later = c
+        .input(Input::Feedback {
+            about,
+            helpful: true,
+        })
+        .unwrap();
+    assert_eq!(later.iter().map(kind).collect::<Vec<_>>(), ["feedback"]);
+}

@@ -1477,3 +1477,47 @@ pub struct ReportConversationsQuery {
     /// Rows to return, 1 to 500 (default 50).
     pub limit: Option<u64>,
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VisitorQuery {
+    /// The shop's own id for the visitor (as the page passed it).
+    pub visitor_id: Option<String>,
+    /// An email address the visitor gave, at the start or later (case does
+    /// not matter). Exactly one of the two.
+    pub email: Option<String>,
+}
+
+outbound! {
+/// One conversation of an export: everything stored about it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExportedConversation from app::privacy::ExportedConversation {
+    pub id: String,
+    /// `bot`, `queued`, `with_agent` or `closed`.
+    pub phase: String,
+    /// The whole log, internal notes and decision traces included.
+    pub events: Vec<ApiRecord>,
+}
+}
+
+outbound! {
+/// Everything stored about one visitor: each of their conversations (found
+/// by the visitor id or email the page passed at the start, or an email
+/// left later) with its full log.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VisitorExport from app::privacy::VisitorExport {
+    pub visitor_id: Option<String>,
+    pub email: Option<String>,
+    pub exported_at_ms: i64,
+    pub conversations: Vec<ExportedConversation>,
+}
+}
+
+outbound! {
+/// What a deletion removed.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Deleted from app::privacy::Deleted {
+    /// The conversations deleted, by id.
+    pub conversations: Vec<String>,
+}
+}

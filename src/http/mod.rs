@@ -11,6 +11,7 @@ pub mod agent;
 pub mod api;
 pub mod assets;
 pub mod error;
+pub mod privacy;
 pub mod reports;
 pub mod visitor;
 pub mod ws;
@@ -244,6 +245,9 @@ pub fn router(app: App) -> Router {
         .routes(routes!(reports::summary))
         .routes(routes!(reports::conversations))
         .routes(routes!(reports::conversations_csv))
+        .routes(routes!(privacy::export))
+        .routes(routes!(privacy::delete_conversation))
+        .routes(routes!(privacy::delete_visitor))
         .split_for_parts();
     finish_document(&mut doc);
     let doc = serde_json::to_value(&doc).unwrap_or_default();
@@ -304,9 +308,14 @@ fn finish_document(doc: &mut Document) {
         <api::ErrorDetail as utoipa::PartialSchema>::schema(),
     );
     for item in doc.paths.paths.values_mut() {
-        for op in [&mut item.get, &mut item.post, &mut item.put]
-            .into_iter()
-            .flatten()
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
         {
             for (status, description) in ERRORS {
                 let mut r = ResponseBuilder::new()
@@ -543,8 +552,8 @@ fn too_many_connections() -> Vec<u8> {
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops taking
 /// connections, asks the open ones to finish their request and close, and
-/// waits for them (up to 10 s). Also runs the intents watcher and the
-/// webhook sender. HTTP/1.1 only, so the header-read timeout holds from the
+/// waits for them (up to 10 s). Also runs the intents watcher, the
+/// webhook sender and the retention sweep. HTTP/1.1 only, so the header-read timeout holds from the
 /// moment a connection opens (hyper's auto-detection of HTTP/2 would wait
 /// for the first bytes without a timer). Raises the process's soft limit
 /// of open files first (`raise_open_files_limit`): one descriptor per
@@ -565,6 +574,10 @@ pub async fn run(
         stopped(stop_rx.clone()),
     ));
     let sender = tokio::spawn(crate::app::webhook::run(
+        app.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    let sweeper = tokio::spawn(crate::app::retention::run(
         app.clone(),
         stopped(stop_rx.clone()),
     ));
@@ -667,6 +680,7 @@ pub async fn run(
     }
     let _ = watcher.await;
     let _ = sender.await;
+    let _ = sweeper.await;
 }
 
 #[cfg(test)]

@@ -8,8 +8,10 @@ mod fixture;
 mod flow;
 mod hostile;
 mod ops;
+mod privacy;
 mod proxy;
 mod reload;
+mod retention;
 mod scripted_week;
 mod security;
 mod sockets;
@@ -362,6 +364,9 @@ pub async fn close_code(
 pub struct TestApp {
     pub addr: String,
     pub admin: String,
+    /// The app itself, for what a test drives directly (the retention
+    /// sweep on a manual clock).
+    pub app: frontdesk::app::App,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     _setup: Setup,
 }
@@ -402,6 +407,7 @@ pub async fn spawn_app_clocked(
     TestApp {
         addr,
         admin: started.first_admin_token.expect("a first admin"),
+        app: app.clone(),
         stop: Some(stop),
         _setup: s,
     }
