@@ -1,6 +1,7 @@
 //! The web pages and the widget, compiled into the binary (`web-widget/`):
 //! `/` a sample shop page with the widget on it, `/widget.js` for host
-//! pages, `/agent` the agent console, `/admin` the admin page. Our own
+//! pages, `/agent` the agent console, `/admin` the admin page, `/reports`
+//! the reports page. Our own
 //! pages are served with a strict Content-Security-Policy: they have no
 //! inline script or style, so they need none of the `unsafe-` sources.
 
@@ -97,6 +98,8 @@ pub fn router() -> Router<App> {
         .route("/admin.js", serve!("admin.js", JS, false))
         .route("/improve.js", serve!("improve.js", JS, false))
         .route("/replay.js", serve!("replay.js", JS, false))
+        .route("/reports", serve!("reports.html", HTML, true))
+        .route("/reports.js", serve!("reports.js", JS, false))
         .route("/app.css", serve!("app.css", CSS, false))
         .route(
             "/favicon.ico",

@@ -15,6 +15,7 @@ mod reload;
 mod replay;
 mod report_api;
 mod retention;
+mod scripted_week;
 mod security;
 mod sockets;
 mod texts;
