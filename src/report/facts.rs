@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::conversation::{Event, Record};
 
 /// The fold's version; stored facts of another version are rebuilt.
-pub const FACTS_VERSION: u32 = 1;
+pub const FACTS_VERSION: u32 = 2;
 
 /// Longest first question kept (characters).
 pub const QUESTION_CHARS: usize = 120;
@@ -88,7 +88,9 @@ pub struct Facts {
     pub later_clarify: u32,
     /// Bot-handled failures by `fallback:<reason>` / `clarify:<reason>`.
     pub failures: BTreeMap<String, u32>,
-    /// At least one `BotReply`.
+    /// At least one `BotReply` with an intent: an answer. The bot's own
+    /// lines (a declined offer's "All right, ask me anything else") answer
+    /// nothing and do not make a conversation contained.
     pub answered: bool,
     pub handoff: Option<FirstHandoff>,
     /// Intents answered, first seen first.
@@ -211,7 +213,7 @@ pub fn fold(id: &str, records: &[Record]) -> Facts {
                 }
             }
             Event::BotReply { intent, .. } => {
-                f.answered = true;
+                f.answered |= intent.is_some();
                 answers.insert(r.seq, intent.clone());
             }
             Event::Fallback { .. } => {

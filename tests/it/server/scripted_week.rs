@@ -1165,7 +1165,8 @@ fn facts(c: &Conv) -> Facts<'_> {
                 bot_replied = true;
                 f.answers.push((*seq, intent));
             }
-            Did::Acknowledged => bot_replied = true,
+            // The bot's own line after a declined offer answers nothing.
+            Did::Acknowledged => {}
             Did::Clarified | Did::FellBack => {}
             Did::HandedOff(reason) => {
                 if closed {
