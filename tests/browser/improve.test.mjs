@@ -100,7 +100,7 @@ test('a bad raw edit shows the error and changes nothing on disk; a good form ed
   const file = join(w.bot.intentsDir, 'shipping_cost.toml');
   const bytes = readFileSync(file);
   const { ctx, page, errors } = await adminPage();
-  await page.getByLabel('Intent file').selectOption('shipping_cost.toml');
+  await page.getByLabel('Intent file', { exact: true }).selectOption('shipping_cost.toml');
   await page.getByRole('button', { name: 'Open', exact: true }).click();
   await page.locator('#e-status').filter({ hasText: 'Opened shipping_cost.toml' }).waitFor(WAIT);
   assert.match(await page.getByLabel('Examples (one per line)').inputValue(), /^How much is shipping\?\n/);
