@@ -543,8 +543,8 @@ fn scale_to(v: &mut SparseVec, norm: f32) {
     }
 }
 
-/// Dot product of two sorted sparse vectors.
-pub fn dot(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
+/// Dot product of two sparse vectors sorted by key.
+pub fn dot<K: Ord>(a: &[(K, f32)], b: &[(K, f32)]) -> f32 {
     let (mut i, mut j, mut s) = (0, 0, 0.0);
     while i < a.len() && j < b.len() {
         match a[i].0.cmp(&b[j].0) {

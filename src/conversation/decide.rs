@@ -531,26 +531,32 @@ impl Decide for Classifier {
     }
 
     fn load_with(dir: &Path, model: &Model) -> Result<Classifier, LoadErrors> {
-        let classifier = Classifier::build(dir, model)?;
-        let errors: Vec<LoadError> = classifier
-            .run_tests()
-            .into_iter()
-            .filter(|t| !t.passed)
-            .map(|t| LoadError {
-                path: t.location.path,
-                line: t.location.line,
-                col: t.location.col,
-                kind: ErrorKind::TestFailed {
-                    text: t.text,
-                    got: t.got,
-                },
-            })
-            .collect();
-        if errors.is_empty() {
-            Ok(classifier)
-        } else {
-            Err(LoadErrors(errors))
-        }
+        passing_tests(Classifier::build(dir, model)?)
+    }
+}
+
+/// `classifier` when every inline test of its intents passes; else each
+/// failed test at its `path:line:col` (what `load_with` and a replay of an
+/// unsaved edit both demand of a set).
+pub fn passing_tests(classifier: Classifier) -> Result<Classifier, LoadErrors> {
+    let errors: Vec<LoadError> = classifier
+        .run_tests()
+        .into_iter()
+        .filter(|t| !t.passed)
+        .map(|t| LoadError {
+            path: t.location.path,
+            line: t.location.line,
+            col: t.location.col,
+            kind: ErrorKind::TestFailed {
+                text: t.text,
+                got: t.got,
+            },
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(classifier)
+    } else {
+        Err(LoadErrors(errors))
     }
 }
 

@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 
+use crate::classify::lexical::dot;
 use crate::util::hash::Fnv;
 use crate::util::normalize::normalize;
 
@@ -69,22 +70,6 @@ fn normalized(mut v: Sparse) -> Sparse {
         }
     }
     v
-}
-
-fn dot(a: &[(u64, f32)], b: &[(u64, f32)]) -> f32 {
-    let (mut i, mut j, mut s) = (0, 0, 0.0);
-    while i < a.len() && j < b.len() {
-        match a[i].0.cmp(&b[j].0) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                s += a[i].1 * b[j].1;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    s
 }
 
 /// TF-IDF vectors of `texts`, unit length (empty for a text with no words).

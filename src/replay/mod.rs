@@ -41,8 +41,8 @@ use serde::Serialize;
 
 use crate::classify::{Classifier, Model};
 use crate::conversation::{
-    decide, step, Conversation, Decide, Decision, EscalationPolicy, Event, HandoffReason, Input,
-    Phase, Record, Rules, Turn,
+    decide, step, Conversation, Decision, EscalationPolicy, Event, HandoffReason, Input, Phase,
+    Record, Rules, Turn,
 };
 use crate::intents::{self, ErrorKind, LoadError, LoadErrors};
 use crate::store::{Store, StoreError};
@@ -832,23 +832,5 @@ pub fn edited_classifier(
             kind: ErrorKind::Model(e.0),
         }])
     })?;
-    let failed: Vec<LoadError> = classifier
-        .run_tests()
-        .into_iter()
-        .filter(|t| !t.passed)
-        .map(|t| LoadError {
-            path: t.location.path,
-            line: t.location.line,
-            col: t.location.col,
-            kind: ErrorKind::TestFailed {
-                text: t.text,
-                got: t.got,
-            },
-        })
-        .collect();
-    if failed.is_empty() {
-        Ok(classifier)
-    } else {
-        Err(LoadErrors(failed))
-    }
+    crate::conversation::decide::passing_tests(classifier)
 }

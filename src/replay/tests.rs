@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use super::*;
-use crate::conversation::{Texts, Visitor};
+use crate::conversation::{Decide, Texts, Visitor};
 use crate::store::MemStore;
 
 const T0: i64 = 1_700_000_000_000;
