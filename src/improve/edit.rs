@@ -22,9 +22,8 @@ use std::sync::Mutex;
 use sha2::{Digest, Sha256};
 use toml_edit::{value, Array, DocumentMut, Item};
 
-use crate::classify::{Classifier, Model};
-use crate::conversation::Decide;
-use crate::intents::{valid_id, LoadError, LoadErrors};
+use crate::classify::Model;
+use crate::intents::{valid_id, LoadErrors};
 use crate::util::normalize::normalize;
 
 /// What can go wrong with an edit.
@@ -149,42 +148,17 @@ pub fn read(dir: &Path, name: &str) -> Result<IntentFile, EditError> {
 /// guards must not interleave with another write.
 static WRITE: Mutex<()> = Mutex::new(());
 
-/// Validates `dir` with `name` holding `text` (a staging copy; `dir` is
-/// not touched). Errors name the file in `dir`, not the copy.
+/// Validates `dir` with `name` holding `text`, in memory: the files of
+/// `dir` are read, the edit takes `name`'s place, and the set is built and
+/// its inline tests run as `frontdesk check` does, with errors at
+/// `dir/name:line:col`. Nothing is written anywhere (a staging copy in the
+/// shared temp directory could be made to write through planted links).
 pub fn validate(dir: &Path, name: &str, text: &str) -> Result<(), EditError> {
-    static STAGE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = STAGE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let stage = std::env::temp_dir().join(format!("frontdesk-edit-{}-{n}", std::process::id()));
-    let result = (|| {
-        std::fs::create_dir_all(&stage).map_err(|e| io(&stage, e))?;
-        for e in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
-            let e = e.map_err(|e| io(dir, e))?;
-            let p = e.path();
-            if p.is_file() && p.extension().is_some_and(|x| x == "toml") {
-                std::fs::copy(&p, stage.join(e.file_name())).map_err(|err| io(&p, err))?;
-            }
-        }
-        std::fs::write(stage.join(name), text).map_err(|e| io(&stage, e))?;
-        // `frontdesk check` is `Classifier::load` without a model.
-        match Classifier::load_with(&stage, &Model::none()) {
-            Ok(_) => Ok(()),
-            Err(errors) => Err(EditError::Invalid(LoadErrors(
-                errors
-                    .0
-                    .into_iter()
-                    .map(|e| LoadError {
-                        path: match e.path.strip_prefix(&stage) {
-                            Ok(rel) => dir.join(rel),
-                            Err(_) => dir.to_path_buf(),
-                        },
-                        ..e
-                    })
-                    .collect(),
-            ))),
-        }
-    })();
-    let _ = std::fs::remove_dir_all(&stage);
-    result
+    let files = std::collections::BTreeMap::from([(name.to_string(), text.to_string())]);
+    // `frontdesk check` is `Classifier::load` without a model.
+    crate::replay::edited_classifier(dir, &files, &Model::none())
+        .map(|_| ())
+        .map_err(EditError::Invalid)
 }
 
 /// What a write did.
@@ -240,7 +214,14 @@ pub fn write(dir: &Path, name: &str, text: &str, base: Option<&str>) -> Result<W
 fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), EditError> {
     let tmp: PathBuf = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
+        // A leftover of a crashed write (or anything planted under that
+        // name) is removed, never written through.
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| io(&tmp, e))?;
         f.write_all(bytes).map_err(|e| io(&tmp, e))?;
         f.sync_all().map_err(|e| io(&tmp, e))?;
         drop(f);
@@ -630,5 +611,43 @@ mod tests {
             ..NewIntent::default()
         })
         .is_err());
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+
+    /// Validation writes nowhere: a local user who plants files or links
+    /// where a staging copy would go (the shared temp directory) cannot
+    /// make a save write through them.
+    #[cfg(unix)]
+    #[test]
+    fn validating_an_edit_writes_nothing_outside_memory() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
+        let planted = tempfile::tempdir().expect("temp dir");
+        let sentinel = planted.path().join("sentinel");
+        std::fs::write(&sentinel, "untouched").expect("sentinel");
+        let mut traps = Vec::new();
+        for n in 0..2_000 {
+            let stage =
+                std::env::temp_dir().join(format!("frontdesk-edit-{}-{n}", std::process::id()));
+            if std::fs::create_dir(&stage).is_ok() {
+                std::os::unix::fs::symlink(&sentinel, stage.join("shipping_cost.toml"))
+                    .expect("link");
+                traps.push(stage);
+            }
+        }
+        let text = std::fs::read_to_string(dir.join("shipping_cost.toml")).expect("read");
+        let result = validate(&dir, "shipping_cost.toml", &text);
+        for t in &traps {
+            let _ = std::fs::remove_dir_all(t);
+        }
+        assert_eq!(
+            std::fs::read_to_string(&sentinel).expect("sentinel"),
+            "untouched",
+            "validation wrote through a planted link"
+        );
+        assert!(result.is_ok(), "{result:?}");
     }
 }
