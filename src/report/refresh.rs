@@ -101,6 +101,16 @@ pub fn refresh(store: &dyn Store, now_ms: i64) -> Result<Refreshed, StoreError> 
         }
         folded += rows.len() as u64;
         store.put_facts(&rows)?;
+        // A conversation deleted after its log was read above had its row
+        // dropped by the delete before the put wrote it again: drop it now.
+        // (A delete removes the log before the row, so a conversation
+        // whose log is still there when checked keeps a row its own
+        // delete will drop.)
+        for r in &rows {
+            if let Err(StoreError::NotFound(_)) = store.read(&r.conversation, u64::MAX) {
+                store.drop_facts(&r.conversation)?;
+            }
+        }
     }
     store.put_facts_mark(&mark(now_ms))?;
     Ok(Refreshed { folded, rebuilt })
@@ -189,6 +199,10 @@ pub fn load<'a>(
         if let Ok(log) = store.read(&id, 0) {
             let f = fold(&id, &log);
             store.put_facts(&[to_row(&f)])?;
+            if let Err(StoreError::NotFound(_)) = store.read(&id, u64::MAX) {
+                store.drop_facts(&id)?;
+                continue;
+            }
             facts.push(f);
         }
     }

@@ -287,6 +287,12 @@ impl Store for MemStore {
         Ok(())
     }
 
+    fn drop_facts(&self, id: &str) -> Result<()> {
+        check_id(id)?;
+        self.lock().drop_facts(id);
+        Ok(())
+    }
+
     fn clear_facts(&self) -> Result<()> {
         let mut m = self.lock();
         m.facts.clear();

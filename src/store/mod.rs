@@ -311,6 +311,9 @@ pub trait Store: Send + Sync {
     fn put_facts_mark(&self, mark: &[u8]) -> Result<()>;
     /// Drops every facts row and the mark (a changed fold rebuilds them).
     fn clear_facts(&self) -> Result<()>;
+    /// Drops `id`'s facts row (and its visitor entry), if any: what a
+    /// refresh does for a conversation deleted while it was folding it.
+    fn drop_facts(&self, id: &str) -> Result<()>;
     /// Conversations with at least one event in `[from_ms, to_ms)`
     /// (started, written to or closed then), ordered by their last event
     /// in the window, then id.

@@ -1313,12 +1313,7 @@ impl Store for SledStore {
                 TransactionError::Storage(e) => db_err(e),
             })?;
         self.remove_waiting(id)?;
-        let mut batch = sled::Batch::default();
-        for k in self.facts_keys_of(id)? {
-            batch.remove(k);
-        }
-        self.facts_tree()?.apply_batch(batch).map_err(db_err)?;
-        self.durable()
+        self.drop_facts(id)
     }
 
     fn put_facts(&self, rows: &[FactsRow]) -> Result<()> {
@@ -1415,6 +1410,16 @@ impl Store for SledStore {
 
     fn clear_facts(&self) -> Result<()> {
         self.facts_tree()?.clear().map_err(db_err)?;
+        self.durable()
+    }
+
+    fn drop_facts(&self, id: &str) -> Result<()> {
+        check_id(id)?;
+        let mut batch = sled::Batch::default();
+        for k in self.facts_keys_of(id)? {
+            batch.remove(k);
+        }
+        self.facts_tree()?.apply_batch(batch).map_err(db_err)?;
         self.durable()
     }
 

@@ -18,6 +18,9 @@ pub struct Spy {
     reads: Mutex<HashMap<String, u64>>,
     /// While set, every append fails as a database error would.
     pub refuse_appends: AtomicBool,
+    /// A conversation deleted right after its whole log is next read: a
+    /// delete that lands while a reader holds what it read.
+    delete_after_read: Mutex<Option<String>>,
 }
 
 impl Spy {
@@ -26,6 +29,7 @@ impl Spy {
             inner,
             reads: Mutex::new(HashMap::new()),
             refuse_appends: AtomicBool::new(false),
+            delete_after_read: Mutex::new(None),
         })
     }
 
@@ -36,6 +40,12 @@ impl Spy {
 
     pub fn refuse(&self, on: bool) {
         self.refuse_appends.store(on, Ordering::SeqCst);
+    }
+
+    /// Deletes `id` (through the real store) just after its whole log is
+    /// next read, once.
+    pub fn delete_after_read(&self, id: &str) {
+        *self.delete_after_read.lock().unwrap() = Some(id.to_string());
     }
 }
 
@@ -56,7 +66,13 @@ impl Store for Spy {
             .unwrap()
             .entry(id.to_string())
             .or_default() += 1;
-        self.inner.read(id, after_seq)
+        let log = self.inner.read(id, after_seq)?;
+        let mut armed = self.delete_after_read.lock().unwrap();
+        if after_seq == 0 && armed.as_deref() == Some(id) {
+            *armed = None;
+            self.inner.delete(id)?;
+        }
+        Ok(log)
     }
     fn conversations(&self) -> Result<Vec<String>> {
         self.inner.conversations()
@@ -131,6 +147,9 @@ impl Store for Spy {
     }
     fn clear_facts(&self) -> Result<()> {
         self.inner.clear_facts()
+    }
+    fn drop_facts(&self, id: &str) -> Result<()> {
+        self.inner.drop_facts(id)
     }
     fn export(&self, f: &mut ExportFn<'_>) -> Result<()> {
         self.inner.export(f)

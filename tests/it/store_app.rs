@@ -92,3 +92,49 @@ fn a_restart_keeps_the_queue_and_who_holds_what() {
     app.close(&alex, &ids[0]).unwrap();
     assert!(store.held().unwrap().is_empty());
 }
+
+/// A conversation deleted while the report refresh folds it leaves no
+/// facts row behind (its visitor's data would stay in reports and the CSV
+/// after a deletion request).
+#[test]
+fn a_delete_during_a_report_refresh_leaves_no_facts() {
+    use frontdesk::conversation::{Event, Visitor};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sled: Arc<dyn Store> =
+        Arc::new(frontdesk::store::SledStore::open(dir.path()).expect("store"));
+    let spy = crate::spy::Spy::new(sled);
+    let at = 1_780_000_000_000;
+    for id in ["kept", "gone"] {
+        spy.create(
+            id,
+            at,
+            Visitor {
+                email: Some(format!("{id}@example.com")),
+                ..Visitor::default()
+            },
+        )
+        .expect("create");
+        spy.append(
+            id,
+            at + 1_000,
+            vec![Event::VisitorMessage {
+                text: "where is my order".into(),
+                client_id: format!("{id}-1"),
+            }],
+        )
+        .expect("append");
+    }
+    spy.delete_after_read("gone");
+    frontdesk::report::refresh(spy.as_ref(), at + 60_000).expect("refresh");
+    let rows: Vec<String> = spy
+        .facts(i64::MIN, i64::MAX)
+        .expect("facts")
+        .into_iter()
+        .map(|r| r.conversation)
+        .collect();
+    assert_eq!(rows, vec!["kept".to_string()]);
+    assert!(spy
+        .visitor_starts("gone@example.com", i64::MIN, i64::MAX)
+        .expect("visitor index")
+        .is_empty());
+}
