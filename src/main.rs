@@ -782,17 +782,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 /// `7d` or `36h` as milliseconds.
 fn parse_since(s: &str) -> Result<i64> {
-    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let wrong = || format!("--since {s:?}: a number of days or hours, e.g. 7d or 36h");
+    let (n, unit_ms) = if let Some(n) = s.strip_suffix('d') {
+        (n, 86_400_000)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3_600_000)
+    } else {
+        anyhow::bail!(wrong());
+    };
     let n: i64 = n
         .parse()
         .ok()
         .filter(|n| *n > 0 && *n <= 3650)
-        .with_context(|| format!("--since {s:?}: a number of days or hours, e.g. 7d or 36h"))?;
-    match unit {
-        "d" => Ok(n * 86_400_000),
-        "h" => Ok(n * 3_600_000),
-        _ => anyhow::bail!("--since {s:?}: a number of days or hours, e.g. 7d or 36h"),
-    }
+        .with_context(wrong)?;
+    Ok(n * unit_ms)
 }
 
 fn utc(ms: i64) -> String {

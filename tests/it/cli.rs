@@ -234,3 +234,24 @@ fn chat_remembers_the_conversation() {
     assert!(text.contains("Order 12345678"), "{text}");
     assert!(text.contains("(closed by bot)"), "{text}");
 }
+
+/// A `--since` ending in a character of several bytes is an error, not a
+/// panic (the unit was cut off by byte).
+#[test]
+fn replay_since_with_a_wide_last_character_is_an_error() {
+    let data = tempfile::tempdir().expect("temp dir");
+    for since in ["7é", "é", "7日"] {
+        let (ok, _out, err) = run(&[
+            "replay",
+            "--since",
+            since,
+            "--intents",
+            "intents",
+            "--data",
+            data.path().to_str().expect("utf-8"),
+        ]);
+        assert!(!ok, "{since}");
+        assert!(!err.contains("panicked"), "{since}: {err}");
+        assert!(err.contains("--since"), "{since}: {err}");
+    }
+}
