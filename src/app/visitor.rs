@@ -109,7 +109,18 @@ impl App {
 
     /// Helpful / not helpful on the answer at seq `about` (see
     /// `conversation::machine`'s `feedback` for what is stored and offered).
+    /// Helpful / not helpful on an answer. It counts against the
+    /// conversation's message limit, as a message does: each change is
+    /// stored (a "no" with an offer of a person), so flipping it must not
+    /// grow the log without bound.
     pub fn feedback(&self, id: &str, f: Feedback) -> Result<Stored, ApiError> {
+        if let Err(wait) = self.inner.rates.hit(
+            &format!("msg:{id}"),
+            self.inner.config.limits.messages_per_minute,
+            self.now_ms(),
+        ) {
+            return Err(ApiError::rate_limited("messages", wait));
+        }
         self.apply(
             id,
             Input::Feedback {

@@ -210,3 +210,33 @@ async fn not_helpful_after_the_close_still_offers_a_person() {
     let t = types(&take.body["records"]);
     assert!(t.contains(&"handoff".to_string()), "{t:?}");
 }
+
+/// Feedback counts against the conversation's message limit: flipping
+/// yes / no cannot grow a log (each "no" stores a record and an offer)
+/// without bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flipping_feedback_is_rate_limited() {
+    let app = spawn_app("[limits]\nmessages_per_minute = 5\n", |s| s).await;
+    let v = app.new_visitor("Ada").await;
+    let r = app.say(&v, "How much is shipping to Canada?", "m1").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let about = answer_seq(&r);
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let f = feedback(
+            &app,
+            &v,
+            &v.token,
+            json!({"about": about, "helpful": i % 2 == 0}),
+        )
+        .await;
+        statuses.push(f.status);
+        if f.status == 429 {
+            assert_eq!(f.body["error"]["code"], "rate_limited", "{}", f.text);
+            break;
+        }
+        assert_eq!(f.status, 200, "{}", f.text);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(statuses.len() <= 5, "{statuses:?}");
+}
