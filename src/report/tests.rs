@@ -629,3 +629,25 @@ fn stored_facts_refresh_only_what_changed_and_deletes_leave() {
     store.put_facts_mark(b"v0:0").unwrap();
     assert!(refresh::refresh(&store, later + 3 * S).unwrap().rebuilt);
 }
+
+/// A visitor's comment cannot drive the admin's terminal: control
+/// characters (an escape sequence that clears the screen or writes the
+/// clipboard) are shown, not sent.
+#[test]
+fn the_terminal_view_shows_control_characters_instead_of_sending_them() {
+    let f = Log::start(JUNE_1 + 2 * DAY, who(Some("v9"), None))
+        .msg("I want a person")
+        .handoff(HandoffReason::Asked)
+        .joined("alex")
+        .closed("alex")
+        .rated(
+            1,
+            Some("bad\u{1b}]52;c;aGk=\u{7}\u{1b}[2J bot\r\nfake line"),
+        )
+        .facts("c1");
+    let out = super::text::render(&compute(&[f]));
+    assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+    assert!(out.contains("bad"), "{out}");
+    assert_eq!(out.matches("fake line").count(), 1);
+    assert!(!out.contains("\nfake line"), "{out}");
+}

@@ -32,6 +32,21 @@ fn dist(d: &Durations) -> String {
 }
 
 /// The report as text.
+/// Visitor text for a terminal: control characters (escape sequences, a
+/// carriage return, a newline that would fake a line) are shown escaped,
+/// never sent.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 pub fn render(r: &Report) -> String {
     let mut s = String::new();
     let w = &r.window;
@@ -113,7 +128,13 @@ pub fn render(r: &Report) -> String {
         );
     }
     for cm in c.comments.iter().take(5) {
-        let _ = writeln!(s, "  {} ★ {}: {}", cm.score, cm.conversation, cm.comment);
+        let _ = writeln!(
+            s,
+            "  {} ★ {}: {}",
+            cm.score,
+            cm.conversation,
+            printable(&cm.comment)
+        );
     }
     let _ = writeln!(s, "\nTop intents (answers, helpful, handed off)");
     for i in r.intents.iter().take(10) {
