@@ -172,7 +172,12 @@ pub async fn conversations_csv(
             app.now_ms(),
         )
         .map_err(internal)?;
-        let mut w = csv::Writer::from_writer(Vec::new());
+        // Every field quoted: a spreadsheet whose separator is `;` (a
+        // German locale) would otherwise split `hi;=cmd()` into a cell
+        // that starts with `=`.
+        let mut w = csv::WriterBuilder::new()
+            .quote_style(csv::QuoteStyle::Always)
+            .from_writer(Vec::new());
         w.write_record(CSV_COLUMNS).map_err(internal)?;
         let num = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
         for r in rows {

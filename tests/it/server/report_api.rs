@@ -181,6 +181,15 @@ async fn reports_count_real_traffic_and_refuse_bad_input() {
         .to_str()
         .unwrap()
         .contains("conversations-2026-05-28-2026-06-03.csv"));
+    // Every field is quoted: a spreadsheet whose separator is `;` (a
+    // German locale) must not split `hi;=cmd()` into a cell that starts
+    // with `=`.
+    assert!(csv.text.starts_with("\"id\",\""), "{}", csv.text);
+    assert!(
+        csv.text.contains(",\"handed_off\",\"asked\","),
+        "{}",
+        csv.text
+    );
     let mut reader = csv::Reader::from_reader(csv.text.as_bytes());
     let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(header[0], "id");
