@@ -20,6 +20,8 @@ use crate::improve::{self, edit, EditError};
 
 /// The inbox's window when none is given: the last 7 days.
 const DEFAULT_WINDOW_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+/// The longest window the failures inbox reads.
+const MAX_WINDOW_MS: i64 = 90 * 24 * 60 * 60 * 1000;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -123,6 +125,11 @@ pub async fn failures(
     let from = q.from.unwrap_or(to.saturating_sub(DEFAULT_WINDOW_MS));
     if from > to {
         return Err(ApiError::invalid("invalid_window", "`from` is after `to`").into());
+    }
+    // Every conversation of the window is read and its failed messages
+    // clustered: one request must not read all of time.
+    if to.saturating_sub(from) > MAX_WINDOW_MS {
+        return Err(ApiError::invalid("invalid_window", "a window of at most 90 days").into());
     }
     let inbox = blocking(&app, move |app| {
         let c = app.classifier();

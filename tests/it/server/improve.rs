@@ -194,6 +194,16 @@ async fn failed_messages_are_clustered_and_dismissed_for_good() {
     )
     .await;
     assert_eq!(r.status, 422, "{}", r.text);
+    // A window over 90 days (all of time: every log read) is refused.
+    let r = call(
+        "GET",
+        &srv.url("/api/v1/admin/failures?from=0"),
+        Some(&srv.admin),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "invalid_window", "{}", r.text);
     // Admins only.
     let r = call(
         "GET",
