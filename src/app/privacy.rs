@@ -142,6 +142,8 @@ impl App {
 
     /// Deletes every conversation of `who`. Nothing is deleted if one of
     /// them is queued or with an agent (`conversation_open`, naming it).
+    /// One that becomes open while the others are deleted stops the
+    /// deletion there: those before it are gone (the README says so).
     pub fn delete_visitor(&self, who: &VisitorKey) -> Result<Deleted, ApiError> {
         let found = self.conversations_of(who)?;
         for (id, log) in &found {
