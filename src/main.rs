@@ -1098,8 +1098,15 @@ fn load_model(args: ModelArgs) -> Result<Model> {
     Ok(model)
 }
 
-/// The body of an admin GET on a running server.
-fn get_online(url: &str, path: &str, token: &str) -> Result<Vec<u8>> {
+/// An admin GET on a running server: each piece of a successful body goes
+/// to `sink` as it arrives (a backup streams gigabytes); an error status
+/// is an error with the server's answer.
+fn admin_get(
+    url: &str,
+    path: &str,
+    token: &str,
+    mut sink: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
     use http_body_util::{BodyExt, Empty};
     use hyper::body::Bytes;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -1110,41 +1117,6 @@ fn get_online(url: &str, path: &str, token: &str) -> Result<Vec<u8>> {
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build_http::<Empty<Bytes>>();
         let uri = format!("{}{path}", url.trim_end_matches('/'));
-        let req = hyper::Request::get(&uri)
-            .header("authorization", format!("Bearer {token}"))
-            .body(Empty::new())?;
-        let res = client
-            .request(req)
-            .await
-            .with_context(|| format!("cannot reach the server at {url}"))?;
-        let status = res.status();
-        let body = res.into_body().collect().await?.to_bytes();
-        if !status.is_success() {
-            anyhow::bail!(
-                "{uri} answered {status}: {}",
-                String::from_utf8_lossy(&body)
-            );
-        }
-        Ok(body.to_vec())
-    })
-}
-
-/// Streams `GET /api/v1/admin/backup` from a running server into `dir`.
-fn backup_online(
-    url: &str,
-    token: &str,
-    mut writer: frontdesk::store::BackupWriter,
-) -> Result<frontdesk::store::BackupReport> {
-    use http_body_util::{BodyExt, Empty};
-    use hyper::body::Bytes;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build_http::<Empty<Bytes>>();
-        let uri = format!("{}/api/v1/admin/backup", url.trim_end_matches('/'));
         let req = hyper::Request::get(&uri)
             .header("authorization", format!("Bearer {token}"))
             .body(Empty::new())?;
@@ -1166,12 +1138,33 @@ fn backup_online(
             );
         }
         while let Some(frame) = body.frame().await {
-            let frame = frame.context("the backup stream broke off")?;
+            let frame = frame.with_context(|| format!("the answer from {uri} broke off"))?;
             if let Some(data) = frame.data_ref() {
-                writer.feed(data)?;
+                sink(data)?;
             }
         }
-        Ok::<_, anyhow::Error>(())
+        Ok(())
+    })
+}
+
+/// The whole body of an admin GET on a running server.
+fn get_online(url: &str, path: &str, token: &str) -> Result<Vec<u8>> {
+    let mut body = Vec::new();
+    admin_get(url, path, token, |piece| {
+        body.extend_from_slice(piece);
+        Ok(())
+    })?;
+    Ok(body)
+}
+
+/// Streams `GET /api/v1/admin/backup` from a running server into `dir`.
+fn backup_online(
+    url: &str,
+    token: &str,
+    mut writer: frontdesk::store::BackupWriter,
+) -> Result<frontdesk::store::BackupReport> {
+    admin_get(url, "/api/v1/admin/backup", token, |piece| {
+        Ok(writer.feed(piece)?)
     })?;
     Ok(writer.finish_stream()?)
 }

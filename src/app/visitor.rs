@@ -67,13 +67,9 @@ impl App {
             });
         }
         let now = self.now_ms();
-        if let Err(wait) = self.inner.rates.hit(
-            &format!("msg:{id}"),
-            self.inner.config.limits.messages_per_minute,
-            now,
-        ) {
+        if let Err(e) = self.limit_messages(id, now) {
             self.keep(id, conv);
-            return Err(ApiError::rate_limited("messages", wait));
+            return Err(e);
         }
         self.inner.metrics.inc(Count::Message("visitor"));
         let input = Input::Visitor {
@@ -107,20 +103,26 @@ impl App {
         )
     }
 
+    /// One more visitor input on conversation `id` against its
+    /// `messages_per_minute`: messages and feedback share the budget.
+    fn limit_messages(&self, id: &str, now: i64) -> Result<(), ApiError> {
+        self.inner
+            .rates
+            .hit(
+                &format!("msg:{id}"),
+                self.inner.config.limits.messages_per_minute,
+                now,
+            )
+            .map_err(|wait| ApiError::rate_limited("messages", wait))
+    }
+
     /// Helpful / not helpful on the answer at seq `about` (see
     /// `conversation::machine`'s `feedback` for what is stored and offered).
-    /// Helpful / not helpful on an answer. It counts against the
-    /// conversation's message limit, as a message does: each change is
-    /// stored (a "no" with an offer of a person), so flipping it must not
-    /// grow the log without bound.
+    /// It counts against the conversation's message limit, as a message
+    /// does: each change is stored (a "no" with an offer of a person), so
+    /// flipping it must not grow the log without bound.
     pub fn feedback(&self, id: &str, f: Feedback) -> Result<Stored, ApiError> {
-        if let Err(wait) = self.inner.rates.hit(
-            &format!("msg:{id}"),
-            self.inner.config.limits.messages_per_minute,
-            self.now_ms(),
-        ) {
-            return Err(ApiError::rate_limited("messages", wait));
-        }
+        self.limit_messages(id, self.now_ms())?;
         self.apply(
             id,
             Input::Feedback {
