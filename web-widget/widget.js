@@ -28,7 +28,11 @@
     '.root *{box-sizing:border-box;font:inherit;color:inherit;margin:0;letter-spacing:normal;text-transform:none}' +
     'button{cursor:pointer;border:0;background:none}' +
     'button:focus-visible,input:focus-visible,textarea:focus-visible{outline:3px solid #f0a500;outline-offset:2px}' +
-    '.launch{display:block;margin-left:auto;width:60px;height:60px;border-radius:50%;background:var(--c);color:#fff;box-shadow:0 4px 14px rgba(0,0,0,.3);font-size:26px;line-height:60px;text-align:center}' +
+    '.launch{position:relative;display:flex;align-items:center;justify-content:center;margin-left:auto;width:60px;height:60px;border-radius:50%;background:var(--c);color:#fff;box-shadow:0 4px 14px rgba(0,0,0,.3)}' +
+    '.launch svg{width:28px;height:28px;fill:currentColor}' +
+    '.badge{position:absolute;top:-2px;right:-2px;min-width:22px;height:22px;padding:0 6px;border-radius:11px;background:#b3261e;color:#fff;font-size:13px;font-weight:700;line-height:22px;text-align:center}' +
+    '.badge[hidden]{display:none}' +
+    '.msg a{color:inherit;text-decoration:underline}' +
     '.panel{display:flex;flex-direction:column;width:370px;max-width:calc(100vw - 24px);height:560px;max-height:calc(100vh - 110px);background:var(--bg);border-radius:14px;box-shadow:0 8px 30px rgba(0,0,0,.3);overflow:hidden;margin-bottom:12px}' +
     '.panel[hidden]{display:none}' +
     '.head{display:flex;align-items:center;gap:8px;padding:12px 14px;background:var(--c);color:#fff}' +
@@ -58,7 +62,10 @@
     '.fb button{padding:2px 10px;border:1px solid #6b7280;border-radius:12px;background:#fff;color:#1b1b1b}' +
     '.fb button[aria-pressed=true]{background:var(--c);border-color:var(--c);color:#fff;font-weight:600}' +
     '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}' +
-    '@media (max-width:480px){.root{right:8px;bottom:8px;left:8px}.panel{width:100%;height:calc(100vh - 90px)}}';
+    '.rate-c{flex-basis:100%}' +
+    // A phone: the open panel is the whole screen, the launcher hidden
+    // under it (the panel's own close button closes it).
+    '@media (max-width:480px){.root{right:8px;bottom:8px;left:8px}.root.open{top:0;right:0;bottom:0;left:0}.open .panel{width:100%;max-width:none;height:100%;max-height:none;border-radius:0;margin:0}.open .launch{display:none}}';
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -77,6 +84,7 @@
   var saved = {};
   try { saved = JSON.parse(localStorage.getItem(KEY) || '{}') || {}; } catch (e) { saved = {}; }
   var conv = saved.conv || null;       // {id, token}
+  var isOpen = !!saved.open;           // the panel was open when the page was left
   var lastSeq = 0;                     // newest seq rendered
   var outbox = saved.outbox || [];     // [{text, client_id}] not yet acknowledged
   var identity = {};
@@ -90,7 +98,7 @@
       var mine = {};
       outbox.forEach(function (i) { mine[i.client_id] = 1; });
       var theirs = stored.filter(function (i) { return !mine[i.client_id] && !acked[i.client_id]; });
-      localStorage.setItem(KEY, JSON.stringify({ conv: conv, outbox: outbox.concat(theirs) }));
+      localStorage.setItem(KEY, JSON.stringify({ conv: conv, outbox: outbox.concat(theirs), open: isOpen }));
     } catch (e) { /* private mode */ }
   }
   function rid() {
@@ -149,7 +157,20 @@
   var person = btn('person', S.person, function () { askPerson(); });
   foot.append(person);
   panel.append(head, log, status, typing, qr, extra, form, foot);
-  var launch = btn('launch', '💬', function () { setOpen(panel.hidden); });
+  var launch = btn('launch', null, function () { setOpen(panel.hidden); });
+  // An inline drawing, not an emoji: a page without an emoji font showed
+  // an empty box.
+  var SVG = 'http://www.w3.org/2000/svg';
+  var icon = document.createElementNS(SVG, 'svg');
+  icon.setAttribute('viewBox', '0 0 24 24');
+  icon.setAttribute('aria-hidden', 'true');
+  var path = document.createElementNS(SVG, 'path');
+  path.setAttribute('d', 'M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01z');
+  icon.append(path);
+  var badge = el('span', 'badge');
+  badge.hidden = true;
+  badge.setAttribute('aria-hidden', 'true');
+  launch.append(icon, badge);
   launch.setAttribute('aria-label', S.open);
   launch.setAttribute('aria-expanded', 'false');
   launch.setAttribute('aria-controls', 'fd-panel');
@@ -157,10 +178,26 @@
   root.append(wrap);
   log.append(el('div', 'sys', S.welcome));
 
-  function setOpen(open) {
+  // Replies that came while the panel was closed, shown on the launcher.
+  var unread = 0;
+  var live = false;                    // past the history shown at load
+  function setUnread(n) {
+    unread = n;
+    badge.hidden = !n;
+    badge.textContent = n > 9 ? '9+' : String(n);
+    if (panel.hidden) launch.setAttribute('aria-label', n ? t('unread', { n: n }) : S.open);
+  }
+  // `quiet`: restoring the panel after a reload, without taking the
+  // page's focus.
+  function setOpen(open, quiet) {
     panel.hidden = !open;
+    wrap.classList.toggle('open', open);
     launch.setAttribute('aria-expanded', String(open));
     launch.setAttribute('aria-label', open ? S.close : S.open);
+    if (open) setUnread(0);
+    isOpen = open;
+    persist();
+    if (quiet) return;                 // start() connects after the history
     if (open) { input.focus(); connect(); } else { launch.focus(); }
   }
   panel.addEventListener('keydown', function (e) { if (e.key === 'Escape') setOpen(false); });
@@ -190,20 +227,48 @@
     if (on) typingTimer = setTimeout(function () { typing.hidden = true; }, ms || 8000);
   }
   function scroll() { log.scrollTop = log.scrollHeight; }
+  // Text with its http(s) addresses as links: each piece is inserted as
+  // text, the address only ever as an href of a new tab that gets no
+  // handle on this page. A sentence's closing punctuation is not part of
+  // the address.
+  var URL_RE = /https?:\/\/[^\s<>"']+/g;
+  function linked(d, text) {
+    var at = 0, m;
+    URL_RE.lastIndex = 0;
+    while ((m = URL_RE.exec(text))) {
+      var url = m[0].replace(/[.,;:!?)\]]+$/, '');
+      if (m.index > at) d.append(document.createTextNode(text.slice(at, m.index)));
+      var a = el('a', null, url);
+      a.href = url;
+      a.target = '_blank';
+      a.rel = 'noopener noreferrer';
+      d.append(a);
+      at = m.index + url.length;
+      URL_RE.lastIndex = at;
+    }
+    if (at < text.length) d.append(document.createTextNode(text.slice(at)));
+  }
   function bubble(cls, who, text) {
     var d = el('div', 'msg ' + cls);
-    d.append(el('span', 'who', who), document.createTextNode(text));
+    d.append(el('span', 'who', who));
+    linked(d, text);
     log.append(d);
     scroll();
     return d;
   }
   function sys(text) { log.append(el('div', 'sys', text)); scroll(); }
   function quick(list) {
+    // "Talk to a person" is always in the footer: not shown twice.
+    list = list.filter(function (l) { return l !== S.person; });
     qr.textContent = '';
     qr.hidden = !list.length;
     list.forEach(function (label) {
       qr.append(btn(null, label, function () {
-        if (label === S.leaveEmail || label === 'Leave my email') emailForm(); else say(label);
+        if (label === S.leaveEmail || label === 'Leave my email') { emailForm(); return; }
+        say(label);
+        // The button is gone with the choice: keep the keyboard in the
+        // panel (on the reply box) rather than let focus fall to the page.
+        input.focus();
       }));
     });
   }
@@ -233,13 +298,23 @@
     extra.textContent = '';
     extra.hidden = false;
     extra.append(el('span', null, S.rate));
+    var comment = el('input', 'rate-c');
+    comment.type = 'text';
+    comment.maxLength = 2000;
+    comment.placeholder = S.comment;
+    comment.setAttribute('aria-label', S.comment);
     [1, 2, 3, 4, 5].forEach(function (n) {
       var b = btn(null, '★'.repeat(n), function () {
-        api('POST', '/rating', { score: n }).then(function (r) { if (r) take(r.records); });
+        var body = { score: n };
+        if (comment.value.trim()) body.comment = comment.value.trim();
+        api('POST', '/rating', body).then(function (r) { if (r) take(r.records); });
       });
       b.setAttribute('aria-label', t('star', { n: n }));
       extra.append(b);
     });
+    extra.append(comment);
+    // The rating takes room under the log: keep the closing line in view.
+    scroll();
   }
 
   // "Was this helpful? Yes / No" under each answer of an intent (a
@@ -282,6 +357,9 @@
     bySeq[r.seq] = 1;
     lastSeq = Math.max(lastSeq, r.seq);
     var e = r.event;
+    if (live && panel.hidden && /^(bot_reply|clarification|slot_prompt|fallback|handoff_offered|agent_message)$/.test(e.type)) {
+      setUnread(unread + 1);
+    }
     switch (e.type) {
       case 'visitor_message':
         acked[e.client_id] = 1;
@@ -468,10 +546,14 @@
 
   function start() {
     document.body.append(host);
+    // Left with the panel open and a conversation under way: it comes
+    // back open (without taking the page's focus).
+    if (isOpen && (conv || outbox.length)) setOpen(true, true); else isOpen = false;
     // Back on a page with a conversation under way: history, then what was
     // typed but not yet sent (minus what the history shows arrived), then
     // live. Typed before any conversation existed: sent now, creating it.
     history().then(function () {
+      live = true;
       outbox = outbox.filter(function (i) { return !acked[i.client_id]; });
       persist();
       outbox.forEach(function (i) { bubble('me pending', S.you, i.text).setAttribute('data-cid', i.client_id); });

@@ -293,6 +293,16 @@ texts! {
         en: "Something went wrong. Please try again.",
         de: "Etwas ist schiefgelaufen. Bitte versuchen Sie es noch einmal.",
     }
+    /// The optional comment field beside the rating stars.
+    widget_comment [] {
+        en: "Anything to add? (optional)",
+        de: "Möchten Sie etwas ergänzen? (optional)",
+    }
+    /// The launcher's label while replies are unread. `{n}`: how many.
+    widget_unread [n] {
+        en: "Open chat, {n} new",
+        de: "Chat öffnen, {n} neu",
+    }
 }
 
 /// The widget's string names (`S.name` in `widget.js`, and the names
@@ -330,6 +340,8 @@ pub const WIDGET: &[(&str, &str)] = &[
     ("limited", "widget_limited"),
     ("down", "widget_down"),
     ("failed", "widget_failed"),
+    ("comment", "widget_comment"),
+    ("unread", "widget_unread"),
     ("yes", "offer_yes"),
     ("no", "offer_no"),
     ("leaveEmail", "leave_email"),

@@ -102,7 +102,8 @@ test('history survives a reload; a restarted server is reconnected to; offline t
   await v.page.locator('frontdesk-widget .status').filter({ hasText: 'in the queue' }).waitFor(WAIT);
 
   await v.page.reload();
-  await v.page.locator('frontdesk-widget .launch').click();
+  // Left open with a conversation under way, the panel comes back open.
+  await v.page.locator('frontdesk-widget .panel').waitFor(WAIT);
   await bubbles(v.page, 'me').filter({ hasText: 'what are your opening hours' }).waitFor(WAIT);
   await bubbles(v.page, 'bot').first().waitFor(WAIT);
 
@@ -278,7 +279,8 @@ test('a message typed before the first conversation could start is sent after a 
   await page.locator('frontdesk-widget .status.err').waitFor(WAIT);
   await page.unroute('**/api/v1/conversations');
   await page.reload();
-  await page.locator('frontdesk-widget .launch').click();
+  // Left open with a conversation under way, the panel comes back open.
+  await page.locator('frontdesk-widget .panel').waitFor(WAIT);
   await page.locator('frontdesk-widget .msg.me:not(.pending)').filter({ hasText: 'typed while the bot was away' }).waitFor(WAIT);
   await bubbles(page, 'bot').first().waitFor(WAIT);
   assert.equal(await page.locator('frontdesk-widget .msg.me').count(), 1);
