@@ -392,6 +392,9 @@ async fn catch_up(app: &App, id: &str, last: &mut u64, peer: &mut Peer) -> bool 
     }
 }
 
+/// Closed conversations an agent socket keeps following for their rating.
+const CLOSED_KEPT: usize = 200;
+
 /// `tokens` was subscribed before the token was checked: a rotated (or
 /// otherwise replaced) token ends the socket at once, as it must not keep
 /// streaming what the token no longer may see.
@@ -407,6 +410,10 @@ async fn agent_loop(
     // Conversations this socket has forwarded: a close is sent even though
     // the agent no longer holds the conversation when it arrives.
     let mut mine: HashSet<String> = app.agent_info(&who).active.into_iter().collect();
+    // Conversations this socket saw closed, newest last: the visitor's
+    // rating comes after the close and belongs on the closing agent's
+    // screen. Bounded, as a console stays open all day.
+    let mut closed: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     if !send_queue(&app, &mut peer).await {
         return;
     }
@@ -416,15 +423,23 @@ async fn agent_loop(
         tokio::select! {
             push = rx.recv() => match push {
                 Ok(AgentPush::Record { conversation, record, suggestions }) => {
+                    let rating_of_closed = matches!(record.event, Event::Rating { .. })
+                        && closed.contains(&conversation);
                     if app.holds(&who.name, &conversation) {
                         mine.insert(conversation.clone());
-                    } else if !mine.contains(&conversation) {
+                    } else if !mine.contains(&conversation) && !rating_of_closed {
                         continue;
                     }
                     if matches!(record.event, Event::Closed { .. } | Event::Transfer { .. } | Event::ReturnedToBot { .. })
                         && !app.holds(&who.name, &conversation)
                     {
                         mine.remove(&conversation);
+                        if matches!(record.event, Event::Closed { .. }) {
+                            if closed.len() == CLOSED_KEPT {
+                                closed.pop_front();
+                            }
+                            closed.push_back(conversation.clone());
+                        }
                     }
                     let m = ServerMessage::Record { conversation: Some(conversation), record: (*record).clone().wire(), suggestions: suggestions.to_vec().wire() };
                     if !peer.send(&m).await {

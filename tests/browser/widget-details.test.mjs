@@ -27,7 +27,7 @@ const stored = (page) => page.evaluate(() => {
 });
 
 async function axe(page) {
-  await page.addScriptTag({ content: AXE });
+  await page.evaluate(AXE);
   return page.evaluate(async () => {
     const r = await window.axe.run({ include: [['frontdesk-widget', '.root']] }, { resultTypes: ['violations'] });
     return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')

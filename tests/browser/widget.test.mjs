@@ -88,6 +88,8 @@ test('visitor and agent: answer, queue, claim, trace, live reply, close, rating'
   await v.page.locator('frontdesk-widget .sys').filter({ hasText: 'closed' }).waitFor(WAIT);
   await v.page.getByRole('button', { name: '5 of 5' }).click();
   await v.page.locator('frontdesk-widget .sys').filter({ hasText: 'Thank you' }).waitFor(WAIT);
+  // The rating reaches the console live (it once did only on a reload).
+  await a.page.locator('#events .ev.sys').filter({ hasText: 'Rated 5/5' }).waitFor(WAIT);
   assert.deepEqual(v.errors, []);
   assert.deepEqual(a.errors, []);
   await v.ctx.close();
@@ -203,6 +205,22 @@ async function axe(page, include) {
       .map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '));
   }, include);
 }
+
+test('the login pages are in landmarks (axe: region)', async () => {
+  const ctx = await w.browser.newContext();
+  const page = await ctx.newPage();
+  for (const path of ['/agent', '/admin', '/reports']) {
+    await page.goto(w.bot.origin + path);
+    await page.locator('#token').waitFor(WAIT);
+    await page.evaluate(AXE);
+    const region = await page.evaluate(async () => {
+      const r = await window.axe.run(document, { runOnly: ['region'] });
+      return r.violations.map((v) => v.nodes.map((n) => n.target.join(' ')).join(', '));
+    });
+    assert.deepEqual(region, [], path);
+  }
+  await ctx.close();
+});
 
 test('axe-core: no serious or critical violations in the open widget and the console', async () => {
   const v = await visitor();

@@ -181,6 +181,11 @@ async fn visitor_to_agent_and_back() {
     .await;
     assert_eq!(rate.status, 200, "{}", rate.text);
     assert_eq!(rate.body["records"][0]["event"]["type"], "rating");
+    // The agent who closed it sees the rating live (issue 18: it never
+    // reached the console).
+    let (m, _) = until_event(&mut aws, "rating").await;
+    assert_eq!(m["conversation"], v.id.as_str());
+    assert_eq!(m["record"]["event"]["comment"], "quick");
     let twice = call(
         "POST",
         &srv.url(&format!("/api/v1/conversations/{}/rating", v.id)),
