@@ -13,7 +13,7 @@ use super::*;
 /// How often the sweep runs after the first one at start.
 const EVERY: Duration = Duration::from_secs(3600);
 
-const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+use crate::util::clock::DAY_MS;
 
 impl App {
     /// Deletes what `[retention]` says is too old; returns the ids deleted
