@@ -683,9 +683,7 @@ impl Filter {
                 // Conversations with at least one such handoff cycle.
                 "never_answered" => f.waited().any(|h| h.replied_ms.is_none()),
                 "wait_within_60s" => f.waited().any(|h| within(h.at_ms, h.joined_ms)),
-                "first_response_within_60s" => {
-                    f.waited().any(|h| within(h.at_ms, h.replied_ms))
-                }
+                "first_response_within_60s" => f.waited().any(|h| within(h.at_ms, h.replied_ms)),
                 "fcr" => j.fcr == Some(Verdict::Yes),
                 "not_fcr" => j.fcr == Some(Verdict::No),
                 "fcr_pending" => j.fcr == Some(Verdict::Pending),

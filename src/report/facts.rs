@@ -310,7 +310,13 @@ pub fn fold(id: &str, records: &[Record]) -> Facts {
                         && prev.is_some_and(|p| {
                             p.seq + 1 == r.seq
                                 && p.at_ms == r.at_ms
-                                && matches!(&p.event, Event::BotReply { intent: Some(_), .. })
+                                && matches!(
+                                    &p.event,
+                                    Event::BotReply {
+                                        intent: Some(_),
+                                        ..
+                                    }
+                                )
                         });
                     f.first_close_ms = Some(r.at_ms);
                     f.first_close_by_agent = !by_bot;
