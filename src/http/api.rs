@@ -1640,9 +1640,11 @@ pub struct ApiReportConversationRow from report::ConversationRow {
     /// For a contained one: `confirmed`, `assumed` or `unhelpful`; for a
     /// handed-off one: the first handoff's reason; else empty.
     pub reason: String,
+    /// Wait and first response of the first handoff cycle that was not an
+    /// agent's takeover; never negative.
     pub wait_ms: Option<i64>,
     pub first_response_ms: Option<i64>,
-    /// First closed cycle: start → close.
+    /// First closed cycle: start → close (never negative).
     pub resolution_ms: Option<i64>,
     /// Latest rating.
     pub rating: Option<u8>,
