@@ -105,12 +105,14 @@ pub struct RawQueue {
     pub default_handle_secs: Option<u64>,
 }
 
-/// `[retention]`: how long closed conversations are kept.
+/// `[retention]`: how long ended conversations (closed, or idle with the
+/// bot) are kept.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetention {
-    /// Delete conversations closed (and still closed) whose last event is
-    /// older than this many days. Absent or 0: keep forever.
+    /// Delete conversations closed or with the bot (not queued, not with an
+    /// agent) whose last event is older than this many days. Absent or 0:
+    /// keep forever.
     pub closed_after_days: Option<u32>,
 }
 
@@ -831,11 +833,12 @@ language = "en"
 # precision = "auto"
 
 [retention]
-# Delete conversations that are closed (and still closed) and whose last
-# event is older than this many days, with everything stored about them
-# (log, rating, indexes, undelivered webhooks); checked at start and then
-# every hour. 0 keeps every conversation forever. Open ones (with the bot,
-# queued, with an agent) are never deleted by age.
+# Delete conversations whose last event is older than this many days and
+# that no person is involved in (closed, or idle with the bot: nobody
+# touched it, it has ended), with everything stored about them (log,
+# rating, indexes, undelivered webhooks); checked at start and then every
+# hour. 0 keeps every conversation forever. Queued ones and ones with an
+# agent are never deleted by age.
 closed_after_days = 0
 
 # Reports (README, "Reports"): a contained conversation is durable when the

@@ -176,11 +176,19 @@
   }
 
   // ---- the report
-  function card(box, title, rate, filter, note) {
+  /** `pending`: conversations not judged yet (their days have not
+   * passed), shown small beside the number and opening them. */
+  function card(box, title, rate, filter, note, pending) {
     var c = el('div', 'card');
     c.append(el('h3', null, title));
     var big = el('p', 'big');
     big.append(num(pct(rate), filter, title));
+    if (pending) {
+      var p = num(pending + ' pending', filter + '_pending', title + ', not judged yet');
+      p.classList.add('pending');
+      p.style.fontSize = '13px';
+      big.append(' ', p);
+    }
     c.append(big, el('p', 'muted', counts(rate) + (note ? ' · ' + note : '')));
     box.append(c);
   }
@@ -203,10 +211,10 @@
     card(box, 'Confirmed helpful', o.confirmed, 'contained_confirmed', 'of contained');
     card(box, 'Assumed (no feedback)', o.assumed, 'contained_assumed', 'of contained');
     card(box, 'Rated not helpful', o.unhelpful, 'contained_unhelpful', 'of contained');
-    card(box, 'Durable', o.durable, 'durable', o.contained_anonymous + ' anonymous not counted');
-    card(box, 'First contact resolution', r.fcr.rate, 'fcr');
+    card(box, 'Durable', o.durable, 'durable', o.contained_anonymous + ' anonymous not counted', o.durable_pending);
+    card(box, 'First contact resolution', r.fcr.rate, 'fcr', null, r.fcr.pending);
     card(box, 'CSAT', r.csat.all.positive, 'csat_positive', '4 or 5 of 5');
-    card(box, 'Never answered by a person', r.human.never_answered, 'never_answered', 'of handed off');
+    card(box, 'Never answered by a person', r.human.never_answered, 'never_answered', 'of handoffs, takeovers apart');
 
     // Volume by day.
     var vol = $('volume');

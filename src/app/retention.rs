@@ -1,10 +1,12 @@
-//! `[retention] closed_after_days`: conversations that are closed (and
-//! still closed) and whose last event is older than that, by the app's
-//! clock, are deleted with everything stored about them (`privacy.rs`'s
-//! one way of deleting). Checked at start and then every hour by `run`.
-//! Open conversations (with the bot, queued, with an agent) are never
-//! deleted by age: a bot conversation the visitor left stays until it is
-//! closed or an admin deletes it.
+//! `[retention] closed_after_days`: a conversation whose last event is
+//! older than that, by the app's clock, and that no person is involved in
+//! (closed, or with the bot: nothing ever closes an idle bot chat, so
+//! "nobody touched it for N days" is its end) is deleted with everything
+//! stored about them (`privacy.rs`'s one way of deleting). Checked at
+//! start and then every hour by `run`. One that is queued or with an
+//! agent is never deleted by age: a visitor is waiting or an agent has it
+//! on screen. A visitor who comes back to a deleted one (a tab left open)
+//! gets a 404 and the widget starts a fresh conversation.
 
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use super::*;
 /// How often the sweep runs after the first one at start.
 const EVERY: Duration = Duration::from_secs(3600);
 
-const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+use crate::util::clock::DAY_MS;
 
 impl App {
     /// Deletes what `[retention]` says is too old; returns the ids deleted
@@ -52,9 +54,13 @@ impl App {
                 Err(e) => return Err(e.into()),
             };
             let Some(last) = log.last() else { continue };
-            // Looked at under the stripe: a message that reopened it since
-            // the time index was read keeps it.
-            if last.at_ms >= cutoff || Conversation::from_log(&log).phase != Phase::Closed {
+            // Looked at under the stripe: a message since the time index
+            // was read keeps it.
+            let ended = matches!(
+                Conversation::from_log(&log).phase,
+                Phase::Closed | Phase::Bot
+            );
+            if last.at_ms >= cutoff || !ended {
                 continue;
             }
             self.inner.states.forget(&id);
@@ -65,7 +71,7 @@ impl App {
             tracing::info!(
                 deleted = deleted.len(),
                 days,
-                "retention: closed conversations deleted"
+                "retention: closed or idle conversations deleted"
             );
         }
         Ok(deleted)

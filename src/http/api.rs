@@ -1340,13 +1340,18 @@ pub struct ApiReportOutcomes from report::Outcomes {
     /// not helpful (the visitor left unhappy without a person).
     /// `confirmed + assumed + unhelpful = contained`.
     pub unhelpful: ApiReportRate,
-    /// Of the contained with a known visitor (den = `contained -
-    /// contained_anonymous`): the same visitor started no other
-    /// conversation within `durable_days` after this one started.
+    /// Of the contained with a known visitor whose `durable_days` have
+    /// passed (den = `contained - contained_anonymous - durable_pending`):
+    /// the same visitor started no other conversation within
+    /// `durable_days` after this one started.
     pub durable: ApiReportRate,
     /// Contained conversations without a visitor id or email: durability
     /// cannot be told, so they are left out of `durable`.
     pub contained_anonymous: u64,
+    /// Contained conversations with a known visitor started less than
+    /// `durable_days` before the report: not judged yet, left out of
+    /// `durable`.
+    pub durable_pending: u64,
 }
 }
 
@@ -1439,23 +1444,29 @@ pub struct ApiReportResolution from report::Resolution {
 }
 
 outbound! {
-/// The person side, measured on each handed-off conversation's first
-/// handoff.
+/// The person side, measured within each handoff cycle (a handoff until
+/// the conversation goes back to the bot or is closed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[schema(as = ReportHuman)]
 pub struct ApiReportHuman from report::Human {
-    /// Handoff → the first `AgentJoined` after it.
+    /// Handoff → the first `AgentJoined` in its cycle, one sample per
+    /// handoff cycle (takeovers excluded).
     pub wait: ApiReportTiming,
-    /// Handoff → the first `AgentMessage` after it (bot replies never stop
-    /// the clock).
+    /// Handoff → the first `AgentMessage` in its cycle (bot replies never
+    /// stop the clock), one sample per handoff cycle (takeovers excluded).
     pub first_response: ApiReportTiming,
     pub resolution: ApiReportResolution,
-    /// num: handed-off conversations with no agent message after their
-    /// first handoff (as of the report); den: handed off. Not in `wait` or
-    /// `first_response` (they have no sample).
+    /// num: handoff cycles (takeovers excluded) with no agent message in
+    /// them (as of the report); den: handoff cycles, takeovers excluded.
+    /// Not in `wait` or `first_response` (they have no sample).
     pub never_answered: ApiReportRate,
-    /// Handed off, no agent joined yet (no `wait` sample).
+    /// Handoff cycles (takeovers excluded) no agent joined (no `wait`
+    /// sample).
     pub never_joined: u64,
+    /// Handoff cycles that were an agent's takeover (`agent_took_over`):
+    /// nobody waited, so they give no wait or first-response sample and
+    /// are counted here instead.
+    pub takeovers: u64,
 }
 }
 
@@ -1468,8 +1479,11 @@ pub struct ApiReportFcr from report::Fcr {
     /// and not reopened within `fcr_days` of the close (no visitor
     /// message in it after the close, no new conversation of the same
     /// visitor started); den: handed-off conversations closed at least
-    /// once by an agent.
+    /// once by an agent, whose `fcr_days` after that close have passed.
     pub rate: ApiReportRate,
+    /// Handed-off conversations first closed by an agent less than
+    /// `fcr_days` before the report: not judged yet, left out of `rate`.
+    pub pending: u64,
 }
 }
 
@@ -1626,9 +1640,11 @@ pub struct ApiReportConversationRow from report::ConversationRow {
     /// For a contained one: `confirmed`, `assumed` or `unhelpful`; for a
     /// handed-off one: the first handoff's reason; else empty.
     pub reason: String,
+    /// Wait and first response of the first handoff cycle that was not an
+    /// agent's takeover; never negative.
     pub wait_ms: Option<i64>,
     pub first_response_ms: Option<i64>,
-    /// First closed cycle: start → close.
+    /// First closed cycle: start → close (never negative).
     pub resolution_ms: Option<i64>,
     /// Latest rating.
     pub rating: Option<u8>,

@@ -14,8 +14,7 @@ use super::facts::Facts;
 use super::model::*;
 use crate::config::Reports;
 use crate::handoff::BusinessHours;
-
-const DAY_MS: i64 = 86_400_000;
+use crate::util::clock::DAY_MS;
 
 /// The longest window a report covers, in days.
 pub const MAX_DAYS: i64 = 366;
@@ -202,22 +201,45 @@ impl Returns for StartsOf {
     }
 }
 
+/// A verdict that needs days to pass: `Pending` until they have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Yes,
+    No,
+    /// Its look-ahead (`durable_days` after the start, `fcr_days` after
+    /// the close) has not ended at the report's `now`: it cannot be judged
+    /// yet, whatever happened so far.
+    Pending,
+}
+
 /// What a conversation's verdicts are that depend on other conversations.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Judged {
     /// Contained with a known visitor: did they stay away?
-    pub durable: Option<bool>,
+    pub durable: Option<Verdict>,
     /// Handed off and closed by an agent: resolved at first contact?
-    pub fcr: Option<bool>,
+    pub fcr: Option<Verdict>,
 }
 
-/// Durable and FCR for one conversation.
-pub fn judge(f: &Facts, settings: Reports, returns: &dyn Returns) -> Judged {
+/// Durable and FCR for one conversation, as of `now_ms`. A conversation
+/// whose look-ahead ends after `now_ms` is `Pending` even when it already
+/// failed (the visitor came back early): judging early failures but not
+/// early successes would pull the rate down for every young window.
+pub fn judge(f: &Facts, settings: Reports, returns: &dyn Returns, now_ms: i64) -> Judged {
     let mut j = Judged::default();
+    let verdict = |ok: bool, until: i64| {
+        if now_ms < until {
+            Verdict::Pending
+        } else if ok {
+            Verdict::Yes
+        } else {
+            Verdict::No
+        }
+    };
     if f.outcome() == "contained" {
         if let Some(v) = &f.visitor_key {
             let until = f.started_ms + i64::from(settings.durable_days) * DAY_MS;
-            j.durable = Some(!returns.came_back(v, f.started_ms, until));
+            j.durable = Some(verdict(!returns.came_back(v, f.started_ms, until), until));
         }
     }
     if let (true, Some(close), true) = (f.handed_off(), f.first_close_ms, f.first_close_by_agent) {
@@ -227,7 +249,7 @@ pub fn judge(f: &Facts, settings: Reports, returns: &dyn Returns) -> Judged {
             .visitor_key
             .as_deref()
             .is_some_and(|v| returns.came_back(v, close, until));
-        j.fcr = Some(f.agents <= 1 && !reopened && !returned);
+        j.fcr = Some(verdict(f.agents <= 1 && !reopened && !returned, until));
     }
     j
 }
@@ -322,13 +344,15 @@ struct IntentSum {
 
 impl Report {
     /// The report over the conversations of `facts` that started in
-    /// `period` (others are ignored), as the README defines it.
+    /// `period` (others are ignored), as the README defines it, as of
+    /// `now_ms` (what durable and FCR can judge yet).
     pub fn compute(
         facts: &[Facts],
         period: &Period,
         zone: &Zone,
         settings: Reports,
         returns: &dyn Returns,
+        now_ms: i64,
     ) -> Report {
         let (from_ms, to_ms) = period.bounds(&zone.tz);
         let started: Vec<&Facts> = facts
@@ -344,7 +368,7 @@ impl Report {
 
         let (mut contained, mut handed_off, mut abandoned) = (0u64, 0u64, 0u64);
         let (mut confirmed, mut assumed, mut unhelpful) = (0u64, 0u64, 0u64);
-        let (mut durable, mut known, mut anonymous) = (0u64, 0u64, 0u64);
+        let (mut durable, mut known, mut anonymous, mut durable_pending) = (0u64, 0u64, 0u64, 0u64);
         let mut reasons: BTreeMap<&str, u64> = BTreeMap::new();
         let (mut first, mut later) = ([0u64; 3], [0u64; 3]);
         let mut visitor_messages = 0u64;
@@ -352,8 +376,9 @@ impl Report {
         let (mut wait, mut reply) = (Samples::default(), Samples::default());
         let (mut total, mut bot, mut human) =
             (Samples::default(), Samples::default(), Samples::default());
-        let (mut never_answered, mut never_joined) = (0u64, 0u64);
-        let (mut fcr, mut fcr_den) = (0u64, 0u64);
+        let (mut cycles, mut never_answered, mut never_joined, mut takeovers) =
+            (0u64, 0u64, 0u64, 0u64);
+        let (mut fcr, mut fcr_den, mut fcr_pending) = (0u64, 0u64, 0u64);
         let (mut all_csat, mut bot_csat, mut person_csat) =
             (Csats::default(), Csats::default(), Csats::default());
         let mut comments = Vec::new();
@@ -363,7 +388,7 @@ impl Report {
             days.iter().map(|d| (*d, Default::default())).collect();
 
         for f in &cohort {
-            let j = judge(f, settings, returns);
+            let j = judge(f, settings, returns, now_ms);
             let day = per_day.entry(date_of(f.started_ms, &zone.tz)).or_default();
             day.0 += 1;
             match f.outcome() {
@@ -376,9 +401,10 @@ impl Report {
                         _ => assumed += 1,
                     }
                     match j.durable {
+                        Some(Verdict::Pending) => durable_pending += 1,
                         Some(d) => {
                             known += 1;
-                            durable += u64::from(d);
+                            durable += u64::from(d == Verdict::Yes);
                         }
                         None => anonymous += 1,
                     }
@@ -410,8 +436,12 @@ impl Report {
                 *failures.entry(k).or_default() += u64::from(*c);
             }
 
-            if let Some(h) = &f.handoff {
+            if let Some(h) = f.first_handoff() {
                 *reasons.entry(h.reason.as_str()).or_default() += 1;
+            }
+            takeovers += f.handoffs.iter().filter(|h| h.takeover()).count() as u64;
+            for h in f.waited() {
+                cycles += 1;
                 match h.joined_ms {
                     Some(j) => wait.push(zone, h.at_ms, j),
                     None => never_joined += 1,
@@ -429,9 +459,13 @@ impl Report {
                     human.push(zone, h, c.close_ms);
                 }
             }
-            if let Some(ok) = j.fcr {
-                fcr_den += 1;
-                fcr += u64::from(ok);
+            match j.fcr {
+                Some(Verdict::Pending) => fcr_pending += 1,
+                Some(v) => {
+                    fcr_den += 1;
+                    fcr += u64::from(v == Verdict::Yes);
+                }
+                None => {}
             }
 
             all_csat.add(f);
@@ -533,6 +567,7 @@ impl Report {
                 unhelpful: Rate::new(unhelpful, contained),
                 durable: Rate::new(durable, known),
                 contained_anonymous: anonymous,
+                durable_pending,
             },
             handoff_reasons: HANDOFF_REASONS
                 .iter()
@@ -559,11 +594,13 @@ impl Report {
                     bot: bot.timing(),
                     human: human.timing(),
                 },
-                never_answered: Rate::new(never_answered, handed_off),
+                never_answered: Rate::new(never_answered, cycles),
                 never_joined,
+                takeovers,
             },
             fcr: Fcr {
                 rate: Rate::new(fcr, fcr_den),
+                pending: fcr_pending,
             },
             csat: Csat {
                 all: all_csat.group(),
@@ -637,22 +674,19 @@ impl Filter {
                 "contained_unhelpful" => {
                     f.outcome() == "contained" && f.containment() == "unhelpful"
                 }
-                "durable" => j.durable == Some(true),
-                "not_durable" => j.durable == Some(false),
+                "durable" => j.durable == Some(Verdict::Yes),
+                "not_durable" => j.durable == Some(Verdict::No),
+                "durable_pending" => j.durable == Some(Verdict::Pending),
                 "handed_off" | "with_person" => f.handed_off(),
                 "bot_only" => !f.handed_off(),
                 "abandoned" => f.outcome() == "abandoned",
-                "never_answered" => f.handoff.as_ref().is_some_and(|h| h.replied_ms.is_none()),
-                "wait_within_60s" => f
-                    .handoff
-                    .as_ref()
-                    .is_some_and(|h| within(h.at_ms, h.joined_ms)),
-                "first_response_within_60s" => f
-                    .handoff
-                    .as_ref()
-                    .is_some_and(|h| within(h.at_ms, h.replied_ms)),
-                "fcr" => j.fcr == Some(true),
-                "not_fcr" => j.fcr == Some(false),
+                // Conversations with at least one such handoff cycle.
+                "never_answered" => f.waited().any(|h| h.replied_ms.is_none()),
+                "wait_within_60s" => f.waited().any(|h| within(h.at_ms, h.joined_ms)),
+                "first_response_within_60s" => f.waited().any(|h| within(h.at_ms, h.replied_ms)),
+                "fcr" => j.fcr == Some(Verdict::Yes),
+                "not_fcr" => j.fcr == Some(Verdict::No),
+                "fcr_pending" => j.fcr == Some(Verdict::Pending),
                 "rated" => f.rating.is_some(),
                 "csat_positive" => f.rating.as_ref().is_some_and(|r| r.score >= 4),
                 "csat_negative" => f.rating.as_ref().is_some_and(|r| r.score < 4),
@@ -660,7 +694,7 @@ impl Filter {
                 "clarify" => f.first.is_some_and(|t| t.clarify) || f.later_clarify > 0,
                 _ => false,
             },
-            Filter::Handoff(r) => f.handoff.as_ref().is_some_and(|h| &h.reason == r),
+            Filter::Handoff(r) => f.first_handoff().is_some_and(|h| &h.reason == r),
             Filter::Intent(i) => has_intent(i),
             Filter::IntentHandoff(i) => has_intent(i) && f.handed_off(),
             Filter::Day(d) => date_of(f.started_ms, &zone.tz) == *d,
@@ -668,9 +702,14 @@ impl Filter {
     }
 }
 
-/// A conversation as a drill-down or CSV row.
+/// A conversation as a drill-down or CSV row. Wait and first response are
+/// of its first handoff cycle a visitor waited in (not a takeover),
+/// resolution of its first closed cycle; a duration the clock made
+/// negative (it stepped back) is 0, as in the report's samples.
 pub fn row(f: &Facts) -> ConversationRow {
-    let h = f.handoff.as_ref();
+    let h = f.first_handoff();
+    let w = f.waited().next();
+    let span = |a: i64, b: i64| (b - a).max(0);
     ConversationRow {
         id: f.id.clone(),
         started_ms: f.started_ms,
@@ -682,16 +721,17 @@ pub fn row(f: &Facts) -> ConversationRow {
             "handed_off" => h.map(|h| h.reason.clone()).unwrap_or_default(),
             _ => String::new(),
         },
-        wait_ms: h.and_then(|h| h.joined_ms.map(|j| j - h.at_ms)),
-        first_response_ms: h.and_then(|h| h.replied_ms.map(|m| m - h.at_ms)),
-        resolution_ms: f.cycles.first().map(|c| c.close_ms - c.start_ms),
+        wait_ms: w.and_then(|h| h.joined_ms.map(|j| span(h.at_ms, j))),
+        first_response_ms: w.and_then(|h| h.replied_ms.map(|m| span(h.at_ms, m))),
+        resolution_ms: f.cycles.first().map(|c| span(c.start_ms, c.close_ms)),
         rating: f.rating.as_ref().map(|r| r.score),
         intents: f.intents.iter().map(|u| u.intent.clone()).collect(),
     }
 }
 
 /// The cohort conversations of `period` behind `filter`, in start order
-/// (then id): the total and the rows `offset..offset + limit`.
+/// (then id), judged as of `now_ms`: the total and the rows `offset..offset
+/// + limit`.
 #[allow(clippy::too_many_arguments)]
 pub fn drill(
     facts: &[Facts],
@@ -699,6 +739,7 @@ pub fn drill(
     zone: &Zone,
     settings: Reports,
     returns: &dyn Returns,
+    now_ms: i64,
     filter: &Filter,
     offset: usize,
     limit: usize,
@@ -707,7 +748,7 @@ pub fn drill(
     let mut hits: Vec<&Facts> = facts
         .iter()
         .filter(|f| f.started_ms >= from_ms && f.started_ms < to_ms && f.visitor_messages > 0)
-        .filter(|f| filter.matches(f, judge(f, settings, returns), zone))
+        .filter(|f| filter.matches(f, judge(f, settings, returns, now_ms), zone))
         .collect();
     hits.sort_by(|a, b| (a.started_ms, &a.id).cmp(&(b.started_ms, &b.id)));
     let total = hits.len() as u64;

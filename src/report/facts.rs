@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::conversation::{Event, Record};
 
 /// The fold's version; stored facts of another version are rebuilt.
-pub const FACTS_VERSION: u32 = 2;
+pub const FACTS_VERSION: u32 = 3;
 
 /// Longest first question kept (characters).
 pub const QUESTION_CHARS: usize = 120;
@@ -26,16 +26,27 @@ pub struct Turn {
     pub clarify: bool,
 }
 
-/// A conversation's first handoff and what followed it.
+/// One handoff cycle: a `Handoff` while no person had the conversation,
+/// until it went back to the bot (`ReturnedToBot`) or was closed. Wait and
+/// first response are measured within it, so a join or a reply of a later
+/// cycle never answers an earlier one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FirstHandoff {
+pub struct HandoffCycle {
     pub at_ms: i64,
     /// `HandoffReason::as_str`.
     pub reason: String,
-    /// The first `AgentJoined` after it.
+    /// The first `AgentJoined` in the cycle.
     pub joined_ms: Option<i64>,
-    /// The first `AgentMessage` after it.
+    /// The first `AgentMessage` in the cycle.
     pub replied_ms: Option<i64>,
+}
+
+impl HandoffCycle {
+    /// An agent took the conversation from the bot: nobody waited, so it
+    /// gives no wait or first-response sample (README, "Reports").
+    pub fn takeover(&self) -> bool {
+        self.reason == "agent_took_over"
+    }
 }
 
 /// A closed cycle: start → (first handoff) → close.
@@ -92,14 +103,20 @@ pub struct Facts {
     /// lines (a declined offer's "All right, ask me anything else") answer
     /// nothing and do not make a conversation contained.
     pub answered: bool,
-    pub handoff: Option<FirstHandoff>,
+    /// Every handoff cycle, in order (the first names the conversation's
+    /// handoff reason).
+    pub handoffs: Vec<HandoffCycle>,
     /// Intents answered, first seen first.
     pub intents: Vec<IntentUse>,
     /// Answers (any intent or none) whose latest feedback is helpful / not.
     pub helpful: u32,
     pub not_helpful: u32,
     pub cycles: Vec<Cycle>,
-    /// The first `Closed`, and whether an agent (not the bot) closed it.
+    /// The first `Closed`, and whether an agent (not the bot) closed it:
+    /// told by the events, not by the name in `by` (an agent may log in
+    /// as `bot`). The bot closes only in the batch of its own answer (an
+    /// `end` intent): a `Closed` right after a `BotReply` with an intent,
+    /// same time, while no person had the conversation.
     pub first_close_ms: Option<i64>,
     pub first_close_by_agent: bool,
     /// Distinct agents that joined, wrote or were transferred to or from.
@@ -112,7 +129,18 @@ pub struct Facts {
 impl Facts {
     /// Whether a person was involved (a handoff happened).
     pub fn handed_off(&self) -> bool {
-        self.handoff.is_some()
+        !self.handoffs.is_empty()
+    }
+
+    /// The first handoff cycle (its reason is the conversation's).
+    pub fn first_handoff(&self) -> Option<&HandoffCycle> {
+        self.handoffs.first()
+    }
+
+    /// The handoff cycles a visitor waited in (not an agent's takeover):
+    /// the wait and first-response samples.
+    pub fn waited(&self) -> impl Iterator<Item = &HandoffCycle> {
+        self.handoffs.iter().filter(|h| !h.takeover())
     }
 
     /// `contained`, `handed_off` or `abandoned`.
@@ -176,6 +204,7 @@ pub fn fold(id: &str, records: &[Record]) -> Facts {
             .to_string()
     };
 
+    let mut prev: Option<&Record> = None;
     for (i, r) in records.iter().enumerate() {
         if i == 0 {
             f.started_ms = r.at_ms;
@@ -237,8 +266,9 @@ pub fn fold(id: &str, records: &[Record]) -> Facts {
                 }
             }
             Event::Handoff { reason, .. } => {
-                if f.handoff.is_none() {
-                    f.handoff = Some(FirstHandoff {
+                // A person has it already: the same cycle goes on.
+                if !person {
+                    f.handoffs.push(HandoffCycle {
                         at_ms: r.at_ms,
                         reason: reason.as_str().to_string(),
                         joined_ms: None,
@@ -252,13 +282,13 @@ pub fn fold(id: &str, records: &[Record]) -> Facts {
             }
             Event::AgentJoined { agent } => {
                 agents.insert(agent);
-                if let Some(h) = f.handoff.as_mut() {
+                if let Some(h) = f.handoffs.last_mut().filter(|_| person) {
                     h.joined_ms.get_or_insert(r.at_ms);
                 }
             }
             Event::AgentMessage { agent, .. } => {
                 agents.insert(agent);
-                if let Some(h) = f.handoff.as_mut() {
+                if let Some(h) = f.handoffs.last_mut().filter(|_| person) {
                     h.replied_ms.get_or_insert(r.at_ms);
                 }
             }
@@ -267,7 +297,7 @@ pub fn fold(id: &str, records: &[Record]) -> Facts {
                 agents.insert(to);
             }
             Event::ReturnedToBot { .. } => person = false,
-            Event::Closed { by } => {
+            Event::Closed { .. } => {
                 if !closed {
                     f.cycles.push(Cycle {
                         start_ms: cycle_start,
@@ -276,8 +306,20 @@ pub fn fold(id: &str, records: &[Record]) -> Facts {
                     });
                 }
                 if f.first_close_ms.is_none() {
+                    let by_bot = !person
+                        && prev.is_some_and(|p| {
+                            p.seq + 1 == r.seq
+                                && p.at_ms == r.at_ms
+                                && matches!(
+                                    &p.event,
+                                    Event::BotReply {
+                                        intent: Some(_),
+                                        ..
+                                    }
+                                )
+                        });
                     f.first_close_ms = Some(r.at_ms);
-                    f.first_close_by_agent = by != "bot";
+                    f.first_close_by_agent = !by_bot;
                 }
                 closed = true;
                 person = false;
@@ -301,6 +343,7 @@ pub fn fold(id: &str, records: &[Record]) -> Facts {
             | Event::Queued { .. }
             | Event::InternalNote { .. } => {}
         }
+        prev = Some(r);
     }
     finish(&mut f, &mut current);
     f.agents = agents.len() as u32;

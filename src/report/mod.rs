@@ -18,7 +18,8 @@ pub mod text;
 mod tests;
 
 pub use compute::{
-    drill, judge, row, Filter, FilterError, Judged, Period, Returns, StartsOf, WindowError, Zone,
+    drill, judge, row, Filter, FilterError, Judged, Period, Returns, StartsOf, Verdict,
+    WindowError, Zone,
 };
 pub use facts::{fold, Facts, FACTS_VERSION};
 pub use model::*;

@@ -115,13 +115,18 @@ pub struct Outcomes {
     /// not helpful (the visitor left unhappy without a person).
     /// `confirmed + assumed + unhelpful = contained`.
     pub unhelpful: Rate,
-    /// Of the contained with a known visitor (den = `contained -
-    /// contained_anonymous`): the same visitor started no other
-    /// conversation within `durable_days` after this one started.
+    /// Of the contained with a known visitor whose `durable_days` have
+    /// passed (den = `contained - contained_anonymous - durable_pending`):
+    /// the same visitor started no other conversation within
+    /// `durable_days` after this one started.
     pub durable: Rate,
     /// Contained conversations without a visitor id or email: durability
     /// cannot be told, so they are left out of `durable`.
     pub contained_anonymous: u64,
+    /// Contained conversations with a known visitor started less than
+    /// `durable_days` before the report: not judged yet, left out of
+    /// `durable`.
+    pub durable_pending: u64,
 }
 
 /// Handoffs of one reason; a conversation counts once, under the reason of
@@ -194,22 +199,28 @@ pub struct Resolution {
     pub human: Timing,
 }
 
-/// The person side, measured on each handed-off conversation's first
-/// handoff.
+/// The person side, measured within each handoff cycle (a handoff until
+/// the conversation goes back to the bot or is closed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Human {
-    /// Handoff → the first `AgentJoined` after it.
+    /// Handoff → the first `AgentJoined` in its cycle, one sample per
+    /// handoff cycle (takeovers excluded).
     pub wait: Timing,
-    /// Handoff → the first `AgentMessage` after it (bot replies never stop
-    /// the clock).
+    /// Handoff → the first `AgentMessage` in its cycle (bot replies never
+    /// stop the clock), one sample per handoff cycle (takeovers excluded).
     pub first_response: Timing,
     pub resolution: Resolution,
-    /// num: handed-off conversations with no agent message after their
-    /// first handoff (as of the report); den: handed off. Not in `wait` or
-    /// `first_response` (they have no sample).
+    /// num: handoff cycles (takeovers excluded) with no agent message in
+    /// them (as of the report); den: handoff cycles, takeovers excluded.
+    /// Not in `wait` or `first_response` (they have no sample).
     pub never_answered: Rate,
-    /// Handed off, no agent joined yet (no `wait` sample).
+    /// Handoff cycles (takeovers excluded) no agent joined (no `wait`
+    /// sample).
     pub never_joined: u64,
+    /// Handoff cycles that were an agent's takeover (`agent_took_over`):
+    /// nobody waited, so they give no wait or first-response sample and
+    /// are counted here instead.
+    pub takeovers: u64,
 }
 
 /// First contact resolution.
@@ -219,8 +230,11 @@ pub struct Fcr {
     /// and not reopened within `fcr_days` of the close (no visitor
     /// message in it after the close, no new conversation of the same
     /// visitor started); den: handed-off conversations closed at least
-    /// once by an agent.
+    /// once by an agent, whose `fcr_days` after that close have passed.
     pub rate: Rate,
+    /// Handed-off conversations first closed by an agent less than
+    /// `fcr_days` before the report: not judged yet, left out of `rate`.
+    pub pending: u64,
 }
 
 /// CSAT of one group of conversations.
@@ -347,9 +361,11 @@ pub struct ConversationRow {
     /// For a contained one: `confirmed`, `assumed` or `unhelpful`; for a
     /// handed-off one: the first handoff's reason; else empty.
     pub reason: String,
+    /// Wait and first response of the first handoff cycle that was not an
+    /// agent's takeover; never negative.
     pub wait_ms: Option<i64>,
     pub first_response_ms: Option<i64>,
-    /// First closed cycle: start → close.
+    /// First closed cycle: start → close (never negative).
     pub resolution_ms: Option<i64>,
     /// Latest rating.
     pub rating: Option<u8>,
@@ -371,7 +387,7 @@ pub struct ConversationPage {
 /// The drill-down filters (stable names); `handoff:<reason>`,
 /// `intent:<id>` (answered by it), `intent_handoff:<id>` (answered by it
 /// and handed off) and `day:YYYY-MM-DD` take a value.
-pub const FILTERS: [&str; 21] = [
+pub const FILTERS: [&str; 23] = [
     "cohort",
     "contained",
     "contained_confirmed",
@@ -379,6 +395,7 @@ pub const FILTERS: [&str; 21] = [
     "contained_unhelpful",
     "durable",
     "not_durable",
+    "durable_pending",
     "handed_off",
     "abandoned",
     "never_answered",
@@ -386,6 +403,7 @@ pub const FILTERS: [&str; 21] = [
     "first_response_within_60s",
     "fcr",
     "not_fcr",
+    "fcr_pending",
     "rated",
     "csat_positive",
     "csat_negative",

@@ -19,7 +19,7 @@ use super::{drill, Filter, FilterError};
 use crate::config::Reports;
 use crate::store::{FactsRow, Store, StoreError, MINUTE_MS};
 
-const DAY_MS: i64 = 86_400_000;
+use crate::util::clock::DAY_MS;
 
 /// Logs folded per `put_facts` call during a refresh.
 const CHUNK: usize = 2_000;
@@ -226,7 +226,14 @@ pub fn report(
     now_ms: i64,
 ) -> Result<Report, StoreError> {
     let loaded = load(store, period, zone, settings, now_ms)?;
-    let r = Report::compute(&loaded.facts, period, zone, settings, loaded.returns());
+    let r = Report::compute(
+        &loaded.facts,
+        period,
+        zone,
+        settings,
+        loaded.returns(),
+        now_ms,
+    );
     loaded.check()?;
     Ok(r)
 }
@@ -251,6 +258,7 @@ pub fn conversations(
         zone,
         settings,
         loaded.returns(),
+        now_ms,
         &parsed,
         offset,
         limit,
@@ -279,6 +287,7 @@ pub fn all_rows(
         zone,
         settings,
         loaded.returns(),
+        now_ms,
         &Filter::Named("cohort"),
         0,
         usize::MAX,

@@ -222,13 +222,21 @@ fn week() -> Vec<Facts> {
     ]
 }
 
+/// Long after June: every look-ahead has ended, nothing is pending.
+const LATER: i64 = JUNE_1 + 60 * DAY;
+
 fn compute(facts: &[Facts]) -> Report {
+    compute_at(facts, LATER)
+}
+
+fn compute_at(facts: &[Facts], now_ms: i64) -> Report {
     Report::compute(
         facts,
         &june(),
         &Zone::of(None),
         Reports::default(),
         &StartsOf::new(facts),
+        now_ms,
     )
 }
 
@@ -289,17 +297,20 @@ fn the_scripted_week_adds_up() {
     assert_eq!(m.all.fallback, Rate::new(2, 9));
 
     let h = &r.human;
-    assert_eq!(h.wait.clock.count, 2);
-    assert_eq!(h.wait.clock.median_ms, Some(0));
+    // c9 was bob's takeover: nobody waited, no sample. c4 waited 30 s
+    // for alex and 90 s for his first message; c5 was never answered.
+    assert_eq!(h.wait.clock.count, 1);
+    assert_eq!(h.wait.clock.median_ms, Some(30 * S));
     assert_eq!(h.wait.clock.p90_ms, Some(30 * S));
-    assert_eq!(h.wait.clock.within_60s, Rate::new(2, 2));
-    assert_eq!(h.first_response.clock.median_ms, Some(10 * S));
+    assert_eq!(h.wait.clock.within_60s, Rate::new(1, 1));
+    assert_eq!(h.first_response.clock.median_ms, Some(90 * S));
     assert_eq!(h.first_response.clock.p90_ms, Some(90 * S));
-    assert_eq!(h.first_response.clock.within_60s, Rate::new(1, 2));
+    assert_eq!(h.first_response.clock.within_60s, Rate::new(0, 1));
     // No schedule: business time is clock time.
     assert_eq!(h.first_response.business, h.first_response.clock);
-    assert_eq!(h.never_answered, Rate::new(1, 3));
+    assert_eq!(h.never_answered, Rate::new(1, 2));
     assert_eq!(h.never_joined, 1);
+    assert_eq!(h.takeovers, 1);
     // c4: 300 s (10 s bot, 290 s human); c9: 200 s (60 s bot, 140 s human).
     assert_eq!(h.resolution.total.clock.median_ms, Some(200 * S));
     assert_eq!(h.resolution.total.clock.p90_ms, Some(300 * S));
@@ -361,16 +372,16 @@ fn the_scripted_week_adds_up() {
     assert_eq!(day(3), (0, 0, 0, 0));
     assert_eq!(day(5), (1, 0, 0, 1));
     assert_eq!(r.days[6].csat, Rate::new(0, 1));
-    // Waits of 0 s and 30 s: buckets are [from, to).
+    // A wait of 30 s: buckets are [from, to).
     let counts: Vec<u64> = r.histograms.wait.iter().map(|b| b.count).collect();
-    assert_eq!(counts, [1, 1, 0, 0, 0, 0, 0]);
+    assert_eq!(counts, [0, 1, 0, 0, 0, 0, 0]);
     let counts: Vec<u64> = r
         .histograms
         .first_response
         .iter()
         .map(|b| b.count)
         .collect();
-    assert_eq!(counts, [1, 0, 1, 0, 0, 0, 0]);
+    assert_eq!(counts, [0, 0, 1, 0, 0, 0, 0]);
 }
 
 #[test]
@@ -448,6 +459,7 @@ fn business_hours_count_only_open_time() {
         &Zone::of(Some(&hours)),
         Reports::default(),
         &StartsOf::new([]),
+        LATER,
     );
     assert!(r.window.business_hours);
     assert_eq!(r.human.wait.business.median_ms, Some(75 * S));
@@ -495,6 +507,7 @@ fn drill_down_names_the_conversations_behind_a_number() {
             &Zone::of(None),
             Reports::default(),
             &StartsOf::new(&facts),
+            LATER,
             &Filter::parse(filter).unwrap(),
             0,
             100,
@@ -544,14 +557,17 @@ fn a_reopened_conversation_is_not_resolved_at_first_contact() {
         .facts("c");
     assert_eq!(f.reopened_ms, Some(JUNE_1 + MIN + DAY));
     assert_eq!(
-        judge(&f, Reports::default(), &StartsOf::new([])).fcr,
-        Some(false)
+        judge(&f, Reports::default(), &StartsOf::new([]), LATER).fcr,
+        Some(Verdict::No)
     );
     let later = Reports {
         durable_days: 7,
         fcr_days: 0,
     };
-    assert_eq!(judge(&f, later, &StartsOf::new([])).fcr, Some(true));
+    assert_eq!(
+        judge(&f, later, &StartsOf::new([]), LATER).fcr,
+        Some(Verdict::Yes)
+    );
 }
 
 #[test]
@@ -650,4 +666,204 @@ fn the_terminal_view_shows_control_characters_instead_of_sending_them() {
     assert!(out.contains("bad"), "{out}");
     assert_eq!(out.matches("fake line").count(), 1);
     assert!(!out.contains("\nfake line"), "{out}");
+}
+
+/// Regression (review of issue 17): wait and first response were taken
+/// from the first handoff to the first join / agent message at any time
+/// after it, so a handoff nobody answered, a return to the bot and a
+/// second handoff weeks later made a wait of weeks. Each handoff cycle is
+/// measured on its own; the unanswered one is "never answered".
+#[test]
+fn wait_and_first_response_are_measured_within_each_handoff_cycle() {
+    let f = Log::start(JUNE_1, who(Some("v"), None))
+        .msg("a person please")
+        .handoff(HandoffReason::Asked)
+        // Nobody comes; an agent closes the queued ticket.
+        .at(10 * MIN)
+        .closed("alex")
+        .at(3 * DAY)
+        .msg("hello again, a person please")
+        .handoff(HandoffReason::Asked)
+        .at(20 * S)
+        .joined("ben")
+        .at(40 * S)
+        .says("ben")
+        .at(MIN)
+        .closed("ben")
+        .facts("c");
+    let r = compute(&[f]);
+    let h = &r.human;
+    assert_eq!(h.wait.clock.count, 1);
+    assert_eq!(h.wait.clock.median_ms, Some(20 * S));
+    assert_eq!(h.first_response.clock.count, 1);
+    assert_eq!(h.first_response.clock.median_ms, Some(60 * S));
+    // One cycle of two was never answered.
+    assert_eq!(h.never_answered, Rate::new(1, 2));
+    assert_eq!(h.never_joined, 1);
+}
+
+/// A return to the bot ends a cycle too: an agent joining much later
+/// belongs to the next handoff, not to the first one.
+#[test]
+fn a_return_to_the_bot_ends_the_handoff_cycle() {
+    let f = Log::start(JUNE_1, who(Some("v"), None))
+        .msg("a person please")
+        .handoff(HandoffReason::Asked)
+        .at(30 * S)
+        .joined("alex")
+        .e(Event::ReturnedToBot {
+            agent: "alex".into(),
+        })
+        .at(2 * DAY)
+        .msg("shipping?")
+        .reply("shipping_cost")
+        .at(MIN)
+        .handoff(HandoffReason::LowConfidence)
+        .at(45 * S)
+        .joined("ben")
+        .says("ben")
+        .facts("c");
+    let r = compute(&[f]);
+    let h = &r.human;
+    // Waits of 30 s and 45 s; alex never wrote in the first cycle.
+    assert_eq!(h.wait.clock.count, 2);
+    assert_eq!(h.wait.clock.p90_ms, Some(45 * S));
+    assert_eq!(h.first_response.clock.count, 1);
+    assert_eq!(h.first_response.clock.median_ms, Some(45 * S));
+    assert_eq!(h.never_answered, Rate::new(1, 2));
+    // The conversation counts once, under its first handoff's reason.
+    assert_eq!(r.outcomes.handed_off, Rate::new(1, 1));
+    assert_eq!(r.handoff_reasons[0].rate, Rate::new(1, 1));
+}
+
+/// Regression: an agent's takeover (nobody waited) added a 0 ms wait
+/// sample that pulled the median down.
+#[test]
+fn a_takeover_is_no_wait_sample() {
+    let waited = Log::start(JUNE_1, who(Some("v1"), None))
+        .msg("a person please")
+        .handoff(HandoffReason::Asked)
+        .at(90 * S)
+        .joined("alex")
+        .says("alex")
+        .facts("a");
+    let taken = Log::start(JUNE_1, who(Some("v2"), None))
+        .msg("where is my order")
+        .reply("order_status")
+        .at(MIN)
+        .handoff(HandoffReason::AgentTookOver)
+        .joined("ben")
+        .at(5 * S)
+        .says("ben")
+        .facts("b");
+    let r = compute(&[waited, taken]);
+    let h = &r.human;
+    assert_eq!(h.wait.clock.count, 1);
+    assert_eq!(h.wait.clock.median_ms, Some(90 * S));
+    assert_eq!(h.first_response.clock.count, 1);
+    assert_eq!(h.first_response.clock.median_ms, Some(90 * S));
+    assert_eq!(h.never_answered, Rate::new(0, 1));
+    // Still a handoff of its conversation.
+    assert_eq!(r.outcomes.handed_off, Rate::new(2, 2));
+}
+
+/// Regression: an agent whose login is `bot` closing a handed-off
+/// conversation was taken for the bot (FCR's denominator lost it).
+#[test]
+fn an_agent_called_bot_is_an_agent() {
+    let f = Log::start(JUNE_1, who(Some("v"), None))
+        .msg("a person please")
+        .handoff(HandoffReason::Asked)
+        .joined("bot")
+        .says("bot")
+        .at(MIN)
+        .closed("bot")
+        .facts("c");
+    assert!(f.first_close_by_agent);
+    // The bot's own close (an `end` intent) follows its answer at once.
+    let g = Log::start(JUNE_1, who(Some("w"), None))
+        .msg("bye")
+        .reply("goodbye")
+        .closed("bot")
+        .facts("g");
+    assert!(!g.first_close_by_agent);
+}
+
+/// Regression: a clock that stepped back (an agent's join stamped before
+/// the handoff) gave the CSV a negative wait.
+#[test]
+fn a_row_has_no_negative_duration() {
+    let f = Log::start(JUNE_1, who(Some("v"), None))
+        .msg("a person please")
+        .at(MIN)
+        .handoff(HandoffReason::Asked)
+        .at(-10 * S)
+        .joined("alex")
+        .says("alex")
+        .facts("c");
+    let row = row(&f);
+    assert_eq!(row.wait_ms, Some(0));
+    assert_eq!(row.first_response_ms, Some(0));
+}
+
+/// Regression: durable and FCR of conversations whose look-ahead had not
+/// ended were judged on what was known so far (a contained conversation
+/// of yesterday counted as durable). They are pending: counted apart and
+/// out of the rate's denominator until their days have passed.
+#[test]
+fn young_conversations_are_pending_for_durable_and_fcr() {
+    let week = week();
+    // 8 June 00:00, the window's end: c1 (1 June 10:00) is still inside
+    // its 7 days; c2's visitor already came back, but c2 is pending too
+    // (judging early failures and not early successes would bias it).
+    let r = compute_at(&week, JUNE_1 + 7 * DAY);
+    assert_eq!(r.outcomes.durable, Rate::new(0, 0));
+    assert_eq!(r.outcomes.durable_pending, 2);
+    assert_eq!(r.outcomes.contained_anonymous, 1);
+    // c4 (closed 3 June) and c9 (closed 7 June) are within fcr_days.
+    assert_eq!(r.fcr.rate, Rate::new(0, 0));
+    assert_eq!(r.fcr.pending, 2);
+
+    // 10 June 11:00: c1's 7 days are over (durable), c2's too (not).
+    let r = compute_at(&week, JUNE_1 + 9 * DAY + 11 * 60 * MIN);
+    assert_eq!(r.outcomes.durable, Rate::new(1, 2));
+    assert_eq!(r.outcomes.durable_pending, 0);
+    // c4's close was 3 June 10:05: judged (FCR); c9's is still pending.
+    assert_eq!(r.fcr.rate, Rate::new(1, 1));
+    assert_eq!(r.fcr.pending, 1);
+
+    let ids = |filter: &str, now: i64| -> Vec<String> {
+        let (_, rows) = drill(
+            &week,
+            &june(),
+            &Zone::of(None),
+            Reports::default(),
+            &StartsOf::new(&week),
+            now,
+            &Filter::parse(filter).unwrap(),
+            0,
+            100,
+        );
+        rows.into_iter().map(|r| r.id).collect()
+    };
+    assert_eq!(ids("durable_pending", JUNE_1 + 7 * DAY), ["c1", "c2"]);
+    assert_eq!(ids("fcr_pending", JUNE_1 + 7 * DAY), ["c4", "c9"]);
+    assert!(ids("not_durable", JUNE_1 + 7 * DAY).is_empty());
+    assert_eq!(ids("fcr_pending", LATER), Vec::<String>::new());
+}
+
+/// The terminal view says how many are not judged yet, and that takeovers
+/// are counted apart from the waits.
+#[test]
+fn the_terminal_view_shows_pending_and_takeovers() {
+    let out = super::text::render(&compute_at(&week(), JUNE_1 + 7 * DAY));
+    let line = |start: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(start))
+            .unwrap_or_else(|| panic!("no {start} line in {out}"))
+            .to_string()
+    };
+    assert!(line("durable").contains("2 pending"), "{out}");
+    assert!(line("FCR").contains("2 pending"), "{out}");
+    assert!(line("takeovers").contains('1'), "{out}");
 }

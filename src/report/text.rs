@@ -68,10 +68,11 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(s, "    rated not helpful     {}", pct(&o.unhelpful));
     let _ = writeln!(
         s,
-        "    durable ({} days)      {}  ({} anonymous)",
+        "    durable ({} days)      {}  ({} anonymous, {} pending)",
         w.durable_days,
         pct(&o.durable),
-        o.contained_anonymous
+        o.contained_anonymous,
+        o.durable_pending
     );
     let _ = writeln!(s, "  handed off              {}", pct(&o.handed_off));
     let _ = writeln!(s, "  abandoned               {}", pct(&o.abandoned));
@@ -96,6 +97,7 @@ pub fn render(r: &Report) -> String {
         "no [business_hours]: same as clock"
     };
     let _ = writeln!(s, "\nPeople");
+    let _ = writeln!(s, "  (per handoff cycle)");
     let _ = writeln!(s, "  wait                {}", dist(&h.wait.clock));
     let _ = writeln!(s, "    ({hours})  {}", dist(&h.wait.business));
     let _ = writeln!(s, "  first response      {}", dist(&h.first_response.clock));
@@ -112,7 +114,18 @@ pub fn render(r: &Report) -> String {
         dist(&h.resolution.human.clock)
     );
     let _ = writeln!(s, "  never answered      {}", pct(&h.never_answered));
-    let _ = writeln!(s, "  FCR ({} days)        {}", w.fcr_days, pct(&r.fcr.rate));
+    let _ = writeln!(
+        s,
+        "  takeovers           {}  (an agent took it: no wait)",
+        h.takeovers
+    );
+    let _ = writeln!(
+        s,
+        "  FCR ({} days)        {}  ({} pending)",
+        w.fcr_days,
+        pct(&r.fcr.rate),
+        r.fcr.pending
+    );
     let c = &r.csat;
     let _ = writeln!(s, "\nCSAT (4-5 of ratings; response = rated of closed)");
     for (name, g) in [

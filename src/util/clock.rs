@@ -5,6 +5,10 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+/// One day of 24 hours, in ms: what `durable_days`, `fcr_days` and
+/// `[retention]` count in.
+pub const DAY_MS: i64 = 86_400_000;
+
 /// Milliseconds since the Unix epoch, from the system clock.
 pub fn system_ms() -> i64 {
     std::time::SystemTime::now()

@@ -142,6 +142,26 @@ test('a number opens the conversations behind it, by keyboard, and one opens its
   await ctx.close();
 });
 
+test('a verdict that needs days to pass shows as pending, and opens its conversations', async () => {
+  const { ctx, page, errors } = await reports();
+  // Di's conversation was closed by an agent today: its fcr_days have not
+  // passed, so FCR has no judged conversation and one pending.
+  const fcr = page.locator('#outcomes .card', { has: page.locator('button.num[data-filter=fcr]') });
+  assert.match(await fcr.innerText(), /0 of 0/);
+  const pending = fcr.locator('button.num[data-filter=fcr_pending]');
+  assert.equal(await pending.innerText(), '1 pending');
+  await pending.focus();
+  await page.keyboard.press('Enter');
+  await page.locator('#rows tbody tr').first().waitFor(WAIT);
+  const ids = await page.locator('#rows tbody button[data-id]').evaluateAll((bs) => bs.map((b) => b.dataset.id));
+  assert.deepEqual(ids, [seeded.handedOff]);
+  // Nothing contained is pending (both are anonymous): no pending note.
+  const durable = page.locator('#outcomes .card', { has: page.locator('button.num[data-filter=durable]') });
+  assert.equal(await durable.locator('button.num[data-filter=durable_pending]').count(), 0);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
 test('axe-core: no serious or critical violations on the reports page, drill-down and transcript open', async () => {
   const { ctx, page } = await reports();
   await page.locator('#outcomes button.num[data-filter=abandoned]').click();

@@ -1,7 +1,7 @@
 //! `[retention] closed_after_days` on a manual clock through the real
-//! server: the sweep deletes the conversations closed (and still closed)
+//! server: the sweep deletes the conversations closed or idle with the bot
 //! whose last event is older than N days, with everything the store keeps
-//! about them, and nothing else.
+//! about them, and nothing else (queued and with-agent ones stay).
 
 use frontdesk::util::clock::Clock;
 use serde_json::{json, Value};
@@ -22,6 +22,18 @@ async fn close(app: &TestApp, agent: &str, v: &Visitor) {
         .await;
         assert_eq!(r.status, 200, "{step}: {}", r.text);
     }
+}
+
+/// The visitor's "Talk to a person" button: queued.
+async fn ask_person(app: &TestApp, v: &Visitor) {
+    let r = call(
+        "POST",
+        &app.url(&format!("/api/v1/conversations/{}/handoff", v.id)),
+        Some(&v.token),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }
 
 async fn events(app: &TestApp, v: &Visitor) -> Res {
@@ -66,10 +78,13 @@ async fn the_sweep_deletes_old_closed_conversations_and_nothing_else() {
     close(&app, &alex, &reopened).await;
     let open_old = app.new_visitor("Open").await;
     app.say(&open_old, "How much is shipping?", "c1").await;
-    // Day 5: the second one comes back (the bot has it again; still old).
+    ask_person(&app, &open_old).await;
+    // Day 5: the second one comes back and asks for a person (queued:
+    // kept however old).
     clock.set(T0 + 5 * DAY);
     let r = app.say(&reopened, "And to Canada?", "b2").await;
     assert_eq!(r.status, 200, "{}", r.text);
+    ask_person(&app, &reopened).await;
     // Day 35: one closed recently.
     clock.set(T0 + 35 * DAY);
     let recent = app.new_visitor("Recent").await;
@@ -118,7 +133,8 @@ async fn the_sweep_deletes_old_closed_conversations_and_nothing_else() {
     // A second sweep finds nothing more.
     assert_eq!(app.app.sweep_retention().unwrap(), Vec::<String>::new());
 
-    // Day 66: the recently closed one is now 31 days old; the open ones stay.
+    // Day 66: the recently closed one is now 31 days old; the queued ones
+    // stay.
     clock.set(T0 + 66 * DAY);
     assert_eq!(app.app.sweep_retention().unwrap(), vec![recent.id.clone()]);
     assert_eq!(events(&app, &recent).await.status, 404);
@@ -148,4 +164,82 @@ async fn without_retention_everything_is_kept() {
     clock.set(T0 + 3650 * DAY);
     assert_eq!(app.app.sweep_retention().unwrap(), Vec::<String>::new());
     assert_eq!(events(&app, &v).await.status, 200);
+}
+
+/// A conversation nobody touched for N days has ended, whether or not
+/// anyone closed it: idle bot conversations (the contained and abandoned
+/// majority: nothing ever closes them) go too. One a visitor is waiting
+/// in, or an agent holds, stays however old. The visitor of a deleted one
+/// gets a 404 (the widget forgets it) and can start afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_bot_conversations_go_and_people_s_stay() {
+    let clock = Clock::manual(T0);
+    let app = spawn_app_clocked(
+        "[retention]\nclosed_after_days = 30\n",
+        |s| s,
+        clock.clone(),
+    )
+    .await;
+    let alex = app.online_agent("alex").await;
+
+    // Day 0: answered by the bot and left; started and never used; asked
+    // for a person and still waiting; with alex and never closed.
+    let contained = app.new_visitor("Contained").await;
+    let r = app.say(&contained, "How much is shipping?", "a1").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let silent = app.new_visitor("Silent").await;
+    let queued = app.new_visitor("Queued").await;
+    app.say(&queued, "How much is shipping?", "q1").await;
+    ask_person(&app, &queued).await;
+    let held = app.new_visitor("Held").await;
+    app.say(&held, "How much is shipping?", "h1").await;
+    let r = call(
+        "POST",
+        &app.url(&format!("/api/v1/agent/conversations/{}/claim", held.id)),
+        Some(&alex),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Day 20: a bot conversation still in use.
+    clock.set(T0 + 20 * DAY);
+    let young = app.new_visitor("Young").await;
+    app.say(&young, "How much is shipping?", "y1").await;
+
+    let kept = [&queued, &held, &young];
+    let mut before = Vec::new();
+    for v in kept {
+        before.push(log_of(&events(&app, v).await));
+    }
+
+    // Day 30 exactly: nothing is older than 30 days yet.
+    clock.set(T0 + 30 * DAY);
+    assert_eq!(app.app.sweep_retention().unwrap(), Vec::<String>::new());
+    // Day 31: the two idle bot conversations go, nothing else.
+    clock.set(T0 + 31 * DAY);
+    let mut gone = app.app.sweep_retention().unwrap();
+    gone.sort();
+    let mut want = vec![contained.id.clone(), silent.id.clone()];
+    want.sort();
+    assert_eq!(gone, want);
+    for (v, b) in kept.iter().zip(&before) {
+        let r = events(&app, v).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(&log_of(&r), b, "{} intact", v.id);
+    }
+    let store = app.app.store();
+    let listed = store.conversations().unwrap();
+    assert!(!listed.contains(&contained.id) && !listed.contains(&silent.id));
+    // Still in the queue for the agents.
+    let q = call("GET", &app.url("/api/v1/agent/queue"), Some(&alex), None).await;
+    assert!(q.text.contains(&queued.id), "{}", q.text);
+
+    // The visitor of a deleted one comes back: a 404 (the widget then
+    // forgets it), and a fresh conversation works.
+    let r = app.say(&contained, "And to Canada?", "a2").await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let fresh = app.new_visitor("Contained").await;
+    let r = app.say(&fresh, "How much is shipping?", "f1").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_ne!(fresh.id, contained.id);
 }
