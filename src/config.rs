@@ -819,6 +819,8 @@ language = "en"
 # widget_limited = "You are sending messages too fast. Please wait {seconds} s."
 # widget_down = "We cannot reach the chat right now. Reconnecting…"
 # widget_failed = "Something went wrong. Please try again."
+# widget_comment = "Anything to add? (optional)"
+# widget_unread = "Open chat, {n} new"
 
 # The optional semantic layer (a build with `--features transformer`):
 # the model directory that models/fetch.sh prints. A model that is set but

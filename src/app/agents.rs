@@ -200,6 +200,14 @@ pub fn add_agent_to(
             "an agent name is 1 to 64 letters, digits, `-` or `_`",
         ));
     }
+    // The bot signs its own closes `bot`; an agent of that name would be
+    // taken for it in reports and replay, and by visitors.
+    if name.eq_ignore_ascii_case("bot") {
+        return Err(ApiError::invalid(
+            "reserved_name",
+            "`bot` is the bot's own name; choose another agent name",
+        ));
+    }
     let token = match token {
         Some(t) if t.len() < 16 || t.len() > 200 || t.chars().any(char::is_whitespace) => {
             return Err(ApiError::invalid(

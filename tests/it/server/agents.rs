@@ -252,3 +252,24 @@ async fn rotating_a_token_closes_the_agents_open_socket() {
     let mut fresh = ws(&srv.ws_url(&format!("/api/v1/agent/ws?token={new}"))).await;
     next_json(&mut fresh).await;
 }
+
+/// The bot signs its closes as `bot`: an agent of that name would be taken
+/// for the bot by reports and replay, and shown to visitors as the bot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_agent_may_be_called_bot() {
+    let s = setup("", None);
+    let srv = Server::start(&s);
+    for name in ["bot", "Bot", " BOT "] {
+        let r = call(
+            "POST",
+            &srv.url("/api/v1/admin/agents"),
+            Some(&srv.admin),
+            Some(json!({ "name": name })),
+        )
+        .await;
+        assert_eq!(r.status, 422, "{name:?}: {}", r.text);
+        assert_eq!(r.body["error"]["code"], "reserved_name", "{}", r.text);
+    }
+    // Names that only contain it are fine.
+    srv.new_agent("bot-support").await;
+}
