@@ -30,6 +30,7 @@ pub mod limits;
 pub mod metrics;
 pub mod privacy;
 pub mod reload;
+pub mod report_cache;
 pub mod retention;
 pub mod startup;
 mod states;
