@@ -8,8 +8,12 @@
 //! ratings and feedback. Then times:
 //!
 //! - a cold report (no facts yet: every log is folded once),
-//! - a warm report (facts fresh: nothing to fold),
-//! - a report after 1,000 new conversations (only those are folded).
+//! - a warm report from the store alone (every row read and parsed),
+//! - the first report through a `FactsCache` (the server's way: every row
+//!   read once into memory), then five warm cached reports (printed as
+//!   `WARM CACHED`; the last line gives their median and the load average),
+//! - a report after 1,000 new conversations (only those are folded), cached
+//!   and from the store alone, checked equal.
 //!
 //! Run: `cargo bench --bench reports`. `REPORTS_DATA=DIR` keeps the seeded
 //! store in DIR and reuses it on the next run (seeding takes minutes);
@@ -20,7 +24,7 @@ use std::time::Instant;
 
 use frontdesk::config::Reports;
 use frontdesk::conversation::{Event, HandoffReason, Visitor};
-use frontdesk::report::{self, Period, Zone};
+use frontdesk::report::{self, FactsCache, Period, Zone};
 use frontdesk::store::{SledStore, Store};
 
 /// 2026-06-01 00:00 UTC.
@@ -187,29 +191,66 @@ fn main() {
     let period =
         Period::new(jiff::civil::date(2026, 6, 1), jiff::civil::date(2026, 6, 7)).expect("period");
     let settings = Reports::default();
-    let now = T0 + 8 * DAY;
-    let time = |label: &str, now: i64| {
+    // A kept store (`REPORTS_DATA`) has the earlier runs' 1,000 new ones,
+    // an hour apart after the week: the clock starts after them (else
+    // every refresh would fold them again, being newer than its mark).
+    let earlier = store.conversations().expect("list").len() as u64 - total;
+    let now = T0 + 8 * DAY + (earlier / 1_000) as i64 * 3_600_000;
+    // The server's way: the facts kept parsed in memory (`FactsCache`),
+    // synced by the same refresh. `None`: the store alone (every request
+    // reads and parses the rows; the command line on a stopped store).
+    let cache = FactsCache::default();
+    let time = |label: &str, cache: Option<&FactsCache>, period: &Period, now: i64| {
         let t = Instant::now();
-        let r = report::report(&store, &period, &zone, settings, now).expect("report");
+        let r = report::report_with(&store, cache, period, &zone, settings, now).expect("report");
         let s = t.elapsed().as_secs_f64();
         println!(
             "reports: {label}: {s:.3} s ({} conversations, {} visitor messages, {} handed off)",
             r.cohort.conversations, r.messages.visitor_messages, r.outcomes.handed_off.num
         );
-        r
+        (r, s)
     };
-    let cold = time("cold (every log folded)", now);
-    let warm = time("warm (facts fresh)", now + 60_000);
+    let (cold, _) = time("cold, store only (every log folded)", None, &period, now);
+    let (warm, _) = time(
+        "warm, store only (rows read and parsed)",
+        None,
+        &period,
+        now + 60_000,
+    );
     assert_eq!(cold, warm, "a warm report equals the cold one");
-    time("warm again", now + 120_000);
+    let rss = rss_mb();
+    let (first, _) = time(
+        "first cached (every row read once into the cache)",
+        Some(&cache),
+        &period,
+        now + 120_000,
+    );
+    assert_eq!(cold, first, "the cached report equals the stored one");
+    println!(
+        "reports: cache holds {} conversations, resident memory +{:.0} MB",
+        cache.len(),
+        rss_mb() - rss
+    );
+    let mut warms = Vec::new();
+    for i in 0..5 {
+        let (r, s) = time("WARM CACHED", Some(&cache), &period, now + (3 + i) * 60_000);
+        assert_eq!(cold, r, "a cached report equals the stored one");
+        warms.push(s);
+    }
+    // What of a warm cached report is the refresh (time index, mark).
+    let t = Instant::now();
+    cache.sync(&store, now + 8 * 60_000 + 30_000).expect("sync");
+    println!(
+        "reports: of which the refresh alone (nothing to fold): {:.3} s",
+        t.elapsed().as_secs_f64()
+    );
+    time("warm, store only, again", None, &period, now + 9 * 60_000);
 
     // 1,000 new conversations inside the window's last hour... of a later
     // week: written after the mark, so the next report folds only them.
     let t = Instant::now();
     let fresh_start = now + 10 * 60_000;
-    // A kept store (`REPORTS_DATA`) has the earlier runs' new ones: the
-    // next 1,000 ids after them.
-    let earlier = store.conversations().expect("list").len() as u64 - total;
+    // The next 1,000 ids after the earlier runs' ones.
     seed(
         &store,
         10_000_000 + earlier,
@@ -223,17 +264,49 @@ fn main() {
     );
     let later =
         Period::new(jiff::civil::date(2026, 6, 3), jiff::civil::date(2026, 6, 9)).expect("period");
-    let t = Instant::now();
-    let r = report::report(&store, &later, &zone, settings, fresh_start + DAY).expect("report");
-    println!(
-        "reports: after 1,000 new conversations: {:.3} s ({} conversations in the window)",
-        t.elapsed().as_secs_f64(),
-        r.cohort.conversations
+    let (after, _) = time(
+        "AFTER 1,000 NEW, CACHED (only they are folded)",
+        Some(&cache),
+        &later,
+        fresh_start + DAY,
     );
-    let t = Instant::now();
-    report::report(&store, &later, &zone, settings, fresh_start + DAY + 60_000).expect("report");
-    println!(
-        "reports: the same again, warm: {:.3} s",
-        t.elapsed().as_secs_f64()
+    let (again, _) = time(
+        "the same again, warm cached",
+        Some(&cache),
+        &later,
+        fresh_start + DAY + 60_000,
     );
+    assert_eq!(after, again);
+    let (stored, _) = time(
+        "the same, store only",
+        None,
+        &later,
+        fresh_start + DAY + 120_000,
+    );
+    assert_eq!(
+        after, stored,
+        "the cache agrees with the store after new traffic"
+    );
+    warms.sort_by(f64::total_cmp);
+    println!(
+        "reports: warm cached report over {} conversations: median {:.3} s (min {:.3}, max {:.3}; load average {})",
+        cold.cohort.conversations,
+        warms[warms.len() / 2],
+        warms[0],
+        warms[warms.len() - 1],
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split(' ')
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+}
+
+/// This process's resident memory (MB), 0 where `/proc` is not there.
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split(' ').nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |pages| pages * 4096.0 / 1e6)
 }

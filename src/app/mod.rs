@@ -30,6 +30,7 @@ pub mod limits;
 pub mod metrics;
 pub mod privacy;
 pub mod reload;
+pub mod report_cache;
 pub mod retention;
 pub mod startup;
 mod states;
@@ -117,6 +118,8 @@ struct Inner {
     outbox: tokio::sync::Notify,
     /// Folded states of recently written conversations.
     states: states::States,
+    /// Report facts parsed, kept fresh by the refresh (`report::cache`).
+    report_cache: crate::report::FactsCache,
     /// The time of every event, view and report (`util::clock`).
     clock: Clock,
 }
@@ -258,6 +261,7 @@ impl App {
                 live: Mutex::new(HashMap::new()),
                 outbox: tokio::sync::Notify::new(),
                 states: states::States::default(),
+                report_cache: crate::report::FactsCache::default(),
                 clock,
                 store,
                 config,
@@ -300,6 +304,11 @@ impl App {
     /// Wakes the webhook sender when the outbox gets an entry.
     pub fn outbox_notify(&self) -> &tokio::sync::Notify {
         &self.inner.outbox
+    }
+
+    /// The report facts this process keeps parsed (`report::cache`).
+    pub fn report_cache(&self) -> &crate::report::FactsCache {
+        &self.inner.report_cache
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

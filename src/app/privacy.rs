@@ -181,6 +181,7 @@ impl App {
     /// The caller holds its stripe and has checked it is not open.
     pub(super) fn remove_locked(&self, id: &str) -> Result<(), ApiError> {
         self.inner.store.delete(id)?;
+        self.inner.report_cache.forget(id);
         self.inner.states.forget(id);
         self.inner
             .live

@@ -591,6 +591,10 @@ pub async fn run(
         app.clone(),
         stopped(stop_rx.clone()),
     ));
+    let facts = tokio::spawn(crate::app::report_cache::run(
+        app.clone(),
+        stopped(stop_rx.clone()),
+    ));
     // Every connection task holds a clone; when all are gone, recv() ends.
     let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
     let timeout = Duration::from_secs(app.config().limits.header_read_timeout_secs);
@@ -691,6 +695,7 @@ pub async fn run(
     let _ = watcher.await;
     let _ = sender.await;
     let _ = sweeper.await;
+    let _ = facts.await;
 }
 
 #[cfg(test)]

@@ -59,8 +59,9 @@ pub async fn summary(
     let zone = zone(&app);
     let period = period(&app, &zone, q.from.as_deref(), q.to.as_deref())?;
     let r = blocking(&app, move |app| {
-        report::report(
+        report::report_with(
             app.store().as_ref(),
+            Some(app.report_cache()),
             &period,
             &zone,
             app.config().reports,
@@ -104,6 +105,7 @@ pub async fn conversations(
     let page = blocking(&app, move |app| {
         report::refresh::conversations(
             app.store().as_ref(),
+            Some(app.report_cache()),
             &period,
             &zone,
             app.config().reports,
@@ -166,6 +168,7 @@ pub async fn conversations_csv(
     let body = blocking(&app, move |app| {
         let rows = report::refresh::all_rows(
             app.store().as_ref(),
+            Some(app.report_cache()),
             &period,
             &zone,
             app.config().reports,

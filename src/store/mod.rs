@@ -194,7 +194,9 @@ pub struct RatingRecord {
 /// A conversation's report facts as the store keeps them: derived data,
 /// rebuilt from the logs whenever needed (`report::refresh`), opaque
 /// bytes to the store. Not part of a backup or an export: a restored
-/// store rebuilds them.
+/// store rebuilds them. A server also keeps them parsed in memory
+/// (`report::cache`, synced by the refresh); the app tells that cache of
+/// every `delete`, so a backend needs nothing more for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FactsRow {
     pub conversation: String,

@@ -384,3 +384,72 @@ fn the_cli_reports_from_a_stopped_store() {
     assert_eq!(r["outcomes"]["abandoned"]["num"], 1, "{out}");
     assert_eq!(r["cohort"]["conversations"], 1);
 }
+
+/// The server keeps report facts parsed in memory (`report::cache`): a
+/// conversation deleted by an admin (the same path as a visitor's erasure
+/// and retention) leaves the summary, the drill-down and the CSV at once,
+/// and new traffic afterwards (which refreshes the cache) does not bring
+/// it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_conversation_never_comes_back_in_a_report_or_the_csv() {
+    let clock = Clock::manual(T0);
+    let app = spawn_app_clocked("", |s| s, clock.clone()).await;
+    let ada = app.new_visitor("Ada Gone").await;
+    let r = app.say(&ada, "How much is shipping to Canada?", "a1").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    clock.advance(60_000);
+    let bob = app.new_visitor("Bob Stays").await;
+    let r = app.say(&bob, "Where is my order?", "b1").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let shows = |what: &str, text: &str, id: &str| {
+        assert!(
+            !text.contains(id),
+            "{what} shows a deleted conversation: {text}"
+        );
+        assert!(
+            !text.contains("Ada Gone"),
+            "{what} shows a deleted visitor: {text}"
+        );
+    };
+    let summary = "/api/v1/admin/reports/summary";
+    let csv = "/api/v1/admin/reports/conversations.csv";
+    let drill = "/api/v1/admin/reports/conversations?filter=cohort";
+    // Loaded into the cache with both.
+    let s = get(&app, summary, Some(&app.admin)).await;
+    assert_eq!(s.body["cohort"]["conversations"], 2, "{}", s.text);
+    let c = get(&app, csv, Some(&app.admin)).await;
+    assert!(c.text.contains(&ada.id), "{}", c.text);
+
+    let d = call(
+        "DELETE",
+        &app.url(&format!("/api/v1/admin/conversations/{}", ada.id)),
+        Some(&app.admin),
+        None,
+    )
+    .await;
+    assert_eq!(d.status, 200, "{}", d.text);
+    for round in 0..2 {
+        let s = get(&app, summary, Some(&app.admin)).await;
+        assert_eq!(s.status, 200, "{}", s.text);
+        assert_eq!(
+            s.body["cohort"]["conversations"], 1,
+            "round {round}: {}",
+            s.text
+        );
+        assert_eq!(s.body["cohort"]["started"], 1, "round {round}: {}", s.text);
+        let c = get(&app, csv, Some(&app.admin)).await;
+        assert_eq!(c.status, 200, "{}", c.text);
+        shows("the CSV", &c.text, &ada.id);
+        assert!(c.text.contains(&bob.id), "{}", c.text);
+        let p = get(&app, drill, Some(&app.admin)).await;
+        assert_eq!(p.body["total"], 1, "{}", p.text);
+        shows("the drill-down", &p.text, &ada.id);
+        // New traffic: the next report refreshes (folds `bob` again).
+        clock.advance(60_000);
+        let r = app
+            .say(&bob, "And the shipping cost?", &format!("b{}", round + 2))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+}
