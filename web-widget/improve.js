@@ -7,7 +7,10 @@
  * Hook for the replay panel: when `window.frontdeskReplay(container,
  * files)` is defined (replay.js), the editor shows "Preview on recent
  * traffic", which calls it with the element to render into and the edited
- * files as { "name.toml": "toml text" } (the raw TOML view). */
+ * files as { "name.toml": "toml text" }: what Save would write. That is
+ * the form's fields applied to the file (asked of the server, POST
+ * …/fields/text, the same code as the save), or the raw TOML view when it
+ * was edited after the form. */
 (function () {
   'use strict';
   var $ = function (id) { return document.getElementById(id); };
@@ -193,6 +196,13 @@
 
   /* ---- intent editor ------------------------------------------------- */
   var current = null; // { name, version }
+  // Which view was edited last ('form' or 'raw'): Preview shows what that
+  // view's Save would write.
+  var edited = null;
+  ['e-description', 'e-examples', 'e-keywords', 'e-answers', 'e-quick', 'e-threshold'].forEach(function (id) {
+    $(id).addEventListener('input', function () { edited = 'form'; });
+  });
+  $('e-raw').addEventListener('input', function () { edited = 'raw'; });
   function refreshFiles() {
     return api('GET', '/admin/intent-files').then(function (r) {
       var sel = $('e-file'), was = sel.value;
@@ -223,6 +233,7 @@
       $('e-quick').value = x.quick_replies.join('\n');
       $('e-threshold').value = x.threshold == null ? '' : String(x.threshold);
       $('e-raw').value = f.toml;
+      edited = null;
       $('e-preview').hidden = typeof window.frontdeskReplay !== 'function';
       $('e-status').textContent = 'Opened ' + f.name + '.';
     }, function (e) { showErrors($('e-errors'), e); });
@@ -238,9 +249,8 @@
     showErrors($('e-errors'), e);
   }
   $('e-open').addEventListener('click', function () { if ($('e-file').value) openFile($('e-file').value); });
-  $('e-form').addEventListener('submit', function (e) {
-    e.preventDefault();
-    if (!current) return;
+  /* The form as a save sends it. */
+  function formBody() {
     var t = $('e-threshold').value.trim();
     var body = {
       base_version: current.version,
@@ -251,8 +261,13 @@
       quick_replies: lines($('e-quick').value)
     };
     if (t) body.threshold = Number(t); else body.clear_threshold = true;
+    return body;
+  }
+  $('e-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    if (!current) return;
     $('e-status').textContent = 'Saving…';
-    api('PUT', '/admin/intent-files/' + encodeURIComponent(current.name) + '/fields', body).then(afterSave, saveError);
+    api('PUT', '/admin/intent-files/' + encodeURIComponent(current.name) + '/fields', formBody()).then(afterSave, saveError);
   });
   $('e-raw-save').addEventListener('click', function () {
     if (!current) return;
@@ -261,12 +276,26 @@
   });
   $('e-preview').addEventListener('click', function () {
     if (!current || typeof window.frontdeskReplay !== 'function') return;
-    var files = {};
-    files[current.name] = $('e-raw').value;
-    // The raw view is what is previewed (the form's unsaved changes are not).
-    var r = window.frontdeskReplay($('e-replay'), files);
-    // The panel shows its own errors.
-    if (r && typeof r.catch === 'function') r.catch(function () {});
+    var name = current.name;
+    $('e-errors').textContent = '';
+    // What Save would write: the raw view if it was edited last, else the
+    // form's fields applied to the file by the server (nothing written).
+    var text = edited === 'raw'
+      ? Promise.resolve({ toml: $('e-raw').value, from: 'the raw TOML' })
+      : api('POST', '/admin/intent-files/' + encodeURIComponent(name) + '/fields/text', formBody()).then(function (t) {
+        return { toml: t.toml, from: 'the form' };
+      });
+    text.then(function (t) {
+      var files = {};
+      files[name] = t.toml;
+      $('e-status').textContent = 'Previewing ' + name + ' as a save of ' + t.from + ' would write it (not saved).';
+      var r = window.frontdeskReplay($('e-replay'), files);
+      // The panel shows its own errors.
+      if (r && typeof r.catch === 'function') r.catch(function () {});
+    }, function (e) {
+      $('e-status').textContent = 'Not previewed.';
+      showErrors($('e-errors'), e);
+    });
   });
 
   /* Start once admin.js has logged in (it shows #app). */
