@@ -2,7 +2,9 @@
  * (GET /api/v1/admin/reports/summary), drawn as SVG charts built here (no
  * chart library), each with a table beside it as its text alternative.
  * Every number is a button that lists the conversations behind it
- * (GET /api/v1/admin/reports/conversations?filter=…), and each of those
+ * (GET /api/v1/admin/reports/conversations?filter=…, with &day=… for one
+ * day's part of a chart: a day's "handed off" segment lists exactly the
+ * conversations started that day and handed off), and each of those
  * opens its transcript. Texts go in as text, never as HTML. */
 (function () {
   'use strict';
@@ -59,14 +61,16 @@
     return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate());
   }
 
-  /** A number that opens the conversations behind it. */
-  function num(text, filter, label) {
+  /** A number that opens the conversations behind it (of one `day`
+   * only, when given). */
+  function num(text, filter, label, day) {
     if (!filter) return el('span', null, text);
     var b = el('button', 'num', text);
     b.type = 'button';
     b.setAttribute('aria-label', text + ': show the conversations (' + label + ')');
     b.dataset.filter = filter;
-    b.addEventListener('click', function () { drill(filter, label); });
+    if (day) b.dataset.day = day;
+    b.addEventListener('click', function () { drill(filter, label, day); });
     return b;
   }
   /** A rate shown with the count behind it, both opening the numerator. */
@@ -217,13 +221,16 @@
       { key: 'handed_off', name: 'Handed off', color: COLORS.handed_off, values: r.days.map(function (d) { return d.handed_off; }) },
       { key: 'abandoned', name: 'Abandoned', color: COLORS.abandoned, values: r.days.map(function (d) { return d.abandoned; }) }
     ];
+    // A segment opens its own conversations: that outcome, that day.
     columns(vol, 'Conversations by day', labels, series, function (x, i) {
-      drill('day:' + r.days[i].date, r.days[i].date);
+      drill(x.key, x.name.toLowerCase() + ' on ' + r.days[i].date, r.days[i].date);
     });
     vol.append(table('Conversations by day', ['Day', 'Conversations', 'Contained', 'Handed off', 'Abandoned'],
       r.days.map(function (d) {
         return [d.date, num(String(d.conversations), 'day:' + d.date, 'started ' + d.date),
-          String(d.contained), String(d.handed_off), String(d.abandoned)];
+          num(String(d.contained), 'contained', 'contained on ' + d.date, d.date),
+          num(String(d.handed_off), 'handed_off', 'handed off on ' + d.date, d.date),
+          num(String(d.abandoned), 'abandoned', 'abandoned on ' + d.date, d.date)];
       })));
 
     // Handoff reasons.
@@ -275,7 +282,11 @@
     columns(cd, 'Ratings by day (positive and other)', labels, [
       { key: 'positive', name: 'Positive', color: COLORS.contained, values: r.days.map(function (d) { return d.csat.num; }) },
       { key: 'other', name: 'Other ratings', color: COLORS.bad, values: r.days.map(function (d) { return d.csat.den - d.csat.num; }) }
-    ], function (x, i) { drill('day:' + r.days[i].date, r.days[i].date); });
+    ], function (x, i) {
+      var d = r.days[i].date;
+      if (x.key === 'positive') drill('csat_positive', 'positive ratings on ' + d, d);
+      else drill('csat_negative', 'other ratings on ' + d, d);
+    });
     cd.append(table('CSAT by day', ['Day', 'Positive', 'Rated', 'CSAT'], r.days.map(function (d) {
       return [d.date, String(d.csat.num), String(d.csat.den), pct(d.csat)];
     })));
@@ -344,16 +355,20 @@
   }
 
   // ---- drill-down
-  function drill(filter, label) {
-    drillState = { filter: filter, label: label, offset: 0 };
+  function drill(filter, label, day) {
+    drillState = { filter: filter, label: label, day: day || null, offset: 0 };
     $('rows').textContent = '';
     $('drill').hidden = false;
     $('drill-h').textContent = 'Conversations: ' + label;
     page(true);
   }
+  /** The drill-down's query: the range, the filter, the day if any. */
+  function drillQuery(s) {
+    return 'filter=' + encodeURIComponent(s.filter) + '&' + range() + (s.day ? '&day=' + encodeURIComponent(s.day) : '');
+  }
   function page(focus) {
     var s = drillState;
-    api('GET', '/admin/reports/conversations?filter=' + encodeURIComponent(s.filter) + '&' + range() + '&offset=' + s.offset + '&limit=' + PAGE).then(function (p) {
+    api('GET', '/admin/reports/conversations?' + drillQuery(s) + '&offset=' + s.offset + '&limit=' + PAGE).then(function (p) {
       $('drill-h').textContent = 'Conversations: ' + s.label + ' (' + p.total + ')';
       var box = $('rows');
       var t = box.querySelector('tbody');
@@ -418,19 +433,28 @@
     }, function (e) { $('events').textContent = e.message; $('transcript').hidden = false; });
   }
 
-  // ---- CSV: fetched with the token, handed over as a file.
-  $('csv').addEventListener('click', function () {
-    fetch('/api/v1/admin/reports/conversations.csv?' + range(), { headers: { authorization: 'Bearer ' + token } }).then(function (r) {
+  // ---- CSV: fetched with the token, handed over as a file (all of the
+  // range, or the conversations of the open drill-down).
+  function csv(query, name) {
+    fetch('/api/v1/admin/reports/conversations.csv?' + query, { headers: { authorization: 'Bearer ' + token } }).then(function (r) {
       if (!r.ok) throw new Error('HTTP ' + r.status);
       return r.blob();
     }).then(function (b) {
       var a = el('a');
       a.href = URL.createObjectURL(b);
-      a.download = 'conversations-' + $('from').value + '-' + $('to').value + '.csv';
+      a.download = name;
       document.body.append(a);
       a.click();
       a.remove();
     }, function (e) { $('report-error').textContent = 'CSV: ' + e.message; });
+  }
+  $('csv').addEventListener('click', function () {
+    csv(range(), 'conversations-' + $('from').value + '-' + $('to').value + '.csv');
+  });
+  $('drill-csv').addEventListener('click', function () {
+    var s = drillState;
+    if (!s) return;
+    csv(drillQuery(s), 'conversations-' + (s.day || $('from').value + '-' + $('to').value) + '-' + s.filter.replace(/[^a-z0-9_-]/gi, '_') + '.csv');
   });
 
   // ---- start: the last 7 days, today included (or ?from=&to=).
