@@ -14,30 +14,7 @@
 (function () {
   'use strict';
   var $ = function (id) { return document.getElementById(id); };
-  function token() { return localStorage.getItem('frontdesk:admin') || ''; }
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    return e;
-  }
-  /* Resolves with the JSON body; rejects with an Error carrying `body`. */
-  function api(method, path, body) {
-    return fetch('/api/v1' + path, {
-      method: method,
-      headers: { authorization: 'Bearer ' + token(), 'content-type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (j) {
-        if (!r.ok) {
-          var e = new Error((j.error && j.error.message) || ('HTTP ' + r.status));
-          e.body = j;
-          throw e;
-        }
-        return j;
-      });
-    });
-  }
+  var A = window.frontdeskAdmin, api = A.api, el = A.el, token = A.token;
   function lines(text) {
     return text.split('\n').map(function (l) { return l.trim(); }).filter(Boolean);
   }

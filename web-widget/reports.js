@@ -9,8 +9,7 @@
 (function () {
   'use strict';
   var $ = function (id) { return document.getElementById(id); };
-  var SVG = 'http://www.w3.org/2000/svg';
-  var token = localStorage.getItem('frontdesk:admin') || '';
+  var A = window.frontdeskAdmin, api = A.api, el = A.el, svg = A.svg;
   var PAGE = 50;
   var COLORS = { contained: '#14622b', handed_off: '#1f5fbf', abandoned: '#6b7280', bar: '#1f5fbf', bad: '#a0144f' };
   var REASONS = {
@@ -19,25 +18,6 @@
   };
   var drillState = null;
 
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    return e;
-  }
-  function svg(tag, attrs) {
-    var e = document.createElementNS(SVG, tag);
-    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, String(attrs[k])); });
-    return e;
-  }
-  function api(method, path) {
-    return fetch('/api/v1' + path, { method: method, headers: { authorization: 'Bearer ' + token } }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (j) {
-        if (!r.ok) throw new Error((j.error && j.error.message) || ('HTTP ' + r.status));
-        return j;
-      });
-    });
-  }
 
   // ---- formatting
   function pct(rate) {
@@ -339,18 +319,11 @@
 
   function range() { return 'from=' + encodeURIComponent($('from').value) + '&to=' + encodeURIComponent($('to').value); }
 
-  function load(first) {
+  function load() {
     $('report-error').textContent = '';
     return api('GET', '/admin/reports/summary?' + range()).then(function (r) {
-      if (first) {
-        localStorage.setItem('frontdesk:admin', token);
-        $('login').hidden = true; $('app').hidden = false; $('logout').hidden = false;
-      }
       render(r);
       $('drill').hidden = true; $('transcript').hidden = true;
-    }, function (e) {
-      if (first) $('login-error').textContent = 'Log in failed: ' + e.message;
-      else $('report-error').textContent = e.message;
     });
   }
 
@@ -436,7 +409,7 @@
   // ---- CSV: fetched with the token, handed over as a file (all of the
   // range, or the conversations of the open drill-down).
   function csv(query, name) {
-    fetch('/api/v1/admin/reports/conversations.csv?' + query, { headers: { authorization: 'Bearer ' + token } }).then(function (r) {
+    fetch('/api/v1/admin/reports/conversations.csv?' + query, { headers: { authorization: 'Bearer ' + A.token() } }).then(function (r) {
       if (!r.ok) throw new Error('HTTP ' + r.status);
       return r.blob();
     }).then(function (b) {
@@ -462,15 +435,9 @@
   var today = new Date();
   $('to').value = q.get('to') || isoDay(today);
   $('from').value = q.get('from') || isoDay(new Date(today.getTime() - 6 * 864e5));
-  $('range').addEventListener('submit', function (e) { e.preventDefault(); load(); });
-  $('login-form').addEventListener('submit', function (e) {
+  $('range').addEventListener('submit', function (e) {
     e.preventDefault();
-    token = $('token').value.trim();
-    load(true);
+    load().catch(function (err) { $('report-error').textContent = err.message; });
   });
-  $('logout').addEventListener('click', function () {
-    localStorage.removeItem('frontdesk:admin');
-    location.reload();
-  });
-  if (token) load(true);
+  A.session(load);
 })();
