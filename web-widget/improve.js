@@ -59,7 +59,11 @@
   function renderFailures(inbox) {
     var box = $('failures');
     box.textContent = '';
-    $('failures-status').textContent = inbox.total + ' failed messages in ' + inbox.clusters.length + ' clusters.';
+    var capped = inbox.clustered < inbox.total
+      ? ' The newest ' + inbox.clustered + ' of them are clustered; choose a shorter window for the others.'
+      : '';
+    $('failures-status').textContent = inbox.total + ' failed messages in ' + inbox.clusters.length + ' clusters (grouped by ' +
+      (inbox.clustered_by === 'meaning' ? 'meaning' : 'shared words') + ').' + capped;
     inbox.clusters.forEach(function (c) { box.append(renderCluster(c)); });
   }
   function renderCluster(c) {

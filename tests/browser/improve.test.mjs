@@ -67,6 +67,8 @@ test('a cluster of failed messages becomes examples, validates, and is answered'
   const cluster = page.locator('#failures article.cluster').filter({ hasText: WRAP[0] }).first();
   await cluster.waitFor(WAIT);
   assert.match(await cluster.locator('h3').textContent(), /^3 × /);
+  // All of them clustered (under the cap of 2,000), by shared words (no model).
+  assert.match(await page.locator('#failures-status').textContent(), /^3 failed messages in 1 clusters \(grouped by shared words\)\.$/);
   assert.match(await cluster.textContent(), /Nearest intent: gift_card \(score 0\.\d\d\)/);
   for (const t of WRAP) {
     assert.equal(await cluster.getByLabel(t, { exact: true }).isChecked(), true, t);
