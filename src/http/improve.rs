@@ -583,7 +583,6 @@ pub struct FormText {
     params(("name" = String, Path, description = "File name, e.g. `shipping_cost.toml`")),
     request_body = EditFields,
     responses((status = 200, description = "The text a save would write", body = FormText),
-        (status = 404, description = "`intent_file_not_found`", body = EditFailed),
         (status = 409, description = "`stale_base`", body = EditFailed),
         (status = 422, description = "`invalid_file_name`, `invalid_request`", body = EditFailed)))]
 pub async fn form_preview(
