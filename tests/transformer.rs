@@ -357,3 +357,82 @@ fn the_shop_passes_its_own_tests_with_the_model() {
         .collect();
     assert!(failed.is_empty(), "{failed:#?}");
 }
+
+/// Issue 17, item 4: with the semantic layer the failures inbox clusters
+/// on meaning. Two rewordings that share no word land in one cluster on
+/// the model's embeddings, while the lexical vectors keep them apart; an
+/// unrelated question stays apart either way. Through the inbox itself
+/// (a store holding the fallbacks), the clusters are said to be by
+/// meaning, and the nearest intent is the serving classifier's.
+#[test]
+fn failed_messages_cluster_on_meaning_with_the_model() {
+    use frontdesk::conversation::{Event, Visitor};
+    use frontdesk::improve::{cluster, failures};
+    use frontdesk::store::{MemStore, Store};
+
+    let texts = [
+        "my parcel never showed up",
+        "where is my package, it did not arrive",
+        "do you sell gift cards",
+    ];
+    let together = |groups: &[Vec<usize>], a: usize, b: usize| {
+        groups.iter().any(|g| g.contains(&a) && g.contains(&b))
+    };
+    let lexical = cluster::cluster(&texts);
+    assert!(!together(&lexical, 0, 1), "no shared word: {lexical:?}");
+
+    let shop = shop_with_model();
+    let e = shop.embed(&texts).expect("the model embeds");
+    let cos = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let meaning = cluster::cluster_embeddings(&e);
+    assert!(
+        together(&meaning, 0, 1),
+        "paraphrases apart: {meaning:?} (cosine {})",
+        cos(&e[0], &e[1])
+    );
+    assert!(
+        !together(&meaning, 0, 2),
+        "unrelated together: {meaning:?} (cosine {})",
+        cos(&e[0], &e[2])
+    );
+
+    let store = MemStore::new();
+    for (n, t) in texts.iter().enumerate() {
+        let id = format!("c{n}");
+        let at = 1_000_000 + n as i64 * 10_000;
+        store.create(&id, at, Visitor::default()).unwrap();
+        store
+            .append(
+                &id,
+                at + 1,
+                vec![Event::VisitorMessage {
+                    text: t.to_string(),
+                    client_id: "1".into(),
+                }],
+            )
+            .unwrap();
+        store
+            .append(
+                &id,
+                at + 2,
+                vec![Event::Fallback {
+                    text: "?".into(),
+                    trace: String::new(),
+                    decision: None,
+                }],
+            )
+            .unwrap();
+    }
+    let inbox = failures::inbox(&store, &shop, 0, i64::MAX).unwrap();
+    assert!(inbox.by_meaning);
+    assert_eq!((inbox.total, inbox.clustered), (3, 3));
+    let first = &inbox.clusters[0];
+    let got: Vec<&str> = first.messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(got, &texts[..2], "{:?}", inbox.clusters);
+    let top = shop.classify(texts[0]).candidates[0].clone();
+    assert_eq!(
+        first.messages[0].nearest,
+        Some((top.intent, top.score)),
+        "the nearest intent is the serving classifier's"
+    );
+}

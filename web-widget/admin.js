@@ -3,34 +3,7 @@
 (function () {
   'use strict';
   var $ = function (id) { return document.getElementById(id); };
-  var token = localStorage.getItem('frontdesk:admin') || '';
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    return e;
-  }
-  function api(method, path, body) {
-    return fetch('/api/v1' + path, {
-      method: method,
-      headers: { authorization: 'Bearer ' + token, 'content-type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (j) {
-        if (!r.ok) throw new Error((j.error && j.error.message) || ('HTTP ' + r.status));
-        return j;
-      });
-    });
-  }
-  $('login-form').addEventListener('submit', function (e) {
-    e.preventDefault();
-    token = $('token').value.trim();
-    load(true);
-  });
-  $('logout').addEventListener('click', function () {
-    localStorage.removeItem('frontdesk:admin');
-    location.reload();
-  });
+  var A = window.frontdeskAdmin, api = A.api, el = A.el;
   function when(ms) { return new Date(ms).toLocaleString(); }
   function status(s) {
     var box = $('status');
@@ -44,12 +17,8 @@
       box.append(ul);
     }
   }
-  function load(first) {
+  function load() {
     return api('GET', '/admin/intents').then(function (v) {
-      if (first) {
-        localStorage.setItem('frontdesk:admin', token);
-        $('login').hidden = true; $('app').hidden = false; $('logout').hidden = false;
-      }
       status(v.status);
       $('thresholds').textContent = 'Answer from ' + v.answer_threshold.toFixed(2) + ', clarify from ' + v.clarify_threshold.toFixed(2) + ' (' + v.thresholds + ')';
       var body = $('intents');
@@ -59,12 +28,10 @@
         [i.id, i.action, String(i.examples), String(i.tests), i.description, i.file].forEach(function (c) { tr.append(el('td', null, c)); });
         body.append(tr);
       });
-    }, function (e) {
-      if (first) $('login-error').textContent = 'Log in failed: ' + e.message;
     });
   }
   $('reload').addEventListener('click', function () {
-    api('POST', '/admin/reload').then(function (s) { status(s); load(); }, function (e) { $('status').textContent = e.message; });
+    api('POST', '/admin/reload').then(function (s) { status(s); return load(); }).catch(function (e) { $('status').textContent = e.message; });
   });
   $('try-form').addEventListener('submit', function (e) {
     e.preventDefault();
@@ -84,6 +51,6 @@
     }, function (e) { $('result').textContent = e.message; });
   });
   // The status follows edits made on disk.
-  setInterval(function () { if (!$('app').hidden && !document.hidden) load(); }, 5000);
-  if (token) load(true);
+  setInterval(function () { if (!$('app').hidden && !document.hidden) load().catch(function () {}); }, 5000);
+  A.session(load);
 })();

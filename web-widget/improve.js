@@ -7,34 +7,14 @@
  * Hook for the replay panel: when `window.frontdeskReplay(container,
  * files)` is defined (replay.js), the editor shows "Preview on recent
  * traffic", which calls it with the element to render into and the edited
- * files as { "name.toml": "toml text" } (the raw TOML view). */
+ * files as { "name.toml": "toml text" }: what Save would write. That is
+ * the form's fields applied to the file (asked of the server, POST
+ * …/fields/text, the same code as the save), or the raw TOML view when it
+ * was edited after the form. */
 (function () {
   'use strict';
   var $ = function (id) { return document.getElementById(id); };
-  function token() { return localStorage.getItem('frontdesk:admin') || ''; }
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    return e;
-  }
-  /* Resolves with the JSON body; rejects with an Error carrying `body`. */
-  function api(method, path, body) {
-    return fetch('/api/v1' + path, {
-      method: method,
-      headers: { authorization: 'Bearer ' + token(), 'content-type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (j) {
-        if (!r.ok) {
-          var e = new Error((j.error && j.error.message) || ('HTTP ' + r.status));
-          e.body = j;
-          throw e;
-        }
-        return j;
-      });
-    });
-  }
+  var A = window.frontdeskAdmin, api = A.api, el = A.el, token = A.token;
   function lines(text) {
     return text.split('\n').map(function (l) { return l.trim(); }).filter(Boolean);
   }
@@ -79,7 +59,11 @@
   function renderFailures(inbox) {
     var box = $('failures');
     box.textContent = '';
-    $('failures-status').textContent = inbox.total + ' failed messages in ' + inbox.clusters.length + ' clusters.';
+    var capped = inbox.clustered < inbox.total
+      ? ' The newest ' + inbox.clustered + ' of them are clustered; choose a shorter window for the others.'
+      : '';
+    $('failures-status').textContent = inbox.total + ' failed messages in ' + inbox.clusters.length + ' clusters (grouped by ' +
+      (inbox.clustered_by === 'meaning' ? 'meaning' : 'shared words') + ').' + capped;
     inbox.clusters.forEach(function (c) { box.append(renderCluster(c)); });
   }
   function renderCluster(c) {
@@ -193,6 +177,13 @@
 
   /* ---- intent editor ------------------------------------------------- */
   var current = null; // { name, version }
+  // Which view was edited last ('form' or 'raw'): Preview shows what that
+  // view's Save would write.
+  var edited = null;
+  ['e-description', 'e-examples', 'e-keywords', 'e-answers', 'e-quick', 'e-threshold'].forEach(function (id) {
+    $(id).addEventListener('input', function () { edited = 'form'; });
+  });
+  $('e-raw').addEventListener('input', function () { edited = 'raw'; });
   function refreshFiles() {
     return api('GET', '/admin/intent-files').then(function (r) {
       var sel = $('e-file'), was = sel.value;
@@ -223,6 +214,7 @@
       $('e-quick').value = x.quick_replies.join('\n');
       $('e-threshold').value = x.threshold == null ? '' : String(x.threshold);
       $('e-raw').value = f.toml;
+      edited = null;
       $('e-preview').hidden = typeof window.frontdeskReplay !== 'function';
       $('e-status').textContent = 'Opened ' + f.name + '.';
     }, function (e) { showErrors($('e-errors'), e); });
@@ -238,9 +230,8 @@
     showErrors($('e-errors'), e);
   }
   $('e-open').addEventListener('click', function () { if ($('e-file').value) openFile($('e-file').value); });
-  $('e-form').addEventListener('submit', function (e) {
-    e.preventDefault();
-    if (!current) return;
+  /* The form as a save sends it. */
+  function formBody() {
     var t = $('e-threshold').value.trim();
     var body = {
       base_version: current.version,
@@ -251,8 +242,13 @@
       quick_replies: lines($('e-quick').value)
     };
     if (t) body.threshold = Number(t); else body.clear_threshold = true;
+    return body;
+  }
+  $('e-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    if (!current) return;
     $('e-status').textContent = 'Saving…';
-    api('PUT', '/admin/intent-files/' + encodeURIComponent(current.name) + '/fields', body).then(afterSave, saveError);
+    api('PUT', '/admin/intent-files/' + encodeURIComponent(current.name) + '/fields', formBody()).then(afterSave, saveError);
   });
   $('e-raw-save').addEventListener('click', function () {
     if (!current) return;
@@ -261,12 +257,26 @@
   });
   $('e-preview').addEventListener('click', function () {
     if (!current || typeof window.frontdeskReplay !== 'function') return;
-    var files = {};
-    files[current.name] = $('e-raw').value;
-    // The raw view is what is previewed (the form's unsaved changes are not).
-    var r = window.frontdeskReplay($('e-replay'), files);
-    // The panel shows its own errors.
-    if (r && typeof r.catch === 'function') r.catch(function () {});
+    var name = current.name;
+    $('e-errors').textContent = '';
+    // What Save would write: the raw view if it was edited last, else the
+    // form's fields applied to the file by the server (nothing written).
+    var text = edited === 'raw'
+      ? Promise.resolve({ toml: $('e-raw').value, from: 'the raw TOML' })
+      : api('POST', '/admin/intent-files/' + encodeURIComponent(name) + '/fields/text', formBody()).then(function (t) {
+        return { toml: t.toml, from: 'the form' };
+      });
+    text.then(function (t) {
+      var files = {};
+      files[name] = t.toml;
+      $('e-status').textContent = 'Previewing ' + name + ' as a save of ' + t.from + ' would write it (not saved).';
+      var r = window.frontdeskReplay($('e-replay'), files);
+      // The panel shows its own errors.
+      if (r && typeof r.catch === 'function') r.catch(function () {});
+    }, function (e) {
+      $('e-status').textContent = 'Not previewed.';
+      showErrors($('e-errors'), e);
+    });
   });
 
   /* Start once admin.js has logged in (it shows #app). */

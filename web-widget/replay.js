@@ -14,35 +14,8 @@
  * present, is wired here too: a file name, its TOML, Preview. */
 (function () {
   'use strict';
-  var SVG = 'http://www.w3.org/2000/svg';
   var uid = 0;
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    return e;
-  }
-  function svg(tag, attrs) {
-    var e = document.createElementNS(SVG, tag);
-    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
-    return e;
-  }
-  function api(token, method, path, body) {
-    return fetch('/api/v1' + path, {
-      method: method,
-      headers: { authorization: 'Bearer ' + token, 'content-type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (j) {
-        if (!r.ok) {
-          var e = new Error((j.error && j.error.message) || ('HTTP ' + r.status));
-          e.code = j.error && j.error.code;
-          throw e;
-        }
-        return j;
-      });
-    });
-  }
+  var A = window.frontdeskAdmin, el = A.el, svg = A.svg;
   function pct(x) { return (x * 100).toFixed(1) + '%'; }
   function signed(n) { return (n > 0 ? '+' : '') + n; }
   function outcome(o) {
@@ -168,14 +141,14 @@
 
   window.frontdeskReplay = function (container, files, options) {
     options = options || {};
-    var token = options.token || localStorage.getItem('frontdesk:admin') || '';
+    var token = options.token || A.token();
     var days = options.sinceDays || 7;
     container.textContent = '';
     var status = el('p', null, 'Replaying the last ' + days + ' days…');
     status.setAttribute('role', 'status');
     container.append(status);
-    var report = api(token, 'POST', '/admin/replay', { since_days: days, files: files || {} });
-    var curve = api(token, 'GET', '/admin/replay/thresholds?since_days=' + days).catch(function () { return null; });
+    var report = A.api('POST', '/admin/replay', { since_days: days, files: files || {} }, token);
+    var curve = A.api('GET', '/admin/replay/thresholds?since_days=' + days, null, token).catch(function () { return null; });
     return Promise.all([report, curve]).then(function (got) {
       status.textContent = 'Replayed the last ' + days + ' days against the edit.';
       var box = el('div', 'replay-report');

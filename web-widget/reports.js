@@ -2,13 +2,14 @@
  * (GET /api/v1/admin/reports/summary), drawn as SVG charts built here (no
  * chart library), each with a table beside it as its text alternative.
  * Every number is a button that lists the conversations behind it
- * (GET /api/v1/admin/reports/conversations?filter=…), and each of those
+ * (GET /api/v1/admin/reports/conversations?filter=…, with &day=… for one
+ * day's part of a chart: a day's "handed off" segment lists exactly the
+ * conversations started that day and handed off), and each of those
  * opens its transcript. Texts go in as text, never as HTML. */
 (function () {
   'use strict';
   var $ = function (id) { return document.getElementById(id); };
-  var SVG = 'http://www.w3.org/2000/svg';
-  var token = localStorage.getItem('frontdesk:admin') || '';
+  var A = window.frontdeskAdmin, api = A.api, el = A.el, svg = A.svg;
   var PAGE = 50;
   var COLORS = { contained: '#14622b', handed_off: '#1f5fbf', abandoned: '#6b7280', bar: '#1f5fbf', bad: '#a0144f' };
   var REASONS = {
@@ -17,25 +18,6 @@
   };
   var drillState = null;
 
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    return e;
-  }
-  function svg(tag, attrs) {
-    var e = document.createElementNS(SVG, tag);
-    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, String(attrs[k])); });
-    return e;
-  }
-  function api(method, path) {
-    return fetch('/api/v1' + path, { method: method, headers: { authorization: 'Bearer ' + token } }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (j) {
-        if (!r.ok) throw new Error((j.error && j.error.message) || ('HTTP ' + r.status));
-        return j;
-      });
-    });
-  }
 
   // ---- formatting
   function pct(rate) {
@@ -59,14 +41,16 @@
     return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate());
   }
 
-  /** A number that opens the conversations behind it. */
-  function num(text, filter, label) {
+  /** A number that opens the conversations behind it (of one `day`
+   * only, when given). */
+  function num(text, filter, label, day) {
     if (!filter) return el('span', null, text);
     var b = el('button', 'num', text);
     b.type = 'button';
     b.setAttribute('aria-label', text + ': show the conversations (' + label + ')');
     b.dataset.filter = filter;
-    b.addEventListener('click', function () { drill(filter, label); });
+    if (day) b.dataset.day = day;
+    b.addEventListener('click', function () { drill(filter, label, day); });
     return b;
   }
   /** A rate shown with the count behind it, both opening the numerator. */
@@ -225,13 +209,16 @@
       { key: 'handed_off', name: 'Handed off', color: COLORS.handed_off, values: r.days.map(function (d) { return d.handed_off; }) },
       { key: 'abandoned', name: 'Abandoned', color: COLORS.abandoned, values: r.days.map(function (d) { return d.abandoned; }) }
     ];
+    // A segment opens its own conversations: that outcome, that day.
     columns(vol, 'Conversations by day', labels, series, function (x, i) {
-      drill('day:' + r.days[i].date, r.days[i].date);
+      drill(x.key, x.name.toLowerCase() + ' on ' + r.days[i].date, r.days[i].date);
     });
     vol.append(table('Conversations by day', ['Day', 'Conversations', 'Contained', 'Handed off', 'Abandoned'],
       r.days.map(function (d) {
         return [d.date, num(String(d.conversations), 'day:' + d.date, 'started ' + d.date),
-          String(d.contained), String(d.handed_off), String(d.abandoned)];
+          num(String(d.contained), 'contained', 'contained on ' + d.date, d.date),
+          num(String(d.handed_off), 'handed_off', 'handed off on ' + d.date, d.date),
+          num(String(d.abandoned), 'abandoned', 'abandoned on ' + d.date, d.date)];
       })));
 
     // Handoff reasons.
@@ -283,7 +270,11 @@
     columns(cd, 'Ratings by day (positive and other)', labels, [
       { key: 'positive', name: 'Positive', color: COLORS.contained, values: r.days.map(function (d) { return d.csat.num; }) },
       { key: 'other', name: 'Other ratings', color: COLORS.bad, values: r.days.map(function (d) { return d.csat.den - d.csat.num; }) }
-    ], function (x, i) { drill('day:' + r.days[i].date, r.days[i].date); });
+    ], function (x, i) {
+      var d = r.days[i].date;
+      if (x.key === 'positive') drill('csat_positive', 'positive ratings on ' + d, d);
+      else drill('csat_negative', 'other ratings on ' + d, d);
+    });
     cd.append(table('CSAT by day', ['Day', 'Positive', 'Rated', 'CSAT'], r.days.map(function (d) {
       return [d.date, String(d.csat.num), String(d.csat.den), pct(d.csat)];
     })));
@@ -336,32 +327,29 @@
 
   function range() { return 'from=' + encodeURIComponent($('from').value) + '&to=' + encodeURIComponent($('to').value); }
 
-  function load(first) {
+  function load() {
     $('report-error').textContent = '';
     return api('GET', '/admin/reports/summary?' + range()).then(function (r) {
-      if (first) {
-        localStorage.setItem('frontdesk:admin', token);
-        $('login').hidden = true; $('app').hidden = false; $('logout').hidden = false;
-      }
       render(r);
       $('drill').hidden = true; $('transcript').hidden = true;
-    }, function (e) {
-      if (first) $('login-error').textContent = 'Log in failed: ' + e.message;
-      else $('report-error').textContent = e.message;
     });
   }
 
   // ---- drill-down
-  function drill(filter, label) {
-    drillState = { filter: filter, label: label, offset: 0 };
+  function drill(filter, label, day) {
+    drillState = { filter: filter, label: label, day: day || null, offset: 0 };
     $('rows').textContent = '';
     $('drill').hidden = false;
     $('drill-h').textContent = 'Conversations: ' + label;
     page(true);
   }
+  /** The drill-down's query: the range, the filter, the day if any. */
+  function drillQuery(s) {
+    return 'filter=' + encodeURIComponent(s.filter) + '&' + range() + (s.day ? '&day=' + encodeURIComponent(s.day) : '');
+  }
   function page(focus) {
     var s = drillState;
-    api('GET', '/admin/reports/conversations?filter=' + encodeURIComponent(s.filter) + '&' + range() + '&offset=' + s.offset + '&limit=' + PAGE).then(function (p) {
+    api('GET', '/admin/reports/conversations?' + drillQuery(s) + '&offset=' + s.offset + '&limit=' + PAGE).then(function (p) {
       $('drill-h').textContent = 'Conversations: ' + s.label + ' (' + p.total + ')';
       var box = $('rows');
       var t = box.querySelector('tbody');
@@ -426,19 +414,28 @@
     }, function (e) { $('events').textContent = e.message; $('transcript').hidden = false; });
   }
 
-  // ---- CSV: fetched with the token, handed over as a file.
-  $('csv').addEventListener('click', function () {
-    fetch('/api/v1/admin/reports/conversations.csv?' + range(), { headers: { authorization: 'Bearer ' + token } }).then(function (r) {
+  // ---- CSV: fetched with the token, handed over as a file (all of the
+  // range, or the conversations of the open drill-down).
+  function csv(query, name) {
+    fetch('/api/v1/admin/reports/conversations.csv?' + query, { headers: { authorization: 'Bearer ' + A.token() } }).then(function (r) {
       if (!r.ok) throw new Error('HTTP ' + r.status);
       return r.blob();
     }).then(function (b) {
       var a = el('a');
       a.href = URL.createObjectURL(b);
-      a.download = 'conversations-' + $('from').value + '-' + $('to').value + '.csv';
+      a.download = name;
       document.body.append(a);
       a.click();
       a.remove();
     }, function (e) { $('report-error').textContent = 'CSV: ' + e.message; });
+  }
+  $('csv').addEventListener('click', function () {
+    csv(range(), 'conversations-' + $('from').value + '-' + $('to').value + '.csv');
+  });
+  $('drill-csv').addEventListener('click', function () {
+    var s = drillState;
+    if (!s) return;
+    csv(drillQuery(s), 'conversations-' + (s.day || $('from').value + '-' + $('to').value) + '-' + s.filter.replace(/[^a-z0-9_-]/gi, '_') + '.csv');
   });
 
   // ---- start: the last 7 days, today included (or ?from=&to=).
@@ -446,15 +443,9 @@
   var today = new Date();
   $('to').value = q.get('to') || isoDay(today);
   $('from').value = q.get('from') || isoDay(new Date(today.getTime() - 6 * 864e5));
-  $('range').addEventListener('submit', function (e) { e.preventDefault(); load(); });
-  $('login-form').addEventListener('submit', function (e) {
+  $('range').addEventListener('submit', function (e) {
     e.preventDefault();
-    token = $('token').value.trim();
-    load(true);
+    load().catch(function (err) { $('report-error').textContent = err.message; });
   });
-  $('logout').addEventListener('click', function () {
-    localStorage.removeItem('frontdesk:admin');
-    location.reload();
-  });
-  if (token) load(true);
+  A.session(load);
 })();

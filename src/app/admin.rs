@@ -18,33 +18,62 @@ impl App {
     /// Loads the intents directory; on success swaps the set in, on failure
     /// keeps the old one and records why.
     pub fn reload_now(&self) -> ReloadStatus {
-        let now = self.now_ms();
-        let result =
-            Classifier::load_with(&self.inner.config.server.intents_dir, &self.inner.model);
-        let mut status = self.inner.reload.lock().unwrap_or_else(|e| e.into_inner());
-        status.attempted_at_ms = now;
+        let result = crate::replay::edited_set(
+            &self.inner.config.server.intents_dir,
+            &Default::default(),
+            &self.inner.model,
+        );
         match result {
-            Ok(c) => {
-                status.ok = true;
-                status.errors.clear();
-                status.loaded_at_ms = now;
-                status.intents = c.intents().intents.len();
-                *self
-                    .inner
-                    .classifier
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner()) = Arc::new(c);
-                self.inner.metrics.inc(Count::Reload("ok"));
-                tracing::info!(intents = status.intents, "intents reloaded");
-            }
+            Ok((c, digest)) => self.install(c, digest),
             Err(e) => {
+                let mut status = self.inner.reload.lock().unwrap_or_else(|e| e.into_inner());
+                status.attempted_at_ms = self.now_ms();
                 status.ok = false;
                 status.errors = e.0.iter().map(|e| e.to_string()).collect();
                 self.inner.metrics.inc(Count::Reload("error"));
                 tracing::warn!(errors = %e, "intents not reloaded; the previous set keeps serving");
+                status.clone()
             }
         }
+    }
+
+    /// Serves `classifier`, a set built and validated from the intent
+    /// files whose digest is `digest` (`replay::edited_set`; a save passes
+    /// the set it validated, so it is not built again).
+    pub fn install(&self, classifier: Classifier, digest: String) -> ReloadStatus {
+        let now = self.now_ms();
+        let mut status = self.inner.reload.lock().unwrap_or_else(|e| e.into_inner());
+        status.attempted_at_ms = now;
+        status.ok = true;
+        status.errors.clear();
+        status.loaded_at_ms = now;
+        status.intents = classifier.intents().intents.len();
+        *self
+            .inner
+            .classifier
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(classifier);
+        *self
+            .inner
+            .served_digest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(digest);
+        self.inner.metrics.inc(Count::Reload("ok"));
+        tracing::info!(intents = status.intents, "intents reloaded");
         status.clone()
+    }
+
+    /// Whether the intent files on disk are the ones the serving set was
+    /// built from (then a reload would build the same set again).
+    pub fn serves_files_as_they_are(&self) -> bool {
+        let now = crate::replay::dir_digest(&self.inner.config.server.intents_dir);
+        now.is_some()
+            && *self
+                .inner
+                .served_digest
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                == now
     }
 
     pub fn intents_view(&self) -> IntentsView {

@@ -66,6 +66,11 @@ pub struct Metrics {
     handoffs: Family<One, Counter>,
     webhook_deliveries: Family<One, Counter>,
     reloads: Family<One, Counter>,
+    /// `frontdesk_intent_builds_total`: intent sets built into a
+    /// classifier by this process (`classify::builds`, read at render).
+    intent_builds: Counter,
+    /// Two scrapes at once must not both add the same builds.
+    intent_builds_sync: std::sync::Mutex<()>,
     queue_length: Gauge,
     agents_online: Gauge,
     websockets_open: Gauge,
@@ -98,6 +103,12 @@ impl Metrics {
             "Webhook delivery attempts by result",
         );
         let reloads = counter("frontdesk_reloads", "Intent reloads by result");
+        let intent_builds = Counter::default();
+        registry.register(
+            "frontdesk_intent_builds",
+            "Intent sets built (loads, reloads, validated edits, replays)",
+            intent_builds.clone(),
+        );
         let http_requests = Family::<Two, Counter>::default();
         registry.register(
             "frontdesk_http_requests",
@@ -133,6 +144,8 @@ impl Metrics {
             handoffs,
             webhook_deliveries,
             reloads,
+            intent_builds,
+            intent_builds_sync: std::sync::Mutex::new(()),
             queue_length,
             agents_online,
             websockets_open,
@@ -169,6 +182,15 @@ impl Metrics {
         self.agents_online.set(gauges.agents_online);
         self.websockets_open.set(gauges.websockets_open);
         self.webhook_outbox.set(gauges.webhook_outbox);
+        {
+            let _one = self
+                .intent_builds_sync
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let shown = self.intent_builds.get();
+            self.intent_builds
+                .inc_by(crate::classify::builds().saturating_sub(shown));
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);

@@ -92,6 +92,11 @@ struct Inner {
     /// The intent set being served; a reload builds a new one and swaps
     /// the pointer, so a request never sees half of one.
     classifier: RwLock<Arc<Classifier>>,
+    /// The digest of the intent files the serving set was built from
+    /// (`replay::dir_digest`): the watcher does not reload a directory
+    /// that holds exactly those files (a save swaps its validated set in
+    /// itself).
+    served_digest: Mutex<Option<String>>,
     /// The semantic model, loaded once, used by every reload.
     model: Model,
     reload: Mutex<ReloadStatus>,
@@ -128,6 +133,8 @@ struct Inner {
 pub struct Loaded {
     model: Model,
     classifier: Classifier,
+    /// The digest of the files it was built from (`replay::dir_digest`).
+    digest: String,
 }
 
 /// Who a bearer token belongs to.
@@ -175,9 +182,14 @@ impl App {
         if let Some(p) = model.precision() {
             tracing::info!(precision = %p, "semantic layer on");
         }
-        let classifier = Classifier::load_with(&config.server.intents_dir, &model)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(Loaded { model, classifier })
+        let (classifier, digest) =
+            crate::replay::edited_set(&config.server.intents_dir, &Default::default(), &model)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Loaded {
+            model,
+            classifier,
+            digest,
+        })
     }
 
     /// The app from what `load` loaded and an open store.
@@ -187,7 +199,11 @@ impl App {
         loaded: Loaded,
         clock: Clock,
     ) -> anyhow::Result<(App, Started)> {
-        let Loaded { model, classifier } = loaded;
+        let Loaded {
+            model,
+            classifier,
+            digest,
+        } = loaded;
         let count = classifier.intents().intents.len();
         let secret = match store.setting("visitor_secret")? {
             Some(s) if s.len() == 32 => s,
@@ -247,6 +263,7 @@ impl App {
                     errors: Vec::new(),
                 }),
                 classifier: RwLock::new(Arc::new(classifier)),
+                served_digest: Mutex::new(Some(digest)),
                 model,
                 queue: Mutex::new(queue),
                 stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),

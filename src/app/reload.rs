@@ -2,7 +2,9 @@
 //! sizes and modification times of its files) every `reload_poll_ms`: no
 //! platform notification API to depend on, and a change is seen well within
 //! a second. A changed directory is loaded and validated fully off the
-//! executor; only a set that passes replaces the running one.
+//! executor; only a set that passes replaces the running one. A change
+//! that leaves the files' contents as the serving set was built from
+//! (their digest, `replay::dir_digest`) reloads nothing.
 
 use std::path::Path;
 use std::time::Duration;
@@ -51,6 +53,14 @@ pub async fn watch(app: App, shutdown: impl std::future::Future<Output = ()>) {
         last = now;
         let app2 = app.clone();
         // An editor that writes in several steps is seen again next poll.
-        let _ = tokio::task::spawn_blocking(move || app2.reload_now()).await;
+        // Files that hold exactly what the serving set was built from (a
+        // save from the admin page swapped its validated set in already,
+        // or a touch) are not built again.
+        let _ = tokio::task::spawn_blocking(move || {
+            if !app2.serves_files_as_they_are() {
+                app2.reload_now();
+            }
+        })
+        .await;
     }
 }

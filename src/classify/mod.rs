@@ -222,6 +222,17 @@ impl Model {
     }
 }
 
+/// Intent sets built into a classifier (`Classifier::new_with`: every
+/// load, reload, validation of an edit and replay of one) since the
+/// process started; `/metrics` shows it, so a test can see that one save
+/// builds the set once.
+static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many intent sets this process has built (see `BUILDS`).
+pub fn builds() -> u64 {
+    BUILDS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Confidence a keyword or pattern hit gives its intent on its own.
 pub const RULE_CONFIDENCE: f32 = 0.9;
 /// How many candidates a ranking keeps.
@@ -389,6 +400,7 @@ impl Classifier {
     /// The classifier of `intents` with the semantic layer of `model` (if
     /// it has one), trained once.
     pub fn new_with(intents: Arc<IntentSet>, model: &Model) -> Result<Classifier, ModelError> {
+        BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if !model.is_on() {
             return Ok(Classifier::new(intents));
         }
@@ -543,6 +555,18 @@ impl Classifier {
             let _ = s.encoder.embed(texts, true);
         }
         let _ = texts;
+    }
+
+    /// The sentence embeddings of `texts` (unit length) from this set's
+    /// semantic layer, as `classify` computes them; `None` when the layer
+    /// is off or the model fails.
+    pub fn embed(&self, texts: &[&str]) -> Option<Vec<Vec<f32>>> {
+        #[cfg(feature = "transformer")]
+        if let Some(s) = &self.semantic {
+            return s.encoder.embed(texts, false).ok();
+        }
+        let _ = texts;
+        None
     }
 
     /// Whether the semantic layer is on.

@@ -1678,6 +1678,21 @@ pub struct ReportQuery {
     pub to: Option<String>,
 }
 
+/// The CSV's rows: the window, and optionally a filter and a day as a
+/// drill-down takes them (default: every conversation of the window).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportCsvQuery {
+    /// First day, `YYYY-MM-DD`.
+    pub from: Option<String>,
+    /// Last day, inclusive, `YYYY-MM-DD`.
+    pub to: Option<String>,
+    /// A drill-down filter name (default `cohort`: every conversation).
+    pub filter: Option<String>,
+    /// Only the conversations started on this day (within the window).
+    pub day: Option<String>,
+}
+
 /// A drill-down: the window, the filter and the page.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -1689,6 +1704,10 @@ pub struct ReportConversationsQuery {
     /// A filter name (README, "Reports"): `cohort` (default),
     /// `contained_confirmed`, `handoff:asked`, `intent:order_status`, …
     pub filter: Option<String>,
+    /// Only the conversations started on this day (`YYYY-MM-DD`, within
+    /// the window), combined with `filter`: `filter=handed_off&day=…` is
+    /// one day's segment of the volume chart.
+    pub day: Option<String>,
     /// Rows to skip (default 0).
     pub offset: Option<u64>,
     /// Rows to return, 1 to 500 (default 50).

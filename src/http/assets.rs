@@ -1,7 +1,7 @@
 //! The web pages and the widget, compiled into the binary (`web-widget/`):
 //! `/` a sample shop page with the widget on it, `/widget.js` for host
 //! pages, `/agent` the agent console, `/admin` the admin page, `/reports`
-//! the reports page. Our own
+//! the reports page (both on `/admin-common.js`, their shared helper). Our own
 //! pages are served with a strict Content-Security-Policy: they have no
 //! inline script or style, so they need none of the `unsafe-` sources.
 
@@ -95,6 +95,7 @@ pub fn router() -> Router<App> {
         .route("/agent", serve!("agent.html", HTML, true))
         .route("/agent.js", serve!("agent.js", JS, false))
         .route("/admin", serve!("admin.html", HTML, true))
+        .route("/admin-common.js", serve!("admin-common.js", JS, false))
         .route("/admin.js", serve!("admin.js", JS, false))
         .route("/improve.js", serve!("improve.js", JS, false))
         .route("/replay.js", serve!("replay.js", JS, false))
@@ -111,6 +112,51 @@ pub fn router() -> Router<App> {
 mod tests {
     use super::*;
     use crate::conversation::Language;
+
+    /// The admin pages share one helper script (token, API calls,
+    /// elements, the log-in form): loaded before each page's own scripts,
+    /// and no page script carries a copy of it.
+    #[test]
+    fn the_admin_pages_share_one_helper_script() {
+        let pages = [
+            (
+                include_str!("../../web-widget/admin.html"),
+                &["/admin.js", "/improve.js", "/replay.js"][..],
+            ),
+            (
+                include_str!("../../web-widget/reports.html"),
+                &["/reports.js"][..],
+            ),
+        ];
+        for (html, scripts) in pages {
+            let common = html
+                .find("src=\"/admin-common.js\"")
+                .expect("loads the helper");
+            for s in scripts {
+                let at = html.find(&format!("src=\"{s}\"")).expect(s);
+                assert!(common < at, "{s} is loaded after the helper");
+            }
+            assert!(
+                !html.contains("id=\"login-form\""),
+                "the helper draws the log-in"
+            );
+        }
+        for (name, js) in [
+            ("admin.js", include_str!("../../web-widget/admin.js")),
+            ("improve.js", include_str!("../../web-widget/improve.js")),
+            ("replay.js", include_str!("../../web-widget/replay.js")),
+            ("reports.js", include_str!("../../web-widget/reports.js")),
+        ] {
+            for copy in [
+                "function api(",
+                "function el(",
+                "function svg(",
+                "localStorage",
+            ] {
+                assert!(!js.contains(copy), "{name} has its own `{copy}`");
+            }
+        }
+    }
 
     #[test]
     fn the_widget_is_served_with_the_texts_of_its_language() {

@@ -16,6 +16,7 @@ use super::api::{ErrorDetail, ReloadStatus};
 use super::error::{Body, HttpError};
 use super::{blocking, AdminAuth};
 use crate::app::{ApiError, App};
+use crate::classify::Model;
 use crate::improve::{self, edit, EditError};
 
 /// The inbox's window when none is given: the last 7 days.
@@ -72,6 +73,12 @@ pub struct Failures {
     pub to_ms: i64,
     /// Failed messages not dismissed.
     pub total: usize,
+    /// How many of them were clustered: the newest, at most 2,000 (the
+    /// rest are counted in `total` only; a shorter window shows them).
+    pub clustered: usize,
+    /// `meaning` when clustered on the semantic layer's embeddings,
+    /// `words` on TF-IDF vectors of words and character n-grams.
+    pub clustered_by: String,
     /// Largest first.
     pub clusters: Vec<FailureCluster>,
 }
@@ -96,6 +103,8 @@ impl From<improve::Inbox> for Failures {
             from_ms: i.from_ms,
             to_ms: i.to_ms,
             total: i.total,
+            clustered: i.clustered,
+            clustered_by: if i.by_meaning { "meaning" } else { "words" }.into(),
             clusters: i
                 .clusters
                 .into_iter()
@@ -377,22 +386,23 @@ fn status_code(s: u16) -> StatusCode {
     StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// Runs an edit off the executor, then reloads the running set.
+/// Runs an edit off the executor (validated with the app's model), then
+/// serves the set it validated: the directory is not loaded again, and
+/// the watcher sees files that hold exactly that set and leaves them.
 async fn edit_then_reload(
     app: &App,
-    f: impl FnOnce(&std::path::Path) -> Result<(String, edit::Written, usize), EditError>
+    f: impl FnOnce(&std::path::Path, &Model) -> Result<(String, edit::Written, usize), EditError>
         + Send
         + 'static,
 ) -> Result<Saved, EditResponse> {
     let app = app.clone();
     let r = tokio::task::spawn_blocking(move || {
         let dir = app.intents_dir();
-        let (name, written, added) = f(&dir)?;
+        let (name, written, added) = f(&dir, app.model())?;
         // A save that changed nothing reports the running set's status.
-        let reload = if written.changed {
-            app.reload_now()
-        } else {
-            app.reload_status()
+        let reload = match written.built {
+            Some(built) => app.install(built.classifier, built.digest),
+            None => app.reload_status(),
         };
         Ok::<_, EditError>(Saved {
             name,
@@ -488,8 +498,8 @@ pub async fn write_file(
     Path(name): Path<String>,
     Body(req): Body<WriteFile>,
 ) -> Result<Json<Saved>, EditResponse> {
-    let saved = edit_then_reload(&app, move |dir| {
-        let version = edit::write(dir, &name, &req.toml, req.base_version.as_deref())?;
+    let saved = edit_then_reload(&app, move |dir, model| {
+        let version = edit::write(dir, &name, &req.toml, req.base_version.as_deref(), model)?;
         Ok((name, version, 0))
     })
     .await?;
@@ -510,26 +520,80 @@ pub async fn edit_fields(
     Path(name): Path<String>,
     Body(req): Body<EditFields>,
 ) -> Result<Json<Saved>, EditResponse> {
-    let saved = edit_then_reload(&app, move |dir| {
-        let current = edit::read(dir, &name)?;
-        let fields = improve::Fields {
-            description: req.description,
-            examples: req.examples,
-            keywords: req.keywords,
-            answers: req.answers,
-            quick_replies: req.quick_replies,
-            threshold: if req.clear_threshold {
-                Some(None)
-            } else {
-                req.threshold.map(Some)
-            },
-        };
-        let text = edit::apply(&name, &current.toml, &fields)?;
-        let version = edit::write(dir, &name, &text, Some(&req.base_version))?;
+    let saved = edit_then_reload(&app, move |dir, model| {
+        let text = form_text(dir, &name, req)?;
+        let version = edit::write(dir, &name, &text.toml, Some(&text.base_version), model)?;
         Ok((name, version, 0))
     })
     .await?;
     Ok(Json(saved))
+}
+
+/// The text a form save of `name` would write: the fields applied to the
+/// file as it is, refused (`stale_base`) when it is no longer at the
+/// version the form was opened at. Shared by the save and its preview, so
+/// a preview replays exactly what a save would write.
+fn form_text(dir: &std::path::Path, name: &str, req: EditFields) -> Result<FormText, EditError> {
+    let current = edit::read(dir, name)?;
+    if current.version != req.base_version {
+        return Err(EditError::Stale {
+            name: name.into(),
+            base: req.base_version,
+            now: current.version,
+        });
+    }
+    let fields = improve::Fields {
+        description: req.description,
+        examples: req.examples,
+        keywords: req.keywords,
+        answers: req.answers,
+        quick_replies: req.quick_replies,
+        threshold: if req.clear_threshold {
+            Some(None)
+        } else {
+            req.threshold.map(Some)
+        },
+    };
+    let toml = edit::apply(name, &current.toml, &fields)?;
+    Ok(FormText {
+        name: name.into(),
+        changed: toml != current.toml,
+        toml,
+        base_version: current.version,
+    })
+}
+
+/// What a form save would write, not written.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FormText {
+    pub name: String,
+    /// The whole file as a save of these fields would write it.
+    pub toml: String,
+    /// The version it is based on (the file on disk now).
+    pub base_version: String,
+    /// False when the fields are the file's already.
+    pub changed: bool,
+}
+
+/// The text a form save (`PUT …/fields`) of these fields would write,
+/// without writing or validating it: the editor's "Preview on recent
+/// traffic" replays it (`POST /api/v1/admin/replay`), so unsaved form
+/// edits are what is previewed.
+#[utoipa::path(post, path = "/api/v1/admin/intent-files/{name}/fields/text", tag = "admin", security(("bearer" = [])),
+    params(("name" = String, Path, description = "File name, e.g. `shipping_cost.toml`")),
+    request_body = EditFields,
+    responses((status = 200, description = "The text a save would write", body = FormText),
+        (status = 409, description = "`stale_base`", body = EditFailed),
+        (status = 422, description = "`invalid_file_name`, `invalid_request`", body = EditFailed)))]
+pub async fn form_preview(
+    State(app): State<App>,
+    _: AdminAuth,
+    Path(name): Path<String>,
+    Body(req): Body<EditFields>,
+) -> Result<Json<FormText>, EditResponse> {
+    Ok(Json(
+        on_dir(&app, move |dir| form_text(dir, &name, req)).await?,
+    ))
 }
 
 /// Add examples to an intent (from the failures inbox); ones it already
@@ -546,12 +610,12 @@ pub async fn add_examples(
     Path(id): Path<String>,
     Body(req): Body<AddExamples>,
 ) -> Result<Json<Saved>, EditResponse> {
-    let saved = edit_then_reload(&app, move |dir| {
+    let saved = edit_then_reload(&app, move |dir, model| {
         let name = edit::file_of(dir, &id)?;
         let current = edit::read(dir, &name)?;
         let base = req.base_version.unwrap_or(current.version);
         let (text, added) = edit::add_examples(&name, &current.toml, &req.examples)?;
-        let version = edit::write(dir, &name, &text, Some(&base))?;
+        let version = edit::write(dir, &name, &text, Some(&base), model)?;
         Ok((name, version, added))
     })
     .await?;
@@ -569,7 +633,7 @@ pub async fn create_intent(
     _: AdminAuth,
     Body(req): Body<CreateIntent>,
 ) -> Result<(StatusCode, Json<Saved>), EditResponse> {
-    let saved = edit_then_reload(&app, move |dir| {
+    let saved = edit_then_reload(&app, move |dir, model| {
         let new = improve::NewIntent {
             id: req.id,
             description: req.description,
@@ -581,7 +645,7 @@ pub async fn create_intent(
         };
         let text = edit::new_intent_text(&new)?;
         let name = format!("{}.toml", new.id);
-        let version = edit::write(dir, &name, &text, None)?;
+        let version = edit::write(dir, &name, &text, None, model)?;
         Ok((name, version, new.examples.len()))
     })
     .await?;

@@ -252,6 +252,7 @@ pub fn router(app: App) -> Router {
         .routes(routes!(improve::list_files, improve::create_intent))
         .routes(routes!(improve::read_file, improve::write_file))
         .routes(routes!(improve::edit_fields))
+        .routes(routes!(improve::form_preview))
         .routes(routes!(improve::add_examples))
         .routes(routes!(replay::replay))
         .routes(routes!(replay::thresholds))

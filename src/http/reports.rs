@@ -9,7 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::api::{
-    ApiReport, ApiReportConversationPage, ReportConversationsQuery, ReportQuery, Wire,
+    ApiReport, ApiReportConversationPage, ReportConversationsQuery, ReportCsvQuery, ReportQuery,
+    Wire,
 };
 use super::error::HttpError;
 use super::{admin_of, blocking};
@@ -32,6 +33,40 @@ fn period(
 ) -> Result<Period, HttpError> {
     Period::parse(from, to, zone.today(app.now_ms()))
         .map_err(|e| HttpError::new(400, "bad_report_window", e.to_string()))
+}
+
+/// `period` narrowed to one `day` of it (`day=YYYY-MM-DD`): a day with
+/// any filter, as one day's segment of the volume chart (contained,
+/// handed off, abandoned on that day). A conversation's day is its start
+/// in the shop's time zone, as for `day:` filters; durable and FCR are
+/// judged as in the whole window (they look past it either way).
+fn on_day(period: Period, day: Option<&str>) -> Result<Period, HttpError> {
+    let Some(day) = day else {
+        return Ok(period);
+    };
+    let bad = |m: String| HttpError::new(400, "bad_report_window", m);
+    let date: jiff::civil::Date = day.trim().parse().map_err(|_| {
+        bad(format!(
+            "day `{}` is not a date (YYYY-MM-DD)",
+            day.chars().take(40).collect::<String>()
+        ))
+    })?;
+    if date < period.from || date > period.to {
+        return Err(bad(format!(
+            "day {date} is outside the window {} to {}",
+            period.from, period.to
+        )));
+    }
+    Ok(Period {
+        from: date,
+        to: date,
+    })
+}
+
+fn bad_filter(filter: &str) -> Result<(), HttpError> {
+    Filter::parse(filter)
+        .map(|_| ())
+        .map_err(|e| HttpError::new(400, "bad_report_filter", e.to_string()))
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
@@ -91,8 +126,9 @@ pub async fn conversations(
     admin_of(&app, &headers)?;
     let zone = zone(&app);
     let period = period(&app, &zone, q.from.as_deref(), q.to.as_deref())?;
+    let period = on_day(period, q.day.as_deref())?;
     let filter = q.filter.unwrap_or_else(|| "cohort".into());
-    Filter::parse(&filter).map_err(|e| HttpError::new(400, "bad_report_filter", e.to_string()))?;
+    bad_filter(&filter)?;
     let limit = q.limit.unwrap_or(PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(HttpError::new(
@@ -146,35 +182,54 @@ fn text_cell(s: &str) -> String {
     }
 }
 
-/// One row per conversation of the window (the cohort), in start order:
+/// One row per conversation of the window (the cohort, or those behind
+/// `filter` and `day` as a drill-down takes them), in start order:
 /// id, start (RFC 3339 in the shop's time zone), visitor, first question,
 /// outcome, reason, wait, first response and resolution in ms, latest
 /// rating, intents answered (`;`-separated). Quoted by the `csv` crate.
 #[utoipa::path(get, path = "/api/v1/admin/reports/conversations.csv", tag = "admin", security(("bearer" = [])),
-    params(ReportQuery),
+    params(ReportCsvQuery),
     responses(
         (status = 200, description = "One row per conversation", content_type = "text/csv"),
-        (status = 400, description = "`bad_report_window`"),
+        (status = 400, description = "`bad_report_window` or `bad_report_filter`"),
     ))]
 pub async fn conversations_csv(
     State(app): State<App>,
     headers: HeaderMap,
-    Query(q): Query<ReportQuery>,
+    Query(q): Query<ReportCsvQuery>,
 ) -> Result<Response, HttpError> {
     admin_of(&app, &headers)?;
     let zone = zone(&app);
     let period = period(&app, &zone, q.from.as_deref(), q.to.as_deref())?;
-    let name = format!("conversations-{}-{}.csv", period.from, period.to);
+    let period = on_day(period, q.day.as_deref())?;
+    let filter = q.filter.unwrap_or_else(|| "cohort".into());
+    bad_filter(&filter)?;
+    let mut name = format!("conversations-{}-{}", period.from, period.to);
+    if filter != "cohort" {
+        name.push('-');
+        name.extend(filter.chars().map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        }));
+    }
+    name.push_str(".csv");
     let body = blocking(&app, move |app| {
-        let rows = report::refresh::all_rows(
+        let rows = report::refresh::conversations(
             app.store().as_ref(),
             Some(app.report_cache()),
             &period,
             &zone,
             app.config().reports,
             app.now_ms(),
+            &filter,
+            0,
+            usize::MAX,
         )
-        .map_err(internal)?;
+        .map_err(internal)?
+        .conversations;
         // Every field quoted: a spreadsheet whose separator is `;` (a
         // German locale) would otherwise split `hi;=cmd()` into a cell
         // that starts with `=`.

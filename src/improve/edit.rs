@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use sha2::{Digest, Sha256};
 use toml_edit::{value, Array, DocumentMut, Item};
 
-use crate::classify::Model;
+use crate::classify::{Classifier, Model};
 use crate::intents::{valid_id, LoadErrors};
 use crate::util::normalize::normalize;
 
@@ -149,31 +149,51 @@ pub fn read(dir: &Path, name: &str) -> Result<IntentFile, EditError> {
 static WRITE: Mutex<()> = Mutex::new(());
 
 /// Validates `dir` with `name` holding `text`, in memory: the files of
-/// `dir` are read, the edit takes `name`'s place, and the set is built and
-/// its inline tests run as `frontdesk check` does, with errors at
-/// `dir/name:line:col`. Nothing is written anywhere (a staging copy in the
-/// shared temp directory could be made to write through planted links).
-pub fn validate(dir: &Path, name: &str, text: &str) -> Result<(), EditError> {
+/// `dir` are read, the edit takes `name`'s place, and the set is built
+/// with `model` (the one the app runs with, so a set that validates here
+/// also loads there) and its inline tests run as `frontdesk check` does,
+/// with errors at `dir/name:line:col`. Nothing is written anywhere (a
+/// staging copy in the shared temp directory could be made to write
+/// through planted links). Returns the built set, to serve as it is.
+pub fn validate(dir: &Path, name: &str, text: &str, model: &Model) -> Result<Built, EditError> {
     let files = std::collections::BTreeMap::from([(name.to_string(), text.to_string())]);
-    // `frontdesk check` is `Classifier::load` without a model.
-    crate::replay::edited_classifier(dir, &files, &Model::none())
-        .map(|_| ())
+    crate::replay::edited_set(dir, &files, model)
+        .map(|(classifier, digest)| Built { classifier, digest })
         .map_err(EditError::Invalid)
 }
 
+/// The set a save validated: what the app swaps in instead of loading
+/// the directory again.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub classifier: Classifier,
+    /// The digest of the files it was built from (`replay::dir_digest`
+    /// of the directory once the write is done).
+    pub digest: String,
+}
+
 /// What a write did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Written {
     /// The file's version now.
     pub version: String,
     /// False when the text was the file's already: nothing was validated
     /// or written (there is nothing to reload either).
     pub changed: bool,
+    /// The validated set with the write in it (`None` when unchanged).
+    pub built: Option<Built>,
 }
 
-/// Writes `name` in `dir` if the whole set validates with it and the file
-/// is still at `base` (`None`: the file must not exist yet).
-pub fn write(dir: &Path, name: &str, text: &str, base: Option<&str>) -> Result<Written, EditError> {
+/// Writes `name` in `dir` if the whole set validates with it (built with
+/// `model`) and the file is still at `base` (`None`: the file must not
+/// exist yet).
+pub fn write(
+    dir: &Path,
+    name: &str,
+    text: &str,
+    base: Option<&str>,
+    model: &Model,
+) -> Result<Written, EditError> {
     check_name(name)?;
     let _guard = WRITE.lock().unwrap_or_else(|e| e.into_inner());
     let path = dir.join(name);
@@ -199,13 +219,15 @@ pub fn write(dir: &Path, name: &str, text: &str, base: Option<&str>) -> Result<W
         return Ok(Written {
             version,
             changed: false,
+            built: None,
         });
     }
-    validate(dir, name, text)?;
+    let built = validate(dir, name, text, model)?;
     write_atomic(dir, name, text.as_bytes())?;
     Ok(Written {
         version,
         changed: true,
+        built: Some(built),
     })
 }
 
@@ -561,11 +583,12 @@ mod tests {
         let text = "description = \"d\"\nexamples = [\"hello there\"]\nanswer = \"hi\"\n";
         std::fs::write(dir.path().join("greet.toml"), text).unwrap();
         let v = version_of(text.as_bytes());
-        let w = write(dir.path(), "greet.toml", text, Some(&v)).unwrap();
+        let none = Model::none();
+        let w = write(dir.path(), "greet.toml", text, Some(&v), &none).unwrap();
         assert_eq!((w.version.as_str(), w.changed), (v.as_str(), false));
-        let stale = write(dir.path(), "greet.toml", "x", Some("sha256:00"));
+        let stale = write(dir.path(), "greet.toml", "x", Some("sha256:00"), &none);
         assert!(matches!(stale, Err(EditError::Stale { .. })), "{stale:?}");
-        let bad = write(dir.path(), "greet.toml", "answer = = 1", Some(&v));
+        let bad = write(dir.path(), "greet.toml", "answer = = 1", Some(&v), &none);
         assert!(matches!(bad, Err(EditError::Invalid(_))), "{bad:?}");
         assert_eq!(
             std::fs::read_to_string(dir.path().join("greet.toml")).unwrap(),
@@ -573,7 +596,7 @@ mod tests {
         );
         let ok = text.replace("hi", "hello");
         assert!(
-            write(dir.path(), "greet.toml", &ok, Some(&v))
+            write(dir.path(), "greet.toml", &ok, Some(&v), &none)
                 .unwrap()
                 .changed
         );
@@ -639,7 +662,7 @@ mod hostile {
             }
         }
         let text = std::fs::read_to_string(dir.join("shipping_cost.toml")).expect("read");
-        let result = validate(&dir, "shipping_cost.toml", &text);
+        let result = validate(&dir, "shipping_cost.toml", &text, &Model::none());
         for t in &traps {
             let _ = std::fs::remove_dir_all(t);
         }

@@ -90,8 +90,20 @@ pub struct Inbox {
     pub to_ms: i64,
     /// Failed messages in the window that are not dismissed.
     pub total: usize,
+    /// How many of them are clustered: the newest, at most the cap.
+    pub clustered: usize,
+    /// True when the clusters were formed on the semantic layer's
+    /// embeddings (false: TF-IDF vectors of words and character n-grams).
+    pub by_meaning: bool,
     pub clusters: Vec<Cluster>,
 }
+
+/// The most failed messages one inbox clusters: the newest of the window.
+/// Grouping compares each message with every cluster so far (quadratic in
+/// the worst case), and each clustered message is classified for its
+/// nearest intent; 2,000 keeps a request over a busy week bounded
+/// (seconds at worst) while covering far more than an admin reads.
+pub const MAX_CLUSTERED: usize = 2_000;
 
 /// The failed messages of one conversation's log whose time is in
 /// `[from_ms, to_ms)`, in log order (not classified yet).
@@ -200,13 +212,27 @@ pub fn dismiss(store: &dyn Store, messages: &[(String, u64)]) -> Result<usize, S
     Ok(added)
 }
 
-/// The inbox of `[from_ms, to_ms)`: failed messages not dismissed,
-/// classified by `classifier` and clustered.
+/// The inbox of `[from_ms, to_ms)`: failed messages not dismissed, the
+/// newest [`MAX_CLUSTERED`] of them classified by `classifier` and
+/// clustered.
 pub fn inbox(
     store: &dyn Store,
     classifier: &Classifier,
     from_ms: i64,
     to_ms: i64,
+) -> Result<Inbox, StoreError> {
+    inbox_capped(store, classifier, from_ms, to_ms, MAX_CLUSTERED)
+}
+
+/// [`inbox`] with at most `cap` messages clustered (the newest); `total`
+/// still counts them all. With the semantic layer on, the clusters come
+/// from the messages' embeddings (cosine), else from TF-IDF vectors.
+pub fn inbox_capped(
+    store: &dyn Store,
+    classifier: &Classifier,
+    from_ms: i64,
+    to_ms: i64,
+    cap: usize,
 ) -> Result<Inbox, StoreError> {
     let gone = dismissed(store)?;
     let mut failed = Vec::new();
@@ -225,6 +251,18 @@ pub fn inbox(
     }
     failed
         .sort_by(|a, b| (a.at_ms, &a.conversation, a.seq).cmp(&(b.at_ms, &b.conversation, b.seq)));
+    let total = failed.len();
+    // The newest `cap`, still in time order.
+    let mut failed = failed.split_off(total.saturating_sub(cap));
+    let texts: Vec<&str> = failed.iter().map(|f| f.text.as_str()).collect();
+    // Embedded in batches once; `classify` below finds them in the
+    // model's cache of recent texts.
+    let embeddings = classifier.embed(&texts);
+    let by_meaning = embeddings.is_some();
+    let groups = match &embeddings {
+        Some(e) => cluster::cluster_embeddings(e),
+        None => cluster::cluster(&texts),
+    };
     for f in &mut failed {
         f.nearest = classifier
             .classify(&f.text)
@@ -232,8 +270,6 @@ pub fn inbox(
             .first()
             .map(|c| (c.intent.clone(), c.score));
     }
-    let texts: Vec<&str> = failed.iter().map(|f| f.text.as_str()).collect();
-    let groups = cluster::cluster(&texts);
     let clusters = groups
         .into_iter()
         .map(|members| {
@@ -250,7 +286,9 @@ pub fn inbox(
     Ok(Inbox {
         from_ms,
         to_ms,
-        total: failed.len(),
+        total,
+        clustered: failed.len(),
+        by_meaning,
         clusters,
     })
 }
@@ -385,5 +423,48 @@ mod tests {
         assert_eq!(failed_in("c1", &log2, 0, i64::MAX).len(), 1);
         // The window is on the message's time.
         assert_eq!(failed_in("c1", &log, 5_000, i64::MAX).len(), 1);
+    }
+
+    /// The cap holds: of 12 failed messages only the newest 5 are
+    /// clustered (and classified), and both counts are reported.
+    #[test]
+    fn only_the_newest_are_clustered_and_both_counts_are_reported() {
+        use crate::conversation::Visitor;
+        use crate::store::MemStore;
+        let store = MemStore::new();
+        let fallback = || Event::Fallback {
+            text: "?".into(),
+            trace: String::new(),
+            decision: None,
+        };
+        for n in 0..12i64 {
+            let id = format!("c{n:02}");
+            let at = 1_000_000 + n * 10_000;
+            store.create(&id, at, Visitor::default()).unwrap();
+            store
+                .append(&id, at + 1, vec![visitor(&format!("gift wrap number {n}"))])
+                .unwrap();
+            store.append(&id, at + 2, vec![fallback()]).unwrap();
+        }
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
+        let classifier = Classifier::build(&dir, &crate::classify::Model::none()).unwrap();
+        let inbox = inbox_capped(&store, &classifier, 0, i64::MAX, 5).unwrap();
+        assert_eq!((inbox.total, inbox.clustered), (12, 5));
+        assert!(!inbox.by_meaning);
+        let mut got: Vec<&str> = inbox
+            .clusters
+            .iter()
+            .flat_map(|c| c.messages.iter().map(|m| m.conversation.as_str()))
+            .collect();
+        got.sort();
+        assert_eq!(got, ["c07", "c08", "c09", "c10", "c11"], "the newest five");
+        assert!(inbox
+            .clusters
+            .iter()
+            .flat_map(|c| &c.messages)
+            .all(|m| m.nearest.is_some()));
+        // Under the cap, all of them.
+        let all = inbox_capped(&store, &classifier, 0, i64::MAX, MAX_CLUSTERED).unwrap();
+        assert_eq!((all.total, all.clustered), (12, 12));
     }
 }

@@ -778,16 +778,16 @@ pub fn edited_classifier(
     files: &BTreeMap<String, String>,
     model: &Model,
 ) -> Result<Classifier, LoadErrors> {
-    let err = |path: PathBuf, message: String| LoadError {
-        path,
-        line: 1,
-        col: 1,
-        kind: ErrorKind::Io(message),
-    };
-    let mut sources: BTreeMap<String, Result<Vec<u8>, String>> = BTreeMap::new();
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| LoadErrors(vec![err(dir.to_path_buf(), e.to_string())]))?;
-    for e in entries.flatten() {
+    edited_set(dir, files, model).map(|(c, _)| c)
+}
+
+/// The bytes of every intent file a load of `dir` reads (`*.toml` files
+/// directly in it), by name; a file that cannot be read holds its error.
+type Sources = BTreeMap<String, Result<Vec<u8>, String>>;
+
+fn read_sources(dir: &Path) -> Result<Sources, std::io::Error> {
+    let mut sources = Sources::new();
+    for e in std::fs::read_dir(dir)?.flatten() {
         let p = e.path();
         if p.extension().is_some_and(|x| x == "toml") && p.is_file() {
             if let Some(name) = p.file_name().and_then(|n| n.to_str()) {
@@ -798,6 +798,54 @@ pub fn edited_classifier(
             }
         }
     }
+    Ok(sources)
+}
+
+/// A digest of what a load reads: every file's name and bytes (SHA-256).
+/// Two directories with the same digest build the same set, so the
+/// running app compares it to skip reloading a set it already serves.
+fn digest_of(sources: &Sources) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (name, bytes) in sources {
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        match bytes {
+            Ok(b) => {
+                h.update([1]);
+                h.update((b.len() as u64).to_le_bytes());
+                h.update(b);
+            }
+            Err(e) => {
+                h.update([0]);
+                h.update(e.as_bytes());
+            }
+        }
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The digest of the intent files of `dir` as they are now (see
+/// [`edited_set`]); `None` when the directory cannot be read.
+pub fn dir_digest(dir: &Path) -> Option<String> {
+    read_sources(dir).ok().map(|s| digest_of(&s))
+}
+
+/// [`edited_classifier`], with the digest of the files it was built from
+/// (what [`dir_digest`] gives once the edit is written as it is).
+pub fn edited_set(
+    dir: &Path,
+    files: &BTreeMap<String, String>,
+    model: &Model,
+) -> Result<(Classifier, String), LoadErrors> {
+    let err = |path: PathBuf, message: String| LoadError {
+        path,
+        line: 1,
+        col: 1,
+        kind: ErrorKind::Io(message),
+    };
+    let mut sources =
+        read_sources(dir).map_err(|e| LoadErrors(vec![err(dir.to_path_buf(), e.to_string())]))?;
     let mut bad = Vec::new();
     for (name, text) in files {
         let plain = !name.is_empty()
@@ -819,6 +867,7 @@ pub fn edited_classifier(
     if !bad.is_empty() {
         return Err(LoadErrors(bad));
     }
+    let digest = digest_of(&sources);
     let sources = sources
         .into_iter()
         .map(|(name, bytes)| (dir.join(name), bytes))
@@ -832,5 +881,5 @@ pub fn edited_classifier(
             kind: ErrorKind::Model(e.0),
         }])
     })?;
-    crate::conversation::decide::passing_tests(classifier)
+    crate::conversation::decide::passing_tests(classifier).map(|c| (c, digest))
 }

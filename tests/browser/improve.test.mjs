@@ -67,6 +67,8 @@ test('a cluster of failed messages becomes examples, validates, and is answered'
   const cluster = page.locator('#failures article.cluster').filter({ hasText: WRAP[0] }).first();
   await cluster.waitFor(WAIT);
   assert.match(await cluster.locator('h3').textContent(), /^3 × /);
+  // All of them clustered (under the cap of 2,000), by shared words (no model).
+  assert.match(await page.locator('#failures-status').textContent(), /^3 failed messages in 1 clusters \(grouped by shared words\)\.$/);
   assert.match(await cluster.textContent(), /Nearest intent: gift_card \(score 0\.\d\d\)/);
   for (const t of WRAP) {
     assert.equal(await cluster.getByLabel(t, { exact: true }).isChecked(), true, t);
@@ -131,6 +133,46 @@ test('a bad raw edit shows the error and changes nothing on disk; a good form ed
   assert.ok(now.includes('quick_replies = ["Delivery times"]'), now);
   assert.ok(now.includes("patterns = [\n  '\\bhow much"), 'the rest of the file is as written');
   assert.match(check(w.bot.intentsDir), /^ok: /);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+// Issue 17, item 6 from the editor: Preview replays what Save would write.
+// An example added in the form only (the raw view untouched, nothing
+// saved) is previewed: the fallback it fixes shows as a predicted
+// difference, and nothing changes on disk or in the served set.
+const FEET = 'what about little ones feet';
+
+test("the editor's Preview replays the form's unsaved edits and writes nothing", async () => {
+  const c = await w.bot.api('POST', '/conversations', null, { name: 'V' });
+  const r = await w.bot.api('POST', `/conversations/${c.id}/messages`, c.token, { text: FEET, client_id: '1' });
+  assert.equal(r.records[1].event.type, 'fallback', JSON.stringify(r));
+  const file = join(w.bot.intentsDir, 'size_guide.toml');
+  const bytes = readFileSync(file);
+
+  const { ctx, page, errors } = await adminPage();
+  await page.getByLabel('Intent file', { exact: true }).selectOption('size_guide.toml');
+  await page.getByRole('button', { name: 'Open', exact: true }).click();
+  await page.locator('#e-status').filter({ hasText: 'Opened size_guide.toml' }).waitFor(WAIT);
+  const examples = page.getByLabel('Examples (one per line)');
+  await examples.fill(FEET + '\n' + await examples.inputValue());
+  const raw = await page.getByLabel('The file as written').inputValue();
+  assert.equal(raw, bytes.toString('utf8'), 'the raw view is not edited');
+
+  await page.getByRole('button', { name: 'Preview on recent traffic' }).click();
+  const row = page.locator('#e-replay tr').filter({ hasText: FEET });
+  await row.waitFor(SAVE);
+  const cells = await row.locator('td').allTextContents();
+  assert.match(cells[3], /^fallback/, cells.join(' | '));
+  assert.match(cells[4], /^answer · size_guide/, cells.join(' | '));
+  assert.equal(cells[5], 'This fallback would now be answered by size_guide.');
+  assert.match(await page.locator('#e-status').textContent(), /as a save of the form would write it \(not saved\)/);
+
+  // Nothing written, nothing served.
+  assert.deepEqual(readFileSync(file), bytes);
+  const now = await w.bot.api('POST', '/admin/classify', w.bot.admin, { text: FEET });
+  assert.equal(now.decision, 'fallback');
+  assert.deepEqual(await axe(page, ['#editor-section']), []);
   assert.deepEqual(errors, []);
   await ctx.close();
 });

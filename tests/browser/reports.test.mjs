@@ -171,3 +171,46 @@ test('axe-core: no serious or critical violations on the reports page, drill-dow
   assert.deepEqual(await axe(page), []);
   await ctx.close();
 });
+
+test("a day's segment of the volume chart opens exactly that day's conversations of that outcome", async () => {
+  const { ctx, page, errors, today } = await reports();
+  const label = today.slice(5);
+  const ids = () => page.locator('#rows tbody button[data-id]').evaluateAll((bs) => bs.map((b) => b.dataset.id).sort());
+  const opened = async (n) => {
+    await page.waitForFunction((n) => new RegExp('\\(' + n + '\\)$').test(document.getElementById('drill-h').textContent), n);
+    await page.locator('#rows tbody tr').nth(n - 1).waitFor(WAIT);
+  };
+  // The handed-off segment: the one handed-off conversation, not the day's four.
+  await page.locator(`#volume svg rect.bar[data-label="${label}"][data-series=handed_off]`).click();
+  await opened(1);
+  assert.match(await page.locator('#drill-h').innerText(), new RegExp('handed off on ' + today));
+  assert.deepEqual(await ids(), [seeded.handedOff]);
+  // The contained segment: the two answered ones.
+  await page.locator(`#volume svg rect.bar[data-label="${label}"][data-series=contained]`).click();
+  await opened(2);
+  assert.deepEqual(await ids(), [...seeded.contained].sort());
+  // By keyboard, from the chart's table: the abandoned count of the day.
+  const abandoned = page.locator(`#volume button.num[data-filter=abandoned][data-day="${today}"]`);
+  await abandoned.focus();
+  await page.keyboard.press('Enter');
+  await opened(1);
+  assert.deepEqual(await ids(), [seeded.abandoned]);
+
+  // The API: a day with a filter is that day only; a day outside the window is refused.
+  const from = day(Date.now() - 6 * 864e5);
+  const q = (f, d) => `/admin/reports/conversations?from=${from}&to=${today}&filter=${f}&day=${d}`;
+  assert.equal((await w.bot.api('GET', q('contained', today), w.bot.admin)).total, 2);
+  assert.equal((await w.bot.api('GET', q('contained', from), w.bot.admin)).total, 0);
+  const out = await fetch(w.bot.origin + '/api/v1' + q('contained', '2001-01-01'), { headers: { authorization: 'Bearer ' + w.bot.admin } });
+  assert.equal(out.status, 400);
+  assert.equal((await out.json()).error.code, 'bad_report_window');
+  // The CSV takes the same filter and day: one row for the handoff.
+  const csv = await fetch(w.bot.origin + `/api/v1/admin/reports/conversations.csv?from=${from}&to=${today}&filter=handed_off&day=${today}`,
+    { headers: { authorization: 'Bearer ' + w.bot.admin } });
+  assert.equal(csv.status, 200);
+  const lines = (await csv.text()).trim().split('\n');
+  assert.equal(lines.length, 2, lines.join('\n'));
+  assert.ok(lines[1].startsWith(`"${seeded.handedOff}"`), lines[1]);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

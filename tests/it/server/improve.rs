@@ -482,3 +482,83 @@ async fn bad_writes_change_nothing() {
     let (ok, out) = check(intents.path());
     assert!(ok, "{out}");
 }
+
+/// A counter of `/metrics` (0 when absent).
+async fn metric(srv: &Server, sample: &str) -> u64 {
+    let m = raw("GET", &srv.url("/metrics"), None, None, vec![], &[]).await;
+    m.text
+        .lines()
+        .find_map(|l| l.strip_prefix(sample)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+const BUILDS: &str = "frontdesk_intent_builds_total";
+const RELOADS: &str = "frontdesk_reloads_total{result=\"ok\"}";
+
+/// One save builds the intent set once: the set it validated is the one
+/// served (no second load), and the directory watcher, seeing files that
+/// hold exactly that set, does not build it a third time. An edit made
+/// on disk afterwards is still reloaded (the watcher is alive).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_save_is_one_build() {
+    let intents = intents_copy();
+    let s = setup("", Some(intents.path()));
+    let srv = Server::start(&s);
+    let builds = metric(&srv, BUILDS).await;
+    assert!(builds >= 1, "the start built the set");
+    let reloads = metric(&srv, RELOADS).await;
+
+    let r = call(
+        "GET",
+        &srv.url("/api/v1/admin/intent-files/shipping_cost.toml"),
+        Some(&srv.admin),
+        None,
+    )
+    .await;
+    let version = r.body["version"].as_str().unwrap().to_string();
+    let r = write_call(
+        "PUT",
+        &srv.url("/api/v1/admin/intent-files/shipping_cost.toml/fields"),
+        &srv.admin,
+        json!({"base_version": version, "quick_replies": ["Delivery times"]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["reload"]["ok"], true, "{}", r.text);
+    assert_eq!(metric(&srv, BUILDS).await, builds + 1, "validation only");
+    assert_eq!(metric(&srv, RELOADS).await, reloads + 1, "swapped in once");
+    // The saved set serves at once.
+    let r = call(
+        "GET",
+        &srv.url("/api/v1/admin/intents"),
+        Some(&srv.admin),
+        None,
+    )
+    .await;
+    assert!(r.text.contains("shipping_cost"), "{}", r.text);
+
+    // Ten polls of the watcher (every 100 ms here) see the written file:
+    // a negative can only be waited out.
+    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+    assert_eq!(
+        metric(&srv, BUILDS).await,
+        builds + 1,
+        "the watcher built it again"
+    );
+    assert_eq!(metric(&srv, RELOADS).await, reloads + 1);
+
+    // An edit on disk is another set: reloaded, built once.
+    let path = intents.path().join("gift_card.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("\n# edited by hand\n");
+    std::fs::write(&path, text).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while metric(&srv, RELOADS).await < reloads + 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watcher reloads a hand edit"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(metric(&srv, BUILDS).await, builds + 2);
+}
