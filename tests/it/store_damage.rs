@@ -270,3 +270,99 @@ fn a_cleanly_closed_store_opens_without_a_walk() {
         }
     }
 }
+
+/// Rewrites the seal's record of each file's identity to what the files
+/// are now: damage the file system did not see (a disk's own corruption
+/// keeps a file's times and inode).
+fn forge_identity(dir: &Path) {
+    let marker = dir.join("frontdesk-store.json");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&marker).unwrap()).unwrap();
+    for file in m["seal"].as_array_mut().expect("a sealed store") {
+        let name = file["name"].as_str().unwrap().to_string();
+        file["identity"] =
+            serde_json::to_value(frontdesk::store::file_identity(&dir.join(name))).unwrap();
+    }
+    std::fs::write(&marker, m.to_string()).unwrap();
+}
+
+/// A store whose files are the sealed ones to the file system opens before
+/// its bytes are checked (`open_checking`: how `serve` starts), and serves
+/// reads; damage behind an intact identity is found by the check that
+/// follows, and no write is accepted before it ends: the first write waits
+/// for it and is refused, as is every later one.
+#[cfg(unix)]
+#[test]
+fn a_store_opens_before_its_bytes_are_checked_and_no_write_passes_damage() {
+    let (orig, all) = original();
+    let table = [
+        None,
+        Some(Damage::Flip(0.1)),
+        Some(Damage::Flip(0.5)),
+        Some(Damage::Flip(0.9)),
+        Some(Damage::Zero(0.5)),
+        Some(Damage::Zero(0.75)),
+        Some(Damage::Zero(0.99)),
+    ];
+    let mut outcomes = Vec::new();
+    for d in table {
+        let (_tmp, dir) = copy(orig.path());
+        if let Some(d) = d {
+            apply(&dir, d);
+        }
+        forge_identity(&dir);
+        let opened = std::panic::catch_unwind(|| SledStore::open_checking(&dir));
+        let s = match opened {
+            Err(_) => panic!("{d:?}: open panicked"),
+            Ok(Err(e)) => {
+                // sled itself found it while opening.
+                assert!(matches!(e, StoreError::Damaged { .. }), "{d:?}: {e}");
+                outcomes.push(format!("{d:?}: refused at open"));
+                continue;
+            }
+            Ok(Ok(s)) => s,
+        };
+        assert!(
+            !s.checked(),
+            "{d:?}: the bytes were checked before the open"
+        );
+        assert!(!s.walked_on_open(), "{d:?}: walked before the open");
+        // The first write runs (or waits for) the check.
+        let wrote = s.create("late", 5_000, Visitor::default());
+        assert!(s.checked(), "{d:?}: a write passed before the check ended");
+        match (d, wrote) {
+            (None, wrote) => {
+                wrote.expect("the untouched store takes writes");
+                assert!(
+                    !s.walked_on_open(),
+                    "the untouched store's bytes did not match its seal"
+                );
+                outcomes.push("untouched: accepted without a walk".into());
+            }
+            (Some(d), Ok(_)) => {
+                // The damage is in space sled no longer uses: the walk found
+                // every entry.
+                assert!(s.walked_on_open(), "{d:?}: accepted unwalked");
+                let mut c = content(&s).unwrap();
+                c.retain(|(id, _)| id != "late");
+                assert!(c == all, "{d:?}: accepted with data missing");
+                outcomes.push(format!("{d:?}: walked, whole"));
+            }
+            (Some(d), Err(e)) => {
+                assert!(matches!(e, StoreError::Damaged { .. }), "{d:?}: {e}");
+                assert!(s.finish_check().is_err(), "{d:?}");
+                assert!(
+                    s.append("c0001", 9_000, vec![Event::Closed { by: "x".into() }])
+                        .is_err(),
+                    "{d:?}: a later write was accepted"
+                );
+                outcomes.push(format!("{d:?}: refused by the check"));
+            }
+        }
+    }
+    eprintln!("{}", outcomes.join("\n"));
+    assert!(
+        outcomes.iter().any(|o| o.ends_with("refused by the check")),
+        "no damage reached the check: {outcomes:?}"
+    );
+}
