@@ -994,18 +994,13 @@ fn print_event(e: &conversation::Event) {
     }
 }
 
-/// The end of the store's check after a start (`SledStore::finish_check`):
-/// `Err` with the reason if the store was refused.
-type Checking = tokio::sync::oneshot::Receiver<std::result::Result<(), String>>;
-
+/// `frontdesk serve`: telemetry, the app, the listener, then run until
+/// ctrl-c or SIGTERM.
 /// Opens the configured store (compacting it first if asked), then the
-/// bot on it: the one place that picks the store's backend. A store whose
-/// files are the ones sealed at its clean stop opens before their bytes
-/// are compared with the seal: that runs on a thread (`Checking`), and
-/// the store holds every write until it is done.
+/// bot on it: the one place that picks the store's backend.
 fn open_app(
     config: frontdesk::config::Config,
-) -> Result<(frontdesk::app::App, frontdesk::app::Started, Checking)> {
+) -> Result<(frontdesk::app::App, frontdesk::app::Started)> {
     use frontdesk::store::SledStore;
     let dir = config.server.data_dir.clone();
     if config.server.compact_on_start && dir.exists() {
@@ -1014,35 +1009,27 @@ fn open_app(
         tracing::info!(before, after, "store compacted");
     }
     // The intents (and the model) need nothing of the store: they load on
-    // a thread while the store opens, so startup costs the longer of the
-    // two, not both.
+    // a thread while the store opens (checking its seal reads every byte
+    // of sled's log), so startup costs the longer of the two, not both.
     let loading = {
         let config = config.clone();
         std::thread::spawn(move || frontdesk::app::App::load(&config))
     };
     let t = std::time::Instant::now();
-    let store = std::sync::Arc::new(
-        SledStore::open_checking(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?,
-    );
+    let store = SledStore::open(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
     let store_ms = t.elapsed().as_millis() as u64;
-    let (done, checking) = tokio::sync::oneshot::channel();
-    {
-        let store = store.clone();
-        std::thread::spawn(move || {
-            let _ = done.send(store.finish_check().map_err(|e| e.to_string()));
-        });
-    }
     let loaded = loading
         .join()
         .map_err(|_| anyhow::anyhow!("loading the intents failed unexpectedly"))??;
     let load_ms = t.elapsed().as_millis() as u64;
     let walked = store.walked_on_open();
-    let (app, started) = frontdesk::app::App::with_loaded(
+    let built = frontdesk::app::App::with_loaded(
         config,
-        store,
+        std::sync::Arc::new(store),
         loaded,
         frontdesk::util::clock::Clock::system(),
     )?;
+    // From here to the first answer is the listener's part.
     tracing::info!(
         store_ms,
         load_ms,
@@ -1050,11 +1037,9 @@ fn open_app(
         walked,
         "store open, intents loaded, queue restored"
     );
-    Ok((app, started, checking))
+    Ok(built)
 }
 
-/// `frontdesk serve`: telemetry, the app, the listener, then run until
-/// ctrl-c or SIGTERM, or until the store fails the check of its start.
 fn serve(config: frontdesk::config::Config) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -1074,40 +1059,16 @@ fn serve(config: frontdesk::config::Config) -> Result<()> {
         let listener = frontdesk::http::listen(&bind)
             .await
             .with_context(|| format!("cannot listen on {bind}"))?;
-        let (app, started, checking) =
-            tokio::task::spawn_blocking(move || open_app(config)).await??;
+        let (app, started) = tokio::task::spawn_blocking(move || open_app(config))
+            .await??;
         let addr = listener.local_addr()?;
         if let Some(token) = &started.first_admin_token {
             out!("No admin existed, so one was made: name `admin`, token (shown once, only a hash is kept):\n{token}");
         }
         out!("frontdesk listening on http://{addr}");
         tracing::info!(%addr, "listening");
-        let refused = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
-        let stop = {
-            let refused = refused.clone();
-            async move {
-                let signal = shutdown_signal();
-                tokio::pin!(signal);
-                tokio::select! {
-                    _ = &mut signal => return,
-                    result = checking => {
-                        if let Ok(Err(e)) = result {
-                            // Damaged: no write was accepted; stop as a
-                            // start on a damaged store would have.
-                            tracing::error!(error = %e, "the store failed its check: stopping");
-                            *refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                            return;
-                        }
-                    }
-                }
-                signal.await;
-            }
-        };
-        frontdesk::http::run(listener, app, stop).await;
+        frontdesk::http::run(listener, app, shutdown_signal()).await;
         tracing::info!("stopped");
-        if let Some(e) = refused.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            anyhow::bail!("{e}");
-        }
         Ok(())
     })
 }

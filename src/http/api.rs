@@ -1002,10 +1002,6 @@ pub struct CreatedAgent from app::CreatedAgent {
 pub struct Health {
     pub status: String,
     pub intents: usize,
-    /// `checking` for a moment after a start, while the store compares its
-    /// files with the seal of its clean stop (messages are accepted and
-    /// stored once it is done), then `ok`.
-    pub store: String,
 }
 
 /// What the server sends on a WebSocket, one JSON text message each.

@@ -477,12 +477,6 @@ async fn healthz(State(app): State<App>) -> Json<Health> {
     Json(Health {
         status: "ok".into(),
         intents: app.classifier().intents().intents.len(),
-        store: if app.store().checked() {
-            "ok"
-        } else {
-            "checking"
-        }
-        .into(),
     })
 }
 

@@ -60,38 +60,6 @@ pub struct Sealed {
     pub name: String,
     pub bytes: u64,
     pub crc32: u32,
-    /// The file as the file system knew it at the seal (device, inode,
-    /// modification and change times in ns): if all are the same at the
-    /// next open, nothing wrote to the file through the file system since,
-    /// and the server may start before the checksum confirms it (see
-    /// `SledStore::open_checking`). Absent in seals of older versions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub identity: Option<[u64; 4]>,
-}
-
-/// A file's (device, inode, mtime ns, ctime ns), where the platform has
-/// them. The change time cannot be set by a program (only by the clock),
-/// so a write, a copy or a restore in place all change it.
-#[cfg(unix)]
-pub fn identity(path: &Path) -> Option<[u64; 4]> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
-    let ns = |s: i64, n: i64| {
-        (s as u64)
-            .wrapping_mul(1_000_000_000)
-            .wrapping_add(n as u64)
-    };
-    Some([
-        m.dev(),
-        m.ino(),
-        ns(m.mtime(), m.mtime_nsec()),
-        ns(m.ctime(), m.ctime_nsec()),
-    ])
-}
-
-#[cfg(not(unix))]
-pub fn identity(_path: &Path) -> Option<[u64; 4]> {
-    None
 }
 
 /// The files a seal covers: sled's log and config (snapshots are rewritten
@@ -103,17 +71,11 @@ pub fn seal(dir: &Path) -> std::io::Result<Vec<Sealed>> {
     SEALED
         .iter()
         .map(|name| {
-            let path = dir.join(name);
-            let before = identity(&path);
-            let (bytes, crc32) = checksum(&path)?;
-            // A file written while it was read keeps no identity: the
-            // next open then checks its bytes before starting.
-            let after = identity(&path);
+            let (bytes, crc32) = checksum(&dir.join(name))?;
             Ok(Sealed {
                 name: name.to_string(),
                 bytes,
                 crc32,
-                identity: before.filter(|_| before == after),
             })
         })
         .collect()
@@ -188,32 +150,7 @@ pub fn seal_holds(dir: &Path, sealed: &[Sealed]) -> bool {
     let sizes_match = sealed
         .iter()
         .all(|s| std::fs::metadata(dir.join(&s.name)).is_ok_and(|m| m.len() == s.bytes));
-    sizes_match && same_bytes(dir, sealed)
-}
-
-/// Whether sled's files have the sealed lengths and checksums (their
-/// identity aside: sled's open rewrites the unused tail of its active
-/// segment with the zeros already there, which changes the times only).
-pub fn same_bytes(dir: &Path, sealed: &[Sealed]) -> bool {
-    let strip = |v: &[Sealed]| -> Vec<(String, u64, u32)> {
-        v.iter()
-            .map(|s| (s.name.clone(), s.bytes, s.crc32))
-            .collect()
-    };
-    seal(dir).is_ok_and(|now| strip(&now) == strip(sealed))
-}
-
-/// The cheap half of a seal: every sealed file has its length and its
-/// identity of the seal (no byte is read). What it cannot see, a change
-/// that bypassed the file system (a disk's own corruption), the checksum
-/// catches; `SledStore::open_checking` runs it while the server starts.
-pub fn identity_holds(dir: &Path, sealed: &[Sealed]) -> bool {
-    sealed.iter().all(|s| {
-        let path = dir.join(&s.name);
-        s.identity.is_some()
-            && identity(&path) == s.identity
-            && std::fs::metadata(&path).is_ok_and(|m| m.len() == s.bytes)
-    })
+    sizes_match && seal(dir).is_ok_and(|now| now == sealed)
 }
 
 pub fn damaged(dir: &Path, what: impl std::fmt::Display) -> StoreError {

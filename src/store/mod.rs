@@ -17,7 +17,6 @@ mod memory;
 mod sled;
 mod time;
 
-pub use self::integrity::identity as file_identity;
 pub use self::memory::MemStore;
 pub use self::sled::{
     backup_frame, disk_usage, BackupReport, BackupWriter, SledStore, VerifyReport,
@@ -272,11 +271,6 @@ pub trait Store: Send + Sync {
     fn ratings(&self) -> Result<Vec<RatingRecord>>;
     /// A small named value the server keeps (its signing secret).
     fn setting(&self, key: &str) -> Result<Option<Vec<u8>>>;
-    /// False while the store still checks itself after opening (its
-    /// writes wait until then; `SledStore::open_checking`).
-    fn checked(&self) -> bool {
-        true
-    }
     fn put_setting(&self, key: &str, value: &[u8]) -> Result<()>;
     /// The webhook outbox: deliveries not yet acknowledged, keyed by an id
     /// that sorts by creation.

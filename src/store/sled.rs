@@ -121,41 +121,8 @@ pub struct SledStore {
     /// Set once the store passed its checks: only then do flushes and the
     /// close renew the marker (a refused store must not vouch for itself).
     accepted: AtomicBool,
-    /// This open read every entry (false: the seal of a clean close held);
-    /// set by `finish_check` too when the bytes differed from the seal.
-    walked: AtomicBool,
-    /// The check of an open that started on the seal's cheap half
-    /// (`open_checking`): writes wait for it.
-    check: Mutex<Check>,
-    checked: Condvar,
-    /// Set once the check is `Done`: the writes' fast path.
-    ready: AtomicBool,
-}
-
-/// Where the check of an open stands.
-#[derive(Debug)]
-enum Check {
-    /// The files' identity matched the seal; their bytes are not checked
-    /// yet (the seal to compare them with).
-    /// (None: nothing left to compare, only to accept.)
-    Pending(Option<Vec<integrity::Sealed>>),
-    /// `finish_check` is comparing them.
-    Checking,
-    /// Checked and accepted.
-    Done,
-    /// Refused: every write fails with this (`again`).
-    Refused(StoreError),
-}
-
-/// The same error once more, for every later write of a refused store.
-fn again(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Damaged { dir, what } => StoreError::Damaged {
-            dir: dir.clone(),
-            what: what.clone(),
-        },
-        other => StoreError::Db(other.to_string()),
-    }
+    /// This open read every entry (false: the seal of a clean close held).
+    walked: bool,
 }
 
 /// What `SledStore::verify` found.
@@ -642,149 +609,14 @@ impl SledStore {
     /// incomplete is refused with `StoreError::Damaged` (see `integrity`),
     /// never opened with data missing and never replaced by an empty one.
     pub fn open(dir: &Path) -> Result<SledStore> {
-        let store = SledStore::open_checking(dir)?;
-        store.finish_check()?;
-        Ok(store)
-    }
-
-    /// `open`, except that a store whose files are, to the file system,
-    /// the very files sealed at its clean close (same length, device,
-    /// inode, modification and change time) opens before their bytes are
-    /// checksummed: reads are served at once (sled checks each entry's CRC
-    /// as it reads it, so a read never returns damaged data as good), and
-    /// every write waits until `finish_check` (which the caller runs, on a
-    /// thread of its own) has compared the bytes with the seal, or, when
-    /// they differ, read every entry as after a crash. A store that fails
-    /// it refuses every write from then on. Otherwise the same as `open`.
-    pub fn open_checking(dir: &Path) -> Result<SledStore> {
         let (store, walk) = SledStore::inspect(dir, false)?;
         if !walk.problems.is_empty() {
             return Err(damaged(dir, summary(&walk)));
         }
+        store.accepted.store(true, Ordering::SeqCst);
+        store.build_activity_index()?;
+        store.renew_stamp()?;
         Ok(store)
-    }
-
-    /// Completes the open's check (at once if there is none left): the
-    /// seal's checksums, a walk if they differ, then the store is
-    /// accepted (its stamp renewed) or refused. Safe to call from several
-    /// threads; all get the same answer.
-    pub fn finish_check(&self) -> Result<()> {
-        let sealed = {
-            let mut c = self.lock_check();
-            match std::mem::replace(&mut *c, Check::Checking) {
-                Check::Pending(s) => s,
-                Check::Checking => {
-                    drop(c);
-                    return self.wait_checked();
-                }
-                Check::Done => {
-                    *c = Check::Done;
-                    return Ok(());
-                }
-                Check::Refused(e) => {
-                    let again = again(&e);
-                    *c = Check::Refused(e);
-                    return Err(again);
-                }
-            }
-        };
-        let started = Instant::now();
-        let mut walked = false;
-        let result = match &sealed {
-            Some(seal) if !integrity::same_bytes(&self.dir, seal) => {
-                walked = true;
-                self.walked.store(true, Ordering::SeqCst);
-                self.walk_now()
-            }
-            _ => Ok(()),
-        };
-        let result = result.and_then(|()| {
-            self.accepted.store(true, Ordering::SeqCst);
-            self.build_activity_index()?;
-            self.renew_stamp()
-        });
-        tracing::info!(
-            check_ms = started.elapsed().as_millis() as u64,
-            walked,
-            ok = result.is_ok(),
-            "store checked"
-        );
-        let mut c = self.lock_check();
-        *c = match &result {
-            Ok(()) => Check::Done,
-            Err(e) => Check::Refused(again(e)),
-        };
-        self.ready.store(result.is_ok(), Ordering::Release);
-        self.checked.notify_all();
-        result
-    }
-
-    /// Whether the open left sled's bytes to be compared with the seal.
-    fn bytes_pending(&self) -> bool {
-        matches!(*self.lock_check(), Check::Pending(Some(_)))
-    }
-
-    /// Whether the open's check is over (accepted or refused).
-    pub fn check_done(&self) -> bool {
-        matches!(*self.lock_check(), Check::Done | Check::Refused(_))
-    }
-
-    fn lock_check(&self) -> std::sync::MutexGuard<'_, Check> {
-        self.check.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// What every write does first: returns once the open's check is
-    /// over and the store accepted (running the check here if nobody has
-    /// started it), or the refusal.
-    fn writable(&self) -> Result<()> {
-        if self.ready.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        self.finish_check()
-    }
-
-    /// Waits for the check another caller is running.
-    fn wait_checked(&self) -> Result<()> {
-        let mut c = self.lock_check();
-        loop {
-            match &*c {
-                Check::Done => return Ok(()),
-                Check::Refused(e) => return Err(again(e)),
-                Check::Pending(_) | Check::Checking => {
-                    c = self.checked.wait(c).unwrap_or_else(|p| p.into_inner());
-                }
-            }
-        }
-    }
-
-    /// Reads every entry, as an open after a crash does; problems are
-    /// damage.
-    fn walk_now(&self) -> Result<()> {
-        let walk = integrity::quietly(|| {
-            integrity::walk(
-                &integrity::Trees {
-                    conversations: &self.conversations,
-                    events: &self.events,
-                    client_ids: &self.client_ids,
-                    small: vec![
-                        ("queue", &self.queue),
-                        ("agents", &self.agents),
-                        ("ratings", &self.ratings),
-                        ("settings", &self.settings),
-                        ("outbox", &self.outbox),
-                        ("held", &self.held),
-                        ("activity", &self.activity),
-                    ],
-                },
-                false,
-            )
-        })
-        .map_err(|p| damaged(&self.dir, format!("sled failed reading it: {p}")))?;
-        if walk.problems.is_empty() {
-            Ok(())
-        } else {
-            Err(damaged(&self.dir, summary(&walk)))
-        }
     }
 
     /// Builds the time index of a store made before it existed: once,
@@ -872,17 +704,14 @@ impl SledStore {
         // A store sealed at a clean close and untouched since needs no walk
         // (`verify` always walks). Checked before sled opens: its recovery
         // may write.
-        // If the files are, to the file system, the sealed ones, their
-        // bytes are compared later (`finish_check`, writes held till then).
+        // Each part's time goes to the log ("store opened"): at a million
+        // messages the seal's check is most of a start (BENCHMARKS.md).
         let timer = Instant::now();
-        let seal = marker
-            .as_ref()
-            .and_then(|m| m.seal.as_deref())
-            .filter(|_| !full);
-        let pending = seal
-            .filter(|s| integrity::identity_holds(dir, s))
-            .map(<[integrity::Sealed]>::to_vec);
-        let sealed = pending.is_some() || seal.is_some_and(|s| integrity::seal_holds(dir, s));
+        let sealed = !full
+            && marker
+                .as_ref()
+                .and_then(|m| m.seal.as_deref())
+                .is_some_and(|s| integrity::seal_holds(dir, s));
         let seal_ms = timer.elapsed().as_millis() as u64;
         let timer = Instant::now();
         let config = sled::Config::new()
@@ -1016,19 +845,13 @@ impl SledStore {
             dir: dir.to_path_buf(),
             store_id,
             accepted: AtomicBool::new(false),
-            walked: AtomicBool::new(!sealed),
-            // `finish_check` compares the pending bytes, if any, and
-            // accepts the store.
-            check: Mutex::new(Check::Pending(pending)),
-            ready: AtomicBool::new(false),
-            checked: Condvar::new(),
+            walked: !sealed,
         };
         tracing::info!(
             seal_ms,
             sled_ms,
             walk_ms = timer.elapsed().as_millis() as u64,
             walked = !sealed,
-            bytes_pending = store.bytes_pending(),
             "store opened"
         );
         Ok((store, walk))
@@ -1115,7 +938,7 @@ impl SledStore {
     /// Whether this open read the whole store (it does unless the store
     /// was closed cleanly and its files are untouched since).
     pub fn walked_on_open(&self) -> bool {
-        self.walked.load(Ordering::SeqCst)
+        self.walked
     }
 
     /// (durable writes, flushes) so far: their ratio is what group commit
@@ -1276,7 +1099,6 @@ impl Drop for SledStore {
 
 impl Store for SledStore {
     fn create(&self, id: &str, at_ms: i64, visitor: Visitor) -> Result<Record> {
-        self.writable()?;
         check_id(id)?;
         let record = Record {
             seq: 1,
@@ -1305,7 +1127,6 @@ impl Store for SledStore {
     }
 
     fn append_batch(&self, id: &str, batch: Batch) -> Result<Appended> {
-        self.writable()?;
         if !batch.check(id)? {
             return Ok(Appended {
                 records: Vec::new(),
@@ -1449,7 +1270,6 @@ impl Store for SledStore {
     }
 
     fn delete(&self, id: &str) -> Result<()> {
-        self.writable()?;
         check_id(id)?;
         self.must_exist(id)?;
         let p = prefix(id);
@@ -1618,14 +1438,12 @@ impl Store for SledStore {
     }
 
     fn put_waiting(&self, w: &Waiting) -> Result<()> {
-        self.writable()?;
         check_id(&w.conversation)?;
         self.insert_waiting(w)?;
         self.durable()
     }
 
     fn put_held(&self, conversation: &str, agent: &str) -> Result<()> {
-        self.writable()?;
         check_id(conversation)?;
         self.held
             .insert(conversation.as_bytes(), encode(&agent))
@@ -1634,7 +1452,6 @@ impl Store for SledStore {
     }
 
     fn remove_held(&self, conversation: &str) -> Result<()> {
-        self.writable()?;
         self.held.remove(conversation.as_bytes()).map_err(db_err)?;
         self.durable()
     }
@@ -1667,7 +1484,6 @@ impl Store for SledStore {
     }
 
     fn remove_waiting(&self, conversation: &str) -> Result<()> {
-        self.writable()?;
         self.remove_entry(conversation, None)?;
         self.durable()
     }
@@ -1677,7 +1493,6 @@ impl Store for SledStore {
     }
 
     fn put_agent(&self, name: &str, agent: &AgentRecord) -> Result<()> {
-        self.writable()?;
         self.agents
             .insert(name.as_bytes(), encode(agent))
             .map_err(db_err)?;
@@ -1698,10 +1513,6 @@ impl Store for SledStore {
         values(&self.ratings)
     }
 
-    fn checked(&self) -> bool {
-        self.check_done()
-    }
-
     fn setting(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
             .settings
@@ -1711,7 +1522,6 @@ impl Store for SledStore {
     }
 
     fn put_setting(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.writable()?;
         self.settings
             .insert(key.as_bytes(), value)
             .map_err(db_err)?;
@@ -1719,13 +1529,11 @@ impl Store for SledStore {
     }
 
     fn put_outbox(&self, id: &str, value: &[u8]) -> Result<()> {
-        self.writable()?;
         self.outbox.insert(id.as_bytes(), value).map_err(db_err)?;
         self.durable()
     }
 
     fn remove_outbox(&self, id: &str) -> Result<()> {
-        self.writable()?;
         self.outbox.remove(id.as_bytes()).map_err(db_err)?;
         self.durable()
     }
