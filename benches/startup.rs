@@ -174,32 +174,30 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Whether `/healthz` answers 200 now.
-fn healthy(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
+/// What `/healthz` answers now: None if not 200, else whether the store
+/// has finished its start's check (a build that answers
+/// `"store":"checking"` serves before its store is checked; without the
+/// field, the first 200 is both).
+fn health(port: u16) -> Option<bool> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    if !buf.starts_with(b"HTTP/1.1 200") {
+        return None;
     }
-    let mut buf = [0u8; 16];
-    let mut got = 0;
-    while got < 12 {
-        match s.read(&mut buf[got..]) {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => got += n,
-        }
-    }
-    buf.starts_with(b"HTTP/1.1 200")
+    let body = String::from_utf8_lossy(&buf);
+    Some(!body.contains("\"store\":\"checking\""))
 }
 
 struct Running {
     child: Child,
     /// From spawn to the first 200.
     ready: Duration,
+    /// From spawn to the first 200 that says the store is checked.
+    checked: Duration,
 }
 
 fn start(bin: &Path, config: &Path, port: u16, log: &Path) -> Running {
@@ -209,24 +207,40 @@ fn start(bin: &Path, config: &Path, port: u16, log: &Path) -> Running {
         .arg(config)
         .env("FRONTDESK_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).expect("log file"))
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .expect("log file"),
+        )
         .spawn()
         .expect("spawn the server");
     let mut running = Running {
         child,
         ready: Duration::ZERO,
+        checked: Duration::ZERO,
     };
     loop {
-        if healthy(port) {
-            running.ready = t.elapsed();
-            return running;
-        }
-        if let Ok(Some(status)) = running.child.try_wait() {
-            panic!(
-                "{} exited with {status} before answering; see {}",
-                bin.display(),
-                log.display()
-            );
+        match health(port) {
+            Some(checked) => {
+                if running.ready.is_zero() {
+                    running.ready = t.elapsed();
+                }
+                if checked {
+                    running.checked = t.elapsed();
+                    return running;
+                }
+            }
+            None => {
+                if let Ok(Some(status)) = running.child.try_wait() {
+                    panic!(
+                        "{} exited with {status} before answering; see {}",
+                        bin.display(),
+                        log.display()
+                    );
+                }
+            }
         }
         assert!(
             t.elapsed() < Duration::from_secs(600),
@@ -257,6 +271,25 @@ fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1e3)
 }
 
+/// "median (min–max) of [..]".
+fn spread(v: &[Duration]) -> String {
+    let min = v.iter().min().copied().unwrap_or_default();
+    let max = v.iter().max().copied().unwrap_or_default();
+    format!(
+        "median {} ({}–{}) of {:?}",
+        ms(median(v.to_vec())),
+        min.as_millis(),
+        max.as_millis(),
+        v.iter().map(|d| d.as_millis()).collect::<Vec<_>>()
+    )
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
 /// Times the parts of an open in this process, on copies of `base`.
 fn parts(base: &Path, work: &Path) {
     let dir = work.join("parts");
@@ -281,6 +314,40 @@ fn parts(base: &Path, work: &Path) {
     let sealed = t.elapsed();
     assert!(!s.walked_on_open(), "the seal held");
     drop(s);
+    // A clean stop after a session that wrote (2,000 messages): the seal
+    // holds, and the open costs what it does after a start without writes.
+    let mut after_writes = Vec::new();
+    for round in 0..3 {
+        let s = SledStore::open(&dir).expect("open");
+        for n in 0..2_000u64 {
+            let id = id_of(n * 97 % 250_000);
+            let _ = s.append(
+                &id,
+                frontdesk::app::now_ms(),
+                vec![Event::VisitorMessage {
+                    text: "one more".into(),
+                    client_id: format!("late-{round}-{n}"),
+                }],
+            );
+        }
+        drop(s);
+        let t = Instant::now();
+        let s = SledStore::open(&dir).expect("open");
+        after_writes.push(format!(
+            "open {} ({})",
+            ms(t.elapsed()),
+            if s.walked_on_open() {
+                "seal broken: walked"
+            } else {
+                "seal held"
+            }
+        ));
+        drop(s);
+    }
+    println!(
+        "startup: in-process, each after a clean stop of a session that wrote 2,000 messages: {}",
+        after_writes.join("; ")
+    );
     unseal(&dir);
     let t = Instant::now();
     drop(SledStore::open(&dir).expect("open"));
@@ -334,6 +401,16 @@ fn main() {
         frontdesk::store::disk_usage(&base) as f64 / 1e6
     );
     parts(&base, work.path());
+    struct Bin {
+        path: PathBuf,
+        config: PathBuf,
+        port: u16,
+        log: PathBuf,
+        clean: Vec<Duration>,
+        clean_checked: Vec<Duration>,
+        crashed: Vec<Duration>,
+    }
+    let mut set: Vec<Bin> = Vec::new();
     for (i, bin) in bins.iter().enumerate() {
         let dir = work.path().join(format!("data{i}"));
         copy_dir(&base, &dir);
@@ -349,41 +426,71 @@ fn main() {
         )
         .expect("config");
         let log = work.path().join(format!("server{i}.log"));
-        // The first start may do one-time work (an older store's indexes).
+        // The first start may do one-time work (an older store's indexes;
+        // a copied store's seal is checked in full).
         let first = start(bin, &config, port, &log);
-        let first_ready = first.ready;
-        stop(first);
-        let clean: Vec<Duration> = (0..runs)
-            .map(|_| {
-                let r = start(bin, &config, port, &log);
-                let ready = r.ready;
-                stop(r);
-                ready
-            })
-            .collect();
-        let crashed: Vec<Duration> = (0..runs)
-            .map(|_| {
-                // Killed while serving: the next start finds no seal.
-                let r = start(bin, &config, port, &log);
-                kill(r);
-                let r = start(bin, &config, port, &log);
-                let ready = r.ready;
-                kill(r);
-                ready
-            })
-            .collect();
         println!(
-            "startup: {}: first start {}; /healthz 200 after a clean stop: median {} of {:?}; after kill -9: median {} of {:?}",
+            "startup: {}: first start {}",
             bin.display(),
-            ms(first_ready),
-            ms(median(clean.clone())),
-            clean.iter().map(|d| d.as_millis()).collect::<Vec<_>>(),
-            ms(median(crashed.clone())),
-            crashed.iter().map(|d| d.as_millis()).collect::<Vec<_>>(),
+            ms(first.ready)
         );
-        let log = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(line) = log.lines().rev().find(|l| l.contains("restored")) {
-            println!("startup: its last start logged: {}", line.trim());
+        stop(first);
+        set.push(Bin {
+            path: bin.clone(),
+            config,
+            port,
+            log,
+            clean: Vec::new(),
+            clean_checked: Vec::new(),
+            crashed: Vec::new(),
+        });
+    }
+    // Binaries alternate within each round, so a busy moment of the
+    // machine falls on all of them.
+    println!("startup: load average before the runs: {}", load_average());
+    for _ in 0..runs {
+        for b in set.iter_mut() {
+            let r = start(&b.path, &b.config, b.port, &b.log);
+            b.clean.push(r.ready);
+            b.clean_checked.push(r.checked);
+            stop(r);
+        }
+    }
+    println!(
+        "startup: load average after the clean runs: {}",
+        load_average()
+    );
+    for _ in 0..runs {
+        for b in set.iter_mut() {
+            // Killed while serving: the next start finds no seal.
+            let r = start(&b.path, &b.config, b.port, &b.log);
+            kill(r);
+            let r = start(&b.path, &b.config, b.port, &b.log);
+            b.crashed.push(r.ready);
+            kill(r);
+        }
+    }
+    println!("startup: load average after the runs: {}", load_average());
+    for b in &set {
+        println!(
+            "startup: {}: /healthz 200 after a clean stop: {}; its store checked: {}; after kill -9: {}",
+            b.path.display(),
+            spread(&b.clean),
+            spread(&b.clean_checked),
+            spread(&b.crashed),
+        );
+        let log = std::fs::read_to_string(&b.log).unwrap_or_default();
+        for what in [
+            "store opened",
+            "store checked",
+            "queue and holdings restored",
+            "intents loaded",
+        ] {
+            let lines: Vec<&str> = log.lines().filter(|l| l.contains(what)).collect();
+            // The clean runs' lines: after the first start, before the crashes.
+            for l in lines.iter().skip(1).take(runs) {
+                println!("startup:   {}", l.trim());
+            }
         }
     }
 }

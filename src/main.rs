@@ -1021,18 +1021,23 @@ fn open_app(
     let loaded = loading
         .join()
         .map_err(|_| anyhow::anyhow!("loading the intents failed unexpectedly"))??;
-    tracing::info!(
-        store_ms,
-        ready_ms = t.elapsed().as_millis() as u64,
-        walked = store.walked_on_open(),
-        "store open, intents loaded"
-    );
-    frontdesk::app::App::with_loaded(
+    let load_ms = t.elapsed().as_millis() as u64;
+    let walked = store.walked_on_open();
+    let built = frontdesk::app::App::with_loaded(
         config,
         std::sync::Arc::new(store),
         loaded,
         frontdesk::util::clock::Clock::system(),
-    )
+    )?;
+    // From here to the first answer is the listener's part.
+    tracing::info!(
+        store_ms,
+        load_ms,
+        ready_ms = t.elapsed().as_millis() as u64,
+        walked,
+        "store open, intents loaded, queue restored"
+    );
+    Ok(built)
 }
 
 fn serve(config: frontdesk::config::Config) -> Result<()> {
