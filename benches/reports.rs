@@ -280,12 +280,7 @@ fn main() {
         fresh_start + DAY,
     );
     assert_eq!(after, again);
-    let (stored, _) = time(
-        "the same, store only",
-        None,
-        &later,
-        fresh_start + DAY,
-    );
+    let (stored, _) = time("the same, store only", None, &later, fresh_start + DAY);
     assert_eq!(
         after, stored,
         "the cache agrees with the store after new traffic"

@@ -39,10 +39,23 @@ impl App {
 
     /// Serves `classifier`, a set built and validated from the intent
     /// files whose digest is `digest` (`replay::edited_set`; a save passes
-    /// the set it validated, so it is not built again).
+    /// the set it validated, so it is not built again). If the files have
+    /// changed since it was built (a second save or a hand edit landed in
+    /// between), the directory as it is now is loaded instead: the watcher
+    /// leaves files identical to the served set alone, so a stale set
+    /// would otherwise stay until the next edit. Installs are serialised
+    /// by the reload lock, and the check is made under it.
     pub fn install(&self, classifier: Classifier, digest: String) -> ReloadStatus {
         let now = self.now_ms();
         let mut status = self.inner.reload.lock().unwrap_or_else(|e| e.into_inner());
+        let on_disk = crate::replay::dir_digest(&self.inner.config.server.intents_dir);
+        if on_disk.as_deref() != Some(digest.as_str()) {
+            drop(status);
+            tracing::info!(
+                "the intent files changed while a set was built; loading them as they are now"
+            );
+            return self.reload_now();
+        }
         status.attempted_at_ms = now;
         status.ok = true;
         status.errors.clear();

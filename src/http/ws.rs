@@ -423,8 +423,14 @@ async fn agent_loop(
         tokio::select! {
             push = rx.recv() => match push {
                 Ok(AgentPush::Record { conversation, record, suggestions }) => {
-                    let rating_of_closed = matches!(record.event, Event::Rating { .. })
-                        && closed.contains(&conversation);
+                    // Its rating is forwarded once; anything else (the
+                    // visitor back, another agent) ends the following.
+                    let was_closed = closed.iter().position(|c| *c == conversation);
+                    if let Some(i) = was_closed {
+                        closed.remove(i);
+                    }
+                    let rating_of_closed =
+                        matches!(record.event, Event::Rating { .. }) && was_closed.is_some();
                     if app.holds(&who.name, &conversation) {
                         mine.insert(conversation.clone());
                     } else if !mine.contains(&conversation) && !rating_of_closed {

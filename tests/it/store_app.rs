@@ -138,3 +138,43 @@ fn a_delete_during_a_report_refresh_leaves_no_facts() {
         .expect("visitor index")
         .is_empty());
 }
+
+/// A set built from files that changed before it was swapped in (a second
+/// save or a hand edit landed in between) is not served as if it were the
+/// files: the watcher skips files identical to the served set, so a stale
+/// set would have stayed until some later edit (second reader's finding).
+#[test]
+fn a_set_built_from_files_that_changed_since_is_not_served_as_current() {
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(super::default_intents()).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_file() {
+            std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+        }
+    }
+    let config = Config::load(
+        None,
+        [(
+            "FRONTDESK_SERVER__INTENTS_DIR".to_string(),
+            dir.path().display().to_string(),
+        )],
+    )
+    .unwrap();
+    let store = Arc::new(MemStore::new());
+    let app = App::with_store(config, Arc::clone(&store) as Arc<dyn Store>)
+        .unwrap()
+        .0;
+    // A save reads the directory and builds...
+    let (stale, digest) =
+        frontdesk::replay::edited_set(dir.path(), &Default::default(), app.model()).unwrap();
+    // ...another edit lands...
+    let file = dir.path().join("shipping_cost.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text + "\n# edited by hand\n").unwrap();
+    // ...then the first save swaps its set in.
+    app.install(stale, digest);
+    assert!(
+        app.serves_files_as_they_are(),
+        "what is served must be what is on disk, else the watcher never heals it"
+    );
+}

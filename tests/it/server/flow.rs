@@ -404,3 +404,75 @@ async fn a_restart_keeps_queue_and_transcript() {
     .await;
     assert_eq!(e.body["phase"], "with_agent");
 }
+
+/// The agent who closed a conversation gets its rating; once the visitor
+/// came back and another agent closed it, the next rating is that
+/// agent's, not the first one's (second reader's finding: the first
+/// agent's socket kept every later rating of it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rating_goes_to_the_agent_who_closed_the_last_time() {
+    let srv = spawn_app("", |s| s).await;
+    let v = srv.new_visitor("Ada").await;
+    let ann = srv.online_agent("ann").await;
+    let bo = srv.online_agent("bo").await;
+    let mut ann_ws = ws(&srv.ws_url(&format!("/api/v1/agent/ws?token={ann}"))).await;
+    let agent = |what: &str| srv.url(&format!("/api/v1/agent/conversations/{}/{what}", v.id));
+    let handoff = srv.url(&format!("/api/v1/conversations/{}/handoff", v.id));
+    let rate = srv.url(&format!("/api/v1/conversations/{}/rating", v.id));
+
+    // Ann takes it, closes it; the visitor rates: Ann sees it.
+    assert_eq!(
+        call("POST", &handoff, Some(&v.token), None).await.status,
+        200
+    );
+    assert_eq!(
+        call("POST", &agent("claim"), Some(&ann), None).await.status,
+        200
+    );
+    assert_eq!(
+        call("POST", &agent("close"), Some(&ann), None).await.status,
+        200
+    );
+    let r = call("POST", &rate, Some(&v.token), Some(json!({"score": 2}))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    until_event(&mut ann_ws, "rating").await;
+
+    // The visitor comes back; Bo takes it and closes it; a new rating.
+    let r = srv.say(&v, "one more thing", "again").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        call("POST", &handoff, Some(&v.token), None).await.status,
+        200
+    );
+    assert_eq!(
+        call("POST", &agent("claim"), Some(&bo), None).await.status,
+        200
+    );
+    assert_eq!(
+        call("POST", &agent("close"), Some(&bo), None).await.status,
+        200
+    );
+    let r = call("POST", &rate, Some(&v.token), Some(json!({"score": 5}))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // Then another visitor waits: Ann's socket hears of that queue change,
+    // and nothing of the second rating before it.
+    let other = srv.new_visitor("Cy").await;
+    let h = srv.url(&format!("/api/v1/conversations/{}/handoff", other.id));
+    assert_eq!(call("POST", &h, Some(&other.token), None).await.status, 200);
+    loop {
+        let m = next_json(&mut ann_ws).await;
+        assert!(
+            !(m["kind"] == "record" && m["record"]["event"]["type"] == "rating"),
+            "Ann got Bo's rating: {m}"
+        );
+        // Ada's conversation is closed, so whoever waits is Cy.
+        if m["kind"] == "queue"
+            && m["queue"]["waiting"]
+                .as_array()
+                .is_some_and(|w| !w.is_empty())
+        {
+            break;
+        }
+    }
+}
