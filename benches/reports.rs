@@ -235,7 +235,7 @@ fn main() {
         rss_mb() - rss
     );
     let mut warms = Vec::new();
-    for i in 0..5 {
+    for _ in 0..5 {
         let (r, s) = time("WARM CACHED", Some(&cache), &period, now);
         assert_eq!(cold, r, "a cached report equals the stored one");
         warms.push(s);
