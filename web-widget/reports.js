@@ -253,7 +253,7 @@
       var b = $(x[0]);
       b.textContent = '';
       var lbls = x[2].map(bucketLabel);
-      columns(b, x[3] + ' (conversations per time band)', lbls, [{ key: x[0], name: x[3], color: COLORS.bar, values: x[2].map(function (k) { return k.count; }) }]);
+      columns(b, x[3] + ' (handoff cycles per time band)', lbls, [{ key: x[0], name: x[3], color: COLORS.bar, values: x[2].map(function (k) { return k.count; }) }]);
       b.append(table(x[3] + ' by time band', ['Time band', 'Conversations'], x[2].map(function (k, i) { return [lbls[i], String(k.count)]; })));
     });
 

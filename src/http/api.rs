@@ -1475,10 +1475,10 @@ outbound! {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[schema(as = ReportFcr)]
 pub struct ApiReportFcr from report::Fcr {
-    /// num: of den, closed exactly once, every agent event by one agent,
-    /// and not reopened within `fcr_days` of the close (no visitor
-    /// message in it after the close, no new conversation of the same
-    /// visitor started); den: handed-off conversations closed at least
+    /// num: of den, first closed by an agent, every agent event before
+    /// that close by one agent, and not reopened within `fcr_days` of the
+    /// close (no visitor message or handoff in it after the close, no new
+    /// conversation of the same visitor started); den: handed-off conversations closed at least
     /// once by an agent, whose `fcr_days` after that close have passed.
     pub rate: ApiReportRate,
     /// Handed-off conversations first closed by an agent less than

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::conversation::{Event, Record};
 
 /// The fold's version; stored facts of another version are rebuilt.
-pub const FACTS_VERSION: u32 = 3;
+pub const FACTS_VERSION: u32 = 4;
 
 /// Longest first question kept (characters).
 pub const QUESTION_CHARS: usize = 120;
@@ -119,7 +119,9 @@ pub struct Facts {
     /// same time, while no person had the conversation.
     pub first_close_ms: Option<i64>,
     pub first_close_by_agent: bool,
-    /// Distinct agents that joined, wrote or were transferred to or from.
+    /// Distinct agents that joined, wrote or were transferred to or from
+    /// before the first close (FCR judges the first contact; a later
+    /// reopen is judged by `reopened_ms`).
     pub agents: u32,
     /// The first visitor message or handoff after the first close.
     pub reopened_ms: Option<i64>,
@@ -281,21 +283,26 @@ pub fn fold(id: &str, records: &[Record]) -> Facts {
                 person = true;
             }
             Event::AgentJoined { agent } => {
-                agents.insert(agent);
+                if f.first_close_ms.is_none() {
+                    agents.insert(agent);
+                }
                 if let Some(h) = f.handoffs.last_mut().filter(|_| person) {
                     h.joined_ms.get_or_insert(r.at_ms);
                 }
             }
             Event::AgentMessage { agent, .. } => {
-                agents.insert(agent);
+                if f.first_close_ms.is_none() {
+                    agents.insert(agent);
+                }
                 if let Some(h) = f.handoffs.last_mut().filter(|_| person) {
                     h.replied_ms.get_or_insert(r.at_ms);
                 }
             }
-            Event::Transfer { from, to } => {
+            Event::Transfer { from, to } if f.first_close_ms.is_none() => {
                 agents.insert(from);
                 agents.insert(to);
             }
+            Event::Transfer { .. } => {}
             Event::ReturnedToBot { .. } => person = false,
             Event::Closed { .. } => {
                 if !closed {
@@ -349,10 +356,12 @@ pub fn fold(id: &str, records: &[Record]) -> Facts {
     f.agents = agents.len() as u32;
 
     for (seq, intent) in &answers {
+        // Only an answer of an intent is an answer (the bot's own lines
+        // take no helpful / not helpful, though the API accepts their seq).
+        let Some(intent) = intent else { continue };
         let verdict = feedback.get(seq).copied();
         f.helpful += u32::from(verdict == Some(true));
         f.not_helpful += u32::from(verdict == Some(false));
-        let Some(intent) = intent else { continue };
         let i = match f.intents.iter().position(|u| &u.intent == intent) {
             Some(i) => i,
             None => {

@@ -867,3 +867,51 @@ fn the_terminal_view_shows_pending_and_takeovers() {
     assert!(line("FCR").contains("2 pending"), "{out}");
     assert!(line("takeovers").contains('1'), "{out}");
 }
+
+/// FCR is judged on the first contact: a reopen after `fcr_days`, handled
+/// by another agent, does not turn a Yes into a No (README: "a reopen
+/// after fcr_days does not undo it"; the agents were counted over the
+/// whole log).
+#[test]
+fn a_late_reopen_by_another_agent_does_not_undo_fcr() {
+    let f = Log::start(JUNE_1, who(Some("v"), None))
+        .msg("help")
+        .handoff(HandoffReason::Asked)
+        .joined("alex")
+        .says("alex")
+        .at(MIN)
+        .closed("alex")
+        .at(10 * DAY)
+        .msg("it broke again")
+        .handoff(HandoffReason::Asked)
+        .joined("sam")
+        .says("sam")
+        .facts("c");
+    assert_eq!(
+        judge(&f, Reports::default(), &StartsOf::new([]), LATER).fcr,
+        Some(Verdict::Yes)
+    );
+}
+
+/// Only answers of an intent take helpful / not helpful in reports: the
+/// bot's own line ("All right, ask me anything else") is no answer, and
+/// the API accepts feedback on any bot reply's seq.
+#[test]
+fn feedback_on_a_line_without_an_intent_counts_for_nothing() {
+    let f = Log::start(JUNE_1, who(Some("v"), None))
+        .msg("where is my order")
+        .reply("order_status")
+        .e(Event::BotReply {
+            text: "All right, ask me anything else".into(),
+            intent: None,
+            confidence: 0.0,
+            trace: String::new(),
+            quick_replies: vec![],
+            slots: vec![],
+            decision: None,
+        })
+        .feedback(4, false)
+        .facts("c");
+    assert_eq!((f.helpful, f.not_helpful), (0, 0));
+    assert_eq!(f.containment(), "assumed");
+}
