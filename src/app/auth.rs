@@ -19,13 +19,7 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
+pub use crate::util::hash::hex;
 
 /// SHA-256 of a token, hex: what is stored.
 pub fn token_hash(token: &str) -> String {

@@ -10,7 +10,7 @@
 //! Each socket is one task with one `select!` over the channel, the socket
 //! and a ping timer: with a single writer there is nothing to join.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -410,10 +410,12 @@ async fn agent_loop(
     // Conversations this socket has forwarded: a close is sent even though
     // the agent no longer holds the conversation when it arrives.
     let mut mine: HashSet<String> = app.agent_info(&who).active.into_iter().collect();
-    // Conversations this socket saw closed, newest last: the visitor's
-    // rating comes after the close and belongs on the closing agent's
-    // screen. Bounded, as a console stays open all day.
-    let mut closed: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    // Conversations this socket saw closed, with the order of their
+    // close: the visitor's rating comes after the close and belongs on
+    // the closing agent's screen. Looked up for every record, so a map;
+    // bounded (the oldest close goes), as a console stays open all day.
+    let mut closed: HashMap<String, u64> = HashMap::new();
+    let mut closes = 0u64;
     if !send_queue(&app, &mut peer).await {
         return;
     }
@@ -425,12 +427,9 @@ async fn agent_loop(
                 Ok(AgentPush::Record { conversation, record, suggestions }) => {
                     // Its rating is forwarded once; anything else (the
                     // visitor back, another agent) ends the following.
-                    let was_closed = closed.iter().position(|c| *c == conversation);
-                    if let Some(i) = was_closed {
-                        closed.remove(i);
-                    }
+                    let was_closed = closed.remove(&conversation).is_some();
                     let rating_of_closed =
-                        matches!(record.event, Event::Rating { .. }) && was_closed.is_some();
+                        matches!(record.event, Event::Rating { .. }) && was_closed;
                     if app.holds(&who.name, &conversation) {
                         mine.insert(conversation.clone());
                     } else if !mine.contains(&conversation) && !rating_of_closed {
@@ -442,9 +441,13 @@ async fn agent_loop(
                         mine.remove(&conversation);
                         if matches!(record.event, Event::Closed { .. }) {
                             if closed.len() == CLOSED_KEPT {
-                                closed.pop_front();
+                                let oldest = closed.iter().min_by_key(|(_, n)| **n).map(|(c, _)| c.clone());
+                                if let Some(c) = oldest {
+                                    closed.remove(&c);
+                                }
                             }
-                            closed.push_back(conversation.clone());
+                            closes += 1;
+                            closed.insert(conversation.clone(), closes);
                         }
                     }
                     let m = ServerMessage::Record { conversation: Some(conversation), record: (*record).clone().wire(), suggestions: suggestions.to_vec().wire() };

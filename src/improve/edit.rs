@@ -82,12 +82,7 @@ pub struct FileEntry {
 
 /// The version of a file's bytes.
 pub fn version_of(bytes: &[u8]) -> String {
-    let d = Sha256::digest(bytes);
-    let mut s = String::from("sha256:");
-    for b in d {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    format!("sha256:{}", crate::util::hash::hex(&Sha256::digest(bytes)))
 }
 
 /// Checks a file name: `[a-z0-9_-]+.toml`, nothing else.

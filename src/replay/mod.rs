@@ -822,7 +822,7 @@ fn digest_of(sources: &Sources) -> String {
             }
         }
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::util::hash::hex(&h.finalize())
 }
 
 /// The digest of the intent files of `dir` as they are now (see

@@ -321,7 +321,7 @@ fn random_hex<const N: usize>() -> String {
     let mut b = [0u8; N];
     // The OS's random source failing is not something to serve through.
     getrandom::fill(&mut b).expect("the OS random source works");
-    b.iter().map(|b| format!("{b:02x}")).collect()
+    crate::util::hash::hex(&b)
 }
 
 /// The longest key a backup entry may have (ids are at most 64 bytes; a

@@ -35,6 +35,15 @@ pub fn fnv_u64(n: u64) -> u64 {
     h.finish()
 }
 
+/// Lower-case hex of `bytes` (digests, tokens, ids).
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
