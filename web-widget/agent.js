@@ -36,6 +36,26 @@
     });
   }
   function say(text) { $('announce').textContent = text; }
+  // Extension point for the console's other scripts (one file a feature,
+  // loaded after this one): they reach the shared helpers here and hear of
+  // what happens through `on`. `render[type]` draws an event type this file
+  // does not know (return an element, or nothing to skip it).
+  var listeners = {};
+  function emit(name) {
+    var args = Array.prototype.slice.call(arguments, 1);
+    (listeners[name] || []).forEach(function (fn) { try { fn.apply(null, args); } catch (e) { console.error(e); } });
+  }
+  var desk = window.frontdeskConsole = {
+    api: api, el: el, button: button, say: say,
+    me: function () { return me; },
+    current: function () { return current; },
+    token: function () { return token; },
+    open: function (id) { open(id); },
+    refresh: function () { refresh(); },
+    act: function (id, what, body) { return act(id, what, body); },
+    render: {},
+    on: function (name, fn) { (listeners[name] = listeners[name] || []).push(fn); }
+  };
   function fail(e) { $('action-error').textContent = e.message || String(e); }
 
   // ---- login ----------------------------------------------------------------
@@ -61,6 +81,7 @@
       $('presence').value = m.presence;
       $('me').textContent = m.name + (m.admin ? ' (admin)' : '');
       $('login-error').textContent = '';
+      emit('login', m);
       refresh();
       connect();
     }, function (e) { $('login-error').textContent = 'Log in failed: ' + e.message; });
@@ -156,6 +177,7 @@
       $('return-btn').hidden = !mineNow;
       $('close-btn').hidden = t.phase === 'closed';
       mine();
+      emit('open', t);
     }, fail);
   }
   function lastVisitorSeq(events) {
@@ -209,7 +231,9 @@
       case 'rating': d = el('div', 'ev sys', 'Rated ' + e.score + '/5' + (e.comment ? ': ' + e.comment : '')); break;
       case 'email_left': d = el('div', 'ev sys', 'Left email: ' + e.email); break;
       case 'started': d = el('div', 'ev sys', 'Conversation started'); break;
-      default: return;
+      default:
+        d = desk.render[e.type] && desk.render[e.type](e, r);
+        if (!d) return;
     }
     box.append(d);
     box.scrollTop = box.scrollHeight;
@@ -280,6 +304,7 @@
     s.onmessage = function (m) {
       var d;
       try { d = JSON.parse(m.data); } catch (e) { return; }
+      emit('socket', d);
       if (d.kind === 'queue') { queue(d.queue); api('GET', '/agent/live').then(live); }
       else if (d.kind === 'record') {
         if (d.conversation === current) {
