@@ -36,3 +36,24 @@ pub fn intent(extra: &str) -> String {
 pub fn default_intents() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/intents"))
 }
+
+/// sled opened raw on a store a `SledStore` held a moment ago (to make the
+/// state an older version or a crash left). The dropped store may still
+/// hold sled's file lock while its background threads wind down, as
+/// `SledStore::open` knows and waits for; a raw open must wait too, or the
+/// test fails on a busy machine.
+pub fn raw_sled(dir: &Path) -> sled::Db {
+    let waiting = std::time::Instant::now();
+    loop {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    && waiting.elapsed() < std::time::Duration::from_secs(30) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(e) => panic!("raw sled open of {}: {e}", dir.display()),
+        }
+    }
+}

@@ -373,7 +373,7 @@ fn a_retry_is_stored_when_its_index_entry_names_another_event() {
     }
     {
         // The orphan: client id `k1` says seq 2, and no event 2 exists.
-        let db = sled::open(dir.path()).unwrap();
+        let db = crate::raw_sled(dir.path());
         let ids = db.open_tree("client_ids").unwrap();
         let mut key = vec![2u8];
         key.extend_from_slice(b"c1k1");

@@ -396,7 +396,7 @@ fn an_older_store_gets_its_time_index_on_open() {
     });
     // What a store made before the index looks like: no entries, no mark.
     {
-        let db = sled::open(&dir).unwrap();
+        let db = crate::raw_sled(&dir);
         db.drop_tree("activity").unwrap();
         db.open_tree("settings")
             .unwrap()
