@@ -581,16 +581,16 @@ impl App {
                 .ok_or_else(|| ApiError::not_found("agent"))?;
             let demote = change.admin == Some(false) && record.admin;
             let disable = change.disabled == Some(true) && !record.disabled;
-            if (demote || disable) && by.name == name {
-                return Err(ApiError::conflict(
-                    "own_account",
-                    "you cannot demote or disable yourself; another admin can",
-                ));
-            }
             if (demote || disable) && record.admin && !other_admins(&agents, name) {
                 return Err(ApiError::conflict(
                     "last_admin",
                     format!("`{name}` is the only admin who can log in, and stays one"),
+                ));
+            }
+            if (demote || disable) && by.name == name {
+                return Err(ApiError::conflict(
+                    "own_account",
+                    "you cannot demote or disable yourself; another admin can",
                 ));
             }
             if disable && self.holds_any(name) {
@@ -671,16 +671,16 @@ impl App {
                 .find(|(n, _)| n == name)
                 .map(|(_, a)| a)
                 .ok_or_else(|| ApiError::not_found("agent"))?;
-            if by.name == name {
-                return Err(ApiError::conflict(
-                    "own_account",
-                    "you cannot remove yourself; another admin can",
-                ));
-            }
             if record.admin && !record.disabled && !other_admins(&agents, name) {
                 return Err(ApiError::conflict(
                     "last_admin",
                     format!("`{name}` is the only admin who can log in, and stays"),
+                ));
+            }
+            if by.name == name {
+                return Err(ApiError::conflict(
+                    "own_account",
+                    "you cannot remove yourself; another admin can",
                 ));
             }
             if self.holds_any(name) {
@@ -750,6 +750,17 @@ impl App {
             self.shift_presence(agent, Presence::Online, None);
         }
         guard
+    }
+
+    /// How many console sockets of `agent` are open now.
+    pub fn consoles_open(&self, agent: &str) -> u32 {
+        self.inner
+            .people
+            .consoles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(agent)
+            .map_or(0, |c| c.open)
     }
 
     /// Agents whose away timer has run out.
