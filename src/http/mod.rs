@@ -328,6 +328,7 @@ fn finish_document(doc: &mut Document) {
             &mut item.post,
             &mut item.put,
             &mut item.delete,
+            &mut item.patch,
         ]
         .into_iter()
         .flatten()
