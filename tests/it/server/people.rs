@@ -587,3 +587,92 @@ async fn admins_manage_agents_and_the_last_admin_stays() {
     assert_eq!(r.status, 404);
     new_agent(&app, "kim", false).await;
 }
+
+/// What an admin changed survives a restart (the stored records gained
+/// fields), and presence after a restart: an agent who chose online is
+/// away until a console of theirs connects, then online again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_survive_a_restart() {
+    let s = setup("", None);
+    let srv = Server::start(&s);
+    let admin = srv.admin.clone();
+    let url = |srv: &Server, p: &str| srv.url(&format!("/api/v1/admin/agents{p}"));
+    let sam = srv.new_agent("sam").await;
+    let kim = srv.new_agent("kim").await;
+    let gus = srv.new_agent("gus").await;
+    let r = call(
+        "PATCH",
+        &url(&srv, "/sam"),
+        Some(&admin),
+        Some(json!({"display_name": "Sam Lee"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = call(
+        "PATCH",
+        &url(&srv, "/kim"),
+        Some(&admin),
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        call("DELETE", &url(&srv, "/gus"), Some(&admin), None)
+            .await
+            .status,
+        204
+    );
+    let r = call(
+        "PUT",
+        &srv.url("/api/v1/agent/presence"),
+        Some(&sam),
+        Some(json!({"presence": "online"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    srv.stop();
+
+    let srv = Server::start_with(&s, Some(admin.clone()));
+    let list = call("GET", &url(&srv, ""), Some(&admin), None).await;
+    let got: Vec<(String, String, bool, String)> = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_string(),
+                a["display_name"].as_str().unwrap().to_string(),
+                a["disabled"].as_bool().unwrap(),
+                a["presence"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let row =
+        |n: &str, d: &str, off: bool, p: &str| (n.to_string(), d.to_string(), off, p.to_string());
+    assert_eq!(
+        got,
+        [
+            row("admin", "admin", false, "offline"),
+            row("kim", "kim", true, "offline"),
+            row("sam", "Sam Lee", false, "away"),
+        ]
+    );
+    assert_eq!(
+        call("GET", &srv.url("/api/v1/agent/me"), Some(&kim), None)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        call("GET", &srv.url("/api/v1/agent/me"), Some(&gus), None)
+            .await
+            .status,
+        401
+    );
+    // Sam's console connects: online, as sam chose.
+    let mut console = ws(&srv.ws_url(&format!("/api/v1/agent/ws?token={sam}"))).await;
+    assert_eq!(next_json(&mut console).await["kind"], "queue");
+    let me = call("GET", &srv.url("/api/v1/agent/me"), Some(&sam), None).await;
+    assert_eq!(me.body["presence"], "online", "{}", me.text);
+}
