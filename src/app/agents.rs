@@ -922,3 +922,31 @@ impl App {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check_display_name;
+
+    #[test]
+    fn display_names_take_any_script_and_refuse_what_hides_or_breaks() {
+        for (raw, want) in [
+            ("  Zoë   Müller ", Some("Zoë Müller")),
+            ("李小龍", Some("李小龍")),
+            ("Ana-María O'Neil", Some("Ana-María O'Neil")),
+            ("", Some("")),
+            ("   ", Some("")),
+            ("tab\tinside", Some("tab inside")),
+            ("bell\u{7}", None),
+            ("right\u{202e}left", None),
+            ("zero\u{200b}width", None),
+        ] {
+            assert_eq!(check_display_name(raw).ok().as_deref(), want, "{raw:?}");
+        }
+        assert!(
+            check_display_name(&"é".repeat(64)).is_ok(),
+            "64 characters, not bytes"
+        );
+        let e = check_display_name(&"é".repeat(65)).unwrap_err();
+        assert_eq!(e.code, "bad_display_name");
+    }
+}

@@ -237,6 +237,44 @@ async fn a_closed_console_makes_the_agent_away_after_the_configured_time() {
     assert_eq!(me.body["presence"], "away");
 }
 
+/// Two tabs: closing one leaves the agent there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_with_another_console_open_stays_online() {
+    let clock = Clock::manual(1_795_428_000_000);
+    let app = spawn_app_clocked("[assignment]\naway_after_secs = 60\n", |s| s, clock.clone()).await;
+    let alex = new_agent(&app, "alex", false).await;
+    let url = app.ws_url(&format!("/api/v1/agent/ws?token={alex}"));
+    let mut one = ws(&url).await;
+    let mut two = ws(&url).await;
+    for c in [&mut one, &mut two] {
+        assert_eq!(next_json(c).await["kind"], "queue");
+    }
+    presence(&app, &alex, "online", 1).await;
+    assert_eq!(app.app.consoles_open("alex"), 2);
+    one.close(None).await.expect("close");
+    drop(one);
+    let t = tokio::time::Instant::now();
+    while app.app.consoles_open("alex") > 1 {
+        assert!(t.elapsed() < PATIENCE, "the server saw the socket close");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    clock.advance(600_000);
+    app.app.sweep_presence();
+    let me = call("GET", &app.url("/api/v1/agent/me"), Some(&alex), None).await;
+    assert_eq!(me.body["presence"], "online", "{}", me.text);
+    // The last one closes: away after the time.
+    two.close(None).await.expect("close");
+    drop(two);
+    while app.app.consoles_open("alex") > 0 {
+        assert!(t.elapsed() < PATIENCE, "the server saw the socket close");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    clock.advance(60_000);
+    app.app.sweep_presence();
+    let me = call("GET", &app.url("/api/v1/agent/me"), Some(&alex), None).await;
+    assert_eq!(me.body["presence"], "away", "{}", me.text);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn visitors_see_the_display_name_not_the_login_name() {
     let app = spawn_app("", |s| s).await;
