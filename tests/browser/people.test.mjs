@@ -135,6 +135,7 @@ test('closing the console tab makes the agent away in time; the waiting visitor 
   await consoleCtx.close();
   await v3.page.locator('frontdesk-widget .msg').filter({ hasText: 'Nobody from the team is available' }).waitFor(WAIT);
   const took = (Date.now() - closed) / 1000;
+  console.log(`the waiting visitor was told ${took.toFixed(1)} s after the console tab closed (away_after_secs = ${AWAY_SECS})`);
   // The timer, plus the once-a-second sweep, plus delivery.
   assert.ok(took >= AWAY_SECS - 0.5 && took < AWAY_SECS + 3, `away after ${took} s`);
   await status.filter({ hasText: 'You are number 1 in the queue.' }).waitFor(WAIT);
