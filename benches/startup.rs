@@ -104,6 +104,8 @@ fn fill(dir: &Path, total: u64) -> (u64, u64) {
             capacity: 100,
             admin: a == 0,
             token_sha256: format!("{a:064x}"),
+            display_name: String::new(),
+            disabled: false,
         };
         store
             .put_agent(&format!("agent{a}"), &record)

@@ -3,7 +3,7 @@
 //! `FRONTDESK_ESCALATION__MAX_FALLBACKS=3`). The raw form (what was written)
 //! is kept apart from the compiled `Config` (what runs). Sections:
 //! `[server]`, `[limits]`, `[escalation]`, `[queue]`, `[business_hours]`,
-//! `[texts]`, `[retention]`, `[reports]`, `[[webhooks]]`. `frontdesk default-config` prints `DEFAULT_CONFIG`, every
+//! `[texts]`, `[retention]`, `[reports]`, `[assignment]`, `[[webhooks]]`. `frontdesk default-config` prints `DEFAULT_CONFIG`, every
 //! setting with its default and a comment; a test keeps the two in step.
 
 use std::collections::BTreeMap;
@@ -44,6 +44,38 @@ pub struct RawConfig {
     pub texts: BTreeMap<String, String>,
     #[serde(default)]
     pub reports: RawReports,
+    #[serde(default)]
+    pub assignment: RawAssignment,
+}
+
+/// `[assignment]`: who gets a waiting visitor, and when an agent counts as
+/// there (README, "Assignment and presence").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAssignment {
+    /// Give waiting visitors to online agents with free capacity by
+    /// themselves. Default false (agents claim from the queue).
+    pub auto_assign: Option<bool>,
+    /// An agent who chose `online` and whose last console socket closed
+    /// becomes away after this many seconds (0: never). Default 120.
+    pub away_after_secs: Option<u64>,
+}
+
+/// `[assignment]` compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Assignment {
+    pub auto_assign: bool,
+    /// 0: presence is only what the agent set.
+    pub away_after_secs: u64,
+}
+
+impl Default for Assignment {
+    fn default() -> Assignment {
+        Assignment {
+            auto_assign: false,
+            away_after_secs: 120,
+        }
+    }
 }
 
 /// `[reports]`: the look-ahead of the metrics that depend on what a
@@ -337,6 +369,8 @@ pub struct Config {
     pub retention: Retention,
     /// `[reports]`.
     pub reports: Reports,
+    /// `[assignment]`.
+    pub assignment: Assignment,
 }
 
 /// A configuration that cannot run, naming where to fix it.
@@ -623,6 +657,16 @@ impl Config {
                     .unwrap_or(Reports::default().durable_days),
                 fcr_days: raw.reports.fcr_days.unwrap_or(Reports::default().fcr_days),
             },
+            assignment: Assignment {
+                auto_assign: raw
+                    .assignment
+                    .auto_assign
+                    .unwrap_or(Assignment::default().auto_assign),
+                away_after_secs: raw
+                    .assignment
+                    .away_after_secs
+                    .unwrap_or(Assignment::default().away_after_secs),
+            },
         })
     }
 }
@@ -851,6 +895,19 @@ closed_after_days = 0
 durable_days = 7
 fcr_days = 7
 
+# Assignment and presence (README, "Assignment and presence").
+[assignment]
+# Give a waiting visitor to an online agent with free capacity by itself
+# (upset visitors first, the least busy agent first): when the visitor
+# starts waiting and whenever an agent becomes available. Off: agents
+# claim from the queue.
+auto_assign = false
+# An agent who set themselves online and whose last console tab closed
+# becomes away after this many seconds (visitors are then told nobody is
+# there instead of a wait); a console that connects again makes them
+# online again. 0: presence is only what the agent sets.
+away_after_secs = 120
+
 # Webhooks: a versioned JSON packet (conversation, summary, transcript) is
 # POSTed on each event, signed in the X-Frontdesk-Signature header as
 # "sha256=" + hex HMAC-SHA256 of the body with the secret. Deliveries are
@@ -877,6 +934,7 @@ mod tests {
         assert_eq!(printed.texts, none.texts);
         assert_eq!(printed.retention, none.retention);
         assert_eq!(printed.reports, none.reports);
+        assert_eq!(printed.assignment, none.assignment);
         // Every text is listed, commented out, with its English default.
         let section = &DEFAULT_CONFIG[DEFAULT_CONFIG.find("\n[texts]\n").unwrap()..];
         let listed: toml::Table = section
@@ -930,6 +988,8 @@ mod tests {
             "closed_after_days",
             "durable_days",
             "fcr_days",
+            "auto_assign",
+            "away_after_secs",
         ] {
             assert!(DEFAULT_CONFIG.contains(&format!("\n{key} = ")), "{key}");
         }

@@ -44,6 +44,7 @@
     '.agent{border-color:#8a6d00;background:#fff8e1}' +
     '.who{display:block;font-size:12px;font-weight:600;color:#4a4a4a}' +
     '.me .who{color:#fff}' +
+    '.av{display:inline-flex;align-items:center;justify-content:center;min-width:22px;height:22px;padding:0 3px;border-radius:11px;margin-right:6px;color:#fff;font-size:11px;font-weight:700;vertical-align:middle}' +
     '.sys{align-self:center;font-size:13px;color:#4a4a4a;text-align:center}' +
     '.pending{opacity:.7}' +
     '.status{padding:6px 12px;font-size:13px;background:#eef3fb;color:#1b1b1b}' +
@@ -257,6 +258,22 @@
     return d;
   }
   function sys(text) { log.append(el('div', 'sys', text)); scroll(); }
+  // Agents as people (issue 18): an agent's message shows initials drawn
+  // from the name the visitor sees (the agent's display name), in a colour
+  // of that name; no image is downloaded.
+  function initials(name) {
+    var words = String(name || '?').trim().split(/\s+/);
+    var first = Array.from(words[0] || '?')[0] || '?';
+    var last = words.length > 1 ? Array.from(words[words.length - 1])[0] : '';
+    return (first + last).toUpperCase();
+  }
+  function agentBubble(e) {
+    var d = bubble('agent', e.agent, e.text), av = el('span', 'av', initials(e.agent)), h = 0;
+    for (var i = 0; i < e.agent.length; i++) h = (h * 31 + e.agent.charCodeAt(i)) % 360;
+    av.style.background = 'hsl(' + h + ',45%,30%)';
+    av.setAttribute('aria-hidden', 'true');
+    d.firstChild.prepend(av);
+  }
   function quick(list) {
     // "Talk to a person" is always in the footer: not shown twice.
     list = list.filter(function (l) { return l !== S.person; });
@@ -384,7 +401,7 @@
           (e.wait_secs != null ? ' ' + t('wait', { minutes: Math.max(1, Math.round(e.wait_secs / 60)) }) : ''));
         break;
       case 'agent_joined': showTyping(false); showStatus(''); sys(t('joined', { agent: e.agent })); break;
-      case 'agent_message': showTyping(false); bubble('agent', e.agent, e.text); break;
+      case 'agent_message': showTyping(false); agentBubble(e); break;
       case 'transfer': sys(t('transfer', { agent: e.to })); break;
       case 'returned_to_bot': sys(S.back); break;
       case 'closed': showTyping(false); showStatus(''); quick([]); sys(S.closed); rating(); break;

@@ -1,9 +1,23 @@
 //! Agents: credentials (bearer tokens, visitor tokens), presence and
 //! capacity, and what an agent does to a conversation (claim, reply, note,
-//! transfer, close, give back). Each conversation operation goes through
-//! the one write path (`write.rs`).
+//! transfer, close, give back); agents as people (display names, the
+//! admins' management of agents); presence that follows the consoles
+//! really connected, and automatic assignment. Each conversation
+//! operation goes through the one write path (`write.rs`).
+//!
+//! Presence has two sides. What the agent *chose* (`PUT
+//! /agent/presence`) is stored. What the queue runs on is what the agent
+//! *is*: their choice, except that an agent who chose `online` and whose
+//! last console socket closed is away once `away_after_secs` have passed
+//! (visitors are then told the truth), and online again as soon as a
+//! console of theirs connects. An agent who never opened a console (an
+//! API client) is what they chose.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::*;
+use crate::config::Assignment;
 
 impl App {
     // ---- credentials -------------------------------------------------
@@ -35,7 +49,7 @@ impl App {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let created = add_agent_to(self.inner.store.as_ref(), &new.name, new.admin, new.token)?;
-        let (name, hash) = (created.name.clone(), auth::token_hash(&created.token));
+        let name = created.name.clone();
         let record = self
             .inner
             .store
@@ -44,17 +58,14 @@ impl App {
             .find(|(n, _)| *n == name)
             .map(|(_, a)| a)
             .ok_or_else(ApiError::internal)?;
-        let mut tokens = self.inner.tokens.write().unwrap_or_else(|e| e.into_inner());
-        tokens.retain(|_, (n, _)| *n != name);
-        tokens.insert(hash, (name.clone(), created.admin));
-        drop(tokens);
-        self.inner
-            .tokens_changed
-            .send_modify(|generation| *generation += 1);
+        self.set_token_of(&name, Some(&record));
+        self.inner.people.learn(&name, &record);
         let mut q = self.queue();
         if q.agent(&name).is_none() {
             q.set_agent(&name, record.presence, record.capacity);
         }
+        drop(q);
+        self.inner.hub.queue_changed();
         Ok(created)
     }
 
@@ -65,6 +76,7 @@ impl App {
         let a = q.agent(&agent.name);
         AgentInfo {
             name: agent.name.clone(),
+            display_name: self.display_of(&agent.name),
             admin: agent.admin,
             presence: a.map_or(Presence::Offline, |a| a.presence),
             capacity: a.map_or(0, |a| a.capacity),
@@ -83,42 +95,30 @@ impl App {
         if p.capacity.is_some_and(|c| c == 0 || c > 100) {
             return Err(ApiError::invalid("bad_capacity", "capacity is 1 to 100"));
         }
-        let before;
-        let capacity;
+        let capacity = p
+            .capacity
+            .or(self.queue().agent(&agent.name).map(|a| a.capacity))
+            .unwrap_or(3);
         {
-            let mut q = self.queue();
-            before = q.positions();
-            capacity = p
-                .capacity
-                .or(q.agent(&agent.name).map(|a| a.capacity))
-                .unwrap_or(3);
-            q.set_agent(&agent.name, p.presence, capacity);
+            let _w = self
+                .inner
+                .agent_writes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let mut record = self
+                .inner
+                .store
+                .agents()?
+                .into_iter()
+                .find(|(n, _)| *n == agent.name)
+                .map(|(_, a)| a)
+                .ok_or_else(|| ApiError::not_found("agent"))?;
+            record.presence = p.presence;
+            record.capacity = capacity;
+            self.inner.store.put_agent(&agent.name, &record)?;
         }
-        let admin = agent.admin;
-        let _w = self
-            .inner
-            .agent_writes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let token_sha256 = self
-            .inner
-            .store
-            .agents()?
-            .into_iter()
-            .find(|(n, _)| *n == agent.name)
-            .map(|(_, a)| a.token_sha256)
-            .unwrap_or_default();
-        self.inner.store.put_agent(
-            &agent.name,
-            &AgentRecord {
-                presence: p.presence,
-                capacity,
-                admin,
-                token_sha256,
-            },
-        )?;
-        self.tell_positions(&before, "");
-        self.inner.hub.queue_changed();
+        self.inner.people.chose(&agent.name, p.presence);
+        self.shift_presence(&agent.name, p.presence, Some(capacity));
         Ok(self.agent_info(agent))
     }
 
@@ -133,53 +133,138 @@ impl App {
 
     pub fn agent_message(&self, agent: &Agent, id: &str, t: AgentText) -> Result<Stored, ApiError> {
         self.check_text(&t.text)?;
-        self.inner.metrics.inc(Count::Message("agent"));
-        self.apply(
+        let done = self.apply(
             id,
             Input::AgentMessage {
                 agent: agent.name.clone(),
                 text: t.text,
             },
-        )
+        );
+        if done.is_ok() {
+            self.inner.metrics.inc(Count::Message("agent"));
+        }
+        self.yours(agent, id, done)
     }
 
     pub fn note(&self, agent: &Agent, id: &str, t: AgentText) -> Result<Stored, ApiError> {
         self.check_text(&t.text)?;
-        self.apply(
+        let done = self.apply(
             id,
             Input::Note {
                 agent: agent.name.clone(),
                 text: t.text,
             },
-        )
+        );
+        self.yours(agent, id, done)
     }
 
     pub fn transfer(&self, agent: &Agent, id: &str, t: TransferTo) -> Result<Stored, ApiError> {
-        self.apply(
+        let to = t.to.trim().to_string();
+        if to == agent.name {
+            return Err(ApiError::conflict(
+                "transfer_to_self",
+                "this conversation is yours already; pick another agent",
+            ));
+        }
+        let done = self.apply(
             id,
             Input::Transfer {
                 from: agent.name.clone(),
-                to: t.to,
+                to: to.clone(),
             },
-        )
+        );
+        let done = match done {
+            Err(e) if e.code == "unknown_agent" => Err(ApiError::conflict(
+                "unknown_agent",
+                format!("there is no agent `{to}` to transfer to"),
+            )),
+            Err(e) if e.code == "not_online" => Err(ApiError::conflict(
+                "not_online",
+                format!(
+                    "{} is not online and cannot take the conversation now",
+                    self.display_of(&to)
+                ),
+            )),
+            Err(e) if e.code == "at_capacity" => Err(ApiError::conflict(
+                "at_capacity",
+                format!(
+                    "{} has no room for another conversation",
+                    self.display_of(&to)
+                ),
+            )),
+            done => done,
+        };
+        // The transferring agent has a free slot now.
+        if done.is_ok() {
+            self.auto_assign();
+        }
+        self.yours(agent, id, done)
     }
 
     pub fn close(&self, agent: &Agent, id: &str) -> Result<Stored, ApiError> {
-        self.apply(
+        let done = self.apply(
             id,
             Input::Close {
                 agent: agent.name.clone(),
             },
-        )
+        );
+        self.yours(agent, id, done)
     }
 
     pub fn return_to_bot(&self, agent: &Agent, id: &str) -> Result<Stored, ApiError> {
-        self.apply(
+        let done = self.apply(
             id,
             Input::ReturnToBot {
                 agent: agent.name.clone(),
             },
-        )
+        );
+        self.yours(agent, id, done)
+    }
+
+    /// `done`, with a `not_your_conversation` refusal told in words that
+    /// say where the conversation is now (the code stays, for clients):
+    /// an agent who transferred a chat away and still has it on screen
+    /// learns that, and to whom.
+    fn yours(
+        &self,
+        agent: &Agent,
+        id: &str,
+        done: Result<Stored, ApiError>,
+    ) -> Result<Stored, ApiError> {
+        let e = match done {
+            Err(e) if e.code == "not_your_conversation" => e,
+            done => return done,
+        };
+        let Ok(log) = self.inner.store.read(id, 0) else {
+            return Err(e);
+        };
+        let conv = Conversation::from_log(&log);
+        let message = match &conv.phase {
+            Phase::WithAgent { agent: other } => {
+                let gave = log.iter().rev().find_map(|r| match &r.event {
+                    Event::Transfer { from, to } if to == other => Some(from == &agent.name),
+                    Event::AgentJoined { .. } => Some(false),
+                    _ => None,
+                });
+                if gave == Some(true) {
+                    format!(
+                        "you transferred this conversation to {}: it is theirs now, and only they can reply, transfer or close it",
+                        self.display_of(other)
+                    )
+                } else {
+                    format!(
+                        "this conversation is with {} now: only they can reply, transfer or close it",
+                        self.display_of(other)
+                    )
+                }
+            }
+            Phase::Queued { .. } => {
+                "this conversation is waiting in the queue: claim it before replying".to_string()
+            }
+            Phase::Bot => "the bot has this conversation: take it over before replying".to_string(),
+            Phase::Closed => "this conversation is closed".to_string(),
+        };
+        Err(ApiError::conflict("not_your_conversation", message))
     }
 }
 
@@ -231,8 +316,7 @@ pub fn add_agent_to(
     }
     let old = agents.iter().find(|(n, _)| *n == name).map(|(_, a)| a);
     let admin = admin.unwrap_or(old.is_some_and(|a| a.admin));
-    if !admin && old.is_some_and(|a| a.admin) && !agents.iter().any(|(n, a)| *n != name && a.admin)
-    {
+    if !admin && old.is_some_and(|a| a.admin) && !other_admins(&agents, &name) {
         return Err(ApiError::conflict(
             "last_admin",
             format!("`{name}` is the only admin and stays one"),
@@ -243,6 +327,8 @@ pub fn add_agent_to(
         capacity: old.map_or(3, |a| a.capacity),
         admin,
         token_sha256: hash,
+        display_name: old.map_or(String::new(), |a| a.display_name.clone()),
+        disabled: old.is_some_and(|a| a.disabled),
     };
     store.put_agent(&name, &record)?;
     Ok(CreatedAgent {
@@ -251,4 +337,616 @@ pub fn add_agent_to(
         token,
         existed: old.is_some(),
     })
+}
+
+/// Whether an admin other than `name` can still log in.
+fn other_admins(agents: &[(String, AgentRecord)], name: &str) -> bool {
+    agents
+        .iter()
+        .any(|(n, a)| n != name && a.admin && !a.disabled)
+}
+
+/// The longest display name, in characters.
+const DISPLAY_NAME_CHARS: usize = 64;
+
+/// A display name as an admin typed it, checked: any letters of any
+/// script and spaces, no control characters, at most 64 characters
+/// (inner runs of spaces become one). Empty: none (the login name shows).
+pub fn check_display_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    if name.chars().count() > DISPLAY_NAME_CHARS {
+        return Err(ApiError::invalid(
+            "bad_display_name",
+            format!("a display name is at most {DISPLAY_NAME_CHARS} characters"),
+        ));
+    }
+    if name.chars().any(|c| c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')) {
+        return Err(ApiError::invalid(
+            "bad_display_name",
+            "a display name has no control or text-direction characters",
+        ));
+    }
+    Ok(name)
+}
+
+/// Who is really there: the console sockets open per agent and since
+/// when none is, what each agent chose, and the display names visitors
+/// see. A std `Mutex`: held for a map update, never across an `.await`.
+#[derive(Debug, Default)]
+pub(super) struct People {
+    consoles: Mutex<HashMap<String, Console>>,
+    /// Login name → display name, for those that have one.
+    names: RwLock<HashMap<String, String>>,
+    /// Held while auto-assignment runs: one assigner at a time.
+    assigning: Mutex<()>,
+    /// Set by a trigger that found the assigner busy: it looks again.
+    again: AtomicBool,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Console {
+    /// Console sockets of this agent open now.
+    open: u32,
+    /// When the last one closed, while the away timer runs.
+    gone_since_ms: Option<i64>,
+    /// What the agent chose (stored); `None` until known.
+    chose: Option<Presence>,
+}
+
+impl People {
+    /// From the stored agents, at start.
+    pub(super) fn new(agents: &[(String, AgentRecord)]) -> People {
+        let people = People::default();
+        for (name, a) in agents {
+            people.learn(name, a);
+        }
+        people
+    }
+
+    /// Takes in what a stored record says (choice, display name).
+    pub(super) fn learn(&self, name: &str, a: &AgentRecord) {
+        self.chose(name, a.presence);
+        let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
+        if a.display_name.is_empty() {
+            names.remove(name);
+        } else {
+            names.insert(name.to_string(), a.display_name.clone());
+        }
+    }
+
+    fn chose(&self, name: &str, p: Presence) {
+        self.consoles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.to_string())
+            .or_default()
+            .chose = Some(p);
+    }
+
+    fn forget(&self, name: &str) {
+        self.consoles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        self.names
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+    }
+}
+
+/// An open console socket of an agent: counted while it lives; the last
+/// one dropped starts the away timer.
+pub struct ConsoleGuard {
+    app: App,
+    name: String,
+}
+
+impl Drop for ConsoleGuard {
+    fn drop(&mut self) {
+        let now = self.app.now_ms();
+        let mut consoles = self
+            .app
+            .inner
+            .people
+            .consoles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = consoles.get_mut(&self.name) {
+            c.open = c.open.saturating_sub(1);
+            if c.open == 0 {
+                c.gone_since_ms = Some(now);
+            }
+        }
+    }
+}
+
+/// Every second, agents whose consoles have all been closed for
+/// `away_after_secs` become away (`App::sweep_presence`), until
+/// `shutdown`. Real time paces the loop; the app's clock decides who is
+/// due, so a test on a manual clock moves it on and waits a second.
+pub async fn run_presence(app: App, shutdown: impl std::future::Future<Output = ()>) {
+    if app.config().assignment.away_after_secs == 0 {
+        return;
+    }
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+        if app.presence_due().is_empty() {
+            continue;
+        }
+        let a = app.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || a.sweep_presence()).await {
+            tracing::error!(error = %e, "presence sweep panicked");
+        }
+    }
+}
+
+impl App {
+    // ---- agents as people -------------------------------------------
+
+    /// What visitors see of agent `name`: the display name, or the login
+    /// name without one.
+    pub fn display_of(&self, name: &str) -> String {
+        self.inner
+            .people
+            .names
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.to_string())
+    }
+
+    /// A stored record as its visitor sees it: no internal notes or
+    /// traces (`for_visitor`), and agents by their display names (the one
+    /// they have now).
+    pub fn visitor_record(&self, r: Record) -> Option<Record> {
+        let mut r = for_visitor(r)?;
+        let show = |n: &mut String| *n = self.display_of(n);
+        match &mut r.event {
+            Event::AgentJoined { agent }
+            | Event::AgentMessage { agent, .. }
+            | Event::ReturnedToBot { agent } => show(agent),
+            Event::Transfer { from, to } => {
+                show(from);
+                show(to);
+            }
+            // `bot` is no agent's name (it is reserved).
+            Event::Closed { by } if by != "bot" => show(by),
+            _ => {}
+        }
+        Some(r)
+    }
+
+    /// Every agent with presence and load: the console's list to transfer
+    /// to and the admin page's list.
+    pub fn agents_list(&self) -> Result<Vec<AgentListItem>, ApiError> {
+        let stored = self.inner.store.agents()?;
+        let q = self.queue();
+        Ok(stored
+            .into_iter()
+            .map(|(name, a)| {
+                let now = q.agent(&name);
+                AgentListItem {
+                    display_name: if a.display_name.is_empty() {
+                        name.clone()
+                    } else {
+                        a.display_name.clone()
+                    },
+                    admin: a.admin,
+                    disabled: a.disabled,
+                    presence: if a.disabled {
+                        Presence::Offline
+                    } else {
+                        now.map_or(Presence::Offline, |x| x.presence)
+                    },
+                    capacity: now.map_or(a.capacity, |x| x.capacity),
+                    active: now.map_or(0, |x| x.active.len() as u32),
+                    name,
+                }
+            })
+            .collect())
+    }
+
+    /// An admin's change to agent `name` (display name, admin, disabled).
+    /// The last admin who can log in stays an enabled admin, an admin
+    /// does not demote or disable themselves, and an agent holding
+    /// conversations is not disabled (they would be stranded).
+    pub fn change_agent(
+        &self,
+        by: &Agent,
+        name: &str,
+        change: AgentChange,
+    ) -> Result<AgentListItem, ApiError> {
+        let display = change
+            .display_name
+            .as_deref()
+            .map(check_display_name)
+            .transpose()?;
+        let record = {
+            let _w = self
+                .inner
+                .agent_writes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let agents = self.inner.store.agents()?;
+            let mut record = agents
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, a)| a.clone())
+                .ok_or_else(|| ApiError::not_found("agent"))?;
+            let demote = change.admin == Some(false) && record.admin;
+            let disable = change.disabled == Some(true) && !record.disabled;
+            if (demote || disable) && record.admin && !other_admins(&agents, name) {
+                return Err(ApiError::conflict(
+                    "last_admin",
+                    format!("`{name}` is the only admin who can log in, and stays one"),
+                ));
+            }
+            if (demote || disable) && by.name == name {
+                return Err(ApiError::conflict(
+                    "own_account",
+                    "you cannot demote or disable yourself; another admin can",
+                ));
+            }
+            if disable && self.holds_any(name) {
+                return Err(ApiError::conflict(
+                    "agent_busy",
+                    format!("`{name}` holds conversations; transfer or close them first"),
+                ));
+            }
+            if let Some(d) = display {
+                record.display_name = d;
+            }
+            if let Some(admin) = change.admin {
+                record.admin = admin;
+            }
+            if let Some(disabled) = change.disabled {
+                record.disabled = disabled;
+                if disabled {
+                    record.presence = Presence::Offline;
+                }
+            }
+            self.inner.store.put_agent(name, &record)?;
+            self.set_token_of(name, Some(&record));
+            self.inner.people.learn(name, &record);
+            record
+        };
+        if record.disabled {
+            self.shift_presence(name, Presence::Offline, None);
+        } else {
+            self.inner.hub.queue_changed();
+        }
+        self.agents_list()?
+            .into_iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| ApiError::not_found("agent"))
+    }
+
+    /// A new token for agent `name`, shown this once; the old one stops
+    /// working at once (its sockets close).
+    pub fn rotate_token(&self, name: &str) -> Result<CreatedAgent, ApiError> {
+        let _w = self
+            .inner
+            .agent_writes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut record = self
+            .inner
+            .store
+            .agents()?
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a)
+            .ok_or_else(|| ApiError::not_found("agent"))?;
+        let token = auth::new_token();
+        record.token_sha256 = auth::token_hash(&token);
+        self.inner.store.put_agent(name, &record)?;
+        self.set_token_of(name, Some(&record));
+        Ok(CreatedAgent {
+            name: name.to_string(),
+            admin: record.admin,
+            token,
+            existed: true,
+        })
+    }
+
+    /// Deletes agent `name`. Not oneself, not the last admin who can log
+    /// in, not an agent holding conversations. Their name stays in the
+    /// conversations they took part in.
+    pub fn remove_agent(&self, by: &Agent, name: &str) -> Result<(), ApiError> {
+        {
+            let _w = self
+                .inner
+                .agent_writes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let agents = self.inner.store.agents()?;
+            let record = agents
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, a)| a)
+                .ok_or_else(|| ApiError::not_found("agent"))?;
+            if record.admin && !record.disabled && !other_admins(&agents, name) {
+                return Err(ApiError::conflict(
+                    "last_admin",
+                    format!("`{name}` is the only admin who can log in, and stays"),
+                ));
+            }
+            if by.name == name {
+                return Err(ApiError::conflict(
+                    "own_account",
+                    "you cannot remove yourself; another admin can",
+                ));
+            }
+            if self.holds_any(name) {
+                return Err(ApiError::conflict(
+                    "agent_busy",
+                    format!("`{name}` holds conversations; transfer or close them first"),
+                ));
+            }
+            self.inner.store.remove_agent(name)?;
+            self.set_token_of(name, None);
+            self.inner.people.forget(name);
+        }
+        let before = {
+            let mut q = self.queue();
+            let before = (q.positions(), q.online());
+            q.remove_agent(name);
+            before
+        };
+        self.presence_followup(before);
+        Ok(())
+    }
+
+    fn holds_any(&self, name: &str) -> bool {
+        self.queue()
+            .agent(name)
+            .is_some_and(|a| !a.active.is_empty())
+    }
+
+    /// Makes the token map say what `record` says of agent `name` (none:
+    /// removed), and tells sockets to check their tokens.
+    fn set_token_of(&self, name: &str, record: Option<&AgentRecord>) {
+        let mut tokens = self.inner.tokens.write().unwrap_or_else(|e| e.into_inner());
+        tokens.retain(|_, (n, _)| n != name);
+        if let Some(r) = record.filter(|r| !r.disabled && !r.token_sha256.is_empty()) {
+            tokens.insert(r.token_sha256.clone(), (name.to_string(), r.admin));
+        }
+        drop(tokens);
+        self.inner
+            .tokens_changed
+            .send_modify(|generation| *generation += 1);
+    }
+
+    // ---- presence that follows the consoles ------------------------------
+
+    /// A console socket of `agent` opened: counted until the guard drops.
+    /// An agent who chose `online` and was made away by absence (or by a
+    /// restart) is online again. Blocking (it may tell visitors and assign).
+    pub fn console_opened(&self, agent: &str) -> ConsoleGuard {
+        let back = {
+            let mut consoles = self
+                .inner
+                .people
+                .consoles
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let c = consoles.entry(agent.to_string()).or_default();
+            c.open += 1;
+            c.gone_since_ms = None;
+            c.chose == Some(Presence::Online)
+        };
+        let guard = ConsoleGuard {
+            app: self.clone(),
+            name: agent.to_string(),
+        };
+        let now = self.queue().agent(agent).map(|a| a.presence);
+        if back && now.is_some_and(|p| p != Presence::Online) {
+            self.shift_presence(agent, Presence::Online, None);
+        }
+        guard
+    }
+
+    /// How many console sockets of `agent` are open now.
+    pub fn consoles_open(&self, agent: &str) -> u32 {
+        self.inner
+            .people
+            .consoles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(agent)
+            .map_or(0, |c| c.open)
+    }
+
+    /// Agents whose away timer has run out.
+    fn presence_due(&self) -> Vec<String> {
+        let Assignment {
+            away_after_secs, ..
+        } = self.inner.config.assignment;
+        if away_after_secs == 0 {
+            return Vec::new();
+        }
+        let due = self.now_ms() - away_after_secs as i64 * 1000;
+        self.inner
+            .people
+            .consoles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, c)| c.open == 0 && c.gone_since_ms.is_some_and(|t| t <= due))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Makes away every agent whose consoles have all been closed for
+    /// `away_after_secs` and who is online: they take no new visitors,
+    /// and waiting visitors hear the estimate (or that nobody is there)
+    /// again. Their choice stays stored: a console that connects makes
+    /// them online again.
+    pub fn sweep_presence(&self) {
+        for name in self.presence_due() {
+            {
+                let mut consoles = self
+                    .inner
+                    .people
+                    .consoles
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                match consoles.get_mut(&name) {
+                    Some(c) if c.open == 0 => c.gone_since_ms = None,
+                    _ => continue,
+                }
+            }
+            let online = self
+                .queue()
+                .agent(&name)
+                .is_some_and(|a| a.presence == Presence::Online);
+            if online {
+                tracing::info!(agent = %name, "no console connected: away");
+                self.shift_presence(&name, Presence::Away, None);
+            }
+        }
+    }
+
+    /// Sets what agent `name` is in the queue (capacity: unchanged when
+    /// `None`), then tells waiting visitors and agents, and assigns.
+    fn shift_presence(&self, name: &str, presence: Presence, capacity: Option<u32>) {
+        let before = {
+            let mut q = self.queue();
+            let before = (q.positions(), q.online());
+            let capacity = capacity.or(q.agent(name).map(|a| a.capacity)).unwrap_or(3);
+            q.set_agent(name, presence, capacity);
+            before
+        };
+        self.presence_followup(before);
+    }
+
+    /// After agents' presence changed: waiting visitors whose estimate
+    /// changed are told; when the last online agent went, each waiting
+    /// visitor is told that nobody is there (as on arrival), with the offer
+    /// to leave an email. Then agents' queues, then assignment.
+    fn presence_followup(&self, (before, had_online): (Positions, usize)) {
+        let nobody_now = self.queue().online() == 0;
+        if had_online > 0 && nobody_now {
+            let waiting: Vec<String> = self
+                .queue()
+                .waiting()
+                .iter()
+                .map(|w| w.conversation.clone())
+                .collect();
+            for id in waiting {
+                let _g = self.stripe(&id);
+                let now = self.now_ms();
+                let events = queue_notice(
+                    &self.queue(),
+                    self.inner.config.business_hours.as_ref(),
+                    &id,
+                    now,
+                    &self.inner.config.texts,
+                );
+                if events.is_empty() {
+                    continue;
+                }
+                match self.inner.store.append(&id, now, events) {
+                    Ok(a) => {
+                        self.inner.states.extend(&id, &a.records);
+                        self.inner.hub.publish(&id, &a.records, &[]);
+                    }
+                    Err(e) => {
+                        tracing::warn!(conversation = %id, error = %e, "queue notice not stored")
+                    }
+                }
+            }
+        } else {
+            self.tell_positions(&before, "");
+        }
+        self.inner.hub.queue_changed();
+        self.auto_assign();
+    }
+
+    // ---- automatic assignment -------------------------------------------------
+
+    /// With `[assignment] auto_assign`, gives waiting visitors to online
+    /// agents with room, the least busy first, upset visitors first (the
+    /// queue's order), each as a claim by that agent through the write
+    /// path (an `agent_joined` like any claim). Called when a visitor
+    /// starts waiting and whenever an agent may have become available.
+    /// One assigner at a time; a trigger that finds it busy makes it look
+    /// again before it stops.
+    pub fn auto_assign(&self) {
+        if !self.inner.config.assignment.auto_assign {
+            return;
+        }
+        let people = &self.inner.people;
+        loop {
+            let Ok(guard) = people.assigning.try_lock() else {
+                people.again.store(true, Ordering::SeqCst);
+                return;
+            };
+            people.again.store(false, Ordering::SeqCst);
+            // A conversation whose claim failed (its state moved on) is
+            // not tried again in this round.
+            let mut skip: Vec<String> = Vec::new();
+            let mut tried: HashSet<(String, String)> = HashSet::new();
+            loop {
+                let Some(pair) = self.queue().next_assignment(&skip) else {
+                    break;
+                };
+                if !tried.insert(pair.clone()) {
+                    skip.push(pair.1.clone());
+                    continue;
+                }
+                let (agent, id) = pair;
+                match self.apply(
+                    &id,
+                    Input::Claim {
+                        agent: agent.clone(),
+                    },
+                ) {
+                    Ok(_) => tracing::info!(%agent, conversation = %id, "assigned"),
+                    Err(e) => {
+                        tracing::debug!(%agent, conversation = %id, error = %e, "not assigned");
+                        skip.push(id);
+                    }
+                }
+            }
+            drop(guard);
+            if !people.again.swap(false, Ordering::SeqCst) {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_display_name;
+
+    #[test]
+    fn display_names_take_any_script_and_refuse_what_hides_or_breaks() {
+        for (raw, want) in [
+            ("  Zoë   Müller ", Some("Zoë Müller")),
+            ("李小龍", Some("李小龍")),
+            ("Ana-María O'Neil", Some("Ana-María O'Neil")),
+            ("", Some("")),
+            ("   ", Some("")),
+            ("tab\tinside", Some("tab inside")),
+            ("bell\u{7}", None),
+            ("right\u{202e}left", None),
+            ("zero\u{200b}width", None),
+        ] {
+            assert_eq!(check_display_name(raw).ok().as_deref(), want, "{raw:?}");
+        }
+        assert!(
+            check_display_name(&"é".repeat(64)).is_ok(),
+            "64 characters, not bytes"
+        );
+        let e = check_display_name(&"é".repeat(65)).unwrap_err();
+        assert_eq!(e.code, "bad_display_name");
+    }
 }

@@ -98,6 +98,8 @@ pub struct SetPresence {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AgentInfo {
     pub name: String,
+    /// What visitors see: the display name, or the login name without one.
+    pub display_name: String,
     pub admin: bool,
     pub presence: Presence,
     pub capacity: u32,
@@ -263,4 +265,33 @@ pub struct CreatedAgent {
     /// True when the agent existed and got a new token (the old one no
     /// longer works).
     pub existed: bool,
+}
+
+/// An agent as colleagues and admins see them: to transfer to, and to
+/// manage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentListItem {
+    /// The login name (what transfers and the API name).
+    pub name: String,
+    /// What visitors see (the login name when none is set).
+    pub display_name: String,
+    pub admin: bool,
+    /// A disabled agent's token is refused.
+    pub disabled: bool,
+    /// What the agent is now: their choice, or away when no console of
+    /// theirs has been connected for `away_after_secs`.
+    pub presence: Presence,
+    pub capacity: u32,
+    /// Conversations the agent holds now.
+    pub active: u32,
+}
+
+/// An admin's change to an agent; what is left out stays.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentChange {
+    /// Empty: visitors see the login name again.
+    pub display_name: Option<String>,
+    pub admin: Option<bool>,
+    pub disabled: Option<bool>,
 }

@@ -51,7 +51,7 @@ use crate::handoff::{queue_notice, Presence, Queue, Summary};
 use crate::store::{AgentRecord, Appended, Batch, Store};
 use crate::util::clock::Clock;
 
-pub use self::agents::add_agent_to;
+pub use self::agents::{add_agent_to, check_display_name, run_presence, ConsoleGuard};
 pub use self::api::*;
 pub use self::error::{ApiError, ErrorKind};
 use self::hub::Hub;
@@ -127,6 +127,9 @@ struct Inner {
     report_cache: crate::report::FactsCache,
     /// The time of every event, view and report (`util::clock`).
     clock: Clock,
+    /// Consoles connected per agent, their choices and display names, and
+    /// the auto-assigner's turn (`agents.rs`).
+    people: agents::People,
 }
 
 /// The model and the intents, loaded (`App::load`).
@@ -230,6 +233,8 @@ impl App {
                 capacity: 3,
                 admin: true,
                 token_sha256: auth::token_hash(&token),
+                display_name: String::new(),
+                disabled: false,
             };
             store.put_agent(&name, &record)?;
             agents.push((name, record));
@@ -245,7 +250,7 @@ impl App {
                 a.presence
             };
             queue.set_agent(name, presence, a.capacity);
-            if !a.token_sha256.is_empty() {
+            if !a.token_sha256.is_empty() && !a.disabled {
                 tokens.insert(a.token_sha256.clone(), (name.clone(), a.admin));
             }
         }
@@ -280,6 +285,7 @@ impl App {
                 states: states::States::default(),
                 report_cache: crate::report::FactsCache::default(),
                 clock,
+                people: agents::People::new(&agents),
                 store,
                 config,
             }),

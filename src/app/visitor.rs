@@ -150,7 +150,13 @@ impl App {
             events: log
                 .into_iter()
                 .filter(|r| r.seq > after)
-                .filter_map(|r| if for_agent { Some(r) } else { for_visitor(r) })
+                .filter_map(|r| {
+                    if for_agent {
+                        Some(r)
+                    } else {
+                        self.visitor_record(r)
+                    }
+                })
                 .collect(),
             last_seq,
             phase: conv.phase.as_str().to_string(),

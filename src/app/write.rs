@@ -62,6 +62,8 @@ impl App {
         if let Some(before) = before {
             self.tell_positions(&before, id);
             self.inner.hub.queue_changed();
+            // A visitor started waiting, or an agent has room again.
+            self.auto_assign();
         }
     }
 

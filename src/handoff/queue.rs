@@ -165,30 +165,56 @@ impl Queue {
         Ok(())
     }
 
-    /// Auto-assignment: pairs the head of the queue with the online agent
-    /// with the most free capacity (ties: fewer active conversations, then
-    /// name order), until either runs out.
+    /// Auto-assignment: pairs waiting visitors with agents
+    /// (`next_assignment`) until either runs out.
     pub fn assign(&mut self) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        while let Some(head) = self.waiting.first().map(|w| w.conversation.clone()) {
-            let best = self
-                .agents
-                .iter()
-                .filter(|(_, a)| a.free() > 0)
-                .max_by(|x, y| {
-                    x.1.free()
-                        .cmp(&y.1.free())
-                        .then(y.1.active.len().cmp(&x.1.active.len()))
-                        .then(y.0.cmp(x.0))
-                })
-                .map(|(n, _)| n.clone());
-            let Some(agent) = best else { break };
+        while let Some((agent, head)) = self.next_assignment(&[]) {
             if self.claim(&agent, &head, false).is_err() {
                 break;
             }
             out.push((agent, head));
         }
         out
+    }
+
+    /// The next (agent, conversation) auto-assignment would make, without
+    /// making it: the first waiting conversation (upset visitors are ahead
+    /// when `priority_for_upset`) not in `skip`, for the least busy online
+    /// agent with room (fewest conversations held; ties: more free slots,
+    /// then name order). `None` when nobody waits or nobody has room.
+    pub fn next_assignment(&self, skip: &[String]) -> Option<(String, String)> {
+        let head = self
+            .waiting
+            .iter()
+            .find(|w| !skip.contains(&w.conversation))?
+            .conversation
+            .clone();
+        let agent = self
+            .agents
+            .iter()
+            .filter(|(_, a)| a.free() > 0)
+            .min_by(|x, y| {
+                x.1.active
+                    .len()
+                    .cmp(&y.1.active.len())
+                    .then(y.1.free().cmp(&x.1.free()))
+                    .then(x.0.cmp(y.0))
+            })?
+            .0
+            .clone();
+        Some((agent, head))
+    }
+
+    /// Forgets an agent (removed by an admin); what they held is theirs
+    /// no more.
+    pub fn remove_agent(&mut self, name: &str) -> Option<Agent> {
+        self.agents.remove(name)
+    }
+
+    /// Every agent the queue knows, by name.
+    pub fn agents(&self) -> impl Iterator<Item = (&String, &Agent)> {
+        self.agents.iter()
     }
 
     /// Moves a held conversation to another agent, who must be online with
@@ -434,6 +460,29 @@ mod tests {
             ]
         );
         assert_eq!(q.position("d"), Some(1));
+    }
+
+    #[test]
+    fn auto_assignment_takes_the_least_busy_agent_and_upset_visitors_first() {
+        let mut q = Queue::default();
+        q.set_agent("alex", Presence::Online, 3);
+        q.set_agent("sam", Presence::Online, 3);
+        q.set_agent("kim", Presence::Away, 3);
+        q.claim("alex", "held", true).unwrap();
+        q.enqueue("calm", Asked, 1);
+        q.enqueue("upset", NegativeSentiment, 2);
+        assert_eq!(
+            q.next_assignment(&[]),
+            Some(("sam".into(), "upset".into())),
+            "the upset visitor, to the agent holding nothing"
+        );
+        assert_eq!(
+            q.next_assignment(&["upset".into()]),
+            Some(("sam".into(), "calm".into()))
+        );
+        q.set_agent("sam", Presence::Away, 3);
+        q.set_agent("alex", Presence::Online, 1);
+        assert_eq!(q.next_assignment(&[]), None, "alex is full, sam away");
     }
 
     #[test]

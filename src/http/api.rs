@@ -797,6 +797,8 @@ outbound! {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AgentInfo from app::AgentInfo {
     pub name: String,
+    /// What visitors see: the display name, or the login name without one.
+    pub display_name: String,
     pub admin: bool,
     pub presence: ApiPresence,
     pub capacity: u32,
@@ -1712,4 +1714,41 @@ pub struct ReportConversationsQuery {
     pub offset: Option<u64>,
     /// Rows to return, 1 to 500 (default 50).
     pub limit: Option<u64>,
+}
+
+outbound! {
+/// An agent as colleagues (to transfer to) and admins (to manage) see them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AgentListItem from app::AgentListItem {
+    /// The login name (what a transfer names).
+    pub name: String,
+    /// What visitors see (the login name when none is set).
+    pub display_name: String,
+    pub admin: bool,
+    /// A disabled agent's token is refused.
+    pub disabled: bool,
+    /// What the agent is now: their choice, or away once no console of
+    /// theirs has been connected for `away_after_secs`.
+    pub presence: ApiPresence,
+    pub capacity: u32,
+    /// Conversations the agent holds now.
+    pub active: u32,
+}
+}
+
+inbound! {
+/// An admin's change to an agent; what is left out stays.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentChange into app::AgentChange {
+    /// What visitors see: any letters and spaces, at most 64 characters;
+    /// empty: the login name again.
+    #[schema(max_length = 64)]
+    pub display_name: Option<String>,
+    /// The last admin who can log in stays one; nobody demotes themselves.
+    pub admin: Option<bool>,
+    /// A disabled agent's token is refused (their record stays). Not the
+    /// last admin, not oneself, not an agent holding conversations.
+    pub disabled: Option<bool>,
+}
 }

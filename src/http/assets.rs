@@ -94,6 +94,8 @@ pub fn router() -> Router<App> {
         .route("/widget.js", get(widget))
         .route("/agent", serve!("agent.html", HTML, true))
         .route("/agent.js", serve!("agent.js", JS, false))
+        .route("/agent-people.js", serve!("agent-people.js", JS, false))
+        .route("/admin-agents.js", serve!("admin-agents.js", JS, false))
         .route("/admin", serve!("admin.html", HTML, true))
         .route("/admin-common.js", serve!("admin-common.js", JS, false))
         .route("/admin.js", serve!("admin.js", JS, false))
@@ -121,7 +123,7 @@ mod tests {
         let pages = [
             (
                 include_str!("../../web-widget/admin.html"),
-                &["/admin.js", "/improve.js", "/replay.js"][..],
+                &["/admin.js", "/improve.js", "/replay.js", "/admin-agents.js"][..],
             ),
             (
                 include_str!("../../web-widget/reports.html"),
@@ -145,6 +147,10 @@ mod tests {
             ("admin.js", include_str!("../../web-widget/admin.js")),
             ("improve.js", include_str!("../../web-widget/improve.js")),
             ("replay.js", include_str!("../../web-widget/replay.js")),
+            (
+                "admin-agents.js",
+                include_str!("../../web-widget/admin-agents.js"),
+            ),
             ("reports.js", include_str!("../../web-widget/reports.js")),
         ] {
             for copy in [

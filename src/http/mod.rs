@@ -12,6 +12,7 @@ pub mod api;
 pub mod assets;
 pub mod error;
 pub mod improve;
+pub mod people;
 pub mod privacy;
 pub mod replay;
 pub mod reports;
@@ -242,7 +243,7 @@ pub fn router(app: App) -> Router {
         .routes(routes!(admin::intents))
         .routes(routes!(admin::classify))
         .routes(routes!(admin::reload))
-        .routes(routes!(admin::add_agent))
+        .routes(routes!(people::list, admin::add_agent))
         .routes(routes!(admin::backup))
         .routes(routes!(privacy::export))
         .routes(routes!(privacy::delete_conversation))
@@ -259,6 +260,9 @@ pub fn router(app: App) -> Router {
         .routes(routes!(reports::summary))
         .routes(routes!(reports::conversations))
         .routes(routes!(reports::conversations_csv))
+        .routes(routes!(people::colleagues))
+        .routes(routes!(people::change, people::remove))
+        .routes(routes!(people::rotate))
         .split_for_parts();
     finish_document(&mut doc);
     let doc = serde_json::to_value(&doc).unwrap_or_default();
@@ -324,6 +328,7 @@ fn finish_document(doc: &mut Document) {
             &mut item.post,
             &mut item.put,
             &mut item.delete,
+            &mut item.patch,
         ]
         .into_iter()
         .flatten()
@@ -596,6 +601,10 @@ pub async fn run(
         app.clone(),
         stopped(stop_rx.clone()),
     ));
+    let presence = tokio::spawn(crate::app::run_presence(
+        app.clone(),
+        stopped(stop_rx.clone()),
+    ));
     // Every connection task holds a clone; when all are gone, recv() ends.
     let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
     let timeout = Duration::from_secs(app.config().limits.header_read_timeout_secs);
@@ -697,6 +706,7 @@ pub async fn run(
     let _ = sender.await;
     let _ = sweeper.await;
     let _ = facts.await;
+    let _ = presence.await;
 }
 
 #[cfg(test)]

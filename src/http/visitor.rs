@@ -16,11 +16,15 @@ use super::api::{
 };
 use super::error::{Body, HttpError};
 use super::{bearer, blocking};
-use crate::app::{self, for_visitor, now_ms, ApiError, App};
+use crate::app::{self, now_ms, ApiError, App};
 
 /// What the visitor may see of stored records (no notes, no traces).
-fn visible(mut s: app::Stored) -> Stored {
-    s.records = s.records.into_iter().filter_map(for_visitor).collect();
+fn visible(app: &App, mut s: app::Stored) -> Stored {
+    s.records = s
+        .records
+        .into_iter()
+        .filter_map(|r| app.visitor_record(r))
+        .collect();
     s.into()
 }
 
@@ -108,6 +112,7 @@ pub async fn send(
     Body(msg): Body<SendMessage>,
 ) -> Result<Json<Stored>, HttpError> {
     Ok(Json(visible(
+        &app,
         blocking(&app, move |app| app.send(&id, msg.into())).await?,
     )))
 }
@@ -124,6 +129,7 @@ pub async fn handoff(
 ) -> Result<Json<Stored>, HttpError> {
     authorize(&app, &id, &headers)?;
     Ok(Json(visible(
+        &app,
         blocking(&app, move |app| app.ask_for_person(&id)).await?,
     )))
 }
@@ -139,6 +145,7 @@ pub async fn rate(
     Body(rate): Body<Rate>,
 ) -> Result<Json<Stored>, HttpError> {
     Ok(Json(visible(
+        &app,
         blocking(&app, move |app| app.rate(&id, rate.into())).await?,
     )))
 }
@@ -157,6 +164,7 @@ pub async fn feedback(
     Body(f): Body<Feedback>,
 ) -> Result<Json<Stored>, HttpError> {
     Ok(Json(visible(
+        &app,
         blocking(&app, move |app| app.feedback(&id, f.into())).await?,
     )))
 }
@@ -172,6 +180,7 @@ pub async fn email(
     Body(e): Body<LeaveEmail>,
 ) -> Result<Json<Stored>, HttpError> {
     Ok(Json(visible(
+        &app,
         blocking(&app, move |app| app.leave_email(&id, e.into())).await?,
     )))
 }

@@ -27,7 +27,7 @@ use super::api::{ClientMessage, ServerMessage, Wire};
 use super::error::HttpError;
 use crate::app::hub::{AgentPush, ConvPush};
 use crate::app::limits::ConnectionGuard;
-use crate::app::{for_visitor, Agent, ApiError, App, Events};
+use crate::app::{Agent, ApiError, App, Events};
 use crate::conversation::Event;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -166,7 +166,14 @@ pub async fn agent(
     let token = token.to_string();
     let (ws, slot) = accept(&app, ws, &headers, peer)?;
     Ok(ws.on_upgrade(move |socket| async move {
+        // Counted as a console of the agent while it is open (presence
+        // follows the consoles: `app::agents`).
+        let (a, name) = (app.clone(), who.name.clone());
+        let Ok(console) = tokio::task::spawn_blocking(move || a.console_opened(&name)).await else {
+            return;
+        };
         agent_loop(app, who, token, tokens, socket).await;
+        drop(console);
         drop(slot);
     }))
 }
@@ -328,7 +335,7 @@ async fn visitor_loop(app: App, id: String, after: u64, socket: WebSocket) {
                         continue;
                     }
                     last = r.seq;
-                    if let Some(r) = for_visitor((*r).clone()) {
+                    if let Some(r) = app.visitor_record((*r).clone()) {
                         if !peer.send(&ServerMessage::Record { conversation: None, record: r.wire(), suggestions: vec![] }).await {
                             return;
                         }

@@ -321,6 +321,11 @@ impl Store for MemStore {
         Ok(())
     }
 
+    fn remove_agent(&self, name: &str) -> Result<()> {
+        self.lock().agents.remove(name);
+        Ok(())
+    }
+
     fn agents(&self) -> Result<Vec<(String, AgentRecord)>> {
         Ok(self
             .lock()

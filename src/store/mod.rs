@@ -179,6 +179,14 @@ pub struct AgentRecord {
     /// once and never stored.
     #[serde(default)]
     pub token_sha256: String,
+    /// The name visitors see (any Unicode, spaces allowed); empty: the
+    /// login name. Absent in records written before it existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub display_name: String,
+    /// A disabled agent's token is refused; the record (and its name in
+    /// old conversations) stays. Absent in older records: false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
 }
 
 /// A stored rating, indexed apart from the log for reports.
@@ -334,6 +342,9 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<Timed>> {
         time::events_between(self, from_ms, to_ms, after, limit)
     }
+    /// Deletes an agent's record (absent: nothing to do). The conversations
+    /// they took part in keep their name.
+    fn remove_agent(&self, name: &str) -> Result<()>;
 }
 
 /// Checks a conversation id: it becomes part of keys and URLs.

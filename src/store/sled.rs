@@ -1499,6 +1499,11 @@ impl Store for SledStore {
         self.durable()
     }
 
+    fn remove_agent(&self, name: &str) -> Result<()> {
+        self.agents.remove(name.as_bytes()).map_err(db_err)?;
+        self.durable()
+    }
+
     fn agents(&self) -> Result<Vec<(String, AgentRecord)>> {
         self.agents
             .iter()

@@ -154,4 +154,7 @@ impl Store for Spy {
     fn export(&self, f: &mut ExportFn<'_>) -> Result<()> {
         self.inner.export(f)
     }
+    fn remove_agent(&self, name: &str) -> Result<()> {
+        self.inner.remove_agent(name)
+    }
 }

@@ -146,6 +146,8 @@ fn the_queue_survives_a_restart_in_the_same_order() {
                 capacity: 3,
                 admin: false,
                 token_sha256: "ab".into(),
+                display_name: String::new(),
+                disabled: false,
             },
         )
         .unwrap();
@@ -168,6 +170,8 @@ fn the_queue_survives_a_restart_in_the_same_order() {
                 capacity: 3,
                 admin: false,
                 token_sha256: "ab".into(),
+                display_name: String::new(),
+                disabled: false,
             }
         )]
     );
@@ -295,6 +299,8 @@ fn compaction_keeps_everything_live_and_gives_space_back() {
                 capacity: 2,
                 admin: true,
                 token_sha256: String::new(),
+                display_name: String::new(),
+                disabled: false,
             },
         )
         .unwrap();

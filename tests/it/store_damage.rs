@@ -52,6 +52,8 @@ fn original() -> (tempfile::TempDir, Content) {
             capacity: 3,
             admin: true,
             token_sha256: "00".repeat(32),
+            display_name: String::new(),
+            disabled: false,
         },
     )
     .unwrap();

@@ -9,6 +9,7 @@ mod flow;
 mod hostile;
 mod improve;
 mod ops;
+mod people;
 mod privacy;
 mod proxy;
 mod reload;

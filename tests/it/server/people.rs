@@ -1,0 +1,716 @@
+//! Issue 18, items 2 and 3: assignment and presence that follow reality,
+//! and agents as people (display names, transfers that say where a chat
+//! went, the admins' management of agents). Real server, real sockets;
+//! the away timer runs on a manual clock.
+
+use serde_json::json;
+
+use super::*;
+use frontdesk::util::clock::Clock;
+
+const AUTO: &str = "[assignment]\nauto_assign = true\n";
+
+/// The visitor's view of their conversation (as the widget reads it).
+async fn seen(app: &TestApp, v: &Visitor) -> Value {
+    let r = call(
+        "GET",
+        &app.url(&format!("/api/v1/conversations/{}/events", v.id)),
+        Some(&v.token),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+/// Who joined the visitor's conversation last (as the visitor sees it).
+async fn joined(app: &TestApp, v: &Visitor) -> Option<String> {
+    seen(app, v).await["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|r| r["event"]["type"] == "agent_joined")
+        .map(|r| r["event"]["agent"].as_str().unwrap().to_string())
+}
+
+async fn ask_for_person(app: &TestApp, v: &Visitor) {
+    let r = call(
+        "POST",
+        &app.url(&format!("/api/v1/conversations/{}/handoff", v.id)),
+        Some(&v.token),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+async fn presence(app: &TestApp, token: &str, presence: &str, capacity: u32) {
+    let r = call(
+        "PUT",
+        &app.url("/api/v1/agent/presence"),
+        Some(token),
+        Some(json!({"presence": presence, "capacity": capacity})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+async fn agent_act(app: &TestApp, token: &str, id: &str, what: &str, body: Option<Value>) -> Res {
+    call(
+        "POST",
+        &app.url(&format!("/api/v1/agent/conversations/{id}/{what}")),
+        Some(token),
+        body,
+    )
+    .await
+}
+
+async fn new_agent(app: &TestApp, name: &str, admin: bool) -> String {
+    let r = call(
+        "POST",
+        &app.url("/api/v1/admin/agents"),
+        Some(&app.admin),
+        Some(json!({"name": name, "admin": admin})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body["token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_assignment_gives_a_waiting_visitor_to_the_only_online_agent() {
+    let app = spawn_app(AUTO, |s| s).await;
+    let alex = app.online_agent("alex").await;
+    let v = app.new_visitor("Ada").await;
+    ask_for_person(&app, &v).await;
+    assert_eq!(joined(&app, &v).await.as_deref(), Some("alex"));
+    let me = call("GET", &app.url("/api/v1/agent/me"), Some(&alex), None).await;
+    assert_eq!(me.body["active"], json!([v.id]));
+    // Nobody waits now.
+    let q = call("GET", &app.url("/api/v1/agent/queue"), Some(&alex), None).await;
+    assert_eq!(q.body["waiting"], json!([]), "{}", q.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_assignment_puts_upset_visitors_first_respects_capacity_and_prefers_the_least_busy() {
+    let app = spawn_app(AUTO, |s| s).await;
+    let alex = new_agent(&app, "alex", false).await;
+    let sam = new_agent(&app, "sam", false).await;
+    let calm = app.new_visitor("Calm").await;
+    ask_for_person(&app, &calm).await;
+    let upset = app.new_visitor("Upset").await;
+    let r = app
+        .say(
+            &upset,
+            "absolutely unacceptable, I am furious about this order",
+            "u1",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(seen(&app, &upset).await["phase"], "queued");
+    assert_eq!(
+        joined(&app, &calm).await,
+        None,
+        "nobody online: nobody assigned"
+    );
+
+    // Room for one: the upset visitor goes first; the other keeps waiting.
+    presence(&app, &alex, "online", 1).await;
+    assert_eq!(joined(&app, &upset).await.as_deref(), Some("alex"));
+    assert_eq!(joined(&app, &calm).await, None, "capacity is respected");
+    assert_eq!(seen(&app, &calm).await["position"], 1);
+
+    // A close frees the slot: the waiting visitor is given at once.
+    let r = agent_act(&app, &alex, &upset.id, "close", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(joined(&app, &calm).await.as_deref(), Some("alex"));
+
+    // Least busy first: sam (holding none) before alex (holding one),
+    // though alex has more free slots.
+    presence(&app, &alex, "online", 5).await;
+    presence(&app, &sam, "online", 2).await;
+    let c = app.new_visitor("C").await;
+    ask_for_person(&app, &c).await;
+    assert_eq!(joined(&app, &c).await.as_deref(), Some("sam"));
+    // Both hold one: the one with more room.
+    let d = app.new_visitor("D").await;
+    ask_for_person(&app, &d).await;
+    assert_eq!(joined(&app, &d).await.as_deref(), Some("alex"));
+    // Alex holds two, sam one: sam, though alex has three free slots.
+    let e = app.new_visitor("E").await;
+    ask_for_person(&app, &e).await;
+    assert_eq!(joined(&app, &e).await.as_deref(), Some("sam"));
+    // Sam is full (2 of 2): alex.
+    let f = app.new_visitor("F").await;
+    ask_for_person(&app, &f).await;
+    assert_eq!(joined(&app, &f).await.as_deref(), Some("alex"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_setting_visitors_wait_for_a_claim() {
+    let app = spawn_app("", |s| s).await;
+    let alex = app.online_agent("alex").await;
+    let v = app.new_visitor("Ada").await;
+    ask_for_person(&app, &v).await;
+    let view = seen(&app, &v).await;
+    assert_eq!(view["phase"], "queued");
+    assert_eq!(view["position"], 1);
+    assert_eq!(joined(&app, &v).await, None);
+    let r = agent_act(&app, &alex, &v.id, "claim", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// Issue 18: an agent whose tab closed stayed "online", and visitors were
+/// promised a wait of about a minute while nobody was there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_console_makes_the_agent_away_after_the_configured_time() {
+    const T0: i64 = 1_795_428_000_000;
+    let clock = Clock::manual(T0);
+    let app = spawn_app_clocked("[assignment]\naway_after_secs = 60\n", |s| s, clock.clone()).await;
+    let alex = new_agent(&app, "alex", false).await;
+    let console_url = app.ws_url(&format!("/api/v1/agent/ws?token={alex}"));
+    let mut console = ws(&console_url).await;
+    assert_eq!(next_json(&mut console).await["kind"], "queue");
+    presence(&app, &alex, "online", 1).await;
+    // Alex is busy with one visitor; the next one waits with an estimate.
+    let busy = app.new_visitor("Busy").await;
+    ask_for_person(&app, &busy).await;
+    assert_eq!(
+        agent_act(&app, &alex, &busy.id, "claim", None).await.status,
+        200
+    );
+    let v = app.new_visitor("Ada").await;
+    ask_for_person(&app, &v).await;
+    let mut widget = ws(&app.ws_url(&format!(
+        "/api/v1/conversations/{}/ws?token={}",
+        v.id, v.token
+    )))
+    .await;
+    let (q, _) = until_event(&mut widget, "queued").await;
+    assert_eq!(q["record"]["event"]["wait_secs"], 300, "{q}");
+
+    // The console tab closes; within the timer alex is still online.
+    console.close(None).await.expect("close");
+    drop(console);
+    let t = tokio::time::Instant::now();
+    while app.app.consoles_open("alex") > 0 {
+        assert!(t.elapsed() < PATIENCE, "the server saw the socket close");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    clock.advance(59_000);
+    app.app.sweep_presence();
+    let list = call("GET", &app.url("/api/v1/agent/agents"), Some(&alex), None).await;
+    assert_eq!(list.body[1]["name"], "alex", "{}", list.text);
+    assert_eq!(list.body[1]["presence"], "online");
+
+    // Past it: away (the server's own sweep), and the waiting visitor is
+    // told that nobody is there instead of a wait.
+    clock.advance(2_000);
+    let (notice, before) = until_event(&mut widget, "bot_reply").await;
+    let text = notice["record"]["event"]["text"].as_str().unwrap();
+    assert!(text.contains("Nobody from the team"), "{text}");
+    let queued: Vec<&Value> = before
+        .iter()
+        .filter(|m| m["record"]["event"]["type"] == "queued")
+        .collect();
+    assert_eq!(queued.len(), 1, "{before:?}");
+    assert_eq!(queued[0]["record"]["event"]["wait_secs"], Value::Null);
+    let me = call("GET", &app.url("/api/v1/agent/me"), Some(&alex), None).await;
+    assert_eq!(me.body["presence"], "away", "{}", me.text);
+    assert_eq!(me.body["active"], json!([busy.id]), "what alex holds stays");
+
+    // A console connects again: online again (alex had chosen online),
+    // and the visitor hears a wait again.
+    let mut console = ws(&console_url).await;
+    let (q, _) = until_event(&mut widget, "queued").await;
+    assert_eq!(q["record"]["event"]["wait_secs"], 300, "{q}");
+    let me = call("GET", &app.url("/api/v1/agent/me"), Some(&alex), None).await;
+    assert_eq!(me.body["presence"], "online");
+    assert_eq!(next_json(&mut console).await["kind"], "queue");
+
+    // An agent who chose away stays away when a console connects.
+    presence(&app, &alex, "away", 1).await;
+    drop(console);
+    let _again = ws(&console_url).await;
+    let me = call("GET", &app.url("/api/v1/agent/me"), Some(&alex), None).await;
+    assert_eq!(me.body["presence"], "away");
+}
+
+/// Two tabs: closing one leaves the agent there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_with_another_console_open_stays_online() {
+    let clock = Clock::manual(1_795_428_000_000);
+    let app = spawn_app_clocked("[assignment]\naway_after_secs = 60\n", |s| s, clock.clone()).await;
+    let alex = new_agent(&app, "alex", false).await;
+    let url = app.ws_url(&format!("/api/v1/agent/ws?token={alex}"));
+    let mut one = ws(&url).await;
+    let mut two = ws(&url).await;
+    for c in [&mut one, &mut two] {
+        assert_eq!(next_json(c).await["kind"], "queue");
+    }
+    presence(&app, &alex, "online", 1).await;
+    assert_eq!(app.app.consoles_open("alex"), 2);
+    one.close(None).await.expect("close");
+    drop(one);
+    let t = tokio::time::Instant::now();
+    while app.app.consoles_open("alex") > 1 {
+        assert!(t.elapsed() < PATIENCE, "the server saw the socket close");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    clock.advance(600_000);
+    app.app.sweep_presence();
+    let me = call("GET", &app.url("/api/v1/agent/me"), Some(&alex), None).await;
+    assert_eq!(me.body["presence"], "online", "{}", me.text);
+    // The last one closes: away after the time.
+    two.close(None).await.expect("close");
+    drop(two);
+    while app.app.consoles_open("alex") > 0 {
+        assert!(t.elapsed() < PATIENCE, "the server saw the socket close");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    clock.advance(60_000);
+    app.app.sweep_presence();
+    let me = call("GET", &app.url("/api/v1/agent/me"), Some(&alex), None).await;
+    assert_eq!(me.body["presence"], "away", "{}", me.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitors_see_the_display_name_not_the_login_name() {
+    let app = spawn_app("", |s| s).await;
+    let admin = app.admin.clone();
+    let r = call(
+        "PATCH",
+        &app.url("/api/v1/admin/agents/admin"),
+        Some(&admin),
+        Some(json!({"display_name": "  Zoë   Müller-Ünal 李  "})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["display_name"], "Zoë Müller-Ünal 李");
+    presence(&app, &admin, "online", 3).await;
+    let v = app.new_visitor("Ada").await;
+    ask_for_person(&app, &v).await;
+    let mut widget = ws(&app.ws_url(&format!(
+        "/api/v1/conversations/{}/ws?token={}",
+        v.id, v.token
+    )))
+    .await;
+    assert_eq!(
+        agent_act(&app, &admin, &v.id, "claim", None).await.status,
+        200
+    );
+    let (j, _) = until_event(&mut widget, "agent_joined").await;
+    assert_eq!(j["record"]["event"]["agent"], "Zoë Müller-Ünal 李");
+    let r = agent_act(
+        &app,
+        &admin,
+        &v.id,
+        "messages",
+        Some(json!({"text": "Hello!"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (m, _) = until_event(&mut widget, "agent_message").await;
+    assert_eq!(m["record"]["event"]["agent"], "Zoë Müller-Ünal 李");
+    // The transcript the visitor reads says so too, never `admin`.
+    let view = seen(&app, &v).await;
+    assert!(!view.to_string().contains("\"admin\""), "{view}");
+    // Agents still see the login name in the log.
+    let t = call(
+        "GET",
+        &app.url(&format!("/api/v1/agent/conversations/{}", v.id)),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(t.body["agent"], "admin", "{}", t.text);
+    let me = call("GET", &app.url("/api/v1/agent/me"), Some(&admin), None).await;
+    assert_eq!(me.body["display_name"], "Zoë Müller-Ünal 李");
+
+    // Too long, or with control characters: refused with a code.
+    for bad in [
+        "x".repeat(65),
+        "tab\u{0007}bell".to_string(),
+        "a\u{202e}b".to_string(),
+    ] {
+        let r = call(
+            "PATCH",
+            &app.url("/api/v1/admin/agents/admin"),
+            Some(&admin),
+            Some(json!({"display_name": bad})),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.body["error"]["code"].as_str()),
+            (422, Some("bad_display_name")),
+            "{}",
+            r.text
+        );
+    }
+}
+
+/// Issue 18: the agent who transferred a chat away was told `the
+/// conversation is with_agent, not with agent admin`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_who_transferred_a_chat_away_is_told_so_clearly() {
+    let app = spawn_app("", |s| s).await;
+    let alex = app.online_agent("alex").await;
+    let sam = app.online_agent("sam").await;
+    let r = call(
+        "PATCH",
+        &app.url("/api/v1/admin/agents/sam"),
+        Some(&app.admin),
+        Some(json!({"display_name": "Sam Lee"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = app.new_visitor("Ada").await;
+    ask_for_person(&app, &v).await;
+    assert_eq!(
+        agent_act(&app, &alex, &v.id, "claim", None).await.status,
+        200
+    );
+    // The list an agent picks from: every agent with presence.
+    let list = call("GET", &app.url("/api/v1/agent/agents"), Some(&alex), None).await;
+    let names: Vec<(&str, &str, &str)> = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap(),
+                a["display_name"].as_str().unwrap(),
+                a["presence"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("admin", "admin", "offline"),
+            ("alex", "alex", "online"),
+            ("sam", "Sam Lee", "online")
+        ]
+    );
+    let r = agent_act(&app, &alex, &v.id, "transfer", Some(json!({"to": "admin"}))).await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (409, Some("not_online"))
+    );
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("admin is not online"));
+    let r = agent_act(&app, &alex, &v.id, "transfer", Some(json!({"to": "sam"}))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for (what, body) in [
+        ("messages", Some(json!({"text": "one more thing"}))),
+        ("transfer", Some(json!({"to": "admin"}))),
+        ("close", None),
+    ] {
+        let r = agent_act(&app, &alex, &v.id, what, body).await;
+        assert_eq!(
+            (r.status, r.body["error"]["code"].as_str()),
+            (409, Some("not_your_conversation")),
+            "{what}: {}",
+            r.text
+        );
+        let msg = r.body["error"]["message"].as_str().unwrap();
+        assert_eq!(
+            msg,
+            "you transferred this conversation to Sam Lee: it is theirs now, and only they can reply, transfer or close it"
+        );
+    }
+    // Someone who never had it hears where it is.
+    let r = agent_act(
+        &app,
+        &app.admin,
+        &v.id,
+        "messages",
+        Some(json!({"text": "hi"})),
+    )
+    .await;
+    assert_eq!(
+        r.body["error"]["message"],
+        "this conversation is with Sam Lee now: only they can reply, transfer or close it"
+    );
+    let r = agent_act(&app, &sam, &v.id, "close", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = agent_act(&app, &sam, &v.id, "messages", Some(json!({"text": "late"}))).await;
+    assert_eq!(r.body["error"]["message"], "this conversation is closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_manage_agents_and_the_last_admin_stays() {
+    let app = spawn_app("", |s| s).await;
+    let admin = app.admin.clone();
+    let url = |p: &str| app.url(&format!("/api/v1/admin/agents{p}"));
+    let code = |r: &Res| (r.status, r.body["error"]["code"].as_str().map(String::from));
+
+    // Add and list.
+    let sam = new_agent(&app, "sam", false).await;
+    let list = call("GET", &url(""), Some(&admin), None).await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let names: Vec<&str> = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin", "sam"]);
+    // Agents may not manage agents.
+    let r = call("GET", &url(""), Some(&sam), None).await;
+    assert_eq!(code(&r), (403, Some("forbidden".into())));
+    let r = call("DELETE", &url("/admin"), Some(&sam), None).await;
+    assert_eq!(r.status, 403);
+
+    // Rename, and an unknown agent.
+    let r = call(
+        "PATCH",
+        &url("/sam"),
+        Some(&admin),
+        Some(json!({"display_name": "Sam Lee"})),
+    )
+    .await;
+    assert_eq!(r.body["display_name"], "Sam Lee", "{}", r.text);
+    let r = call(
+        "PATCH",
+        &url("/nobody"),
+        Some(&admin),
+        Some(json!({"admin": true})),
+    )
+    .await;
+    assert_eq!(code(&r), (404, Some("not_found".into())));
+
+    // The only admin can neither be demoted, nor disabled, nor removed.
+    for (m, body) in [
+        ("PATCH", Some(json!({"admin": false}))),
+        ("PATCH", Some(json!({"disabled": true}))),
+        ("DELETE", None),
+    ] {
+        let r = call(m, &url("/admin"), Some(&admin), body).await;
+        assert_eq!(code(&r), (409, Some("last_admin".into())), "{}", r.text);
+    }
+    // Make sam an admin: now there are two, but nobody demotes, disables
+    // or removes themselves.
+    let r = call(
+        "PATCH",
+        &url("/sam"),
+        Some(&admin),
+        Some(json!({"admin": true})),
+    )
+    .await;
+    assert_eq!(r.body["admin"], true, "{}", r.text);
+    let r = call(
+        "PATCH",
+        &url("/admin"),
+        Some(&admin),
+        Some(json!({"admin": false})),
+    )
+    .await;
+    assert_eq!(code(&r), (409, Some("own_account".into())));
+    let r = call("DELETE", &url("/admin"), Some(&admin), None).await;
+    assert_eq!(code(&r), (409, Some("own_account".into())));
+    // Sam may demote admin; then sam is the last admin.
+    let r = call(
+        "PATCH",
+        &url("/admin"),
+        Some(&sam),
+        Some(json!({"admin": false})),
+    )
+    .await;
+    assert_eq!(r.body["admin"], false, "{}", r.text);
+    let r = call("GET", &url(""), Some(&admin), None).await;
+    assert_eq!(r.status, 403, "admin is an agent now");
+    let r = call(
+        "PATCH",
+        &url("/admin"),
+        Some(&sam),
+        Some(json!({"admin": true})),
+    )
+    .await;
+    assert_eq!(r.body["admin"], true);
+
+    // Rotate: the new token works, the old one is refused at once, and
+    // an open console with it is closed.
+    let mut console = ws(&app.ws_url(&format!("/api/v1/agent/ws?token={sam}"))).await;
+    let r = call("POST", &url("/sam/token"), Some(&admin), None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let new = r.body["token"].as_str().unwrap().to_string();
+    assert_ne!(new, sam);
+    let me = call("GET", &app.url("/api/v1/agent/me"), Some(&sam), None).await;
+    assert_eq!(me.status, 401);
+    let me = call("GET", &app.url("/api/v1/agent/me"), Some(&new), None).await;
+    assert_eq!(me.body["name"], "sam");
+    assert_eq!(
+        close_code(&mut console).await,
+        Some(tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Policy)
+    );
+
+    // Disable: refused token, shown as disabled, left out of the transfer
+    // list; enable: the same token works again.
+    let kim = new_agent(&app, "kim", false).await;
+    let r = call(
+        "PATCH",
+        &url("/kim"),
+        Some(&admin),
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(
+        (r.body["disabled"].as_bool(), r.body["presence"].as_str()),
+        (Some(true), Some("offline"))
+    );
+    assert_eq!(
+        call("GET", &app.url("/api/v1/agent/me"), Some(&kim), None)
+            .await
+            .status,
+        401
+    );
+    let colleagues = call("GET", &app.url("/api/v1/agent/agents"), Some(&new), None).await;
+    assert!(!colleagues.text.contains("\"kim\""), "{}", colleagues.text);
+    let r = call(
+        "PATCH",
+        &url("/kim"),
+        Some(&admin),
+        Some(json!({"disabled": false})),
+    )
+    .await;
+    assert_eq!(r.body["disabled"], false);
+    assert_eq!(
+        call("GET", &app.url("/api/v1/agent/me"), Some(&kim), None)
+            .await
+            .status,
+        200
+    );
+
+    // An agent holding a conversation is neither disabled nor removed.
+    presence(&app, &kim, "online", 1).await;
+    let v = app.new_visitor("Ada").await;
+    ask_for_person(&app, &v).await;
+    assert_eq!(
+        agent_act(&app, &kim, &v.id, "claim", None).await.status,
+        200
+    );
+    let r = call("DELETE", &url("/kim"), Some(&admin), None).await;
+    assert_eq!(code(&r), (409, Some("agent_busy".into())));
+    let r = call(
+        "PATCH",
+        &url("/kim"),
+        Some(&admin),
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(code(&r), (409, Some("agent_busy".into())));
+    assert_eq!(
+        agent_act(&app, &kim, &v.id, "close", None).await.status,
+        200
+    );
+
+    // Remove: gone from the list, token refused, name free again.
+    let r = call("DELETE", &url("/kim"), Some(&admin), None).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(
+        call("GET", &app.url("/api/v1/agent/me"), Some(&kim), None)
+            .await
+            .status,
+        401
+    );
+    let list = call("GET", &url(""), Some(&admin), None).await;
+    assert!(!list.text.contains("\"kim\""), "{}", list.text);
+    let r = call("DELETE", &url("/kim"), Some(&admin), None).await;
+    assert_eq!(r.status, 404);
+    new_agent(&app, "kim", false).await;
+}
+
+/// What an admin changed survives a restart (the stored records gained
+/// fields), and presence after a restart: an agent who chose online is
+/// away until a console of theirs connects, then online again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_survive_a_restart() {
+    let s = setup("", None);
+    let srv = Server::start(&s);
+    let admin = srv.admin.clone();
+    let url = |srv: &Server, p: &str| srv.url(&format!("/api/v1/admin/agents{p}"));
+    let sam = srv.new_agent("sam").await;
+    let kim = srv.new_agent("kim").await;
+    let gus = srv.new_agent("gus").await;
+    let r = call(
+        "PATCH",
+        &url(&srv, "/sam"),
+        Some(&admin),
+        Some(json!({"display_name": "Sam Lee"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = call(
+        "PATCH",
+        &url(&srv, "/kim"),
+        Some(&admin),
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        call("DELETE", &url(&srv, "/gus"), Some(&admin), None)
+            .await
+            .status,
+        204
+    );
+    let r = call(
+        "PUT",
+        &srv.url("/api/v1/agent/presence"),
+        Some(&sam),
+        Some(json!({"presence": "online"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    srv.stop();
+
+    let srv = Server::start_with(&s, Some(admin.clone()));
+    let list = call("GET", &url(&srv, ""), Some(&admin), None).await;
+    let got: Vec<(String, String, bool, String)> = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_string(),
+                a["display_name"].as_str().unwrap().to_string(),
+                a["disabled"].as_bool().unwrap(),
+                a["presence"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let row =
+        |n: &str, d: &str, off: bool, p: &str| (n.to_string(), d.to_string(), off, p.to_string());
+    assert_eq!(
+        got,
+        [
+            row("admin", "admin", false, "offline"),
+            row("kim", "kim", true, "offline"),
+            row("sam", "Sam Lee", false, "away"),
+        ]
+    );
+    assert_eq!(
+        call("GET", &srv.url("/api/v1/agent/me"), Some(&kim), None)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        call("GET", &srv.url("/api/v1/agent/me"), Some(&gus), None)
+            .await
+            .status,
+        401
+    );
+    // Sam's console connects: online, as sam chose.
+    let mut console = ws(&srv.ws_url(&format!("/api/v1/agent/ws?token={sam}"))).await;
+    assert_eq!(next_json(&mut console).await["kind"], "queue");
+    let me = call("GET", &srv.url("/api/v1/agent/me"), Some(&sam), None).await;
+    assert_eq!(me.body["presence"], "online", "{}", me.text);
+}
