@@ -44,7 +44,36 @@ pub struct RawConfig {
     pub texts: BTreeMap<String, String>,
     #[serde(default)]
     pub reports: RawReports,
+    #[serde(default)]
+    pub attachments: RawAttachments,
 }
+
+/// `[attachments]`: files visitors and agents send (README,
+/// "Attachments").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAttachments {
+    /// The largest file taken, in bytes. Default 10 MiB.
+    pub max_bytes: Option<u64>,
+}
+
+/// `[attachments]` compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attachments {
+    pub max_bytes: usize,
+}
+
+impl Default for Attachments {
+    fn default() -> Attachments {
+        Attachments {
+            max_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// The largest attachment any configuration may allow (the store's
+/// backups carry one value of at most 64 MiB).
+pub const MAX_ATTACHMENT_BYTES: u64 = 32 * 1024 * 1024;
 
 /// `[reports]`: the look-ahead of the metrics that depend on what a
 /// visitor did next (README, "Reports").
@@ -337,6 +366,8 @@ pub struct Config {
     pub retention: Retention,
     /// `[reports]`.
     pub reports: Reports,
+    /// `[attachments]`.
+    pub attachments: Attachments,
 }
 
 /// A configuration that cannot run, naming where to fix it.
@@ -623,6 +654,17 @@ impl Config {
                     .unwrap_or(Reports::default().durable_days),
                 fcr_days: raw.reports.fcr_days.unwrap_or(Reports::default().fcr_days),
             },
+            attachments: Attachments {
+                max_bytes: match raw.attachments.max_bytes {
+                    None => Attachments::default().max_bytes,
+                    Some(n) if (1..=MAX_ATTACHMENT_BYTES).contains(&n) => n as usize,
+                    Some(n) => {
+                        return Err(invalid(format!(
+                            "[attachments] max_bytes = {n} is not 1 to {MAX_ATTACHMENT_BYTES}"
+                        )))
+                    }
+                },
+            },
         })
     }
 }
@@ -851,6 +893,13 @@ closed_after_days = 0
 durable_days = 7
 fcr_days = 7
 
+# Files visitors and agents send into a conversation: images (PNG, JPEG,
+# GIF, WebP) and PDFs, recognised by their content, never by their name.
+# The largest file taken, in bytes (at most 33554432); a bigger upload is
+# answered 413 and cut off once it passes the limit.
+[attachments]
+max_bytes = 10485760
+
 # Webhooks: a versioned JSON packet (conversation, summary, transcript) is
 # POSTed on each event, signed in the X-Frontdesk-Signature header as
 # "sha256=" + hex HMAC-SHA256 of the body with the secret. Deliveries are
@@ -877,6 +926,7 @@ mod tests {
         assert_eq!(printed.texts, none.texts);
         assert_eq!(printed.retention, none.retention);
         assert_eq!(printed.reports, none.reports);
+        assert_eq!(printed.attachments, none.attachments);
         // Every text is listed, commented out, with its English default.
         let section = &DEFAULT_CONFIG[DEFAULT_CONFIG.find("\n[texts]\n").unwrap()..];
         let listed: toml::Table = section
@@ -930,6 +980,7 @@ mod tests {
             "closed_after_days",
             "durable_days",
             "fcr_days",
+            "max_bytes",
         ] {
             assert!(DEFAULT_CONFIG.contains(&format!("\n{key} = ")), "{key}");
         }

@@ -23,6 +23,7 @@
 mod admin;
 mod agents;
 pub mod api;
+pub mod attachments;
 pub mod auth;
 pub mod error;
 pub mod hub;

@@ -2,6 +2,7 @@
 //! temp data directory, driven over real HTTP and WebSocket.
 
 mod agents;
+mod attachments;
 mod backup;
 mod feedback;
 mod fixture;
