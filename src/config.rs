@@ -863,6 +863,11 @@ language = "en"
 # widget_failed = "Something went wrong. Please try again."
 # widget_comment = "Anything to add? (optional)"
 # widget_unread = "Open chat, {n} new"
+# widget_attach = "Attach a photo or PDF"
+# widget_attaching = "Sending the file…"
+# widget_attach_too_large = "That file is too large."
+# widget_attach_type = "Only photos (PNG, JPEG, GIF, WebP) and PDF files can be sent."
+# widget_attach_closed = "This conversation was closed: send a message first, then the file."
 
 # The optional semantic layer (a build with `--features transformer`):
 # the model directory that models/fetch.sh prints. A model that is set but
