@@ -177,7 +177,8 @@ mod tests {
             (Some("C:\\fakepath\\scan.pdf"), Pdf, "scan.pdf"),
             (Some("../../etc/passwd"), Gif, "passwd.gif"),
             (Some("\"a\";b\r\n.png"), Png, "_a__b__.png"),
-            (Some(".hidden"), Webp, "attachment.webp"),
+            (Some(".hidden"), Webp, "hidden.webp"),
+            (Some("..."), Webp, "attachment.webp"),
             (Some("Größe_kaputt.png"), Png, "Größe_kaputt.png"),
             (Some(""), Png, "attachment.png"),
             (None, Pdf, "attachment.pdf"),
@@ -185,7 +186,7 @@ mod tests {
             assert_eq!(safe_name(given, kind), expected, "{given:?}");
         }
         let long = "x".repeat(500) + ".png";
-        assert_eq!(safe_name(Some(&long), Png).chars().count(), NAME_CHARS);
+        assert!(safe_name(Some(&long), Png).chars().count() <= NAME_CHARS);
     }
 
     #[test]
