@@ -25,6 +25,7 @@ mod agents;
 pub mod api;
 pub mod attachments;
 pub mod auth;
+pub mod canned;
 pub mod error;
 pub mod hub;
 pub mod limits;
@@ -128,6 +129,9 @@ struct Inner {
     report_cache: crate::report::FactsCache,
     /// The time of every event, view and report (`util::clock`).
     clock: Clock,
+    /// The canned replies, read from their file when it changes
+    /// (`canned.rs`).
+    canned: canned::Canned,
 }
 
 /// The model and the intents, loaded (`App::load`).
@@ -281,6 +285,7 @@ impl App {
                 states: states::States::default(),
                 report_cache: crate::report::FactsCache::default(),
                 clock,
+                canned: canned::Canned::default(),
                 store,
                 config,
             }),

@@ -11,6 +11,7 @@ pub mod agent;
 pub mod api;
 pub mod assets;
 pub mod attachments;
+pub mod canned;
 pub mod error;
 pub mod improve;
 pub mod privacy;
@@ -263,6 +264,8 @@ pub fn router(app: App) -> Router {
         .routes(routes!(attachments::upload))
         .routes(routes!(attachments::agent_upload))
         .routes(routes!(attachments::fetch))
+        .routes(routes!(canned::for_conversation))
+        .routes(routes!(canned::read, canned::write))
         .split_for_parts();
     finish_document(&mut doc);
     let doc = serde_json::to_value(&doc).unwrap_or_default();

@@ -4,6 +4,7 @@
 mod agents;
 mod attachments;
 mod backup;
+mod canned;
 mod feedback;
 mod fixture;
 mod flow;
