@@ -127,7 +127,9 @@ pub async fn agent_upload(
            ("attachment" = String, Path, description = "Attachment id (from its `attachment` record)"),
            FileQuery),
     security(("bearer" = [])),
-    responses((status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>)))]
+    responses((status = 200, description = "The file, typed by its content",
+        content((Vec<u8> = "image/png"), (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/gif"),
+                (Vec<u8> = "image/webp"), (Vec<u8> = "application/pdf")))))]
 pub async fn fetch(
     State(app): State<App>,
     Path((id, attachment)): Path<(String, String)>,
