@@ -522,3 +522,77 @@ async fn deleting_a_conversation_deletes_its_attachments() {
         "started and the visitor's attachment only"
     );
 }
+
+/// Every attachment entry the store holds, as (key, value), from its export.
+fn stored_files(app: &TestApp) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    app.app
+        .store()
+        .export(&mut |tree, _k, v| {
+            if tree == "attachments" {
+                out.push(v.to_vec());
+            }
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_whose_event_is_refused_leaves_no_bytes_behind() {
+    let mut spy = None;
+    let app = spawn_app("", |s| {
+        let w = crate::spy::Spy::new(s);
+        spy = Some(std::sync::Arc::clone(&w));
+        w
+    })
+    .await;
+    let spy = spy.unwrap();
+    let v = app.new_visitor("Crash").await;
+    spy.refuse(true);
+    let r = upload(&app, &v, "a.png", "image/png", &PNG).await;
+    assert_eq!(r.status, 500, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "internal_error");
+    assert!(
+        stored_files(&app).is_empty(),
+        "the bytes were deleted again"
+    );
+    spy.refuse(false);
+    attachment_of(&upload(&app, &v, "a.png", "image/png", &PNG).await);
+    assert_eq!(stored_files(&app), vec![PNG.to_vec()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retention_sweep_deletes_the_files_of_what_it_deletes() {
+    use frontdesk::util::clock::Clock;
+    const T0: i64 = 1_780_000_000_000;
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+    let clock = Clock::manual(T0);
+    let app = spawn_app_clocked(
+        "[retention]\nclosed_after_days = 30\n",
+        |s| s,
+        clock.clone(),
+    )
+    .await;
+    let agent = app.online_agent("sam").await;
+    let old = app.new_visitor("Old").await;
+    let att = attachment_of(&upload(&app, &old, "a.png", "image/png", &PNG).await)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = call(
+        "POST",
+        &app.url(&format!("/api/v1/agent/conversations/{}/close", old.id)),
+        Some(&agent),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    clock.set(T0 + 35 * DAY);
+    let recent = app.new_visitor("Recent").await;
+    attachment_of(&upload(&app, &recent, "b.png", "image/png", &PNG).await);
+    clock.set(T0 + 40 * DAY);
+    assert_eq!(app.app.sweep_retention().unwrap(), vec![old.id.clone()]);
+    assert_eq!(app.app.store().attachment(&old.id, &att).unwrap(), None);
+    assert_eq!(stored_files(&app).len(), 1, "the recent one's file stays");
+}
