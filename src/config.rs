@@ -3,7 +3,8 @@
 //! `FRONTDESK_ESCALATION__MAX_FALLBACKS=3`). The raw form (what was written)
 //! is kept apart from the compiled `Config` (what runs). Sections:
 //! `[server]`, `[limits]`, `[escalation]`, `[queue]`, `[business_hours]`,
-//! `[texts]`, `[retention]`, `[reports]`, `[assignment]`, `[[webhooks]]`. `frontdesk default-config` prints `DEFAULT_CONFIG`, every
+//! `[texts]`, `[retention]`, `[reports]`, `[assignment]`, `[attachments]`,
+//! `[[webhooks]]`. `frontdesk default-config` prints `DEFAULT_CONFIG`, every
 //! setting with its default and a comment; a test keeps the two in step.
 
 use std::collections::BTreeMap;
@@ -46,6 +47,8 @@ pub struct RawConfig {
     pub reports: RawReports,
     #[serde(default)]
     pub assignment: RawAssignment,
+    #[serde(default)]
+    pub attachments: RawAttachments,
 }
 
 /// `[assignment]`: who gets a waiting visitor, and when an agent counts as
@@ -77,6 +80,33 @@ impl Default for Assignment {
         }
     }
 }
+
+/// `[attachments]`: files visitors and agents send (README,
+/// "Attachments").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAttachments {
+    /// The largest file taken, in bytes. Default 10 MiB.
+    pub max_bytes: Option<u64>,
+}
+
+/// `[attachments]` compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attachments {
+    pub max_bytes: usize,
+}
+
+impl Default for Attachments {
+    fn default() -> Attachments {
+        Attachments {
+            max_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// The largest attachment any configuration may allow (the store's
+/// backups carry one value of at most 64 MiB).
+pub const MAX_ATTACHMENT_BYTES: u64 = 32 * 1024 * 1024;
 
 /// `[reports]`: the look-ahead of the metrics that depend on what a
 /// visitor did next (README, "Reports").
@@ -371,6 +401,8 @@ pub struct Config {
     pub reports: Reports,
     /// `[assignment]`.
     pub assignment: Assignment,
+    /// `[attachments]`.
+    pub attachments: Attachments,
 }
 
 /// A configuration that cannot run, naming where to fix it.
@@ -667,6 +699,17 @@ impl Config {
                     .away_after_secs
                     .unwrap_or(Assignment::default().away_after_secs),
             },
+            attachments: Attachments {
+                max_bytes: match raw.attachments.max_bytes {
+                    None => Attachments::default().max_bytes,
+                    Some(n) if (1..=MAX_ATTACHMENT_BYTES).contains(&n) => n as usize,
+                    Some(n) => {
+                        return Err(invalid(format!(
+                            "[attachments] max_bytes = {n} is not 1 to {MAX_ATTACHMENT_BYTES}"
+                        )))
+                    }
+                },
+            },
         })
     }
 }
@@ -865,6 +908,11 @@ language = "en"
 # widget_failed = "Something went wrong. Please try again."
 # widget_comment = "Anything to add? (optional)"
 # widget_unread = "Open chat, {n} new"
+# widget_attach = "Attach a photo or PDF"
+# widget_attaching = "Sending the file…"
+# widget_attach_too_large = "That file is too large."
+# widget_attach_type = "Only photos (PNG, JPEG, GIF, WebP) and PDF files can be sent."
+# widget_attach_closed = "This conversation was closed: send a message first, then the file."
 
 # The optional semantic layer (a build with `--features transformer`):
 # the model directory that models/fetch.sh prints. A model that is set but
@@ -907,6 +955,12 @@ auto_assign = false
 # there instead of a wait); a console that connects again makes them
 # online again. 0: presence is only what the agent sets.
 away_after_secs = 120
+# Files visitors and agents send into a conversation: images (PNG, JPEG,
+# GIF, WebP) and PDFs, recognised by their content, never by their name.
+# The largest file taken, in bytes (at most 33554432); a bigger upload is
+# answered 413 and cut off once it passes the limit.
+[attachments]
+max_bytes = 10485760
 
 # Webhooks: a versioned JSON packet (conversation, summary, transcript) is
 # POSTed on each event, signed in the X-Frontdesk-Signature header as
@@ -935,6 +989,7 @@ mod tests {
         assert_eq!(printed.retention, none.retention);
         assert_eq!(printed.reports, none.reports);
         assert_eq!(printed.assignment, none.assignment);
+        assert_eq!(printed.attachments, none.attachments);
         // Every text is listed, commented out, with its English default.
         let section = &DEFAULT_CONFIG[DEFAULT_CONFIG.find("\n[texts]\n").unwrap()..];
         let listed: toml::Table = section
@@ -990,6 +1045,7 @@ mod tests {
             "fcr_days",
             "auto_assign",
             "away_after_secs",
+            "max_bytes",
         ] {
             assert!(DEFAULT_CONFIG.contains(&format!("\n{key} = ")), "{key}");
         }

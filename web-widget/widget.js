@@ -64,6 +64,11 @@
     '.fb button[aria-pressed=true]{background:var(--c);border-color:var(--c);color:#fff;font-weight:600}' +
     '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}' +
     '.rate-c{flex-basis:100%}' +
+    // Attachments (attachControl, attachment below).
+    '.clip{display:flex;align-items:center;justify-content:center;width:42px;height:42px;border:1px solid #8d949e;border-radius:10px;background:#fff;color:#1b1b1b;font-size:20px}' +
+    '.clip input{position:absolute;width:1px;height:1px;opacity:0;overflow:hidden}' +
+    '.clip:focus-within{outline:3px solid #f0a500;outline-offset:2px}' +
+    '.att img{display:block;max-width:200px;max-height:160px;margin-top:4px;border-radius:6px;background:#fff}' +
     // A phone: the open panel is the whole screen, the launcher hidden
     // under it (the panel's own close button closes it).
     '@media (max-width:480px){.root{right:8px;bottom:8px;left:8px}.root.open{top:0;right:0;bottom:0;left:0}.open .panel{width:100%;max-width:none;height:100%;max-height:none;border-radius:0;margin:0}.open .launch{display:none}}';
@@ -153,7 +158,7 @@
   input.maxLength = 2000;
   var send = el('button', 'send', S.send);
   send.type = 'submit';
-  form.append(label, input, send);
+  form.append(label, input, attachControl(), send);
   var foot = el('div', 'foot');
   var person = btn('person', S.person, function () { askPerson(); });
   foot.append(person);
@@ -407,9 +412,85 @@
       case 'closed': showTyping(false); showStatus(''); quick([]); sys(S.closed); rating(); break;
       case 'rating': extra.hidden = true; sys(S.thanks); break;
       case 'email_left': sys(t('emailLeft', { email: e.email })); break;
+      case 'attachment': attachment(e); break;
       default: break;
     }
   }
+  // ---- attachments ----------------------------------------------------------
+  // An image or a PDF, sent as the raw body with its name in the query
+  // (the server reads the type from the content). Shown as a thumbnail
+  // (images) or a link (PDFs). An <img> cannot send a header, so its URL
+  // carries the conversation's token, which opens this conversation's
+  // files only.
+  function attachControl() {
+    var clip = el('label', 'clip');
+    var file = el('input');
+    file.type = 'file';
+    file.accept = 'image/png,image/jpeg,image/gif,image/webp,application/pdf';
+    file.setAttribute('aria-label', S.attach);
+    clip.title = S.attach;
+    // A drawn paperclip (an emoji shows as an empty box without an emoji font).
+    var glyph = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+    glyph.setAttribute('viewBox', '0 0 24 24');
+    glyph.setAttribute('width', '22');
+    glyph.setAttribute('height', '22');
+    glyph.setAttribute('aria-hidden', 'true');
+    var p = document.createElementNS('http://www.w3.org/2000/svg', 'path');
+    p.setAttribute('d', 'M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z');
+    p.setAttribute('fill', 'currentColor');
+    glyph.append(p);
+    clip.append(file, glyph);
+    file.addEventListener('change', function () {
+      var f = file.files && file.files[0];
+      file.value = '';
+      if (f) upload(f);
+    });
+    return clip;
+  }
+  function upload(f) {
+    showStatus(S.attaching);
+    ensure().then(function (c) {
+      return fetch(base + '/api/v1/conversations/' + c.id + '/attachments?name=' + encodeURIComponent(f.name || ''), {
+        method: 'POST',
+        headers: { 'content-type': f.type || 'application/octet-stream', authorization: 'Bearer ' + c.token },
+        body: f
+      });
+    }).then(function (res) {
+      if (res.status === 413) { showStatus(S.attachTooLarge, true); return null; }
+      if (res.status === 415) { showStatus(S.attachType, true); return null; }
+      if (res.status === 409) { showStatus(S.attachClosed, true); return null; }
+      return answer(res);
+    }, function () { showStatus(S.down, true); return null; }).then(function (r) {
+      if (r && r.records) { showStatus(''); take(r.records); }
+    });
+  }
+  function fileUrl(e) {
+    return base + '/api/v1/conversations/' + encodeURIComponent(conv.id) + '/attachments/' +
+      encodeURIComponent(e.id) + '?token=' + encodeURIComponent(conv.token);
+  }
+  function attachment(e) {
+    if (!conv) return;
+    if (live && panel.hidden && e.agent) setUnread(unread + 1);
+    var d = el('div', 'msg att ' + (e.agent ? 'agent' : 'me'));
+    d.append(el('span', 'who', e.agent || S.you));
+    var a = el('a');
+    a.href = fileUrl(e);
+    a.target = '_blank';
+    a.rel = 'noopener noreferrer';
+    if (e.kind === 'pdf') {
+      a.textContent = e.name + ' (PDF, ' + Math.max(1, Math.round(e.size / 1024)) + ' KB)';
+    } else {
+      var img = el('img');
+      img.src = a.href;
+      img.alt = e.name;
+      img.addEventListener('load', scroll);
+      a.append(img);
+    }
+    d.append(a);
+    log.append(d);
+    scroll();
+  }
+
   function CSS_ESC(s) { return String(s).replace(/["\\]/g, '\\$&'); }
 
   // ---- the API ----------------------------------------------------------------

@@ -26,6 +26,10 @@ pub enum ErrorKind {
     RateLimited,
     /// Something on our side failed; it has been logged.
     Internal,
+    /// A body (an attachment) over its size limit.
+    TooLarge,
+    /// A body (an attachment) of a type we do not take.
+    UnsupportedType,
 }
 
 /// An operation that failed, as the client sees it.
@@ -128,6 +132,7 @@ impl From<StepError> for ApiError {
             StepError::NotABotReply(_) => {
                 return ApiError::invalid("not_a_bot_reply", e.to_string())
             }
+            StepError::ClosedForFiles => "conversation_closed",
         };
         ApiError::conflict(code, e.to_string())
     }

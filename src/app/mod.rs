@@ -23,7 +23,9 @@
 mod admin;
 mod agents;
 pub mod api;
+pub mod attachments;
 pub mod auth;
+pub mod canned;
 pub mod error;
 pub mod hub;
 pub mod limits;
@@ -130,6 +132,9 @@ struct Inner {
     /// Consoles connected per agent, their choices and display names, and
     /// the auto-assigner's turn (`agents.rs`).
     people: agents::People,
+    /// The canned replies, read from their file when it changes
+    /// (`canned.rs`).
+    canned: canned::Canned,
 }
 
 /// The model and the intents, loaded (`App::load`).
@@ -286,6 +291,7 @@ impl App {
                 report_cache: crate::report::FactsCache::default(),
                 clock,
                 people: agents::People::new(&agents),
+                canned: canned::Canned::default(),
                 store,
                 config,
             }),

@@ -105,7 +105,7 @@ impl App {
 
     /// One more visitor input on conversation `id` against its
     /// `messages_per_minute`: messages and feedback share the budget.
-    fn limit_messages(&self, id: &str, now: i64) -> Result<(), ApiError> {
+    pub(super) fn limit_messages(&self, id: &str, now: i64) -> Result<(), ApiError> {
         self.inner
             .rates
             .hit(

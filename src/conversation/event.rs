@@ -146,6 +146,81 @@ pub enum Event {
     EmailLeft {
         email: String,
     },
+    /// A file sent into the conversation (an image or a PDF): its bytes
+    /// are in the store under `id` (`Store::attachment`), this is what the
+    /// log says of it. `agent` is the sender when an agent sent it; `None`
+    /// is the visitor.
+    Attachment {
+        id: String,
+        kind: AttachmentKind,
+        /// Bytes.
+        size: u64,
+        /// The file name the sender gave, sanitised (`AttachmentKind`
+        /// decides the type, never the name).
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+    },
+}
+
+/// What an attachment is, found from its first bytes (magic numbers),
+/// never from its name or the content type a client claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentKind {
+    Png,
+    Jpeg,
+    Gif,
+    Webp,
+    Pdf,
+}
+
+impl AttachmentKind {
+    /// The kind of `bytes`, if it is one we accept. Only the signature is
+    /// read: a file that starts like a PNG is served as `image/png` with
+    /// `nosniff`, so a browser renders it as an image or not at all.
+    pub fn sniff(bytes: &[u8]) -> Option<AttachmentKind> {
+        const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
+        if bytes.starts_with(PNG) {
+            Some(AttachmentKind::Png)
+        } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            Some(AttachmentKind::Jpeg)
+        } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+            Some(AttachmentKind::Gif)
+        } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+            Some(AttachmentKind::Webp)
+        } else if bytes.starts_with(b"%PDF-") {
+            Some(AttachmentKind::Pdf)
+        } else {
+            None
+        }
+    }
+
+    /// The content type it is served with.
+    pub fn mime(self) -> &'static str {
+        match self {
+            AttachmentKind::Png => "image/png",
+            AttachmentKind::Jpeg => "image/jpeg",
+            AttachmentKind::Gif => "image/gif",
+            AttachmentKind::Webp => "image/webp",
+            AttachmentKind::Pdf => "application/pdf",
+        }
+    }
+
+    pub fn is_image(self) -> bool {
+        self != AttachmentKind::Pdf
+    }
+
+    /// The file name extension that goes with it.
+    pub fn extension(self) -> &'static str {
+        match self {
+            AttachmentKind::Png => "png",
+            AttachmentKind::Jpeg => "jpg",
+            AttachmentKind::Gif => "gif",
+            AttachmentKind::Webp => "webp",
+            AttachmentKind::Pdf => "pdf",
+        }
+    }
 }
 
 impl Event {

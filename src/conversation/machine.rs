@@ -61,6 +61,16 @@ pub enum Input {
         about: u64,
         helpful: bool,
     },
+    /// A file whose bytes are stored already: the visitor's (`agent:
+    /// None`) in any phase but closed, an agent's only while it holds the
+    /// conversation (as for its messages).
+    Attachment {
+        id: String,
+        kind: super::AttachmentKind,
+        size: u64,
+        name: String,
+        agent: Option<String>,
+    },
 }
 
 /// An input that does not fit the conversation's state.
@@ -84,6 +94,8 @@ pub enum StepError {
     BadEmail(String),
     #[error("record {0} of this conversation is not an answer of the bot")]
     NotABotReply(u64),
+    #[error("the conversation is closed: send a message to start again, then the file")]
+    ClosedForFiles,
 }
 
 /// What `step` goes by besides the conversation and the classifier: when to
@@ -210,6 +222,26 @@ pub fn step(
             Ok(vec![Event::Rating { score, comment }])
         }
         Input::Feedback { about, helpful } => feedback(conv, about, helpful, rules.texts),
+        Input::Attachment {
+            id,
+            kind,
+            size,
+            name,
+            agent,
+        } => {
+            match &agent {
+                Some(a) => owned_by(conv, a)?,
+                None if conv.phase == Phase::Closed => return Err(StepError::ClosedForFiles),
+                None => {}
+            }
+            Ok(vec![Event::Attachment {
+                id,
+                kind,
+                size,
+                name,
+                agent,
+            }])
+        }
     }
 }
 

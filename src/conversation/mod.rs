@@ -17,7 +17,7 @@ pub use decide::{
     decide, decide_turn, Decide, Decision, EscalationPolicy, HandoffReason, Move, Outcome,
     TestResult, HUMAN_AGENT_INTENT,
 };
-pub use event::{with_replies, Event, Record, Visitor};
+pub use event::{with_replies, AttachmentKind, Event, Record, Visitor};
 pub use machine::{step, Input, Rules, StepError};
 pub use state::{Conversation, Pending, Phase};
 pub use texts::{Language, Texts};

@@ -174,6 +174,8 @@ impl Conversation {
                 self.feedback.insert(*about, *helpful);
             }
             Event::EmailLeft { email } => self.visitor.email = Some(email.clone()),
+            // A file changes nothing the rules go by.
+            Event::Attachment { .. } => {}
         }
     }
 

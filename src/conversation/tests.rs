@@ -48,6 +48,7 @@ fn kind(e: &Event) -> &'static str {
         Event::Rating { .. } => "rating",
         Event::Feedback { .. } => "feedback",
         Event::EmailLeft { .. } => "email",
+        Event::Attachment { .. } => "attachment",
     }
 }
 

@@ -303,6 +303,27 @@ texts! {
         en: "Open chat, {n} new",
         de: "Chat öffnen, {n} neu",
     }
+    /// The label of the widget's attach button.
+    widget_attach [] {
+        en: "Attach a photo or PDF",
+        de: "Foto oder PDF anhängen",
+    }
+    widget_attaching [] {
+        en: "Sending the file…",
+        de: "Die Datei wird gesendet…",
+    }
+    widget_attach_too_large [] {
+        en: "That file is too large.",
+        de: "Diese Datei ist zu groß.",
+    }
+    widget_attach_type [] {
+        en: "Only photos (PNG, JPEG, GIF, WebP) and PDF files can be sent.",
+        de: "Nur Fotos (PNG, JPEG, GIF, WebP) und PDF-Dateien können gesendet werden.",
+    }
+    widget_attach_closed [] {
+        en: "This conversation was closed: send a message first, then the file.",
+        de: "Dieses Gespräch wurde beendet: Schreiben Sie zuerst eine Nachricht, dann senden Sie die Datei.",
+    }
 }
 
 /// The widget's string names (`S.name` in `widget.js`, and the names
@@ -345,6 +366,11 @@ pub const WIDGET: &[(&str, &str)] = &[
     ("yes", "offer_yes"),
     ("no", "offer_no"),
     ("leaveEmail", "leave_email"),
+    ("attach", "widget_attach"),
+    ("attaching", "widget_attaching"),
+    ("attachTooLarge", "widget_attach_too_large"),
+    ("attachType", "widget_attach_type"),
+    ("attachClosed", "widget_attach_closed"),
 ];
 
 /// Words (normalized) that accept or decline the offer in each language,

@@ -563,6 +563,44 @@ pub enum ApiEvent {
     EmailLeft {
         email: String,
     },
+    /// A file sent into the conversation: fetch its bytes from
+    /// `GET /api/v1/conversations/{conversation}/attachments/{id}`.
+    Attachment {
+        id: String,
+        kind: ApiAttachmentKind,
+        /// Bytes.
+        size: u64,
+        /// The file name the sender gave, sanitised.
+        name: String,
+        /// The agent who sent it; absent when the visitor did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+    },
+}
+
+/// What an attachment is, from its content (never its name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = AttachmentKind)]
+pub enum ApiAttachmentKind {
+    Png,
+    Jpeg,
+    Gif,
+    Webp,
+    Pdf,
+}
+
+impl Wire<ApiAttachmentKind> for crate::conversation::AttachmentKind {
+    fn wire(self) -> ApiAttachmentKind {
+        use crate::conversation::AttachmentKind as K;
+        match self {
+            K::Png => ApiAttachmentKind::Png,
+            K::Jpeg => ApiAttachmentKind::Jpeg,
+            K::Gif => ApiAttachmentKind::Gif,
+            K::Webp => ApiAttachmentKind::Webp,
+            K::Pdf => ApiAttachmentKind::Pdf,
+        }
+    }
 }
 
 impl Wire<ApiEvent> for Event {
@@ -653,6 +691,19 @@ impl Wire<ApiEvent> for Event {
             Event::Rating { score, comment } => ApiEvent::Rating { score, comment },
             Event::Feedback { about, helpful } => ApiEvent::Feedback { about, helpful },
             Event::EmailLeft { email } => ApiEvent::EmailLeft { email },
+            Event::Attachment {
+                id,
+                kind,
+                size,
+                name,
+                agent,
+            } => ApiEvent::Attachment {
+                id,
+                kind: kind.wire(),
+                size,
+                name,
+                agent,
+            },
         }
     }
 }

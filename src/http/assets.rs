@@ -96,11 +96,14 @@ pub fn router() -> Router<App> {
         .route("/agent.js", serve!("agent.js", JS, false))
         .route("/agent-people.js", serve!("agent-people.js", JS, false))
         .route("/admin-agents.js", serve!("admin-agents.js", JS, false))
+        .route("/agent-attach.js", serve!("agent-attach.js", JS, false))
+        .route("/agent-canned.js", serve!("agent-canned.js", JS, false))
         .route("/admin", serve!("admin.html", HTML, true))
         .route("/admin-common.js", serve!("admin-common.js", JS, false))
         .route("/admin.js", serve!("admin.js", JS, false))
         .route("/improve.js", serve!("improve.js", JS, false))
         .route("/replay.js", serve!("replay.js", JS, false))
+        .route("/admin-canned.js", serve!("admin-canned.js", JS, false))
         .route("/reports", serve!("reports.html", HTML, true))
         .route("/reports.js", serve!("reports.js", JS, false))
         .route("/app.css", serve!("app.css", CSS, false))
@@ -123,7 +126,13 @@ mod tests {
         let pages = [
             (
                 include_str!("../../web-widget/admin.html"),
-                &["/admin.js", "/improve.js", "/replay.js", "/admin-agents.js"][..],
+                &[
+                    "/admin.js",
+                    "/improve.js",
+                    "/replay.js",
+                    "/admin-agents.js",
+                    "/admin-canned.js",
+                ][..],
             ),
             (
                 include_str!("../../web-widget/reports.html"),
@@ -150,6 +159,10 @@ mod tests {
             (
                 "admin-agents.js",
                 include_str!("../../web-widget/admin-agents.js"),
+            ),
+            (
+                "admin-canned.js",
+                include_str!("../../web-widget/admin-canned.js"),
             ),
             ("reports.js", include_str!("../../web-widget/reports.js")),
         ] {

@@ -52,6 +52,8 @@ pub fn status_of(kind: ErrorKind) -> u16 {
         ErrorKind::Invalid => 422,
         ErrorKind::RateLimited => 429,
         ErrorKind::Internal => 500,
+        ErrorKind::TooLarge => 413,
+        ErrorKind::UnsupportedType => 415,
     }
 }
 

@@ -10,6 +10,8 @@ pub mod admin;
 pub mod agent;
 pub mod api;
 pub mod assets;
+pub mod attachments;
+pub mod canned;
 pub mod error;
 pub mod improve;
 pub mod people;
@@ -263,6 +265,11 @@ pub fn router(app: App) -> Router {
         .routes(routes!(people::colleagues))
         .routes(routes!(people::change, people::remove))
         .routes(routes!(people::rotate))
+        .routes(routes!(attachments::upload))
+        .routes(routes!(attachments::agent_upload))
+        .routes(routes!(attachments::fetch))
+        .routes(routes!(canned::for_conversation))
+        .routes(routes!(canned::read, canned::write))
         .split_for_parts();
     finish_document(&mut doc);
     let doc = serde_json::to_value(&doc).unwrap_or_default();
@@ -387,10 +394,12 @@ async fn per_ip_limit(State(app): State<App>, req: Request, next: Next) -> Respo
 }
 
 /// Reads a request's whole body before any handler runs: an announced
-/// length over the limit is refused at once (413), and a body that does not
-/// arrive within `body_read_timeout_secs` is answered 408. Either way the
-/// connection is closed, so a stalled client holds nothing for long. The
-/// bodies are small JSON documents, so holding one in memory costs little.
+/// length over the limit is refused at once (413), a body that grows past
+/// it is cut off there (413: at most the limit is ever held), and a body
+/// that does not arrive within `body_read_timeout_secs` is answered 408.
+/// Either way the connection is closed, so a stalled client holds nothing
+/// for long. The bodies are small JSON documents, except attachment
+/// uploads (up to `[attachments] max_bytes`).
 async fn read_body(State(app): State<App>, req: Request, next: Next) -> Response {
     let limits = &app.config().limits;
     let close = |e: HttpError| {
@@ -399,27 +408,44 @@ async fn read_body(State(app): State<App>, req: Request, next: Next) -> Response
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
         res
     };
+    // An attachment upload (`http/attachments.rs`) may be as large as
+    // `[attachments] max_bytes`; every other body is a small JSON document.
+    let upload = req.method() == Method::POST
+        && req.uri().path().starts_with("/api/v1/")
+        && req.uri().path().ends_with("/attachments");
+    let max = if upload {
+        app.config().attachments.max_bytes
+    } else {
+        limits.body_bytes
+    };
     let too_large = || {
-        close(HttpError::new(
-            413,
-            "payload_too_large",
-            format!("the body is over {} bytes", limits.body_bytes),
-        ))
+        close(if upload {
+            crate::app::attachments::too_large(max).into()
+        } else {
+            HttpError::new(
+                413,
+                "payload_too_large",
+                format!("the body is over {max} bytes"),
+            )
+        })
     };
     let announced = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if announced.is_some_and(|n| n > limits.body_bytes as u64) {
+    if announced.is_some_and(|n| n > max as u64) {
         return too_large();
     }
     if req.body().is_end_stream() {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
-    let deadline = Duration::from_secs(limits.body_read_timeout_secs);
-    match tokio::time::timeout(deadline, Limited::new(body, limits.body_bytes).collect()).await {
+    // An upload may take longer: one more second per 64 KiB of its limit
+    // (a client sending at least that fast always finishes).
+    let extra = if upload { (max / 65536) as u64 } else { 0 };
+    let deadline = Duration::from_secs(limits.body_read_timeout_secs + extra);
+    match tokio::time::timeout(deadline, Limited::new(body, max).collect()).await {
         Ok(Ok(collected)) => {
             let body = axum::body::Body::from(collected.to_bytes());
             next.run(Request::from_parts(parts, body)).await
@@ -436,10 +462,7 @@ async fn read_body(State(app): State<App>, req: Request, next: Next) -> Response
         Err(_) => close(HttpError::new(
             408,
             "request_timeout",
-            format!(
-                "the body did not arrive within {} s",
-                limits.body_read_timeout_secs
-            ),
+            format!("the body did not arrive within {} s", deadline.as_secs()),
         )),
     }
 }

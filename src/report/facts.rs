@@ -349,6 +349,10 @@ pub fn fold(id: &str, records: &[Record]) -> Facts {
             | Event::HandoffOffered { .. }
             | Event::Queued { .. }
             | Event::InternalNote { .. } => {}
+            // A file is not a message: it counts for no metric (an
+            // agent's first *reply* is a written one; a visitor's photo is
+            // not a question the bot could answer).
+            Event::Attachment { .. } => {}
         }
         prev = Some(r);
     }

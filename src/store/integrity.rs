@@ -379,9 +379,9 @@ pub fn walk(t: &Trees<'_>, full: bool) -> Walk {
         for item in tree.iter() {
             match item {
                 Ok((k, v)) => {
-                    // Settings and the time index hold raw bytes; the
-                    // others JSON.
-                    if !matches!(*name, "settings" | "activity")
+                    // Settings, the time index and attachments hold raw
+                    // bytes; the others JSON.
+                    if !matches!(*name, "settings" | "activity" | "attachments")
                         && serde_json::from_slice::<serde_json::Value>(&v).is_err()
                     {
                         problem(

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
-use super::sled::{activity_key, prefix, queue_key, seq_key};
+use super::sled::{activity_key, attachment_key, prefix, queue_key, seq_key};
 use super::time::minute_of;
 use super::{
     check_id, AgentRecord, Appended, Batch, ExportFn, FactsRow, IndexOp, RatingRecord, Result,
@@ -43,6 +43,8 @@ struct Mem {
     facts: BTreeMap<(i64, String), FactsRow>,
     facts_of: HashMap<String, i64>,
     facts_mark: Option<Vec<u8>>,
+    /// Attachment bytes by (conversation, attachment id).
+    attachments: BTreeMap<(String, String), Vec<u8>>,
 }
 
 impl Mem {
@@ -231,6 +233,7 @@ impl Store for MemStore {
         m.client_ids.retain(|(c, _), _| c != id);
         m.ratings.retain(|(c, _), _| c != id);
         m.held.remove(id);
+        m.attachments.retain(|(c, _), _| c != id);
         m.remove_waiting(id);
         m.drop_facts(id);
         Ok(())
@@ -407,6 +410,9 @@ impl Store for MemStore {
         for (minute, id) in &m.activity {
             f("activity", &activity_key(*minute, id), &[])?;
         }
+        for ((id, a), bytes) in &m.attachments {
+            f("attachments", &attachment_key(id, a), bytes)?;
+        }
         Ok(())
     }
 
@@ -444,5 +450,32 @@ impl Store for MemStore {
             .take_while(|(minute, _)| *minute <= last)
             .cloned()
             .collect())
+    }
+
+    fn put_attachment(&self, conversation: &str, attachment: &str, bytes: &[u8]) -> Result<()> {
+        check_id(conversation)?;
+        super::check_attachment_id(attachment)?;
+        let mut m = self.lock();
+        m.log(conversation)?;
+        m.attachments.insert(
+            (conversation.to_string(), attachment.to_string()),
+            bytes.to_vec(),
+        );
+        Ok(())
+    }
+
+    fn attachment(&self, conversation: &str, attachment: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .lock()
+            .attachments
+            .get(&(conversation.to_string(), attachment.to_string()))
+            .cloned())
+    }
+
+    fn delete_attachment(&self, conversation: &str, attachment: &str) -> Result<()> {
+        self.lock()
+            .attachments
+            .remove(&(conversation.to_string(), attachment.to_string()));
+        Ok(())
     }
 }

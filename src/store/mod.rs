@@ -268,7 +268,8 @@ pub trait Store: Send + Sync {
     fn read(&self, id: &str, after_seq: u64) -> Result<Vec<Record>>;
     /// Every conversation id, in id order.
     fn conversations(&self) -> Result<Vec<String>>;
-    /// Deletes a conversation with its log, client ids and rating.
+    /// Deletes a conversation with its log, client ids, rating and
+    /// attachments.
     fn delete(&self, id: &str) -> Result<()>;
     /// Puts (or replaces) a waiting conversation in the queue.
     fn put_waiting(&self, w: &Waiting) -> Result<()>;
@@ -345,6 +346,22 @@ pub trait Store: Send + Sync {
     /// Deletes an agent's record (absent: nothing to do). The conversations
     /// they took part in keep their name.
     fn remove_agent(&self, name: &str) -> Result<()>;
+    /// Stores the bytes of attachment `attachment` of `conversation`,
+    /// durably (before the `attachment` event that names it is appended:
+    /// a crash may leave bytes that no event names, never an event whose
+    /// bytes are missing). `delete` of the conversation deletes them.
+    fn put_attachment(&self, conversation: &str, attachment: &str, bytes: &[u8]) -> Result<()>;
+    /// The bytes of an attachment, if stored.
+    fn attachment(&self, conversation: &str, attachment: &str) -> Result<Option<Vec<u8>>>;
+    /// Deletes one attachment's bytes (nothing if absent): what a failed
+    /// append undoes.
+    fn delete_attachment(&self, conversation: &str, attachment: &str) -> Result<()>;
+}
+
+/// Checks an attachment id: 1 to 64 bytes of `[A-Za-z0-9_-]`, like a
+/// conversation id (it becomes part of keys and URLs).
+pub fn check_attachment_id(id: &str) -> Result<()> {
+    check_id(id)
 }
 
 /// Checks a conversation id: it becomes part of keys and URLs.

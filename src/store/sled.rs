@@ -13,6 +13,7 @@
 //! | `ratings` | len(id) · id · seq | `RatingRecord` (JSON) |
 //! | `held` | id | agent name (JSON string) |
 //! | `activity` | minute (i64, sign bit flipped) · id | empty: the time index |
+//! | `attachments` | len(id) · id · attachment id | the file's bytes |
 //!
 //! Appends use plain inserts under a per-conversation lock, not sled
 //! transactions or batches: in sled 0.34 both take one global write lock,
@@ -105,6 +106,9 @@ pub struct SledStore {
     held: sled::Tree,
     /// The time index (`Store::minutes`).
     activity: sled::Tree,
+    /// Attachment bytes (`Store::put_attachment`), keyed by conversation
+    /// first, so a conversation's are one range.
+    attachments: sled::Tree,
     /// Report facts (`Store::put_facts`): derived data, so not in `TREES`
     /// (a backup leaves it out and the copy rebuilds it). Keys:
     /// `f`+start+id → row, `i`+id → start+visitor, `v`+visitor+start+id,
@@ -203,7 +207,7 @@ pub fn disk_usage(dir: &Path) -> u64 {
 
 /// Every tree, in the order `inspect` opens them; the trees a backup may
 /// name.
-const TREES: [&str; 10] = [
+const TREES: [&str; 11] = [
     "conversations",
     "events",
     "client_ids",
@@ -214,6 +218,7 @@ const TREES: [&str; 10] = [
     "outbox",
     "held",
     "activity",
+    "attachments",
 ];
 
 /// The report facts' tree (not in `TREES`: derived, rebuilt, not backed up).
@@ -554,6 +559,13 @@ pub(super) fn seq_value(v: &[u8]) -> Option<u64> {
 
 /// A time index key: the minute (sign bit flipped, so that big-endian
 /// bytes sort as the numbers do) then the id.
+/// The key of an attachment's bytes: its conversation's prefix, then its id.
+pub(super) fn attachment_key(conversation: &str, attachment: &str) -> Vec<u8> {
+    let mut k = prefix(conversation);
+    k.extend_from_slice(attachment.as_bytes());
+    k
+}
+
 pub(super) fn activity_key(at_ms: i64, id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(8 + id.len());
     k.extend_from_slice(&minute_bytes(minute_of(at_ms)));
@@ -754,7 +766,7 @@ impl SledStore {
             Ok(Err(e)) => return Err(damaged(dir, format!("sled cannot read its trees: {e}"))),
             Err(p) => return Err(damaged(dir, format!("sled failed reading its trees: {p}"))),
         };
-        let [conversations, events, client_ids, queue, agents, ratings, settings, outbox, held, activity] =
+        let [conversations, events, client_ids, queue, agents, ratings, settings, outbox, held, activity, attachments] =
             trees;
         let read_setting = |key: &str| {
             integrity::quietly(|| settings.get(key))
@@ -817,6 +829,7 @@ impl SledStore {
                         ("outbox", &outbox),
                         ("held", &held),
                         ("activity", &activity),
+                        ("attachments", &attachments),
                     ],
                 },
                 full,
@@ -835,6 +848,7 @@ impl SledStore {
             outbox,
             held,
             activity,
+            attachments,
             db,
             commit: Mutex::new(Commit {
                 stamp,
@@ -1014,6 +1028,14 @@ impl SledStore {
             let (k, v) = item.map_err(db_err)?;
             if k.len() > 8 && last.contains_key(&k[8..]) {
                 f("activity", &k, &v)?;
+            }
+        }
+        // Bytes of attachments whose conversation is in the copy (bytes
+        // written after its log was read are harmless: no event names them).
+        for item in self.attachments.iter() {
+            let (k, v) = item.map_err(db_err)?;
+            if last.contains_key(key_owner(&k)) {
+                f("attachments", &k, &v)?;
             }
         }
         for (name, tree) in [
@@ -1279,10 +1301,11 @@ impl Store for SledStore {
                 .map(|k| k.map_err(db_err))
                 .collect()
         };
-        let (events, ids, ratings) = (
+        let (events, ids, ratings, files) = (
             keys(&self.events)?,
             keys(&self.client_ids)?,
             keys(&self.ratings)?,
+            keys(&self.attachments)?,
         );
         // The time index entries of its events (an entry left by a crash,
         // whose event was lost, stays: readers skip what has no log).
@@ -1304,8 +1327,9 @@ impl Store for SledStore {
             &self.ratings,
             &self.activity,
             &self.held,
+            &self.attachments,
         )
-            .transaction(|(c, e, i, r, a, h)| {
+            .transaction(|(c, e, i, r, a, h, f)| {
                 c.remove(id.as_bytes())?;
                 h.remove(id.as_bytes())?;
                 for k in &minutes {
@@ -1319,6 +1343,9 @@ impl Store for SledStore {
                 }
                 for k in &ratings {
                     r.remove(k)?;
+                }
+                for k in &files {
+                    f.remove(k)?;
                 }
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
@@ -1545,6 +1572,35 @@ impl Store for SledStore {
 
     fn export(&self, f: &mut ExportFn<'_>) -> Result<()> {
         self.export_to(f)
+    }
+
+    fn put_attachment(&self, conversation: &str, attachment: &str, bytes: &[u8]) -> Result<()> {
+        check_id(conversation)?;
+        super::check_attachment_id(attachment)?;
+        self.must_exist(conversation)?;
+        self.attachments
+            .insert(attachment_key(conversation, attachment), bytes)
+            .map_err(db_err)?;
+        self.durable()
+    }
+
+    fn attachment(&self, conversation: &str, attachment: &str) -> Result<Option<Vec<u8>>> {
+        check_id(conversation)?;
+        super::check_attachment_id(attachment)?;
+        Ok(self
+            .attachments
+            .get(attachment_key(conversation, attachment))
+            .map_err(db_err)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn delete_attachment(&self, conversation: &str, attachment: &str) -> Result<()> {
+        check_id(conversation)?;
+        super::check_attachment_id(attachment)?;
+        self.attachments
+            .remove(attachment_key(conversation, attachment))
+            .map_err(db_err)?;
+        self.durable()
     }
 
     fn outbox(&self) -> Result<Vec<(String, Vec<u8>)>> {

@@ -157,4 +157,13 @@ impl Store for Spy {
     fn remove_agent(&self, name: &str) -> Result<()> {
         self.inner.remove_agent(name)
     }
+    fn put_attachment(&self, conversation: &str, attachment: &str, bytes: &[u8]) -> Result<()> {
+        self.inner.put_attachment(conversation, attachment, bytes)
+    }
+    fn attachment(&self, conversation: &str, attachment: &str) -> Result<Option<Vec<u8>>> {
+        self.inner.attachment(conversation, attachment)
+    }
+    fn delete_attachment(&self, conversation: &str, attachment: &str) -> Result<()> {
+        self.inner.delete_attachment(conversation, attachment)
+    }
 }

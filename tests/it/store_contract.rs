@@ -527,3 +527,53 @@ fn report_facts_stay_out_of_a_backup() {
         assert!(trees.contains("events"));
     });
 }
+
+/// Attachments: stored for an existing conversation only, read back as
+/// written, deleted one by one or with their conversation (and no other's),
+/// and carried by a backup.
+#[test]
+fn attachments_live_and_die_with_their_conversation() {
+    each_backend(|s| {
+        s.create("c1", 1_000, Visitor::default()).unwrap();
+        s.create("c2", 1_000, Visitor::default()).unwrap();
+        assert!(matches!(
+            s.put_attachment("nope", "a1", b"x"),
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            s.put_attachment("c1", "../a", b"x"),
+            Err(StoreError::BadId(_))
+        ));
+        s.put_attachment("c1", "a1", b"\x89PNG one").unwrap();
+        s.put_attachment("c1", "a2", b"%PDF- two").unwrap();
+        s.put_attachment("c2", "a1", b"other").unwrap();
+        assert_eq!(
+            s.attachment("c1", "a1").unwrap().as_deref(),
+            Some(&b"\x89PNG one"[..])
+        );
+        assert_eq!(
+            s.attachment("c2", "a1").unwrap().as_deref(),
+            Some(&b"other"[..])
+        );
+        assert_eq!(s.attachment("c1", "a3").unwrap(), None);
+        s.delete_attachment("c1", "a2").unwrap();
+        assert_eq!(s.attachment("c1", "a2").unwrap(), None);
+        // A backup carries them.
+        let tmp = tempfile::tempdir().unwrap();
+        let mut w = frontdesk::store::BackupWriter::create(&tmp.path().join("copy")).unwrap();
+        s.export(&mut |tree, k, v| w.put(tree, k, v)).unwrap();
+        w.finish().unwrap();
+        let copy = SledStore::open(&tmp.path().join("copy")).unwrap();
+        assert_eq!(
+            copy.attachment("c1", "a1").unwrap().as_deref(),
+            Some(&b"\x89PNG one"[..])
+        );
+        // Deleting c1 deletes its files, not c2's.
+        s.delete("c1").unwrap();
+        assert_eq!(s.attachment("c1", "a1").unwrap(), None);
+        assert_eq!(
+            s.attachment("c2", "a1").unwrap().as_deref(),
+            Some(&b"other"[..])
+        );
+    });
+}

@@ -2,7 +2,9 @@
 //! temp data directory, driven over real HTTP and WebSocket.
 
 mod agents;
+mod attachments;
 mod backup;
+mod canned;
 mod feedback;
 mod fixture;
 mod flow;

@@ -1,0 +1,211 @@
+//! Files in a conversation: a visitor's photo of a damaged parcel, an
+//! agent's return label. Images (PNG, JPEG, GIF, WebP) and PDFs only,
+//! recognised by their first bytes (`AttachmentKind::sniff`), never by
+//! the name or the content type a client claims; at most `[attachments]
+//! max_bytes`. The bytes go to the store first (durably), then the
+//! `attachment` event takes the one write path, so a crash leaves at worst
+//! bytes no event names, never an event without its bytes; a refused event
+//! deletes the bytes again. Deleting the conversation deletes them
+//! (`Store::delete`).
+
+use super::*;
+use crate::conversation::AttachmentKind;
+
+/// An attachment's bytes and what the log says of them: what is served.
+#[derive(Debug, Clone)]
+pub struct AttachmentFile {
+    pub kind: AttachmentKind,
+    /// The sanitised name (`safe_name`).
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Characters of a file name kept (a longer one is cut).
+const NAME_CHARS: usize = 100;
+
+/// A file name safe to show and to put in a header: letters and digits
+/// (any script), space, `.`, `-`, `_`, `(`, `)`; anything else becomes
+/// `_`; no leading dot; at most `NAME_CHARS`. Its extension is the one of
+/// the sniffed kind (a PNG sent as `x.html` is `x.png`), so a saved copy
+/// opens as what it is.
+pub fn safe_name(given: Option<&str>, kind: AttachmentKind) -> String {
+    let given = given.unwrap_or("");
+    // Only the last path segment (a browser may send `C:\fakepath\x.png`).
+    let base = given.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = base
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, ' ' | '.' | '-' | '_' | '(' | ')') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').trim();
+    let stem = match cleaned.rsplit_once('.') {
+        Some((stem, _)) => stem.trim(),
+        None => cleaned,
+    };
+    let stem: String = stem.chars().take(NAME_CHARS - 5).collect();
+    let stem = if stem.trim().is_empty() {
+        "attachment".to_string()
+    } else {
+        stem.trim().to_string()
+    };
+    let ext = match cleaned
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+    {
+        Some(e) if e == "jpeg" && kind == AttachmentKind::Jpeg => "jpeg",
+        _ => kind.extension(),
+    };
+    format!("{stem}.{ext}")
+}
+
+impl App {
+    /// Stores a file sent into conversation `id` by its visitor (`agent:
+    /// None`) or by `agent`, and appends its `attachment` event. A
+    /// visitor's file counts against the conversation's messages per
+    /// minute.
+    pub fn attach(
+        &self,
+        id: &str,
+        agent: Option<&Agent>,
+        name: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> Result<Stored, ApiError> {
+        let max = self.inner.config.attachments.max_bytes;
+        if bytes.len() > max {
+            return Err(too_large(max));
+        }
+        if bytes.is_empty() {
+            return Err(ApiError::invalid("empty_attachment", "the file is empty"));
+        }
+        let Some(kind) = AttachmentKind::sniff(&bytes) else {
+            return Err(ApiError::new(
+                ErrorKind::UnsupportedType,
+                "unsupported_attachment_type",
+                "only images (PNG, JPEG, GIF, WebP) and PDF files can be sent; \
+                 the type is read from the file's content, not its name",
+            ));
+        };
+        if name.is_some_and(|n| n.chars().count() > 1000) {
+            return Err(ApiError::invalid(
+                "field_too_long",
+                "`name` is longer than 1000 characters",
+            ));
+        }
+        if agent.is_none() {
+            self.limit_messages(id, self.now_ms())?;
+        }
+        // The conversation must exist before anything is stored.
+        crate::store::check_id(id).map_err(|_| ApiError::not_found("conversation"))?;
+        let attachment = format!("a{}", auth::hex(&auth::random_bytes::<12>()));
+        self.inner.store.put_attachment(id, &attachment, &bytes)?;
+        let input = Input::Attachment {
+            id: attachment.clone(),
+            kind,
+            size: bytes.len() as u64,
+            name: safe_name(name, kind),
+            agent: agent.map(|a| a.name.clone()),
+        };
+        match self.apply(id, input) {
+            Ok(stored) => {
+                self.inner.metrics.inc(Count::Message(if agent.is_some() {
+                    "agent"
+                } else {
+                    "visitor"
+                }));
+                Ok(stored)
+            }
+            Err(e) => {
+                if let Err(undo) = self.inner.store.delete_attachment(id, &attachment) {
+                    tracing::warn!(error = %undo, conversation = id, "an unused attachment stays stored");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The file `attachment` of conversation `id`, if its log names it
+    /// and its bytes are stored. The caller has checked who asks.
+    pub fn attachment_file(&self, id: &str, attachment: &str) -> Result<AttachmentFile, ApiError> {
+        let gone = || ApiError::not_found("attachment");
+        if crate::store::check_attachment_id(attachment).is_err() {
+            return Err(gone());
+        }
+        let log = self.inner.store.read(id, 0)?;
+        let (kind, name) = log
+            .iter()
+            .find_map(|r| match &r.event {
+                Event::Attachment { id, kind, name, .. } if id == attachment => {
+                    Some((*kind, name.clone()))
+                }
+                _ => None,
+            })
+            .ok_or_else(gone)?;
+        let bytes = self
+            .inner
+            .store
+            .attachment(id, attachment)?
+            .ok_or_else(gone)?;
+        Ok(AttachmentFile { kind, name, bytes })
+    }
+}
+
+/// The answer to a file over `[attachments] max_bytes`.
+pub fn too_large(max: usize) -> ApiError {
+    ApiError::new(
+        ErrorKind::TooLarge,
+        "attachment_too_large",
+        format!("a file is at most {max} bytes ([attachments] max_bytes)"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_made_safe_and_take_the_kind_s_extension() {
+        use AttachmentKind::*;
+        for (given, kind, expected) in [
+            (Some("broken vase.jpg"), Jpeg, "broken vase.jpg"),
+            (Some("broken.JPEG"), Jpeg, "broken.jpeg"),
+            (Some("photo.html"), Png, "photo.png"),
+            (Some("C:\\fakepath\\scan.pdf"), Pdf, "scan.pdf"),
+            (Some("../../etc/passwd"), Gif, "passwd.gif"),
+            (Some("\"a\";b\r\n.png"), Png, "_a__b__.png"),
+            (Some(".hidden"), Webp, "hidden.webp"),
+            (Some("..."), Webp, "attachment.webp"),
+            (Some("Größe_kaputt.png"), Png, "Größe_kaputt.png"),
+            (Some(""), Png, "attachment.png"),
+            (None, Pdf, "attachment.pdf"),
+        ] {
+            assert_eq!(safe_name(given, kind), expected, "{given:?}");
+        }
+        let long = "x".repeat(500) + ".png";
+        assert!(safe_name(Some(&long), Png).chars().count() <= NAME_CHARS);
+    }
+
+    #[test]
+    fn kinds_are_read_from_the_content() {
+        use AttachmentKind::*;
+        for (bytes, kind) in [
+            (&b"\x89PNG\r\n\x1a\n...."[..], Some(Png)),
+            (b"\xFF\xD8\xFF\xE0..", Some(Jpeg)),
+            (b"GIF89a..", Some(Gif)),
+            (b"RIFF\0\0\0\0WEBPVP8 ", Some(Webp)),
+            (b"%PDF-1.7\n", Some(Pdf)),
+            (b"<html><script>alert(1)</script>", None),
+            (b"<?xml version=\"1.0\"?><svg xmlns=", None),
+            (b"<svg onload=alert(1)>", None),
+            (b"#!/bin/sh\n", None),
+            (b"RIFF\0\0\0\0WAVE", None),
+            (b"", None),
+        ] {
+            assert_eq!(AttachmentKind::sniff(bytes), kind, "{bytes:?}");
+        }
+    }
+}

@@ -1,0 +1,598 @@
+//! Attachments through the real server: a visitor's photo of a damaged
+//! item, fetched by the visitor and by an agent; other tokens refused;
+//! HTML and SVG refused whatever their name; a PNG named `.html` served as
+//! a PNG; the size limit (announced and streamed); the headers that stop a
+//! browser from running a file; the bytes kept across a restart and
+//! deleted with their conversation.
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::*;
+
+/// A real 1×1 PNG.
+pub const PNG: [u8; 70] = [
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x64, 0xf8, 0xcf, 0x50,
+    0x0f, 0x00, 0x03, 0x86, 0x01, 0x80, 0x5a, 0x34, 0x7d, 0x6b, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+const PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+
+/// Uploads `bytes` as the visitor, with a claimed content type.
+async fn upload(r: &impl Reach, v: &Visitor, name: &str, ct: &str, bytes: &[u8]) -> Res {
+    raw(
+        "POST",
+        &r.url(&format!(
+            "/api/v1/conversations/{}/attachments?name={}",
+            v.id,
+            urlencode(name)
+        )),
+        Some(&v.token),
+        Some(ct),
+        bytes.to_vec(),
+        &[],
+    )
+    .await
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The `attachment` event of an upload's answer.
+fn attachment_of(r: &Res) -> Value {
+    assert_eq!(r.status, 200, "{}", r.text);
+    let recs = r.body["records"].as_array().expect("records");
+    assert_eq!(recs.len(), 1, "{}", r.text);
+    let e = recs[0]["event"].clone();
+    assert_eq!(e["type"], "attachment", "{}", r.text);
+    e
+}
+
+fn file_url(r: &impl Reach, v: &Visitor, att: &str) -> String {
+    r.url(&format!("/api/v1/conversations/{}/attachments/{att}", v.id))
+}
+
+fn header<'a>(r: &'a Res, name: &str) -> &'a str {
+    r.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_item_photo_reaches_the_agent_and_no_one_else() {
+    let app = spawn_app("", |s| s).await;
+    let agent = app.online_agent("sam").await;
+    let v = app.new_visitor("Dana").await;
+    let r = app
+        .say(&v, "My vase arrived broken, the box was crushed", "m1")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // The client claims a JPEG; the content says PNG, and PNG it is.
+    let e = attachment_of(&upload(&app, &v, "vase photo.jpg", "image/jpeg", &PNG).await);
+    assert_eq!(e["kind"], "png");
+    assert_eq!(e["size"], PNG.len());
+    assert_eq!(e["name"], "vase photo.png");
+    assert!(e.get("agent").is_none(), "sent by the visitor: {e}");
+    let att = e["id"].as_str().unwrap().to_string();
+
+    // The visitor sees it in the log and fetches it, by bearer and by
+    // ?token= (what an <img src> carries).
+    let log = call(
+        "GET",
+        &app.url(&format!("/api/v1/conversations/{}/events", v.id)),
+        Some(&v.token),
+        None,
+    )
+    .await;
+    assert!(log.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["event"]["type"] == "attachment" && r["event"]["id"] == att.as_str()));
+    for res in [
+        raw(
+            "GET",
+            &file_url(&app, &v, &att),
+            Some(&v.token),
+            None,
+            vec![],
+            &[],
+        )
+        .await,
+        raw(
+            "GET",
+            &format!("{}?token={}", file_url(&app, &v, &att), v.token),
+            None,
+            None,
+            vec![],
+            &[],
+        )
+        .await,
+    ] {
+        assert_eq!(res.status, 200, "{}", res.text);
+        assert_eq!(header(&res, "content-type"), "image/png");
+        assert_eq!(header(&res, "x-content-type-options"), "nosniff");
+        assert_eq!(
+            header(&res, "content-security-policy"),
+            "default-src 'none'; sandbox"
+        );
+        assert!(
+            header(&res, "content-disposition").starts_with("inline; filename=\"vase photo.png\"")
+        );
+        assert!(header(&res, "cache-control").starts_with("private"));
+    }
+    let got = reqwest_bytes(&file_url(&app, &v, &att), &v.token).await;
+    assert_eq!(got, PNG, "the bytes come back as sent");
+
+    // Handed to a person: the agent sees the photo in the transcript and
+    // fetches it with its own token.
+    let h = call(
+        "POST",
+        &app.url(&format!("/api/v1/conversations/{}/handoff", v.id)),
+        Some(&v.token),
+        None,
+    )
+    .await;
+    assert_eq!(h.status, 200, "{}", h.text);
+    let c = call(
+        "POST",
+        &app.url(&format!("/api/v1/agent/conversations/{}/claim", v.id)),
+        Some(&agent),
+        None,
+    )
+    .await;
+    assert_eq!(c.status, 200, "{}", c.text);
+    let t = call(
+        "GET",
+        &app.url(&format!("/api/v1/agent/conversations/{}", v.id)),
+        Some(&agent),
+        None,
+    )
+    .await;
+    assert!(t.text.contains(&att), "the transcript names it: {}", t.text);
+    let res = raw(
+        "GET",
+        &file_url(&app, &v, &att),
+        Some(&agent),
+        None,
+        vec![],
+        &[],
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(reqwest_bytes(&file_url(&app, &v, &att), &agent).await, PNG);
+
+    // The agent answers with a PDF (a return label): a download, sent by them.
+    let r = raw(
+        "POST",
+        &app.url(&format!(
+            "/api/v1/agent/conversations/{}/attachments?name=label.pdf",
+            v.id
+        )),
+        Some(&agent),
+        Some("application/pdf"),
+        PDF.to_vec(),
+        &[],
+    )
+    .await;
+    let e = attachment_of(&r);
+    assert_eq!(
+        (e["kind"].as_str(), e["agent"].as_str()),
+        (Some("pdf"), Some("sam"))
+    );
+    let pdf = e["id"].as_str().unwrap().to_string();
+    let res = raw(
+        "GET",
+        &file_url(&app, &v, &pdf),
+        Some(&v.token),
+        None,
+        vec![],
+        &[],
+    )
+    .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(header(&res, "content-type"), "application/pdf");
+    assert!(header(&res, "content-disposition").starts_with("attachment; filename=\"label.pdf\""));
+
+    // Another visitor's token, in either place, gets nothing; nor does no
+    // token, or a made-up attachment id.
+    let other = app.new_visitor("Eve").await;
+    for res in [
+        raw(
+            "GET",
+            &file_url(&app, &v, &att),
+            Some(&other.token),
+            None,
+            vec![],
+            &[],
+        )
+        .await,
+        raw(
+            "GET",
+            &format!("{}?token={}", file_url(&app, &v, &att), other.token),
+            None,
+            None,
+            vec![],
+            &[],
+        )
+        .await,
+    ] {
+        assert_eq!(res.status, 404, "{}", res.text);
+        assert_eq!(res.body["error"]["code"], "not_found");
+        assert!(!res.text.contains("PNG"));
+    }
+    // Another conversation's id with the other visitor's own token: the
+    // file is not in that conversation.
+    let res = raw(
+        "GET",
+        &file_url(&app, &other, &att),
+        Some(&other.token),
+        None,
+        vec![],
+        &[],
+    )
+    .await;
+    assert_eq!(res.status, 404, "{}", res.text);
+    let res = raw("GET", &file_url(&app, &v, &att), None, None, vec![], &[]).await;
+    assert_eq!(res.status, 401, "{}", res.text);
+    let res = raw(
+        "GET",
+        &file_url(&app, &v, "a0000"),
+        Some(&v.token),
+        None,
+        vec![],
+        &[],
+    )
+    .await;
+    assert_eq!(res.status, 404, "{}", res.text);
+    // Nor may the other visitor upload into this conversation.
+    let r = upload(
+        &app,
+        &Visitor {
+            id: v.id.clone(),
+            token: other.token.clone(),
+        },
+        "x.png",
+        "image/png",
+        &PNG,
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+}
+
+/// The body of a GET as bytes (the `Res` helper keeps text).
+async fn reqwest_bytes(url: &str, token: &str) -> Vec<u8> {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let req = hyper::Request::builder()
+        .uri(url)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let res = client.request(req).await.unwrap();
+    res.into_body().collect().await.unwrap().to_bytes().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html_svg_and_scripts_are_refused_whatever_their_name() {
+    let app = spawn_app("", |s| s).await;
+    let v = app.new_visitor("Mallory").await;
+    for (name, ct, bytes) in [
+        ("page.html", "text/html", &b"<!doctype html><script>alert(1)</script>"[..]),
+        ("photo.png", "image/png", b"<html><body onload=alert(1)>"),
+        ("logo.svg", "image/svg+xml", b"<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>"),
+        ("pic.jpg", "image/jpeg", b"<?xml version=\"1.0\"?><svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>"),
+        ("run.sh", "application/octet-stream", b"#!/bin/sh\nrm -rf /\n"),
+        ("x.pdf", "application/pdf", b"PK\x03\x04zip pretending"),
+    ] {
+        let r = upload(&app, &v, name, ct, bytes).await;
+        assert_eq!(r.status, 415, "{name}: {}", r.text);
+        assert_eq!(r.body["error"]["code"], "unsupported_attachment_type", "{name}");
+    }
+    let r = upload(&app, &v, "empty.png", "image/png", b"").await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    // Nothing of them reached the log.
+    let log = call(
+        "GET",
+        &app.url(&format!("/api/v1/conversations/{}/events", v.id)),
+        Some(&v.token),
+        None,
+    )
+    .await;
+    assert!(!log.text.contains("\"attachment\""), "{}", log.text);
+
+    // A PNG named .html is a PNG, served as one.
+    let e = attachment_of(&upload(&app, &v, "evil.html", "text/html", &PNG).await);
+    assert_eq!(
+        (e["kind"].as_str(), e["name"].as_str()),
+        (Some("png"), Some("evil.png"))
+    );
+    let res = raw(
+        "GET",
+        &file_url(&app, &v, e["id"].as_str().unwrap()),
+        Some(&v.token),
+        None,
+        vec![],
+        &[],
+    )
+    .await;
+    assert_eq!(header(&res, "content-type"), "image/png");
+    assert_eq!(header(&res, "x-content-type-options"), "nosniff");
+    assert!(header(&res, "content-security-policy").contains("sandbox"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_size_limit_answers_413_and_cuts_a_stream_off() {
+    let app = spawn_app("[attachments]\nmax_bytes = 100000\n", |s| s).await;
+    let v = app.new_visitor("Big").await;
+    // Exactly the limit is taken; one byte more is not.
+    let mut ok = PNG.to_vec();
+    ok.resize(100_000, 0);
+    assert_eq!(
+        upload(&app, &v, "big.png", "image/png", &ok).await.status,
+        200
+    );
+    ok.push(0);
+    let r = upload(&app, &v, "big.png", "image/png", &ok).await;
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "attachment_too_large");
+    // Other bodies keep their own small limit.
+    let r = raw(
+        "POST",
+        &app.url(&format!("/api/v1/conversations/{}/messages", v.id)),
+        Some(&v.token),
+        Some("application/json"),
+        vec![b' '; 100_000],
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "payload_too_large");
+
+    // A chunked upload of 64 MB with no announced length: answered 413 as
+    // soon as it passes the limit, long before the client is done.
+    let mut sock = tokio::net::TcpStream::connect(&app.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/conversations/{}/attachments?name=huge.png HTTP/1.1\r\nhost: x\r\n\
+         authorization: Bearer {}\r\ncontent-type: image/png\r\ntransfer-encoding: chunked\r\n\r\n",
+        v.id, v.token
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let (mut rd, mut wr) = sock.into_split();
+    let writer = tokio::spawn(async move {
+        let chunk = vec![0u8; 64 * 1024];
+        let mut sent = 0usize;
+        while sent < 64 * 1024 * 1024 {
+            let frame = [
+                format!("{:x}\r\n", chunk.len()).into_bytes(),
+                chunk.clone(),
+                b"\r\n".to_vec(),
+            ]
+            .concat();
+            if wr.write_all(&frame).await.is_err() {
+                break;
+            }
+            sent += chunk.len();
+        }
+        sent
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(PATIENCE, rd.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("attachment_too_large"), "{answer}");
+    let sent = tokio::time::timeout(PATIENCE, writer)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        sent < 64 * 1024 * 1024,
+        "the server stopped reading early (the client got {sent} bytes out)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_survive_a_restart() {
+    let s = setup("", None);
+    let server = Server::start(&s);
+    let v = server.new_visitor("Rita").await;
+    let e = attachment_of(&upload(&server, &v, "crack.png", "image/png", &PNG).await);
+    let att = e["id"].as_str().unwrap().to_string();
+    let admin = server.admin.clone();
+    server.stop();
+    let server = Server::start_with(&s, Some(admin));
+    let res = raw(
+        "GET",
+        &file_url(&server, &v, &att),
+        Some(&v.token),
+        None,
+        vec![],
+        &[],
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(
+        reqwest_bytes(&file_url(&server, &v, &att), &v.token).await,
+        PNG
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_conversation_deletes_its_attachments() {
+    let app = spawn_app("", |s| s).await;
+    let agent = app.online_agent("sam").await;
+    let v = app.new_visitor("Gone").await;
+    let keep = app.new_visitor("Stays").await;
+    let att = attachment_of(&upload(&app, &v, "a.png", "image/png", &PNG).await)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let kept = attachment_of(&upload(&app, &keep, "b.png", "image/png", &PNG).await)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(app.app.store().attachment(&v.id, &att).unwrap().is_some());
+    // A closed conversation can be erased (privacy); its file goes too.
+    let r = call(
+        "POST",
+        &app.url(&format!("/api/v1/agent/conversations/{}/close", v.id)),
+        Some(&agent),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // The visitor may not send files into a closed conversation.
+    let r = upload(&app, &v, "late.png", "image/png", &PNG).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "conversation_closed");
+    let r = call(
+        "DELETE",
+        &app.url(&format!("/api/v1/admin/conversations/{}", v.id)),
+        Some(&app.admin),
+        None,
+    )
+    .await;
+    assert!(
+        r.status == 200 || r.status == 204,
+        "{} {}",
+        r.status,
+        r.text
+    );
+    assert_eq!(app.app.store().attachment(&v.id, &att).unwrap(), None);
+    let res = raw(
+        "GET",
+        &file_url(&app, &v, &att),
+        Some(&agent),
+        None,
+        vec![],
+        &[],
+    )
+    .await;
+    assert_eq!(res.status, 404, "{}", res.text);
+    // The other conversation's file is untouched.
+    assert_eq!(
+        app.app
+            .store()
+            .attachment(&keep.id, &kept)
+            .unwrap()
+            .as_deref(),
+        Some(&PNG[..])
+    );
+    // And an agent who does not hold a conversation cannot send into it.
+    let r = raw(
+        "POST",
+        &app.url(&format!(
+            "/api/v1/agent/conversations/{}/attachments",
+            keep.id
+        )),
+        Some(&agent),
+        Some("image/png"),
+        PNG.to_vec(),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "not_your_conversation");
+    assert_eq!(
+        json!(app.app.store().read(&keep.id, 0).unwrap().len()),
+        json!(2),
+        "started and the visitor's attachment only"
+    );
+}
+
+/// Every attachment entry the store holds, as (key, value), from its export.
+fn stored_files(app: &TestApp) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    app.app
+        .store()
+        .export(&mut |tree, _k, v| {
+            if tree == "attachments" {
+                out.push(v.to_vec());
+            }
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_whose_event_is_refused_leaves_no_bytes_behind() {
+    let mut spy = None;
+    let app = spawn_app("", |s| {
+        let w = crate::spy::Spy::new(s);
+        spy = Some(std::sync::Arc::clone(&w));
+        w
+    })
+    .await;
+    let spy = spy.unwrap();
+    let v = app.new_visitor("Crash").await;
+    spy.refuse(true);
+    let r = upload(&app, &v, "a.png", "image/png", &PNG).await;
+    assert_eq!(r.status, 500, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "internal_error");
+    assert!(
+        stored_files(&app).is_empty(),
+        "the bytes were deleted again"
+    );
+    spy.refuse(false);
+    attachment_of(&upload(&app, &v, "a.png", "image/png", &PNG).await);
+    assert_eq!(stored_files(&app), vec![PNG.to_vec()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retention_sweep_deletes_the_files_of_what_it_deletes() {
+    use frontdesk::util::clock::Clock;
+    const T0: i64 = 1_780_000_000_000;
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+    let clock = Clock::manual(T0);
+    let app = spawn_app_clocked(
+        "[retention]\nclosed_after_days = 30\n",
+        |s| s,
+        clock.clone(),
+    )
+    .await;
+    let agent = app.online_agent("sam").await;
+    let old = app.new_visitor("Old").await;
+    let att = attachment_of(&upload(&app, &old, "a.png", "image/png", &PNG).await)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = call(
+        "POST",
+        &app.url(&format!("/api/v1/agent/conversations/{}/close", old.id)),
+        Some(&agent),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    clock.set(T0 + 35 * DAY);
+    let recent = app.new_visitor("Recent").await;
+    attachment_of(&upload(&app, &recent, "b.png", "image/png", &PNG).await);
+    clock.set(T0 + 40 * DAY);
+    assert_eq!(app.app.sweep_retention().unwrap(), vec![old.id.clone()]);
+    assert_eq!(app.app.store().attachment(&old.id, &att).unwrap(), None);
+    assert_eq!(stored_files(&app).len(), 1, "the recent one's file stays");
+}
