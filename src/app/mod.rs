@@ -11,7 +11,8 @@
 //! - `write.rs`: the one write path every conversation change takes;
 //! - `views.rs`: read-only views (queue, live list, transcript,
 //!   suggestions);
-//! - `hub.rs` live delivery, `webhook.rs` the outbox sender, `reload.rs`
+//! - `hub.rs` live delivery, `webhook.rs` the outbox sender, `email.rs`
+//!   emails through the same outbox, `reload.rs`
 //!   hot reload, `auth.rs` tokens, `limits.rs` rates and connection
 //!   counts, `metrics.rs` counters, `api.rs` request and response bodies,
 //!   `error.rs` the error every operation returns.
@@ -24,6 +25,7 @@ mod admin;
 mod agents;
 pub mod api;
 pub mod auth;
+pub mod email;
 pub mod error;
 pub mod hub;
 pub mod limits;
@@ -127,6 +129,9 @@ struct Inner {
     report_cache: crate::report::FactsCache,
     /// The time of every event, view and report (`util::clock`).
     clock: Clock,
+    /// Wakes the email sender when the outbox gets an email (the webhook
+    /// sender has its own `outbox`: one `notify_one` wakes one waiter).
+    mail: tokio::sync::Notify,
 }
 
 /// The model and the intents, loaded (`App::load`).
@@ -280,6 +285,7 @@ impl App {
                 states: states::States::default(),
                 report_cache: crate::report::FactsCache::default(),
                 clock,
+                mail: tokio::sync::Notify::new(),
                 store,
                 config,
             }),

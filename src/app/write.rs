@@ -168,6 +168,7 @@ impl App {
                             id,
                             now,
                             &self.inner.config.texts,
+                            self.email_on(),
                         ));
                         enqueued = q.waiting().iter().find(|w| w.conversation == id).cloned();
                         undo.push(Undo::Dequeue);
@@ -195,7 +196,7 @@ impl App {
             }
         }
         let last_seq = conv.last_seq;
-        let outbox = match self.webhook_packets(id, last_seq, &events, now) {
+        let mut outbox = match self.webhook_packets(id, last_seq, &events, now) {
             Ok(o) => o,
             Err(refused) => {
                 undo_all(&mut self.queue(), undo, id);
@@ -203,6 +204,10 @@ impl App {
             }
         };
         let notify_outbox = !outbox.is_empty();
+        // Emails (`email.rs`) ride in the same atomic write.
+        let mails = self.email_entries(id, &conv, &events);
+        let notify_mail = !mails.is_empty();
+        outbox.extend(mails);
         let index = startup::index_ops(&conv, &events, now, enqueued.as_ref());
         let batch = Batch {
             at_ms: now,
@@ -235,6 +240,9 @@ impl App {
         }
         if notify_outbox {
             self.inner.outbox.notify_one();
+        }
+        if notify_mail {
+            self.mail_notify();
         }
         if let Some(w) = waited {
             self.inner.metrics.observe_wait(w);

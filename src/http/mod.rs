@@ -10,6 +10,7 @@ pub mod admin;
 pub mod agent;
 pub mod api;
 pub mod assets;
+pub mod email;
 pub mod error;
 pub mod improve;
 pub mod privacy;
@@ -226,6 +227,9 @@ pub fn router(app: App) -> Router {
         .routes(routes!(visitor::rate))
         .routes(routes!(visitor::feedback))
         .routes(routes!(visitor::email))
+        .routes(routes!(email::transcript))
+        .routes(routes!(email::resume))
+        .routes(routes!(email::widget))
         .routes(routes!(ws::visitor))
         .routes(routes!(agent::me))
         .routes(routes!(agent::presence))
@@ -588,6 +592,10 @@ pub async fn run(
         app.clone(),
         stopped(stop_rx.clone()),
     ));
+    let mailer = tokio::spawn(crate::app::email::run(
+        app.clone(),
+        stopped(stop_rx.clone()),
+    ));
     let sweeper = tokio::spawn(crate::app::retention::run(
         app.clone(),
         stopped(stop_rx.clone()),
@@ -695,6 +703,7 @@ pub async fn run(
     }
     let _ = watcher.await;
     let _ = sender.await;
+    let _ = mailer.await;
     let _ = sweeper.await;
     let _ = facts.await;
 }
