@@ -3,6 +3,7 @@
 
 mod agents;
 mod backup;
+mod email;
 mod feedback;
 mod fixture;
 mod flow;
