@@ -112,12 +112,15 @@ impl App {
         let now = now_ms();
         let mut out = Vec::new();
         let mut address = conv.visitor.email.clone();
+        // One reply entry per write: it carries every message after it.
+        let mut replied = false;
         for e in events {
             match e {
                 Event::EmailLeft { email } => address = Some(email.clone()),
                 Event::AgentMessage { .. } => {
                     if let Some(to) = &address {
-                        if !self.inner.hub.watched(id) && out.is_empty() {
+                        if !replied && !self.inner.hub.watched(id) {
+                            replied = true;
                             let due = now + cfg.batch_secs as i64 * 1000;
                             out.push(entry(
                                 id,
