@@ -4,7 +4,8 @@
 //! is kept apart from the compiled `Config` (what runs). Sections:
 //! `[server]`, `[limits]`, `[escalation]`, `[queue]`, `[business_hours]`,
 //! `[texts]`, `[retention]`, `[reports]`, `[assignment]`, `[attachments]`,
-//! `[[webhooks]]`. `frontdesk default-config` prints `DEFAULT_CONFIG`, every
+//! `[[webhooks]]`, `[email]`, `[widget]`. `frontdesk default-config` prints
+//! `DEFAULT_CONFIG`, every
 //! setting with its default and a comment; a test keeps the two in step.
 
 use std::collections::BTreeMap;
@@ -49,6 +50,86 @@ pub struct RawConfig {
     pub assignment: RawAssignment,
     #[serde(default)]
     pub attachments: RawAttachments,
+    #[serde(default)]
+    pub email: RawEmail,
+    #[serde(default)]
+    pub widget: RawWidget,
+}
+
+/// `[email]`: the SMTP server replies, transcripts and agent notices go
+/// through (README, "Email"). No `host`: no email at all.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmail {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    /// `none`, `starttls` or `tls`.
+    pub tls: Option<String>,
+    pub username: Option<String>,
+    /// Better given as `FRONTDESK_EMAIL__PASSWORD` than written here.
+    pub password: Option<String>,
+    pub from: Option<String>,
+    /// The shop's page the widget is on: links in emails lead there.
+    pub public_url: Option<String>,
+    /// Addresses told when a visitor waits and no agent is online.
+    pub notify: Option<Vec<String>>,
+    /// Agent replies within this many seconds go out as one email.
+    pub batch_secs: Option<u64>,
+}
+
+/// `[widget]`: what the embeddable widget does beyond its texts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWidget {
+    /// Ask for a name and an email before the first message.
+    pub prechat: Option<bool>,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailTls {
+    /// Plain text (a relay on the same host or a test server).
+    None,
+    /// Plain, upgraded with STARTTLS, which must succeed (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// `[email]` compiled: present only when a server is configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Email {
+    pub host: String,
+    pub port: u16,
+    pub tls: EmailTls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// The `From:` mailbox (`Shop <help@shop.example>` or a bare address).
+    pub from: String,
+    /// Links in emails: this page, with the widget's resume fragment.
+    pub public_url: String,
+    pub notify: Vec<String>,
+    pub batch_secs: u64,
+}
+
+/// `[widget]` compiled.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Widget {
+    pub prechat: bool,
+}
+
+/// Whether `s` looks like one email address (the same test the widget's
+/// "leave my email" gets): something@host.tld, no spaces, at most 254.
+pub fn plausible_email(s: &str) -> bool {
+    s.len() <= 254
+        && s.split_once('@').is_some_and(|(user, host)| {
+            !user.is_empty()
+                && !host.contains('@')
+                && host.contains('.')
+                && !host.starts_with('.')
+                && !host.ends_with('.')
+        })
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// `[assignment]`: who gets a waiting visitor, and when an agent counts as
@@ -403,6 +484,11 @@ pub struct Config {
     pub assignment: Assignment,
     /// `[attachments]`.
     pub attachments: Attachments,
+    /// `[email]`: `None` when no SMTP server is configured (nothing is
+    /// sent and the widget promises no email).
+    pub email: Option<Email>,
+    /// `[widget]`.
+    pub widget: Widget,
 }
 
 /// A configuration that cannot run, naming where to fix it.
@@ -630,6 +716,7 @@ impl Config {
             }
         };
         let texts = texts(&raw.texts, &source, &shown)?;
+        let email = email(&raw.email).map_err(|m| invalid(format!("[email] {m}")))?;
         let model_precision = match &raw.model.precision {
             Some(p) => p
                 .parse::<Precision>()
@@ -710,8 +797,69 @@ impl Config {
                     }
                 },
             },
+            email,
+            widget: Widget {
+                prechat: raw.widget.prechat.unwrap_or(false),
+            },
         })
     }
+}
+
+/// `[email]` checked: a host needs a sender and the page links lead to.
+fn email(raw: &RawEmail) -> Result<Option<Email>, String> {
+    let Some(host) = raw.host.as_deref().map(str::trim).filter(|h| !h.is_empty()) else {
+        return Ok(None);
+    };
+    let tls = match raw.tls.as_deref().unwrap_or("starttls") {
+        "none" => EmailTls::None,
+        "starttls" => EmailTls::Starttls,
+        "tls" => EmailTls::Tls,
+        other => {
+            return Err(format!(
+                "tls: {other:?} is not \"none\", \"starttls\" or \"tls\""
+            ))
+        }
+    };
+    let port = raw.port.unwrap_or(match tls {
+        EmailTls::None => 25,
+        EmailTls::Starttls => 587,
+        EmailTls::Tls => 465,
+    });
+    let from = raw.from.clone().unwrap_or_default();
+    let bare = from
+        .rsplit_once('<')
+        .map_or(from.as_str(), |(_, a)| a.trim_end_matches('>'));
+    if !plausible_email(bare.trim()) {
+        return Err(format!(
+            "from: {from:?} is not an address like \"Shop <help@shop.example>\" (required with a host)"
+        ));
+    }
+    let public_url = raw.public_url.clone().unwrap_or_default();
+    if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
+        || public_url.contains('#')
+    {
+        return Err(format!(
+            "public_url: {public_url:?} is not the page the widget is on, like \"https://shop.example/help\" (required with a host; no #fragment)"
+        ));
+    }
+    let notify = raw.notify.clone().unwrap_or_default();
+    if let Some(bad) = notify.iter().find(|a| !plausible_email(a)) {
+        return Err(format!("notify: {bad:?} is not an email address"));
+    }
+    if raw.password.is_some() && raw.username.is_none() {
+        return Err("password without a username".into());
+    }
+    Ok(Some(Email {
+        host: host.to_string(),
+        port,
+        tls,
+        username: raw.username.clone(),
+        password: raw.password.clone().map(Secret),
+        from,
+        public_url,
+        notify,
+        batch_secs: raw.batch_secs.unwrap_or(60),
+    }))
 }
 
 /// `[texts]` compiled: the language's set with the overrides. A bad key or
@@ -865,9 +1013,10 @@ language = "en"
 # clarify_option = "\"{label}\""
 # clarify_or = ", or "
 # no_name = "there"
-# queue_closed_until = "We're closed right now. A person will reply when we open, {opens}. Your message is saved; leave your email if you'd like the answer there too."
-# queue_closed = "We're closed right now. Your message is saved and a person will reply as soon as we can; leave your email if you'd like the answer there too."
-# queue_nobody = "Nobody from the team is available at this moment. Your message is saved and a person will reply as soon as someone is back; leave your email if you'd like the answer there too."
+# queue_closed_until = "We're closed right now. A person will reply when we open, {opens}. Your message is saved."
+# queue_closed = "We're closed right now. Your message is saved and a person will reply as soon as we can."
+# queue_nobody = "Nobody from the team is available at this moment. Your message is saved and a person will reply as soon as someone is back."
+# queue_email_offer = "Leave your email if you'd like the answer there too."
 # leave_email = "Leave my email"
 # opens_at = "{weekday} {time} ({timezone})"
 # monday = "Monday"
@@ -913,6 +1062,17 @@ language = "en"
 # widget_attach_too_large = "That file is too large."
 # widget_attach_type = "Only photos (PNG, JPEG, GIF, WebP) and PDF files can be sent."
 # widget_attach_closed = "This conversation was closed: send a message first, then the file."
+# widget_transcript = "Email me this conversation"
+# widget_transcript_sent = "The conversation will be sent to {email}."
+# widget_prechat = "Before we start, tell us who you are."
+# widget_prechat_name = "Your name (optional)"
+# widget_prechat_start = "Start chat"
+# widget_prechat_bad_email = "Please enter an email address like name@example.com."
+# email_reply_subject = "{agent} replied to your question"
+# email_reply_intro = "Hello {name}, you have a reply in your chat with us:"
+# email_link = "Continue the conversation: {link}"
+# email_transcript_subject = "Your conversation with us"
+# email_transcript_intro = "Here is your conversation with us, as you saw it:"
 
 # The optional semantic layer (a build with `--features transformer`):
 # the model directory that models/fetch.sh prints. A model that is set but
@@ -970,6 +1130,32 @@ max_bytes = 10485760
 # url = "http://crm.internal/frontdesk"
 # secret = "at least 16 characters"
 # events = ["handoff", "closed"]
+
+# Email through SMTP (README, "Email"): an agent's replies to a visitor who
+# left an address and is not connected (batched over batch_secs, with a
+# link back into the conversation), the transcript when a visitor asks at
+# the close, and a notice to `notify` when a visitor waits with no agent
+# online. Without a host nothing is sent and the widget promises no email.
+# Emails wait in the durable outbox and are retried with backoff.
+[email]
+# host = "smtp.example.com"
+# port: 25 with tls = "none", 587 with "starttls", 465 with "tls".
+# port = 587
+# tls = "starttls"
+# username = "frontdesk@shop.example"
+# The password is best given as FRONTDESK_EMAIL__PASSWORD.
+# password = ""
+# from = "Shop support <help@shop.example>"
+# The page the widget is on: email links open it with #frontdesk=… and
+# the widget resumes the conversation.
+# public_url = "https://shop.example/help"
+notify = []
+batch_secs = 60
+
+# The widget: prechat asks for a name (optional) and an email (checked)
+# before the first message; agents see them as the visitor's identity.
+[widget]
+prechat = false
 "#;
 
 #[cfg(test)]
@@ -990,6 +1176,8 @@ mod tests {
         assert_eq!(printed.reports, none.reports);
         assert_eq!(printed.assignment, none.assignment);
         assert_eq!(printed.attachments, none.attachments);
+        assert_eq!(printed.email, none.email);
+        assert_eq!(printed.widget, none.widget);
         // Every text is listed, commented out, with its English default.
         let section = &DEFAULT_CONFIG[DEFAULT_CONFIG.find("\n[texts]\n").unwrap()..];
         let listed: toml::Table = section
@@ -1046,8 +1234,24 @@ mod tests {
             "auto_assign",
             "away_after_secs",
             "max_bytes",
+            "notify",
+            "batch_secs",
+            "prechat",
         ] {
             assert!(DEFAULT_CONFIG.contains(&format!("\n{key} = ")), "{key}");
+        }
+        // `[email]`'s server settings have no default: shown commented out.
+        let email = &DEFAULT_CONFIG[DEFAULT_CONFIG.find("\n[email]\n").unwrap()..];
+        for key in [
+            "host",
+            "port",
+            "tls",
+            "username",
+            "password",
+            "from",
+            "public_url",
+        ] {
+            assert!(email.contains(&format!("\n# {key} = ")), "[email] {key}");
         }
     }
 

@@ -21,6 +21,8 @@
 //! - [`improve`]: the failures inbox (what the bot fails at, clustered)
 //!   and intent files edited from the admin page (validated like
 //!   `frontdesk check`, written atomically).
+//! - [`email`]: the emails a visitor or the team gets (replies,
+//!   transcripts, notices) as text, and the SMTP client (`lettre`).
 //! - [`eval`]: labelled-CSV import, evaluation and threshold calibration.
 //! - [`store`]: persistence behind the `Store` trait (appends that name the
 //!   last seq they saw, a time-ordered read, the queue, outbox and agents);
@@ -58,6 +60,7 @@ pub mod app;
 pub mod classify;
 pub mod config;
 pub mod conversation;
+pub mod email;
 pub mod eval;
 pub mod handoff;
 pub mod http;

@@ -19,6 +19,9 @@
   var S = Object.assign({}, SERVED.strings);
   if (ds.title) S.title = ds.title;
   try { Object.assign(S, JSON.parse(ds.strings || '{}')); } catch (e) { /* keep the server's */ }
+  // What the server lets the widget offer (`GET /api/v1/widget`): email
+  // only with an SMTP server, the pre-chat form when the shop turned it on.
+  var CONF = SERVED.config || {};
   function t(key, vars) {
     return String(S[key] != null ? S[key] : key).replace(/\{(\w+)\}/g, function (m, k) { return vars && k in vars ? vars[k] : m; });
   }
@@ -69,6 +72,15 @@
     '.clip input{position:absolute;width:1px;height:1px;opacity:0;overflow:hidden}' +
     '.clip:focus-within{outline:3px solid #f0a500;outline-offset:2px}' +
     '.att img{display:block;max-width:200px;max-height:160px;margin-top:4px;border-radius:6px;background:#fff}' +
+    '.pre{display:flex;flex-direction:column;gap:6px;padding:10px 12px}' +
+    '.pre label{font-size:13px;font-weight:600}' +
+    '.pre input,.tx input{padding:7px 9px;border:1px solid #8d949e;border-radius:8px;background:#fff}' +
+    '.pre input[aria-invalid=true]{border-color:#b3261e}' +
+    '.pre .send{align-self:flex-end}' +
+    '.pre-err{font-size:13px;color:#8a1c10}' +
+    '.tx{display:flex;flex-wrap:wrap;gap:6px;align-self:center;align-items:center}' +
+    '.tx button{padding:6px 11px;border:1px solid var(--c);border-radius:16px;color:var(--c);background:#fff}' +
+    '.pre[hidden],.bar[hidden],.foot[hidden],.pre-err[hidden]{display:none}' +
     // A phone: the open panel is the whole screen, the launcher hidden
     // under it (the panel's own close button closes it).
     '@media (max-width:480px){.root{right:8px;bottom:8px;left:8px}.root.open{top:0;right:0;bottom:0;left:0}.open .panel{width:100%;max-width:none;height:100%;max-height:none;border-radius:0;margin:0}.open .launch{display:none}}';
@@ -204,7 +216,7 @@
     isOpen = open;
     persist();
     if (quiet) return;                 // start() connects after the history
-    if (open) { input.focus(); connect(); } else { launch.focus(); }
+    if (open) { (preShown() ? preFirst() : input).focus(); connect(); } else { launch.focus(); }
   }
   panel.addEventListener('keydown', function (e) { if (e.key === 'Escape') setOpen(false); });
   form.addEventListener('submit', function (e) { e.preventDefault(); submit(); });
@@ -409,9 +421,10 @@
       case 'agent_message': showTyping(false); agentBubble(e); break;
       case 'transfer': sys(t('transfer', { agent: e.to })); break;
       case 'returned_to_bot': sys(S.back); break;
-      case 'closed': showTyping(false); showStatus(''); quick([]); sys(S.closed); rating(); break;
+      case 'closed': showTyping(false); showStatus(''); quick([]); sys(S.closed); rating(); transcriptOffer(); break;
       case 'rating': extra.hidden = true; sys(S.thanks); break;
-      case 'email_left': sys(t('emailLeft', { email: e.email })); break;
+      case 'email_left': knownEmail = e.email; sys(t('emailLeft', { email: e.email })); break;
+      case 'started': if (e.visitor && e.visitor.email) knownEmail = e.visitor.email; break;
       case 'attachment': attachment(e); break;
       default: break;
     }
@@ -489,6 +502,90 @@
     d.append(a);
     log.append(d);
     scroll();
+  }
+
+  // ---- email: the transcript at the close -------------------------------
+  // Only when the server sends email. The address the visitor gave is
+  // filled in; the server checks it again.
+  var knownEmail = '';
+  function transcriptOffer() {
+    if (!CONF.email) return;
+    var f = el('form', 'tx');
+    var i = el('input');
+    i.type = 'email';
+    i.required = true;
+    i.value = knownEmail || identity.email || '';
+    i.setAttribute('aria-label', S.email);
+    i.placeholder = S.email;
+    var b = el('button', null, S.transcript);
+    b.type = 'submit';
+    f.append(i, b);
+    f.addEventListener('submit', function (e) {
+      e.preventDefault();
+      api('POST', '/transcript', { email: i.value.trim() }).then(function (r) {
+        if (r && !r.refused) { f.remove(); sys(t('transcriptSent', { email: r.email })); }
+      });
+    });
+    log.append(f);
+    scroll();
+  }
+
+  // ---- the pre-chat form ([widget] prechat) --------------------------------
+  // Before the first message of a new conversation, unless the page told
+  // us who the visitor is: a name (optional) and an email (checked here
+  // and by the server). They go with the new conversation, so agents see
+  // them as the visitor's identity.
+  var pre = el('form', 'pre');
+  pre.hidden = true;
+  pre.noValidate = true;
+  var preIntro = el('p', null, S.prechat);
+  preIntro.id = 'fd-pre-intro';
+  pre.setAttribute('aria-labelledby', 'fd-pre-intro');
+  var preNameL = el('label', null, S.prechatName);
+  preNameL.htmlFor = 'fd-pre-name';
+  var preName = el('input');
+  preName.id = 'fd-pre-name';
+  preName.type = 'text';
+  preName.maxLength = 200;
+  preName.autocomplete = 'name';
+  var preEmailL = el('label', null, S.email);
+  preEmailL.htmlFor = 'fd-pre-email';
+  var preEmail = el('input');
+  preEmail.id = 'fd-pre-email';
+  preEmail.type = 'email';
+  preEmail.required = true;
+  preEmail.maxLength = 254;
+  preEmail.autocomplete = 'email';
+  preEmail.setAttribute('aria-describedby', 'fd-pre-err');
+  var preErr = el('p', 'pre-err', S.prechatBadEmail);
+  preErr.id = 'fd-pre-err';
+  preErr.hidden = true;
+  preErr.setAttribute('role', 'alert');
+  var preGo = el('button', 'send', S.prechatStart);
+  preGo.type = 'submit';
+  pre.append(preIntro, preNameL, preName, preEmailL, preEmail, preErr, preGo);
+  function plausibleEmail(v) {
+    return v.length <= 254 && !/\s/.test(v) && /^[^@]+@[^@.][^@]*\.[^@]*[^@.]$/.test(v);
+  }
+  pre.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var email = preEmail.value.trim();
+    if (!plausibleEmail(email)) {
+      preErr.hidden = false;
+      preEmail.setAttribute('aria-invalid', 'true');
+      preEmail.focus();
+      return;
+    }
+    identity = { name: preName.value.trim() || undefined, id: identity.id, email: email };
+    showPrechat(false);
+    input.focus();
+  });
+  function preShown() { return !pre.hidden; }
+  function preFirst() { return preName; }
+  function showPrechat(on) {
+    pre.hidden = !on;
+    form.hidden = on;
+    foot.hidden = on;
   }
 
   function CSS_ESC(s) { return String(s).replace(/["\\]/g, '\\$&'); }
@@ -642,8 +739,33 @@
   window.__frontdesk = true;
   queued.forEach(function (a) { command(a[0], a[1]); });
 
+  // ---- email links: #frontdesk=<id>.<expires>.<signature> ------------------
+  // The key is traded for the conversation's token, which replaces any
+  // conversation this browser had; the fragment is removed from the
+  // address bar so it is not bookmarked or shared by accident.
+  function resumeFromLink() {
+    var m = /^#frontdesk=([A-Za-z0-9_-]+)\.(\d+\.[0-9a-f]+)$/.exec(location.hash);
+    if (!m) return Promise.resolve();
+    try { window.history.replaceState(null, '', location.pathname + location.search); } catch (e) { /* keep it */ }
+    return fetch(base + '/api/v1/conversations/' + m[1] + '/resume', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: m[2] })
+    }).then(function (res) { return res.ok ? res.json() : null; }).then(function (r) {
+      if (!r) return;
+      if (!conv || conv.id !== r.id) { conv = { id: r.id, token: r.token }; outbox = []; reset(); }
+      isOpen = true;
+      persist();
+    }, function () { /* the chat starts as usual */ });
+  }
+
   function start() {
     document.body.append(host);
+    panel.insertBefore(pre, form);
+    resumeFromLink().then(begin);
+  }
+  function begin() {
+    if (CONF.prechat && !conv && !outbox.length && !identity.email) showPrechat(true);
     // Left with the panel open and a conversation under way: it comes
     // back open (without taking the page's focus).
     if (isOpen && (conv || outbox.length)) setOpen(true, true); else isOpen = false;

@@ -169,7 +169,17 @@ impl App {
             let q = self.queue();
             (q.waiting().len() as i64, q.online() as i64)
         };
-        let outbox = self.inner.store.outbox().map(|o| o.len()).unwrap_or(0) as i64;
+        // Emails share the outbox (`email.rs`); this gauge is the webhooks'.
+        let outbox = self
+            .inner
+            .store
+            .outbox()
+            .map(|o| {
+                o.iter()
+                    .filter(|(k, _)| !k.starts_with(super::email::PREFIX))
+                    .count()
+            })
+            .unwrap_or(0) as i64;
         self.inner.metrics.render(Gauges {
             queue_length: len,
             agents_online: online,

@@ -848,6 +848,7 @@ impl App {
                     &id,
                     now,
                     &self.inner.config.texts,
+                    self.email_on(),
                 );
                 if events.is_empty() {
                     continue;

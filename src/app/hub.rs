@@ -104,6 +104,17 @@ impl Hub {
         }
     }
 
+    /// Whether a visitor's socket watches conversation `id` (only visitor
+    /// sockets watch one conversation): email replies go to visitors who
+    /// are not connected.
+    pub fn watched(&self, id: &str) -> bool {
+        self.conversations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .is_some_and(|tx| tx.receiver_count() > 0)
+    }
+
     pub fn agents(&self) -> broadcast::Receiver<AgentPush> {
         self.agents.subscribe()
     }

@@ -43,6 +43,8 @@ pub enum Count<'a> {
     WebhookDelivery(&'a str),
     /// `frontdesk_reloads_total{result}`: `ok` or `error`.
     Reload(&'a str),
+    /// `frontdesk_emails_total{result}`: `sent` or `failed` (per attempt).
+    Email(&'a str),
 }
 
 /// The gauges of `/metrics`, read by the caller when it is rendered.
@@ -66,6 +68,7 @@ pub struct Metrics {
     handoffs: Family<One, Counter>,
     webhook_deliveries: Family<One, Counter>,
     reloads: Family<One, Counter>,
+    emails: Family<One, Counter>,
     /// `frontdesk_intent_builds_total`: intent sets built into a
     /// classifier by this process (`classify::builds`, read at render).
     intent_builds: Counter,
@@ -103,6 +106,7 @@ impl Metrics {
             "Webhook delivery attempts by result",
         );
         let reloads = counter("frontdesk_reloads", "Intent reloads by result");
+        let emails = counter("frontdesk_emails", "Email send attempts by result");
         let intent_builds = Counter::default();
         registry.register(
             "frontdesk_intent_builds",
@@ -144,6 +148,7 @@ impl Metrics {
             handoffs,
             webhook_deliveries,
             reloads,
+            emails,
             intent_builds,
             intent_builds_sync: std::sync::Mutex::new(()),
             queue_length,
@@ -167,6 +172,7 @@ impl Metrics {
             Count::Handoff(reason) => (&self.handoffs, "reason", reason),
             Count::WebhookDelivery(result) => (&self.webhook_deliveries, "result", result),
             Count::Reload(result) => (&self.reloads, "result", result),
+            Count::Email(result) => (&self.emails, "result", result),
         };
         family.get_or_create(&[(name, value.to_string())]).inc();
     }

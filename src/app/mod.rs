@@ -11,7 +11,8 @@
 //! - `write.rs`: the one write path every conversation change takes;
 //! - `views.rs`: read-only views (queue, live list, transcript,
 //!   suggestions);
-//! - `hub.rs` live delivery, `webhook.rs` the outbox sender, `reload.rs`
+//! - `hub.rs` live delivery, `webhook.rs` the outbox sender, `email.rs`
+//!   emails through the same outbox, `reload.rs`
 //!   hot reload, `auth.rs` tokens, `limits.rs` rates and connection
 //!   counts, `metrics.rs` counters, `api.rs` request and response bodies,
 //!   `error.rs` the error every operation returns.
@@ -26,6 +27,7 @@ pub mod api;
 pub mod attachments;
 pub mod auth;
 pub mod canned;
+pub mod email;
 pub mod error;
 pub mod hub;
 pub mod limits;
@@ -135,6 +137,9 @@ struct Inner {
     /// The canned replies, read from their file when it changes
     /// (`canned.rs`).
     canned: canned::Canned,
+    /// Wakes the email sender when the outbox gets an email (the webhook
+    /// sender has its own `outbox`: one `notify_one` wakes one waiter).
+    mail: tokio::sync::Notify,
 }
 
 /// The model and the intents, loaded (`App::load`).
@@ -292,6 +297,7 @@ impl App {
                 clock,
                 people: agents::People::new(&agents),
                 canned: canned::Canned::default(),
+                mail: tokio::sync::Notify::new(),
                 store,
                 config,
             }),

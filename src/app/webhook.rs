@@ -204,6 +204,10 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
         // URLs with an earlier packet still pending this pass.
         let mut blocked: Vec<String> = Vec::new();
         for (key, value) in entries {
+            // Emails share the outbox; `email::run` sends those.
+            if key.starts_with(super::email::PREFIX) {
+                continue;
+            }
             let Ok(mut p) = serde_json::from_slice::<Pending>(&value) else {
                 tracing::error!(delivery = %key, "outbox entry unreadable; dropped");
                 let _ = remove(&app, key).await;

@@ -170,6 +170,7 @@ impl App {
                             id,
                             now,
                             &self.inner.config.texts,
+                            self.email_on(),
                         ));
                         enqueued = q.waiting().iter().find(|w| w.conversation == id).cloned();
                         undo.push(Undo::Dequeue);
@@ -197,7 +198,7 @@ impl App {
             }
         }
         let last_seq = conv.last_seq;
-        let outbox = match self.webhook_packets(id, last_seq, &events, now) {
+        let mut outbox = match self.webhook_packets(id, last_seq, &events, now) {
             Ok(o) => o,
             Err(refused) => {
                 undo_all(&mut self.queue(), undo, id);
@@ -205,6 +206,10 @@ impl App {
             }
         };
         let notify_outbox = !outbox.is_empty();
+        // Emails (`email.rs`) ride in the same atomic write.
+        let mails = self.email_entries(id, &conv, &events);
+        let notify_mail = !mails.is_empty();
+        outbox.extend(mails);
         let index = startup::index_ops(&conv, &events, now, enqueued.as_ref());
         let batch = Batch {
             at_ms: now,
@@ -237,6 +242,9 @@ impl App {
         }
         if notify_outbox {
             self.inner.outbox.notify_one();
+        }
+        if notify_mail {
+            self.mail_notify();
         }
         if let Some(w) = waited {
             self.inner.metrics.observe_wait(w);

@@ -171,18 +171,25 @@ texts! {
     /// Queued outside business hours, with a known opening. `{opens}`: the
     /// opening, as `opens_at`.
     queue_closed_until [opens] {
-        en: "We're closed right now. A person will reply when we open, {opens}. Your message is saved; leave your email if you'd like the answer there too.",
-        de: "Wir haben gerade geschlossen. Eine Person aus unserem Team antwortet, sobald wir öffnen: {opens}. Ihre Nachricht ist gespeichert; hinterlassen Sie Ihre E-Mail-Adresse, wenn Sie die Antwort auch dorthin bekommen möchten.",
+        en: "We're closed right now. A person will reply when we open, {opens}. Your message is saved.",
+        de: "Wir haben gerade geschlossen. Eine Person aus unserem Team antwortet, sobald wir öffnen: {opens}. Ihre Nachricht ist gespeichert.",
     }
     /// Queued outside business hours, no opening known.
     queue_closed [] {
-        en: "We're closed right now. Your message is saved and a person will reply as soon as we can; leave your email if you'd like the answer there too.",
-        de: "Wir haben gerade geschlossen. Ihre Nachricht ist gespeichert, und eine Person aus unserem Team antwortet so bald wie möglich; hinterlassen Sie Ihre E-Mail-Adresse, wenn Sie die Antwort auch dorthin bekommen möchten.",
+        en: "We're closed right now. Your message is saved and a person will reply as soon as we can.",
+        de: "Wir haben gerade geschlossen. Ihre Nachricht ist gespeichert, und eine Person aus unserem Team antwortet so bald wie möglich.",
     }
     /// Queued with no agent online.
     queue_nobody [] {
-        en: "Nobody from the team is available at this moment. Your message is saved and a person will reply as soon as someone is back; leave your email if you'd like the answer there too.",
-        de: "Gerade ist niemand aus unserem Team erreichbar. Ihre Nachricht ist gespeichert, und eine Person antwortet, sobald jemand zurück ist; hinterlassen Sie Ihre E-Mail-Adresse, wenn Sie die Antwort auch dorthin bekommen möchten.",
+        en: "Nobody from the team is available at this moment. Your message is saved and a person will reply as soon as someone is back.",
+        de: "Gerade ist niemand aus unserem Team erreichbar. Ihre Nachricht ist gespeichert, und eine Person antwortet, sobald jemand zurück ist.",
+    }
+    /// Added to a queue notice, with the `leave_email` quick reply, only
+    /// when an SMTP server is configured (`[email]`): otherwise no email
+    /// is promised.
+    queue_email_offer [] {
+        en: "Leave your email if you'd like the answer there too.",
+        de: "Hinterlassen Sie Ihre E-Mail-Adresse, wenn Sie die Antwort auch dorthin bekommen möchten.",
     }
     /// The quick reply that opens the email form (the widget knows it).
     leave_email [] { en: "Leave my email", de: "E-Mail-Adresse hinterlassen" }
@@ -324,6 +331,57 @@ texts! {
         en: "This conversation was closed: send a message first, then the file.",
         de: "Dieses Gespräch wurde beendet: Schreiben Sie zuerst eine Nachricht, dann senden Sie die Datei.",
     }
+    // ---- email (`[email]`) and the pre-chat form (`[widget] prechat`) --------
+    /// The button under the closing line that emails the transcript.
+    widget_transcript [] {
+        en: "Email me this conversation",
+        de: "Dieses Gespräch per E-Mail senden",
+    }
+    /// Shown once the transcript is on its way. `{email}`: where to.
+    widget_transcript_sent [email] {
+        en: "The conversation will be sent to {email}.",
+        de: "Das Gespräch wird an {email} gesendet.",
+    }
+    /// Above the pre-chat form.
+    widget_prechat [] {
+        en: "Before we start, tell us who you are.",
+        de: "Bevor es losgeht: Wer sind Sie?",
+    }
+    /// The pre-chat form's name field (optional).
+    widget_prechat_name [] { en: "Your name (optional)", de: "Ihr Name (optional)" }
+    /// The pre-chat form's button.
+    widget_prechat_start [] { en: "Start chat", de: "Chat beginnen" }
+    /// The pre-chat form's email is not an address.
+    widget_prechat_bad_email [] {
+        en: "Please enter an email address like name@example.com.",
+        de: "Bitte geben Sie eine E-Mail-Adresse wie name@example.com ein.",
+    }
+    /// Subject of the email with an agent's replies. `{agent}`: who wrote.
+    email_reply_subject [agent] {
+        en: "{agent} replied to your question",
+        de: "{agent} hat auf Ihre Frage geantwortet",
+    }
+    /// Before the replies in that email. `{name}`: the visitor's name or
+    /// `no_name`.
+    email_reply_intro [name] {
+        en: "Hello {name}, you have a reply in your chat with us:",
+        de: "Hallo {name}, Sie haben eine Antwort in Ihrem Chat mit uns:",
+    }
+    /// The link back into the conversation. `{link}`: the address.
+    email_link [link] {
+        en: "Continue the conversation: {link}",
+        de: "Gespräch fortsetzen: {link}",
+    }
+    /// Subject of the transcript email.
+    email_transcript_subject [] {
+        en: "Your conversation with us",
+        de: "Ihr Gespräch mit uns",
+    }
+    /// Before the transcript.
+    email_transcript_intro [] {
+        en: "Here is your conversation with us, as you saw it:",
+        de: "Hier ist Ihr Gespräch mit uns, wie Sie es gesehen haben:",
+    }
 }
 
 /// The widget's string names (`S.name` in `widget.js`, and the names
@@ -371,6 +429,12 @@ pub const WIDGET: &[(&str, &str)] = &[
     ("attachTooLarge", "widget_attach_too_large"),
     ("attachType", "widget_attach_type"),
     ("attachClosed", "widget_attach_closed"),
+    ("transcript", "widget_transcript"),
+    ("transcriptSent", "widget_transcript_sent"),
+    ("prechat", "widget_prechat"),
+    ("prechatName", "widget_prechat_name"),
+    ("prechatStart", "widget_prechat_start"),
+    ("prechatBadEmail", "widget_prechat_bad_email"),
 ];
 
 /// Words (normalized) that accept or decline the offer in each language,

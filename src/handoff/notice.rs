@@ -6,13 +6,15 @@ use super::{BusinessHours, Queue};
 use crate::conversation::{Event, Texts};
 
 /// The events that tell the visitor of `conversation` where they stand, in
-/// the words of `texts`.
+/// the words of `texts`. `email`: whether emails can be sent (`[email]`);
+/// only then is the visitor invited to leave an address.
 pub fn queue_notice(
     queue: &Queue,
     hours: Option<&BusinessHours>,
     conversation: &str,
     now_ms: i64,
     texts: &Texts,
+    email: bool,
 ) -> Vec<Event> {
     let Some(position) = queue.position(conversation) else {
         return Vec::new();
@@ -44,13 +46,21 @@ pub fn queue_notice(
     } else {
         None
     };
-    if let Some(text) = text {
+    if let Some(mut text) = text {
+        if email {
+            text.push(' ');
+            text.push_str(&texts.queue_email_offer);
+        }
         events.push(Event::BotReply {
             text,
             intent: None,
             confidence: 1.0,
             trace: "queued outside hours or with nobody online".into(),
-            quick_replies: vec![texts.leave_email.clone()],
+            quick_replies: if email {
+                vec![texts.leave_email.clone()]
+            } else {
+                Vec::new()
+            },
             slots: vec![],
             // A notice about the queue, not a decision on a message.
             decision: None,
@@ -95,7 +105,7 @@ mod tests {
         q.set_agent("alex", Presence::Online, 1);
         q.claim("alex", "busy", true).unwrap();
         q.enqueue("a", HandoffReason::Asked, MONDAY_10);
-        let got = queue_notice(&q, Some(&weekdays_9_to_5()), "a", MONDAY_10, &en());
+        let got = queue_notice(&q, Some(&weekdays_9_to_5()), "a", MONDAY_10, &en(), true);
         assert_eq!(
             got,
             vec![Event::Queued {
@@ -110,7 +120,7 @@ mod tests {
         let mut q = Queue::default();
         q.set_agent("alex", Presence::Online, 1);
         q.enqueue("a", HandoffReason::Asked, MONDAY_20);
-        let got = queue_notice(&q, Some(&weekdays_9_to_5()), "a", MONDAY_20, &en());
+        let got = queue_notice(&q, Some(&weekdays_9_to_5()), "a", MONDAY_20, &en(), true);
         assert_eq!(
             got[0],
             Event::Queued {
@@ -135,7 +145,7 @@ mod tests {
     fn open_but_nobody_online_is_said_so() {
         let mut q = Queue::default();
         q.enqueue("a", HandoffReason::Asked, MONDAY_10);
-        let got = queue_notice(&q, None, "a", MONDAY_10, &en());
+        let got = queue_notice(&q, None, "a", MONDAY_10, &en(), true);
         assert_eq!(
             got[0],
             Event::Queued {
@@ -146,7 +156,7 @@ mod tests {
         assert!(
             matches!(&got[1], Event::BotReply { text, .. } if text.contains("Nobody from the team"))
         );
-        assert!(queue_notice(&q, None, "not-queued", MONDAY_10, &en()).is_empty());
+        assert!(queue_notice(&q, None, "not-queued", MONDAY_10, &en(), true).is_empty());
     }
 
     #[test]
@@ -155,7 +165,7 @@ mod tests {
         let mut q = Queue::default();
         q.set_agent("alex", Presence::Online, 1);
         q.enqueue("a", HandoffReason::Asked, MONDAY_20);
-        let got = queue_notice(&q, Some(&weekdays_9_to_5()), "a", MONDAY_20, &de);
+        let got = queue_notice(&q, Some(&weekdays_9_to_5()), "a", MONDAY_20, &de, true);
         match &got[1] {
             Event::BotReply {
                 text,
@@ -170,10 +180,42 @@ mod tests {
         }
         let mut q = Queue::default();
         q.enqueue("a", HandoffReason::Asked, MONDAY_10);
-        let got = queue_notice(&q, None, "a", MONDAY_10, &de);
+        let got = queue_notice(&q, None, "a", MONDAY_10, &de, false);
         assert!(
             matches!(&got[1], Event::BotReply { text, .. } if *text == de.queue_nobody),
             "{got:?}"
         );
+    }
+
+    /// Without an SMTP server (`[email]`) nobody is told to leave an
+    /// address: the reply could never be sent.
+    #[test]
+    fn no_email_offer_without_a_mail_server() {
+        let mut q = Queue::default();
+        q.enqueue("a", HandoffReason::Asked, MONDAY_10);
+        let texts = en();
+        match &queue_notice(&q, None, "a", MONDAY_10, &texts, false)[1] {
+            Event::BotReply {
+                text,
+                quick_replies,
+                ..
+            } => {
+                assert_eq!(*text, texts.queue_nobody);
+                assert!(!text.to_lowercase().contains("email"), "{text}");
+                assert!(quick_replies.is_empty());
+            }
+            e => panic!("{e:?}"),
+        }
+        match &queue_notice(&q, None, "a", MONDAY_10, &texts, true)[1] {
+            Event::BotReply {
+                text,
+                quick_replies,
+                ..
+            } => {
+                assert!(text.ends_with(&texts.queue_email_offer), "{text}");
+                assert_eq!(quick_replies, std::slice::from_ref(&texts.leave_email));
+            }
+            e => panic!("{e:?}"),
+        }
     }
 }

@@ -63,12 +63,22 @@ const WIDGET_TEXTS: &str = "var SERVED = {};";
 
 /// The widget with the texts filled in: `{"lang": "de", "strings": {…}}`.
 pub fn widget_js(texts: &Texts) -> String {
+    widget_js_with(texts, None)
+}
+
+/// `widget_js` with what the server's configuration lets the widget offer
+/// (`"config": {"email": …, "prechat": …}`, as `GET /api/v1/widget`).
+pub fn widget_js_with(texts: &Texts, config: Option<&super::email::WidgetConfig>) -> String {
     let strings: serde_json::Map<String, serde_json::Value> = texts
         .widget()
         .into_iter()
         .map(|(name, text)| (name.to_string(), text.into()))
         .collect();
-    let served = serde_json::json!({ "lang": texts.language.code(), "strings": strings })
+    let mut served = serde_json::json!({ "lang": texts.language.code(), "strings": strings });
+    if let Some(c) = config {
+        served["config"] = serde_json::to_value(c).unwrap_or_default();
+    }
+    let served = served
         .to_string()
         // JSON allows these two in strings, older JavaScript does not.
         .replace('\u{2028}', "\\u2028")
@@ -78,7 +88,10 @@ pub fn widget_js(texts: &Texts) -> String {
 
 async fn widget(State(app): State<App>) -> Response {
     asset(
-        widget_js(&app.config().texts),
+        widget_js_with(
+            &app.config().texts,
+            Some(&super::email::widget_config(&app)),
+        ),
         "text/javascript; charset=utf-8",
         false,
     )

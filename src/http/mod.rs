@@ -12,6 +12,7 @@ pub mod api;
 pub mod assets;
 pub mod attachments;
 pub mod canned;
+pub mod email;
 pub mod error;
 pub mod improve;
 pub mod people;
@@ -229,6 +230,9 @@ pub fn router(app: App) -> Router {
         .routes(routes!(visitor::rate))
         .routes(routes!(visitor::feedback))
         .routes(routes!(visitor::email))
+        .routes(routes!(email::transcript))
+        .routes(routes!(email::resume))
+        .routes(routes!(email::widget))
         .routes(routes!(ws::visitor))
         .routes(routes!(agent::me))
         .routes(routes!(agent::presence))
@@ -616,6 +620,10 @@ pub async fn run(
         app.clone(),
         stopped(stop_rx.clone()),
     ));
+    let mailer = tokio::spawn(crate::app::email::run(
+        app.clone(),
+        stopped(stop_rx.clone()),
+    ));
     let sweeper = tokio::spawn(crate::app::retention::run(
         app.clone(),
         stopped(stop_rx.clone()),
@@ -727,6 +735,7 @@ pub async fn run(
     }
     let _ = watcher.await;
     let _ = sender.await;
+    let _ = mailer.await;
     let _ = sweeper.await;
     let _ = facts.await;
     let _ = presence.await;

@@ -8,7 +8,12 @@ import { world } from './harness.mjs';
 const WAIT = { timeout: 15000 };
 
 let w;
-before(async () => { w = await world(['[texts]', 'language = "de"']); });
+// A mail server is configured (nothing listens there) so that the queue
+// notice offers to leave an email: without one it must not (issue 18).
+before(async () => {
+  w = await world(['[texts]', 'language = "de"', '[email]', 'host = "127.0.0.1"', 'port = 9', 'tls = "none"',
+    'from = "shop@example.com"', 'public_url = "http://127.0.0.1/"']);
+});
 after(async () => { await w?.close(); });
 
 test('a visitor talks to the widget in German, to a person and to the rating', async () => {

@@ -5,6 +5,7 @@ mod agents;
 mod attachments;
 mod backup;
 mod canned;
+mod email;
 mod feedback;
 mod fixture;
 mod flow;

@@ -39,7 +39,9 @@ async fn a_whole_conversation_in_german() {
             "[texts]\nlanguage = \"de\"\nwidget_thanks = \"Vielen Dank für Ihre Sterne!\"\n\
              [business_hours]\ntimezone = \"UTC\"\nmonday = {all_day}\ntuesday = {all_day}\n\
              wednesday = {all_day}\nthursday = {all_day}\nfriday = {all_day}\n\
-             saturday = {all_day}\nsunday = {all_day}\nclosed = {closed:?}\n"
+             saturday = {all_day}\nsunday = {all_day}\nclosed = {closed:?}\n\
+             [email]\nhost = \"127.0.0.1\"\nport = 9\ntls = \"none\"\n\
+             from = \"shop@example.com\"\npublic_url = \"https://shop.example/\"\n"
         ),
         None,
     );
@@ -96,6 +98,9 @@ async fn a_whole_conversation_in_german() {
         &de.sunday,
     ];
     assert!(weekdays.iter().any(|d| text.contains(d.as_str())), "{text}");
+    // A mail server is configured (nothing listens on port 9): the notice
+    // offers to leave an email, in German (without one it must not).
+    assert!(text.ends_with(&de.queue_email_offer), "{text}");
     assert_eq!(notice["event"]["quick_replies"], json!([de.leave_email]));
 
     // An agent joins, writes, closes; the visitor rates.

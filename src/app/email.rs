@@ -1,0 +1,433 @@
+//! Emails (README, "Email"): when each is made, the durable outbox they
+//! wait in, the sender that delivers them, and the resume link.
+//!
+//! - **Replies**: an agent's message to a visitor who left an email
+//!   address and has no socket open on the conversation makes an entry
+//!   in the same atomic write as the message. It is sent `batch_secs`
+//!   later with every agent message since (one email for a burst of
+//!   replies), unless the visitor has come back by then (they read it in
+//!   the widget).
+//! - **Transcripts**: a visitor asks at the close (`POST
+//!   /conversations/{id}/transcript`); the email holds what the visitor's
+//!   own view of the log holds (`for_visitor`: no internal notes), read
+//!   when it is sent.
+//! - **Waiting**: a handoff while no agent is online makes one entry per
+//!   address of `[email] notify`.
+//!
+//! Entries live in the store's outbox under keys starting with `PREFIX`
+//! (the webhook sender skips them), named by their creation time, and
+//! carry the conversation (so deleting a conversation deletes its
+//! emails). An entry leaves the outbox only when the SMTP server accepted
+//! the email or refused it for good, so a restart sends a queued email
+//! once (a crash between the server's acceptance and the removal sends it
+//! again: delivery is at least once; the Message-ID is the entry's key,
+//! the same on every try). Failures are retried with the webhooks'
+//! backoff (1 s, 2 s, 4 s, … at most an hour apart, `MAX_ATTEMPTS`).
+//!
+//! The link: `public_url#frontdesk=<id>.<expires>.<signature>`, a
+//! signature (HMAC-SHA256 under the visitor secret) of the conversation
+//! and an expiry 30 days on. The widget on that page trades it for the
+//! conversation's visitor token (`POST /conversations/{id}/resume`). It
+//! opens that one conversation only, like the visitor's own browser; it
+//! is in the fragment, which browsers send to no server and in no
+//! Referer.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::metrics::Count;
+use super::{auth, now_ms, ApiError, App};
+use crate::conversation::{Conversation, Event, HandoffReason, Phase, Record};
+use crate::email::{Mail, SendError, Smtp};
+
+/// Outbox keys of emails start with this.
+pub const PREFIX: &str = "mail-";
+/// Tries before an email is given up (about a day of backoff).
+pub const MAX_ATTEMPTS: u32 = 30;
+/// How long a resume link works.
+pub const LINK_DAYS: i64 = 30;
+
+/// What an entry sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Kind {
+    /// The agent messages after `after_seq`.
+    Reply { after_seq: u64 },
+    /// The visitor's view of the log.
+    Transcript,
+    /// A notice to the team that the visitor waits.
+    Waiting,
+}
+
+/// An outbox entry.
+#[derive(Debug, Serialize, Deserialize)]
+struct Pending {
+    /// The conversation (named `conversation` like the webhooks', so a
+    /// conversation's deletion finds it).
+    conversation: String,
+    to: String,
+    #[serde(flatten)]
+    kind: Kind,
+    attempts: u32,
+    next_at_ms: i64,
+}
+
+fn key(now: i64) -> String {
+    format!(
+        "{PREFIX}{now:020}-{}",
+        auth::hex(&auth::random_bytes::<6>())
+    )
+}
+
+fn entry(conversation: &str, to: &str, kind: Kind, due_ms: i64) -> (String, Vec<u8>) {
+    let p = Pending {
+        conversation: conversation.to_string(),
+        to: to.to_string(),
+        kind,
+        attempts: 0,
+        next_at_ms: due_ms,
+    };
+    (key(now_ms()), serde_json::to_vec(&p).unwrap_or_default())
+}
+
+impl App {
+    /// Whether emails can be sent (`[email]` has a server): the widget and
+    /// the queue notices promise an email reply only then.
+    pub fn email_on(&self) -> bool {
+        self.inner.config.email.is_some()
+    }
+
+    /// The outbox entries `events` (about to be stored after `conv`'s
+    /// log) cause, stored in the same atomic write.
+    pub(super) fn email_entries(
+        &self,
+        id: &str,
+        conv: &Conversation,
+        events: &[Event],
+    ) -> Vec<(String, Vec<u8>)> {
+        let Some(cfg) = &self.inner.config.email else {
+            return Vec::new();
+        };
+        let now = now_ms();
+        let mut out = Vec::new();
+        let mut address = conv.visitor.email.clone();
+        // One reply entry per write: it carries every message after it.
+        let mut replied = false;
+        for e in events {
+            match e {
+                Event::EmailLeft { email } => address = Some(email.clone()),
+                Event::AgentMessage { .. } => {
+                    if let Some(to) = &address {
+                        if !replied && !self.inner.hub.watched(id) {
+                            replied = true;
+                            let due = now + cfg.batch_secs as i64 * 1000;
+                            out.push(entry(
+                                id,
+                                to,
+                                Kind::Reply {
+                                    after_seq: conv.last_seq,
+                                },
+                                due,
+                            ));
+                        }
+                    }
+                }
+                Event::Handoff { reason, .. }
+                    if *reason != HandoffReason::AgentTookOver
+                        && !cfg.notify.is_empty()
+                        && self.queue().online() == 0 =>
+                {
+                    for to in &cfg.notify {
+                        out.push(entry(id, to, Kind::Waiting, now));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Queues the transcript of `id` for `to` (else the address the
+    /// visitor left). The conversation must be closed: the transcript is
+    /// asked for at the close.
+    pub fn email_transcript(&self, id: &str, to: Option<String>) -> Result<String, ApiError> {
+        if !self.email_on() {
+            return Err(ApiError::conflict(
+                "email_off",
+                "this server sends no email (no [email] host is configured)",
+            ));
+        }
+        let g = self.stripe(id);
+        let conv = self.state(id)?;
+        let phase = conv.phase.clone();
+        let left = conv.visitor.email.clone();
+        self.keep(id, conv);
+        drop(g);
+        if phase != Phase::Closed {
+            return Err(ApiError::conflict(
+                "not_closed",
+                "a transcript is sent once the conversation is closed",
+            ));
+        }
+        let to = match to.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) {
+            Some(t) => t,
+            None => left.ok_or_else(|| {
+                ApiError::invalid("no_email", "give `email`: no address was left")
+            })?,
+        };
+        if !crate::config::plausible_email(&to) {
+            return Err(ApiError::invalid(
+                "bad_email",
+                format!(
+                    "{:?} does not look like an email address",
+                    to.chars().take(80).collect::<String>()
+                ),
+            ));
+        }
+        let (key, value) = entry(id, &to, Kind::Transcript, now_ms());
+        self.inner.store.put_outbox(&key, &value)?;
+        self.inner.mail.notify_one();
+        Ok(to)
+    }
+
+    /// Wakes the email sender (after a write that stored entries).
+    pub(super) fn mail_notify(&self) {
+        self.inner.mail.notify_one();
+    }
+
+    /// The email link into conversation `id`.
+    pub fn resume_link(&self, id: &str) -> Option<String> {
+        let cfg = self.inner.config.email.as_ref()?;
+        let expires = self.now_ms() / 1000 + LINK_DAYS * 86_400;
+        Some(format!(
+            "{}#frontdesk={id}.{expires}.{}",
+            cfg.public_url,
+            self.resume_signature(id, expires)
+        ))
+    }
+
+    fn resume_signature(&self, id: &str, expires: i64) -> String {
+        auth::sign(
+            &self.inner.secret,
+            format!("resume:{id}:{expires}").as_bytes(),
+        )
+    }
+
+    /// The visitor token of `id` for the `<expires>.<signature>` of an
+    /// email link.
+    pub fn resume(&self, id: &str, key: &str) -> Result<String, ApiError> {
+        let bad = || {
+            ApiError::new(
+                super::ErrorKind::Forbidden,
+                "bad_resume_key",
+                "this link is not valid or has expired",
+            )
+        };
+        let (expires, sig) = key.split_once('.').ok_or_else(bad)?;
+        let expires: i64 = expires.parse().map_err(|_| bad())?;
+        if expires < self.now_ms() / 1000 || !auth::same(&self.resume_signature(id, expires), sig) {
+            return Err(bad());
+        }
+        if self.inner.store.read(id, 0)?.is_empty() {
+            return Err(ApiError::not_found("conversation"));
+        }
+        Ok(auth::visitor_token(&self.inner.secret, id))
+    }
+}
+
+/// Delivers the emails of the outbox until `shutdown` resolves; with no
+/// `[email]` host it only waits.
+pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let smtp = match app.inner.config.email.as_ref().map(Smtp::new) {
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "email off");
+            return shutdown.await;
+        }
+        None => return shutdown.await,
+    };
+    // A (re)start sends what is due and what was waiting for a retry.
+    let mut first_pass = true;
+    loop {
+        let entries: Vec<(String, Pending)> = blocking(&app, |app| app.store().outbox())
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(PREFIX))
+            .filter_map(|(k, v)| match serde_json::from_slice::<Pending>(&v) {
+                Ok(p) => Some((k, p)),
+                Err(_) => {
+                    tracing::error!(email = %k, "outbox email unreadable; dropped");
+                    let app = app.clone();
+                    tokio::task::spawn_blocking(move || app.store().remove_outbox(&k));
+                    None
+                }
+            })
+            .collect();
+        let mut wake = now_ms() + 60_000;
+        let mut done: Vec<String> = Vec::new();
+        for (key, p) in &entries {
+            if done.contains(key) {
+                continue;
+            }
+            let now = now_ms();
+            if p.next_at_ms > now && !first_pass {
+                wake = wake.min(p.next_at_ms);
+                continue;
+            }
+            // Every reply entry of this conversation goes into one email.
+            let batch: Vec<&(String, Pending)> = match p.kind {
+                Kind::Reply { .. } => entries
+                    .iter()
+                    .filter(|(_, o)| {
+                        o.conversation == p.conversation && matches!(o.kind, Kind::Reply { .. })
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let keys: Vec<String> = if batch.is_empty() {
+                vec![key.clone()]
+            } else {
+                batch.iter().map(|(k, _)| k.clone()).collect()
+            };
+            done.extend(keys.iter().cloned());
+            let after_seq = batch
+                .iter()
+                .filter_map(|(_, o)| match o.kind {
+                    Kind::Reply { after_seq } => Some(after_seq),
+                    _ => None,
+                })
+                .min();
+            let mail = match compose(&app, p, after_seq).await {
+                Ok(Some(m)) => m,
+                Ok(None) => {
+                    remove(&app, &keys).await;
+                    continue;
+                }
+                Err(why) => {
+                    tracing::warn!(email = %key, %why, "email not composed; will retry");
+                    wake = wake.min(now + 5_000);
+                    continue;
+                }
+            };
+            match smtp.send(key, &mail).await {
+                Ok(()) => {
+                    app.inner.metrics.inc(Count::Email("sent"));
+                    tracing::info!(email = %key, conversation = %p.conversation, "email sent");
+                    remove(&app, &keys).await;
+                }
+                Err(SendError::Permanent(why)) => {
+                    app.inner.metrics.inc(Count::Email("failed"));
+                    tracing::error!(email = %key, %why, "email refused for good; dropped");
+                    remove(&app, &keys).await;
+                }
+                Err(SendError::Transient(why)) => {
+                    app.inner.metrics.inc(Count::Email("failed"));
+                    let attempts = p.attempts + 1;
+                    if attempts >= MAX_ATTEMPTS {
+                        tracing::error!(email = %key, %why, "email given up");
+                        remove(&app, &keys).await;
+                        continue;
+                    }
+                    let backoff = (1000i64 << (attempts - 1).min(12)).min(3_600_000);
+                    let next = now_ms() + backoff;
+                    wake = wake.min(next);
+                    tracing::warn!(email = %key, attempts, %why, "email failed; will retry");
+                    let retry = Pending {
+                        conversation: p.conversation.clone(),
+                        to: p.to.clone(),
+                        kind: match (&p.kind, after_seq) {
+                            (Kind::Reply { .. }, Some(a)) => Kind::Reply { after_seq: a },
+                            (k, _) => k.clone(),
+                        },
+                        attempts,
+                        next_at_ms: next,
+                    };
+                    // The batch now rides on this one entry.
+                    remove(&app, &keys[1.min(keys.len())..]).await;
+                    let first = keys[0].clone();
+                    let value = serde_json::to_vec(&retry).unwrap_or_default();
+                    let _ = blocking(&app, move |app| app.store().put_outbox(&first, &value)).await;
+                }
+            }
+        }
+        first_pass = false;
+        let nap = Duration::from_millis((wake - now_ms()).clamp(0, 60_000) as u64);
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = app.inner.mail.notified() => {}
+            _ = tokio::time::sleep(nap) => {}
+        }
+    }
+}
+
+/// The email an entry sends, from the log as it is now; `None` when there
+/// is nothing to send any more (the visitor came back and read the
+/// replies, or the conversation is gone).
+async fn compose(app: &App, p: &Pending, after_seq: Option<u64>) -> Result<Option<Mail>, String> {
+    let id = p.conversation.clone();
+    let log: Vec<Record> = blocking(app, move |app| app.store().read(&id, 0))
+        .await
+        .ok_or("the log is unreadable")?;
+    if log.is_empty() {
+        return Ok(None);
+    }
+    let texts = &app.inner.config.texts;
+    let link = app.resume_link(&p.conversation).unwrap_or_default();
+    Ok(match p.kind {
+        Kind::Reply { .. } => {
+            if app.inner.hub.watched(&p.conversation) {
+                None
+            } else {
+                crate::email::reply(&log, after_seq.unwrap_or(0), &p.to, &link, texts)
+            }
+        }
+        Kind::Transcript => {
+            let seen: Vec<Record> = log.into_iter().filter_map(super::for_visitor).collect();
+            Some(crate::email::transcript(&seen, &p.to, &link, texts))
+        }
+        Kind::Waiting => {
+            // Taken meanwhile: nobody needs telling any more.
+            let conv = Conversation::from_log(&log);
+            matches!(conv.phase, Phase::Queued { .. })
+                .then(|| crate::email::waiting(&log, &p.to, &p.conversation))
+        }
+    })
+}
+
+async fn remove(app: &App, keys: &[String]) {
+    for k in keys {
+        let k = k.clone();
+        if blocking(app, move |app| app.store().remove_outbox(&k))
+            .await
+            .is_none()
+        {
+            tracing::error!("outbox email not removed");
+        }
+    }
+}
+
+/// Store work off the executor; `None` on an error (logged).
+async fn blocking<T: Send + 'static>(
+    app: &App,
+    f: impl FnOnce(&App) -> crate::store::Result<T> + Send + 'static,
+) -> Option<T> {
+    let app = app.clone();
+    match tokio::task::spawn_blocking(move || f(&app)).await {
+        Ok(Ok(v)) => Some(v),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "store error in the email sender");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// The resume key of a link (`<expires>.<signature>`), as the widget sends
+/// it, split from `frontdesk=<id>.<key>`; for tests and the README.
+pub fn split_link(fragment: &str) -> Option<(&str, &str)> {
+    let rest = fragment.split_once("frontdesk=")?.1;
+    rest.split_once('.')
+}
