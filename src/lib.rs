@@ -21,6 +21,9 @@
 //! - [`improve`]: the failures inbox (what the bot fails at, clustered)
 //!   and intent files edited from the admin page (validated like
 //!   `frontdesk check`, written atomically).
+//! - [`inbox`]: the agents' inbox: every conversation in an in-memory
+//!   index (kept current by the write path), searched, filtered and
+//!   paged by cursor.
 //! - [`eval`]: labelled-CSV import, evaluation and threshold calibration.
 //! - [`store`]: persistence behind the `Store` trait (appends that name the
 //!   last seq they saw, a time-ordered read, the queue, outbox and agents);
@@ -62,6 +65,7 @@ pub mod eval;
 pub mod handoff;
 pub mod http;
 pub mod improve;
+pub mod inbox;
 pub mod intents;
 pub mod replay;
 pub mod report;

@@ -128,6 +128,7 @@ impl From<StepError> for ApiError {
             StepError::NotABotReply(_) => {
                 return ApiError::invalid("not_a_bot_reply", e.to_string())
             }
+            StepError::NotReopenable(_) => "not_reopenable",
         };
         ApiError::conflict(code, e.to_string())
     }

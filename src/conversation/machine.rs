@@ -61,6 +61,11 @@ pub enum Input {
         about: u64,
         helpful: bool,
     },
+    /// An agent reopens a closed conversation and takes it (README,
+    /// "Inbox"): recorded as a handoff taken over by that agent.
+    Reopen {
+        agent: String,
+    },
 }
 
 /// An input that does not fit the conversation's state.
@@ -84,6 +89,8 @@ pub enum StepError {
     BadEmail(String),
     #[error("record {0} of this conversation is not an answer of the bot")]
     NotABotReply(u64),
+    #[error("the conversation is {0}: only a closed one can be reopened")]
+    NotReopenable(&'static str),
 }
 
 /// What `step` goes by besides the conversation and the classifier: when to
@@ -210,6 +217,18 @@ pub fn step(
             Ok(vec![Event::Rating { score, comment }])
         }
         Input::Feedback { about, helpful } => feedback(conv, about, helpful, rules.texts),
+        // The reopening is on the record as a handoff the agent took over
+        // (a new session: the visitor may rate it again at its close).
+        Input::Reopen { agent } => match conv.phase {
+            Phase::Closed => Ok(vec![
+                Event::Handoff {
+                    reason: HandoffReason::AgentTookOver,
+                    decision: None,
+                },
+                Event::AgentJoined { agent },
+            ]),
+            _ => Err(StepError::NotReopenable(phase)),
+        },
     }
 }
 
