@@ -8,6 +8,7 @@ mod fixture;
 mod flow;
 mod hostile;
 mod improve;
+mod inbox;
 mod ops;
 mod privacy;
 mod proxy;
