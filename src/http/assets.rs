@@ -94,6 +94,7 @@ pub fn router() -> Router<App> {
         .route("/widget.js", get(widget))
         .route("/agent", serve!("agent.html", HTML, true))
         .route("/agent.js", serve!("agent.js", JS, false))
+        .route("/agent-inbox.js", serve!("agent-inbox.js", JS, false))
         .route("/admin", serve!("admin.html", HTML, true))
         .route("/admin-common.js", serve!("admin-common.js", JS, false))
         .route("/admin.js", serve!("admin.js", JS, false))
