@@ -175,10 +175,10 @@ impl Row {
                 intent: Some(intent),
                 ..
             }
-            | Event::SlotPrompt { intent, .. } => {
-                if !self.hay.contains(intent.as_str()) {
-                    self.push(intent);
-                }
+            | Event::SlotPrompt { intent, .. }
+                if !self.hay.contains(intent.as_str()) =>
+            {
+                self.push(intent)
             }
             Event::Handoff { reason, .. } => {
                 self.state = State::Queued;
