@@ -10,7 +10,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::api::{ApiHandoffReason, Stored, Wire};
+use super::api::{ApiHandoffReason, ErrorBody, Stored, Wire};
 use super::error::HttpError;
 use super::{agent_of, blocking};
 use crate::app::App;
@@ -130,8 +130,9 @@ pub struct InboxPage {
     params(InboxQuery),
     responses(
         (status = 200, description = "A page of conversations", body = InboxPage),
-        (status = 400, description = "`bad_state`, `bad_reason`, `bad_rating`, `bad_date`, `bad_limit`, `bad_cursor`, `query_too_long`, or `cursor_expired` (start again from the first page)"),
-        (status = 503, description = "`inbox_building`: the index is built after a start; retry after `Retry-After` seconds"),
+        (status = 400, description = "`bad_state`, `bad_reason`, `bad_rating`, `bad_date`, `bad_limit`, `bad_cursor`, `query_too_long`, or `cursor_expired` (start again from the first page)", body = ErrorBody),
+        (status = 503, description = "`inbox_building`: the index is built after a start; retry after `Retry-After` seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub async fn list(
     State(app): State<App>,
@@ -174,7 +175,7 @@ pub async fn list(
     params(("id" = String, Path, description = "Conversation id")), security(("bearer" = [])),
     responses(
         (status = 200, description = "The stored records", body = Stored),
-        (status = 409, description = "`not_reopenable` (not closed), `not_online`, `at_capacity`"),
+        (status = 409, description = "`not_reopenable` (not closed), `not_online`, `at_capacity`", body = ErrorBody),
     ))]
 pub async fn reopen(
     State(app): State<App>,

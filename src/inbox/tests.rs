@@ -209,3 +209,23 @@ fn bad_parameters_have_codes() {
         "query_too_long"
     );
 }
+
+#[test]
+fn each_word_is_kept_once_and_parts_of_words_still_match() {
+    let s = MemStore::new();
+    s.create("c1", 1, Visitor::default()).unwrap();
+    let text = "the order, the ORDER and the order again";
+    s.append("c1", 2, vec![msg(text, 0), msg(text, 1)]).unwrap();
+    let inbox = Inbox::default();
+    inbox.build(&s).unwrap();
+    let hay = inbox.inner().rows[0].hay.clone();
+    assert_eq!(hay, "\nthe\norder,\norder\nand\nagain\n");
+    for q in ["order", "rder,", "again order", "AND"] {
+        assert_eq!(ids(&inbox.search(&query(q)).unwrap()), ["c1"], "{q}");
+    }
+    assert!(inbox
+        .search(&query("order again,"))
+        .unwrap()
+        .items
+        .is_empty());
+}
