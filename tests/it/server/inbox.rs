@@ -424,3 +424,41 @@ async fn the_index_is_built_from_the_store_after_a_restart() {
     assert_eq!(seen.len(), 1);
     server.stop();
 }
+
+/// The retention sweep deletes through the same path: a swept
+/// conversation leaves the inbox, a recent one stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_swept_by_retention_leaves_the_inbox() {
+    const T0: i64 = 1_780_000_000_000;
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+    let clock = frontdesk::util::clock::Clock::manual(T0);
+    let app = spawn_app_clocked(
+        "[retention]\nclosed_after_days = 30\n",
+        |s| s,
+        clock.clone(),
+    )
+    .await;
+    let agent = app.online_agent("ann").await;
+    let old = start(&app, json!({"name": "Old Numbat"})).await;
+    app.say(&old, "numbat food question", "1").await;
+    for step in ["claim", "close"] {
+        let r = post(
+            &app,
+            &format!("/api/v1/agent/conversations/{}/{step}", old.id),
+            &agent,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{step}: {}", r.text);
+    }
+    clock.set(T0 + 20 * DAY);
+    let recent = start(&app, json!({"name": "New Numbat"})).await;
+    app.say(&recent, "numbat toy question", "1").await;
+    assert_eq!(ids(&inbox(&app, &agent, "q=numbat").await).len(), 2);
+    clock.set(T0 + 40 * DAY);
+    assert_eq!(app.app.sweep_retention().unwrap(), vec![old.id.clone()]);
+    assert_eq!(
+        ids(&inbox(&app, &agent, "q=numbat").await),
+        [recent.id.as_str()]
+    );
+}
