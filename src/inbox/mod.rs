@@ -10,8 +10,8 @@
 //! conversation, and the intent ids stand for them). A search scans the
 //! rows (a substring search per term with `memchr::memmem`), so any part
 //! of a word is found; no log is read per query. A search holds the read
-//! lock for the scan (tens of ms at 100,000 conversations): a write's
-//! update of the index waits for it.
+//! lock for the scan (tens of ms at 100,000 conversations); a write never
+//! waits for it: its change is queued and applied before the next search.
 //!
 //! The index is built from the store once, off the request path (the app
 //! starts it in the background after start: `app::inbox`), and kept
@@ -604,12 +604,21 @@ pub struct Built {
 /// The index of one store, shared by the requests of a process.
 #[derive(Default)]
 pub struct Inbox {
-    /// Searches read it for a few milliseconds; writes and deletes take
-    /// it briefly. A std lock: never held across an `.await`.
+    /// Searches read it for the scan; writes and deletes take it briefly
+    /// when it is free (else they queue in `pending`). A std lock: never
+    /// held across an `.await`.
     inner: RwLock<Inner>,
     /// Conversations written or deleted while the index is being built:
     /// their logs are read again before it goes live.
     dirty: Mutex<HashSet<String>>,
+    /// Changes not yet applied (a search held the lock), in order.
+    pending: Mutex<Vec<Op>>,
+}
+
+/// A change waiting in `Inbox::pending`.
+enum Op {
+    Record(String, Vec<Record>),
+    Remove(String),
 }
 
 impl Inbox {
@@ -651,32 +660,55 @@ impl Inbox {
         rows + slots + changes
     }
 
-    /// Records just stored for `id` (the write path's fan-out).
+    /// Records just stored for `id` (the write path's fan-out). Never
+    /// waits for a search: the change is queued, and applied now if the
+    /// index is free, else by the next write or search (a search applies
+    /// every queued change before it reads).
     pub fn record(&self, id: &str, records: &[Record]) {
-        let mut inner = self.inner_mut();
-        if !inner.ready {
-            drop(inner);
-            self.dirty
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(id.to_string());
-            return;
-        }
-        inner.upsert(id, records);
+        self.queue(Op::Record(id.into(), records.to_vec()));
     }
 
-    /// `id` was deleted from the store: it leaves the index now.
+    /// `id` was deleted from the store: it leaves the index before the
+    /// next search.
     pub fn remove(&self, id: &str) {
-        let mut inner = self.inner_mut();
-        if !inner.ready {
-            drop(inner);
-            self.dirty
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(id.to_string());
+        self.queue(Op::Remove(id.into()));
+    }
+
+    fn queue(&self, op: Op) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(op);
+        match self.inner.try_write() {
+            Ok(mut inner) => self.drain(&mut inner),
+            Err(std::sync::TryLockError::Poisoned(e)) => self.drain(&mut e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => {}
+        }
+    }
+
+    /// Applies the queued changes in order (before the build is done:
+    /// notes their conversations to be read again). The caller holds the
+    /// write lock; lock order: `inner`, then `pending`, then `dirty`.
+    fn drain(&self, inner: &mut Inner) {
+        let ops = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if ops.is_empty() {
             return;
         }
-        inner.remove(id);
+        if !inner.ready {
+            let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
+            for op in ops {
+                dirty.insert(match op {
+                    Op::Record(id, _) | Op::Remove(id) => id,
+                });
+            }
+            return;
+        }
+        for op in ops {
+            match op {
+                Op::Record(id, records) => inner.upsert(&id, &records),
+                Op::Remove(id) => inner.remove(&id),
+            }
+        }
     }
 
     /// Reads every conversation's log once and makes the index live; the
@@ -693,6 +725,7 @@ impl Inbox {
             // The dirty set is taken under the index's write lock: a write
             // either lands in the set before this, or sees `ready`.
             let mut inner = self.inner_mut();
+            self.drain(&mut inner);
             let dirty = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|e| e.into_inner()));
             if dirty.is_empty() {
                 for row in &mut fresh.rows {
@@ -719,6 +752,14 @@ impl Inbox {
 
     /// A page of conversations matching `q`, newest activity first.
     pub fn search(&self, q: &Query) -> Result<Page, InboxError> {
+        if !self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+        {
+            self.drain(&mut self.inner_mut());
+        }
         let inner = self.inner();
         if !inner.ready {
             return Err(InboxError::Building);

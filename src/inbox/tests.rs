@@ -229,3 +229,23 @@ fn each_word_is_kept_once_and_parts_of_words_still_match() {
         .items
         .is_empty());
 }
+
+#[test]
+fn a_write_during_a_search_is_queued_not_waited_for_and_seen_by_the_next_search() {
+    let s = store(2);
+    let inbox = Inbox::default();
+    inbox.build(&s).unwrap();
+    let r = s
+        .append("c0", 500, vec![msg("a wallaby arrived", 1)])
+        .unwrap();
+    {
+        // A search in progress holds the read lock: the write returns
+        // at once (this would deadlock if it waited).
+        let _reading = inbox.inner();
+        inbox.record("c0", &r.records);
+        inbox.remove("c1");
+    }
+    let p = inbox.search(&query("")).unwrap();
+    assert_eq!(ids(&p), ["c0"]);
+    assert_eq!(ids(&inbox.search(&query("wallaby")).unwrap()), ["c0"]);
+}
