@@ -23,6 +23,9 @@
 //!   `frontdesk check`, written atomically).
 //! - [`email`]: the emails a visitor or the team gets (replies,
 //!   transcripts, notices) as text, and the SMTP client (`lettre`).
+//! - [`inbox`]: the agents' inbox: every conversation in an in-memory
+//!   index (kept current by the write path), searched, filtered and
+//!   paged by cursor.
 //! - [`eval`]: labelled-CSV import, evaluation and threshold calibration.
 //! - [`store`]: persistence behind the `Store` trait (appends that name the
 //!   last seq they saw, a time-ordered read, the queue, outbox and agents);
@@ -65,6 +68,7 @@ pub mod eval;
 pub mod handoff;
 pub mod http;
 pub mod improve;
+pub mod inbox;
 pub mod intents;
 pub mod replay;
 pub mod report;

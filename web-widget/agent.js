@@ -178,6 +178,10 @@
       $('close-btn').hidden = t.phase === 'closed';
       mine();
       emit('open', t);
+      // Opened at the newest message, with the reply box in view (once
+      // the actions below the messages have their final size).
+      $('actions').scrollIntoView({ block: 'nearest' });
+      $('events').scrollTop = $('events').scrollHeight;
     }, fail);
   }
   function lastVisitorSeq(events) {
@@ -235,8 +239,10 @@
         d = desk.render[e.type] && desk.render[e.type](e, r);
         if (!d) return;
     }
+    // Follows new messages unless the agent has scrolled up to read.
+    var follow = box.scrollHeight - box.scrollTop - box.clientHeight < 48;
     box.append(d);
-    box.scrollTop = box.scrollHeight;
+    if (follow) box.scrollTop = box.scrollHeight;
   }
   function suggestions(list) {
     var box = $('suggestions');

@@ -133,6 +133,7 @@ impl From<StepError> for ApiError {
                 return ApiError::invalid("not_a_bot_reply", e.to_string())
             }
             StepError::ClosedForFiles => "conversation_closed",
+            StepError::NotReopenable(_) => "not_reopenable",
         };
         ApiError::conflict(code, e.to_string())
     }

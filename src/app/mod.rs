@@ -30,6 +30,7 @@ pub mod canned;
 pub mod email;
 pub mod error;
 pub mod hub;
+pub mod inbox;
 pub mod limits;
 pub mod metrics;
 pub mod privacy;
@@ -129,6 +130,9 @@ struct Inner {
     states: states::States,
     /// Report facts parsed, kept fresh by the refresh (`report::cache`).
     report_cache: crate::report::FactsCache,
+    /// The agents' inbox index, built in the background after start
+    /// (`inbox::run`) and kept current by `after_write` and deletes.
+    inbox: crate::inbox::Inbox,
     /// The time of every event, view and report (`util::clock`).
     clock: Clock,
     /// Consoles connected per agent, their choices and display names, and
@@ -294,6 +298,7 @@ impl App {
                 outbox: tokio::sync::Notify::new(),
                 states: states::States::default(),
                 report_cache: crate::report::FactsCache::default(),
+                inbox: crate::inbox::Inbox::default(),
                 clock,
                 people: agents::People::new(&agents),
                 canned: canned::Canned::default(),

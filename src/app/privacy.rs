@@ -182,6 +182,7 @@ impl App {
     pub(super) fn remove_locked(&self, id: &str) -> Result<(), ApiError> {
         self.inner.store.delete(id)?;
         self.inner.report_cache.forget(id);
+        self.inner.inbox.remove(id);
         self.inner.states.forget(id);
         self.inner
             .live

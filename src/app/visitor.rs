@@ -30,6 +30,7 @@ impl App {
         let id = format!("c{}", auth::hex(&auth::random_bytes::<12>()));
         let record = self.inner.store.create(&id, self.now_ms(), visitor)?;
         self.touch_live(&id, record.at_ms, true);
+        self.inner.inbox.record(&id, std::slice::from_ref(&record));
         self.inner
             .states
             .put(&id, Conversation::from_log(std::slice::from_ref(&record)));

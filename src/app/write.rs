@@ -152,6 +152,13 @@ impl App {
                     undo.push(Undo::Unhold(agent.clone()));
                     undo.extend(was.map(Undo::Requeue));
                 }
+                Input::Reopen { agent } => {
+                    // Like taking over a live bot conversation: the agent
+                    // who reopens it holds it (online, with room).
+                    before = Some(q.positions());
+                    q.claim(agent, id, true)?;
+                    undo.push(Undo::Unhold(agent.clone()));
+                }
                 Input::Transfer { from, to } => {
                     q.transfer(from, to, id)?;
                     undo.push(Undo::Unhold(to.clone()));
@@ -309,6 +316,7 @@ impl App {
             Vec::new()
         };
         self.inner.hub.publish(id, records, &suggestions);
+        self.inner.inbox.record(id, records);
         self.keep(id, conv);
         let mut bot = None;
         for r in records {

@@ -71,6 +71,11 @@ pub enum Input {
         name: String,
         agent: Option<String>,
     },
+    /// An agent reopens a closed conversation and takes it (README,
+    /// "Inbox"): recorded as a handoff taken over by that agent.
+    Reopen {
+        agent: String,
+    },
 }
 
 /// An input that does not fit the conversation's state.
@@ -96,6 +101,8 @@ pub enum StepError {
     NotABotReply(u64),
     #[error("the conversation is closed: send a message to start again, then the file")]
     ClosedForFiles,
+    #[error("the conversation is {0}: only a closed one can be reopened")]
+    NotReopenable(&'static str),
 }
 
 /// What `step` goes by besides the conversation and the classifier: when to
@@ -242,6 +249,18 @@ pub fn step(
                 agent,
             }])
         }
+        // The reopening is on the record as a handoff the agent took over
+        // (a new session: the visitor may rate it again at its close).
+        Input::Reopen { agent } => match conv.phase {
+            Phase::Closed => Ok(vec![
+                Event::Handoff {
+                    reason: HandoffReason::AgentTookOver,
+                    decision: None,
+                },
+                Event::AgentJoined { agent },
+            ]),
+            _ => Err(StepError::NotReopenable(phase)),
+        },
     }
 }
 

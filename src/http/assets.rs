@@ -111,6 +111,7 @@ pub fn router() -> Router<App> {
         .route("/admin-agents.js", serve!("admin-agents.js", JS, false))
         .route("/agent-attach.js", serve!("agent-attach.js", JS, false))
         .route("/agent-canned.js", serve!("agent-canned.js", JS, false))
+        .route("/agent-inbox.js", serve!("agent-inbox.js", JS, false))
         .route("/admin", serve!("admin.html", HTML, true))
         .route("/admin-common.js", serve!("admin-common.js", JS, false))
         .route("/admin.js", serve!("admin.js", JS, false))

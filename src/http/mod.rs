@@ -15,6 +15,7 @@ pub mod canned;
 pub mod email;
 pub mod error;
 pub mod improve;
+pub mod inbox;
 pub mod people;
 pub mod privacy;
 pub mod replay;
@@ -245,6 +246,8 @@ pub fn router(app: App) -> Router {
         .routes(routes!(agent::reply))
         .routes(routes!(agent::note))
         .routes(routes!(agent::transfer))
+        .routes(routes!(inbox::list))
+        .routes(routes!(inbox::reopen))
         .routes(routes!(ws::agent))
         .routes(routes!(admin::intents))
         .routes(routes!(admin::classify))
@@ -636,6 +639,10 @@ pub async fn run(
         app.clone(),
         stopped(stop_rx.clone()),
     ));
+    let inbox = tokio::spawn(crate::app::inbox::run(
+        app.clone(),
+        stopped(stop_rx.clone()),
+    ));
     // Every connection task holds a clone; when all are gone, recv() ends.
     let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
     let timeout = Duration::from_secs(app.config().limits.header_read_timeout_secs);
@@ -739,6 +746,7 @@ pub async fn run(
     let _ = sweeper.await;
     let _ = facts.await;
     let _ = presence.await;
+    let _ = inbox.await;
 }
 
 #[cfg(test)]

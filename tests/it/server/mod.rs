@@ -11,6 +11,7 @@ mod fixture;
 mod flow;
 mod hostile;
 mod improve;
+mod inbox;
 mod ops;
 mod people;
 mod privacy;
