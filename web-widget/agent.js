@@ -157,6 +157,7 @@
     api('GET', '/agent/conversations/' + id).then(function (t) {
       if (current !== id) return;
       seen = {};
+      following = true;
       $('events').textContent = '';
       $('c-h').textContent = 'Conversation ' + id + ' · ' + t.phase.replace(/_/g, ' ') + (t.agent ? ' · ' + t.agent : '');
       var s = t.summary, v = s.visitor || {};
@@ -239,11 +240,25 @@
         d = desk.render[e.type] && desk.render[e.type](e, r);
         if (!d) return;
     }
-    // Follows new messages unless the agent has scrolled up to read.
-    var follow = box.scrollHeight - box.scrollTop - box.clientHeight < 48;
     box.append(d);
-    if (follow) box.scrollTop = box.scrollHeight;
   }
+  // The view follows new messages unless the agent has scrolled up to
+  // read: `following` is whether the view was at the end when last
+  // scrolled, and whatever changes the messages or the room they have (a
+  // new line, a thumbnail that loads, the other scripts filling the
+  // controls below) keeps a following view at the end.
+  var following = true;
+  function stick() {
+    var b = $('events');
+    if (following) b.scrollTop = b.scrollHeight;
+  }
+  $('events').addEventListener('scroll', function () {
+    var b = $('events');
+    following = b.scrollHeight - b.scrollTop - b.clientHeight < 48;
+  });
+  $('events').addEventListener('load', stick, true);
+  new MutationObserver(stick).observe($('events'), { childList: true, subtree: true });
+  if (window.ResizeObserver) new ResizeObserver(stick).observe($('events'));
   function suggestions(list) {
     var box = $('suggestions');
     box.textContent = '';
