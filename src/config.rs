@@ -169,18 +169,32 @@ impl Default for Assignment {
 pub struct RawAttachments {
     /// The largest file taken, in bytes. Default 10 MiB.
     pub max_bytes: Option<u64>,
+    /// Files one conversation may hold. Default 20.
+    pub max_files_per_conversation: Option<u32>,
+    /// Bytes of files one conversation may hold. Default 50 MiB.
+    pub max_bytes_per_conversation: Option<u64>,
+    /// Bytes of files all conversations together may hold; 0: no such
+    /// cap. Default 5 GiB.
+    pub max_total_bytes: Option<u64>,
 }
 
 /// `[attachments]` compiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attachments {
     pub max_bytes: usize,
+    pub max_files_per_conversation: u32,
+    pub max_bytes_per_conversation: u64,
+    /// 0: no global cap.
+    pub max_total_bytes: u64,
 }
 
 impl Default for Attachments {
     fn default() -> Attachments {
         Attachments {
             max_bytes: 10 * 1024 * 1024,
+            max_files_per_conversation: 20,
+            max_bytes_per_conversation: 50 * 1024 * 1024,
+            max_total_bytes: 5 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -796,6 +810,28 @@ impl Config {
                         )))
                     }
                 },
+                max_files_per_conversation: match raw.attachments.max_files_per_conversation {
+                    None => Attachments::default().max_files_per_conversation,
+                    Some(n) if n >= 1 => n,
+                    Some(n) => {
+                        return Err(invalid(format!(
+                            "[attachments] max_files_per_conversation = {n} is not at least 1"
+                        )))
+                    }
+                },
+                max_bytes_per_conversation: match raw.attachments.max_bytes_per_conversation {
+                    None => Attachments::default().max_bytes_per_conversation,
+                    Some(n) if n >= 1 => n,
+                    Some(n) => {
+                        return Err(invalid(format!(
+                            "[attachments] max_bytes_per_conversation = {n} is not at least 1"
+                        )))
+                    }
+                },
+                max_total_bytes: raw
+                    .attachments
+                    .max_total_bytes
+                    .unwrap_or(Attachments::default().max_total_bytes),
             },
             email,
             widget: Widget {
@@ -1121,6 +1157,13 @@ away_after_secs = 120
 # answered 413 and cut off once it passes the limit.
 [attachments]
 max_bytes = 10485760
+# Storage caps: files and bytes one conversation may hold (over either an
+# upload is answered 413 `attachment_quota_exceeded`), and bytes all
+# conversations together may hold (507 `attachment_storage_full`; 0: no
+# such cap). Deleting conversations (retention, erase) frees their share.
+max_files_per_conversation = 20
+max_bytes_per_conversation = 52428800
+max_total_bytes = 5368709120
 
 # Webhooks: a versioned JSON packet (conversation, summary, transcript) is
 # POSTed on each event, signed in the X-Frontdesk-Signature header as
@@ -1234,6 +1277,9 @@ mod tests {
             "auto_assign",
             "away_after_secs",
             "max_bytes",
+            "max_files_per_conversation",
+            "max_bytes_per_conversation",
+            "max_total_bytes",
             "notify",
             "batch_secs",
             "prechat",

@@ -432,9 +432,7 @@
   // ---- attachments ----------------------------------------------------------
   // An image or a PDF, sent as the raw body with its name in the query
   // (the server reads the type from the content). Shown as a thumbnail
-  // (images) or a link (PDFs). An <img> cannot send a header, so its URL
-  // carries the conversation's token, which opens this conversation's
-  // files only.
+  // (images) or a link (PDFs), through a signed link (fileUrl).
   function attachControl() {
     var clip = el('label', 'clip');
     var file = el('input');
@@ -477,9 +475,14 @@
       if (r && r.records) { showStatus(''); take(r.records); }
     });
   }
+  // An <img> cannot send a header, and the token must not sit in a URL
+  // (address bar, history, "copy image address"): the server gives a
+  // link signed for this one file, valid 24 hours.
   function fileUrl(e) {
-    return base + '/api/v1/conversations/' + encodeURIComponent(conv.id) + '/attachments/' +
-      encodeURIComponent(e.id) + '?token=' + encodeURIComponent(conv.token);
+    return fetch(base + '/api/v1/conversations/' + encodeURIComponent(conv.id) + '/attachments/' +
+      encodeURIComponent(e.id) + '/link', { headers: { authorization: 'Bearer ' + conv.token } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (l) { return l && l.url ? base + l.url : null; }, function () { return null; });
   }
   function attachment(e) {
     if (!conv) return;
@@ -487,18 +490,22 @@
     var d = el('div', 'msg att ' + (e.agent ? 'agent' : 'me'));
     d.append(el('span', 'who', e.agent || S.you));
     var a = el('a');
-    a.href = fileUrl(e);
     a.target = '_blank';
     a.rel = 'noopener noreferrer';
+    var img = null;
     if (e.kind === 'pdf') {
       a.textContent = e.name + ' (PDF, ' + Math.max(1, Math.round(e.size / 1024)) + ' KB)';
     } else {
-      var img = el('img');
-      img.src = a.href;
+      img = el('img');
       img.alt = e.name;
       img.addEventListener('load', scroll);
       a.append(img);
     }
+    fileUrl(e).then(function (url) {
+      if (!url) return;
+      a.href = url;
+      if (img) img.src = url;
+    });
     d.append(a);
     log.append(d);
     scroll();

@@ -511,6 +511,10 @@ impl App {
             Event::AgentJoined { agent }
             | Event::AgentMessage { agent, .. }
             | Event::ReturnedToBot { agent } => show(agent),
+            // An agent's file names its sender by display name too.
+            Event::Attachment {
+                agent: Some(agent), ..
+            } => show(agent),
             Event::Transfer { from, to } => {
                 show(from);
                 show(to);

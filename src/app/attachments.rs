@@ -11,6 +11,16 @@
 use super::*;
 use crate::conversation::AttachmentKind;
 
+/// The bytes of all attachments stored, for `[attachments]
+/// max_total_bytes`: summed from the store once, at the first upload after
+/// a start (`Store::attachment_bytes`), then kept by adding each upload
+/// and subtracting what a conversation's deletion frees — never a scan per
+/// upload.
+#[derive(Debug, Default)]
+pub struct Usage {
+    total: Mutex<Option<u64>>,
+}
+
 /// An attachment's bytes and what the log says of them: what is served.
 #[derive(Debug, Clone)]
 pub struct AttachmentFile {
@@ -101,8 +111,14 @@ impl App {
         }
         // The conversation must exist before anything is stored.
         crate::store::check_id(id).map_err(|_| ApiError::not_found("conversation"))?;
+        self.within_conversation_caps(id, bytes.len() as u64)?;
+        let size = bytes.len() as u64;
+        self.reserve_storage(size)?;
         let attachment = format!("a{}", auth::hex(&auth::random_bytes::<12>()));
-        self.inner.store.put_attachment(id, &attachment, &bytes)?;
+        if let Err(e) = self.inner.store.put_attachment(id, &attachment, &bytes) {
+            self.storage_freed(size);
+            return Err(e.into());
+        }
         let input = Input::Attachment {
             id: attachment.clone(),
             kind,
@@ -120,11 +136,95 @@ impl App {
                 Ok(stored)
             }
             Err(e) => {
-                if let Err(undo) = self.inner.store.delete_attachment(id, &attachment) {
-                    tracing::warn!(error = %undo, conversation = id, "an unused attachment stays stored");
+                match self.inner.store.delete_attachment(id, &attachment) {
+                    Ok(()) => self.storage_freed(size),
+                    Err(undo) => {
+                        tracing::warn!(error = %undo, conversation = id, "an unused attachment stays stored")
+                    }
                 }
                 Err(e)
             }
+        }
+    }
+
+    /// `[attachments] max_files_per_conversation` and
+    /// `max_bytes_per_conversation`, from the conversation's log (413
+    /// `attachment_quota_exceeded`). Checked before the write, outside
+    /// the conversation's lock: two uploads racing into one conversation
+    /// may both pass, so a cap can be passed by one file.
+    fn within_conversation_caps(&self, id: &str, size: u64) -> Result<(), ApiError> {
+        let caps = &self.inner.config.attachments;
+        let (files, bytes) = self.attachments_of(id)?;
+        if files >= caps.max_files_per_conversation as u64 {
+            return Err(ApiError::new(
+                ErrorKind::TooLarge,
+                "attachment_quota_exceeded",
+                format!(
+                    "this conversation holds {files} files, its most \
+                     ([attachments] max_files_per_conversation)"
+                ),
+            ));
+        }
+        if bytes + size > caps.max_bytes_per_conversation {
+            return Err(ApiError::new(
+                ErrorKind::TooLarge,
+                "attachment_quota_exceeded",
+                format!(
+                    "this conversation's files would pass {} bytes \
+                     ([attachments] max_bytes_per_conversation)",
+                    caps.max_bytes_per_conversation
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// How many files conversation `id`'s log names, and their bytes.
+    pub(super) fn attachments_of(&self, id: &str) -> Result<(u64, u64), ApiError> {
+        let log = self.inner.store.read(id, 0)?;
+        Ok(log.iter().fold((0, 0), |(n, b), r| match &r.event {
+            Event::Attachment { size, .. } => (n + 1, b + size),
+            _ => (n, b),
+        }))
+    }
+
+    /// Counts `size` more bytes against `[attachments] max_total_bytes`
+    /// (507 `attachment_storage_full` when they do not fit).
+    fn reserve_storage(&self, size: u64) -> Result<(), ApiError> {
+        let cap = self.inner.config.attachments.max_total_bytes;
+        let mut total = self
+            .inner
+            .attachment_usage
+            .total
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let now = match *total {
+            Some(t) => t,
+            None => self.inner.store.attachment_bytes()?,
+        };
+        if cap > 0 && now + size > cap {
+            *total = Some(now);
+            return Err(ApiError::new(
+                ErrorKind::StorageFull,
+                "attachment_storage_full",
+                "the server's storage for files is full ([attachments] max_total_bytes); \
+                 try again later or send a smaller file",
+            ));
+        }
+        *total = Some(now + size);
+        Ok(())
+    }
+
+    /// `size` bytes of attachments are no longer stored.
+    pub(super) fn storage_freed(&self, size: u64) {
+        let mut total = self
+            .inner
+            .attachment_usage
+            .total
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = total.as_mut() {
+            *t = t.saturating_sub(size);
         }
     }
 
@@ -151,6 +251,34 @@ impl App {
             .attachment(id, attachment)?
             .ok_or_else(gone)?;
         Ok(AttachmentFile { kind, name, bytes })
+    }
+}
+
+/// How long a file link (`App::file_link`) opens its file.
+pub const LINK_SECS: i64 = 24 * 3600;
+
+impl App {
+    /// A link to one file for a visitor's `<img src>` (which cannot send
+    /// the token in a header): its expiry (Unix seconds, `LINK_SECS` from
+    /// now) and an HMAC under the server's secret of `file:` conversation,
+    /// attachment and expiry. It opens that one file until then, nothing
+    /// else, and says nothing of the visitor's token.
+    pub fn file_link(&self, id: &str, attachment: &str) -> (i64, String) {
+        let exp = self.now_ms() / 1000 + LINK_SECS;
+        (exp, self.file_sig(id, attachment, exp))
+    }
+
+    /// Whether `sig` is `file_link`'s signature for this file and `exp`
+    /// has not passed.
+    pub fn file_link_valid(&self, id: &str, attachment: &str, exp: i64, sig: &str) -> bool {
+        exp >= self.now_ms() / 1000 && auth::same(&self.file_sig(id, attachment, exp), sig)
+    }
+
+    fn file_sig(&self, id: &str, attachment: &str, exp: i64) -> String {
+        auth::sign(
+            &self.inner.secret,
+            format!("file:{id}:{attachment}:{exp}").as_bytes(),
+        )
     }
 }
 

@@ -30,6 +30,8 @@ pub enum ErrorKind {
     TooLarge,
     /// A body (an attachment) of a type we do not take.
     UnsupportedType,
+    /// The server's storage for it (attachments) is full.
+    StorageFull,
 }
 
 /// An operation that failed, as the client sees it.

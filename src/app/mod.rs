@@ -144,6 +144,9 @@ struct Inner {
     /// Wakes the email sender when the outbox gets an email (the webhook
     /// sender has its own `outbox`: one `notify_one` wakes one waiter).
     mail: tokio::sync::Notify,
+    /// Bytes of attachments stored, for `[attachments] max_total_bytes`
+    /// (`attachments.rs`).
+    attachment_usage: attachments::Usage,
 }
 
 /// The model and the intents, loaded (`App::load`).
@@ -302,6 +305,7 @@ impl App {
                 clock,
                 people: agents::People::new(&agents),
                 canned: canned::Canned::default(),
+                attachment_usage: attachments::Usage::default(),
                 mail: tokio::sync::Notify::new(),
                 store,
                 config,

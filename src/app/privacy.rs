@@ -180,7 +180,9 @@ impl App {
     /// Deletes `id` from the store and from what the app remembers of it.
     /// The caller holds its stripe and has checked it is not open.
     pub(super) fn remove_locked(&self, id: &str) -> Result<(), ApiError> {
+        let (_, files) = self.attachments_of(id)?;
         self.inner.store.delete(id)?;
+        self.storage_freed(files);
         self.inner.report_cache.forget(id);
         self.inner.inbox.remove(id);
         self.inner.states.forget(id);

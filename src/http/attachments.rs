@@ -2,13 +2,16 @@
 //! raw bytes as the request body (any `Content-Type`: it is ignored, the
 //! type is read from the content) with its name in the `name` query
 //! parameter: no multipart parser, and a client sends a `File` as it is.
-//! The body limit for these two routes is `[attachments] max_bytes`
-//! (`read_body` in `http/mod.rs`): an announced length over it is refused
-//! before a byte is read, a longer body is cut off once it passes it.
+//! The body limit for these two routes is `[attachments] max_bytes`: an
+//! announced length over it is refused before a byte is read (`read_body`
+//! in `http/mod.rs`, which matches these two routes exactly); the token is
+//! checked before the body is read (`read_upload`), and a longer body is
+//! cut off once it passes the limit.
 //!
 //! A file is served only to its conversation's visitor (the conversation
-//! token as a bearer, or as `?token=` for an `<img src>`, which cannot
-//! send headers) and to agents (their bearer token; the console fetches it
+//! token as a bearer, or for an `<img src>`, which cannot send headers, a
+//! signed link to that one file valid 24 hours: `link`; the visitor's
+//! token itself is never put in a URL) and to agents (their bearer token; the console fetches it
 //! and shows a `blob:` URL, so an agent token never sits in a URL). Any
 //! other token gets the 404 of a conversation that does not exist. It is
 //! served so that a browser cannot run it: the sniffed content type,
@@ -20,15 +23,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::api::Stored;
 use super::error::HttpError;
 use super::visitor::Authorized;
-use super::{agent_of, bearer, blocking, AgentAuth};
+use super::{agent_of, bearer, blocking, collect_body, AgentAuth};
 use crate::app::attachments::{too_large, AttachmentFile};
-use crate::app::{self, for_visitor, ApiError, App};
+use crate::app::{self, ApiError, App};
+use std::time::Duration;
 
 /// Where an upload's file name comes from.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -40,27 +44,47 @@ pub struct UploadQuery {
     pub name: Option<String>,
 }
 
-/// The credential an `<img src>` can carry.
+/// The credential an `<img src>` can carry: a file link's expiry and
+/// signature (`link`), which open that one file until then.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FileQuery {
-    /// The conversation's visitor token, for clients that cannot send an
-    /// `Authorization` header (an `<img src>`). It opens this
-    /// conversation's files only.
-    pub token: Option<String>,
+    /// The link's expiry, Unix seconds.
+    pub exp: Option<i64>,
+    /// The link's signature.
+    pub sig: Option<String>,
 }
 
-/// The body's bytes, at most `max` (the limit layer cut it off already; a
-/// body longer than that here is refused all the same).
-async fn bytes_of(body: RawBody, max: usize) -> Result<Vec<u8>, HttpError> {
-    axum::body::to_bytes(body, max.saturating_add(1))
-        .await
-        .map(|b| b.to_vec())
-        .map_err(|_| HttpError::from(too_large(max)))
+/// A link that opens one file without a token, until `expires_at`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FileLink {
+    /// The file's path with `exp` and `sig` (relative to the server).
+    pub url: String,
+    /// Unix seconds after which the link no longer opens the file.
+    pub expires_at: i64,
 }
 
-fn visible(mut s: app::Stored) -> Stored {
-    s.records = s.records.into_iter().filter_map(for_visitor).collect();
+/// An upload's bytes, read only now that its sender is known (the
+/// extractors before the body checked the token): at most `[attachments]
+/// max_bytes` (a longer body is cut off there, 413), within
+/// `body_read_timeout_secs` plus a second per 64 KiB of that limit (a
+/// client sending at least that fast always finishes; 408 otherwise).
+async fn read_upload(app: &App, body: RawBody) -> Result<Vec<u8>, Response> {
+    let max = app.config().attachments.max_bytes;
+    let deadline =
+        Duration::from_secs(app.config().limits.body_read_timeout_secs + (max / 65536) as u64);
+    let bytes = collect_body(body, max, deadline, || too_large(max).into()).await?;
+    Ok(bytes.to_vec())
+}
+
+/// What the visitor may see of a write: no internals, agents by their
+/// display names (`App::visitor_record`).
+fn visible(app: &App, mut s: app::Stored) -> Stored {
+    s.records = s
+        .records
+        .into_iter()
+        .filter_map(|r| app.visitor_record(r))
+        .collect();
     s.into()
 }
 
@@ -81,14 +105,14 @@ pub async fn upload(
     Authorized(id): Authorized,
     Query(q): Query<UploadQuery>,
     body: RawBody,
-) -> Result<Json<Stored>, HttpError> {
-    let bytes = bytes_of(body, app.config().attachments.max_bytes).await?;
-    Ok(Json(visible(
-        blocking(&app, move |app| {
-            app.attach(&id, None, q.name.as_deref(), bytes)
-        })
-        .await?,
-    )))
+) -> Result<Json<Stored>, Response> {
+    let bytes = read_upload(&app, body).await?;
+    let stored = blocking(&app, move |app| {
+        app.attach(&id, None, q.name.as_deref(), bytes)
+    })
+    .await
+    .map_err(IntoResponse::into_response)?;
+    Ok(Json(visible(&app, stored)))
 }
 
 /// Send a file (an agent holding the conversation), as the visitor does.
@@ -107,18 +131,18 @@ pub async fn agent_upload(
     Path(id): Path<String>,
     Query(q): Query<UploadQuery>,
     body: RawBody,
-) -> Result<Json<Stored>, HttpError> {
-    let bytes = bytes_of(body, app.config().attachments.max_bytes).await?;
-    Ok(Json(
-        blocking(&app, move |app| {
-            app.attach(&id, Some(&agent), q.name.as_deref(), bytes)
-        })
-        .await?
-        .into(),
-    ))
+) -> Result<Json<Stored>, Response> {
+    let bytes = read_upload(&app, body).await?;
+    let stored = blocking(&app, move |app| {
+        app.attach(&id, Some(&agent), q.name.as_deref(), bytes)
+    })
+    .await
+    .map_err(IntoResponse::into_response)?;
+    Ok(Json(stored.into()))
 }
 
-/// Fetch a file: for the conversation's visitor (bearer or `?token=`) and
+/// Fetch a file: for the conversation's visitor (bearer, or a signed link
+/// from `.../link`: `?exp=&sig=`) and
 /// agents (bearer). Served with its sniffed type, `nosniff`, a sandboxing
 /// CSP and a `Content-Disposition` (inline for images, attachment for
 /// PDFs).
@@ -136,11 +160,11 @@ pub async fn fetch(
     Query(q): Query<FileQuery>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    let allowed = match (bearer(&headers), q.token.as_deref()) {
-        (Some(t), _) if app.agent_for(t).is_some() => true,
-        (Some(t), _) => app.visitor_may(&id, t),
-        (None, Some(t)) => app.visitor_may(&id, t),
-        (None, None) => {
+    let allowed = match (bearer(&headers), q.exp, q.sig.as_deref()) {
+        (Some(t), _, _) if app.agent_for(t).is_some() => true,
+        (Some(t), _, _) => app.visitor_may(&id, t),
+        (None, Some(exp), Some(sig)) => app.file_link_valid(&id, &attachment, exp, sig),
+        (None, _, _) => {
             // Neither: say what is missing (as the other routes do).
             agent_of(&app, &headers)?;
             false
@@ -151,6 +175,31 @@ pub async fn fetch(
     }
     let file = blocking(&app, move |app| app.attachment_file(&id, &attachment)).await?;
     Ok(serve(file))
+}
+
+/// A link to one file for the conversation's visitor, for an `<img src>`
+/// or a link that opens in a new tab: it carries no token, only an expiry
+/// 24 hours away and a signature for this one file (another file, another
+/// conversation or a later time does not open with it).
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/attachments/{attachment}/link", tag = "visitor",
+    params(("id" = String, Path, description = "Conversation id"),
+           ("attachment" = String, Path, description = "Attachment id (from its `attachment` record)")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The link", body = FileLink)))]
+pub async fn link(
+    State(app): State<App>,
+    Path((id, attachment)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<FileLink>, HttpError> {
+    super::visitor::authorize(&app, &id, &headers)?;
+    if crate::store::check_attachment_id(&attachment).is_err() {
+        return Err(ApiError::not_found("attachment").into());
+    }
+    let (exp, sig) = app.file_link(&id, &attachment);
+    Ok(Json(FileLink {
+        url: format!("/api/v1/conversations/{id}/attachments/{attachment}?exp={exp}&sig={sig}"),
+        expires_at: exp,
+    }))
 }
 
 /// The response that shows a file and never runs it.
@@ -184,7 +233,7 @@ fn serve(file: AttachmentFile) -> Response {
     );
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=3600"),
+        HeaderValue::from_static("private, no-store"),
     );
     h.insert(
         header::REFERRER_POLICY,

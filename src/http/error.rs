@@ -54,6 +54,7 @@ pub fn status_of(kind: ErrorKind) -> u16 {
         ErrorKind::Internal => 500,
         ErrorKind::TooLarge => 413,
         ErrorKind::UnsupportedType => 415,
+        ErrorKind::StorageFull => 507,
     }
 }
 

@@ -275,13 +275,17 @@ pub fn router(app: App) -> Router {
         .routes(routes!(attachments::upload))
         .routes(routes!(attachments::agent_upload))
         .routes(routes!(attachments::fetch))
+        .routes(routes!(attachments::link))
         .routes(routes!(canned::for_conversation))
         .routes(routes!(canned::read, canned::write))
         .split_for_parts();
     finish_document(&mut doc);
     let doc = serde_json::to_value(&doc).unwrap_or_default();
     let limits = &app.config().limits;
+    // The body is read inside the rate limit: a limited client is refused
+    // before its body is read.
     let api = api
+        .layer(axum::middleware::from_fn_with_state(app.clone(), read_body))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             per_ip_limit,
@@ -300,7 +304,6 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(metrics))
         .fallback(error::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(limits.body_bytes))
-        .layer(axum::middleware::from_fn_with_state(app.clone(), read_body))
         // Inside the JSON-error layer, so a panic's 500 gets the error shape
         // (and is counted) like any other.
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
@@ -400,33 +403,81 @@ async fn per_ip_limit(State(app): State<App>, req: Request, next: Next) -> Respo
     next.run(req).await
 }
 
-/// Reads a request's whole body before any handler runs: an announced
-/// length over the limit is refused at once (413), a body that grows past
-/// it is cut off there (413: at most the limit is ever held), and a body
-/// that does not arrive within `body_read_timeout_secs` is answered 408.
-/// Either way the connection is closed, so a stalled client holds nothing
-/// for long. The bodies are small JSON documents, except attachment
-/// uploads (up to `[attachments] max_bytes`).
+/// Whether a request is one of the two attachment uploads
+/// (`http/attachments.rs`): exactly `POST /api/v1/conversations/{id}/attachments`
+/// or `POST /api/v1/agent/conversations/{id}/attachments`, nothing else
+/// that merely ends the same way.
+pub(crate) fn is_upload(method: &Method, path: &str) -> bool {
+    if method != Method::POST {
+        return false;
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    matches!(
+        segments.as_slice(),
+        ["", "api", "v1", "conversations", id, "attachments"]
+            | ["", "api", "v1", "agent", "conversations", id, "attachments"]
+            if !id.is_empty()
+    )
+}
+
+/// A response that also closes the connection (the rest of a body that
+/// was not read is not waited for).
+pub(crate) fn closing(e: HttpError) -> Response {
+    let mut res = e.into_response();
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
+}
+
+/// Reads a body of at most `max` bytes within `deadline`: a body that grows
+/// past `max` is cut off there (`too_large`: at most `max` is ever held),
+/// one that does not arrive in time is answered 408; both close the
+/// connection.
+pub(crate) async fn collect_body(
+    body: axum::body::Body,
+    max: usize,
+    deadline: Duration,
+    too_large: impl Fn() -> HttpError,
+) -> Result<axum::body::Bytes, Response> {
+    match tokio::time::timeout(deadline, Limited::new(body, max).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(closing(too_large())),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "reading a body failed");
+            Err(closing(HttpError::new(
+                400,
+                "bad_request",
+                "the request body could not be read",
+            )))
+        }
+        Err(_) => Err(closing(HttpError::new(
+            408,
+            "request_timeout",
+            format!("the body did not arrive within {} s", deadline.as_secs()),
+        ))),
+    }
+}
+
+/// Reads an API request's whole body before its handler runs, inside the
+/// per-address rate limit (so a limited client is refused before it sends
+/// a byte of body): an announced length over the limit is refused at once
+/// (413), a body that grows past it is cut off there, one that does not
+/// arrive within `body_read_timeout_secs` is answered 408 (`collect_body`).
+/// The bodies are small JSON documents. The two attachment uploads
+/// (`is_upload`) only get their announced length checked against
+/// `[attachments] max_bytes` here: their handlers check the token first
+/// and read the body after (`attachments::read_upload`), so no one without
+/// a token makes the server hold a file-sized body.
 async fn read_body(State(app): State<App>, req: Request, next: Next) -> Response {
     let limits = &app.config().limits;
-    let close = |e: HttpError| {
-        let mut res = e.into_response();
-        res.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        res
-    };
-    // An attachment upload (`http/attachments.rs`) may be as large as
-    // `[attachments] max_bytes`; every other body is a small JSON document.
-    let upload = req.method() == Method::POST
-        && req.uri().path().starts_with("/api/v1/")
-        && req.uri().path().ends_with("/attachments");
+    let upload = is_upload(req.method(), req.uri().path());
     let max = if upload {
         app.config().attachments.max_bytes
     } else {
         limits.body_bytes
     };
-    let too_large = || {
-        close(if upload {
+    let too_large = move || {
+        if upload {
             crate::app::attachments::too_large(max).into()
         } else {
             HttpError::new(
@@ -434,7 +485,7 @@ async fn read_body(State(app): State<App>, req: Request, next: Next) -> Response
                 "payload_too_large",
                 format!("the body is over {max} bytes"),
             )
-        })
+        }
     };
     let announced = req
         .headers()
@@ -442,35 +493,19 @@ async fn read_body(State(app): State<App>, req: Request, next: Next) -> Response
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if announced.is_some_and(|n| n > max as u64) {
-        return too_large();
+        return closing(too_large());
     }
-    if req.body().is_end_stream() {
+    if upload || req.body().is_end_stream() {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
-    // An upload may take longer: one more second per 64 KiB of its limit
-    // (a client sending at least that fast always finishes).
-    let extra = if upload { (max / 65536) as u64 } else { 0 };
-    let deadline = Duration::from_secs(limits.body_read_timeout_secs + extra);
-    match tokio::time::timeout(deadline, Limited::new(body, max).collect()).await {
-        Ok(Ok(collected)) => {
-            let body = axum::body::Body::from(collected.to_bytes());
-            next.run(Request::from_parts(parts, body)).await
+    let deadline = Duration::from_secs(limits.body_read_timeout_secs);
+    match collect_body(body, max, deadline, too_large).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
         }
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => too_large(),
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "reading a body failed");
-            close(HttpError::new(
-                400,
-                "bad_request",
-                "the request body could not be read",
-            ))
-        }
-        Err(_) => close(HttpError::new(
-            408,
-            "request_timeout",
-            format!("the body did not arrive within {} s", deadline.as_secs()),
-        )),
+        Err(res) => res,
     }
 }
 

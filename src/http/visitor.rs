@@ -29,7 +29,7 @@ fn visible(app: &App, mut s: app::Stored) -> Stored {
 }
 
 /// The conversation `id` if `headers` carry its token.
-pub(super) fn authorize(app: &App, id: &str, headers: &HeaderMap) -> Result<(), HttpError> {
+pub(crate) fn authorize(app: &App, id: &str, headers: &HeaderMap) -> Result<(), HttpError> {
     let Some(token) = bearer(headers) else {
         return Err(ApiError::unauthorized(
             "a conversation token is required (Authorization: Bearer …)",

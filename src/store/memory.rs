@@ -478,4 +478,13 @@ impl Store for MemStore {
             .remove(&(conversation.to_string(), attachment.to_string()));
         Ok(())
     }
+
+    fn attachment_bytes(&self) -> Result<u64> {
+        Ok(self
+            .lock()
+            .attachments
+            .values()
+            .map(|b| b.len() as u64)
+            .sum())
+    }
 }

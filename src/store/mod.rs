@@ -356,6 +356,9 @@ pub trait Store: Send + Sync {
     /// Deletes one attachment's bytes (nothing if absent): what a failed
     /// append undoes.
     fn delete_attachment(&self, conversation: &str, attachment: &str) -> Result<()>;
+    /// The bytes of all stored attachments together: read once at start
+    /// (it reads every file), then kept up to date by the app.
+    fn attachment_bytes(&self) -> Result<u64>;
 }
 
 /// Checks an attachment id: 1 to 64 bytes of `[A-Za-z0-9_-]`, like a

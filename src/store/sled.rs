@@ -1603,6 +1603,13 @@ impl Store for SledStore {
         self.durable()
     }
 
+    fn attachment_bytes(&self) -> Result<u64> {
+        self.attachments
+            .iter()
+            .values()
+            .try_fold(0u64, |sum, v| Ok(sum + v.map_err(db_err)?.len() as u64))
+    }
+
     fn outbox(&self) -> Result<Vec<(String, Vec<u8>)>> {
         self.outbox
             .iter()

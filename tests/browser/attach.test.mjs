@@ -91,10 +91,12 @@ test('a damaged-item photo sent from the widget shows in the console; a PDF come
   // The agent sends a return label; the visitor gets a link to it.
   await a.locator('#attach-file').setInputFiles({ name: 'return label.pdf', mimeType: 'application/pdf', buffer: PDF });
   await a.locator('#events .ev.attach.agent').filter({ hasText: 'return label.pdf' }).waitFor(WAIT);
-  const link = widget(v, '.msg.att.agent a').filter({ hasText: 'return label.pdf' });
+  const link = widget(v, '.msg.att.agent a[href]').filter({ hasText: 'return label.pdf' });
   await link.waitFor(WAIT);
   assert.equal(await link.getAttribute('rel'), 'noopener noreferrer');
   const href = await link.getAttribute('href');
+  assert.match(href, /[?]exp=\d+&sig=[0-9a-f]+$/, 'a signed link, no token in it');
+  assert.doesNotMatch(href, /token=/);
   const res = await fetch(href);
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('content-type'), 'application/pdf');

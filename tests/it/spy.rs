@@ -166,4 +166,7 @@ impl Store for Spy {
     fn delete_attachment(&self, conversation: &str, attachment: &str) -> Result<()> {
         self.inner.delete_attachment(conversation, attachment)
     }
+    fn attachment_bytes(&self) -> Result<u64> {
+        self.inner.attachment_bytes()
+    }
 }

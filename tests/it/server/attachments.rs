@@ -89,8 +89,8 @@ async fn a_damaged_item_photo_reaches_the_agent_and_no_one_else() {
     assert!(e.get("agent").is_none(), "sent by the visitor: {e}");
     let att = e["id"].as_str().unwrap().to_string();
 
-    // The visitor sees it in the log and fetches it, by bearer and by
-    // ?token= (what an <img src> carries).
+    // The visitor sees it in the log and fetches it, by bearer and by a
+    // signed link (what an <img src> carries).
     let log = call(
         "GET",
         &app.url(&format!("/api/v1/conversations/{}/events", v.id)),
@@ -113,15 +113,7 @@ async fn a_damaged_item_photo_reaches_the_agent_and_no_one_else() {
             &[],
         )
         .await,
-        raw(
-            "GET",
-            &format!("{}?token={}", file_url(&app, &v, &att), v.token),
-            None,
-            None,
-            vec![],
-            &[],
-        )
-        .await,
+        raw("GET", &link(&app, &v, &att).await, None, None, vec![], &[]).await,
     ] {
         assert_eq!(res.status, 200, "{}", res.text);
         assert_eq!(header(&res, "content-type"), "image/png");
@@ -133,7 +125,8 @@ async fn a_damaged_item_photo_reaches_the_agent_and_no_one_else() {
         assert!(
             header(&res, "content-disposition").starts_with("inline; filename=\"vase photo.png\"")
         );
-        assert!(header(&res, "cache-control").starts_with("private"));
+        // Not kept by the browser: an erased file is gone from it too.
+        assert_eq!(header(&res, "cache-control"), "private, no-store");
     }
     let got = reqwest_bytes(&file_url(&app, &v, &att), &v.token).await;
     assert_eq!(got, PNG, "the bytes come back as sent");
@@ -208,33 +201,32 @@ async fn a_damaged_item_photo_reaches_the_agent_and_no_one_else() {
     assert_eq!(header(&res, "content-type"), "application/pdf");
     assert!(header(&res, "content-disposition").starts_with("attachment; filename=\"label.pdf\""));
 
-    // Another visitor's token, in either place, gets nothing; nor does no
-    // token, or a made-up attachment id.
+    // Another visitor's token, or their link to this file, gets nothing;
+    // nor does no token, or a made-up attachment id.
     let other = app.new_visitor("Eve").await;
-    for res in [
-        raw(
-            "GET",
-            &file_url(&app, &v, &att),
-            Some(&other.token),
-            None,
-            vec![],
-            &[],
-        )
-        .await,
-        raw(
-            "GET",
-            &format!("{}?token={}", file_url(&app, &v, &att), other.token),
-            None,
-            None,
-            vec![],
-            &[],
-        )
-        .await,
-    ] {
-        assert_eq!(res.status, 404, "{}", res.text);
-        assert_eq!(res.body["error"]["code"], "not_found");
-        assert!(!res.text.contains("PNG"));
-    }
+    let theirs = call(
+        "GET",
+        &app.url(&format!(
+            "/api/v1/conversations/{}/attachments/{att}/link",
+            v.id
+        )),
+        Some(&other.token),
+        None,
+    )
+    .await;
+    assert_eq!(theirs.status, 404, "{}", theirs.text);
+    let res = raw(
+        "GET",
+        &file_url(&app, &v, &att),
+        Some(&other.token),
+        None,
+        vec![],
+        &[],
+    )
+    .await;
+    assert_eq!(res.status, 404, "{}", res.text);
+    assert_eq!(res.body["error"]["code"], "not_found");
+    assert!(!res.text.contains("PNG"));
     // Another conversation's id with the other visitor's own token: the
     // file is not in that conversation.
     let res = raw(
@@ -272,6 +264,24 @@ async fn a_damaged_item_photo_reaches_the_agent_and_no_one_else() {
     )
     .await;
     assert_eq!(r.status, 404, "{}", r.text);
+}
+
+/// The visitor's signed link to a file (`.../link`), as a full URL.
+async fn link(app: &TestApp, v: &Visitor, att: &str) -> String {
+    let r = call(
+        "GET",
+        &app.url(&format!(
+            "/api/v1/conversations/{}/attachments/{att}/link",
+            v.id
+        )),
+        Some(&v.token),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let url = r.body["url"].as_str().unwrap().to_string();
+    assert!(!url.contains(&v.token), "no token in a link: {url}");
+    app.url(&url)
 }
 
 /// The body of a GET as bytes (the `Res` helper keeps text).
@@ -595,4 +605,337 @@ async fn the_retention_sweep_deletes_the_files_of_what_it_deletes() {
     assert_eq!(app.app.sweep_retention().unwrap(), vec![old.id.clone()]);
     assert_eq!(app.app.store().attachment(&old.id, &att).unwrap(), None);
     assert_eq!(stored_files(&app).len(), 1, "the recent one's file stays");
+}
+
+/// Sends only a request's head (announcing a body of `length` bytes that
+/// never comes) and returns the answer the server gives within a second.
+async fn answer_to_head(addr: &str, head_line: &str, auth: Option<&str>, length: usize) -> String {
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = auth
+        .map(|t| format!("authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "{head_line} HTTP/1.1\r\nhost: x\r\n{auth}content-type: image/png\r\n\
+         content-length: {length}\r\n\r\n"
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let n = match tokio::time::timeout_at(deadline, sock.read(&mut buf)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(_)) => 0,
+            Err(_) => panic!(
+                "no full answer within a second to {head_line}: {:?}",
+                String::from_utf8_lossy(&answer)
+            ),
+        };
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&answer).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if body.len() >= len {
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(&answer).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_body_is_read_before_the_token_is_checked_or_for_a_route_that_does_not_exist() {
+    let app = spawn_app("", |s| s).await;
+    let v = app.new_visitor("Mallory").await;
+    // 900 kB announced, none sent: each is answered at once, so the
+    // server read none of it.
+    for (line, auth, status) in [
+        (
+            format!("POST /api/v1/conversations/{}/attachments?name=x.png", v.id),
+            None,
+            "401",
+        ),
+        (
+            format!("POST /api/v1/conversations/{}/attachments?name=x.png", v.id),
+            Some("not-a-token"),
+            "404",
+        ),
+        (
+            format!(
+                "POST /api/v1/agent/conversations/{}/attachments?name=x.png",
+                v.id
+            ),
+            None,
+            "401",
+        ),
+        (
+            format!(
+                "POST /api/v1/agent/conversations/{}/attachments?name=x.png",
+                v.id
+            ),
+            Some(v.token.as_str()),
+            "401",
+        ),
+        ("POST /api/v1/nothing/attachments".to_string(), None, "404"),
+        (
+            format!("POST /api/v1/conversations/{}/x/attachments", v.id),
+            Some(v.token.as_str()),
+            "404",
+        ),
+    ] {
+        let answer = answer_to_head(&app.addr, &line, auth, 900_000).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{line}: {answer}"
+        );
+        assert!(answer.contains("\"error\""), "{line}: {answer}");
+    }
+    // The real upload with its token still takes the body it announced.
+    let r = upload(&app, &v, "x.png", "image/png", &PNG).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_address_is_refused_before_its_upload_is_read() {
+    let app = spawn_app("[limits]\nrequests_per_ip_per_minute = 3\n", |s| s).await;
+    let v = app.new_visitor("Flood").await;
+    let mut last = 0;
+    for _ in 0..5 {
+        last = upload(&app, &v, "x.png", "image/png", &PNG).await.status;
+    }
+    assert_eq!(last, 429, "the address is over its limit");
+    let answer = answer_to_head(
+        &app.addr,
+        &format!("POST /api/v1/conversations/{}/attachments?name=x.png", v.id),
+        Some(&v.token),
+        900_000,
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_sees_the_display_name_of_the_agent_who_sent_a_file() {
+    let app = spawn_app("", |s| s).await;
+    let agent = app.online_agent("sam").await;
+    let r = call(
+        "PATCH",
+        &app.url("/api/v1/admin/agents/sam"),
+        Some(&app.admin),
+        Some(json!({"display_name": "Sam Lee"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = app.new_visitor("Dana").await;
+    assert_eq!(app.say(&v, "my parcel is damaged", "m1").await.status, 200);
+    let h = call(
+        "POST",
+        &app.url(&format!("/api/v1/conversations/{}/handoff", v.id)),
+        Some(&v.token),
+        None,
+    )
+    .await;
+    assert_eq!(h.status, 200, "{}", h.text);
+    let c = call(
+        "POST",
+        &app.url(&format!("/api/v1/agent/conversations/{}/claim", v.id)),
+        Some(&agent),
+        None,
+    )
+    .await;
+    assert_eq!(c.status, 200, "{}", c.text);
+    let r = raw(
+        "POST",
+        &app.url(&format!(
+            "/api/v1/agent/conversations/{}/attachments?name=label.pdf",
+            v.id
+        )),
+        Some(&agent),
+        Some("application/pdf"),
+        PDF.to_vec(),
+        &[],
+    )
+    .await;
+    let e = attachment_of(&r);
+    assert_eq!(e["agent"], "sam", "agents see the login name");
+    let log = call(
+        "GET",
+        &app.url(&format!("/api/v1/conversations/{}/events", v.id)),
+        Some(&v.token),
+        None,
+    )
+    .await;
+    assert_eq!(log.status, 200, "{}", log.text);
+    let seen: Vec<&Value> = log.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["event"]["type"] == "attachment")
+        .collect();
+    assert_eq!(seen.len(), 1, "{}", log.text);
+    assert_eq!(seen[0]["event"]["agent"], "Sam Lee", "{}", log.text);
+    assert!(!log.text.contains("\"sam\""), "{}", log.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_caps_per_conversation_and_in_total() {
+    let app = spawn_app(
+        "[attachments]\nmax_bytes = 100000\nmax_files_per_conversation = 3\n\
+         max_bytes_per_conversation = 250000\nmax_total_bytes = 400000\n",
+        |s| s,
+    )
+    .await;
+    let agent = app.online_agent("sam").await;
+    let mut big = PNG.to_vec();
+    big.resize(100_000, 0);
+    // Files per conversation: the fourth is refused.
+    let few = app.new_visitor("Few").await;
+    for _ in 0..3 {
+        attachment_of(&upload(&app, &few, "x.png", "image/png", &PNG).await);
+    }
+    let r = upload(&app, &few, "x.png", "image/png", &PNG).await;
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "attachment_quota_exceeded");
+    // Bytes per conversation: a third 100 kB file would pass 250 kB.
+    let heavy = app.new_visitor("Heavy").await;
+    for _ in 0..2 {
+        attachment_of(&upload(&app, &heavy, "b.png", "image/png", &big).await);
+    }
+    let r = upload(&app, &heavy, "b.png", "image/png", &big).await;
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "attachment_quota_exceeded");
+    // An agent's file counts too.
+    let r = raw(
+        "POST",
+        &app.url(&format!(
+            "/api/v1/agent/conversations/{}/attachments?name=l.pdf",
+            few.id
+        )),
+        Some(&agent),
+        Some("application/pdf"),
+        PDF.to_vec(),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "attachment_quota_exceeded");
+    // In total: 210 + 200000 stored; one more 100 kB file fits, a second
+    // would pass 400 kB.
+    let third = app.new_visitor("Third").await;
+    attachment_of(&upload(&app, &third, "c.png", "image/png", &big).await);
+    let r = upload(&app, &third, "c.png", "image/png", &big).await;
+    assert_eq!(r.status, 507, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "attachment_storage_full");
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("full"));
+    // Erasing a conversation frees its share.
+    let c = call(
+        "POST",
+        &app.url(&format!("/api/v1/agent/conversations/{}/close", heavy.id)),
+        Some(&agent),
+        None,
+    )
+    .await;
+    assert_eq!(c.status, 200, "{}", c.text);
+    let d = call(
+        "DELETE",
+        &app.url(&format!("/api/v1/admin/conversations/{}", heavy.id)),
+        Some(&app.admin),
+        None,
+    )
+    .await;
+    assert!(d.status == 200 || d.status == 204, "{}", d.text);
+    attachment_of(&upload(&app, &third, "c.png", "image/png", &big).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_link_opens_that_file_only_and_the_visitor_token_is_no_url_credential() {
+    let app = spawn_app("", |s| s).await;
+    let v = app.new_visitor("Dana").await;
+    let one = attachment_of(&upload(&app, &v, "one.png", "image/png", &PNG).await)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let two = attachment_of(&upload(&app, &v, "two.pdf", "application/pdf", PDF).await)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The full visitor token in the URL no longer opens a file.
+    let r = raw(
+        "GET",
+        &format!("{}?token={}", file_url(&app, &v, &one), v.token),
+        None,
+        None,
+        vec![],
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    // The link to one file opens it, and not the other one.
+    let url = link(&app, &v, &one).await;
+    let r = raw("GET", &url, None, None, vec![], &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(header(&r, "content-type"), "image/png");
+    let query = url.split_once('?').unwrap().1;
+    let r = raw(
+        "GET",
+        &format!("{}?{query}", file_url(&app, &v, &two)),
+        None,
+        None,
+        vec![],
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert!(!r.text.contains("PDF"));
+    // Nor does it open with a later expiry or a changed signature.
+    let (exp, sig) = query.split_once("&sig=").unwrap();
+    let exp: i64 = exp.trim_start_matches("exp=").parse().unwrap();
+    for q in [
+        format!("exp={}&sig={sig}", exp + 1),
+        format!(
+            "exp={exp}&sig={}",
+            sig.replace(&sig[..1], if &sig[..1] == "0" { "1" } else { "0" })
+        ),
+    ] {
+        let r = raw(
+            "GET",
+            &format!("{}?{q}", file_url(&app, &v, &one)),
+            None,
+            None,
+            vec![],
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 404, "{q}: {}", r.text);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_link_stops_working_after_24_hours() {
+    let clock = frontdesk::util::clock::Clock::manual(1_780_000_000_000);
+    let app = spawn_app_clocked("", |s| s, clock.clone()).await;
+    let v = app.new_visitor("Dana").await;
+    let one = attachment_of(&upload(&app, &v, "one.png", "image/png", &PNG).await)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = link(&app, &v, &one).await;
+    clock.advance(23 * 3600 * 1000);
+    assert_eq!(raw("GET", &url, None, None, vec![], &[]).await.status, 200);
+    clock.advance(2 * 3600 * 1000);
+    let r = raw("GET", &url, None, None, vec![], &[]).await;
+    assert_eq!(r.status, 404, "{}", r.text);
 }
