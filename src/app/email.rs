@@ -307,8 +307,8 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
         }
         None => return shutdown.await,
     };
-    // A (re)start sends what is due and what was waiting for a retry.
-    let mut first_pass = true;
+    // A (re)start sends what is due, each entry at its own time: a reply
+    // still waits out `batch_secs`, a retry its backoff.
     loop {
         let entries: Vec<(String, Pending)> = blocking(&app, |app| app.store().outbox())
             .await
@@ -332,7 +332,7 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
                 continue;
             }
             let now = now_ms();
-            if p.next_at_ms > now && !first_pass {
+            if p.next_at_ms > now {
                 wake = wake.min(p.next_at_ms);
                 continue;
             }
@@ -412,7 +412,6 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
                 }
             }
         }
-        first_pass = false;
         let nap = Duration::from_millis((wake - now_ms()).clamp(0, 60_000) as u64);
         tokio::select! {
             _ = &mut shutdown => return,

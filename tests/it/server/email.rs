@@ -741,3 +741,49 @@ async fn email_settings_are_checked_at_start() {
     assert_eq!(email.port, 587);
     assert!(!format!("{email:?}").contains("hunter22"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_a_queued_reply_still_waits_its_batch_time() {
+    if !smtp_available("after_a_restart_a_queued_reply_still_waits_its_batch_time") {
+        return;
+    }
+    let smtp = Smtp::start(free_port(), None);
+    let s = setup(&email_config(smtp.port, 8, ""), None);
+    let srv = Server::start(&s);
+    let admin = srv.admin.clone();
+    let sam = srv.new_agent("sam").await;
+    call(
+        "PUT",
+        &srv.url("/api/v1/agent/presence"),
+        Some(&sam),
+        Some(json!({"presence": "online"})),
+    )
+    .await;
+    let v = visitor_with_email(&srv, "ada@example.com").await;
+    with_agent(&srv, &v, &sam).await;
+    let queued = Instant::now();
+    let r = agent_do(
+        &srv,
+        &v,
+        &sam,
+        "messages",
+        Some("Your refund is on its way."),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    srv.stop();
+    let srv = Server::start_with(&s, Some(admin));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        queued.elapsed() < Duration::from_secs(7),
+        "the restart took too long to tell"
+    );
+    assert_eq!(smtp.received().len(), 0, "sent before its batch time");
+    let got = smtp.exactly(1, Duration::from_millis(500)).await;
+    assert!(queued.elapsed() >= Duration::from_secs(8));
+    assert!(got[0]["body"]
+        .as_str()
+        .unwrap()
+        .contains("Your refund is on its way."));
+    drop(srv);
+}
