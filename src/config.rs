@@ -75,6 +75,8 @@ pub struct RawEmail {
     pub notify: Option<Vec<String>>,
     /// Agent replies within this many seconds go out as one email.
     pub batch_secs: Option<u64>,
+    /// Transcript emails at most per hour, over all conversations.
+    pub transcripts_per_hour: Option<u32>,
 }
 
 /// `[widget]`: what the embeddable widget does beyond its texts.
@@ -110,6 +112,9 @@ pub struct Email {
     pub public_url: String,
     pub notify: Vec<String>,
     pub batch_secs: u64,
+    /// Transcript emails at most per hour, over all conversations (each
+    /// goes only to the address its visitor left, once).
+    pub transcripts_per_hour: u32,
 }
 
 /// `[widget]` compiled.
@@ -862,13 +867,21 @@ fn email(raw: &RawEmail) -> Result<Option<Email>, String> {
         EmailTls::Tls => 465,
     });
     let from = raw.from.clone().unwrap_or_default();
-    let bare = from
+    // Parsed as the sender will (lettre's `Mailbox`), so a value the
+    // sender would refuse stops the start instead of silently turning
+    // email off while the widget still promises it.
+    let plausible = from
         .rsplit_once('<')
         .map_or(from.as_str(), |(_, a)| a.trim_end_matches('>'));
-    if !plausible_email(bare.trim()) {
+    if !plausible_email(plausible.trim()) || from.parse::<lettre::message::Mailbox>().is_err() {
         return Err(format!(
-            "from: {from:?} is not an address like \"Shop <help@shop.example>\" (required with a host)"
+            "from: {from:?} is not an address like \"Shop <help@shop.example>\" (required with a host; quote a name with a comma: \"\\\"Shop, Inc.\\\" <help@shop.example>\")"
         ));
+    }
+    if tls != EmailTls::None {
+        if let Err(e) = lettre::transport::smtp::client::TlsParameters::new(host.to_string()) {
+            return Err(format!("host: {host:?} cannot be used with tls: {e}"));
+        }
     }
     let public_url = raw.public_url.clone().unwrap_or_default();
     if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
@@ -895,6 +908,7 @@ fn email(raw: &RawEmail) -> Result<Option<Email>, String> {
         public_url,
         notify,
         batch_secs: raw.batch_secs.unwrap_or(60),
+        transcripts_per_hour: raw.transcripts_per_hour.unwrap_or(100),
     }))
 }
 
@@ -1194,6 +1208,9 @@ max_total_bytes = 5368709120
 # public_url = "https://shop.example/help"
 notify = []
 batch_secs = 60
+# Transcripts go only to the address the visitor left, once per
+# conversation, and at most this many an hour in all.
+transcripts_per_hour = 100
 
 # The widget: prechat asks for a name (optional) and an email (checked)
 # before the first message; agents see them as the visitor's identity.
@@ -1282,6 +1299,7 @@ mod tests {
             "max_total_bytes",
             "notify",
             "batch_secs",
+            "transcripts_per_hour",
             "prechat",
         ] {
             assert!(DEFAULT_CONFIG.contains(&format!("\n{key} = ")), "{key}");

@@ -512,8 +512,9 @@
   }
 
   // ---- email: the transcript at the close -------------------------------
-  // Only when the server sends email. The address the visitor gave is
-  // filled in; the server checks it again.
+  // Only when the server sends email, and only to the address left in the
+  // conversation (the server sends it nowhere else, once): shown read-only
+  // when known; otherwise the visitor leaves one here first.
   var knownEmail = '';
   function transcriptOffer() {
     if (!CONF.email) return;
@@ -522,15 +523,22 @@
     i.type = 'email';
     i.required = true;
     i.value = knownEmail || identity.email || '';
+    i.readOnly = !!knownEmail;
     i.setAttribute('aria-label', S.email);
     i.placeholder = S.email;
     var b = el('button', null, S.transcript);
     b.type = 'submit';
     f.append(i, b);
+    function send() {
+      api('POST', '/transcript', {}).then(function (r) {
+        if (r && !r.refused) { f.remove(); sys(t('transcriptSent', { email: r.email })); }
+      });
+    }
     f.addEventListener('submit', function (e) {
       e.preventDefault();
-      api('POST', '/transcript', { email: i.value.trim() }).then(function (r) {
-        if (r && !r.refused) { f.remove(); sys(t('transcriptSent', { email: r.email })); }
+      if (knownEmail) { send(); return; }
+      api('POST', '/email', { email: i.value.trim() }).then(function (r) {
+        if (r) { take(r.records); send(); }
       });
     });
     log.append(f);

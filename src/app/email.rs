@@ -45,6 +45,10 @@ use crate::email::{Mail, SendError, Smtp};
 pub const PREFIX: &str = "mail-";
 /// Tries before an email is given up (about a day of backoff).
 pub const MAX_ATTEMPTS: u32 = 30;
+/// Settings key of the hourly transcript count (`[hour, count]`).
+const CAP_KEY: &str = "email-transcripts-hour";
+/// Settings keys marking a conversation whose transcript was queued.
+const SENT_PREFIX: &str = "email-transcript-sent:";
 /// How long a resume link works.
 pub const LINK_DAYS: i64 = 30;
 
@@ -148,47 +152,102 @@ impl App {
         out
     }
 
-    /// Queues the transcript of `id` for `to` (else the address the
-    /// visitor left). The conversation must be closed: the transcript is
-    /// asked for at the close.
+    /// Queues the transcript of `id` for the address the visitor left in
+    /// the conversation (the pre-chat form, `identify` or "leave my
+    /// email"): a transcript goes nowhere else, so the shop's sender
+    /// cannot be made to mail visitor-written text to strangers. `to`, when
+    /// given, must be that address (422 `email_mismatch`); none left is 422
+    /// `no_email`. The conversation must be closed (the transcript is asked
+    /// for at the close); one transcript per conversation (409
+    /// `transcript_sent`), and at most `[email] transcripts_per_hour` in
+    /// all (429).
     pub fn email_transcript(&self, id: &str, to: Option<String>) -> Result<String, ApiError> {
-        if !self.email_on() {
+        let Some(cfg) = &self.inner.config.email else {
             return Err(ApiError::conflict(
                 "email_off",
                 "this server sends no email (no [email] host is configured)",
             ));
+        };
+        let left = self.transcript_check(id, to)?;
+        // The hourly cap over every conversation, kept in the store so a
+        // restart does not reset it.
+        {
+            let _cap = self.stripe(CAP_KEY);
+            let hour = now_ms() / 3_600_000;
+            let (at, used) = self
+                .inner
+                .store
+                .setting(CAP_KEY)?
+                .and_then(|v| serde_json::from_slice::<(i64, u32)>(&v).ok())
+                .filter(|(at, _)| *at == hour)
+                .unwrap_or((hour, 0));
+            if used >= cfg.transcripts_per_hour {
+                let wait = ((at + 1) * 3_600_000 - now_ms()) / 1000;
+                return Err(ApiError::rate_limited(
+                    "transcript emails",
+                    wait.max(1) as u64,
+                ));
+            }
+            let v = serde_json::to_vec(&(at, used + 1)).unwrap_or_default();
+            self.inner.store.put_setting(CAP_KEY, &v)?;
         }
-        let g = self.stripe(id);
+        let _g = self.stripe(id);
+        // Checked again under the conversation's lock: two requests at
+        // once make one transcript.
+        let left = self.transcript_check_locked(id, Some(left))?;
+        let (key, value) = entry(id, &left, Kind::Transcript, now_ms());
+        self.inner
+            .store
+            .put_setting(&format!("{SENT_PREFIX}{id}"), key.as_bytes())?;
+        self.inner.store.put_outbox(&key, &value)?;
+        self.inner.mail.notify_one();
+        Ok(left)
+    }
+
+    fn transcript_check(&self, id: &str, to: Option<String>) -> Result<String, ApiError> {
+        let _g = self.stripe(id);
+        self.transcript_check_locked(id, to)
+    }
+
+    /// The address a transcript of `id` goes to, or why none may go (the
+    /// caller holds the conversation's stripe).
+    fn transcript_check_locked(&self, id: &str, to: Option<String>) -> Result<String, ApiError> {
         let conv = self.state(id)?;
         let phase = conv.phase.clone();
         let left = conv.visitor.email.clone();
         self.keep(id, conv);
-        drop(g);
         if phase != Phase::Closed {
             return Err(ApiError::conflict(
                 "not_closed",
                 "a transcript is sent once the conversation is closed",
             ));
         }
-        let to = match to.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) {
-            Some(t) => t,
-            None => left.ok_or_else(|| {
-                ApiError::invalid("no_email", "give `email`: no address was left")
-            })?,
-        };
-        if !crate::config::plausible_email(&to) {
-            return Err(ApiError::invalid(
-                "bad_email",
-                format!(
-                    "{:?} does not look like an email address",
-                    to.chars().take(80).collect::<String>()
-                ),
+        if self
+            .inner
+            .store
+            .setting(&format!("{SENT_PREFIX}{id}"))?
+            .is_some()
+        {
+            return Err(ApiError::conflict(
+                "transcript_sent",
+                "the transcript of this conversation was already sent",
             ));
         }
-        let (key, value) = entry(id, &to, Kind::Transcript, now_ms());
-        self.inner.store.put_outbox(&key, &value)?;
-        self.inner.mail.notify_one();
-        Ok(to)
+        let Some(left) = left else {
+            return Err(ApiError::invalid(
+                "no_email",
+                "leave your email in the conversation first: a transcript goes only to the address left there",
+            ));
+        };
+        if let Some(t) = to.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) {
+            if !t.eq_ignore_ascii_case(left.trim()) {
+                return Err(ApiError::invalid(
+                    "email_mismatch",
+                    "a transcript goes only to the address left in the conversation",
+                ));
+            }
+        }
+        Ok(left)
     }
 
     /// Wakes the email sender (after a write that stored entries).
@@ -248,8 +307,8 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
         }
         None => return shutdown.await,
     };
-    // A (re)start sends what is due and what was waiting for a retry.
-    let mut first_pass = true;
+    // A (re)start sends what is due, each entry at its own time: a reply
+    // still waits out `batch_secs`, a retry its backoff.
     loop {
         let entries: Vec<(String, Pending)> = blocking(&app, |app| app.store().outbox())
             .await
@@ -273,7 +332,7 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
                 continue;
             }
             let now = now_ms();
-            if p.next_at_ms > now && !first_pass {
+            if p.next_at_ms > now {
                 wake = wake.min(p.next_at_ms);
                 continue;
             }
@@ -353,7 +412,6 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
                 }
             }
         }
-        first_pass = false;
         let nap = Duration::from_millis((wake - now_ms()).clamp(0, 60_000) as u64);
         tokio::select! {
             _ = &mut shutdown => return,
@@ -381,11 +439,25 @@ async fn compose(app: &App, p: &Pending, after_seq: Option<u64>) -> Result<Optio
             if app.inner.hub.watched(&p.conversation) {
                 None
             } else {
+                // Agents by their display names, as the widget shows them.
+                let log: Vec<Record> = log
+                    .into_iter()
+                    .map(|mut r| {
+                        if let Event::AgentMessage { agent, .. } = &mut r.event {
+                            *agent = app.display_of(agent);
+                        }
+                        r
+                    })
+                    .collect();
                 crate::email::reply(&log, after_seq.unwrap_or(0), &p.to, &link, texts)
             }
         }
         Kind::Transcript => {
-            let seen: Vec<Record> = log.into_iter().filter_map(super::for_visitor).collect();
+            // The visitor's view: no notes, agents by display name.
+            let seen: Vec<Record> = log
+                .into_iter()
+                .filter_map(|r| app.visitor_record(r))
+                .collect();
             Some(crate::email::transcript(&seen, &p.to, &link, texts))
         }
         Kind::Waiting => {

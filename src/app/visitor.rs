@@ -21,10 +21,14 @@ impl App {
                     other => Ok(other.map(|s| s.trim().to_string())),
                 }
             };
+        // A name or address is one line of plain text: line breaks, other
+        // control characters and bidi overrides would forge lines (or
+        // reorder text) where it is shown, emails included.
+        let plain = |v: Option<String>| v.map(|s| one_line(&s));
         let visitor = Visitor {
-            name: clip(new.name, 200, "name")?,
+            name: clip(plain(new.name), 200, "name")?,
             id: clip(new.visitor_id, 200, "visitor_id")?,
-            email: clip(new.email, 254, "email")?,
+            email: clip(plain(new.email), 254, "email")?,
             page_url: clip(new.page_url, 2000, "page_url")?,
         };
         let id = format!("c{}", auth::hex(&auth::random_bytes::<12>()));
@@ -164,4 +168,15 @@ impl App {
             position,
         })
     }
+}
+
+/// `s` as one line of plain text: control characters (CR, LF, tab, …)
+/// and bidirectional controls become a space, runs of spaces one space.
+pub(crate) fn one_line(s: &str) -> String {
+    let bidi = |c: char| matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    let spaced: String = s
+        .chars()
+        .map(|c| if c.is_control() || bidi(c) { ' ' } else { c })
+        .collect();
+    spaced.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -16,7 +16,8 @@ use crate::app::{now_ms, ApiError, App};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TranscriptRequest {
-    /// Absent: the address the visitor left.
+    /// Absent, or the address the visitor left (nothing else is
+    /// accepted).
     #[schema(max_length = 254)]
     pub email: Option<String>,
 }
@@ -64,9 +65,12 @@ pub fn widget_config(app: &App) -> WidgetConfig {
 }
 
 /// Email the transcript of a closed conversation: every message the
-/// visitor saw, no internal notes. 409 `email_off` when the server sends
-/// no email, 409 `not_closed` before the close, 422 `no_email` when no
-/// address is given or was left.
+/// visitor saw, no internal notes, to the address the visitor left in the
+/// conversation and nowhere else. 409 `email_off` when the server sends no
+/// email, 409 `not_closed` before the close, 409 `transcript_sent` for a
+/// second one, 422 `no_email` when no address was left, 422
+/// `email_mismatch` when `email` is not that address, 429 past `[email]
+/// transcripts_per_hour`.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/transcript", tag = "visitor",
     params(("id" = String, Path, description = "Conversation id")),
     request_body = TranscriptRequest, security(("bearer" = [])),
@@ -76,8 +80,9 @@ pub async fn transcript(
     Authorized(id): Authorized,
     Body(req): Body<TranscriptRequest>,
 ) -> Result<(StatusCode, Json<TranscriptQueued>), HttpError> {
-    // A few per minute: enough for a typo, not a mail cannon.
-    if let Err(wait) = app.rates().hit(&format!("transcript:{id}"), 3, now_ms()) {
+    // A few tries a minute (one transcript is sent at most): enough for
+    // a typo, not a hammer.
+    if let Err(wait) = app.rates().hit(&format!("transcript:{id}"), 5, now_ms()) {
         return Err(ApiError::rate_limited("transcripts of this conversation", wait).into());
     }
     if req.email.as_ref().is_some_and(|e| e.chars().count() > 254) {

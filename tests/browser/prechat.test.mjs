@@ -175,6 +175,8 @@ test('the closed chat emails its transcript, and the email link reopens the conv
     const tx = widget(page, '.tx');
     await tx.waitFor(WAIT);
     assert.equal(await tx.locator('input').inputValue(), 'ada@example.com');
+    // It goes only to the address left: shown, not editable.
+    assert.equal(await tx.locator('input').evaluate((i) => i.readOnly), true);
     assert.deepEqual(await axe(page), []);
     await tx.getByRole('button', { name: 'Email me this conversation' }).click();
     await widget(page, '.sys').filter({ hasText: 'will be sent to ada@example.com' }).waitFor(WAIT);

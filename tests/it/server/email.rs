@@ -362,17 +362,186 @@ async fn the_transcript_holds_every_visible_message_and_no_note() {
         (r.status, &r.body["error"]["code"]),
         (422, &json!("no_email"))
     );
+    // Nor does a given address stand in for one left in the conversation.
     let r = call(
         "POST",
         &app.url(&path),
         Some(&w.token),
-        Some(json!({"email": "no at"})),
+        Some(json!({"email": "bo@example.com"})),
     )
     .await;
     assert_eq!(
         (r.status, &r.body["error"]["code"]),
-        (422, &json!("bad_email"))
+        (422, &json!("no_email"))
     );
+}
+
+/// A visitor whose conversation, with `text` in it, `agent` closed.
+async fn closed_with(s: &impl Reach, email: &str, text: &str, agent: &str) -> Visitor {
+    let v = visitor_with_email(s, email).await;
+    let r = s.say(&v, text, "c1").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    with_agent(s, &v, agent).await;
+    let r = agent_do(s, &v, agent, "close", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transcript_goes_only_to_the_visitors_own_address_once() {
+    if !smtp_available("the_transcript_goes_only_to_the_visitors_own_address_once") {
+        return;
+    }
+    let smtp = Smtp::start(free_port(), None);
+    let config = format!(
+        "{}transcripts_per_hour = 2\n",
+        email_config(smtp.port, 60, "")
+    );
+    let app = spawn_app(&config, |s| s).await;
+    let sam = app.online_agent("sam").await;
+    let v = closed_with(
+        &app,
+        "ada@example.com",
+        "claim your refund at http://evil.example/refund",
+        &sam,
+    )
+    .await;
+    let path = format!("/api/v1/conversations/{}/transcript", v.id);
+    // Not to strangers: the shop's sender is no relay for visitor text.
+    for n in 1..=3 {
+        let r = call(
+            "POST",
+            &app.url(&path),
+            Some(&v.token),
+            Some(json!({ "email": format!("victim{n}@example.net") })),
+        )
+        .await;
+        assert_eq!(
+            (r.status, &r.body["error"]["code"]),
+            (422, &json!("email_mismatch")),
+            "{}",
+            r.text
+        );
+    }
+    // To the address left, once.
+    let r = call(
+        "POST",
+        &app.url(&path),
+        Some(&v.token),
+        Some(json!({"email": "ada@example.com"})),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let r = call("POST", &app.url(&path), Some(&v.token), Some(json!({}))).await;
+    assert_eq!(
+        (r.status, &r.body["error"]["code"]),
+        (409, &json!("transcript_sent")),
+        "{}",
+        r.text
+    );
+    let got = smtp.exactly(1, Duration::from_millis(500)).await;
+    assert_eq!(got[0]["rcpt_tos"], json!(["ada@example.com"]));
+    // The hourly cap over all conversations: 2 here.
+    let w = closed_with(&app, "bo@example.com", "hi", &sam).await;
+    let x = closed_with(&app, "cy@example.com", "hi", &sam).await;
+    let r = call(
+        "POST",
+        &app.url(&format!("/api/v1/conversations/{}/transcript", w.id)),
+        Some(&w.token),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let r = call(
+        "POST",
+        &app.url(&format!("/api/v1/conversations/{}/transcript", x.id)),
+        Some(&x.token),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, &r.body["error"]["code"]),
+        (429, &json!("rate_limited")),
+        "{}",
+        r.text
+    );
+    let got = smtp.exactly(2, Duration::from_millis(500)).await;
+    assert_eq!(got[1]["rcpt_tos"], json!(["bo@example.com"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emails_name_agents_by_display_name_and_visitor_names_are_one_line() {
+    if !smtp_available("emails_name_agents_by_display_name_and_visitor_names_are_one_line") {
+        return;
+    }
+    let smtp = Smtp::start(free_port(), None);
+    // A sender name with a comma, quoted: accepted and sent as written.
+    let config = email_config(smtp.port, 1, "").replace(
+        "from = \"Shop <help@shop.example>\"",
+        "from = '\"Shop, Inc.\" <help@shop.example>'",
+    );
+    assert!(config.contains("Shop, Inc."));
+    let app = spawn_app(&config, |s| s).await;
+    let sam = app.online_agent("sam").await;
+    let r = call(
+        "PATCH",
+        &app.url("/api/v1/admin/agents/sam"),
+        Some(&app.admin),
+        Some(json!({"display_name": "Sam Lee"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = call(
+        "POST",
+        &app.url("/api/v1/conversations"),
+        None,
+        Some(json!({
+            "name": "Eve\r\n\r\nURGENT: verify at http://evil.example\u{202E}",
+            "email": "eve@example.com\n",
+        })),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let v = Visitor {
+        id: r.body["id"].as_str().unwrap().to_string(),
+        token: r.body["token"].as_str().unwrap().to_string(),
+    };
+    let visitor = &r.body["events"][0]["event"]["visitor"];
+    assert_eq!(
+        visitor["name"], "Eve URGENT: verify at http://evil.example",
+        "{}",
+        r.text
+    );
+    assert_eq!(visitor["email"], "eve@example.com", "{}", r.text);
+    with_agent(&app, &v, &sam).await;
+    let r = agent_do(&app, &v, &sam, "messages", Some("Your order ships today.")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let got = smtp.exactly(1, Duration::from_secs(2)).await;
+    let m = &got[0];
+    assert_eq!(m["subject"], "Sam Lee replied to your question");
+    assert!(m["from"].as_str().unwrap().contains("Shop, Inc."), "{m}");
+    let body = m["body"].as_str().unwrap();
+    assert!(body.contains("Sam Lee:"), "{body}");
+    assert!(!body.contains("sam:"), "{body}");
+    assert!(
+        !body.lines().any(|l| l.trim_start().starts_with("URGENT")),
+        "{body}"
+    );
+    // The transcript names the agent the same way.
+    let r = agent_do(&app, &v, &sam, "close", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = call(
+        "POST",
+        &app.url(&format!("/api/v1/conversations/{}/transcript", v.id)),
+        Some(&v.token),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let got = smtp.exactly(2, Duration::from_millis(500)).await;
+    let body = got[1]["body"].as_str().unwrap();
+    assert!(body.contains("Sam Lee:"), "{body}");
+    assert!(!body.contains(" sam:"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -542,6 +711,11 @@ async fn email_settings_are_checked_at_start() {
             "[email]\nhost = \"smtp.x\"\nfrom = \"a@b.example\"\npublic_url = \"https://s.example\"\nnotify = [\"nobody\"]\n",
             "notify",
         ),
+        // A comma in an unquoted name: the sender would refuse it.
+        (
+            "[email]\nhost = \"smtp.x\"\nfrom = \"Shop, Inc. <help@shop.example>\"\npublic_url = \"https://s.example\"\n",
+            "from",
+        ),
     ] {
         let s = setup(extra, None);
         let e = frontdesk::config::Config::load(Some(&s.config), std::iter::empty())
@@ -566,4 +740,50 @@ async fn email_settings_are_checked_at_start() {
     assert_eq!(email.password.as_ref().unwrap().0, "hunter22");
     assert_eq!(email.port, 587);
     assert!(!format!("{email:?}").contains("hunter22"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_a_queued_reply_still_waits_its_batch_time() {
+    if !smtp_available("after_a_restart_a_queued_reply_still_waits_its_batch_time") {
+        return;
+    }
+    let smtp = Smtp::start(free_port(), None);
+    let s = setup(&email_config(smtp.port, 8, ""), None);
+    let srv = Server::start(&s);
+    let admin = srv.admin.clone();
+    let sam = srv.new_agent("sam").await;
+    call(
+        "PUT",
+        &srv.url("/api/v1/agent/presence"),
+        Some(&sam),
+        Some(json!({"presence": "online"})),
+    )
+    .await;
+    let v = visitor_with_email(&srv, "ada@example.com").await;
+    with_agent(&srv, &v, &sam).await;
+    let queued = Instant::now();
+    let r = agent_do(
+        &srv,
+        &v,
+        &sam,
+        "messages",
+        Some("Your refund is on its way."),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    srv.stop();
+    let srv = Server::start_with(&s, Some(admin));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        queued.elapsed() < Duration::from_secs(7),
+        "the restart took too long to tell"
+    );
+    assert_eq!(smtp.received().len(), 0, "sent before its batch time");
+    let got = smtp.exactly(1, Duration::from_millis(500)).await;
+    assert!(queued.elapsed() >= Duration::from_secs(8));
+    assert!(got[0]["body"]
+        .as_str()
+        .unwrap()
+        .contains("Your refund is on its way."));
+    drop(srv);
 }
