@@ -99,7 +99,10 @@ impl App {
             .capacity
             .or(self.queue().agent(&agent.name).map(|a| a.capacity))
             .unwrap_or(3);
-        {
+        // Under the agents' lock, so that an admin's disable or removal
+        // that finished after this request's token check wins: such an
+        // agent is refused, never made online (review P1).
+        let before = {
             let _w = self
                 .inner
                 .agent_writes
@@ -113,12 +116,19 @@ impl App {
                 .find(|(n, _)| *n == agent.name)
                 .map(|(_, a)| a)
                 .ok_or_else(|| ApiError::not_found("agent"))?;
+            if record.disabled || !self.enabled(&agent.name) {
+                return Err(ApiError::unauthorized("this agent is disabled"));
+            }
             record.presence = p.presence;
             record.capacity = capacity;
             self.inner.store.put_agent(&agent.name, &record)?;
-        }
+            let mut q = self.queue();
+            let before = (q.positions(), q.online());
+            q.set_agent(&agent.name, p.presence, capacity);
+            before
+        };
         self.inner.people.chose(&agent.name, p.presence);
-        self.shift_presence(&agent.name, p.presence, Some(capacity));
+        self.presence_followup(before);
         Ok(self.agent_info(agent))
     }
 
@@ -571,7 +581,7 @@ impl App {
             .as_deref()
             .map(check_display_name)
             .transpose()?;
-        let record = {
+        let before = {
             let _w = self
                 .inner
                 .agent_writes
@@ -597,11 +607,22 @@ impl App {
                     "you cannot demote or disable yourself; another admin can",
                 ));
             }
-            if disable && self.holds_any(name) {
+            // A disable holds the queue from the check to the token's
+            // removal: a claim or assignment (which need the agent online
+            // in the queue) lands either before, and the disable is
+            // refused, or after, and finds the agent offline (review P1).
+            let mut q = self.queue();
+            let before = (q.positions(), q.online());
+            if disable && q.agent(name).is_some_and(|a| !a.active.is_empty()) {
                 return Err(ApiError::conflict(
                     "agent_busy",
                     format!("`{name}` holds conversations; transfer or close them first"),
                 ));
+            }
+            let was = q.agent(name).map(|a| (a.presence, a.capacity));
+            if disable {
+                let capacity = was.map_or(record.capacity, |w| w.1);
+                q.set_agent(name, Presence::Offline, capacity);
             }
             if let Some(d) = display {
                 record.display_name = d;
@@ -615,13 +636,20 @@ impl App {
                     record.presence = Presence::Offline;
                 }
             }
-            self.inner.store.put_agent(name, &record)?;
+            if let Err(e) = self.inner.store.put_agent(name, &record) {
+                // Nothing changed: the queue as it was.
+                if let (true, Some((presence, capacity))) = (disable, was) {
+                    q.set_agent(name, presence, capacity);
+                }
+                return Err(e.into());
+            }
             self.set_token_of(name, Some(&record));
+            drop(q);
             self.inner.people.learn(name, &record);
-            record
+            disable.then_some(before)
         };
-        if record.disabled {
-            self.shift_presence(name, Presence::Offline, None);
+        if let Some(before) = before {
+            self.presence_followup(before);
         } else {
             self.inner.hub.queue_changed();
         }
@@ -711,6 +739,17 @@ impl App {
         self.queue()
             .agent(name)
             .is_some_and(|a| !a.active.is_empty())
+    }
+
+    /// Whether agent `name` exists and may log in (has a token that is
+    /// not disabled).
+    fn enabled(&self, name: &str) -> bool {
+        self.inner
+            .tokens
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .any(|(n, _)| n == name)
     }
 
     /// Makes the token map say what `record` says of agent `name` (none:
@@ -822,6 +861,11 @@ impl App {
     fn shift_presence(&self, name: &str, presence: Presence, capacity: Option<u32>) {
         let before = {
             let mut q = self.queue();
+            // A disabled or removed agent (no token) is left as the
+            // disable or removal put them: offline, or gone (review P1).
+            if !self.enabled(name) {
+                return;
+            }
             let before = (q.positions(), q.online());
             let capacity = capacity.or(q.agent(name).map(|a| a.capacity)).unwrap_or(3);
             q.set_agent(name, presence, capacity);

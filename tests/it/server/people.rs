@@ -714,3 +714,65 @@ async fn people_survive_a_restart() {
     let me = call("GET", &srv.url("/api/v1/agent/me"), Some(&sam), None).await;
     assert_eq!(me.body["presence"], "online", "{}", me.text);
 }
+
+/// Review P1: a request that passed the token check before an admin
+/// disabled the agent finishes after it. Neither a presence change nor a
+/// console that opens may then make the disabled agent online, and
+/// assignment gives them nothing. Deterministic: the `Agent` value the
+/// token check made is kept and used after the disable, through the App
+/// API the HTTP handlers call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_agent_is_never_made_online_nor_given_visitors() {
+    use frontdesk::app::{Agent, SetPresence};
+    use frontdesk::handoff::Presence;
+    let app = spawn_app(AUTO, |s| s).await;
+    let kim_token = new_agent(&app, "kim", false).await;
+    let kim = app.app.agent_for(&kim_token).expect("kim's token works");
+    // Kim chose online (nobody waits yet), then is disabled.
+    presence(&app, &kim_token, "online", 3).await;
+    let r = call(
+        "PATCH",
+        &app.url("/api/v1/admin/agents/kim"),
+        Some(&app.admin),
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for name in ["Ada", "Bo"] {
+        let v = app.new_visitor(name).await;
+        ask_for_person(&app, &v).await;
+    }
+    let holds = |app: &frontdesk::app::App| {
+        let i = app.agent_info(&Agent {
+            name: "kim".into(),
+            admin: false,
+        });
+        (i.presence, i.active.len())
+    };
+    // The late presence request is refused and changes nothing.
+    let a = app.app.clone();
+    let late = kim.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        a.set_presence(
+            &late,
+            SetPresence {
+                presence: Presence::Online,
+                capacity: Some(3),
+            },
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(r.map(|_| ()).map_err(|e| e.code), Err("unauthorized"));
+    assert_eq!(holds(&app.app), (Presence::Offline, 0));
+    // A console of kim's that opens late (kim had chosen online) neither.
+    let a = app.app.clone();
+    let guard = tokio::task::spawn_blocking(move || a.console_opened("kim"))
+        .await
+        .unwrap();
+    assert_eq!(holds(&app.app), (Presence::Offline, 0));
+    drop(guard);
+    // Both visitors still wait.
+    let admin = app.app.agent_for(&app.admin).unwrap();
+    assert_eq!(app.app.agent_info(&admin).active.len(), 0);
+}
