@@ -370,13 +370,45 @@ pub fn check_display_name(raw: &str) -> Result<String, ApiError> {
             format!("a display name is at most {DISPLAY_NAME_CHARS} characters"),
         ));
     }
-    if name.chars().any(|c| c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')) {
+    if name.chars().any(|c| c.is_control() || hidden(c)) {
         return Err(ApiError::invalid(
             "bad_display_name",
-            "a display name has no control or text-direction characters",
+            "a display name has no control, invisible or text-direction characters",
+        ));
+    }
+    if name.chars().next().is_some_and(combining)
+        || (!name.is_empty() && !name.chars().any(char::is_alphabetic))
+    {
+        return Err(ApiError::invalid(
+            "bad_display_name",
+            "a display name has letters, and starts with one or a sign, not a mark",
+        ));
+    }
+    if name.eq_ignore_ascii_case("bot") {
+        return Err(ApiError::invalid(
+            "bad_display_name",
+            "`bot` is the bot's name: visitors must not take an agent for it",
         ));
     }
     Ok(name)
+}
+
+/// Characters that show nothing or change the direction of what follows
+/// (Unicode's format characters, Cf, of the scripts a shop may meet;
+/// separators of lines and paragraphs; private use): a name with one can
+/// look like another agent's. Explicit ranges, so no Unicode table crate.
+fn hidden(c: char) -> bool {
+    matches!(c,
+        '\u{ad}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}'
+        | '\u{e000}'..='\u{f8ff}' | '\u{e0000}'..='\u{e007f}' | '\u{f0000}'..)
+}
+
+/// Combining marks (the common blocks): one cannot begin a name.
+fn combining(c: char) -> bool {
+    matches!(c,
+        '\u{300}'..='\u{36f}' | '\u{1ab0}'..='\u{1aff}' | '\u{1dc0}'..='\u{1dff}'
+        | '\u{20d0}'..='\u{20ff}' | '\u{fe20}'..='\u{fe2f}')
 }
 
 /// Who is really there: the console sockets open per agent and since
@@ -988,6 +1020,24 @@ mod tests {
             ("bell\u{7}", None),
             ("right\u{202e}left", None),
             ("zero\u{200b}width", None),
+            // Invisible or direction-changing format characters.
+            ("arabic\u{61c}mark", None),
+            ("\u{feff}bom", None),
+            ("soft\u{ad}hyphen", None),
+            ("word\u{2060}joiner", None),
+            ("tag\u{e0041}", None),
+            ("private\u{e000}use", None),
+            // A line separator is whitespace: folded like a tab.
+            ("line\u{2028}sep", Some("line sep")),
+            // Marks with nothing to sit on, or no letter at all.
+            ("\u{301}\u{301}", None),
+            ("\u{301}Ana", None),
+            ("José", Some("José")),
+            ("12 34", None),
+            // The bot's name is the bot's.
+            ("Bot", None),
+            (" bot ", None),
+            ("Bot Builder", Some("Bot Builder")),
         ] {
             assert_eq!(check_display_name(raw).ok().as_deref(), want, "{raw:?}");
         }
