@@ -41,23 +41,32 @@ impl App {
         auth::same(&auth::visitor_token(&self.inner.secret, id), token)
     }
 
-    /// Creates (or replaces the token of) an agent; returns the token.
-    pub fn add_agent(&self, new: NewAgent) -> Result<CreatedAgent, ApiError> {
-        let _w = self
-            .inner
+    /// Held by every change to the stored agents (add, presence, change,
+    /// rotate, remove), so a check and the write it guards see one state.
+    fn agent_writes(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner
             .agent_writes
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let created = add_agent_to(self.inner.store.as_ref(), &new.name, new.admin, new.token)?;
-        let name = created.name.clone();
-        let record = self
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Agent `name`'s stored record, if there is one.
+    fn stored_agent(&self, name: &str) -> Result<Option<AgentRecord>, ApiError> {
+        Ok(self
             .inner
             .store
             .agents()?
             .into_iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, a)| a)
-            .ok_or_else(ApiError::internal)?;
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a))
+    }
+
+    /// Creates (or replaces the token of) an agent; returns the token.
+    pub fn add_agent(&self, new: NewAgent) -> Result<CreatedAgent, ApiError> {
+        let _w = self.agent_writes();
+        let created = add_agent_to(self.inner.store.as_ref(), &new.name, new.admin, new.token)?;
+        let name = created.name.clone();
+        let record = self.stored_agent(&name)?.ok_or_else(ApiError::internal)?;
         self.set_token_of(&name, Some(&record));
         self.inner.people.learn(&name, &record);
         let mut q = self.queue();
@@ -103,18 +112,9 @@ impl App {
         // that finished after this request's token check wins: such an
         // agent is refused, never made online (review P1).
         let before = {
-            let _w = self
-                .inner
-                .agent_writes
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let _w = self.agent_writes();
             let mut record = self
-                .inner
-                .store
-                .agents()?
-                .into_iter()
-                .find(|(n, _)| *n == agent.name)
-                .map(|(_, a)| a)
+                .stored_agent(&agent.name)?
                 .ok_or_else(|| ApiError::not_found("agent"))?;
             if record.disabled || !self.enabled(&agent.name) {
                 return Err(ApiError::unauthorized("this agent is disabled"));
@@ -614,11 +614,7 @@ impl App {
             .map(check_display_name)
             .transpose()?;
         let before = {
-            let _w = self
-                .inner
-                .agent_writes
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let _w = self.agent_writes();
             let agents = self.inner.store.agents()?;
             let mut record = agents
                 .iter()
@@ -694,18 +690,9 @@ impl App {
     /// A new token for agent `name`, shown this once; the old one stops
     /// working at once (its sockets close).
     pub fn rotate_token(&self, name: &str) -> Result<CreatedAgent, ApiError> {
-        let _w = self
-            .inner
-            .agent_writes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let _w = self.agent_writes();
         let mut record = self
-            .inner
-            .store
-            .agents()?
-            .into_iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, a)| a)
+            .stored_agent(name)?
             .ok_or_else(|| ApiError::not_found("agent"))?;
         let token = auth::new_token();
         record.token_sha256 = auth::token_hash(&token);
@@ -724,11 +711,7 @@ impl App {
     /// conversations they took part in.
     pub fn remove_agent(&self, by: &Agent, name: &str) -> Result<(), ApiError> {
         {
-            let _w = self
-                .inner
-                .agent_writes
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let _w = self.agent_writes();
             let agents = self.inner.store.agents()?;
             let record = agents
                 .iter()
