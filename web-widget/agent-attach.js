@@ -63,9 +63,8 @@
       });
       d.append(link, el('div', 'muted', e.name + ' · ' + kb(e.size)));
       load(conversation, e.id).then(function (url) {
+        // The console keeps a following view at the end when it loads.
         img.src = url;
-        var box = document.getElementById('events');
-        img.addEventListener('load', function () { box.scrollTop = box.scrollHeight; });
       }, function () { img.alt = e.name + ' (could not be loaded)'; });
     }
     return d;

@@ -8,7 +8,7 @@
   'use strict';
   var $ = function (id) { return document.getElementById(id); };
   var token = localStorage.getItem('frontdesk:agent') || '';
-  var me = null, current = null, seen = {}, ws = null, tries = 0, timer = null, lastQueue = 0;
+  var me = null, current = null, shown = null, seen = {}, ws = null, tries = 0, timer = null, lastQueue = 0;
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -152,12 +152,21 @@
   });
 
   // ---- a conversation -------------------------------------------------------------
+  // The records the socket brought for the open conversation: a re-read
+  // that was answered before the newest of them were stored must not drop
+  // them from the view.
+  var recent = [];
   function open(id) {
+    if (id !== current) recent = [];
     current = id;
     api('GET', '/agent/conversations/' + id).then(function (t) {
       if (current !== id) return;
       seen = {};
-      following = true;
+      // The same conversation read again (an event that changes its
+      // phase) keeps the agent's place; another one opens at the end.
+      var again = id === shown, place = $('events').scrollTop;
+      if (!again) following = true;
+      shown = id;
       $('events').textContent = '';
       $('c-h').textContent = 'Conversation ' + id + ' · ' + t.phase.replace(/_/g, ' ') + (t.agent ? ' · ' + t.agent : '');
       var s = t.summary, v = s.visitor || {};
@@ -171,6 +180,8 @@
       $('summary').textContent = '';
       lines.forEach(function (l) { $('summary').append(el('div', null, l)); });
       t.events.forEach(record);
+      var last = t.events.length ? t.events[t.events.length - 1].seq : 0;
+      recent.forEach(function (r) { if (r.seq > last) record(r); });
       suggestions(t.suggestions.filter(function (x) { return x.seq === lastVisitorSeq(t.events); }));
       $('actions').hidden = false;
       $('claim-btn').hidden = t.agent === me.name || t.phase === 'closed';
@@ -182,7 +193,7 @@
       // Opened at the newest message, with the reply box in view (once
       // the actions below the messages have their final size).
       $('actions').scrollIntoView({ block: 'nearest' });
-      $('events').scrollTop = $('events').scrollHeight;
+      if (following) { pinned = 0; stick(); } else $('events').scrollTop = place;
     }, fail);
   }
   function lastVisitorSeq(events) {
@@ -247,14 +258,24 @@
   // scrolled, and whatever changes the messages or the room they have (a
   // new line, a thumbnail that loads, the other scripts filling the
   // controls below) keeps a following view at the end.
-  var following = true;
+  // `pinned` is where stick() last left the view: a view above it was
+  // moved up by the agent (or a script) in a way whose scroll event has
+  // not come yet (those come with the next frame, the observers before
+  // it), unless it is at the end, where a taller box or shorter content
+  // clamps it.
+  var following = true, pinned = 0;
   function stick() {
     var b = $('events');
-    if (following) b.scrollTop = b.scrollHeight;
+    var end = b.scrollHeight - b.clientHeight;
+    if (following && b.scrollTop < pinned - 1 && b.scrollTop < end - 1) following = false;
+    if (!following) return;
+    b.scrollTop = b.scrollHeight;
+    pinned = b.scrollTop;
   }
   $('events').addEventListener('scroll', function () {
     var b = $('events');
     following = b.scrollHeight - b.scrollTop - b.clientHeight < 48;
+    pinned = following ? b.scrollTop : 0;
   });
   $('events').addEventListener('load', stick, true);
   new MutationObserver(stick).observe($('events'), { childList: true, subtree: true });
@@ -329,6 +350,8 @@
       if (d.kind === 'queue') { queue(d.queue); api('GET', '/agent/live').then(live); }
       else if (d.kind === 'record') {
         if (d.conversation === current) {
+          recent.push(d.record);
+          if (recent.length > 100) recent.shift();
           record(d.record);
           $('typing').hidden = true;
           if (d.record.event.type === 'visitor_message') suggestions(d.suggestions || []);
