@@ -6,12 +6,10 @@
 // attach.test.mjs` in this folder.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { world } from './harness.mjs';
+import { world, axe } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const WAIT = { timeout: 15000 };
 // A real 1×1 PNG: it must decode for the thumbnail to have a size.
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
@@ -23,14 +21,6 @@ after(async () => { await w?.close(); });
 
 const widget = (page, css) => page.locator('frontdesk-widget ' + css);
 
-async function axe(page, include) {
-  await page.evaluate(AXE);
-  return page.evaluate(async (include) => {
-    const r = await window.axe.run(include ? { include } : document, { resultTypes: ['violations'] });
-    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '));
-  }, include);
-}
 
 /** Whether an <img> has decoded (a broken one has no natural width). */
 const decoded = (loc) => loc.evaluate((img) => img.complete && img.naturalWidth > 0);

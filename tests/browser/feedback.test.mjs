@@ -6,12 +6,11 @@
 // Run: `cargo build && node --test --test-concurrency=1 feedback.test.mjs`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { world } from './harness.mjs';
+import { world, axe } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const WIDGET = [['frontdesk-widget', '.root']];
 const WAIT = { timeout: 15000 };
 
 let w;
@@ -53,14 +52,6 @@ async function until(fn) {
   }
 }
 
-async function axe(page) {
-  await page.evaluate(AXE);
-  return page.evaluate(async () => {
-    const r = await window.axe.run({ include: [['frontdesk-widget', '.root']] }, { resultTypes: ['violations'] });
-    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '));
-  });
-}
 
 test('yes from the keyboard is stored and shown; no brings the offer of a person', async () => {
   const v = await visitor(w);
@@ -83,7 +74,7 @@ test('yes from the keyboard is stored and shown; no brings the offer of a person
   assert.deepEqual(fb.map((r) => [r.event.about, r.event.helpful]), [[answer.seq, true]]);
 
   // The axe check with the buttons present and one pressed.
-  assert.deepEqual(await axe(v.page), []);
+  assert.deepEqual(await axe(v.page, WIDGET), []);
 
   // A change of mind, by Enter: "No" is now the pressed one and the bot
   // offers a person, which the visitor takes.
@@ -132,7 +123,7 @@ test('in German: the choice and the offer speak German', async () => {
     assert.equal(await nein.getAttribute('aria-pressed'), 'true');
     await group.getByText('Danke für Ihre Rückmeldung.').waitFor(WAIT);
     await v.page.getByRole('button', { name: 'Ja, bitte' }).waitFor(WAIT);
-    assert.deepEqual(await axe(v.page), []);
+    assert.deepEqual(await axe(v.page, WIDGET), []);
     assert.deepEqual(v.errors, []);
     await v.ctx.close();
   } finally {

@@ -3,7 +3,8 @@
 // second origin serving host pages that embed the widget, and Debian's
 // Chromium through playwright-core.
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -154,4 +155,18 @@ export async function world(extra = [], options = {}) {
     bot, hosts, browser: b,
     async close() { await b.close(); await hosts.close(); await bot.cleanup(); }
   };
+}
+
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core's serious and critical violations on the page (or inside
+ * `include`, an axe context such as `[['frontdesk-widget', '.root']]`),
+ * each as `rule: targets`. */
+export async function axe(page, include) {
+  await page.evaluate(AXE_SOURCE);
+  return page.evaluate(async (inc) => {
+    const r = await window.axe.run(inc ? { include: inc } : document, { resultTypes: ['violations'] });
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '));
+  }, include || null);
 }

@@ -11,10 +11,9 @@ import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import { world } from './harness.mjs';
+import { world, axe } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const BIN = process.env.FRONTDESK_BIN || resolve(import.meta.dirname, '../../target/debug/frontdesk');
 const WAIT = { timeout: 15000 };
 // A save loads the whole intent set twice (validation, reload): seconds
@@ -32,14 +31,6 @@ function check(dir) {
   return execFileSync(BIN, ['check', '--intents', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-async function axe(page, include) {
-  await page.evaluate(AXE);
-  return page.evaluate(async (include) => {
-    const r = await window.axe.run({ include }, { resultTypes: ['violations'] });
-    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '));
-  }, include);
-}
 
 async function adminPage() {
   const ctx = await w.browser.newContext();

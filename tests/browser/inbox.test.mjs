@@ -3,12 +3,10 @@
 // --test --test-concurrency=1 inbox.test.mjs` in this folder.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { world } from './harness.mjs';
+import { world, axe } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const WAIT = { timeout: 15000 };
 
 let w;
@@ -36,14 +34,6 @@ const inView = (page, sel) => page.evaluate((s) => {
   return r.top >= 0 && r.bottom <= window.innerHeight && r.height > 0;
 }, sel);
 
-async function axe(page) {
-  await page.evaluate(AXE);
-  return page.evaluate(async () => {
-    const r = await window.axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '));
-  });
-}
 
 test('the inbox finds a closed conversation by a word of its text; the view opens at the newest message with the reply box in view and follows unless scrolled up', async () => {
   const ann = await w.bot.agent('ann');

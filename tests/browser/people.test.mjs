@@ -10,12 +10,10 @@
 // Run: `cargo build && node --test --test-concurrency=1 people.test.mjs`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { world } from './harness.mjs';
+import { world, axe } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const WAIT = { timeout: 15000 };
 const AWAY_SECS = 2;
 
@@ -61,14 +59,6 @@ async function agentConsole(token) {
   return { ctx, page, errors };
 }
 
-async function axe(page) {
-  await page.evaluate(AXE);
-  return page.evaluate(async () => {
-    const r = await window.axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '));
-  });
-}
 
 test('auto-assignment gives a waiting visitor to the only online agent', async () => {
   const c = await agentConsole(alex);

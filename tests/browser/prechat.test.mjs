@@ -8,10 +8,10 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Bot, browser, freePort, hostPages, world } from './harness.mjs';
+import { Bot, browser, freePort, hostPages, world, axe } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const WIDGET = [['frontdesk-widget', '.root']];
 const WAIT = { timeout: 15000 };
 
 let w;
@@ -38,14 +38,6 @@ const started = async (page) => {
   return stored(page);
 };
 
-async function axe(page) {
-  await page.evaluate(AXE);
-  return page.evaluate(async () => {
-    const r = await window.axe.run({ include: [['frontdesk-widget', '.root']] }, { resultTypes: ['violations'] });
-    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '));
-  });
-}
 
 test('the pre-chat form comes first, works by keyboard alone, and its name and email reach the agents', async () => {
   const ctx = await w.browser.newContext();
@@ -63,7 +55,7 @@ test('the pre-chat form comes first, works by keyboard alone, and its name and e
   // Every field has a visible label.
   assert.equal(await widget(page, 'label[for="fd-pre-name"]').innerText(), 'Your name (optional)');
   assert.equal(await widget(page, 'label[for="fd-pre-email"]').innerText(), 'Your email');
-  assert.deepEqual(await axe(page), []);
+  assert.deepEqual(await axe(page, WIDGET), []);
 
   await page.keyboard.type('Ada Lovelace');
   await page.keyboard.press('Tab');
@@ -76,7 +68,7 @@ test('the pre-chat form comes first, works by keyboard alone, and its name and e
   assert.equal(await err.getAttribute('role'), 'alert');
   assert.equal(await widget(page, '#fd-pre-email').getAttribute('aria-invalid'), 'true');
   assert.equal(await focused(page), 'input#fd-pre-email');
-  assert.deepEqual(await axe(page), []);
+  assert.deepEqual(await axe(page, WIDGET), []);
   await page.keyboard.press('Control+A');
   await page.keyboard.type('ada@example.com');
   await page.keyboard.press('Enter');
@@ -177,7 +169,7 @@ test('the closed chat emails its transcript, and the email link reopens the conv
     assert.equal(await tx.locator('input').inputValue(), 'ada@example.com');
     // It goes only to the address left: shown, not editable.
     assert.equal(await tx.locator('input').evaluate((i) => i.readOnly), true);
-    assert.deepEqual(await axe(page), []);
+    assert.deepEqual(await axe(page, WIDGET), []);
     await tx.getByRole('button', { name: 'Email me this conversation' }).click();
     await widget(page, '.sys').filter({ hasText: 'will be sent to ada@example.com' }).waitFor(WAIT);
     const [mail] = await waitMails(1);

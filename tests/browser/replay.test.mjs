@@ -7,11 +7,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { world } from './harness.mjs';
 
-const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const WAIT = { timeout: 60000 };
 const GIFT_CARD = join(resolve(import.meta.dirname, '../..'), 'intents/gift_card.toml');

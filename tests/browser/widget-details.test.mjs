@@ -3,12 +3,11 @@
 // --test-concurrency=1 widget-details.test.mjs` in this folder.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { world } from './harness.mjs';
+import { world, axe } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const WIDGET = [['frontdesk-widget', '.root']];
 const WAIT = { timeout: 15000 };
 
 let w;
@@ -26,14 +25,6 @@ const stored = (page) => page.evaluate(() => {
   return JSON.parse(localStorage.getItem(k));
 });
 
-async function axe(page) {
-  await page.evaluate(AXE);
-  return page.evaluate(async () => {
-    const r = await window.axe.run({ include: [['frontdesk-widget', '.root']] }, { resultTypes: ['violations'] });
-    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '));
-  });
-}
 
 test('keyboard only: a quick reply keeps focus in the panel and Escape still closes it; links are links; one "Talk to a person"', async () => {
   const ctx = await w.browser.newContext();
@@ -125,7 +116,7 @@ test('a reply that comes while the panel is closed shows on the launcher; the ra
   const lineBox = await closed.boundingBox();
   assert.ok(lineBox.y >= logBox.y && lineBox.y + lineBox.height <= logBox.y + logBox.height + 1,
     `closing line ${JSON.stringify(lineBox)} in log ${JSON.stringify(logBox)}`);
-  assert.deepEqual(await axe(page), []);
+  assert.deepEqual(await axe(page, WIDGET), []);
   await comment.fill('Quick and kind.');
   await page.getByRole('button', { name: '4 of 5' }).click();
   await widget(page, '.sys').filter({ hasText: 'Thank you' }).waitFor(WAIT);

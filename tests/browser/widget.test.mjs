@@ -3,11 +3,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { gzipSync } from 'node:zlib';
-import { world } from './harness.mjs';
+import { world, axe } from './harness.mjs';
 
-const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const WAIT = { timeout: 15000 };
 
@@ -197,14 +195,6 @@ test('XSS payloads from a visitor and an agent show as text and run nothing', as
   await a.ctx.close();
 });
 
-async function axe(page, include) {
-  await page.evaluate(AXE);
-  return page.evaluate(async (include) => {
-    const r = await window.axe.run(include ? { include } : document, { resultTypes: ['violations'] });
-    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '));
-  }, include);
-}
 
 test('the login pages are in landmarks (axe: region)', async () => {
   const ctx = await w.browser.newContext();
