@@ -157,7 +157,8 @@ export async function world(extra = [], options = {}) {
   };
 }
 
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+/** axe-core's script, for a test that runs its own rules. */
+export const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 /** axe-core's serious and critical violations on the page (or inside
  * `include`, an axe context such as `[['frontdesk-widget', '.root']]`),

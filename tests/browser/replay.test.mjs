@@ -8,9 +8,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { world } from './harness.mjs';
+import { world, axe } from './harness.mjs';
 
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const WAIT = { timeout: 60000 };
 const GIFT_CARD = join(resolve(import.meta.dirname, '../..'), 'intents/gift_card.toml');
 const UNKNOWN = 'do you offer gift wrapping for presents';
@@ -86,12 +85,7 @@ test('replay shows the predicted difference of an edit before anything is saved'
   await page.fill('#replay-toml', edited);
   await page.getByRole('button', { name: 'Preview' }).click();
   await page.locator('#replay-result svg[role=img]').waitFor(WAIT);
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    const r = await window.axe.run({ include: [['#replay-section']] }, { resultTypes: ['violations'] });
-    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '));
-  });
+  const violations = await axe(page, [['#replay-section']]);
   assert.deepEqual(violations, []);
   assert.deepEqual(errors, []);
   await ctx.close();

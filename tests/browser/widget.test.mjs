@@ -2,11 +2,9 @@
 // against the real server. Run: `cargo build && npm test` in this folder.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { world, axe } from './harness.mjs';
+import { world, axe, AXE_SOURCE } from './harness.mjs';
 
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const WAIT = { timeout: 15000 };
 
 let w;
@@ -202,7 +200,7 @@ test('the login pages are in landmarks (axe: region)', async () => {
   for (const path of ['/agent', '/admin', '/reports']) {
     await page.goto(w.bot.origin + path);
     await page.locator('#token').waitFor(WAIT);
-    await page.evaluate(AXE);
+    await page.evaluate(AXE_SOURCE);
     const region = await page.evaluate(async () => {
       const r = await window.axe.run(document, { runOnly: ['region'] });
       return r.violations.map((v) => v.nodes.map((n) => n.target.join(' ')).join(', '));
