@@ -121,7 +121,11 @@ impl App {
         for e in events {
             match e {
                 Event::EmailLeft { email } => address = Some(email.clone()),
-                Event::AgentMessage { .. } => {
+                // An agent's file is a reply too (the email names it).
+                Event::AgentMessage { .. }
+                | Event::Attachment {
+                    agent: Some(_), ..
+                } => {
                     if let Some(to) = &address {
                         if !replied && !self.inner.hub.watched(id) {
                             replied = true;
@@ -443,7 +447,11 @@ async fn compose(app: &App, p: &Pending, after_seq: Option<u64>) -> Result<Optio
                 let log: Vec<Record> = log
                     .into_iter()
                     .map(|mut r| {
-                        if let Event::AgentMessage { agent, .. } = &mut r.event {
+                        if let Event::AgentMessage { agent, .. }
+                        | Event::Attachment {
+                            agent: Some(agent), ..
+                        } = &mut r.event
+                        {
                             *agent = app.display_of(agent);
                         }
                         r

@@ -787,3 +787,120 @@ async fn after_a_restart_a_queued_reply_still_waits_its_batch_time() {
         .contains("Your refund is on its way."));
     drop(srv);
 }
+
+/// An agent's file sent as `name` into `v`'s conversation.
+async fn agent_file(s: &impl Reach, v: &Visitor, agent: &str, name: &str) -> Res {
+    let r = raw(
+        "POST",
+        &s.url(&format!(
+            "/api/v1/agent/conversations/{}/attachments?name={}",
+            v.id,
+            name.replace(' ', "%20")
+        )),
+        Some(agent),
+        Some("image/png"),
+        super::attachments::PNG.to_vec(),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r
+}
+
+/// Review E5: an agent's file to a visitor who is gone is announced by
+/// email like a text reply (who, the file's name and size, the link), in
+/// the same batch, without the bytes or a link that opens the file alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_file_to_a_disconnected_visitor_is_announced_by_email() {
+    if !smtp_available("an_agents_file_to_a_disconnected_visitor_is_announced_by_email") {
+        return;
+    }
+    let smtp = Smtp::start(free_port(), None);
+    let app = spawn_app(&email_config(smtp.port, 1, ""), |s| s).await;
+    let sam = app.online_agent("sam").await;
+    let r = call(
+        "PATCH",
+        &app.url("/api/v1/admin/agents/sam"),
+        Some(&app.admin),
+        Some(json!({"display_name": "Sam Lee"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // A file alone: one email.
+    let v = visitor_with_email(&app, "ada@example.com").await;
+    with_agent(&app, &v, &sam).await;
+    agent_file(&app, &v, &sam, "label.png").await;
+    let got = smtp.exactly(1, Duration::from_secs(2)).await;
+    assert_eq!(got[0]["rcpt_tos"], json!(["ada@example.com"]));
+    assert_eq!(got[0]["subject"], "Sam Lee replied to your question");
+    let body = got[0]["body"].as_str().unwrap();
+    assert!(body.contains("Sam Lee:"), "{body}");
+    assert!(body.contains("label.png (70 bytes)"), "{body}");
+    let (id, _) = link_in(body);
+    assert_eq!(id, v.id);
+    assert!(!body.contains("/attachments/"), "no file link: {body}");
+    assert!(!body.contains("IHDR"), "no bytes: {body}");
+    // A text and a file in one burst: one email, in order.
+    let w = visitor_with_email(&app, "bo@example.com").await;
+    with_agent(&app, &w, &sam).await;
+    agent_do(&app, &w, &sam, "messages", Some("Here is your label.")).await;
+    agent_file(&app, &w, &sam, "return label.png").await;
+    let got = smtp.exactly(2, Duration::from_secs(2)).await;
+    let body = got[1]["body"].as_str().unwrap();
+    assert_eq!(got[1]["rcpt_tos"], json!(["bo@example.com"]));
+    let text = body.find("Here is your label.").expect(body);
+    let file = body.find("return label.png (70 bytes)").expect(body);
+    assert!(text < file, "{body}");
+}
+
+/// Review E5: the transcript lists each file where it was sent: who, its
+/// name and its size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transcript_lists_each_file_in_its_place() {
+    if !smtp_available("the_transcript_lists_each_file_in_its_place") {
+        return;
+    }
+    let smtp = Smtp::start(free_port(), None);
+    let app = spawn_app(&email_config(smtp.port, 60, ""), |s| s).await;
+    let sam = app.online_agent("sam").await;
+    let v = visitor_with_email(&app, "ada@example.com").await;
+    let mut sock = ws(&app.ws_url(&format!(
+        "/api/v1/conversations/{}/ws?token={}",
+        v.id, v.token
+    )))
+    .await;
+    let _ = next_json(&mut sock).await;
+    app.say(&v, "My vase arrived broken.", "c1").await;
+    let r = raw(
+        "POST",
+        &app.url(&format!(
+            "/api/v1/conversations/{}/attachments?name=vase.png",
+            v.id
+        )),
+        Some(&v.token),
+        Some("image/png"),
+        super::attachments::PNG.to_vec(),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    with_agent(&app, &v, &sam).await;
+    agent_do(&app, &v, &sam, "messages", Some("Sorry! Print this label.")).await;
+    agent_file(&app, &v, &sam, "label.png").await;
+    agent_do(&app, &v, &sam, "messages", Some("Then drop it off.")).await;
+    agent_do(&app, &v, &sam, "close", None).await;
+    let path = format!("/api/v1/conversations/{}/transcript", v.id);
+    let r = call("POST", &app.url(&path), Some(&v.token), Some(json!({}))).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let got = smtp.exactly(1, Duration::from_millis(500)).await;
+    // SMTP ends lines with CRLF.
+    let body = got[0]["body"].as_str().unwrap().replace("\r\n", "\n");
+    let at = |s: &str| body.find(s).unwrap_or_else(|| panic!("{s:?} in {body}"));
+    let broken = at("My vase arrived broken.");
+    let vase = at("You:\n  Sent a file: vase.png (70 bytes)");
+    let sorry = at("Sorry! Print this label.");
+    let label = at("sam:\n  Sent a file: label.png (70 bytes)");
+    let then = at("Then drop it off.");
+    assert!(broken < vase && vase < sorry && sorry < label && label < then, "{body}");
+    assert!(!body.contains("/attachments/"), "{body}");
+}
