@@ -904,3 +904,108 @@ async fn the_transcript_lists_each_file_in_its_place() {
     assert!(broken < vase && vase < sorry && sorry < label && label < then, "{body}");
     assert!(!body.contains("/attachments/"), "{body}");
 }
+
+/// POST `/resume` with `key` for conversation `id`.
+async fn resume(s: &impl Reach, id: &str, key: &str) -> Res {
+    call(
+        "POST",
+        &s.url(&format!("/api/v1/conversations/{id}/resume")),
+        None,
+        Some(json!({ "key": key })),
+    )
+    .await
+}
+
+async fn events_with(s: &impl Reach, id: &str, token: &str) -> Res {
+    call(
+        "GET",
+        &s.url(&format!("/api/v1/conversations/{id}/events")),
+        Some(token),
+        None,
+    )
+    .await
+}
+
+/// Review E6: an email's link is no permanent key. It works once
+/// (`resume_link_used` after), for `[email] link_hours` (72 by default;
+/// `resume_link_expired` after); what it yields opens that conversation
+/// only, and the visitor can revoke it while their own token keeps
+/// working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_link_works_once_for_a_while_and_its_session_can_be_revoked() {
+    if !smtp_available("an_email_link_works_once_for_a_while_and_its_session_can_be_revoked") {
+        return;
+    }
+    let smtp = Smtp::start(free_port(), None);
+    let clock = frontdesk::util::clock::Clock::manual(1_780_000_000_000);
+    let app = spawn_app_clocked(&email_config(smtp.port, 0, ""), |s| s, clock.clone()).await;
+    let sam = app.online_agent("sam").await;
+    let v = visitor_with_email(&app, "ada@example.com").await;
+    // The same visitor's other conversation.
+    let other = visitor_with_email(&app, "ada@example.com").await;
+    with_agent(&app, &v, &sam).await;
+    agent_do(&app, &v, &sam, "messages", Some("First reply.")).await;
+    let got = smtp.exactly(1, Duration::from_millis(300)).await;
+    let (id, key) = link_in(got[0]["body"].as_str().unwrap());
+    assert_eq!(id, v.id);
+
+    let r = resume(&app, &id, &key).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let session = r.body["token"].as_str().unwrap().to_string();
+    assert_ne!(session, v.token, "a session of its own, not the visitor's token");
+    // Used: the same link fails, with a stable code.
+    let r = resume(&app, &id, &key).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "resume_link_used");
+    // The session opens this conversation and no other.
+    let r = events_with(&app, &v.id, &session).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("First reply."));
+    let r = events_with(&app, &other.id, &session).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    // Revoked by the visitor: the session stops, their own token works.
+    let path = app.url(&format!("/api/v1/conversations/{}/resume", v.id));
+    let r = call("DELETE", &path, Some(&v.token), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["revoked"], 1, "{}", r.text);
+    assert_eq!(events_with(&app, &v.id, &session).await.status, 404);
+    assert_eq!(events_with(&app, &v.id, &v.token).await.status, 200);
+
+    // A later email's link, opened after 72 hours: expired.
+    agent_do(&app, &v, &sam, "messages", Some("Second reply.")).await;
+    let got = smtp.exactly(2, Duration::from_millis(300)).await;
+    let (_, key2) = link_in(got[1]["body"].as_str().unwrap());
+    assert_ne!(key2, key);
+    clock.advance(72 * 3600 * 1000 + 1000);
+    let r = resume(&app, &v.id, &key2).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "resume_link_expired");
+}
+
+/// `[email] link_hours` sets how long a link works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_hours_sets_how_long_an_email_link_works() {
+    if !smtp_available("link_hours_sets_how_long_an_email_link_works") {
+        return;
+    }
+    let smtp = Smtp::start(free_port(), None);
+    let clock = frontdesk::util::clock::Clock::manual(1_780_000_000_000);
+    let config = format!("{}link_hours = 2\n", email_config(smtp.port, 0, ""));
+    let app = spawn_app_clocked(&config, |s| s, clock.clone()).await;
+    let sam = app.online_agent("sam").await;
+    let v = visitor_with_email(&app, "ada@example.com").await;
+    with_agent(&app, &v, &sam).await;
+    for text in ["One.", "Two."] {
+        agent_do(&app, &v, &sam, "messages", Some(text)).await;
+        let n = if text == "One." { 1 } else { 2 };
+        smtp.exactly(n, Duration::from_millis(300)).await;
+    }
+    let got = smtp.received();
+    let (_, one) = link_in(got[0]["body"].as_str().unwrap());
+    let (_, two) = link_in(got[1]["body"].as_str().unwrap());
+    clock.advance(3600 * 1000);
+    assert_eq!(resume(&app, &v.id, &one).await.status, 200);
+    clock.advance(3600 * 1000 + 1000);
+    let r = resume(&app, &v.id, &two).await;
+    assert_eq!(r.body["error"]["code"], "resume_link_expired", "{}", r.text);
+}
