@@ -939,3 +939,62 @@ async fn a_file_link_stops_working_after_24_hours() {
     let r = raw("GET", &url, None, None, vec![], &[]).await;
     assert_eq!(r.status, 404, "{}", r.text);
 }
+
+/// Review A5 (a): uploads racing into one conversation at the edge of its
+/// caps never pass them (the check and the insert are one step): many at
+/// once into conversations with room for two or three more files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_uploads_never_pass_a_conversations_caps() {
+    let app = spawn_app(
+        "[limits]\nmessages_per_minute = 10000\nrequests_per_ip_per_minute = 100000\n\
+         [attachments]\nmax_bytes = 100000\nmax_files_per_conversation = 3\n\
+         max_bytes_per_conversation = 250000\n",
+        |s| s,
+    )
+    .await;
+    let mut big = PNG.to_vec();
+    big.resize(100_000, 0);
+    // Small files: the file cap (3); 100 kB files: the byte cap (2).
+    for (bytes, most_files) in [(PNG.to_vec(), 3u64), (big, 2)] {
+        for round in 0..4 {
+            let v = app.new_visitor(&format!("Racer {round}")).await;
+            let sends = (0..12).map(|n| {
+                let url = app.url(&format!(
+                    "/api/v1/conversations/{}/attachments?name=r{n}.png",
+                    v.id
+                ));
+                let (token, bytes) = (v.token.clone(), bytes.clone());
+                tokio::spawn(async move {
+                    raw("POST", &url, Some(&token), Some("image/png"), bytes, &[]).await
+                })
+            });
+            let mut ok = 0u64;
+            for s in sends.collect::<Vec<_>>() {
+                let r = s.await.unwrap();
+                match r.status {
+                    200 => ok += 1,
+                    413 => assert_eq!(r.body["error"]["code"], "attachment_quota_exceeded"),
+                    other => panic!("{other}: {}", r.text),
+                }
+            }
+            let log = call(
+                "GET",
+                &app.url(&format!("/api/v1/conversations/{}/events", v.id)),
+                Some(&v.token),
+                None,
+            )
+            .await;
+            let (files, total): (u64, u64) = log.body["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["event"]["type"] == "attachment")
+                .fold((0, 0), |(n, b), r| {
+                    (n + 1, b + r["event"]["size"].as_u64().unwrap())
+                });
+            assert_eq!(files, ok, "every accepted file is in the log");
+            assert_eq!(files, most_files, "round {round}: the caps, exactly");
+            assert!(total <= 250_000, "{total} bytes");
+        }
+    }
+}
