@@ -28,13 +28,18 @@ pub struct Usage {
     pending: Mutex<HashMap<String, (u64, u64)>>,
 }
 
-/// An attachment's bytes and what the log says of them: what is served.
+/// What the log says of an attachment and its first part: what a
+/// download starts with (the rest is read part by part,
+/// `attachment_part`, so a download never holds the whole file).
 #[derive(Debug, Clone)]
 pub struct AttachmentFile {
     pub kind: AttachmentKind,
     /// The sanitised name (`safe_name`).
     pub name: String,
-    pub bytes: Vec<u8>,
+    /// Bytes, as the log says.
+    pub size: u64,
+    /// Part 0 of the bytes (`Store::attachment_chunk`).
+    pub first: Vec<u8>,
 }
 
 /// Characters of a file name kept (a longer one is cut).
@@ -298,21 +303,41 @@ impl App {
             return Err(gone());
         }
         let log = self.inner.store.read(id, 0)?;
-        let (kind, name) = log
+        let (kind, name, size) = log
             .iter()
             .find_map(|r| match &r.event {
-                Event::Attachment { id, kind, name, .. } if id == attachment => {
-                    Some((*kind, name.clone()))
-                }
+                Event::Attachment {
+                    id,
+                    kind,
+                    name,
+                    size,
+                    ..
+                } if id == attachment => Some((*kind, name.clone(), *size)),
                 _ => None,
             })
             .ok_or_else(gone)?;
-        let bytes = self
+        let first = self
             .inner
             .store
-            .attachment(id, attachment)?
+            .attachment_chunk(id, attachment, 0)?
             .ok_or_else(gone)?;
-        Ok(AttachmentFile { kind, name, bytes })
+        Ok(AttachmentFile {
+            kind,
+            name,
+            size,
+            first,
+        })
+    }
+
+    /// Part `index` of a file `attachment_file` found (`None` past its
+    /// end).
+    pub fn attachment_part(
+        &self,
+        id: &str,
+        attachment: &str,
+        index: u64,
+    ) -> Result<Option<Vec<u8>>, ApiError> {
+        Ok(self.inner.store.attachment_chunk(id, attachment, index)?)
     }
 }
 
