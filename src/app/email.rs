@@ -141,10 +141,7 @@ impl App {
             match e {
                 Event::EmailLeft { email } => address = Some(email.clone()),
                 // An agent's file is a reply too (the email names it).
-                Event::AgentMessage { .. }
-                | Event::Attachment {
-                    agent: Some(_), ..
-                } => {
+                Event::AgentMessage { .. } | Event::Attachment { agent: Some(_), .. } => {
                     if let Some(to) = &address {
                         if !replied && !self.inner.hub.watched(id) {
                             replied = true;

@@ -217,7 +217,10 @@ pub fn waiting(log: &[Record], to: &str, conversation: &str) -> Mail {
 
 /// The `email_file` line of a file.
 fn file_line(name: &str, size: u64, texts: &Texts) -> String {
-    fill(&texts.email_file, &[("name", name), ("size", &size_text(size))])
+    fill(
+        &texts.email_file,
+        &[("name", name), ("size", &size_text(size))],
+    )
 }
 
 /// `70 bytes`, `2.4 KB`, `3.1 MB` (1 KB = 1024 bytes).

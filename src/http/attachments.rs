@@ -189,15 +189,23 @@ fn body_of(app: &App, id: &str, attachment: &str, first: Vec<u8>) -> RawBody {
         let (app, id, attachment) = (app.clone(), id.clone(), attachment.clone());
         async move {
             let index = next?;
-            let part = blocking(&app, move |app| app.attachment_part(&id, &attachment, index)).await;
+            let part = blocking(&app, move |app| {
+                app.attachment_part(&id, &attachment, index)
+            })
+            .await;
             match part {
                 Ok(Some(bytes)) => Some((Ok(axum::body::Bytes::from(bytes)), Some(index + 1))),
                 Ok(None) => None,
-                Err(_) => Some((Err(std::io::Error::other("the file could not be read")), None)),
+                Err(_) => Some((
+                    Err(std::io::Error::other("the file could not be read")),
+                    None,
+                )),
             }
         }
     });
-    let first = futures_util::stream::once(async move { Ok::<_, std::io::Error>(axum::body::Bytes::from(first)) });
+    let first = futures_util::stream::once(async move {
+        Ok::<_, std::io::Error>(axum::body::Bytes::from(first))
+    });
     RawBody::from_stream(futures_util::StreamExt::chain(first, rest))
 }
 

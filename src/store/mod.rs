@@ -383,9 +383,7 @@ pub const ATTACHMENT_CHUNK: usize = 256 << 10;
 
 /// Part `index` of `all`, if it has one.
 pub fn chunk_of(all: &[u8], index: u64) -> Option<&[u8]> {
-    let start = usize::try_from(index)
-        .ok()?
-        .checked_mul(ATTACHMENT_CHUNK)?;
+    let start = usize::try_from(index).ok()?.checked_mul(ATTACHMENT_CHUNK)?;
     (start < all.len()).then(|| &all[start..(start + ATTACHMENT_CHUNK).min(all.len())])
 }
 

@@ -1600,7 +1600,8 @@ impl Store for SledStore {
         self.must_exist(conversation)?;
         let mut batch = sled::Batch::default();
         for (i, part) in bytes.chunks(super::ATTACHMENT_CHUNK).enumerate() {
-            let i = u32::try_from(i).map_err(|_| db_err("an attachment of over 4 billion parts"))?;
+            let i =
+                u32::try_from(i).map_err(|_| db_err("an attachment of over 4 billion parts"))?;
             batch.insert(chunk_key(conversation, attachment, i), part);
         }
         self.attachments.apply_batch(batch).map_err(db_err)?;

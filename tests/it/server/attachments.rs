@@ -1018,6 +1018,12 @@ async fn a_file_of_many_parts_comes_back_whole() {
     assert_eq!(head.status, 200);
     assert_eq!(header(&head, "content-length"), bytes.len().to_string());
     assert_eq!(header(&head, "content-type"), "image/png");
-    assert!(reqwest_bytes(&url, &v.token).await == bytes, "the visitor's copy");
-    assert!(reqwest_bytes(&url, &agent).await == bytes, "the agent's copy");
+    assert!(
+        reqwest_bytes(&url, &v.token).await == bytes,
+        "the visitor's copy"
+    );
+    assert!(
+        reqwest_bytes(&url, &agent).await == bytes,
+        "the agent's copy"
+    );
 }

@@ -901,7 +901,10 @@ async fn the_transcript_lists_each_file_in_its_place() {
     let sorry = at("Sorry! Print this label.");
     let label = at("sam:\n  Sent a file: label.png (70 bytes)");
     let then = at("Then drop it off.");
-    assert!(broken < vase && vase < sorry && sorry < label && label < then, "{body}");
+    assert!(
+        broken < vase && vase < sorry && sorry < label && label < then,
+        "{body}"
+    );
     assert!(!body.contains("/attachments/"), "{body}");
 }
 
@@ -952,7 +955,10 @@ async fn an_email_link_works_once_for_a_while_and_its_session_can_be_revoked() {
     let r = resume(&app, &id, &key).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let session = r.body["token"].as_str().unwrap().to_string();
-    assert_ne!(session, v.token, "a session of its own, not the visitor's token");
+    assert_ne!(
+        session, v.token,
+        "a session of its own, not the visitor's token"
+    );
     // Used: the same link fails, with a stable code.
     let r = resume(&app, &id, &key).await;
     assert_eq!(r.status, 403, "{}", r.text);
