@@ -95,7 +95,7 @@ impl App {
         id: &str,
         agent: Option<&Agent>,
         name: Option<&str>,
-        bytes: Vec<u8>,
+        bytes: &[u8],
     ) -> Result<Stored, ApiError> {
         let max = self.inner.config.attachments.max_bytes;
         if bytes.len() > max {
@@ -104,7 +104,7 @@ impl App {
         if bytes.is_empty() {
             return Err(ApiError::invalid("empty_attachment", "the file is empty"));
         }
-        let Some(kind) = AttachmentKind::sniff(&bytes) else {
+        let Some(kind) = AttachmentKind::sniff(bytes) else {
             return Err(ApiError::new(
                 ErrorKind::UnsupportedType,
                 "unsupported_attachment_type",
@@ -137,7 +137,7 @@ impl App {
             return Err(e);
         }
         let attachment = format!("a{}", auth::hex(&auth::random_bytes::<12>()));
-        if let Err(e) = self.inner.store.put_attachment(id, &attachment, &bytes) {
+        if let Err(e) = self.inner.store.put_attachment(id, &attachment, bytes) {
             self.pending_change(id, size, false);
             self.storage_freed(size);
             return Err(e.into());

@@ -69,12 +69,12 @@ pub struct FileLink {
 /// max_bytes` (a longer body is cut off there, 413), within
 /// `body_read_timeout_secs` plus a second per 64 KiB of that limit (a
 /// client sending at least that fast always finishes; 408 otherwise).
-async fn read_upload(app: &App, body: RawBody) -> Result<Vec<u8>, Response> {
+async fn read_upload(app: &App, body: RawBody) -> Result<axum::body::Bytes, Response> {
     let max = app.config().attachments.max_bytes;
     let deadline =
         Duration::from_secs(app.config().limits.body_read_timeout_secs + (max / 65536) as u64);
-    let bytes = collect_body(body, max, deadline, || too_large(max).into()).await?;
-    Ok(bytes.to_vec())
+    // Handed on as it was collected: no copy of the file here (review A5).
+    collect_body(body, max, deadline, || too_large(max).into()).await
 }
 
 /// What the visitor may see of a write: no internals, agents by their
@@ -108,7 +108,7 @@ pub async fn upload(
 ) -> Result<Json<Stored>, Response> {
     let bytes = read_upload(&app, body).await?;
     let stored = blocking(&app, move |app| {
-        app.attach(&id, None, q.name.as_deref(), bytes)
+        app.attach(&id, None, q.name.as_deref(), &bytes)
     })
     .await
     .map_err(IntoResponse::into_response)?;
@@ -134,7 +134,7 @@ pub async fn agent_upload(
 ) -> Result<Json<Stored>, Response> {
     let bytes = read_upload(&app, body).await?;
     let stored = blocking(&app, move |app| {
-        app.attach(&id, Some(&agent), q.name.as_deref(), bytes)
+        app.attach(&id, Some(&agent), q.name.as_deref(), &bytes)
     })
     .await
     .map_err(IntoResponse::into_response)?;
