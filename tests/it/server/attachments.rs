@@ -1027,3 +1027,42 @@ async fn a_file_of_many_parts_comes_back_whole() {
         "the agent's copy"
     );
 }
+
+/// Files stored whole, as the version before parts kept them, still
+/// download whole after an upgrade (`attachment_key` without a part).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_stored_whole_by_the_version_before_still_downloads() {
+    let s = setup("[attachments]\nmax_bytes = 1000000\n", None);
+    let server = Server::start(&s);
+    let v = server.new_visitor("Rita").await;
+    let mut bytes = PNG.to_vec();
+    bytes.extend((0..300_000).map(|i| (i % 253) as u8));
+    let e = attachment_of(&upload(&server, &v, "crack.png", "image/png", &bytes).await);
+    let att = e["id"].as_str().unwrap().to_string();
+    let admin = server.admin.clone();
+    server.stop();
+    // Rewrite its parts as one whole value under the old key.
+    {
+        let db = sled::open(s.config.parent().unwrap().join("data")).unwrap();
+        let tree = db.open_tree("attachments").unwrap();
+        let parts: Vec<_> = tree
+            .iter()
+            .keys()
+            .map(|k| k.unwrap())
+            .filter(|k| k.windows(att.len()).any(|w| w == att.as_bytes()))
+            .collect();
+        assert_eq!(parts.len(), 2, "300 kB in 256 KiB parts");
+        let whole = parts[0][..parts[0].len() - 5].to_vec();
+        for k in &parts {
+            tree.remove(k).unwrap();
+        }
+        tree.insert(whole, bytes.clone()).unwrap();
+        db.flush().unwrap();
+    }
+    let server = Server::start_with(&s, Some(admin));
+    let url = file_url(&server, &v, &att);
+    let head = raw("GET", &url, Some(&v.token), None, vec![], &[]).await;
+    assert_eq!(head.status, 200, "{}", head.text);
+    assert_eq!(header(&head, "content-length"), bytes.len().to_string());
+    assert!(reqwest_bytes(&url, &v.token).await == bytes);
+}
