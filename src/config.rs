@@ -77,6 +77,8 @@ pub struct RawEmail {
     pub batch_secs: Option<u64>,
     /// Transcript emails at most per hour, over all conversations.
     pub transcripts_per_hour: Option<u32>,
+    /// Hours an email's link into the conversation works (once).
+    pub link_hours: Option<u32>,
 }
 
 /// `[widget]`: what the embeddable widget does beyond its texts.
@@ -115,6 +117,8 @@ pub struct Email {
     /// Transcript emails at most per hour, over all conversations (each
     /// goes only to the address its visitor left, once).
     pub transcripts_per_hour: u32,
+    /// Hours an email's link into the conversation works (it works once).
+    pub link_hours: u32,
 }
 
 /// `[widget]` compiled.
@@ -909,6 +913,10 @@ fn email(raw: &RawEmail) -> Result<Option<Email>, String> {
         notify,
         batch_secs: raw.batch_secs.unwrap_or(60),
         transcripts_per_hour: raw.transcripts_per_hour.unwrap_or(100),
+        link_hours: match raw.link_hours.unwrap_or(72) {
+            0 => return Err("link_hours: must be at least 1".into()),
+            h => h,
+        },
     }))
 }
 
@@ -1123,6 +1131,7 @@ language = "en"
 # email_link = "Continue the conversation: {link}"
 # email_transcript_subject = "Your conversation with us"
 # email_transcript_intro = "Here is your conversation with us, as you saw it:"
+# email_file = "Sent a file: {name} ({size})"
 
 # The optional semantic layer (a build with `--features transformer`):
 # the model directory that models/fetch.sh prints. A model that is set but
@@ -1211,6 +1220,9 @@ batch_secs = 60
 # Transcripts go only to the address the visitor left, once per
 # conversation, and at most this many an hour in all.
 transcripts_per_hour = 100
+# The link in an email works once, for this many hours, and opens only
+# its conversation (README, "Email").
+link_hours = 72
 
 # The widget: prechat asks for a name (optional) and an email (checked)
 # before the first message; agents see them as the visitor's identity.
@@ -1300,6 +1312,7 @@ mod tests {
             "notify",
             "batch_secs",
             "transcripts_per_hour",
+            "link_hours",
             "prechat",
         ] {
             assert!(DEFAULT_CONFIG.contains(&format!("\n{key} = ")), "{key}");

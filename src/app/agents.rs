@@ -39,6 +39,7 @@ impl App {
     /// Whether `token` is the visitor token of conversation `id`.
     pub fn visitor_may(&self, id: &str, token: &str) -> bool {
         auth::same(&auth::visitor_token(&self.inner.secret, id), token)
+            || self.resumed_may(id, token)
     }
 
     /// Held by every change to the stored agents (add, presence, change,

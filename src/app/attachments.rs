@@ -10,24 +10,36 @@
 
 use super::*;
 use crate::conversation::AttachmentKind;
+use std::collections::HashMap;
 
 /// The bytes of all attachments stored, for `[attachments]
 /// max_total_bytes`: summed from the store once, at the first upload after
 /// a start (`Store::attachment_bytes`), then kept by adding each upload
 /// and subtracting what a conversation's deletion frees — never a scan per
 /// upload.
+///
+/// It also holds each conversation's uploads under way (files, bytes),
+/// taken when an upload passes the conversation's caps and given back in
+/// the same hold of the conversation's lock that appends its event, so a
+/// racing upload sees it either reserved or in the log, never neither.
 #[derive(Debug, Default)]
 pub struct Usage {
     total: Mutex<Option<u64>>,
+    pending: Mutex<HashMap<String, (u64, u64)>>,
 }
 
-/// An attachment's bytes and what the log says of them: what is served.
+/// What the log says of an attachment and its first part: what a
+/// download starts with (the rest is read part by part,
+/// `attachment_part`, so a download never holds the whole file).
 #[derive(Debug, Clone)]
 pub struct AttachmentFile {
     pub kind: AttachmentKind,
     /// The sanitised name (`safe_name`).
     pub name: String,
-    pub bytes: Vec<u8>,
+    /// Bytes, as the log says.
+    pub size: u64,
+    /// Part 0 of the bytes (`Store::attachment_chunk`).
+    pub first: Vec<u8>,
 }
 
 /// Characters of a file name kept (a longer one is cut).
@@ -83,7 +95,7 @@ impl App {
         id: &str,
         agent: Option<&Agent>,
         name: Option<&str>,
-        bytes: Vec<u8>,
+        bytes: &[u8],
     ) -> Result<Stored, ApiError> {
         let max = self.inner.config.attachments.max_bytes;
         if bytes.len() > max {
@@ -92,7 +104,7 @@ impl App {
         if bytes.is_empty() {
             return Err(ApiError::invalid("empty_attachment", "the file is empty"));
         }
-        let Some(kind) = AttachmentKind::sniff(&bytes) else {
+        let Some(kind) = AttachmentKind::sniff(bytes) else {
             return Err(ApiError::new(
                 ErrorKind::UnsupportedType,
                 "unsupported_attachment_type",
@@ -111,11 +123,22 @@ impl App {
         }
         // The conversation must exist before anything is stored.
         crate::store::check_id(id).map_err(|_| ApiError::not_found("conversation"))?;
-        self.within_conversation_caps(id, bytes.len() as u64)?;
         let size = bytes.len() as u64;
-        self.reserve_storage(size)?;
+        // The caps' check and the reservation are one step under the
+        // conversation's lock (review A5: two uploads checked before
+        // either was written both passed).
+        {
+            let _g = self.stripe(id);
+            self.within_conversation_caps(id, size)?;
+            self.pending_change(id, size, true);
+        }
+        if let Err(e) = self.reserve_storage(size) {
+            self.pending_change(id, size, false);
+            return Err(e);
+        }
         let attachment = format!("a{}", auth::hex(&auth::random_bytes::<12>()));
-        if let Err(e) = self.inner.store.put_attachment(id, &attachment, &bytes) {
+        if let Err(e) = self.inner.store.put_attachment(id, &attachment, bytes) {
+            self.pending_change(id, size, false);
             self.storage_freed(size);
             return Err(e.into());
         }
@@ -126,7 +149,19 @@ impl App {
             name: safe_name(name, kind),
             agent: agent.map(|a| a.name.clone()),
         };
-        match self.apply(id, input) {
+        // `apply`, with the reservation given back inside its lock.
+        let g = self.stripe(id);
+        let applied = self.apply_locked(id, input, self.now_ms());
+        self.pending_change(id, size, false);
+        drop(g);
+        let applied = applied.map(|(appended, before)| {
+            self.after_queue_change(id, before);
+            Stored {
+                records: appended.records,
+                duplicate: appended.duplicate,
+            }
+        });
+        match applied {
             Ok(stored) => {
                 self.inner.metrics.inc(Count::Message(if agent.is_some() {
                     "agent"
@@ -147,14 +182,46 @@ impl App {
         }
     }
 
+    /// Adds (`take`) or gives back one upload of `size` bytes under way
+    /// in conversation `id`.
+    fn pending_change(&self, id: &str, size: u64, take: bool) {
+        let mut p = self
+            .inner
+            .attachment_usage
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if take {
+            let e = p.entry(id.to_string()).or_default();
+            e.0 += 1;
+            e.1 += size;
+        } else if let Some(e) = p.get_mut(id) {
+            e.0 = e.0.saturating_sub(1);
+            e.1 = e.1.saturating_sub(size);
+            if e.0 == 0 {
+                p.remove(id);
+            }
+        }
+    }
+
     /// `[attachments] max_files_per_conversation` and
-    /// `max_bytes_per_conversation`, from the conversation's log (413
-    /// `attachment_quota_exceeded`). Checked before the write, outside
-    /// the conversation's lock: two uploads racing into one conversation
-    /// may both pass, so a cap can be passed by one file.
+    /// `max_bytes_per_conversation`, from the conversation's log and its
+    /// uploads under way (413 `attachment_quota_exceeded`). The caller
+    /// holds the conversation's lock and reserves the upload before it
+    /// lets go.
     fn within_conversation_caps(&self, id: &str, size: u64) -> Result<(), ApiError> {
         let caps = &self.inner.config.attachments;
         let (files, bytes) = self.attachments_of(id)?;
+        let (more_files, more_bytes) = self
+            .inner
+            .attachment_usage
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .copied()
+            .unwrap_or_default();
+        let (files, bytes) = (files + more_files, bytes + more_bytes);
         if files >= caps.max_files_per_conversation as u64 {
             return Err(ApiError::new(
                 ErrorKind::TooLarge,
@@ -236,21 +303,41 @@ impl App {
             return Err(gone());
         }
         let log = self.inner.store.read(id, 0)?;
-        let (kind, name) = log
+        let (kind, name, size) = log
             .iter()
             .find_map(|r| match &r.event {
-                Event::Attachment { id, kind, name, .. } if id == attachment => {
-                    Some((*kind, name.clone()))
-                }
+                Event::Attachment {
+                    id,
+                    kind,
+                    name,
+                    size,
+                    ..
+                } if id == attachment => Some((*kind, name.clone(), *size)),
                 _ => None,
             })
             .ok_or_else(gone)?;
-        let bytes = self
+        let first = self
             .inner
             .store
-            .attachment(id, attachment)?
+            .attachment_chunk(id, attachment, 0)?
             .ok_or_else(gone)?;
-        Ok(AttachmentFile { kind, name, bytes })
+        Ok(AttachmentFile {
+            kind,
+            name,
+            size,
+            first,
+        })
+    }
+
+    /// Part `index` of a file `attachment_file` found (`None` past its
+    /// end).
+    pub fn attachment_part(
+        &self,
+        id: &str,
+        attachment: &str,
+        index: u64,
+    ) -> Result<Option<Vec<u8>>, ApiError> {
+        Ok(self.inner.store.attachment_chunk(id, attachment, index)?)
     }
 }
 

@@ -24,13 +24,18 @@
 //! the same on every try). Failures are retried with the webhooks'
 //! backoff (1 s, 2 s, 4 s, … at most an hour apart, `MAX_ATTEMPTS`).
 //!
-//! The link: `public_url#frontdesk=<id>.<expires>.<signature>`, a
-//! signature (HMAC-SHA256 under the visitor secret) of the conversation
-//! and an expiry 30 days on. The widget on that page trades it for the
-//! conversation's visitor token (`POST /conversations/{id}/resume`). It
-//! opens that one conversation only, like the visitor's own browser; it
-//! is in the fragment, which browsers send to no server and in no
-//! Referer.
+//! The link: `public_url#frontdesk=<id>.<expires>.<nonce><signature>`, a
+//! fresh random nonce per email and a signature (HMAC-SHA256 under the
+//! visitor secret) of the conversation, the expiry (`[email] link_hours`
+//! on, 72 by default) and the nonce. The widget on that page trades it
+//! (`POST /conversations/{id}/resume`) for a session token of its own
+//! (`fdr_…`), never the visitor's token: a link works once (the nonce is
+//! kept as used until the link's expiry), the session opens that one
+//! conversation for `SESSION_DAYS`, and `DELETE
+//! /conversations/{id}/resume` ends every session of the conversation
+//! while the visitor's own token keeps working. So a forwarded or leaked
+//! email is no standing key. The link is in the fragment, which browsers
+//! send to no server and in no Referer.
 
 use std::time::Duration;
 
@@ -49,8 +54,22 @@ pub const MAX_ATTEMPTS: u32 = 30;
 const CAP_KEY: &str = "email-transcripts-hour";
 /// Settings keys marking a conversation whose transcript was queued.
 const SENT_PREFIX: &str = "email-transcript-sent:";
-/// How long a resume link works.
-pub const LINK_DAYS: i64 = 30;
+/// Settings keys of what each conversation's email links did
+/// (`Resumes`).
+const RESUME_PREFIX: &str = "email-resume:";
+/// How long a session bought with an email link lasts.
+pub const SESSION_DAYS: i64 = 30;
+/// Live sessions kept per conversation (the oldest ends first).
+const MAX_SESSIONS: usize = 20;
+
+/// Per conversation: the nonces of its links that were used (with their
+/// expiry, Unix seconds, kept only until then) and the sessions they
+/// bought (SHA-256 of the token, expiry in ms).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Resumes {
+    used: Vec<(String, i64)>,
+    sessions: Vec<(String, i64)>,
+}
 
 /// What an entry sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,7 +140,8 @@ impl App {
         for e in events {
             match e {
                 Event::EmailLeft { email } => address = Some(email.clone()),
-                Event::AgentMessage { .. } => {
+                // An agent's file is a reply too (the email names it).
+                Event::AgentMessage { .. } | Event::Attachment { agent: Some(_), .. } => {
                     if let Some(to) = &address {
                         if !replied && !self.inner.hub.watched(id) {
                             replied = true;
@@ -255,43 +275,122 @@ impl App {
         self.inner.mail.notify_one();
     }
 
-    /// The email link into conversation `id`.
+    /// The email link into conversation `id`: a fresh nonce, an expiry
+    /// `[email] link_hours` on, and their signature. It works once
+    /// (`resume`).
     pub fn resume_link(&self, id: &str) -> Option<String> {
         let cfg = self.inner.config.email.as_ref()?;
-        let expires = self.now_ms() / 1000 + LINK_DAYS * 86_400;
+        let expires = self.now_ms() / 1000 + cfg.link_hours as i64 * 3600;
+        let nonce = auth::hex(&auth::random_bytes::<16>());
         Some(format!(
-            "{}#frontdesk={id}.{expires}.{}",
+            "{}#frontdesk={id}.{expires}.{nonce}{}",
             cfg.public_url,
-            self.resume_signature(id, expires)
+            self.resume_signature(id, expires, &nonce)
         ))
     }
 
-    fn resume_signature(&self, id: &str, expires: i64) -> String {
+    fn resume_signature(&self, id: &str, expires: i64, nonce: &str) -> String {
         auth::sign(
             &self.inner.secret,
-            format!("resume:{id}:{expires}").as_bytes(),
+            format!("resume:{id}:{expires}:{nonce}").as_bytes(),
         )
     }
 
-    /// The visitor token of `id` for the `<expires>.<signature>` of an
-    /// email link.
+    /// What links of `id` were used and what sessions they bought.
+    fn resumes(&self, id: &str) -> Result<Resumes, ApiError> {
+        Ok(self
+            .inner
+            .store
+            .setting(&format!("{RESUME_PREFIX}{id}"))?
+            .and_then(|v| serde_json::from_slice(&v).ok())
+            .unwrap_or_default())
+    }
+
+    fn put_resumes(&self, id: &str, r: &Resumes) -> Result<(), ApiError> {
+        let v = serde_json::to_vec(r).unwrap_or_default();
+        Ok(self
+            .inner
+            .store
+            .put_setting(&format!("{RESUME_PREFIX}{id}"), &v)?)
+    }
+
+    /// A session token of `id` for the `<expires>.<nonce><signature>` of
+    /// an email link: 403 `bad_resume_key` when it was not signed so (or
+    /// for another conversation), `resume_link_expired` past its expiry,
+    /// `resume_link_used` the second time. The session opens that one
+    /// conversation (as the visitor's own token does) for `SESSION_DAYS`
+    /// or until `revoke_resumed`; the visitor's own token is not given
+    /// out.
     pub fn resume(&self, id: &str, key: &str) -> Result<String, ApiError> {
-        let bad = || {
-            ApiError::new(
-                super::ErrorKind::Forbidden,
-                "bad_resume_key",
-                "this link is not valid or has expired",
-            )
+        let refuse = |code: &'static str, message: &'static str| {
+            ApiError::new(super::ErrorKind::Forbidden, code, message)
         };
-        let (expires, sig) = key.split_once('.').ok_or_else(bad)?;
+        let bad = || refuse("bad_resume_key", "this link is not valid");
+        let (expires, rest) = key.split_once('.').ok_or_else(bad)?;
         let expires: i64 = expires.parse().map_err(|_| bad())?;
-        if expires < self.now_ms() / 1000 || !auth::same(&self.resume_signature(id, expires), sig) {
+        if rest.len() != 96 || !rest.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
+        }
+        let (nonce, sig) = rest.split_at(32);
+        if !auth::same(&self.resume_signature(id, expires, nonce), sig) {
+            return Err(bad());
+        }
+        let now = self.now_ms();
+        if expires < now / 1000 {
+            return Err(refuse(
+                "resume_link_expired",
+                "this link has expired: the newest email from us has a fresh one",
+            ));
         }
         if self.inner.store.read(id, 0)?.is_empty() {
             return Err(ApiError::not_found("conversation"));
         }
-        Ok(auth::visitor_token(&self.inner.secret, id))
+        let _g = self.stripe(&format!("{RESUME_PREFIX}{id}"));
+        let mut r = self.resumes(id)?;
+        r.used.retain(|(_, exp)| *exp >= now / 1000);
+        r.sessions.retain(|(_, exp)| *exp > now);
+        if r.used.iter().any(|(n, _)| n == nonce) {
+            return Err(refuse(
+                "resume_link_used",
+                "this link was used already: open the chat where you used it, \
+                 or the link in a newer email from us",
+            ));
+        }
+        r.used.push((nonce.to_string(), expires));
+        let token = format!("fdr_{}", auth::hex(&auth::random_bytes::<24>()));
+        r.sessions
+            .push((auth::token_hash(&token), now + SESSION_DAYS * 86_400_000));
+        let extra = r.sessions.len().saturating_sub(MAX_SESSIONS);
+        r.sessions.drain(..extra);
+        self.put_resumes(id, &r)?;
+        Ok(token)
+    }
+
+    /// Whether `token` is a live session bought with an email link of
+    /// `id` (`resume`).
+    pub fn resumed_may(&self, id: &str, token: &str) -> bool {
+        if !token.starts_with("fdr_") || crate::store::check_id(id).is_err() {
+            return false;
+        }
+        let hash = auth::token_hash(token);
+        let now = self.now_ms();
+        self.resumes(id).is_ok_and(|r| {
+            r.sessions
+                .iter()
+                .any(|(h, exp)| *exp > now && auth::same(h, &hash))
+        })
+    }
+
+    /// Ends every session email links of `id` bought; the visitor's own
+    /// token keeps working. Returns how many there were.
+    pub fn revoke_resumed(&self, id: &str) -> Result<usize, ApiError> {
+        let _g = self.stripe(&format!("{RESUME_PREFIX}{id}"));
+        let mut r = self.resumes(id)?;
+        let now = self.now_ms();
+        let n = r.sessions.iter().filter(|(_, exp)| *exp > now).count();
+        r.sessions.clear();
+        self.put_resumes(id, &r)?;
+        Ok(n)
     }
 }
 
@@ -443,7 +542,11 @@ async fn compose(app: &App, p: &Pending, after_seq: Option<u64>) -> Result<Optio
                 let log: Vec<Record> = log
                     .into_iter()
                     .map(|mut r| {
-                        if let Event::AgentMessage { agent, .. } = &mut r.event {
+                        if let Event::AgentMessage { agent, .. }
+                        | Event::Attachment {
+                            agent: Some(agent), ..
+                        } = &mut r.event
+                        {
                             *agent = app.display_of(agent);
                         }
                         r

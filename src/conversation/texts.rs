@@ -382,6 +382,13 @@ texts! {
         en: "Here is your conversation with us, as you saw it:",
         de: "Hier ist Ihr Gespräch mit uns, wie Sie es gesehen haben:",
     }
+    /// A file in an email (a reply's or the transcript's): only its name
+    /// and size, never its bytes or a link to it. `{name}`: the file's
+    /// name; `{size}`: like `70 bytes`, `2.4 KB`, `3.1 MB`.
+    email_file [name, size] {
+        en: "Sent a file: {name} ({size})",
+        de: "Hat eine Datei gesendet: {name} ({size})",
+    }
 }
 
 /// The widget's string names (`S.name` in `widget.js`, and the names

@@ -117,11 +117,20 @@ fn name_of(log: &[Record], texts: &Texts) -> String {
 /// back into the conversation; `None` when there is none (a reply already
 /// told, or lost in a crash).
 pub fn reply(log: &[Record], after_seq: u64, to: &str, link: &str, texts: &Texts) -> Option<Mail> {
-    let replies: Vec<(&str, &str)> = log
+    // An agent's file is told like a text: its name and size (never its
+    // bytes or a link that opens it without the visitor's own session;
+    // the conversation's link shows it).
+    let replies: Vec<(&str, String)> = log
         .iter()
         .filter(|r| r.seq > after_seq)
         .filter_map(|r| match &r.event {
-            Event::AgentMessage { agent, text } => Some((agent.as_str(), text.as_str())),
+            Event::AgentMessage { agent, text } => Some((agent.as_str(), text.clone())),
+            Event::Attachment {
+                agent: Some(agent),
+                name,
+                size,
+                ..
+            } => Some((agent.as_str(), file_line(name, *size, texts))),
             _ => None,
         })
         .collect();
@@ -146,8 +155,16 @@ pub fn transcript(records: &[Record], to: &str, link: &str, texts: &Texts) -> Ma
     let mut body = texts.email_transcript_intro.clone();
     body.push_str("\n\n");
     for r in records {
+        let file;
         let line = match &r.event {
             Event::VisitorMessage { text, .. } => Some((texts.widget_you.as_str(), text)),
+            // A file where it was sent: who, its name and size.
+            Event::Attachment {
+                agent, name, size, ..
+            } => {
+                file = file_line(name, *size, texts);
+                Some((agent.as_deref().unwrap_or(&texts.widget_you), &file))
+            }
             Event::BotReply { text, .. }
             | Event::Clarification { text, .. }
             | Event::SlotPrompt { text, .. }
@@ -195,6 +212,25 @@ pub fn waiting(log: &[Record], to: &str, conversation: &str) -> Mail {
         to: to.to_string(),
         subject: format!("{who} is waiting for a person"),
         body,
+    }
+}
+
+/// The `email_file` line of a file.
+fn file_line(name: &str, size: u64, texts: &Texts) -> String {
+    fill(
+        &texts.email_file,
+        &[("name", name), ("size", &size_text(size))],
+    )
+}
+
+/// `70 bytes`, `2.4 KB`, `3.1 MB` (1 KB = 1024 bytes).
+pub fn size_text(size: u64) -> String {
+    const K: f64 = 1024.0;
+    match size {
+        1 => "1 byte".into(),
+        s if s < 1024 => format!("{s} bytes"),
+        s if s < 1024 * 1024 => format!("{:.1} KB", s as f64 / K),
+        s => format!("{:.1} MB", s as f64 / (K * K)),
     }
 }
 
@@ -283,6 +319,53 @@ mod tests {
         let m = reply(&log(), 3, "a@b.c", "l", &texts).unwrap();
         assert!(!m.body.contains("Checking now."));
         assert!(reply(&log(), 4, "a@b.c", "l", &texts).is_none());
+    }
+
+    #[test]
+    fn sizes_read_as_people_say_them() {
+        for (n, text) in [
+            (1, "1 byte"),
+            (70, "70 bytes"),
+            (1023, "1023 bytes"),
+            (2458, "2.4 KB"),
+            (3 * 1024 * 1024 + 100 * 1024, "3.1 MB"),
+        ] {
+            assert_eq!(size_text(n), text);
+        }
+    }
+
+    #[test]
+    fn an_agents_file_is_a_reply_and_a_visitors_is_not() {
+        let texts = Texts::default();
+        let mut l = log();
+        l.push(rec(
+            5,
+            Event::Attachment {
+                id: "a1".into(),
+                kind: crate::conversation::AttachmentKind::Png,
+                size: 70,
+                name: "mine.png".into(),
+                agent: None,
+            },
+        ));
+        assert!(reply(&l, 4, "a@b.c", "l", &texts).is_none());
+        l.push(rec(
+            6,
+            Event::Attachment {
+                id: "a2".into(),
+                kind: crate::conversation::AttachmentKind::Pdf,
+                size: 2458,
+                name: "label.pdf".into(),
+                agent: Some("Sam".into()),
+            },
+        ));
+        let m = reply(&l, 4, "a@b.c", "l", &texts).unwrap();
+        assert!(
+            m.body.contains("Sam:\n  Sent a file: label.pdf (2.4 KB)\n"),
+            "{}",
+            m.body
+        );
+        assert!(!m.body.contains("mine.png"), "{}", m.body);
     }
 
     #[test]

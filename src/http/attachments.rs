@@ -69,12 +69,12 @@ pub struct FileLink {
 /// max_bytes` (a longer body is cut off there, 413), within
 /// `body_read_timeout_secs` plus a second per 64 KiB of that limit (a
 /// client sending at least that fast always finishes; 408 otherwise).
-async fn read_upload(app: &App, body: RawBody) -> Result<Vec<u8>, Response> {
+async fn read_upload(app: &App, body: RawBody) -> Result<axum::body::Bytes, Response> {
     let max = app.config().attachments.max_bytes;
     let deadline =
         Duration::from_secs(app.config().limits.body_read_timeout_secs + (max / 65536) as u64);
-    let bytes = collect_body(body, max, deadline, || too_large(max).into()).await?;
-    Ok(bytes.to_vec())
+    // Handed on as it was collected: no copy of the file here (review A5).
+    collect_body(body, max, deadline, || too_large(max).into()).await
 }
 
 /// What the visitor may see of a write: no internals, agents by their
@@ -108,7 +108,7 @@ pub async fn upload(
 ) -> Result<Json<Stored>, Response> {
     let bytes = read_upload(&app, body).await?;
     let stored = blocking(&app, move |app| {
-        app.attach(&id, None, q.name.as_deref(), bytes)
+        app.attach(&id, None, q.name.as_deref(), &bytes)
     })
     .await
     .map_err(IntoResponse::into_response)?;
@@ -134,7 +134,7 @@ pub async fn agent_upload(
 ) -> Result<Json<Stored>, Response> {
     let bytes = read_upload(&app, body).await?;
     let stored = blocking(&app, move |app| {
-        app.attach(&id, Some(&agent), q.name.as_deref(), bytes)
+        app.attach(&id, Some(&agent), q.name.as_deref(), &bytes)
     })
     .await
     .map_err(IntoResponse::into_response)?;
@@ -173,8 +173,40 @@ pub async fn fetch(
     if !allowed {
         return Err(ApiError::not_found("conversation").into());
     }
-    let file = blocking(&app, move |app| app.attachment_file(&id, &attachment)).await?;
-    Ok(serve(file))
+    let (id2, att2) = (id.clone(), attachment.clone());
+    let file = blocking(&app, move |app| app.attachment_file(&id2, &att2)).await?;
+    Ok(serve(&app, &id, &attachment, file))
+}
+
+/// The file's bytes as a stream: its first part, then each next one read
+/// from the store only when the client has taken the one before (review
+/// A5: 64 downloads of a 32 MiB file held 2 GiB when each read the whole
+/// file). A store error ends the body early; the client sees a short
+/// download (the `Content-Length` says what was due).
+fn body_of(app: &App, id: &str, attachment: &str, first: Vec<u8>) -> RawBody {
+    let (app, id, attachment) = (app.clone(), id.to_string(), attachment.to_string());
+    let rest = futures_util::stream::unfold(Some(1u64), move |next| {
+        let (app, id, attachment) = (app.clone(), id.clone(), attachment.clone());
+        async move {
+            let index = next?;
+            let part = blocking(&app, move |app| {
+                app.attachment_part(&id, &attachment, index)
+            })
+            .await;
+            match part {
+                Ok(Some(bytes)) => Some((Ok(axum::body::Bytes::from(bytes)), Some(index + 1))),
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(std::io::Error::other("the file could not be read")),
+                    None,
+                )),
+            }
+        }
+    });
+    let first = futures_util::stream::once(async move {
+        Ok::<_, std::io::Error>(axum::body::Bytes::from(first))
+    });
+    RawBody::from_stream(futures_util::StreamExt::chain(first, rest))
 }
 
 /// A link to one file for the conversation's visitor, for an `<img src>`
@@ -203,7 +235,7 @@ pub async fn link(
 }
 
 /// The response that shows a file and never runs it.
-fn serve(file: AttachmentFile) -> Response {
+fn serve(app: &App, id: &str, attachment: &str, file: AttachmentFile) -> Response {
     let disposition = format!(
         "{}; filename=\"{}\"; filename*=UTF-8''{}",
         if file.kind.is_image() {
@@ -214,8 +246,9 @@ fn serve(file: AttachmentFile) -> Response {
         ascii_name(&file.name),
         percent(&file.name)
     );
-    let mut res = file.bytes.into_response();
+    let mut res = body_of(app, id, attachment, file.first).into_response();
     let h = res.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(file.size));
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(file.kind.mime()),

@@ -41,8 +41,16 @@ pub struct ResumeRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Resumed {
     pub id: String,
-    /// The conversation's visitor token (as `POST /conversations` gave).
+    /// A session token for this conversation only (`fdr_…`, used like the
+    /// visitor's token), good for 30 days or until revoked; not the
+    /// visitor's own token.
     pub token: String,
+}
+
+/// How many sessions email links had bought that are now ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revoked {
+    pub revoked: usize,
 }
 
 /// What the widget offers, from the server's configuration.
@@ -94,8 +102,10 @@ pub async fn transcript(
     Ok((StatusCode::ACCEPTED, Json(TranscriptQueued { email })))
 }
 
-/// Trade the key of an email link for the conversation's token (403
-/// `bad_resume_key` when it is wrong or older than 30 days).
+/// Trade the key of an email link for a session of that conversation
+/// (the link works once, for `[email] link_hours`): 403 `bad_resume_key`
+/// when it is altered or for another conversation, `resume_link_expired`
+/// past its time, `resume_link_used` the second time.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/resume", tag = "visitor",
     params(("id" = String, Path, description = "Conversation id")),
     request_body = ResumeRequest,
@@ -119,4 +129,19 @@ pub async fn resume(
     responses((status = 200, description = "The widget's configuration", body = WidgetConfig)))]
 pub async fn widget(State(app): State<App>) -> Json<WidgetConfig> {
     Json(widget_config(&app))
+}
+
+/// End every session that email links of this conversation bought (with
+/// the conversation's token or one of those sessions); the visitor's own
+/// token keeps working.
+#[utoipa::path(delete, path = "/api/v1/conversations/{id}/resume", tag = "visitor",
+    params(("id" = String, Path, description = "Conversation id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The sessions are ended", body = Revoked)))]
+pub async fn revoke(
+    State(app): State<App>,
+    Authorized(id): Authorized,
+) -> Result<Json<Revoked>, HttpError> {
+    let revoked = blocking(&app, move |app| app.revoke_resumed(&id)).await?;
+    Ok(Json(Revoked { revoked }))
 }

@@ -232,7 +232,7 @@ pub fn router(app: App) -> Router {
         .routes(routes!(visitor::feedback))
         .routes(routes!(visitor::email))
         .routes(routes!(email::transcript))
-        .routes(routes!(email::resume))
+        .routes(routes!(email::resume, email::revoke))
         .routes(routes!(email::widget))
         .routes(routes!(ws::visitor))
         .routes(routes!(agent::me))

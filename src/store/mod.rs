@@ -359,6 +359,32 @@ pub trait Store: Send + Sync {
     /// The bytes of all stored attachments together: read once at start
     /// (it reads every file), then kept up to date by the app.
     fn attachment_bytes(&self) -> Result<u64>;
+    /// Part `index` of an attachment's bytes, `ATTACHMENT_CHUNK` bytes
+    /// each (the last one shorter): a download reads one part at a time,
+    /// so serving a file never holds all of it. `None` past the end, or
+    /// when the file is not stored. This default slices the whole file,
+    /// for a store that keeps files whole (the memory store).
+    fn attachment_chunk(
+        &self,
+        conversation: &str,
+        attachment: &str,
+        index: u64,
+    ) -> Result<Option<Vec<u8>>> {
+        let Some(all) = self.attachment(conversation, attachment)? else {
+            return Ok(None);
+        };
+        Ok(chunk_of(&all, index).map(<[u8]>::to_vec))
+    }
+}
+
+/// The size of an attachment's parts (`Store::attachment_chunk`; the sled
+/// store keeps files in parts of this size).
+pub const ATTACHMENT_CHUNK: usize = 256 << 10;
+
+/// Part `index` of `all`, if it has one.
+pub fn chunk_of(all: &[u8], index: u64) -> Option<&[u8]> {
+    let start = usize::try_from(index).ok()?.checked_mul(ATTACHMENT_CHUNK)?;
+    (start < all.len()).then(|| &all[start..(start + ATTACHMENT_CHUNK).min(all.len())])
 }
 
 /// Checks an attachment id: 1 to 64 bytes of `[A-Za-z0-9_-]`, like a

@@ -13,7 +13,7 @@
 //! | `ratings` | len(id) · id · seq | `RatingRecord` (JSON) |
 //! | `held` | id | agent name (JSON string) |
 //! | `activity` | minute (i64, sign bit flipped) · id | empty: the time index |
-//! | `attachments` | len(id) · id · attachment id | the file's bytes |
+//! | `attachments` | len(id) · id · attachment id · 0xFF · part (u32 BE); whole files of before: without the last two | the file's bytes, in parts of `ATTACHMENT_CHUNK` |
 //!
 //! Appends use plain inserts under a per-conversation lock, not sled
 //! transactions or batches: in sled 0.34 both take one global write lock,
@@ -559,7 +559,25 @@ pub(super) fn seq_value(v: &[u8]) -> Option<u64> {
 
 /// A time index key: the minute (sign bit flipped, so that big-endian
 /// bytes sort as the numbers do) then the id.
-/// The key of an attachment's bytes: its conversation's prefix, then its id.
+/// What the keys of an attachment's parts start with: its key, then 0xFF
+/// (no id has that byte, so no other attachment's key starts so).
+fn chunk_prefix(conversation: &str, attachment: &str) -> Vec<u8> {
+    let mut k = attachment_key(conversation, attachment);
+    k.push(0xFF);
+    k
+}
+
+/// The key of part `index` of an attachment: `chunk_prefix`, then the
+/// index big-endian (so the parts sort in order).
+fn chunk_key(conversation: &str, attachment: &str, index: u32) -> Vec<u8> {
+    let mut k = chunk_prefix(conversation, attachment);
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// The key of an attachment's bytes stored whole (files are now stored in
+/// parts, `chunk_key`; a file stored whole before is still read): its
+/// conversation's prefix, then its id.
 pub(super) fn attachment_key(conversation: &str, attachment: &str) -> Vec<u8> {
     let mut k = prefix(conversation);
     k.extend_from_slice(attachment.as_bytes());
@@ -1574,22 +1592,66 @@ impl Store for SledStore {
         self.export_to(f)
     }
 
+    /// In parts of `ATTACHMENT_CHUNK` bytes (`chunk_key`), written in one
+    /// atomic batch: a download reads one part at a time.
     fn put_attachment(&self, conversation: &str, attachment: &str, bytes: &[u8]) -> Result<()> {
         check_id(conversation)?;
         super::check_attachment_id(attachment)?;
         self.must_exist(conversation)?;
-        self.attachments
-            .insert(attachment_key(conversation, attachment), bytes)
-            .map_err(db_err)?;
+        let mut batch = sled::Batch::default();
+        for (i, part) in bytes.chunks(super::ATTACHMENT_CHUNK).enumerate() {
+            let i =
+                u32::try_from(i).map_err(|_| db_err("an attachment of over 4 billion parts"))?;
+            batch.insert(chunk_key(conversation, attachment, i), part);
+        }
+        self.attachments.apply_batch(batch).map_err(db_err)?;
         self.durable()
     }
 
     fn attachment(&self, conversation: &str, attachment: &str) -> Result<Option<Vec<u8>>> {
         check_id(conversation)?;
         super::check_attachment_id(attachment)?;
-        Ok(self
+        // A file stored whole (before files were stored in parts).
+        if let Some(v) = self
             .attachments
             .get(attachment_key(conversation, attachment))
+            .map_err(db_err)?
+        {
+            return Ok(Some(v.to_vec()));
+        }
+        let mut all = Vec::new();
+        let mut any = false;
+        for item in self
+            .attachments
+            .scan_prefix(chunk_prefix(conversation, attachment))
+        {
+            all.extend_from_slice(&item.map_err(db_err)?.1);
+            any = true;
+        }
+        Ok(any.then_some(all))
+    }
+
+    fn attachment_chunk(
+        &self,
+        conversation: &str,
+        attachment: &str,
+        index: u64,
+    ) -> Result<Option<Vec<u8>>> {
+        check_id(conversation)?;
+        super::check_attachment_id(attachment)?;
+        if let Some(v) = self
+            .attachments
+            .get(attachment_key(conversation, attachment))
+            .map_err(db_err)?
+        {
+            return Ok(super::chunk_of(&v, index).map(<[u8]>::to_vec));
+        }
+        let Ok(i) = u32::try_from(index) else {
+            return Ok(None);
+        };
+        Ok(self
+            .attachments
+            .get(chunk_key(conversation, attachment, i))
             .map_err(db_err)?
             .map(|v| v.to_vec()))
     }
@@ -1597,9 +1659,16 @@ impl Store for SledStore {
     fn delete_attachment(&self, conversation: &str, attachment: &str) -> Result<()> {
         check_id(conversation)?;
         super::check_attachment_id(attachment)?;
-        self.attachments
-            .remove(attachment_key(conversation, attachment))
-            .map_err(db_err)?;
+        let mut batch = sled::Batch::default();
+        batch.remove(attachment_key(conversation, attachment));
+        for k in self
+            .attachments
+            .scan_prefix(chunk_prefix(conversation, attachment))
+            .keys()
+        {
+            batch.remove(k.map_err(db_err)?);
+        }
+        self.attachments.apply_batch(batch).map_err(db_err)?;
         self.durable()
     }
 

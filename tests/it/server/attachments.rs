@@ -939,3 +939,130 @@ async fn a_file_link_stops_working_after_24_hours() {
     let r = raw("GET", &url, None, None, vec![], &[]).await;
     assert_eq!(r.status, 404, "{}", r.text);
 }
+
+/// Review A5 (a): uploads racing into one conversation at the edge of its
+/// caps never pass them (the check and the insert are one step): many at
+/// once into conversations with room for two or three more files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_uploads_never_pass_a_conversations_caps() {
+    let app = spawn_app(
+        "[limits]\nmessages_per_minute = 10000\nrequests_per_ip_per_minute = 100000\n\
+         [attachments]\nmax_bytes = 100000\nmax_files_per_conversation = 3\n\
+         max_bytes_per_conversation = 250000\n",
+        |s| s,
+    )
+    .await;
+    let mut big = PNG.to_vec();
+    big.resize(100_000, 0);
+    // Small files: the file cap (3); 100 kB files: the byte cap (2).
+    for (bytes, most_files) in [(PNG.to_vec(), 3u64), (big, 2)] {
+        for round in 0..4 {
+            let v = app.new_visitor(&format!("Racer {round}")).await;
+            let sends = (0..12).map(|n| {
+                let url = app.url(&format!(
+                    "/api/v1/conversations/{}/attachments?name=r{n}.png",
+                    v.id
+                ));
+                let (token, bytes) = (v.token.clone(), bytes.clone());
+                tokio::spawn(async move {
+                    raw("POST", &url, Some(&token), Some("image/png"), bytes, &[]).await
+                })
+            });
+            let mut ok = 0u64;
+            for s in sends.collect::<Vec<_>>() {
+                let r = s.await.unwrap();
+                match r.status {
+                    200 => ok += 1,
+                    413 => assert_eq!(r.body["error"]["code"], "attachment_quota_exceeded"),
+                    other => panic!("{other}: {}", r.text),
+                }
+            }
+            let log = call(
+                "GET",
+                &app.url(&format!("/api/v1/conversations/{}/events", v.id)),
+                Some(&v.token),
+                None,
+            )
+            .await;
+            let (files, total): (u64, u64) = log.body["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["event"]["type"] == "attachment")
+                .fold((0, 0), |(n, b), r| {
+                    (n + 1, b + r["event"]["size"].as_u64().unwrap())
+                });
+            assert_eq!(files, ok, "every accepted file is in the log");
+            assert_eq!(files, most_files, "round {round}: the caps, exactly");
+            assert!(total <= 250_000, "{total} bytes");
+        }
+    }
+}
+
+/// Review A5 (b): a file of many parts (the store keeps 256 KiB parts, a
+/// download streams them) comes back byte for byte, with its length, to
+/// the visitor and to an agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_many_parts_comes_back_whole() {
+    let app = spawn_app("[attachments]\nmax_bytes = 2000000\n", |s| s).await;
+    let agent = app.online_agent("sam").await;
+    let v = app.new_visitor("Dana").await;
+    // 1 MiB and 123 bytes: four whole parts and a short one; the bytes
+    // run through a cycle so a part out of order shows.
+    let mut bytes = PNG.to_vec();
+    bytes.extend((0..(1 << 20) + 123 - PNG.len()).map(|i| (i * 7 % 251) as u8));
+    let r = upload(&app, &v, "big.png", "image/png", &bytes).await;
+    let id = attachment_of(&r)["id"].as_str().unwrap().to_string();
+    let url = file_url(&app, &v, &id);
+    let head = raw("GET", &url, Some(&v.token), None, vec![], &[]).await;
+    assert_eq!(head.status, 200);
+    assert_eq!(header(&head, "content-length"), bytes.len().to_string());
+    assert_eq!(header(&head, "content-type"), "image/png");
+    assert!(
+        reqwest_bytes(&url, &v.token).await == bytes,
+        "the visitor's copy"
+    );
+    assert!(
+        reqwest_bytes(&url, &agent).await == bytes,
+        "the agent's copy"
+    );
+}
+
+/// Files stored whole, as the version before parts kept them, still
+/// download whole after an upgrade (`attachment_key` without a part).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_stored_whole_by_the_version_before_still_downloads() {
+    let s = setup("[attachments]\nmax_bytes = 1000000\n", None);
+    let server = Server::start(&s);
+    let v = server.new_visitor("Rita").await;
+    let mut bytes = PNG.to_vec();
+    bytes.extend((0..300_000).map(|i| (i % 253) as u8));
+    let e = attachment_of(&upload(&server, &v, "crack.png", "image/png", &bytes).await);
+    let att = e["id"].as_str().unwrap().to_string();
+    let admin = server.admin.clone();
+    server.stop();
+    // Rewrite its parts as one whole value under the old key.
+    {
+        let db = sled::open(s.config.parent().unwrap().join("data")).unwrap();
+        let tree = db.open_tree("attachments").unwrap();
+        let parts: Vec<_> = tree
+            .iter()
+            .keys()
+            .map(|k| k.unwrap())
+            .filter(|k| k.windows(att.len()).any(|w| w == att.as_bytes()))
+            .collect();
+        assert_eq!(parts.len(), 2, "300 kB in 256 KiB parts");
+        let whole = parts[0][..parts[0].len() - 5].to_vec();
+        for k in &parts {
+            tree.remove(k).unwrap();
+        }
+        tree.insert(whole, bytes.clone()).unwrap();
+        db.flush().unwrap();
+    }
+    let server = Server::start_with(&s, Some(admin));
+    let url = file_url(&server, &v, &att);
+    let head = raw("GET", &url, Some(&v.token), None, vec![], &[]).await;
+    assert_eq!(head.status, 200, "{}", head.text);
+    assert_eq!(header(&head, "content-length"), bytes.len().to_string());
+    assert!(reqwest_bytes(&url, &v.token).await == bytes);
+}

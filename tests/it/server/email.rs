@@ -787,3 +787,231 @@ async fn after_a_restart_a_queued_reply_still_waits_its_batch_time() {
         .contains("Your refund is on its way."));
     drop(srv);
 }
+
+/// An agent's file sent as `name` into `v`'s conversation.
+async fn agent_file(s: &impl Reach, v: &Visitor, agent: &str, name: &str) -> Res {
+    let r = raw(
+        "POST",
+        &s.url(&format!(
+            "/api/v1/agent/conversations/{}/attachments?name={}",
+            v.id,
+            name.replace(' ', "%20")
+        )),
+        Some(agent),
+        Some("image/png"),
+        super::attachments::PNG.to_vec(),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r
+}
+
+/// Review E5: an agent's file to a visitor who is gone is announced by
+/// email like a text reply (who, the file's name and size, the link), in
+/// the same batch, without the bytes or a link that opens the file alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_file_to_a_disconnected_visitor_is_announced_by_email() {
+    if !smtp_available("an_agents_file_to_a_disconnected_visitor_is_announced_by_email") {
+        return;
+    }
+    let smtp = Smtp::start(free_port(), None);
+    let app = spawn_app(&email_config(smtp.port, 1, ""), |s| s).await;
+    let sam = app.online_agent("sam").await;
+    let r = call(
+        "PATCH",
+        &app.url("/api/v1/admin/agents/sam"),
+        Some(&app.admin),
+        Some(json!({"display_name": "Sam Lee"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // A file alone: one email.
+    let v = visitor_with_email(&app, "ada@example.com").await;
+    with_agent(&app, &v, &sam).await;
+    agent_file(&app, &v, &sam, "label.png").await;
+    let got = smtp.exactly(1, Duration::from_secs(2)).await;
+    assert_eq!(got[0]["rcpt_tos"], json!(["ada@example.com"]));
+    assert_eq!(got[0]["subject"], "Sam Lee replied to your question");
+    let body = got[0]["body"].as_str().unwrap();
+    assert!(body.contains("Sam Lee:"), "{body}");
+    assert!(body.contains("label.png (70 bytes)"), "{body}");
+    let (id, _) = link_in(body);
+    assert_eq!(id, v.id);
+    assert!(!body.contains("/attachments/"), "no file link: {body}");
+    assert!(!body.contains("IHDR"), "no bytes: {body}");
+    // A text and a file in one burst: one email, in order.
+    let w = visitor_with_email(&app, "bo@example.com").await;
+    with_agent(&app, &w, &sam).await;
+    agent_do(&app, &w, &sam, "messages", Some("Here is your label.")).await;
+    agent_file(&app, &w, &sam, "return label.png").await;
+    let got = smtp.exactly(2, Duration::from_secs(2)).await;
+    let body = got[1]["body"].as_str().unwrap();
+    assert_eq!(got[1]["rcpt_tos"], json!(["bo@example.com"]));
+    let text = body.find("Here is your label.").expect(body);
+    let file = body.find("return label.png (70 bytes)").expect(body);
+    assert!(text < file, "{body}");
+}
+
+/// Review E5: the transcript lists each file where it was sent: who, its
+/// name and its size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transcript_lists_each_file_in_its_place() {
+    if !smtp_available("the_transcript_lists_each_file_in_its_place") {
+        return;
+    }
+    let smtp = Smtp::start(free_port(), None);
+    let app = spawn_app(&email_config(smtp.port, 60, ""), |s| s).await;
+    let sam = app.online_agent("sam").await;
+    let v = visitor_with_email(&app, "ada@example.com").await;
+    let mut sock = ws(&app.ws_url(&format!(
+        "/api/v1/conversations/{}/ws?token={}",
+        v.id, v.token
+    )))
+    .await;
+    let _ = next_json(&mut sock).await;
+    app.say(&v, "My vase arrived broken.", "c1").await;
+    let r = raw(
+        "POST",
+        &app.url(&format!(
+            "/api/v1/conversations/{}/attachments?name=vase.png",
+            v.id
+        )),
+        Some(&v.token),
+        Some("image/png"),
+        super::attachments::PNG.to_vec(),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    with_agent(&app, &v, &sam).await;
+    agent_do(&app, &v, &sam, "messages", Some("Sorry! Print this label.")).await;
+    agent_file(&app, &v, &sam, "label.png").await;
+    agent_do(&app, &v, &sam, "messages", Some("Then drop it off.")).await;
+    agent_do(&app, &v, &sam, "close", None).await;
+    let path = format!("/api/v1/conversations/{}/transcript", v.id);
+    let r = call("POST", &app.url(&path), Some(&v.token), Some(json!({}))).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let got = smtp.exactly(1, Duration::from_millis(500)).await;
+    // SMTP ends lines with CRLF.
+    let body = got[0]["body"].as_str().unwrap().replace("\r\n", "\n");
+    let at = |s: &str| body.find(s).unwrap_or_else(|| panic!("{s:?} in {body}"));
+    let broken = at("My vase arrived broken.");
+    let vase = at("You:\n  Sent a file: vase.png (70 bytes)");
+    let sorry = at("Sorry! Print this label.");
+    let label = at("sam:\n  Sent a file: label.png (70 bytes)");
+    let then = at("Then drop it off.");
+    assert!(
+        broken < vase && vase < sorry && sorry < label && label < then,
+        "{body}"
+    );
+    assert!(!body.contains("/attachments/"), "{body}");
+}
+
+/// POST `/resume` with `key` for conversation `id`.
+async fn resume(s: &impl Reach, id: &str, key: &str) -> Res {
+    call(
+        "POST",
+        &s.url(&format!("/api/v1/conversations/{id}/resume")),
+        None,
+        Some(json!({ "key": key })),
+    )
+    .await
+}
+
+async fn events_with(s: &impl Reach, id: &str, token: &str) -> Res {
+    call(
+        "GET",
+        &s.url(&format!("/api/v1/conversations/{id}/events")),
+        Some(token),
+        None,
+    )
+    .await
+}
+
+/// Review E6: an email's link is no permanent key. It works once
+/// (`resume_link_used` after), for `[email] link_hours` (72 by default;
+/// `resume_link_expired` after); what it yields opens that conversation
+/// only, and the visitor can revoke it while their own token keeps
+/// working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_link_works_once_for_a_while_and_its_session_can_be_revoked() {
+    if !smtp_available("an_email_link_works_once_for_a_while_and_its_session_can_be_revoked") {
+        return;
+    }
+    let smtp = Smtp::start(free_port(), None);
+    let clock = frontdesk::util::clock::Clock::manual(1_780_000_000_000);
+    let app = spawn_app_clocked(&email_config(smtp.port, 0, ""), |s| s, clock.clone()).await;
+    let sam = app.online_agent("sam").await;
+    let v = visitor_with_email(&app, "ada@example.com").await;
+    // The same visitor's other conversation.
+    let other = visitor_with_email(&app, "ada@example.com").await;
+    with_agent(&app, &v, &sam).await;
+    agent_do(&app, &v, &sam, "messages", Some("First reply.")).await;
+    let got = smtp.exactly(1, Duration::from_millis(300)).await;
+    let (id, key) = link_in(got[0]["body"].as_str().unwrap());
+    assert_eq!(id, v.id);
+
+    let r = resume(&app, &id, &key).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let session = r.body["token"].as_str().unwrap().to_string();
+    assert_ne!(
+        session, v.token,
+        "a session of its own, not the visitor's token"
+    );
+    // Used: the same link fails, with a stable code.
+    let r = resume(&app, &id, &key).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "resume_link_used");
+    // The session opens this conversation and no other.
+    let r = events_with(&app, &v.id, &session).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("First reply."));
+    let r = events_with(&app, &other.id, &session).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    // Revoked by the visitor: the session stops, their own token works.
+    let path = app.url(&format!("/api/v1/conversations/{}/resume", v.id));
+    let r = call("DELETE", &path, Some(&v.token), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["revoked"], 1, "{}", r.text);
+    assert_eq!(events_with(&app, &v.id, &session).await.status, 404);
+    assert_eq!(events_with(&app, &v.id, &v.token).await.status, 200);
+
+    // A later email's link, opened after 72 hours: expired.
+    agent_do(&app, &v, &sam, "messages", Some("Second reply.")).await;
+    let got = smtp.exactly(2, Duration::from_millis(300)).await;
+    let (_, key2) = link_in(got[1]["body"].as_str().unwrap());
+    assert_ne!(key2, key);
+    clock.advance(72 * 3600 * 1000 + 1000);
+    let r = resume(&app, &v.id, &key2).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "resume_link_expired");
+}
+
+/// `[email] link_hours` sets how long a link works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_hours_sets_how_long_an_email_link_works() {
+    if !smtp_available("link_hours_sets_how_long_an_email_link_works") {
+        return;
+    }
+    let smtp = Smtp::start(free_port(), None);
+    let clock = frontdesk::util::clock::Clock::manual(1_780_000_000_000);
+    let config = format!("{}link_hours = 2\n", email_config(smtp.port, 0, ""));
+    let app = spawn_app_clocked(&config, |s| s, clock.clone()).await;
+    let sam = app.online_agent("sam").await;
+    let v = visitor_with_email(&app, "ada@example.com").await;
+    with_agent(&app, &v, &sam).await;
+    for text in ["One.", "Two."] {
+        agent_do(&app, &v, &sam, "messages", Some(text)).await;
+        let n = if text == "One." { 1 } else { 2 };
+        smtp.exactly(n, Duration::from_millis(300)).await;
+    }
+    let got = smtp.received();
+    let (_, one) = link_in(got[0]["body"].as_str().unwrap());
+    let (_, two) = link_in(got[1]["body"].as_str().unwrap());
+    clock.advance(3600 * 1000);
+    assert_eq!(resume(&app, &v.id, &one).await.status, 200);
+    clock.advance(3600 * 1000 + 1000);
+    let r = resume(&app, &v.id, &two).await;
+    assert_eq!(r.body["error"]["code"], "resume_link_expired", "{}", r.text);
+}
