@@ -755,9 +755,11 @@
   queued.forEach(function (a) { command(a[0], a[1]); });
 
   // ---- email links: #frontdesk=<id>.<expires>.<signature> ------------------
-  // The key is traded for the conversation's token, which replaces any
-  // conversation this browser had; the fragment is removed from the
-  // address bar so it is not bookmarked or shared by accident.
+  // The key works once and for a while ([email] link_hours): it is traded
+  // for a session of that one conversation (not the visitor's own token),
+  // which replaces any other conversation this browser had; a browser that
+  // already has this conversation keeps its own token. The fragment is
+  // removed from the address bar so it is not bookmarked or shared.
   function resumeFromLink() {
     var m = /^#frontdesk=([A-Za-z0-9_-]+)\.(\d+\.[0-9a-f]+)$/.exec(location.hash);
     if (!m) return Promise.resolve();
