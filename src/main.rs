@@ -1066,6 +1066,10 @@ fn serve(config: frontdesk::config::Config) -> Result<()> {
             out!("No admin existed, so one was made: name `admin`, token (shown once, only a hash is kept):\n{token}");
         }
         out!("frontdesk listening on http://{addr}");
+        // Where a person goes next; the admin's token logs in to all three.
+        out!(
+            "  demo page and widget: http://{addr}/\n  agent console: http://{addr}/agent (an agent's token)\n  admin page: http://{addr}/admin (an admin's token; add agents there)"
+        );
         tracing::info!(%addr, "listening");
         frontdesk::http::run(listener, app, shutdown_signal()).await;
         tracing::info!("stopped");
