@@ -412,7 +412,13 @@
         bubble('bot', S.bot, e.text);
         quick([S.yes, S.no]);
         break;
-      case 'handoff': showTyping(false); quick([]); showStatus(S.handoff); break;
+      // A person is asked for or here: the footer's offer of one goes
+      // until the conversation is back with the bot or closed.
+      case 'handoff':
+        showTyping(false); quick([]); showStatus(S.handoff);
+        if (root.activeElement === person) input.focus();
+        person.hidden = true;
+        break;
       case 'queued':
         showStatus(t('queued', { position: e.position }) +
           (e.wait_secs != null ? ' ' + t('wait', { minutes: Math.max(1, Math.round(e.wait_secs / 60)) }) : ''));
@@ -420,8 +426,8 @@
       case 'agent_joined': showTyping(false); showStatus(''); sys(t('joined', { agent: e.agent })); break;
       case 'agent_message': showTyping(false); agentBubble(e); break;
       case 'transfer': sys(t('transfer', { agent: e.to })); break;
-      case 'returned_to_bot': sys(S.back); break;
-      case 'closed': showTyping(false); showStatus(''); quick([]); sys(S.closed); rating(); transcriptOffer(); break;
+      case 'returned_to_bot': person.hidden = false; sys(S.back); break;
+      case 'closed': person.hidden = false; showTyping(false); showStatus(''); quick([]); sys(S.closed); rating(); transcriptOffer(); break;
       case 'rating': extra.hidden = true; sys(S.thanks); break;
       case 'email_left': knownEmail = e.email; sys(t('emailLeft', { email: e.email })); break;
       case 'started': if (e.visitor && e.visitor.email) knownEmail = e.visitor.email; break;

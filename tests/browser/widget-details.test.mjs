@@ -65,6 +65,36 @@ test('keyboard only: a quick reply keeps focus in the panel and Escape still clo
   await ctx.close();
 });
 
+test('"Talk to a person" leaves the footer once a person is asked for, by keyboard without losing focus, and comes back at the close', async () => {
+  const ctx = await w.browser.newContext();
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(w.hosts.origin + '/plain');
+  await widget(page, '.launch').focus();
+  await page.keyboard.press('Enter');
+  await page.keyboard.type('my parcel is late');
+  await page.keyboard.press('Enter');
+  await widget(page, '.msg.bot').first().waitFor(WAIT);
+  const person = widget(page, '.person');
+  await person.focus();
+  await page.keyboard.press('Enter');
+  await widget(page, '.status').filter({ hasText: 'queue' }).waitFor(WAIT);
+  assert.ok(await person.isHidden(), 'no offer of a person while one is asked for');
+  assert.equal(await focused(page), 'textarea', 'focus stays in the panel');
+  const conv = await page.evaluate(() => {
+    const k = Object.keys(localStorage).find((x) => x.startsWith('frontdesk:'));
+    return JSON.parse(localStorage.getItem(k)).conv.id;
+  });
+  const agent = await w.bot.agent('kim');
+  await w.bot.api('POST', `/agent/conversations/${conv}/claim`, agent);
+  await w.bot.api('POST', `/agent/conversations/${conv}/close`, agent);
+  await widget(page, '.sys').filter({ hasText: 'closed' }).waitFor(WAIT);
+  assert.ok(await person.isVisible(), 'offered again once the conversation is closed');
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
 test('a reload brings the panel back open while a conversation is under way, and closed when it was closed', async () => {
   const ctx = await w.browser.newContext();
   const page = await ctx.newPage();
