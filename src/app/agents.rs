@@ -61,9 +61,27 @@ impl App {
             .map(|(_, a)| a))
     }
 
-    /// Creates (or replaces the token of) an agent; returns the token.
+    /// Creates an agent; returns its token (shown this once). An existing
+    /// name is refused (409 `agent_exists`), nothing changed: making it
+    /// again would give it a new token and the role asked for, past the
+    /// rules of PATCH (nobody demotes themselves) and silently replacing
+    /// a colleague's token (review P3). Changes go through
+    /// `change_agent` and `rotate_token`. (`frontdesk agent add`, run
+    /// with the server stopped, still gives an existing agent a new
+    /// token: the way back in for an operator who lost every admin token.)
     pub fn add_agent(&self, new: NewAgent) -> Result<CreatedAgent, ApiError> {
         let _w = self.agent_writes();
+        let name = new.name.trim();
+        if self.stored_agent(name)?.is_some() {
+            return Err(ApiError::conflict(
+                "agent_exists",
+                format!(
+                    "there is an agent `{name}` already: change it with PATCH \
+                     /api/v1/admin/agents/{name}, or give it a new token with POST \
+                     /api/v1/admin/agents/{name}/token"
+                ),
+            ));
+        }
         let created = add_agent_to(self.inner.store.as_ref(), &new.name, new.admin, new.token)?;
         let name = created.name.clone();
         let record = self.stored_agent(&name)?.ok_or_else(ApiError::internal)?;

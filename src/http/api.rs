@@ -1030,8 +1030,8 @@ inbound! {
 pub struct NewAgent into app::NewAgent {
     #[schema(min_length = 1, max_length = 64)]
     pub name: String,
-    /// Left out: a new agent is not an admin, an existing one keeps its
-    /// role. The last admin cannot be demoted.
+    /// Left out: not an admin. (An existing name is refused: 409
+    /// `agent_exists`.)
     pub admin: Option<bool>,
     /// Leave out to have one generated.
     pub token: Option<String>,
@@ -1046,7 +1046,8 @@ pub struct CreatedAgent from app::CreatedAgent {
     pub admin: bool,
     pub token: String,
     /// True when the agent existed and got a new token (the old one no
-    /// longer works).
+    /// longer works): a token rotation. Creating never does that (409
+    /// `agent_exists`).
     pub existed: bool,
 }
 }

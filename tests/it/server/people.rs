@@ -776,3 +776,52 @@ async fn a_disabled_agent_is_never_made_online_nor_given_visitors() {
     let admin = app.app.agent_for(&app.admin).unwrap();
     assert_eq!(app.app.agent_info(&admin).active.len(), 0);
 }
+
+/// Review P3: `POST /api/v1/admin/agents` with an existing name made the
+/// agent again (a new token, the role asked for): an admin could demote or
+/// re-key themselves past the `own_account` rule, and a colleague's token
+/// was silently replaced. Refused; changes go through PATCH and rotate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_an_agent_that_exists_is_refused_and_changes_nothing() {
+    let app = spawn_app("", |s| s).await;
+    let admin = app.admin.clone();
+    let sam = new_agent(&app, "sam", false).await;
+    for (name, body) in [
+        ("sam", json!({"name": "sam", "admin": true})),
+        ("sam", json!({"name": " sam "})),
+        (
+            "sam",
+            json!({"name": "sam", "token": "a-token-of-my-own-choice"}),
+        ),
+        ("admin", json!({"name": "admin", "admin": false})),
+        ("admin", json!({"name": "admin"})),
+    ] {
+        let r = call(
+            "POST",
+            &app.url("/api/v1/admin/agents"),
+            Some(&admin),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(r.status, 409, "{body}: {}", r.text);
+        assert_eq!(r.body["error"]["code"], "agent_exists", "{}", r.text);
+        assert!(
+            r.body["error"]["message"].as_str().unwrap().contains(name),
+            "{}",
+            r.text
+        );
+    }
+    // Nothing changed: both tokens work, the roles are what they were.
+    let me = call("GET", &app.url("/api/v1/agent/me"), Some(&sam), None).await;
+    assert_eq!((me.status, me.body["admin"].as_bool()), (200, Some(false)));
+    let me = call("GET", &app.url("/api/v1/agent/me"), Some(&admin), None).await;
+    assert_eq!((me.status, me.body["admin"].as_bool()), (200, Some(true)));
+    let r = call(
+        "GET",
+        &app.url("/api/v1/agent/me"),
+        Some("a-token-of-my-own-choice"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 401);
+}
