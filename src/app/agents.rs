@@ -611,6 +611,7 @@ impl App {
                     capacity: now.map_or(a.capacity, |x| x.capacity),
                     active: now.map_or(0, |x| x.active.len() as u32),
                     name,
+                    token: None,
                 }
             })
             .collect())
@@ -619,7 +620,9 @@ impl App {
     /// An admin's change to agent `name` (display name, admin, disabled).
     /// The last admin who can log in stays an enabled admin, an admin
     /// does not demote or disable themselves, and an agent holding
-    /// conversations is not disabled (they would be stranded).
+    /// conversations is not disabled (they would be stranded). A disable
+    /// revokes the agent's token; an enable gives a new one, in the
+    /// answer's `token` (shown this once), as a rotation does.
     pub fn change_agent(
         &self,
         by: &Agent,
@@ -631,6 +634,7 @@ impl App {
             .as_deref()
             .map(check_display_name)
             .transpose()?;
+        let mut new_token = None;
         let before = {
             let _w = self.agent_writes();
             let agents = self.inner.store.agents()?;
@@ -676,11 +680,20 @@ impl App {
             if let Some(admin) = change.admin {
                 record.admin = admin;
             }
-            if let Some(disabled) = change.disabled {
-                record.disabled = disabled;
-                if disabled {
-                    record.presence = Presence::Offline;
-                }
+            // A disable revokes the token (its hash goes); an enable gives
+            // a new one, shown once in the answer: a token handed out
+            // before the disable never works again (review P4).
+            let enable = change.disabled == Some(false) && record.disabled;
+            if disable {
+                record.disabled = true;
+                record.presence = Presence::Offline;
+                record.token_sha256 = String::new();
+            }
+            if enable {
+                let token = auth::new_token();
+                record.disabled = false;
+                record.token_sha256 = auth::token_hash(&token);
+                new_token = Some(token);
             }
             if let Err(e) = self.inner.store.put_agent(name, &record) {
                 // Nothing changed: the queue as it was.
@@ -699,10 +712,13 @@ impl App {
         } else {
             self.inner.hub.queue_changed();
         }
-        self.agents_list()?
+        let mut item = self
+            .agents_list()?
             .into_iter()
             .find(|a| a.name == name)
-            .ok_or_else(|| ApiError::not_found("agent"))
+            .ok_or_else(|| ApiError::not_found("agent"))?;
+        item.token = new_token;
+        Ok(item)
     }
 
     /// A new token for agent `name`, shown this once; the old one stops
@@ -712,6 +728,13 @@ impl App {
         let mut record = self
             .stored_agent(name)?
             .ok_or_else(|| ApiError::not_found("agent"))?;
+        // A disabled agent has no token; enabling gives one.
+        if record.disabled {
+            return Err(ApiError::conflict(
+                "agent_disabled",
+                format!("`{name}` is disabled: enable them, which gives a new token"),
+            ));
+        }
         let token = auth::new_token();
         record.token_sha256 = auth::token_hash(&token);
         self.inner.store.put_agent(name, &record)?;

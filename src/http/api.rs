@@ -1785,6 +1785,10 @@ pub struct AgentListItem from app::AgentListItem {
     pub capacity: u32,
     /// Conversations the agent holds now.
     pub active: u32,
+    /// Only in the answer to the `PATCH` that enabled a disabled agent:
+    /// their new token, shown this once (a disable revokes the old one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 }
 
@@ -1799,8 +1803,9 @@ pub struct AgentChange into app::AgentChange {
     pub display_name: Option<String>,
     /// The last admin who can log in stays one; nobody demotes themselves.
     pub admin: Option<bool>,
-    /// A disabled agent's token is refused (their record stays). Not the
-    /// last admin, not oneself, not an agent holding conversations.
+    /// A disable revokes the agent's token (their record stays); an
+    /// enable gives a new one, in the answer's `token`. Not the last
+    /// admin, not oneself, not an agent holding conversations.
     pub disabled: Option<bool>,
 }
 }

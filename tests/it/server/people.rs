@@ -551,7 +551,8 @@ async fn admins_manage_agents_and_the_last_admin_stays() {
     );
 
     // Disable: refused token, shown as disabled, left out of the transfer
-    // list; enable: the same token works again.
+    // list; enable: a new token, shown once in the answer; the old one
+    // stays dead (review P4: it came back to life).
     let kim = new_agent(&app, "kim", false).await;
     let r = call(
         "PATCH",
@@ -572,6 +573,9 @@ async fn admins_manage_agents_and_the_last_admin_stays() {
     );
     let colleagues = call("GET", &app.url("/api/v1/agent/agents"), Some(&new), None).await;
     assert!(!colleagues.text.contains("\"kim\""), "{}", colleagues.text);
+    // A disabled agent has no token to rotate: enabling gives one.
+    let r = call("POST", &url("/kim/token"), Some(&admin), None).await;
+    assert_eq!(code(&r), (409, Some("agent_disabled".into())), "{}", r.text);
     let r = call(
         "PATCH",
         &url("/kim"),
@@ -584,8 +588,23 @@ async fn admins_manage_agents_and_the_last_admin_stays() {
         call("GET", &app.url("/api/v1/agent/me"), Some(&kim), None)
             .await
             .status,
+        401,
+        "the token from before the disable stays dead"
+    );
+    let kim = r.body["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("enabling gives a new token: {}", r.text))
+        .to_string();
+    assert_eq!(
+        call("GET", &app.url("/api/v1/agent/me"), Some(&kim), None)
+            .await
+            .status,
         200
     );
+    // The list never shows a token.
+    let list = call("GET", &url(""), Some(&admin), None).await;
+    assert!(!list.text.contains(&kim), "{}", list.text);
+    assert!(!list.text.contains("\"token\""), "{}", list.text);
 
     // An agent holding a conversation is neither disabled nor removed.
     presence(&app, &kim, "online", 1).await;
