@@ -957,14 +957,11 @@ impl App {
                 if events.is_empty() {
                     continue;
                 }
-                match self.inner.store.append(&id, now, events) {
-                    Ok(a) => {
-                        self.inner.states.extend(&id, &a.records);
-                        self.inner.hub.publish(&id, &a.records, &[]);
-                    }
-                    Err(e) => {
-                        tracing::warn!(conversation = %id, error = %e, "queue notice not stored")
-                    }
+                // Through the write path, so the notice reaches what
+                // every other event reaches: sockets, the inbox, webhooks,
+                // metrics (review P5: it was appended past them).
+                if let Err(e) = self.write_events(&id, events, now) {
+                    tracing::warn!(conversation = %id, error = %e, "queue notice not stored")
                 }
             }
         } else {

@@ -844,3 +844,73 @@ async fn creating_an_agent_that_exists_is_refused_and_changes_nothing() {
     .await;
     assert_eq!(r.status, 401);
 }
+
+/// Review P5: the notices a presence change sends waiting visitors
+/// (nobody is there now) were appended to the store directly, past the
+/// write path's fan-out: the inbox did not see them (the conversation's
+/// last activity stayed at the handoff), as no webhook or metric would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_presence_notice_goes_through_the_write_path() {
+    const T0: i64 = 1_795_428_000_000;
+    let clock = Clock::manual(T0);
+    let app = spawn_app_clocked("", |s| s, clock.clone()).await;
+    let alex = new_agent(&app, "alex", false).await;
+    presence(&app, &alex, "online", 1).await;
+    let v = app.new_visitor("Ada").await;
+    ask_for_person(&app, &v).await;
+    let mut widget = ws(&app.ws_url(&format!(
+        "/api/v1/conversations/{}/ws?token={}",
+        v.id, v.token
+    )))
+    .await;
+    // The inbox is built from the store once after start: wait for it, so
+    // that what it shows below came through the write path's fan-out.
+    let admin = app.admin.clone();
+    let inbox = || async {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let r = call(
+                "GET",
+                &app.url("/api/v1/agent/inbox?q=ada"),
+                Some(&admin),
+                None,
+            )
+            .await;
+            if r.status != 503 {
+                assert_eq!(r.status, 200, "{}", r.text);
+                return r;
+            }
+            assert!(std::time::Instant::now() < deadline, "inbox never ready");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let r = inbox().await;
+    assert_eq!(r.body["items"][0]["last_activity_ms"], T0, "{}", r.text);
+    // Ten minutes later the only agent goes offline: the waiting visitor
+    // is told that nobody is there.
+    clock.advance(600_000);
+    presence(&app, &alex, "offline", 1).await;
+    let (notice, _) = until_event(&mut widget, "bot_reply").await;
+    let text = notice["record"]["event"]["text"].as_str().unwrap();
+    assert!(text.contains("Nobody from the team"), "{text}");
+    assert_eq!(notice["record"]["at_ms"], T0 + 600_000, "{notice}");
+    // The inbox saw it: the conversation's last activity is the notice.
+    let r = inbox().await;
+    let item = &r.body["items"][0];
+    assert_eq!(item["id"], v.id.as_str(), "{}", r.text);
+    assert_eq!(item["last_activity_ms"], T0 + 600_000, "{}", r.text);
+    // And the conversation's log holds it once, after the handoff.
+    let events = seen(&app, &v).await;
+    let notices = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["event"]["type"] == "bot_reply"
+                && r["event"]["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("Nobody from the team"))
+        })
+        .count();
+    assert_eq!(notices, 1, "{events}");
+}
