@@ -342,6 +342,8 @@ pub fn add_agent_to(
             "another agent has this token; choose another",
         ));
     }
+    // Without a display name, visitors see the login name.
+    check_name_free(&agents, &name, &name)?;
     let old = agents.iter().find(|(n, _)| *n == name).map(|(_, a)| a);
     let admin = admin.unwrap_or(old.is_some_and(|a| a.admin));
     if !admin && old.is_some_and(|a| a.admin) && !other_admins(&agents, &name) {
@@ -402,13 +404,54 @@ pub fn check_display_name(raw: &str) -> Result<String, ApiError> {
             "a display name has letters, and starts with one or a sign, not a mark",
         ));
     }
-    if name.eq_ignore_ascii_case("bot") {
+    if fold(&name) == "bot" {
         return Err(ApiError::invalid(
             "bad_display_name",
             "`bot` is the bot's name: visitors must not take an agent for it",
         ));
     }
     Ok(name)
+}
+
+/// A name as a visitor tells it from another: compatibility forms
+/// folded (NFKC: fullwidth `ＳＡＭ` is `SAM`), case folded, runs of
+/// spaces one, as `check_display_name` folds them.
+fn fold(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let name: String = name.nfkc().collect();
+    name.to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Refuses `shown` (a display name, or a new agent's login name, as
+/// visitors would see it) when it is, folded, another agent's login or
+/// display name: one agent could pass for a colleague. `name`'s own
+/// names are theirs.
+fn check_name_free(
+    agents: &[(String, AgentRecord)],
+    name: &str,
+    shown: &str,
+) -> Result<(), ApiError> {
+    let want = fold(shown);
+    if want.is_empty() {
+        return Ok(());
+    }
+    let other = agents.iter().find(|(n, a)| {
+        n != name
+            && (fold(n) == want || (!a.display_name.is_empty() && fold(&a.display_name) == want))
+    });
+    match other {
+        Some((n, _)) => Err(ApiError::conflict(
+            "display_name_taken",
+            format!(
+                "`{shown}` is the name of another agent (`{n}`) as visitors see it; \
+                 choose one that tells them apart"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Characters that show nothing or change the direction of what follows
@@ -643,6 +686,9 @@ impl App {
                 .find(|(n, _)| n == name)
                 .map(|(_, a)| a.clone())
                 .ok_or_else(|| ApiError::not_found("agent"))?;
+            if let Some(d) = &display {
+                check_name_free(&agents, name, d)?;
+            }
             let demote = change.admin == Some(false) && record.admin;
             let disable = change.disabled == Some(true) && !record.disabled;
             if (demote || disable) && record.admin && !other_admins(&agents, name) {
@@ -1059,6 +1105,8 @@ mod tests {
             ("Bot", None),
             (" bot ", None),
             ("Bot Builder", Some("Bot Builder")),
+            // Fullwidth letters are the same name (NFKC).
+            ("\u{ff22}\u{ff4f}\u{ff54}", None),
         ] {
             assert_eq!(check_display_name(raw).ok().as_deref(), want, "{raw:?}");
         }

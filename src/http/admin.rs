@@ -63,7 +63,7 @@ pub async fn reload(
 #[utoipa::path(post, path = "/api/v1/admin/agents", tag = "admin", security(("bearer" = [])),
     request_body = NewAgent,
     responses((status = 201, description = "Created", body = CreatedAgent),
-        (status = 409, description = "An agent of this name exists (`agent_exists`); nothing changed", body = ErrorBody)))]
+        (status = 409, description = "An agent of this name exists (`agent_exists`), or visitors would take the name for a colleague's (`display_name_taken`); nothing changed", body = ErrorBody)))]
 pub async fn add_agent(
     State(app): State<App>,
     _: AdminAuth,

@@ -47,7 +47,8 @@ pub async fn list(
 /// admin who can log in can be neither demoted nor disabled (409
 /// `last_admin`); nobody demotes or disables themselves (409
 /// `own_account`); an agent holding conversations is not disabled (409
-/// `agent_busy`).
+/// `agent_busy`); a display name that is, case and spaces aside, another
+/// agent's login or display name is refused (409 `display_name_taken`).
 #[utoipa::path(patch, path = "/api/v1/admin/agents/{name}", tag = "admin", security(("bearer" = [])),
     params(("name" = String, Path, description = "The agent's login name", example = "sam")),
     request_body = AgentChange,

@@ -914,3 +914,95 @@ async fn a_presence_notice_goes_through_the_write_path() {
         .count();
     assert_eq!(notices, 1, "{events}");
 }
+
+/// Display names are what visitors see: another agent's login or display
+/// name (case and spaces aside, compatibility forms folded) would let one
+/// agent pass for a colleague. Refused with 409 `display_name_taken`; an
+/// agent's own names are theirs. A new agent's login name may not be a
+/// colleague's display name either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_display_name_cannot_be_a_colleagues_name() {
+    let app = spawn_app("", |s| s).await;
+    let admin = app.admin.clone();
+    new_agent(&app, "sam", false).await;
+    new_agent(&app, "kim", false).await;
+    let rename = |who: &str, to: &str| {
+        let (url, admin, to) = (
+            app.url(&format!("/api/v1/admin/agents/{who}")),
+            admin.clone(),
+            to.to_string(),
+        );
+        async move {
+            let r = call(
+                "PATCH",
+                &url,
+                Some(&admin),
+                Some(json!({ "display_name": to })),
+            )
+            .await;
+            (
+                r.status,
+                r.body["error"]["code"].as_str().map(String::from),
+                r.text,
+            )
+        }
+    };
+    let (s, _, t) = rename("sam", "Sam Lee").await;
+    assert_eq!(s, 200, "{t}");
+    let taken = Some("display_name_taken".to_string());
+    for (who, to, want) in [
+        // Another's login name.
+        ("kim", "sam", taken.clone()),
+        ("kim", "SAM", taken.clone()),
+        ("kim", " Sam ", taken.clone()),
+        ("kim", "Admin", taken.clone()),
+        // Fullwidth letters are the same name once folded (NFKC).
+        ("kim", "\u{ff33}\u{ff41}\u{ff4d}", taken.clone()),
+        // Another's display name.
+        ("kim", "Sam Lee", taken.clone()),
+        ("kim", "sam   lee", taken.clone()),
+        ("kim", "SAM LEE", taken.clone()),
+        ("admin", "sam lee", taken.clone()),
+        // Names that only resemble one are fine.
+        ("kim", "Sam Leed", None),
+        ("kim", "Samantha", None),
+        // One's own names are one's own.
+        ("kim", "KIM", None),
+        ("sam", "sam", None),
+        ("sam", "Sam Lee", None),
+        ("sam", "", None),
+    ] {
+        let (status, code, text) = rename(who, to).await;
+        let want_status = if want.is_some() { 409 } else { 200 };
+        assert_eq!(
+            (status, code),
+            (want_status, want),
+            "{who} as {to:?}: {text}"
+        );
+    }
+    // Kim is "KIM" now, sam is "sam" (no display name): a new agent
+    // named after a colleague's display name is refused too.
+    let (s, _, t) = rename("kim", "Ana Ruiz").await;
+    assert_eq!(s, 200, "{t}");
+    let r = call(
+        "POST",
+        &app.url("/api/v1/admin/agents"),
+        Some(&admin),
+        Some(json!({"name": "Ana"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "not the same name: {}", r.text);
+    let (s, c, t) = rename("kim", "ana").await;
+    assert_eq!((s, c), (409, taken.clone()), "{t}");
+    let (s, _, t) = rename("kim", "Ruiz").await;
+    assert_eq!(s, 200, "{t}");
+    let r = call(
+        "POST",
+        &app.url("/api/v1/admin/agents"),
+        Some(&admin),
+        Some(json!({"name": "RUIZ"})),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "display_name_taken");
+}
