@@ -44,6 +44,8 @@
   }
   function change(name, body, done) {
     return api('PATCH', '/admin/agents/' + encodeURIComponent(name), body).then(function (a) {
+      // Enabling an agent gives a new token (the disable revoked theirs).
+      if (a.token) showToken(a);
       say(done(a));
       return load();
     }, function (e) { say(e.message, true); });
@@ -85,7 +87,7 @@
         }, function (e) { say(e.message, true); });
       }),
       button(a.disabled ? 'Enable' : 'Disable', function () {
-        change(a.name, { disabled: !a.disabled }, function (x) { return a.name + (x.disabled ? ' is disabled: their token is refused.' : ' is enabled again.'); });
+        change(a.name, { disabled: !a.disabled }, function (x) { return a.name + (x.disabled ? ' is disabled: their token is revoked.' : ' is enabled again, with the new token above.'); });
       }));
     var remove = button('Remove', function () {
       if (!remove.dataset.sure) {

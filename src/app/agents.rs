@@ -62,9 +62,27 @@ impl App {
             .map(|(_, a)| a))
     }
 
-    /// Creates (or replaces the token of) an agent; returns the token.
+    /// Creates an agent; returns its token (shown this once). An existing
+    /// name is refused (409 `agent_exists`), nothing changed: making it
+    /// again would give it a new token and the role asked for, past the
+    /// rules of PATCH (nobody demotes themselves) and silently replacing
+    /// a colleague's token (review P3). Changes go through
+    /// `change_agent` and `rotate_token`. (`frontdesk agent add`, run
+    /// with the server stopped, still gives an existing agent a new
+    /// token: the way back in for an operator who lost every admin token.)
     pub fn add_agent(&self, new: NewAgent) -> Result<CreatedAgent, ApiError> {
         let _w = self.agent_writes();
+        let name = new.name.trim();
+        if self.stored_agent(name)?.is_some() {
+            return Err(ApiError::conflict(
+                "agent_exists",
+                format!(
+                    "there is an agent `{name}` already: change it with PATCH \
+                     /api/v1/admin/agents/{name}, or give it a new token with POST \
+                     /api/v1/admin/agents/{name}/token"
+                ),
+            ));
+        }
         let created = add_agent_to(self.inner.store.as_ref(), &new.name, new.admin, new.token)?;
         let name = created.name.clone();
         let record = self.stored_agent(&name)?.ok_or_else(ApiError::internal)?;
@@ -325,6 +343,8 @@ pub fn add_agent_to(
             "another agent has this token; choose another",
         ));
     }
+    // Without a display name, visitors see the login name.
+    check_name_free(&agents, &name, &name)?;
     let old = agents.iter().find(|(n, _)| *n == name).map(|(_, a)| a);
     let admin = admin.unwrap_or(old.is_some_and(|a| a.admin));
     if !admin && old.is_some_and(|a| a.admin) && !other_admins(&agents, &name) {
@@ -385,13 +405,54 @@ pub fn check_display_name(raw: &str) -> Result<String, ApiError> {
             "a display name has letters, and starts with one or a sign, not a mark",
         ));
     }
-    if name.eq_ignore_ascii_case("bot") {
+    if fold(&name) == "bot" {
         return Err(ApiError::invalid(
             "bad_display_name",
             "`bot` is the bot's name: visitors must not take an agent for it",
         ));
     }
     Ok(name)
+}
+
+/// A name as a visitor tells it from another: compatibility forms
+/// folded (NFKC: fullwidth `ＳＡＭ` is `SAM`), case folded, runs of
+/// spaces one, as `check_display_name` folds them.
+fn fold(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let name: String = name.nfkc().collect();
+    name.to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Refuses `shown` (a display name, or a new agent's login name, as
+/// visitors would see it) when it is, folded, another agent's login or
+/// display name: one agent could pass for a colleague. `name`'s own
+/// names are theirs.
+fn check_name_free(
+    agents: &[(String, AgentRecord)],
+    name: &str,
+    shown: &str,
+) -> Result<(), ApiError> {
+    let want = fold(shown);
+    if want.is_empty() {
+        return Ok(());
+    }
+    let other = agents.iter().find(|(n, a)| {
+        n != name
+            && (fold(n) == want || (!a.display_name.is_empty() && fold(&a.display_name) == want))
+    });
+    match other {
+        Some((n, _)) => Err(ApiError::conflict(
+            "display_name_taken",
+            format!(
+                "`{shown}` is the name of another agent (`{n}`) as visitors see it; \
+                 choose one that tells them apart"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Characters that show nothing or change the direction of what follows
@@ -594,6 +655,7 @@ impl App {
                     capacity: now.map_or(a.capacity, |x| x.capacity),
                     active: now.map_or(0, |x| x.active.len() as u32),
                     name,
+                    token: None,
                 }
             })
             .collect())
@@ -602,7 +664,9 @@ impl App {
     /// An admin's change to agent `name` (display name, admin, disabled).
     /// The last admin who can log in stays an enabled admin, an admin
     /// does not demote or disable themselves, and an agent holding
-    /// conversations is not disabled (they would be stranded).
+    /// conversations is not disabled (they would be stranded). A disable
+    /// revokes the agent's token; an enable gives a new one, in the
+    /// answer's `token` (shown this once), as a rotation does.
     pub fn change_agent(
         &self,
         by: &Agent,
@@ -614,6 +678,7 @@ impl App {
             .as_deref()
             .map(check_display_name)
             .transpose()?;
+        let mut new_token = None;
         let before = {
             let _w = self.agent_writes();
             let agents = self.inner.store.agents()?;
@@ -622,6 +687,9 @@ impl App {
                 .find(|(n, _)| n == name)
                 .map(|(_, a)| a.clone())
                 .ok_or_else(|| ApiError::not_found("agent"))?;
+            if let Some(d) = &display {
+                check_name_free(&agents, name, d)?;
+            }
             let demote = change.admin == Some(false) && record.admin;
             let disable = change.disabled == Some(true) && !record.disabled;
             if (demote || disable) && record.admin && !other_admins(&agents, name) {
@@ -659,11 +727,20 @@ impl App {
             if let Some(admin) = change.admin {
                 record.admin = admin;
             }
-            if let Some(disabled) = change.disabled {
-                record.disabled = disabled;
-                if disabled {
-                    record.presence = Presence::Offline;
-                }
+            // A disable revokes the token (its hash goes); an enable gives
+            // a new one, shown once in the answer: a token handed out
+            // before the disable never works again (review P4).
+            let enable = change.disabled == Some(false) && record.disabled;
+            if disable {
+                record.disabled = true;
+                record.presence = Presence::Offline;
+                record.token_sha256 = String::new();
+            }
+            if enable {
+                let token = auth::new_token();
+                record.disabled = false;
+                record.token_sha256 = auth::token_hash(&token);
+                new_token = Some(token);
             }
             if let Err(e) = self.inner.store.put_agent(name, &record) {
                 // Nothing changed: the queue as it was.
@@ -682,10 +759,13 @@ impl App {
         } else {
             self.inner.hub.queue_changed();
         }
-        self.agents_list()?
+        let mut item = self
+            .agents_list()?
             .into_iter()
             .find(|a| a.name == name)
-            .ok_or_else(|| ApiError::not_found("agent"))
+            .ok_or_else(|| ApiError::not_found("agent"))?;
+        item.token = new_token;
+        Ok(item)
     }
 
     /// A new token for agent `name`, shown this once; the old one stops
@@ -695,6 +775,13 @@ impl App {
         let mut record = self
             .stored_agent(name)?
             .ok_or_else(|| ApiError::not_found("agent"))?;
+        // A disabled agent has no token; enabling gives one.
+        if record.disabled {
+            return Err(ApiError::conflict(
+                "agent_disabled",
+                format!("`{name}` is disabled: enable them, which gives a new token"),
+            ));
+        }
         let token = auth::new_token();
         record.token_sha256 = auth::token_hash(&token);
         self.inner.store.put_agent(name, &record)?;
@@ -917,14 +1004,11 @@ impl App {
                 if events.is_empty() {
                     continue;
                 }
-                match self.inner.store.append(&id, now, events) {
-                    Ok(a) => {
-                        self.inner.states.extend(&id, &a.records);
-                        self.inner.hub.publish(&id, &a.records, &[]);
-                    }
-                    Err(e) => {
-                        tracing::warn!(conversation = %id, error = %e, "queue notice not stored")
-                    }
+                // Through the write path, so the notice reaches what
+                // every other event reaches: sockets, the inbox, webhooks,
+                // metrics (review P5: it was appended past them).
+                if let Err(e) = self.write_events(&id, events, now) {
+                    tracing::warn!(conversation = %id, error = %e, "queue notice not stored")
                 }
             }
         } else {
@@ -1022,6 +1106,8 @@ mod tests {
             ("Bot", None),
             (" bot ", None),
             ("Bot Builder", Some("Bot Builder")),
+            // Fullwidth letters are the same name (NFKC).
+            ("\u{ff22}\u{ff4f}\u{ff54}", None),
         ] {
             assert_eq!(check_display_name(raw).ok().as_deref(), want, "{raw:?}");
         }

@@ -284,6 +284,9 @@ pub struct AgentListItem {
     pub capacity: u32,
     /// Conversations the agent holds now.
     pub active: u32,
+    /// Only in the answer to the change that enabled a disabled agent:
+    /// their new token (the old one was revoked by the disable).
+    pub token: Option<String>,
 }
 
 /// An admin's change to an agent; what is left out stays.

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::conversation::{Conversation, Record};
+use crate::conversation::Conversation;
 
 /// At most this many conversations' states are kept (about 1 KB each).
 const MAX: usize = 10_000;
@@ -41,20 +41,6 @@ impl States {
             m.retain(|_, c| c.last_at_ms > nth);
         }
         m.insert(id.to_string(), conv);
-    }
-
-    /// Folds records appended to `id` elsewhere (queue updates) into its
-    /// state, or forgets the state if they do not follow on from it.
-    pub(super) fn extend(&self, id: &str, records: &[Record]) {
-        let mut m = self.map();
-        let Some(c) = m.get_mut(id) else { return };
-        if records.first().is_some_and(|r| r.seq == c.last_seq + 1) {
-            for r in records {
-                c.apply(r);
-            }
-        } else if !records.is_empty() {
-            m.remove(id);
-        }
     }
 
     pub(super) fn forget(&self, id: &str) {

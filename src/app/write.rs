@@ -108,6 +108,80 @@ impl App {
         }
     }
 
+    /// Events the app itself adds to a conversation outside a step (the
+    /// queue's notices when agents' presence changes), written like every
+    /// other event: after the log's last record (a write that raced it is
+    /// decided again, once), with their webhook deliveries, emails and
+    /// index changes in the same atomic append, then the same fan-out
+    /// (`after_write`: sockets, the inbox, metrics, the live list). The
+    /// caller holds the conversation's stripe.
+    pub(super) fn write_events(
+        &self,
+        id: &str,
+        events: Vec<Event>,
+        now: i64,
+    ) -> Result<Appended, ApiError> {
+        for _ in 0..2 {
+            let conv = self.state(id)?;
+            match self.try_write_events(id, conv, events.clone(), now) {
+                Err(Refused::Moved) => self.inner.states.forget(id),
+                Err(Refused::Error(e)) => return Err(e),
+                Ok(a) => return Ok(a),
+            }
+        }
+        Err(ApiError::conflict(
+            "busy",
+            "the conversation changed while this was written; try again",
+        ))
+    }
+
+    /// One attempt of `write_events` on the state `conv`.
+    fn try_write_events(
+        &self,
+        id: &str,
+        conv: Conversation,
+        events: Vec<Event>,
+        now: i64,
+    ) -> Result<Appended, Refused> {
+        let last_seq = conv.last_seq;
+        let mut outbox = match self.webhook_packets(id, last_seq, &events, now) {
+            Ok(o) => o,
+            Err(Refused::Error(e)) => {
+                self.keep(id, conv);
+                return Err(Refused::Error(e));
+            }
+            Err(moved) => return Err(moved),
+        };
+        let notify_outbox = !outbox.is_empty();
+        let mails = self.email_entries(id, &conv, &events);
+        let notify_mail = !mails.is_empty();
+        outbox.extend(mails);
+        let index = startup::index_ops(&conv, &events, now, None);
+        let batch = Batch {
+            at_ms: now,
+            events,
+            after_seq: Some(last_seq),
+            outbox,
+            index,
+        };
+        let appended = match self.inner.store.append_batch(id, batch) {
+            Ok(a) => a,
+            Err(crate::store::StoreError::Conflict { .. }) => return Err(Refused::Moved),
+            Err(e) => {
+                self.keep(id, conv);
+                return Err(Refused::Error(e.into()));
+            }
+        };
+        if notify_outbox {
+            self.inner.outbox.notify_one();
+        }
+        if notify_mail {
+            self.mail_notify();
+        }
+        self.after_write(id, conv, &appended.records);
+        Ok(appended)
+    }
+
     /// One attempt of `apply_locked` on the state `conv`.
     fn try_apply(
         &self,
@@ -392,14 +466,8 @@ impl App {
                     None => continue,
                 }
             };
-            match self.inner.store.append(&conv, self.now_ms(), vec![event]) {
-                Ok(a) => {
-                    self.inner.states.extend(&conv, &a.records);
-                    self.inner.hub.publish(&conv, &a.records, &[]);
-                }
-                Err(e) => {
-                    tracing::warn!(conversation = %conv, error = %e, "queue update not stored")
-                }
+            if let Err(e) = self.write_events(&conv, vec![event], self.now_ms()) {
+                tracing::warn!(conversation = %conv, error = %e, "queue update not stored")
             }
         }
     }

@@ -7,7 +7,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hyper::body::Bytes;
 
-use super::api::{Classified, ClassifyRequest, CreatedAgent, IntentsView, NewAgent, ReloadStatus};
+use super::api::{
+    Classified, ClassifyRequest, CreatedAgent, ErrorBody, IntentsView, NewAgent, ReloadStatus,
+};
 use super::error::{Body, HttpError};
 use super::{admin_of, blocking, AdminAuth};
 use crate::app::App;
@@ -54,10 +56,14 @@ pub async fn reload(
     ))
 }
 
-/// Create an agent (or give one a new token); the token is shown once.
+/// Create an agent; the token is shown once. An existing name is 409
+/// `agent_exists` and changes nothing: change an agent with `PATCH
+/// /api/v1/admin/agents/{name}`, give it a new token with `POST
+/// /api/v1/admin/agents/{name}/token`.
 #[utoipa::path(post, path = "/api/v1/admin/agents", tag = "admin", security(("bearer" = [])),
     request_body = NewAgent,
-    responses((status = 201, description = "Created", body = CreatedAgent)))]
+    responses((status = 201, description = "Created", body = CreatedAgent),
+        (status = 409, description = "An agent of this name exists (`agent_exists`), or visitors would take the name for a colleague's (`display_name_taken`); nothing changed", body = ErrorBody)))]
 pub async fn add_agent(
     State(app): State<App>,
     _: AdminAuth,

@@ -1030,8 +1030,8 @@ inbound! {
 pub struct NewAgent into app::NewAgent {
     #[schema(min_length = 1, max_length = 64)]
     pub name: String,
-    /// Left out: a new agent is not an admin, an existing one keeps its
-    /// role. The last admin cannot be demoted.
+    /// Left out: not an admin. (An existing name is refused: 409
+    /// `agent_exists`.)
     pub admin: Option<bool>,
     /// Leave out to have one generated.
     pub token: Option<String>,
@@ -1046,7 +1046,8 @@ pub struct CreatedAgent from app::CreatedAgent {
     pub admin: bool,
     pub token: String,
     /// True when the agent existed and got a new token (the old one no
-    /// longer works).
+    /// longer works): a token rotation. Creating never does that (409
+    /// `agent_exists`).
     pub existed: bool,
 }
 }
@@ -1784,6 +1785,10 @@ pub struct AgentListItem from app::AgentListItem {
     pub capacity: u32,
     /// Conversations the agent holds now.
     pub active: u32,
+    /// Only in the answer to the `PATCH` that enabled a disabled agent:
+    /// their new token, shown this once (a disable revokes the old one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 }
 
@@ -1798,8 +1803,9 @@ pub struct AgentChange into app::AgentChange {
     pub display_name: Option<String>,
     /// The last admin who can log in stays one; nobody demotes themselves.
     pub admin: Option<bool>,
-    /// A disabled agent's token is refused (their record stays). Not the
-    /// last admin, not oneself, not an agent holding conversations.
+    /// A disable revokes the agent's token (their record stays); an
+    /// enable gives a new one, in the answer's `token`. Not the last
+    /// admin, not oneself, not an agent holding conversations.
     pub disabled: Option<bool>,
 }
 }

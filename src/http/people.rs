@@ -41,11 +41,14 @@ pub async fn list(
     Ok(Json(blocking(&app, |app| app.agents_list()).await?.wire()))
 }
 
-/// Change an agent: display name, admin or not, disabled or not. The last
+/// Change an agent: display name, admin or not, disabled or not. A disable
+/// revokes the agent's token; an enable gives a new one, in the answer's
+/// `token` (shown this once: the old token never works again). The last
 /// admin who can log in can be neither demoted nor disabled (409
 /// `last_admin`); nobody demotes or disables themselves (409
 /// `own_account`); an agent holding conversations is not disabled (409
-/// `agent_busy`).
+/// `agent_busy`); a display name that is, case and spaces aside, another
+/// agent's login or display name is refused (409 `display_name_taken`).
 #[utoipa::path(patch, path = "/api/v1/admin/agents/{name}", tag = "admin", security(("bearer" = [])),
     params(("name" = String, Path, description = "The agent's login name", example = "sam")),
     request_body = AgentChange,
@@ -79,7 +82,8 @@ pub async fn remove(
 }
 
 /// Give an agent a new token, shown this once; the old one is refused from
-/// now on and its sockets close.
+/// now on and its sockets close. A disabled agent has none (409
+/// `agent_disabled`): enabling them gives one.
 #[utoipa::path(post, path = "/api/v1/admin/agents/{name}/token", tag = "admin", security(("bearer" = [])),
     params(("name" = String, Path, description = "The agent's login name", example = "sam")),
     responses((status = 201, description = "The new token", body = CreatedAgent)))]

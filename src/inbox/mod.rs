@@ -7,7 +7,10 @@
 //! words of the visitor's name and email, the intents the bot recognised,
 //! the visitor's and agents' messages, notes and rating comments (the
 //! bot's own sentences are left out: they are the same in every
-//! conversation, and the intent ids stand for them). A search scans the
+//! conversation, and the intent ids stand for them). At most `MAX_TEXT`
+//! bytes of it per conversation: the name, email and first question
+//! stay, of the rest the newest words (a visitor cannot make one
+//! conversation cost the index more). A search scans the
 //! rows (a substring search per term with `memchr::memmem`), so any part
 //! of a word is found; no log is read per query. A search holds the read
 //! lock for the scan (tens of ms at 100,000 conversations); a write never
@@ -37,11 +40,20 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::conversation::{Event, HandoffReason, Record};
 use crate::store::{Store, StoreError};
 
-/// Bytes of searchable words kept per conversation (each distinct word
-/// once: name, email, then the intents and messages' words as they come);
-/// a conversation with more distinct words than fit is found by its first
-/// ones.
-pub const MAX_TEXT: usize = 4096;
+/// Bytes of searchable words kept per conversation, each distinct word
+/// once. A visitor decides how many distinct words their messages have,
+/// so this bounds what one conversation costs the index (review I2: at
+/// 4 KB, 100,000 hostile conversations held ~700 MB). First come the
+/// words an agent looks a conversation up by and that never go: the
+/// visitor's name and email and the first question (the title), up to
+/// `PINNED_TEXT`; the rest holds the newest words of everything else
+/// (messages, notes, intents, rating comments), the oldest going first,
+/// and a word that comes again is new again.
+pub const MAX_TEXT: usize = 1024;
+/// Of `MAX_TEXT`, at most this much for the words that stay.
+const PINNED_TEXT: usize = 512;
+/// A longer word is kept by its first bytes (an email address fits).
+const MAX_WORD: usize = 256;
 /// Characters of the first visitor question kept for the title.
 const FIRST_CHARS: usize = 120;
 /// Rows per page unless asked otherwise, and at most.
@@ -115,8 +127,11 @@ struct Row {
     /// The first visitor message, clipped: the title when there is no name.
     first: Option<Box<str>>,
     /// What a search looks in: its distinct words, lowercased, one per
-    /// line, at most `MAX_TEXT` bytes.
+    /// line (`\n` before each), at most `MAX_TEXT` bytes: the words that
+    /// stay, then the newest others, oldest first.
     hay: String,
+    /// Bytes of `hay` that stay: the leading `\n` and the pinned words.
+    pinned: u16,
 }
 
 impl Row {
@@ -133,31 +148,72 @@ impl Row {
             email: None,
             first: None,
             hay: String::new(),
+            pinned: 0,
         }
     }
 
-    /// Adds the words of `text` that the row does not hold yet. A search
-    /// term never spans whitespace (terms are split on it), so the set of
-    /// distinct words finds exactly what the full text would, in a
-    /// fraction of the bytes (chats repeat their words).
-    fn push(&mut self, text: &str) {
+    /// Adds the words of `text` that the row does not hold yet, as
+    /// words that stay (`pin`, while `PINNED_TEXT` has room) or as the
+    /// newest others (a held one moves to the end; past `MAX_TEXT` the
+    /// oldest go). A search term never spans whitespace (terms are split
+    /// on it), so the set of distinct words finds what the full text
+    /// would, in a fraction of the bytes (chats repeat their words).
+    fn push(&mut self, text: &str, pin: bool) {
         let lower = text.to_lowercase();
         if self.hay.is_empty() {
             self.hay.push('\n');
+            self.pinned = 1;
         }
         for word in lower.split_whitespace() {
-            if self.hay.len() + word.len() + 1 > MAX_TEXT {
-                return;
-            }
-            let held = self.hay.match_indices(word).any(|(i, _)| {
+            let word = clip_word(word);
+            let pinned = self.pinned as usize;
+            let held = self.hay.match_indices(word).map(|(i, _)| i).find(|&i| {
                 self.hay.as_bytes()[i - 1] == b'\n'
                     && self.hay.as_bytes().get(i + word.len()) == Some(&b'\n')
             });
-            if !held {
-                self.hay.push_str(word);
-                self.hay.push('\n');
+            match held {
+                Some(i) if i < pinned => continue,
+                Some(i) if pin || i + word.len() + 1 == self.hay.len() => continue,
+                // Newest again: to the end.
+                Some(i) => {
+                    self.hay.replace_range(i..i + word.len() + 1, "");
+                    self.hay.push_str(word);
+                    self.hay.push('\n');
+                }
+                None if pin && pinned + word.len() < PINNED_TEXT => {
+                    self.reserve(word.len() + 1);
+                    self.hay.insert_str(pinned, word);
+                    self.hay.insert(pinned + word.len(), '\n');
+                    self.pinned += word.len() as u16 + 1;
+                }
+                None => {
+                    self.reserve(word.len() + 1);
+                    self.hay.push_str(word);
+                    self.hay.push('\n');
+                }
+            }
+            // The oldest of the others go.
+            while self.hay.len() > MAX_TEXT {
+                let start = self.pinned as usize;
+                let Some(end) = self.hay[start..].find('\n') else {
+                    break;
+                };
+                self.hay.replace_range(start..start + end + 1, "");
             }
         }
+    }
+
+    /// Room for `more` bytes, growing `hay` by doubling up to `MAX_TEXT`
+    /// and then only by what is asked (the oldest words go right after),
+    /// so its capacity, which the memory count includes, stays near
+    /// `MAX_TEXT` and never past it by more than a word.
+    fn reserve(&mut self, more: usize) {
+        let len = self.hay.len();
+        if self.hay.capacity() - len >= more {
+            return;
+        }
+        let want = (len * 2).clamp(64, MAX_TEXT).max(len + more);
+        self.hay.reserve_exact(want - len);
     }
 
     fn apply(&mut self, r: &Record, agents: &mut HashMap<Box<str>, Arc<str>>) {
@@ -170,23 +226,26 @@ impl Row {
                 self.name = visitor.name.as_deref().map(Into::into);
                 self.email = visitor.email.as_deref().map(Into::into);
                 for v in [&visitor.name, &visitor.email].into_iter().flatten() {
-                    self.push(v);
+                    self.push(v, true);
                 }
             }
             Event::VisitorMessage { text, .. } => {
                 if self.first.is_none() {
-                    self.first = Some(text.trim().chars().take(FIRST_CHARS).collect());
+                    let first: String = text.trim().chars().take(FIRST_CHARS).collect();
+                    // The title's words stay searchable.
+                    self.push(&first, true);
+                    self.first = Some(first.into());
                 }
                 if self.state == State::Closed {
                     self.state = State::Bot;
                 }
-                self.push(text);
+                self.push(text, false);
             }
             Event::BotReply {
                 intent: Some(intent),
                 ..
             }
-            | Event::SlotPrompt { intent, .. } => self.push(intent),
+            | Event::SlotPrompt { intent, .. } => self.push(intent, false),
             Event::Handoff { reason, .. } => {
                 self.state = State::Queued;
                 self.reason = Some(*reason);
@@ -195,18 +254,20 @@ impl Row {
                 self.state = State::WithAgent;
                 self.agent = Some(intern(agents, agent));
             }
-            Event::AgentMessage { text, .. } | Event::InternalNote { text, .. } => self.push(text),
+            Event::AgentMessage { text, .. } | Event::InternalNote { text, .. } => {
+                self.push(text, false)
+            }
             Event::ReturnedToBot { .. } => self.state = State::Bot,
             Event::Closed { .. } => self.state = State::Closed,
             Event::Rating { score, comment } => {
                 self.rating = Some(*score);
                 if let Some(c) = comment {
-                    self.push(c);
+                    self.push(c, false);
                 }
             }
             Event::EmailLeft { email } => {
                 self.email = Some(email.as_str().into());
-                self.push(email);
+                self.push(email, true);
             }
             _ => {}
         }
@@ -221,6 +282,18 @@ impl Row {
             + self.first.as_ref().map_or(0, |s| s.len())
             + self.hay.capacity()
     }
+}
+
+/// `word`'s first `MAX_WORD` bytes (at a character's boundary).
+fn clip_word(word: &str) -> &str {
+    if word.len() <= MAX_WORD {
+        return word;
+    }
+    let mut end = MAX_WORD;
+    while !word.is_char_boundary(end) {
+        end -= 1;
+    }
+    &word[..end]
 }
 
 fn intern(agents: &mut HashMap<Box<str>, Arc<str>>, name: &str) -> Arc<str> {

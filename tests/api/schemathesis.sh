@@ -58,10 +58,12 @@ run() {
     --seed 1 \
     --no-color "$@" || status=$?
 }
-# `POST /api/v1/admin/agents` with the name `admin` gives the admin a new
-# token, so run in the same pass it logged the run out, and every admin
-# operation generated after it was answered 401 (15 of them were never
-# reached). It runs last, on its own. The timeout is generous because
+# `POST /api/v1/admin/agents` with the name `admin` once gave the admin a
+# new token, so run in the same pass it logged the run out, and every
+# admin operation generated after it was answered 401 (15 of them were
+# never reached). An existing name is refused now (409 `agent_exists`);
+# it still runs last, on its own, as the agents it creates would change
+# what the runs before it see. The timeout is generous because
 # this is the debug build: an intent edit or a replay rebuilds the intent
 # set, seconds each in debug on a busy machine. The agent management under
 # it (rename, make admin or not, rotate a token, disable, remove) runs just

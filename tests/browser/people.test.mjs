@@ -190,15 +190,20 @@ test('the admin page manages agents', async () => {
   await assert.rejects(w.bot.api('GET', '/agent/me', second), /401/);
   await row('kim').getByRole('cell', { name: 'disabled' }).waitFor(WAIT);
   await row('kim').getByRole('button', { name: 'Enable' }).click();
-  await said('kim is enabled again.');
-  assert.equal((await w.bot.api('GET', '/agent/me', second)).name, 'kim');
+  // Enabling gives a new token, shown once; the one from before the
+  // disable stays dead (review P4).
+  await said('kim is enabled again');
+  const third = await page.locator('#agent-token-value').textContent();
+  assert.notEqual(third, second);
+  await assert.rejects(w.bot.api('GET', '/agent/me', second), /401/);
+  assert.equal((await w.bot.api('GET', '/agent/me', third)).name, 'kim');
 
   // Remove: asked twice.
   await row('kim').getByRole('button', { name: 'Remove' }).click();
   await row('kim').getByRole('button', { name: 'Really remove kim?' }).click();
   await said('kim is removed.');
   await row('kim').waitFor({ state: 'detached', ...WAIT });
-  await assert.rejects(w.bot.api('GET', '/agent/me', second), /401/);
+  await assert.rejects(w.bot.api('GET', '/agent/me', third), /401/);
 
   // The last admin stays one: the server's refusal is shown.
   await row('admin').getByRole('button', { name: 'Make agent' }).click();

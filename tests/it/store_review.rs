@@ -240,11 +240,32 @@ mod live {
 
     /// POST /api/v1/admin/agents {"name": name}: the new token.
     pub async fn new_agent(addr: &str, admin: &str, name: &str) -> String {
-        let body = format!("{{\"name\":\"{name}\"}}");
+        token_from(
+            addr,
+            admin,
+            "/api/v1/admin/agents",
+            &format!("{{\"name\":\"{name}\"}}"),
+        )
+        .await
+    }
+
+    /// POST /api/v1/admin/agents/{name}/token: the new token.
+    pub async fn rotate(addr: &str, admin: &str, name: &str) -> String {
+        token_from(
+            addr,
+            admin,
+            &format!("/api/v1/admin/agents/{name}/token"),
+            "",
+        )
+        .await
+    }
+
+    /// The `token` of what an admin POST of `body` to `path` answers.
+    async fn token_from(addr: &str, admin: &str, path: &str, body: &str) -> String {
         let mut s = TcpStream::connect(addr).await.unwrap();
         s.write_all(
             format!(
-                "POST /api/v1/admin/agents HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {admin}\r\n\
+                "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {admin}\r\n\
                  Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             )
@@ -325,8 +346,9 @@ async fn rotation_during_handshake_still_closes_the_socket() {
     let (addr, admin) = (srv.addr.clone(), srv.admin.clone());
     let mut leaked = 0;
     let mut opened = 0;
+    live::new_agent(&addr, &admin, "alex").await;
     for round in 0..15 {
-        let old = live::new_agent(&addr, &admin, "alex").await;
+        let old = live::rotate(&addr, &admin, "alex").await;
         let sockets: Vec<_> = (0..40)
             .map(|_| {
                 let (addr, old) = (addr.clone(), old.clone());
@@ -337,7 +359,7 @@ async fn rotation_during_handshake_still_closes_the_socket() {
             })
             .collect();
         tokio::time::sleep(std::time::Duration::from_millis(round % 5)).await;
-        let _new = live::new_agent(&addr, &admin, "alex").await;
+        let _new = live::rotate(&addr, &admin, "alex").await;
         for s in sockets {
             if let Some(code) = s.await.unwrap() {
                 opened += 1;

@@ -236,7 +236,15 @@ async fn rotating_a_token_closes_the_agents_open_socket() {
     let old = srv.new_agent("alex").await;
     let mut aws = ws(&srv.ws_url(&format!("/api/v1/agent/ws?token={old}"))).await;
     next_json(&mut aws).await; // the queue
-    let new = srv.new_agent("alex").await;
+    let r = call(
+        "POST",
+        &srv.url("/api/v1/admin/agents/alex/token"),
+        Some(&srv.admin),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let new = r.body["token"].as_str().unwrap().to_string();
     assert_ne!(new, old);
     let rotated = std::time::Instant::now();
     let code = tokio::time::timeout(std::time::Duration::from_secs(1), close_code(&mut aws))

@@ -551,7 +551,8 @@ async fn admins_manage_agents_and_the_last_admin_stays() {
     );
 
     // Disable: refused token, shown as disabled, left out of the transfer
-    // list; enable: the same token works again.
+    // list; enable: a new token, shown once in the answer; the old one
+    // stays dead (review P4: it came back to life).
     let kim = new_agent(&app, "kim", false).await;
     let r = call(
         "PATCH",
@@ -572,6 +573,9 @@ async fn admins_manage_agents_and_the_last_admin_stays() {
     );
     let colleagues = call("GET", &app.url("/api/v1/agent/agents"), Some(&new), None).await;
     assert!(!colleagues.text.contains("\"kim\""), "{}", colleagues.text);
+    // A disabled agent has no token to rotate: enabling gives one.
+    let r = call("POST", &url("/kim/token"), Some(&admin), None).await;
+    assert_eq!(code(&r), (409, Some("agent_disabled".into())), "{}", r.text);
     let r = call(
         "PATCH",
         &url("/kim"),
@@ -584,8 +588,23 @@ async fn admins_manage_agents_and_the_last_admin_stays() {
         call("GET", &app.url("/api/v1/agent/me"), Some(&kim), None)
             .await
             .status,
+        401,
+        "the token from before the disable stays dead"
+    );
+    let kim = r.body["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("enabling gives a new token: {}", r.text))
+        .to_string();
+    assert_eq!(
+        call("GET", &app.url("/api/v1/agent/me"), Some(&kim), None)
+            .await
+            .status,
         200
     );
+    // The list never shows a token.
+    let list = call("GET", &url(""), Some(&admin), None).await;
+    assert!(!list.text.contains(&kim), "{}", list.text);
+    assert!(!list.text.contains("\"token\""), "{}", list.text);
 
     // An agent holding a conversation is neither disabled nor removed.
     presence(&app, &kim, "online", 1).await;
@@ -775,4 +794,215 @@ async fn a_disabled_agent_is_never_made_online_nor_given_visitors() {
     // Both visitors still wait.
     let admin = app.app.agent_for(&app.admin).unwrap();
     assert_eq!(app.app.agent_info(&admin).active.len(), 0);
+}
+
+/// Review P3: `POST /api/v1/admin/agents` with an existing name made the
+/// agent again (a new token, the role asked for): an admin could demote or
+/// re-key themselves past the `own_account` rule, and a colleague's token
+/// was silently replaced. Refused; changes go through PATCH and rotate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_an_agent_that_exists_is_refused_and_changes_nothing() {
+    let app = spawn_app("", |s| s).await;
+    let admin = app.admin.clone();
+    let sam = new_agent(&app, "sam", false).await;
+    for (name, body) in [
+        ("sam", json!({"name": "sam", "admin": true})),
+        ("sam", json!({"name": " sam "})),
+        (
+            "sam",
+            json!({"name": "sam", "token": "a-token-of-my-own-choice"}),
+        ),
+        ("admin", json!({"name": "admin", "admin": false})),
+        ("admin", json!({"name": "admin"})),
+    ] {
+        let r = call(
+            "POST",
+            &app.url("/api/v1/admin/agents"),
+            Some(&admin),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(r.status, 409, "{body}: {}", r.text);
+        assert_eq!(r.body["error"]["code"], "agent_exists", "{}", r.text);
+        assert!(
+            r.body["error"]["message"].as_str().unwrap().contains(name),
+            "{}",
+            r.text
+        );
+    }
+    // Nothing changed: both tokens work, the roles are what they were.
+    let me = call("GET", &app.url("/api/v1/agent/me"), Some(&sam), None).await;
+    assert_eq!((me.status, me.body["admin"].as_bool()), (200, Some(false)));
+    let me = call("GET", &app.url("/api/v1/agent/me"), Some(&admin), None).await;
+    assert_eq!((me.status, me.body["admin"].as_bool()), (200, Some(true)));
+    let r = call(
+        "GET",
+        &app.url("/api/v1/agent/me"),
+        Some("a-token-of-my-own-choice"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 401);
+}
+
+/// Review P5: the notices a presence change sends waiting visitors
+/// (nobody is there now) were appended to the store directly, past the
+/// write path's fan-out: the inbox did not see them (the conversation's
+/// last activity stayed at the handoff), as no webhook or metric would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_presence_notice_goes_through_the_write_path() {
+    const T0: i64 = 1_795_428_000_000;
+    let clock = Clock::manual(T0);
+    let app = spawn_app_clocked("", |s| s, clock.clone()).await;
+    let alex = new_agent(&app, "alex", false).await;
+    presence(&app, &alex, "online", 1).await;
+    let v = app.new_visitor("Ada").await;
+    ask_for_person(&app, &v).await;
+    let mut widget = ws(&app.ws_url(&format!(
+        "/api/v1/conversations/{}/ws?token={}",
+        v.id, v.token
+    )))
+    .await;
+    // The inbox is built from the store once after start: wait for it, so
+    // that what it shows below came through the write path's fan-out.
+    let admin = app.admin.clone();
+    let inbox = || async {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let r = call(
+                "GET",
+                &app.url("/api/v1/agent/inbox?q=ada"),
+                Some(&admin),
+                None,
+            )
+            .await;
+            if r.status != 503 {
+                assert_eq!(r.status, 200, "{}", r.text);
+                return r;
+            }
+            assert!(std::time::Instant::now() < deadline, "inbox never ready");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let r = inbox().await;
+    assert_eq!(r.body["items"][0]["last_activity_ms"], T0, "{}", r.text);
+    // Ten minutes later the only agent goes offline: the waiting visitor
+    // is told that nobody is there.
+    clock.advance(600_000);
+    presence(&app, &alex, "offline", 1).await;
+    let (notice, _) = until_event(&mut widget, "bot_reply").await;
+    let text = notice["record"]["event"]["text"].as_str().unwrap();
+    assert!(text.contains("Nobody from the team"), "{text}");
+    assert_eq!(notice["record"]["at_ms"], T0 + 600_000, "{notice}");
+    // The inbox saw it: the conversation's last activity is the notice.
+    let r = inbox().await;
+    let item = &r.body["items"][0];
+    assert_eq!(item["id"], v.id.as_str(), "{}", r.text);
+    assert_eq!(item["last_activity_ms"], T0 + 600_000, "{}", r.text);
+    // And the conversation's log holds it once, after the handoff.
+    let events = seen(&app, &v).await;
+    let notices = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["event"]["type"] == "bot_reply"
+                && r["event"]["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("Nobody from the team"))
+        })
+        .count();
+    assert_eq!(notices, 1, "{events}");
+}
+
+/// Display names are what visitors see: another agent's login or display
+/// name (case and spaces aside, compatibility forms folded) would let one
+/// agent pass for a colleague. Refused with 409 `display_name_taken`; an
+/// agent's own names are theirs. A new agent's login name may not be a
+/// colleague's display name either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_display_name_cannot_be_a_colleagues_name() {
+    let app = spawn_app("", |s| s).await;
+    let admin = app.admin.clone();
+    new_agent(&app, "sam", false).await;
+    new_agent(&app, "kim", false).await;
+    let rename = |who: &str, to: &str| {
+        let (url, admin, to) = (
+            app.url(&format!("/api/v1/admin/agents/{who}")),
+            admin.clone(),
+            to.to_string(),
+        );
+        async move {
+            let r = call(
+                "PATCH",
+                &url,
+                Some(&admin),
+                Some(json!({ "display_name": to })),
+            )
+            .await;
+            (
+                r.status,
+                r.body["error"]["code"].as_str().map(String::from),
+                r.text,
+            )
+        }
+    };
+    let (s, _, t) = rename("sam", "Sam Lee").await;
+    assert_eq!(s, 200, "{t}");
+    let taken = Some("display_name_taken".to_string());
+    for (who, to, want) in [
+        // Another's login name.
+        ("kim", "sam", taken.clone()),
+        ("kim", "SAM", taken.clone()),
+        ("kim", " Sam ", taken.clone()),
+        ("kim", "Admin", taken.clone()),
+        // Fullwidth letters are the same name once folded (NFKC).
+        ("kim", "\u{ff33}\u{ff41}\u{ff4d}", taken.clone()),
+        // Another's display name.
+        ("kim", "Sam Lee", taken.clone()),
+        ("kim", "sam   lee", taken.clone()),
+        ("kim", "SAM LEE", taken.clone()),
+        ("admin", "sam lee", taken.clone()),
+        // Names that only resemble one are fine.
+        ("kim", "Sam Leed", None),
+        ("kim", "Samantha", None),
+        // One's own names are one's own.
+        ("kim", "KIM", None),
+        ("sam", "sam", None),
+        ("sam", "Sam Lee", None),
+        ("sam", "", None),
+    ] {
+        let (status, code, text) = rename(who, to).await;
+        let want_status = if want.is_some() { 409 } else { 200 };
+        assert_eq!(
+            (status, code),
+            (want_status, want),
+            "{who} as {to:?}: {text}"
+        );
+    }
+    // Kim is "KIM" now, sam is "sam" (no display name): a new agent
+    // named after a colleague's display name is refused too.
+    let (s, _, t) = rename("kim", "Ana Ruiz").await;
+    assert_eq!(s, 200, "{t}");
+    let r = call(
+        "POST",
+        &app.url("/api/v1/admin/agents"),
+        Some(&admin),
+        Some(json!({"name": "Ana"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "not the same name: {}", r.text);
+    let (s, c, t) = rename("kim", "ana").await;
+    assert_eq!((s, c), (409, taken.clone()), "{t}");
+    let (s, _, t) = rename("kim", "Ruiz").await;
+    assert_eq!(s, 200, "{t}");
+    let r = call(
+        "POST",
+        &app.url("/api/v1/admin/agents"),
+        Some(&admin),
+        Some(json!({"name": "RUIZ"})),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "display_name_taken");
 }
