@@ -357,7 +357,7 @@ impl App {
             ));
         }
         r.used.push((nonce.to_string(), expires));
-        let token = format!("fdr_{}", auth::hex(&auth::random_bytes::<24>()));
+        let token = format!("{SESSION_PREFIX}{}", auth::hex(&auth::random_bytes::<24>()));
         r.sessions
             .push((auth::token_hash(&token), now + SESSION_DAYS * 86_400_000));
         let extra = r.sessions.len().saturating_sub(MAX_SESSIONS);
@@ -369,7 +369,7 @@ impl App {
     /// Whether `token` is a live session bought with an email link of
     /// `id` (`resume`).
     pub fn resumed_may(&self, id: &str, token: &str) -> bool {
-        if !token.starts_with("fdr_") || crate::store::check_id(id).is_err() {
+        if !is_session(token) || crate::store::check_id(id).is_err() {
             return false;
         }
         let hash = auth::token_hash(token);
@@ -390,8 +390,22 @@ impl App {
         let n = r.sessions.iter().filter(|(_, exp)| *exp > now).count();
         r.sessions.clear();
         self.put_resumes(id, &r)?;
+        // Open sockets of an ended session close (`http::ws`).
+        self.inner
+            .tokens_changed
+            .send_modify(|generation| *generation += 1);
         Ok(n)
     }
+}
+
+/// What starts a session bought with an email's link (`App::resume`).
+const SESSION_PREFIX: &str = "fdr_";
+
+/// Whether `token` is a session bought with an email's link rather than
+/// the visitor's own token: it may read and write its conversation, but
+/// not move its email address elsewhere, and it ends when revoked.
+pub fn is_session(token: &str) -> bool {
+    token.starts_with(SESSION_PREFIX)
 }
 
 /// Delivers the emails of the outbox until `shutdown` resolves; with no

@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
 use super::api::{
-    CreatedConversation, Events, EventsQuery, Feedback, LeaveEmail, NewConversation, Rate,
-    SendMessage, Stored,
+    CreatedConversation, ErrorBody, Events, EventsQuery, Feedback, LeaveEmail, NewConversation,
+    Rate, SendMessage, Stored,
 };
 use super::error::{Body, HttpError};
 use super::{bearer, blocking};
@@ -38,6 +38,13 @@ pub(crate) fn authorize(app: &App, id: &str, headers: &HeaderMap) -> Result<(), 
     };
     if app.visitor_may(id, token) {
         Ok(())
+    } else if app::email::is_session(token) {
+        Err(ApiError::new(
+            app::ErrorKind::NotFound,
+            "session_ended",
+            "this link's session has ended or was revoked: the newest email from us has a fresh link",
+        )
+        .into())
     } else {
         Err(ApiError::not_found("conversation").into())
     }
@@ -173,12 +180,24 @@ pub async fn feedback(
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/email", tag = "visitor",
     params(("id" = String, Path, description = "Conversation id")),
     request_body = LeaveEmail, security(("bearer" = [])),
-    responses((status = 200, description = "Stored", body = Stored)))]
+    responses((status = 200, description = "Stored", body = Stored),
+        (status = 403, description = "`session_may_not_change_email`: the token is a session from an email's link", body = ErrorBody)))]
 pub async fn email(
     State(app): State<App>,
     Authorized(id): Authorized,
+    headers: HeaderMap,
     Body(e): Body<LeaveEmail>,
 ) -> Result<Json<Stored>, HttpError> {
+    // A session from an email's link must not send the next emails, and
+    // their links, to another address.
+    if bearer(&headers).is_some_and(app::email::is_session) {
+        return Err(ApiError::new(
+            app::ErrorKind::Forbidden,
+            "session_may_not_change_email",
+            "a link from an email cannot change the address: use the chat where it began",
+        )
+        .into());
+    }
     Ok(Json(visible(
         &app,
         blocking(&app, move |app| app.leave_email(&id, e.into())).await?,

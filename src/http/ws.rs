@@ -132,6 +132,10 @@ pub async fn visitor(
     let Some(token) = q.token.as_deref() else {
         return Err(ApiError::unauthorized("a conversation token is required (?token=…)").into());
     };
+    // A session from an email's link ends its socket when revoked: watched
+    // from before the check, so a revoke between the two is still seen.
+    let session =
+        crate::app::email::is_session(token).then(|| (app.tokens_changed(), token.to_string()));
     if !app.visitor_may(&id, token) {
         return Err(ApiError::not_found("conversation").into());
     }
@@ -139,7 +143,7 @@ pub async fn visitor(
     let (ws, slot) = accept(&app, ws, &headers, peer)?;
     let after = q.after.unwrap_or(0);
     Ok(ws.on_upgrade(move |socket| async move {
-        visitor_loop(app, id, after, socket).await;
+        visitor_loop(app, id, after, session, socket).await;
         drop(slot);
     }))
 }
@@ -308,7 +312,13 @@ async fn events(app: &App, id: &str, after: u64) -> Result<Events, ApiError> {
         .map_err(|_| ApiError::internal())?
 }
 
-async fn visitor_loop(app: App, id: String, after: u64, socket: WebSocket) {
+async fn visitor_loop(
+    app: App,
+    id: String,
+    after: u64,
+    mut session: Option<(tokio::sync::watch::Receiver<u64>, String)>,
+    socket: WebSocket,
+) {
     let mut watch = app.hub().watch(&id);
     let mut peer = Peer::new(&app, socket);
     let mut last = after;
@@ -360,7 +370,31 @@ async fn visitor_loop(app: App, id: String, after: u64, socket: WebSocket) {
                 Incoming::Gone => return,
             },
             _ = ping.tick() => if !peer.ping().await { return },
+            Some(token) = revoked(&mut session) => {
+                let (a, i) = (app.clone(), id.clone());
+                let ended = tokio::task::spawn_blocking(move || !a.visitor_may(&i, &token))
+                    .await
+                    .unwrap_or(true);
+                if ended {
+                    peer.close(1008, "session ended").await;
+                    return;
+                }
+            },
         }
+    }
+}
+
+/// The session's token once tokens or sessions changed; never for a
+/// visitor's own token (pending for ever).
+async fn revoked(
+    session: &mut Option<(tokio::sync::watch::Receiver<u64>, String)>,
+) -> Option<String> {
+    match session {
+        Some((changed, token)) => match changed.changed().await {
+            Ok(()) => Some(token.clone()),
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
     }
 }
 

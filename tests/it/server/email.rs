@@ -1015,3 +1015,58 @@ async fn link_hours_sets_how_long_an_email_link_works() {
     let r = resume(&app, &v.id, &two).await;
     assert_eq!(r.body["error"]["code"], "resume_link_expired", "{}", r.text);
 }
+
+/// The review of E6's fix: a session bought with an email's link may read
+/// and write the conversation but not move its email elsewhere (a leaked
+/// link must not become a standing key through the next emails' links); a
+/// revoke ends its open socket at once, and an ended session is told so
+/// with its own code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_links_session_cannot_move_the_email_and_a_revoke_ends_its_socket() {
+    if !smtp_available("a_links_session_cannot_move_the_email_and_a_revoke_ends_its_socket") {
+        return;
+    }
+    let smtp = Smtp::start(free_port(), None);
+    let app = spawn_app(&email_config(smtp.port, 0, ""), |s| s).await;
+    let sam = app.online_agent("sam").await;
+    let v = visitor_with_email(&app, "ada@example.com").await;
+    with_agent(&app, &v, &sam).await;
+    agent_do(&app, &v, &sam, "messages", Some("First reply.")).await;
+    let got = smtp.exactly(1, Duration::from_millis(300)).await;
+    let (id, key) = link_in(got[0]["body"].as_str().unwrap());
+    let r = resume(&app, &id, &key).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let session = r.body["token"].as_str().unwrap().to_string();
+
+    let path = app.url(&format!("/api/v1/conversations/{id}/email"));
+    let r = call(
+        "POST",
+        &path,
+        Some(&session),
+        Some(json!({"email": "mallory@evil.example"})),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "session_may_not_change_email");
+    // The visitor's own token still may.
+    let r = call(
+        "POST",
+        &path,
+        Some(&v.token),
+        Some(json!({"email": "ada@example.org"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let mut sock = ws(&app.ws_url(&format!("/api/v1/conversations/{id}/ws?token={session}"))).await;
+    let revoke = app.url(&format!("/api/v1/conversations/{id}/resume"));
+    let r = call("DELETE", &revoke, Some(&v.token), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        close_code(&mut sock).await,
+        Some(tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Policy)
+    );
+    let r = events_with(&app, &id, &session).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "session_ended", "{}", r.text);
+}
