@@ -42,6 +42,21 @@ impl App {
             || self.resumed_may(id, token)
     }
 
+    /// Refuses (403 `not_admin`) an admin's request whose sender was
+    /// disabled, demoted or removed after the request's token check and
+    /// before it took the agents' lock, held by the caller: such a request
+    /// must not undo that, nor act as an admin any more.
+    fn acting_admin(&self, by: &Agent) -> Result<(), ApiError> {
+        match self.stored_agent(&by.name)? {
+            Some(r) if r.admin && !r.disabled => Ok(()),
+            _ => Err(ApiError::new(
+                super::ErrorKind::Forbidden,
+                "not_admin",
+                "you are no longer an admin who can log in: nothing changed",
+            )),
+        }
+    }
+
     /// Held by every change to the stored agents (add, presence, change,
     /// rotate, remove), so a check and the write it guards see one state.
     fn agent_writes(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -71,7 +86,20 @@ impl App {
     /// with the server stopped, still gives an existing agent a new
     /// token: the way back in for an operator who lost every admin token.)
     pub fn add_agent(&self, new: NewAgent) -> Result<CreatedAgent, ApiError> {
+        self.add_agent_as(None, new)
+    }
+
+    /// `add_agent` on behalf of admin `by` (an API request), who must
+    /// still be one when it runs.
+    pub fn add_agent_as(
+        &self,
+        by: Option<&Agent>,
+        new: NewAgent,
+    ) -> Result<CreatedAgent, ApiError> {
         let _w = self.agent_writes();
+        if let Some(by) = by {
+            self.acting_admin(by)?;
+        }
         let name = new.name.trim();
         if self.stored_agent(name)?.is_some() {
             return Err(ApiError::conflict(
@@ -681,6 +709,7 @@ impl App {
         let mut new_token = None;
         let before = {
             let _w = self.agent_writes();
+            self.acting_admin(by)?;
             let agents = self.inner.store.agents()?;
             let mut record = agents
                 .iter()
@@ -770,8 +799,9 @@ impl App {
 
     /// A new token for agent `name`, shown this once; the old one stops
     /// working at once (its sockets close).
-    pub fn rotate_token(&self, name: &str) -> Result<CreatedAgent, ApiError> {
+    pub fn rotate_token(&self, by: &Agent, name: &str) -> Result<CreatedAgent, ApiError> {
         let _w = self.agent_writes();
+        self.acting_admin(by)?;
         let mut record = self
             .stored_agent(name)?
             .ok_or_else(|| ApiError::not_found("agent"))?;
@@ -800,6 +830,7 @@ impl App {
     pub fn remove_agent(&self, by: &Agent, name: &str) -> Result<(), ApiError> {
         {
             let _w = self.agent_writes();
+            self.acting_admin(by)?;
             let agents = self.inner.store.agents()?;
             let record = agents
                 .iter()

@@ -66,10 +66,10 @@ pub async fn reload(
         (status = 409, description = "An agent of this name exists (`agent_exists`), or visitors would take the name for a colleague's (`display_name_taken`); nothing changed", body = ErrorBody)))]
 pub async fn add_agent(
     State(app): State<App>,
-    _: AdminAuth,
+    AdminAuth(by): AdminAuth,
     Body(new): Body<NewAgent>,
 ) -> Result<(StatusCode, Json<CreatedAgent>), HttpError> {
-    let created = blocking(&app, move |app| app.add_agent(new.into())).await?;
+    let created = blocking(&app, move |app| app.add_agent_as(Some(&by), new.into())).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 

@@ -90,8 +90,8 @@ pub async fn remove(
 pub async fn rotate(
     State(app): State<App>,
     Path(name): Path<String>,
-    _: AdminAuth,
+    AdminAuth(by): AdminAuth,
 ) -> Result<(StatusCode, Json<CreatedAgent>), HttpError> {
-    let created = blocking(&app, move |app| app.rotate_token(&name)).await?;
+    let created = blocking(&app, move |app| app.rotate_token(&by, &name)).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }

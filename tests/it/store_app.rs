@@ -178,3 +178,55 @@ fn a_set_built_from_files_that_changed_since_is_not_served_as_current() {
         "what is served must be what is on disk, else the watcher never heals it"
     );
 }
+
+/// Review of P4's fix: an admin's request checks its token before it
+/// waits for the agents' lock; one that waited while another admin
+/// disabled or demoted its sender must change nothing when it runs (it
+/// re-enabled, re-promoted, made new admins, re-tokened colleagues).
+#[test]
+fn an_admin_disabled_or_demoted_while_a_request_waits_changes_nothing() {
+    use frontdesk::app::AgentChange;
+    let store = Arc::new(MemStore::new());
+    let app = start(&store);
+    let new = |name: &str| NewAgent {
+        name: name.into(),
+        admin: Some(true),
+        token: None,
+    };
+    let root_token = app.add_agent(new("root")).unwrap().token;
+    let bee = app.add_agent(new("bee")).unwrap();
+    let root = app.agent_for(&root_token).unwrap();
+    // bee's requests passed their token check here, then waited.
+    let waiting = app.agent_for(&bee.token).unwrap();
+    let change = |admin: Option<bool>, disabled: Option<bool>| AgentChange {
+        display_name: None,
+        admin,
+        disabled,
+    };
+    for (undo, redo) in [
+        (change(None, Some(true)), change(None, Some(false))),
+        (change(Some(false), None), change(Some(true), None)),
+    ] {
+        app.change_agent(&root, "bee", undo).unwrap();
+        let e = app.change_agent(&waiting, "bee", redo).unwrap_err();
+        assert_eq!(e.code, "not_admin", "{}", e.message);
+        let e = app.add_agent_as(Some(&waiting), new("evil")).unwrap_err();
+        assert_eq!(e.code, "not_admin");
+        assert_eq!(
+            app.rotate_token(&waiting, "root").unwrap_err().code,
+            "not_admin"
+        );
+        assert_eq!(
+            app.remove_agent(&waiting, "root").unwrap_err().code,
+            "not_admin"
+        );
+        let list = app.agents_list().unwrap();
+        let bee_now = list.iter().find(|a| a.name == "bee").unwrap();
+        assert!(bee_now.disabled || !bee_now.admin, "{bee_now:?}");
+        assert!(list.iter().all(|a| a.name != "evil"));
+        assert!(app.agent_for(&root_token).is_some(), "root keeps its token");
+        // Back to an enabled admin for the next round (with a new token).
+        app.change_agent(&root, "bee", change(Some(true), Some(false)))
+            .unwrap();
+    }
+}
