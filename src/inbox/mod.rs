@@ -173,8 +173,17 @@ impl Row {
             });
             match held {
                 Some(i) if i < pinned => continue,
-                Some(i) if pin || i + word.len() + 1 == self.hay.len() => continue,
-                // Newest again: to the end.
+                // Held among the others, now pinned (an email typed in a
+                // message before it was left): into the pinned part, so
+                // later words cannot push it out.
+                Some(i) if pin && pinned + word.len() < PINNED_TEXT => {
+                    self.hay.replace_range(i..i + word.len() + 1, "");
+                    self.hay.insert_str(pinned, word);
+                    self.hay.insert(pinned + word.len(), '\n');
+                    self.pinned += word.len() as u16 + 1;
+                }
+                Some(i) if i + word.len() + 1 == self.hay.len() => continue,
+                // Newest again (or pinned with no room left): to the end.
                 Some(i) => {
                     self.hay.replace_range(i..i + word.len() + 1, "");
                     self.hay.push_str(word);

@@ -360,3 +360,22 @@ fn a_word_said_again_is_newest_again_and_the_oldest_others_go_first() {
     row.push(&long, false);
     assert!(row.hay.ends_with(&format!("\n{}\n", "x".repeat(MAX_WORD))));
 }
+
+#[test]
+fn an_email_said_in_a_message_before_it_was_left_stays_findable() {
+    // Review of I2's fix: a pinned word already held unpinned stayed
+    // unpinned, and later words pushed it out.
+    let mut row = Row::new("c1", 0);
+    row.push("hello where is my order", true);
+    row.push("reach me at zed@shop.example", false);
+    row.push("zed@shop.example", true);
+    for i in 0..300 {
+        row.push(&format!("junk{i:03}"), false);
+    }
+    assert!(row.hay.len() <= MAX_TEXT, "{}", row.hay.len());
+    assert!(
+        row.hay[..row.pinned as usize].contains("\nzed@shop.example\n"),
+        "{}",
+        row.hay
+    );
+}
