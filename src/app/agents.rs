@@ -491,7 +491,13 @@ fn hidden(c: char) -> bool {
     matches!(c,
         '\u{ad}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}'
         | '\u{2060}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}'
-        | '\u{e000}'..='\u{f8ff}' | '\u{e0000}'..='\u{e007f}' | '\u{f0000}'..)
+        | '\u{e000}'..='\u{f8ff}' | '\u{e0000}'..='\u{e007f}' | '\u{f0000}'..
+        // Blanks and joiners that show as nothing: the grapheme joiner,
+        // Hangul fillers, Khmer's invisible vowels, variation selectors,
+        // the braille blank.
+        | '\u{34f}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
+        | '\u{180b}'..='\u{180f}' | '\u{2800}' | '\u{3164}' | '\u{fe00}'..='\u{fe0f}'
+        | '\u{ffa0}' | '\u{e0100}'..='\u{e01ef}')
 }
 
 /// Combining marks (the common blocks): one cannot begin a name.
@@ -1126,6 +1132,15 @@ mod tests {
             ("word\u{2060}joiner", None),
             ("tag\u{e0041}", None),
             ("private\u{e000}use", None),
+            // Blank or joining characters that look like nothing (review of
+            // the uniqueness fix: "Sam" plus one of these passed as new).
+            ("Sam\u{34f}", None),
+            ("Sam\u{fe0f}", None),
+            ("Sam\u{3164}", None),
+            ("sam\u{2800}", None),
+            ("B\u{3164}ot", None),
+            ("Sam\u{e0100}", None),
+            ("Sam\u{ffa0}", None),
             // A line separator is whitespace: folded like a tab.
             ("line\u{2028}sep", Some("line sep")),
             // Marks with nothing to sit on, or no letter at all.
