@@ -172,7 +172,7 @@ impl App {
             let mut q = self.queue();
             let before = (q.positions(), q.online());
             q.set_agent(&agent.name, p.presence, capacity);
-            before
+            (before.0, before.1, q.online())
         };
         self.inner.people.chose(&agent.name, p.presence);
         self.presence_followup(before);
@@ -785,9 +785,10 @@ impl App {
                 return Err(e.into());
             }
             self.set_token_of(name, Some(&record));
+            let after = q.online();
             drop(q);
             self.inner.people.learn(name, &record);
-            disable.then_some(before)
+            disable.then_some((before.0, before.1, after))
         };
         if let Some(before) = before {
             self.presence_followup(before);
@@ -869,7 +870,7 @@ impl App {
             let mut q = self.queue();
             let before = (q.positions(), q.online());
             q.remove_agent(name);
-            before
+            (before.0, before.1, q.online())
         };
         self.presence_followup(before);
         Ok(())
@@ -1009,7 +1010,7 @@ impl App {
             let before = (q.positions(), q.online());
             let capacity = capacity.or(q.agent(name).map(|a| a.capacity)).unwrap_or(3);
             q.set_agent(name, presence, capacity);
-            before
+            (before.0, before.1, q.online())
         };
         self.presence_followup(before);
     }
@@ -1018,9 +1019,13 @@ impl App {
     /// changed are told; when the last online agent went, each waiting
     /// visitor is told that nobody is there (as on arrival), with the offer
     /// to leave an email. Then agents' queues, then assignment.
-    fn presence_followup(&self, (before, had_online): (Positions, usize)) {
-        let nobody_now = self.queue().online() == 0;
-        if had_online > 0 && nobody_now {
+    ///
+    /// `online_after` is counted under the same hold of the queue as the
+    /// change: of several agents leaving at once, only the change that
+    /// took the count to zero tells visitors so (read later, after the
+    /// lock, two changes both saw zero and the notice went out twice).
+    fn presence_followup(&self, (before, had_online, online_after): (Positions, usize, usize)) {
+        if had_online > 0 && online_after == 0 {
             let waiting: Vec<String> = self
                 .queue()
                 .waiting()

@@ -1006,3 +1006,68 @@ async fn a_display_name_cannot_be_a_colleagues_name() {
     assert_eq!(r.status, 409, "{}", r.text);
     assert_eq!(r.body["error"]["code"], "display_name_taken");
 }
+
+/// Review of P5's fix: when every agent goes offline at once, each
+/// waiting visitor is told once that nobody is there. The notice was
+/// decided by the online count read after the queue's lock was let go, so
+/// two agents leaving together could both see "nobody now" (5 of 100
+/// trials wrote it twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_all_agents_leave_at_once_each_visitor_is_told_once() {
+    let app = spawn_app(
+        "[limits]\nconversations_per_ip_per_minute = 10000\nmessages_per_minute = 10000\nrequests_per_ip_per_minute = 100000\n",
+        |s| s,
+    )
+    .await;
+    let names = ["ana", "ben", "cy", "dee"];
+    let mut tokens = Vec::new();
+    for n in names {
+        tokens.push(new_agent(&app, n, false).await);
+    }
+    let trials: usize = std::env::var("NOBODY_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(25);
+    let mut twice = 0;
+    for _ in 0..trials {
+        for t in &tokens {
+            presence(&app, t, "online", 3).await;
+        }
+        let mut visitors = Vec::new();
+        for _ in 0..2 {
+            let v = app.new_visitor("Ada").await;
+            ask_for_person(&app, &v).await;
+            visitors.push(v);
+        }
+        let leaving: Vec<_> = tokens
+            .iter()
+            .map(|t| {
+                let (app, t) = (&app, t.clone());
+                async move { presence(app, &t, "offline", 3).await }
+            })
+            .collect();
+        futures_util::future::join_all(leaving).await;
+        for v in &visitors {
+            let events = seen(&app, v).await;
+            let notices = events["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| {
+                    r["event"]["text"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("Nobody from the team"))
+                })
+                .count();
+            if notices > 1 {
+                twice += 1;
+            }
+        }
+    }
+    assert_eq!(
+        twice,
+        0,
+        "told twice in {twice} of {} conversations",
+        trials * 2
+    );
+}
