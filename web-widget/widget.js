@@ -766,6 +766,7 @@
   // which replaces any other conversation this browser had; a browser that
   // already has this conversation keeps its own token. The fragment is
   // removed from the address bar so it is not bookmarked or shared.
+  var spent = false;
   function resumeFromLink() {
     var m = /^#frontdesk=([A-Za-z0-9_-]+)\.(\d+\.[0-9a-f]+)$/.exec(location.hash);
     if (!m) return Promise.resolve();
@@ -774,7 +775,13 @@
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ key: m[2] })
-    }).then(function (res) { return res.ok ? res.json() : null; }).then(function (r) {
+    }).then(function (res) {
+      if (res.ok) return res.json();
+      // Used already (a mail scanner may have opened it first) or
+      // expired: said in the open panel, where a new chat can start.
+      if (res.status === 403) { spent = true; sys(S.linkSpent); }
+      return null;
+    }).then(function (r) {
       if (!r) return;
       if (!conv || conv.id !== r.id) { conv = { id: r.id, token: r.token }; outbox = []; reset(); }
       isOpen = true;
@@ -791,7 +798,8 @@
     if (CONF.prechat && !conv && !outbox.length && !identity.email) showPrechat(true);
     // Left with the panel open and a conversation under way: it comes
     // back open (without taking the page's focus).
-    if (isOpen && (conv || outbox.length)) setOpen(true, true); else isOpen = false;
+    // Opened by an email's link that no longer works: open, to say so.
+    if (spent || (isOpen && (conv || outbox.length))) setOpen(true, true); else isOpen = false;
     // Back on a page with a conversation under way: history, then what was
     // typed but not yet sent (minus what the history shows arrived), then
     // live. Typed before any conversation existed: sent now, creating it.

@@ -356,6 +356,12 @@ texts! {
         en: "Please enter an email address like name@example.com.",
         de: "Bitte geben Sie eine E-Mail-Adresse wie name@example.com ein.",
     }
+    /// An email's link that was used already or has expired (each works
+    /// once, for `[email] link_hours`).
+    widget_link_spent [] {
+        en: "This link from our email has been used or has expired. The newest email from us has a fresh one; or start a new chat here.",
+        de: "Dieser Link aus unserer E-Mail wurde schon benutzt oder ist abgelaufen. Die neueste E-Mail von uns enthält einen neuen; oder beginnen Sie hier einen neuen Chat.",
+    }
     /// Subject of the email with an agent's replies. `{agent}`: who wrote.
     email_reply_subject [agent] {
         en: "{agent} replied to your question",
@@ -442,6 +448,7 @@ pub const WIDGET: &[(&str, &str)] = &[
     ("prechatName", "widget_prechat_name"),
     ("prechatStart", "widget_prechat_start"),
     ("prechatBadEmail", "widget_prechat_bad_email"),
+    ("linkSpent", "widget_link_spent"),
 ];
 
 /// Words (normalized) that accept or decline the offer in each language,

@@ -189,6 +189,15 @@ test('the closed chat emails its transcript, and the email link reopens the conv
     assert.equal(new URL(p2.url()).hash, '', 'the key leaves the address bar');
     assert.equal((await stored(p2)).conv.id, conv.id);
     await other.close();
+    // The link works once: a third browser is told so, in the open panel,
+    // and can start a chat of its own.
+    const third = await b.newContext();
+    const p3 = await third.newPage();
+    await p3.goto(link);
+    await widget(p3, '.sys').filter({ hasText: 'has been used or has expired' }).waitFor(WAIT);
+    assert.equal(await widget(p3, '.panel').isVisible(), true);
+    assert.equal(await widget(p3, '.msg.agent').count(), 0);
+    await third.close();
   } finally {
     await b.close();
     await hosts.close();
