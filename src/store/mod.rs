@@ -19,7 +19,7 @@ mod time;
 
 pub use self::memory::MemStore;
 pub use self::sled::{
-    backup_frame, disk_usage, BackupReport, BackupWriter, SledStore, VerifyReport,
+    backup_frame, disk_usage, sled_lock_busy, BackupReport, BackupWriter, SledStore, VerifyReport,
 };
 pub use self::time::{Activity, EventCursor, Timed, MINUTE_MS};
 

@@ -756,10 +756,7 @@ impl SledStore {
         let db = loop {
             match integrity::quietly(|| config.open()) {
                 Ok(Ok(db)) => break db,
-                Ok(Err(sled::Error::Io(e)))
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        && waiting.elapsed() < LOCK_PATIENCE =>
-                {
+                Ok(Err(e)) if sled_lock_busy(&e) && waiting.elapsed() < LOCK_PATIENCE => {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
                 Ok(Err(e @ sled::Error::Io(_))) => return Err(db_err(e)),
@@ -1764,4 +1761,13 @@ impl SledStore {
             IndexOp::Unhold => self.held.remove(id.as_bytes()).map(drop).map_err(db_err),
         }
     }
+}
+
+/// Whether sled could not open a store because another handle (one
+/// dropped a moment ago, still winding down) holds its file lock. sled
+/// 0.34 wraps the lock's `WouldBlock` in an `ErrorKind::Other` error with
+/// its own message, so the kind alone never matched and nothing waited.
+pub fn sled_lock_busy(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock
+        || io.to_string().starts_with("could not acquire lock"))
 }

@@ -47,8 +47,8 @@ pub fn raw_sled(dir: &Path) -> sled::Db {
     loop {
         match sled::open(dir) {
             Ok(db) => return db,
-            Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock
+            Err(e)
+                if frontdesk::store::sled_lock_busy(&e)
                     && waiting.elapsed() < std::time::Duration::from_secs(30) =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(20))

@@ -411,3 +411,29 @@ fn a_retry_is_stored_when_its_index_entry_names_another_event() {
     assert!(again.duplicate);
     assert_eq!(again.records.first().map(|r| r.seq), Some(3));
 }
+
+/// CI's flake of `an_older_store_gets_its_time_index_on_open`: sled
+/// reports a held file lock as `ErrorKind::Other` ("could not acquire
+/// lock"), not `WouldBlock`, so the wait for a store dropped a moment ago
+/// never waited. Here the lock is held for 300 ms by a raw open.
+#[test]
+fn opening_waits_for_a_lock_held_a_moment_longer() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SledStore::open(dir.path()).unwrap());
+    let held = sled::open(dir.path()).unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(held);
+    });
+    let opened = SledStore::open(dir.path());
+    release.join().unwrap();
+    assert!(opened.is_ok(), "{:?}", opened.err().map(|e| e.to_string()));
+    drop(opened);
+    let held = super::raw_sled(dir.path());
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(held);
+    });
+    drop(super::raw_sled(dir.path()));
+    release.join().unwrap();
+}
