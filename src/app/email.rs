@@ -314,6 +314,15 @@ impl App {
             .put_setting(&format!("{RESUME_PREFIX}{id}"), &v)?)
     }
 
+    /// Forgets the links and sessions of `id` (when it is deleted). The
+    /// caller holds the conversation's stripe; this takes the links' one.
+    pub(super) fn forget_resumes(&self, id: &str) -> Result<(), ApiError> {
+        let key = format!("{RESUME_PREFIX}{id}");
+        let _g = self.stripe(&key);
+        self.inner.store.remove_setting(&key)?;
+        Ok(())
+    }
+
     /// A session token of `id` for the `<expires>.<nonce><signature>` of
     /// an email link: 403 `bad_resume_key` when it was not signed so (or
     /// for another conversation), `resume_link_expired` past its expiry,

@@ -182,6 +182,7 @@ impl App {
     pub(super) fn remove_locked(&self, id: &str) -> Result<(), ApiError> {
         let (_, files) = self.attachments_of(id)?;
         self.inner.store.delete(id)?;
+        self.forget_resumes(id)?;
         self.storage_freed(files);
         self.inner.report_cache.forget(id);
         self.inner.inbox.remove(id);

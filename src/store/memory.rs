@@ -351,6 +351,11 @@ impl Store for MemStore {
         Ok(())
     }
 
+    fn remove_setting(&self, key: &str) -> Result<()> {
+        self.lock().settings.remove(key);
+        Ok(())
+    }
+
     fn put_outbox(&self, id: &str, value: &[u8]) -> Result<()> {
         self.lock().outbox.insert(id.to_string(), value.to_vec());
         Ok(())

@@ -283,6 +283,9 @@ pub trait Store: Send + Sync {
     /// A small named value the server keeps (its signing secret).
     fn setting(&self, key: &str) -> Result<Option<Vec<u8>>>;
     fn put_setting(&self, key: &str, value: &[u8]) -> Result<()>;
+    /// Removes a setting (nothing if absent): what the app kept about a
+    /// conversation under a key of its own goes when the conversation does.
+    fn remove_setting(&self, key: &str) -> Result<()>;
     /// The webhook outbox: deliveries not yet acknowledged, keyed by an id
     /// that sorts by creation.
     fn put_outbox(&self, id: &str, value: &[u8]) -> Result<()>;

@@ -1575,6 +1575,11 @@ impl Store for SledStore {
         self.durable()
     }
 
+    fn remove_setting(&self, key: &str) -> Result<()> {
+        self.settings.remove(key.as_bytes()).map_err(db_err)?;
+        self.durable()
+    }
+
     fn put_outbox(&self, id: &str, value: &[u8]) -> Result<()> {
         self.outbox.insert(id.as_bytes(), value).map_err(db_err)?;
         self.durable()

@@ -104,6 +104,9 @@ impl Store for Spy {
     fn put_setting(&self, key: &str, value: &[u8]) -> Result<()> {
         self.inner.put_setting(key, value)
     }
+    fn remove_setting(&self, key: &str) -> Result<()> {
+        self.inner.remove_setting(key)
+    }
     fn put_outbox(&self, id: &str, value: &[u8]) -> Result<()> {
         self.inner.put_outbox(id, value)
     }

@@ -230,3 +230,45 @@ fn an_admin_disabled_or_demoted_while_a_request_waits_changes_nothing() {
             .unwrap();
     }
 }
+
+/// Deleting a conversation (the visitor's right to be forgotten) leaves
+/// nothing of it behind: the record of its email links' used nonces and
+/// the sessions they bought went with it (they stayed in the settings).
+#[test]
+fn deleting_a_conversation_forgets_its_email_links() {
+    let store = Arc::new(MemStore::new());
+    let intents = super::default_intents().display().to_string();
+    let config = Config::load(
+        None,
+        [
+            ("FRONTDESK_SERVER__INTENTS_DIR".to_string(), intents),
+            ("FRONTDESK_EMAIL__HOST".to_string(), "127.0.0.1".to_string()),
+            ("FRONTDESK_EMAIL__PORT".to_string(), "9".to_string()),
+            (
+                "FRONTDESK_EMAIL__FROM".to_string(),
+                "shop@example.com".to_string(),
+            ),
+            (
+                "FRONTDESK_EMAIL__PUBLIC_URL".to_string(),
+                "https://shop.example/help".to_string(),
+            ),
+        ],
+    )
+    .unwrap();
+    let app = App::with_store(config, Arc::clone(&store) as Arc<dyn Store>)
+        .unwrap()
+        .0;
+    let id = app
+        .create_conversation(NewConversation::default())
+        .unwrap()
+        .id;
+    let link = app.resume_link(&id).expect("email is configured");
+    let key = link.rsplit_once(&format!("{id}.")).unwrap().1;
+    let session = app.resume(&id, key).unwrap();
+    assert!(app.resumed_may(&id, &session));
+    let setting = format!("email-resume:{id}");
+    assert!(store.setting(&setting).unwrap().is_some());
+    app.delete_conversation(&id).unwrap();
+    assert_eq!(store.setting(&setting).unwrap(), None);
+    assert!(!app.resumed_may(&id, &session));
+}
