@@ -4,7 +4,7 @@
 //! is kept apart from the compiled `Config` (what runs). Sections:
 //! `[server]`, `[limits]`, `[escalation]`, `[queue]`, `[business_hours]`,
 //! `[texts]`, `[retention]`, `[reports]`, `[assignment]`, `[attachments]`,
-//! `[[webhooks]]`, `[email]`, `[widget]`. `frontdesk default-config` prints
+//! `[[webhooks]]`, `[email]`, `[widget]`, `[identity]`. `frontdesk default-config` prints
 //! `DEFAULT_CONFIG`, every
 //! setting with its default and a comment; a test keeps the two in step.
 
@@ -54,6 +54,19 @@ pub struct RawConfig {
     pub email: RawEmail,
     #[serde(default)]
     pub widget: RawWidget,
+    #[serde(default)]
+    pub identity: RawIdentity,
+}
+
+/// `[identity]`: identity verification (README, "Identity verification").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentity {
+    /// The key of the HMAC-SHA256 the shop's server makes of a visitor's
+    /// id; better given as `FRONTDESK_IDENTITY__SECRET`.
+    pub secret: Option<String>,
+    /// Refuse a visitor id that comes without a valid hash.
+    pub enforce: Option<bool>,
 }
 
 /// `[email]`: the SMTP server replies, transcripts and agent notices go
@@ -125,6 +138,18 @@ pub struct Email {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Widget {
     pub prechat: bool,
+}
+
+/// `[identity]` compiled: how a visitor id the page passes is trusted
+/// (`app::identity`). Never serialised anywhere: no API view, webhook or
+/// log shows the secret (`Secret`'s `Debug` is a placeholder).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Identity {
+    /// The shared key; `None`: no id can be verified (each is *claimed*).
+    pub secret: Option<Secret>,
+    /// A visitor id without a valid hash is refused (`identity_unverified`)
+    /// instead of kept as claimed. Needs `secret`.
+    pub enforce: bool,
 }
 
 /// Whether `s` looks like one email address (the same test the widget's
@@ -512,6 +537,8 @@ pub struct Config {
     pub email: Option<Email>,
     /// `[widget]`.
     pub widget: Widget,
+    /// `[identity]`.
+    pub identity: Identity,
 }
 
 /// A configuration that cannot run, naming where to fix it.
@@ -846,6 +873,7 @@ impl Config {
             widget: Widget {
                 prechat: raw.widget.prechat.unwrap_or(false),
             },
+            identity: identity(&raw.identity).map_err(|m| invalid(format!("[identity] {m}")))?,
         })
     }
 }
@@ -918,6 +946,25 @@ fn email(raw: &RawEmail) -> Result<Option<Email>, String> {
             h => h,
         },
     }))
+}
+
+/// `[identity]` checked: a short key is easy to guess, and enforcing
+/// without a key would refuse every visitor id.
+fn identity(raw: &RawIdentity) -> Result<Identity, String> {
+    let secret = raw.secret.clone().filter(|s| !s.is_empty());
+    if secret.as_ref().is_some_and(|s| s.chars().count() < 16) {
+        return Err("secret must be at least 16 characters".into());
+    }
+    let enforce = raw.enforce.unwrap_or(false);
+    if enforce && secret.is_none() {
+        return Err(
+            "enforce = true needs a secret (or FRONTDESK_IDENTITY__SECRET) to verify with".into(),
+        );
+    }
+    Ok(Identity {
+        secret: secret.map(Secret),
+        enforce,
+    })
 }
 
 /// `[texts]` compiled: the language's set with the overrides. A bad key or
@@ -1133,6 +1180,7 @@ language = "en"
 # email_transcript_subject = "Your conversation with us"
 # email_transcript_intro = "Here is your conversation with us, as you saw it:"
 # email_file = "Sent a file: {name} ({size})"
+# widget_identity_refused = "We could not confirm your account, so this chat is not linked to it."
 
 # The optional semantic layer (a build with `--features transformer`):
 # the model directory that models/fetch.sh prints. A model that is set but
@@ -1229,6 +1277,16 @@ link_hours = 72
 # before the first message; agents see them as the visitor's identity.
 [widget]
 prechat = false
+
+# Identity verification (README, "Identity verification"): the shop's page
+# calls FrontDesk.identify({id, name, email, hash}) with hash = hex
+# HMAC-SHA256 of the id, made by the shop's server with this secret (at
+# least 16 characters; best given as FRONTDESK_IDENTITY__SECRET). A
+# verified id is shown to agents as verified; without a valid hash it is
+# kept as claimed, or refused (`identity_unverified`) with enforce = true.
+[identity]
+# secret = "at least 16 characters"
+enforce = false
 "#;
 
 #[cfg(test)]
@@ -1251,6 +1309,7 @@ mod tests {
         assert_eq!(printed.attachments, none.attachments);
         assert_eq!(printed.email, none.email);
         assert_eq!(printed.widget, none.widget);
+        assert_eq!(printed.identity, none.identity);
         // Every text is listed, commented out, with its English default.
         let section = &DEFAULT_CONFIG[DEFAULT_CONFIG.find("\n[texts]\n").unwrap()..];
         let listed: toml::Table = section
@@ -1315,6 +1374,7 @@ mod tests {
             "transcripts_per_hour",
             "link_hours",
             "prechat",
+            "enforce",
         ] {
             assert!(DEFAULT_CONFIG.contains(&format!("\n{key} = ")), "{key}");
         }

@@ -179,6 +179,7 @@
       ];
       $('summary').textContent = '';
       lines.forEach(function (l) { $('summary').append(el('div', null, l)); });
+      $('summary').append(identityLine(v));
       t.events.forEach(record);
       var last = t.events.length ? t.events[t.events.length - 1].seq : 0;
       recent.forEach(function (r) { if (r.seq > last) record(r); });
@@ -195,6 +196,15 @@
       $('actions').scrollIntoView({ block: 'nearest' });
       if (following) { pinned = 0; stick(); } else $('events').scrollTop = place;
     }, fail);
+  }
+  // Identity verification (README): only an id the shop's HMAC proved is
+  // "verified"; any other id is what the page claimed, so said plainly.
+  function identityLine(v) {
+    var state = v.id ? (v.verified ? 'verified' : 'claimed') : 'none';
+    var d = el('div', 'identity', 'Identity: ' + (state === 'verified' ? '✔ verified id ' + v.id :
+      state === 'claimed' ? 'claimed id ' + v.id + ' (NOT verified)' : 'anonymous'));
+    d.setAttribute('data-identity', state);
+    return d;
   }
   function lastVisitorSeq(events) {
     var s = 0;
@@ -247,6 +257,7 @@
       case 'rating': d = el('div', 'ev sys', 'Rated ' + e.score + '/5' + (e.comment ? ': ' + e.comment : '')); break;
       case 'email_left': d = el('div', 'ev sys', 'Left email: ' + e.email); break;
       case 'started': d = el('div', 'ev sys', 'Conversation started'); break;
+      case 'identified': d = el('div', 'ev sys', (e.verified ? 'Identified (verified): ' : 'Claimed identity (NOT verified): ') + [e.name, e.email, e.id].filter(Boolean).join(' · ')); break;
       default:
         d = desk.render[e.type] && desk.render[e.type](e, r);
         if (!d) return;

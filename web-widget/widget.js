@@ -649,11 +649,7 @@
   function ensure() {
     if (conv) return Promise.resolve(conv);
     if (!creating) {
-      creating = fetch(base + '/api/v1/conversations', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ name: identity.name, visitor_id: identity.id, email: identity.email, page_url: location.href.slice(0, 2000) })
-      }).then(function (res) {
+      creating = createConversation().then(function (res) {
         if (res.status === 429) { showStatus(t('limited', { seconds: res.headers.get('retry-after') || 60 }), true); throw 0; }
         if (!res.ok) throw 0;
         return res.json();
@@ -748,15 +744,65 @@
   window.addEventListener('online', wake);
   window.addEventListener('pageshow', wake);
 
+  // ---- identity verification (README, "Identity verification") --------------
+  // identify({id, name, email, hash}): `hash` is the hex HMAC-SHA256 of the
+  // id that the shop's server made with `[identity] secret`. It goes with
+  // the new conversation, or, when a chat is under way already (identify
+  // called late, or again on the next page), to /identity, which stores
+  // nothing when it repeats what the server knows. The hash lives only in
+  // memory, never in localStorage. Refused (`[identity] enforce` on and no
+  // or a wrong hash): the visitor is told, and the chat goes on without
+  // the id.
+  function identifyVisitor(arg) {
+    var str = function (v) { return v == null ? undefined : String(v); };
+    identity = { name: str(arg.name), id: str(arg.id), email: str(arg.email), hash: str(arg.hash) };
+    if (conv && identity.id) sendIdentity();
+  }
+  function sendIdentity() {
+    fetch(base + '/api/v1/conversations/' + conv.id + '/identity', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer ' + conv.token },
+      body: JSON.stringify({ visitor_id: identity.id, name: identity.name, email: identity.email, identity_hash: identity.hash })
+    }).then(function (res) {
+      // Stored or not, nothing to show here: the record reaches the log
+      // by the socket or the history (taken here, it could skip them).
+      if (!res.ok) return res.json().then(identityRefused);
+    }).catch(function () { /* offline: the next page identifies again */ });
+  }
+  function identityRefused(body) {
+    if (!body || !body.error || body.error.code !== 'identity_unverified') return false;
+    sys(S.identityRefused);
+    identity = { name: identity.name, email: identity.email };
+    return true;
+  }
+  function createConversation() {
+    var post = function () {
+      return fetch(base + '/api/v1/conversations', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: identity.name, visitor_id: identity.id, email: identity.email, identity_hash: identity.hash, page_url: location.href.slice(0, 2000) })
+      });
+    };
+    return post().then(function (res) {
+      if (res.status !== 401 && res.status !== 403) return res;
+      return res.json().then(function (b) { return identityRefused(b) ? post() : res; }, function () { return res; });
+    });
+  }
+
   // ---- the page's API: window.frontdesk('identify', {...}) and friends --------
   function command(name, arg) {
-    if (name === 'identify' && arg && typeof arg === 'object') {
-      identity = { name: arg.name, id: arg.id == null ? undefined : String(arg.id), email: arg.email };
-    } else if (name === 'open') setOpen(true);
+    if (name === 'identify' && arg && typeof arg === 'object') identifyVisitor(arg);
+    else if (name === 'open') setOpen(true);
     else if (name === 'close') setOpen(false);
   }
   var queued = (window.frontdesk && window.frontdesk.q) || [];
   window.frontdesk = function (name, arg) { command(name, arg); };
+  // The same as methods, once the script has loaded: FrontDesk.identify({…}).
+  window.FrontDesk = {
+    identify: function (arg) { command('identify', arg); },
+    open: function () { command('open'); },
+    close: function () { command('close'); }
+  };
   window.__frontdesk = true;
   queued.forEach(function (a) { command(a[0], a[1]); });
 

@@ -19,6 +19,10 @@ pub struct NewConversation {
     pub visitor_id: Option<String>,
     pub email: Option<String>,
     pub page_url: Option<String>,
+    /// Hex HMAC-SHA256 of `visitor_id` under `[identity] secret`, made by
+    /// the shop's server (`app::identity`).
+    #[serde(default)]
+    pub identity_hash: Option<String>,
 }
 
 /// A new conversation and its secret: the token authorises this

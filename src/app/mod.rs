@@ -15,7 +15,8 @@
 //!   emails through the same outbox, `reload.rs`
 //!   hot reload, `auth.rs` tokens, `limits.rs` rates and connection
 //!   counts, `metrics.rs` counters, `api.rs` request and response bodies,
-//!   `error.rs` the error every operation returns.
+//!   `error.rs` the error every operation returns, `identity.rs` the
+//!   check of a visitor identity the shop's page passes (HMAC).
 //!
 //! Locks, always taken in this order and never across an `.await`: a
 //! conversation's stripe, then the queue. They are std `Mutex`es for that
@@ -30,6 +31,7 @@ pub mod canned;
 pub mod email;
 pub mod error;
 pub mod hub;
+pub mod identity;
 pub mod inbox;
 pub mod limits;
 pub mod metrics;

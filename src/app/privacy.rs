@@ -58,6 +58,11 @@ impl VisitorKey {
                 .as_deref()
                 .is_some_and(|v| v.trim().to_lowercase() == *e),
             (VisitorKey::Email(e), Event::EmailLeft { email }) => email.trim().to_lowercase() == *e,
+            // An identity the page passed after the chat began.
+            (VisitorKey::Id(i), Event::Identified { id, .. }) => id == i,
+            (VisitorKey::Email(e), Event::Identified { email: Some(v), .. }) => {
+                v.trim().to_lowercase() == *e
+            }
             _ => false,
         })
     }

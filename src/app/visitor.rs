@@ -25,12 +25,16 @@ impl App {
         // control characters and bidi overrides would forge lines (or
         // reorder text) where it is shown, emails included.
         let plain = |v: Option<String>| v.map(|s| one_line(&s));
-        let visitor = Visitor {
+        let mut visitor = Visitor {
             name: clip(plain(new.name), 200, "name")?,
             id: clip(new.visitor_id, 200, "visitor_id")?,
             email: clip(plain(new.email), 254, "email")?,
             page_url: clip(new.page_url, 2000, "page_url")?,
+            verified: false,
         };
+        // Refused before anything is stored when `[identity] enforce` is on.
+        visitor.verified =
+            self.prove_identity(visitor.id.as_deref(), new.identity_hash.as_deref())?;
         let id = format!("c{}", auth::hex(&auth::random_bytes::<12>()));
         let record = self.inner.store.create(&id, self.now_ms(), visitor)?;
         self.touch_live(&id, record.at_ms, true);

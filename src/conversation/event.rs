@@ -16,6 +16,12 @@ pub struct Visitor {
     pub email: Option<String>,
     /// The page the chat was started on.
     pub page_url: Option<String>,
+    /// `id` was proven by the shop's HMAC of it (README, "Identity
+    /// verification"); false: the id, if any, is only *claimed*. Only
+    /// the id is proven: `name` and `email` are as the page passed them.
+    /// Absent in records written before it existed (and when false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verified: bool,
 }
 
 /// One entry of the log.
@@ -160,6 +166,20 @@ pub enum Event {
         name: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         agent: Option<String>,
+    },
+    /// The page told who the visitor is after the chat began
+    /// (`FrontDesk.identify`): it replaces the visitor's id, and the name
+    /// and email it gives. `verified`: the shop's HMAC of `id` checked out
+    /// (never the hash itself: it is not stored). A verified identity is
+    /// never replaced by an unverified one (`app::identity` refuses it,
+    /// and `Conversation::apply` would ignore it).
+    Identified {
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
+        verified: bool,
     },
 }
 

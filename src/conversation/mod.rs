@@ -2,11 +2,13 @@
 //! from it (`state.rs`), the one home of the bot's decisions and of
 //! escalation (`decide.rs`) with their stored form (`turn.rs`), the pure
 //! rules that turn an input into new events (`machine.rs`), and every
-//! sentence the bot says to a visitor (`texts.rs`). No I/O here: storage
-//! and delivery live elsewhere.
+//! sentence the bot says to a visitor (`texts.rs`), and the visitor
+//! identity the shop proved (`identity.rs`). No I/O here: storage and
+//! delivery live elsewhere.
 
 pub mod decide;
 pub mod event;
+pub mod identity;
 pub mod machine;
 pub mod state;
 pub mod texts;
@@ -18,6 +20,7 @@ pub use decide::{
     TestResult, HUMAN_AGENT_INTENT,
 };
 pub use event::{with_replies, AttachmentKind, Event, Record, Visitor};
+pub use identity::{verified_visitor, VerifiedIdentity};
 pub use machine::{step, Input, Rules, StepError};
 pub use state::{Conversation, Pending, Phase};
 pub use texts::{Language, Texts};

@@ -176,6 +176,25 @@ impl Conversation {
             Event::EmailLeft { email } => self.visitor.email = Some(email.clone()),
             // A file changes nothing the rules go by.
             Event::Attachment { .. } => {}
+            Event::Identified {
+                id,
+                name,
+                email,
+                verified,
+            } => {
+                // A proven identity stays; only another proof replaces it.
+                if self.visitor.verified && !verified {
+                    return;
+                }
+                self.visitor.id = Some(id.clone());
+                if name.is_some() {
+                    self.visitor.name = name.clone();
+                }
+                if email.is_some() {
+                    self.visitor.email = email.clone();
+                }
+                self.visitor.verified = *verified;
+            }
         }
     }
 

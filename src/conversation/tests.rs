@@ -49,6 +49,7 @@ fn kind(e: &Event) -> &'static str {
         Event::Feedback { .. } => "feedback",
         Event::EmailLeft { .. } => "email",
         Event::Attachment { .. } => "attachment",
+        Event::Identified { .. } => "identified",
     }
 }
 

@@ -395,6 +395,13 @@ texts! {
         en: "Sent a file: {name} ({size})",
         de: "Hat eine Datei gesendet: {name} ({size})",
     }
+    /// The page passed a visitor identity that the server could not
+    /// verify with `[identity] enforce` on (README, "Identity
+    /// verification"): the chat goes on without it.
+    widget_identity_refused [] {
+        en: "We could not confirm your account, so this chat is not linked to it.",
+        de: "Wir konnten Ihr Konto nicht bestätigen, daher ist dieser Chat nicht damit verknüpft.",
+    }
 }
 
 /// The widget's string names (`S.name` in `widget.js`, and the names
@@ -449,6 +456,7 @@ pub const WIDGET: &[(&str, &str)] = &[
     ("prechatStart", "widget_prechat_start"),
     ("prechatBadEmail", "widget_prechat_bad_email"),
     ("linkSpent", "widget_link_spent"),
+    ("identityRefused", "widget_identity_refused"),
 ];
 
 /// Words (normalized) that accept or decline the offer in each language,

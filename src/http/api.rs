@@ -133,6 +133,11 @@ pub struct ApiVisitor {
     pub email: Option<String>,
     /// The page the chat was started on.
     pub page_url: Option<String>,
+    /// `id` was proven by the shop's HMAC of it (README, "Identity
+    /// verification"); false: an `id` is only claimed. Only the id is
+    /// proven, not the name or email.
+    #[serde(default)]
+    pub verified: bool,
 }
 
 impl Wire<ApiVisitor> for Visitor {
@@ -142,6 +147,7 @@ impl Wire<ApiVisitor> for Visitor {
             id: self.id,
             email: self.email,
             page_url: self.page_url,
+            verified: self.verified,
         }
     }
 }
@@ -576,6 +582,17 @@ pub enum ApiEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         agent: Option<String>,
     },
+    /// The page told who the visitor is after the chat began
+    /// (`FrontDesk.identify`): the visitor's id from now on, with the name
+    /// and email given. `verified`: the shop's HMAC of `id` checked out.
+    Identified {
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
+        verified: bool,
+    },
 }
 
 /// What an attachment is, from its content (never its name).
@@ -704,6 +721,17 @@ impl Wire<ApiEvent> for Event {
                 name,
                 agent,
             },
+            Event::Identified {
+                id,
+                name,
+                email,
+                verified,
+            } => ApiEvent::Identified {
+                id,
+                name,
+                email,
+                verified,
+            },
         }
     }
 }
@@ -736,6 +764,13 @@ pub struct NewConversation into app::NewConversation {
     pub email: Option<String>,
     #[schema(max_length = 2000)]
     pub page_url: Option<String>,
+    /// Proves `visitor_id`: the hex HMAC-SHA256 of it under the shop's
+    /// `[identity] secret`, made by the shop's server (README, "Identity
+    /// verification"). Without it (or with a wrong one) the id is kept as
+    /// claimed, or refused with `identity_unverified` under `[identity]
+    /// enforce`. Never stored.
+    #[schema(max_length = 128)]
+    pub identity_hash: Option<String>,
 }
 }
 

@@ -14,6 +14,7 @@ pub mod attachments;
 pub mod canned;
 pub mod email;
 pub mod error;
+pub mod identity;
 pub mod improve;
 pub mod inbox;
 pub mod people;
@@ -231,6 +232,7 @@ pub fn router(app: App) -> Router {
         .routes(routes!(visitor::rate))
         .routes(routes!(visitor::feedback))
         .routes(routes!(visitor::email))
+        .routes(routes!(identity::identify))
         .routes(routes!(email::transcript))
         .routes(routes!(email::resume, email::revoke))
         .routes(routes!(email::widget))

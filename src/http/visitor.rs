@@ -70,7 +70,9 @@ impl FromRequestParts<App> for Authorized {
 /// Start a conversation.
 #[utoipa::path(post, path = "/api/v1/conversations", tag = "visitor",
     request_body = NewConversation,
-    responses((status = 201, description = "Created; keep the token", body = CreatedConversation)))]
+    responses((status = 201, description = "Created; keep the token", body = CreatedConversation),
+        (status = 401, description = "`identity_unverified`: `[identity] enforce` is on and a `visitor_id` came without `identity_hash`", body = ErrorBody),
+        (status = 403, description = "`identity_unverified`: `[identity] enforce` is on and `identity_hash` does not prove `visitor_id`", body = ErrorBody)))]
 pub async fn create(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

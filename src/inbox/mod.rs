@@ -278,6 +278,17 @@ impl Row {
                 self.email = Some(email.as_str().into());
                 self.push(email, true);
             }
+            // The page identified the visitor after the chat began.
+            Event::Identified { name, email, .. } => {
+                if let Some(n) = name {
+                    self.name = Some(n.as_str().into());
+                    self.push(n, true);
+                }
+                if let Some(e) = email {
+                    self.email = Some(e.as_str().into());
+                    self.push(e, true);
+                }
+            }
             _ => {}
         }
     }

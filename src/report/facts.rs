@@ -353,6 +353,21 @@ pub fn fold(id: &str, records: &[Record]) -> Facts {
             // agent's first *reply* is a written one; a visitor's photo is
             // not a question the bot could answer).
             Event::Attachment { .. } => {}
+            // The page identified the visitor after the chat began.
+            Event::Identified {
+                id,
+                name: n,
+                email: e,
+                ..
+            } => {
+                shop_id = Some(id.clone());
+                if n.is_some() {
+                    name = n.clone();
+                }
+                if e.is_some() {
+                    email = e.clone();
+                }
+            }
         }
         prev = Some(r);
     }

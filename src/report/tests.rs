@@ -132,6 +132,7 @@ fn who(id: Option<&str>, email: Option<&str>) -> Visitor {
         id: id.map(String::from),
         email: email.map(String::from),
         page_url: None,
+        verified: false,
     }
 }
 

@@ -10,6 +10,7 @@ mod feedback;
 mod fixture;
 mod flow;
 mod hostile;
+mod identity;
 mod improve;
 mod inbox;
 mod ops;
