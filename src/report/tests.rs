@@ -80,6 +80,7 @@ impl Log {
                     signals: None,
                     reason,
                     detail: None,
+                    action: None,
                 })
             }),
         })
