@@ -131,10 +131,12 @@ impl App {
                 HeaderValue::Literal(s) => s.clone(),
                 HeaderValue::Secret(n) => match actions.secrets.get(n) {
                     Some(s) => s.0.clone(),
-                    None => return Err(format!(
+                    None => {
+                        return Err(format!(
                         "secret `{n}` is not configured ([actions.secrets] or FRONTDESK_SECRET_{})",
                         n.to_uppercase()
-                    )),
+                    ))
+                    }
                 },
             };
             let mut hv = hyper::header::HeaderValue::from_str(&v)

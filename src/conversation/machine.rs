@@ -496,10 +496,17 @@ fn fill_slots<'i>(
     // A slot the answer does without: the second fact when the gate
     // does not ask for it.
     let skip = |s: &Slot| Some(&s.name) == declared_fact.as_ref() && needed_fact.is_none();
+    // For an action, a value in this message wins over a remembered one
+    // ("and order 654321?" after 123456 asks about 654321).
+    let fresh_wins = intent.call.is_some();
     for s in &intent.slots {
-        if !skip(s) && !slots.iter().any(|(k, _)| k == &s.name) {
+        let known = slots.iter().any(|(k, _)| k == &s.name);
+        if !skip(s) && (!known || fresh_wins) {
             if let Some(v) = slot_value(&s.pattern, text) {
-                slots.push((s.name.clone(), v));
+                if !found.iter().any(|(k, _)| k == &s.name) {
+                    slots.retain(|(k, _)| k != &s.name);
+                    slots.push((s.name.clone(), v));
+                }
             }
         }
     }
