@@ -1338,6 +1338,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn actions_take_secrets_from_the_file_and_the_environment_and_never_print_them() {
+        let off = Config::load(None, []).unwrap();
+        assert!(!off.actions.enabled(), "no signing secret: actions off");
+        let (_d, p) = write("[actions]\nsigning_secret = \"sign-0123456789abcdef\"\nbase_url = \"http://127.0.0.1:8787/\"\n[actions.secrets]\nshop_api_key = \"from-file-1\"\nother = \"from-file-2\"\n");
+        let env = [(
+            "FRONTDESK_SECRET_SHOP_API_KEY".to_string(),
+            "from-env-1".to_string(),
+        )];
+        let c = Config::load(Some(&p), env).unwrap();
+        assert!(c.actions.enabled());
+        assert_eq!(c.actions.base_url.as_deref(), Some("http://127.0.0.1:8787"));
+        assert_eq!(
+            c.actions.secrets["shop_api_key"].0, "from-env-1",
+            "the environment wins"
+        );
+        assert_eq!(c.actions.secrets["other"].0, "from-file-2");
+        let shown = format!("{:?}", c.actions);
+        for s in ["sign-0123456789abcdef", "from-env-1", "from-file-2"] {
+            assert!(!shown.contains(s), "{shown}");
+        }
+        for bad in [
+            "[actions]\nsigning_secret = \"short\"\n",
+            "[actions]\nbase_url = \"https://shop.example\"\n",
+        ] {
+            let (_d, p) = write(bad);
+            let e = Config::load(Some(&p), []).unwrap_err().to_string();
+            assert!(e.contains("[actions]"), "{e}");
+        }
+    }
+
+    #[test]
     fn the_printed_default_config_is_the_default() {
         let (_d, p) = write(DEFAULT_CONFIG);
         let printed = Config::load(Some(&p), []).unwrap();

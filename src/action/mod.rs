@@ -422,7 +422,7 @@ pub fn compile(
     }
     let second_fact = raw.second_fact.as_ref().and_then(|f| {
         let r = f.get_ref();
-        if !slots.iter().any(|s| *s == r.slot) {
+        if !slots.contains(&r.slot) {
             errors.push(problem(
                 f.span(),
                 format!("second_fact slot `{}` is not declared in [[slots]]", r.slot),
