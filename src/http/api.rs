@@ -1689,7 +1689,7 @@ pub struct ApiReport from report::Report {
     pub window: ApiReportWindow,
     pub cohort: ApiReportCohort,
     pub outcomes: ApiReportOutcomes,
-    /// All six reasons, in [`HANDOFF_REASONS`] order.
+    /// Every reason, in [`HANDOFF_REASONS`] order.
     pub handoff_reasons: Vec<ApiReportReasonCount>,
     pub messages: ApiReportMessages,
     pub human: ApiReportHuman,
