@@ -56,6 +56,21 @@ pub struct RawConfig {
     pub widget: RawWidget,
     #[serde(default)]
     pub identity: RawIdentity,
+    #[serde(default)]
+    pub actions: RawActions,
+}
+
+/// `[actions]`: calls to the shop's backend (README, "Actions").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawActions {
+    /// Where an action's `url = "/…"` is joined (`http://…`).
+    pub base_url: Option<String>,
+    /// Signs every request; without it actions are off.
+    pub signing_secret: Option<String>,
+    /// Values of the secrets intents name (`{ secret = "name" }`).
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
 }
 
 /// `[identity]`: identity verification (README, "Identity verification").
@@ -539,6 +554,28 @@ pub struct Config {
     pub widget: Widget,
     /// `[identity]`.
     pub identity: Identity,
+    /// `[actions]`.
+    pub actions: Actions,
+}
+
+/// `[actions]` checked: calls to the shop's backend are on only with a
+/// signing secret (every request is signed; README, "Actions").
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Actions {
+    /// `None`: actions are off, and intents with a `[call]` say their
+    /// plain `answer`.
+    pub signing_secret: Option<Secret>,
+    /// Joined to an action's `url` that is a path.
+    pub base_url: Option<String>,
+    /// The named secrets: `[actions.secrets]`, then `FRONTDESK_SECRET_<NAME>`
+    /// from the environment (which wins).
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+impl Actions {
+    pub fn enabled(&self) -> bool {
+        self.signing_secret.is_some()
+    }
 }
 
 /// A configuration that cannot run, naming where to fix it.
@@ -589,6 +626,16 @@ impl Config {
             }
         };
         toml::from_str::<RawConfig>(&source).map_err(|e| parse_err(e, &source))?;
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        // `FRONTDESK_SECRET_<NAME>`: a secret an action names, kept out of
+        // files (and out of the section overrides below).
+        let env_secrets: BTreeMap<String, Secret> = env
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("FRONTDESK_SECRET_")
+                    .map(|n| (n.to_lowercase(), Secret(v.clone())))
+            })
+            .collect();
         let mut table: toml::Table = toml::from_str(&source).map_err(|e| parse_err(e, &source))?;
         for (var, value) in env {
             let Some(rest) = var.strip_prefix("FRONTDESK_") else {
@@ -765,6 +812,8 @@ impl Config {
             )))
             }
         };
+        let actions =
+            actions(&raw.actions, env_secrets).map_err(|m| invalid(format!("[actions] {m}")))?;
         let texts = texts(&raw.texts, &source, &shown)?;
         let email = email(&raw.email).map_err(|m| invalid(format!("[email] {m}")))?;
         let model_precision = match &raw.model.precision {
@@ -874,8 +923,48 @@ impl Config {
                 prechat: raw.widget.prechat.unwrap_or(false),
             },
             identity: identity(&raw.identity).map_err(|m| invalid(format!("[identity] {m}")))?,
+            actions,
         })
     }
+}
+
+/// `[actions]` checked.
+fn actions(raw: &RawActions, env: BTreeMap<String, Secret>) -> Result<Actions, String> {
+    let signing_secret = raw
+        .signing_secret
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if s.len() < 16 {
+                Err("signing_secret must be at least 16 characters".to_string())
+            } else {
+                Ok(Secret(s.to_string()))
+            }
+        })
+        .transpose()?;
+    let base_url = raw
+        .base_url
+        .as_deref()
+        .map(|b| b.trim().trim_end_matches('/').to_string())
+        .filter(|b| !b.is_empty());
+    if let Some(b) = &base_url {
+        if !b.starts_with("http://") {
+            return Err(format!(
+                "base_url {b:?} must start with http:// (this build calls plain HTTP; put a TLS relay beside frontdesk for an https backend, README \"Actions\")"
+            ));
+        }
+    }
+    let mut secrets: BTreeMap<String, Secret> = raw
+        .secrets
+        .iter()
+        .map(|(k, v)| (k.clone(), Secret(v.clone())))
+        .collect();
+    secrets.extend(env);
+    Ok(Actions {
+        signing_secret,
+        base_url,
+        secrets,
+    })
 }
 
 /// `[email]` checked: a host needs a sender and the page links lead to.
@@ -1287,11 +1376,55 @@ prechat = false
 [identity]
 # secret = "at least 16 characters"
 enforce = false
+
+# Actions (README, "Actions"): intents with a [call] answer from the shop's
+# backend. Off unless a signing secret is set (every request is signed:
+# X-Frontdesk-Signature = "sha256=" + hex HMAC-SHA256 of
+# "{timestamp}\n{METHOD}\n{path?query}\n{body}", X-Frontdesk-Timestamp);
+# while off, those intents say their plain `answer`. Plain http:// only.
+# Secrets named by intents ({ secret = "shop_api_key" }) come from
+# [actions.secrets] or, better, FRONTDESK_SECRET_SHOP_API_KEY.
+[actions]
+# base_url = "http://127.0.0.1:8787"
+# signing_secret = "at least 16 characters"
+# [actions.secrets]
+# shop_api_key = ""
 "#;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn actions_take_secrets_from_the_file_and_the_environment_and_never_print_them() {
+        let off = Config::load(None, []).unwrap();
+        assert!(!off.actions.enabled(), "no signing secret: actions off");
+        let (_d, p) = write("[actions]\nsigning_secret = \"sign-0123456789abcdef\"\nbase_url = \"http://127.0.0.1:8787/\"\n[actions.secrets]\nshop_api_key = \"from-file-1\"\nother = \"from-file-2\"\n");
+        let env = [(
+            "FRONTDESK_SECRET_SHOP_API_KEY".to_string(),
+            "from-env-1".to_string(),
+        )];
+        let c = Config::load(Some(&p), env).unwrap();
+        assert!(c.actions.enabled());
+        assert_eq!(c.actions.base_url.as_deref(), Some("http://127.0.0.1:8787"));
+        assert_eq!(
+            c.actions.secrets["shop_api_key"].0, "from-env-1",
+            "the environment wins"
+        );
+        assert_eq!(c.actions.secrets["other"].0, "from-file-2");
+        let shown = format!("{:?}", c.actions);
+        for s in ["sign-0123456789abcdef", "from-env-1", "from-file-2"] {
+            assert!(!shown.contains(s), "{shown}");
+        }
+        for bad in [
+            "[actions]\nsigning_secret = \"short\"\n",
+            "[actions]\nbase_url = \"https://shop.example\"\n",
+        ] {
+            let (_d, p) = write(bad);
+            let e = Config::load(Some(&p), []).unwrap_err().to_string();
+            assert!(e.contains("[actions]"), "{e}");
+        }
+    }
 
     #[test]
     fn the_printed_default_config_is_the_default() {
@@ -1310,6 +1443,7 @@ mod tests {
         assert_eq!(printed.email, none.email);
         assert_eq!(printed.widget, none.widget);
         assert_eq!(printed.identity, none.identity);
+        assert_eq!(printed.actions, none.actions);
         // Every text is listed, commented out, with its English default.
         let section = &DEFAULT_CONFIG[DEFAULT_CONFIG.find("\n[texts]\n").unwrap()..];
         let listed: toml::Table = section

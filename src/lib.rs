@@ -6,6 +6,9 @@
 //! only `http` knows the wire (`tests/structure.rs` keeps it so).
 //!
 //! - [`config`]: `frontdesk.toml` and `FRONTDESK_SECTION__KEY` overrides.
+//! - [`action`]: an intent's call to the shop's backend (`[call]`), the
+//!   reply template language, and the pure halves of a call (the request
+//!   from the slots, the answer or the failure from the reply).
 //! - [`intents`]: the intent files admins edit; loading and validation with
 //!   `path:line:col` errors.
 //! - [`classify`]: rules, the lexical model, fusion into a
@@ -59,6 +62,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod action;
 pub mod app;
 pub mod classify;
 pub mod config;

@@ -14,7 +14,8 @@
   var COLORS = { contained: '#14622b', handed_off: '#1f5fbf', abandoned: '#6b7280', bar: '#1f5fbf', bad: '#a0144f' };
   var REASONS = {
     asked: 'Asked for a person', negative_sentiment: 'Upset', repeated_fallback: 'Repeated fallbacks',
-    low_confidence: 'Bot unsure', intent_action: 'Intent hands off', agent_took_over: 'Agent took over'
+    low_confidence: 'Bot unsure', intent_action: 'Intent hands off', agent_took_over: 'Agent took over',
+    backend_error: 'Shop backend failed'
   };
   var drillState = null;
 

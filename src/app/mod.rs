@@ -22,6 +22,7 @@
 //! conversation's stripe, then the queue. They are std `Mutex`es for that
 //! reason.
 
+mod action;
 mod admin;
 mod agents;
 pub mod api;
@@ -52,7 +53,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use crate::classify::{Classifier, Evidence, Model};
 use crate::config::Config;
-use crate::conversation::{step, with_replies, Conversation, Event, Input, Phase, Record, Visitor};
+use crate::conversation::{with_replies, Conversation, Event, Input, Phase, Record, Visitor};
 use crate::conversation::{Decide, Decision, HandoffReason};
 use crate::handoff::{queue_notice, Presence, Queue, Summary};
 use crate::store::{AgentRecord, Appended, Batch, Store};

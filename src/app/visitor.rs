@@ -85,7 +85,11 @@ impl App {
             text: msg.text,
             client_id: cid,
         };
-        let (appended, before) = self.apply_to(id, conv, input, now)?;
+        // A message that needs the shop's backend: the call is made here,
+        // under the conversation's stripe (its next write waits for the
+        // answer, others do not), and its outcome goes to the step.
+        let called = self.call_for(&conv, &input);
+        let (appended, before) = self.apply_to(id, conv, input, now, called.as_ref())?;
         drop(_g);
         self.after_queue_change(id, before);
         Ok(Stored {

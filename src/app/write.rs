@@ -78,23 +78,25 @@ impl App {
         now: i64,
     ) -> Result<(Appended, Option<Positions>), ApiError> {
         let conv = self.state(id)?;
-        self.apply_to(id, conv, input, now)
+        self.apply_to(id, conv, input, now, None)
     }
 
-    /// `apply_locked` on a state the caller took already (`state`).
+    /// `apply_locked` on a state the caller took already (`state`), with
+    /// the action call made for this input, if any (`app::action`).
     pub(super) fn apply_to(
         &self,
         id: &str,
         conv: Conversation,
         input: Input,
         now: i64,
+        called: Option<&crate::action::Called>,
     ) -> Result<(Appended, Option<Positions>), ApiError> {
-        match self.try_apply(id, conv, input.clone(), now) {
+        match self.try_apply(id, conv, input.clone(), now, called) {
             Err(Refused::Moved) => {
                 // Another writer appended since this state was folded:
                 // read the log again and decide again, once.
                 self.inner.states.forget(id);
-                match self.try_apply(id, self.state(id)?, input, now) {
+                match self.try_apply(id, self.state(id)?, input, now, called) {
                     Err(Refused::Moved) => Err(ApiError::conflict(
                         "busy",
                         "the conversation changed while this was written; try again",
@@ -189,13 +191,19 @@ impl App {
         conv: Conversation,
         input: Input,
         now: i64,
+        called: Option<&crate::action::Called>,
     ) -> Result<(Appended, Option<Positions>), Refused> {
         let classifier = self.classifier();
         let rules = crate::conversation::Rules {
             escalation: &self.inner.config.escalation,
             texts: &self.inner.config.texts,
         };
-        let mut events = step(&conv, input.clone(), &classifier, &rules)?;
+        let actions = crate::conversation::Actions {
+            enabled: self.inner.config.actions.enabled(),
+            called,
+        };
+        let mut events =
+            crate::conversation::step_with(&conv, input.clone(), &classifier, &rules, actions)?;
         if events.is_empty() {
             self.keep(id, conv);
             let nothing = Appended {

@@ -61,6 +61,10 @@ pub enum HandoffReason {
     RepeatedFallback,
     /// An agent picked up a live bot conversation.
     AgentTookOver,
+    /// An action's call to the shop's backend failed (a timeout, an error
+    /// status, a malformed reply) and the action hands off on error; the
+    /// failure is on the decision (`Turn::action`, `detail`).
+    BackendError,
 }
 
 impl HandoffReason {
@@ -72,6 +76,7 @@ impl HandoffReason {
             HandoffReason::LowConfidence => "low_confidence",
             HandoffReason::RepeatedFallback => "repeated_fallback",
             HandoffReason::AgentTookOver => "agent_took_over",
+            HandoffReason::BackendError => "backend_error",
         }
     }
 
@@ -85,6 +90,7 @@ impl HandoffReason {
             HandoffReason::LowConfidence => Reason::LowConfidence,
             HandoffReason::RepeatedFallback => Reason::RepeatedFallback,
             HandoffReason::AgentTookOver => return None,
+            HandoffReason::BackendError => Reason::BackendError,
         })
     }
 }
@@ -583,6 +589,7 @@ mod tests {
             slots: vec![],
             tests: vec![],
             threshold: None,
+            call: None,
         }
     }
 

@@ -4,14 +4,16 @@
 //! state) and do any I/O around it.
 
 use super::trace;
+use crate::action::{respond, Call, Called, Outcome, Plan, Response};
 use crate::classify::Classifier;
-use crate::intents::{render, Intent};
+use crate::intents::{render, Intent, Slot};
+use std::sync::Arc;
 
 use super::decide::{decide_turn, EscalationPolicy, HandoffReason, Move};
 use super::event::Event;
 use super::state::{Conversation, Pending, Phase};
 use super::texts::Texts;
-use super::turn::{Turn, TurnKind};
+use super::turn::{Reason, Turn, TurnKind};
 
 /// What can happen to a conversation.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,12 +115,117 @@ pub struct Rules<'a> {
     pub texts: &'a Texts,
 }
 
-/// Applies one input; returns the events to append, in order.
+/// Applies one input; returns the events to append, in order. Actions
+/// are off: an intent with a `[call]` says its plain `answer`.
 pub fn step(
     conv: &Conversation,
     input: Input,
     classifier: &Classifier,
     rules: &Rules<'_>,
+) -> Result<Vec<Event>, StepError> {
+    step_with(conv, input, classifier, rules, Actions::default())
+}
+
+/// Actions as a step sees them (README, "Actions"): whether calls are on,
+/// and the call the app made for this input (`planned_call`), if any.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Actions<'a> {
+    pub enabled: bool,
+    pub called: Option<&'a Called>,
+}
+
+/// Whether an action may be called for this conversation now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// Call it.
+    Open,
+    /// Ask the visitor for this slot (the second fact) first, and call
+    /// only to compare it with the reply.
+    NeedFact(String),
+}
+
+/// The one place that decides whether an action's private answer may be
+/// given, and what the visitor must prove first. Today: an action that
+/// declares a `second_fact` always needs it. A verified identity (issue
+/// 19 item 2, `identify()`) is meant to open the gate here, and nowhere
+/// else: once the conversation's state knows the visitor is verified,
+/// return `Gate::Open` for it (and for an action requiring a verified
+/// identity, refuse the unverified here too).
+pub fn may_call(conv: &Conversation, call: &Call) -> Gate {
+    let _ = conv;
+    match &call.second_fact {
+        Some(f) => Gate::NeedFact(f.slot.clone()),
+        None => Gate::Open,
+    }
+}
+
+/// The call `step_with` would need for a visitor's message, decided
+/// exactly as the step decides (same conversation, text and classifier):
+/// the app makes it (with a deadline, off the executor) and passes the
+/// outcome to `step_with`. `None` when the message does not lead to a
+/// filled action.
+pub fn planned_call(
+    conv: &Conversation,
+    input: &Input,
+    classifier: &Classifier,
+    rules: &Rules<'_>,
+) -> Option<Plan> {
+    let Input::Visitor { text, client_id } = input else {
+        return None;
+    };
+    if conv.client_ids.contains(client_id) {
+        return None;
+    }
+    let fresh_conv;
+    let conv = match conv.phase {
+        Phase::Bot => conv,
+        Phase::Closed => {
+            fresh_conv = fresh(conv);
+            &fresh_conv
+        }
+        _ => return None,
+    };
+    let intents = classifier.intents();
+    for (next, _) in decide_turn(conv, text, classifier, rules.escalation, rules.texts) {
+        if let Move::Answer { intent, found } = next {
+            let i = intents.get(&intent)?;
+            let call = i.call.as_ref()?;
+            let (slots, missing, _) = fill_slots(conv, i, text, &found, true);
+            if missing.is_none() {
+                return Some(Plan {
+                    intent,
+                    call: Arc::clone(call),
+                    slots,
+                });
+            }
+        }
+    }
+    None
+}
+
+/// A closed conversation a new message restarts: the bot with a clean
+/// slate. An offer of a person made after the close (a "not helpful" on
+/// an earlier answer) still stands.
+fn fresh(conv: &Conversation) -> Conversation {
+    let pending = match &conv.pending {
+        p @ Pending::HandoffOffer { .. } => p.clone(),
+        _ => Pending::Nothing,
+    };
+    Conversation {
+        visitor: conv.visitor.clone(),
+        replies: conv.replies,
+        pending,
+        ..Conversation::default()
+    }
+}
+
+/// `step` with actions (see `Actions`).
+pub fn step_with(
+    conv: &Conversation,
+    input: Input,
+    classifier: &Classifier,
+    rules: &Rules<'_>,
+    actions: Actions<'_>,
 ) -> Result<Vec<Event>, StepError> {
     let phase = conv.phase.as_str();
     match input {
@@ -135,22 +242,10 @@ pub fn step(
                 // The agent has it: the bot stays silent, however the
                 // message classifies.
                 Phase::Queued { .. } | Phase::WithAgent { .. } => {}
-                Phase::Bot => events.extend(bot_turn(conv, &text, classifier, rules)),
+                Phase::Bot => events.extend(bot_turn(conv, &text, classifier, rules, actions)),
+                // A new message restarts with the bot, with a clean slate.
                 Phase::Closed => {
-                    // A new message restarts with the bot, with a clean slate.
-                    // An offer of a person made after the close (a "not
-                    // helpful" on an earlier answer) still stands.
-                    let pending = match &conv.pending {
-                        p @ Pending::HandoffOffer { .. } => p.clone(),
-                        _ => Pending::Nothing,
-                    };
-                    let fresh = Conversation {
-                        visitor: conv.visitor.clone(),
-                        replies: conv.replies,
-                        pending,
-                        ..Conversation::default()
-                    };
-                    events.extend(bot_turn(&fresh, &text, classifier, rules));
+                    events.extend(bot_turn(&fresh(conv), &text, classifier, rules, actions))
                 }
             }
             Ok(events)
@@ -313,6 +408,7 @@ fn bot_turn(
     text: &str,
     classifier: &Classifier,
     rules: &Rules<'_>,
+    actions: Actions<'_>,
 ) -> Vec<Event> {
     let texts = rules.texts;
     let intents = classifier.intents();
@@ -321,7 +417,7 @@ fn bot_turn(
         match next {
             Move::Answer { intent, found } => {
                 if let Some(i) = intents.get(&intent) {
-                    events.extend(answer(conv, i, text, &found, turn, texts));
+                    events.extend(answer(conv, i, text, &found, turn, texts, actions));
                 }
             }
             Move::Clarify { options } => {
@@ -368,7 +464,78 @@ fn bot_turn(
     events
 }
 
-/// Answers `intent`, or asks for the first slot it still lacks.
+/// The slots `intent` has for this message (remembered, found by the
+/// decision, matched in `text`), the first it still lacks, and the second
+/// fact's slot when the gate asks for one. The second fact is never taken
+/// from memory (nor stored): it must come with this answer.
+fn fill_slots<'i>(
+    conv: &Conversation,
+    intent: &'i Intent,
+    text: &str,
+    found: &[(String, String)],
+    actions_on: bool,
+) -> (Vec<(String, String)>, Option<&'i Slot>, Option<String>) {
+    let declared_fact = intent
+        .call
+        .as_ref()
+        .and_then(|c| c.second_fact.as_ref())
+        .map(|f| f.slot.clone());
+    let needed_fact = match (&intent.call, actions_on) {
+        (Some(call), true) => match may_call(conv, call) {
+            Gate::NeedFact(slot) => Some(slot),
+            Gate::Open => None,
+        },
+        _ => None,
+    };
+    let mut slots = conv.slots_of(&intent.id);
+    slots.retain(|(k, _)| Some(k) != declared_fact.as_ref());
+    for (k, v) in found {
+        slots.retain(|(name, _)| name != k);
+        slots.push((k.clone(), v.clone()));
+    }
+    // A slot the answer does without: the second fact when the gate
+    // does not ask for it.
+    let skip = |s: &Slot| Some(&s.name) == declared_fact.as_ref() && needed_fact.is_none();
+    // For an action, a value in this message wins over a remembered one
+    // ("and order 654321?" after 123456 asks about 654321).
+    let fresh_wins = intent.call.is_some();
+    for s in &intent.slots {
+        let known = slots.iter().any(|(k, _)| k == &s.name);
+        if !skip(s) && (!known || fresh_wins) {
+            if let Some(v) = slot_value(&s.pattern, text) {
+                if !found.iter().any(|(k, _)| k == &s.name) {
+                    slots.retain(|(k, _)| k != &s.name);
+                    slots.push((s.name.clone(), v));
+                }
+            }
+        }
+    }
+    if needed_fact.is_none() {
+        slots.retain(|(k, _)| Some(k) != declared_fact.as_ref());
+    }
+    let missing = intent
+        .slots
+        .iter()
+        .find(|s| !skip(s) && !slots.iter().any(|(k, _)| k == &s.name));
+    (slots, missing, needed_fact)
+}
+
+/// `slots` without the second fact, as events store them.
+fn storable(intent: &Intent, slots: &[(String, String)]) -> Vec<(String, String)> {
+    let fact = intent
+        .call
+        .as_ref()
+        .and_then(|c| c.second_fact.as_ref())
+        .map(|f| f.slot.as_str());
+    slots
+        .iter()
+        .filter(|(k, _)| Some(k.as_str()) != fact)
+        .cloned()
+        .collect()
+}
+
+/// Answers `intent`, or asks for the first slot it still lacks. An intent
+/// with a `[call]` answers from the call's outcome while actions are on.
 fn answer(
     conv: &Conversation,
     intent: &Intent,
@@ -376,31 +543,29 @@ fn answer(
     found: &[(String, String)],
     turn: Turn,
     texts: &Texts,
+    actions: Actions<'_>,
 ) -> Vec<Event> {
-    let mut slots = conv.slots_of(&intent.id);
-    for (k, v) in found {
-        slots.retain(|(name, _)| name != k);
-        slots.push((k.clone(), v.clone()));
-    }
-    for s in &intent.slots {
-        if !slots.iter().any(|(k, _)| k == &s.name) {
-            if let Some(v) = slot_value(&s.pattern, text) {
-                slots.push((s.name.clone(), v));
-            }
-        }
-    }
-    if let Some(missing) = intent
-        .slots
-        .iter()
-        .find(|s| !slots.iter().any(|(k, _)| k == &s.name))
-    {
+    let (slots, missing, needed_fact) = fill_slots(conv, intent, text, found, actions.enabled);
+    if let Some(missing) = missing {
         return vec![Event::SlotPrompt {
             intent: intent.id.clone(),
             slot: missing.name.clone(),
             text: missing.prompt.clone(),
-            slots,
+            slots: storable(intent, &slots),
             decision: Some(Box::new(turn.as_kind(TurnKind::SlotPrompt))),
         }];
+    }
+    if let (Some(call), true) = (&intent.call, actions.enabled) {
+        return called(
+            conv,
+            intent,
+            call,
+            slots,
+            needed_fact.is_some(),
+            turn,
+            texts,
+            actions,
+        );
     }
     let template = pick(conv, intent);
     let name = conv.visitor.name.as_deref();
@@ -415,6 +580,72 @@ fn answer(
         events.push(Event::Closed { by: "bot".into() });
     }
     events
+}
+
+/// The answer from a call's outcome (`action::respond`): the rendered
+/// reply, "not found" (also for a wrong second fact), or the configured
+/// failure: an answer, or a handoff with the reason `backend_error`.
+#[allow(clippy::too_many_arguments)]
+fn called(
+    conv: &Conversation,
+    intent: &Intent,
+    call: &Call,
+    slots: Vec<(String, String)>,
+    fact_needed: bool,
+    turn: Turn,
+    texts: &Texts,
+    actions: Actions<'_>,
+) -> Vec<Event> {
+    let not_called = Called {
+        action: call.name.clone(),
+        slots: slots.clone(),
+        outcome: Outcome::NotCalled,
+        latency_ms: 0,
+    };
+    let made = actions
+        .called
+        .filter(|c| c.action == call.name && c.slots == slots)
+        .unwrap_or(&not_called);
+    let (response, record) = respond(call, made, &slots, fact_needed);
+    let mut turn = turn;
+    turn.action = Some(record);
+    let stored = storable(intent, &slots);
+    match response {
+        Response::Answer(text) => {
+            let mut events = vec![bot_reply(text, turn, intent.quick_replies.clone(), stored)];
+            if intent.action == crate::intents::Action::End {
+                events.push(Event::Closed { by: "bot".into() });
+            }
+            events
+        }
+        Response::NotFound(text) => {
+            vec![bot_reply(text, turn, intent.quick_replies.clone(), stored)]
+        }
+        Response::Failed {
+            answer,
+            handoff,
+            failure,
+        } => {
+            let turn = turn.with_detail(failure);
+            let mut events = Vec::new();
+            if handoff {
+                if let Some(a) = answer {
+                    events.push(bot_reply(a, turn.clone(), vec![], stored));
+                }
+                let mut h = turn.as_kind(TurnKind::Handoff);
+                h.reason = Reason::BackendError;
+                events.push(Event::Handoff {
+                    reason: HandoffReason::BackendError,
+                    decision: Some(Box::new(h)),
+                });
+            } else {
+                let text = answer.unwrap_or_else(|| texts.fallback.clone());
+                let _ = conv;
+                events.push(bot_reply(text, turn, intent.quick_replies.clone(), stored));
+            }
+            events
+        }
+    }
 }
 
 /// The answer variant for this turn: variants rotate by reply count.

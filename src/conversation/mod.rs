@@ -21,7 +21,9 @@ pub use decide::{
 };
 pub use event::{with_replies, AttachmentKind, Event, Record, Visitor};
 pub use identity::{verified_visitor, VerifiedIdentity};
-pub use machine::{step, Input, Rules, StepError};
+pub use machine::{
+    may_call, planned_call, step, step_with, Actions, Gate, Input, Rules, StepError,
+};
 pub use state::{Conversation, Pending, Phase};
 pub use texts::{Language, Texts};
 pub use turn::{Reason, Turn, TurnKind};

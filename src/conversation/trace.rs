@@ -64,6 +64,7 @@ pub fn why(turn: &Turn) -> String {
         Reason::OfferDeclined => "the visitor declined the offer of a person".to_string(),
         Reason::RepeatedFallback => format!("the bot fell back {detail}"),
         Reason::LowConfidence => "the visitor meant none of the options".to_string(),
+        Reason::BackendError => format!("the shop's backend failed: {detail}"),
     }
 }
 

@@ -83,6 +83,8 @@ pub enum Reason {
     RepeatedFallback,
     /// The visitor meant none of the "Did you mean …?" options.
     LowConfidence,
+    /// An action's call to the shop's backend failed.
+    BackendError,
 }
 
 impl Reason {
@@ -104,6 +106,7 @@ impl Reason {
             Reason::OfferDeclined => "offer_declined",
             Reason::RepeatedFallback => "repeated_fallback",
             Reason::LowConfidence => "low_confidence",
+            Reason::BackendError => "backend_error",
         }
     }
 }
@@ -217,6 +220,10 @@ pub struct Turn {
     /// in a row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The call to the shop's backend this turn made, if any: its name,
+    /// outcome and latency (never the reply, never a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<crate::action::ActionRecord>,
 }
 
 impl Turn {
@@ -232,6 +239,7 @@ impl Turn {
             signals: None,
             reason,
             detail: None,
+            action: None,
         }
     }
 
@@ -302,6 +310,7 @@ impl Turn {
             signals: Some(signals),
             reason,
             detail: None,
+            action: None,
         }
     }
 

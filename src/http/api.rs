@@ -32,6 +32,7 @@ same!(
     String,
     bool,
     u8,
+    u16,
     u32,
     u64,
     i64,
@@ -169,6 +170,9 @@ pub enum ApiHandoffReason {
     RepeatedFallback,
     /// An agent picked up a live bot conversation.
     AgentTookOver,
+    /// An action's call to the shop's backend failed and the action hands
+    /// off on error.
+    BackendError,
 }
 
 impl Wire<ApiHandoffReason> for HandoffReason {
@@ -180,6 +184,7 @@ impl Wire<ApiHandoffReason> for HandoffReason {
             HandoffReason::LowConfidence => ApiHandoffReason::LowConfidence,
             HandoffReason::RepeatedFallback => ApiHandoffReason::RepeatedFallback,
             HandoffReason::AgentTookOver => ApiHandoffReason::AgentTookOver,
+            HandoffReason::BackendError => ApiHandoffReason::BackendError,
         }
     }
 }
@@ -316,6 +321,8 @@ pub enum ApiReason from Reason {
     RepeatedFallback,
     /// The visitor meant none of the "Did you mean …?" options.
     LowConfidence,
+    /// An action's call to the shop's backend failed.
+    BackendError,
 }
 }
 
@@ -405,6 +412,27 @@ pub struct ApiTurn from Turn {
     /// in a row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The call to the shop's backend this turn made, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<ApiActionRecord>,
+}
+}
+
+outbound! {
+/// A call to the shop's backend as a decision keeps it: never the reply,
+/// never a secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ActionRecord)]
+pub struct ApiActionRecord from crate::action::ActionRecord {
+    /// The action's name.
+    pub name: String,
+    /// `ok`, `not_found`, `fact_mismatch`, `status`, `timeout`,
+    /// `bad_json`, `too_large`, `unreachable`, `not_called`.
+    pub outcome: String,
+    /// The HTTP status, when the outcome is `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub latency_ms: u64,
 }
 }
 
@@ -1696,7 +1724,7 @@ pub struct ApiReport from report::Report {
     pub window: ApiReportWindow,
     pub cohort: ApiReportCohort,
     pub outcomes: ApiReportOutcomes,
-    /// All six reasons, in [`HANDOFF_REASONS`] order.
+    /// Every reason, in [`HANDOFF_REASONS`] order.
     pub handoff_reasons: Vec<ApiReportReasonCount>,
     pub messages: ApiReportMessages,
     pub human: ApiReportHuman,

@@ -103,6 +103,7 @@ pub fn parse_reason(s: &str) -> Option<HandoffReason> {
         LowConfidence,
         RepeatedFallback,
         AgentTookOver,
+        BackendError,
     ]
     .into_iter()
     .find(|r| r.as_str() == s)

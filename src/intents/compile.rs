@@ -106,6 +106,9 @@ pub struct Intent {
     pub tests: Vec<TestCase>,
     /// The admin's own answer threshold for this intent, if any.
     pub threshold: Option<f32>,
+    /// The backend call that makes the answer (`[call]`), if any; the
+    /// `answer` is then what the bot says while actions are off.
+    pub call: Option<std::sync::Arc<crate::action::Call>>,
 }
 
 /// Thresholds of the decision policy, measured or default.
@@ -422,6 +425,7 @@ const INTENT_FIELDS: &[&str] = &[
     "slots",
     "tests",
     "threshold",
+    "call",
 ];
 
 /// Reports each unknown top-level field of an intent file and returns the
@@ -789,6 +793,24 @@ fn compile_intent(
         })
         .collect();
 
+    let call = raw.call.as_ref().and_then(|c| {
+        let names: Vec<String> = slots.iter().map(|s| s.name.clone()).collect();
+        match crate::action::compile(c.get_ref(), id, &names, source) {
+            Ok(call) => Some(std::sync::Arc::new(call)),
+            Err(problems) => {
+                for p in problems {
+                    let span = if p.span.is_empty() && p.span.start == 0 {
+                        c.span()
+                    } else {
+                        p.span
+                    };
+                    errors.push(err(path, source, span, ErrorKind::Action(p.message)));
+                }
+                None
+            }
+        }
+    });
+
     if errors.len() > before {
         return None;
     }
@@ -805,6 +827,7 @@ fn compile_intent(
         slots,
         tests,
         threshold,
+        call,
     })
 }
 

@@ -94,6 +94,9 @@ pub enum ErrorKind {
     CalibrationUnknownIntent(String),
     #[error("no intent files (*.toml) in this directory")]
     NoIntents,
+    /// A problem in the intent's `[call]` (`crate::action`).
+    #[error("[call]: {0}")]
+    Action(String),
 }
 
 /// Converts a byte offset into a 1-based (line, column in characters).

@@ -36,6 +36,8 @@ pub struct RawIntent {
     pub tests: Vec<Spanned<String>>,
     /// Answer threshold for this intent alone, overriding the global one.
     pub threshold: Option<Spanned<f64>>,
+    /// An HTTP action whose reply makes the answer (`crate::action`).
+    pub call: Option<Spanned<crate::action::RawCall>>,
 }
 
 /// `answer = "…"` or `answer = ["…", "…"]`.

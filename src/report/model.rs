@@ -12,15 +12,16 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The handoff reasons in the order every report lists them (all six,
-/// zero or not).
-pub const HANDOFF_REASONS: [&str; 6] = [
+/// The handoff reasons in the order every report lists them (all of
+/// them, zero or not).
+pub const HANDOFF_REASONS: [&str; 7] = [
     "asked",
     "negative_sentiment",
     "repeated_fallback",
     "low_confidence",
     "intent_action",
     "agent_took_over",
+    "backend_error",
 ];
 
 /// Upper bounds (exclusive, ms) of the wait and first-response histogram
@@ -331,7 +332,7 @@ pub struct Report {
     pub window: Window,
     pub cohort: Cohort,
     pub outcomes: Outcomes,
-    /// All six reasons, in [`HANDOFF_REASONS`] order.
+    /// Every reason, in [`HANDOFF_REASONS`] order.
     pub handoff_reasons: Vec<ReasonCount>,
     pub messages: Messages,
     pub human: Human,

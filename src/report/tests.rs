@@ -80,6 +80,7 @@ impl Log {
                     signals: None,
                     reason,
                     detail: None,
+                    action: None,
                 })
             }),
         })
@@ -279,7 +280,8 @@ fn the_scripted_week_adds_up() {
             ("repeated_fallback".into(), 0),
             ("low_confidence".into(), 0),
             ("intent_action".into(), 0),
-            ("agent_took_over".into(), 1)
+            ("agent_took_over".into(), 1),
+            ("backend_error".into(), 0)
         ]
     );
     assert_eq!(r.handoff_reasons[0].share, Rate::new(1, 3));

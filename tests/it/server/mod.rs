@@ -1,6 +1,7 @@
 //! The real server: `frontdesk serve` spawned as a process on port 0 with a
 //! temp data directory, driven over real HTTP and WebSocket.
 
+mod actions;
 mod agents;
 mod attachments;
 mod backup;

@@ -1411,6 +1411,7 @@ fn expected(convs: &[Conv], now: i64) -> Value {
         "low_confidence",
         "intent_action",
         "agent_took_over",
+        "backend_error",
     ]
     .iter()
     .map(|r| {
@@ -1686,6 +1687,7 @@ fn expected_sets(convs: &[Conv], now: i64) -> BTreeMap<String, BTreeSet<String>>
         "low_confidence",
         "intent_action",
         "agent_took_over",
+        "backend_error",
     ] {
         put(format!("handoff:{r}"), &|f| f.first_reason == Some(r));
     }
