@@ -68,6 +68,14 @@ pub struct RawCall {
     /// A fact the visitor must give before the call unless their identity
     /// is verified: a slot of the intent, compared with a field of the reply.
     pub second_fact: Option<Spanned<RawFact>>,
+    /// The reply's field that holds the shop's own customer id: a visitor
+    /// the shop verified (`identify()`, README "Identity verification") is
+    /// answered without a second fact when it equals their proven id. With
+    /// no `second_fact`, only verified visitors are answered.
+    pub verified_field: Option<Spanned<String>>,
+    /// Said instead of calling to a visitor who is not verified, when the
+    /// action has `verified_field` and no `second_fact`.
+    pub unverified_answer: Option<Spanned<String>>,
 }
 
 /// A header value: a literal or a reference to a secret.
@@ -138,7 +146,15 @@ pub struct Call {
     pub error_answer: Option<String>,
     pub not_found_answer: String,
     pub second_fact: Option<Fact>,
+    /// The reply's field a verified visitor's id must equal.
+    pub verified_field: Option<Vec<String>>,
+    pub unverified_answer: String,
 }
+
+/// What a visitor who is not verified hears from an action that answers
+/// verified visitors only, when the intent gives no `unverified_answer`.
+pub const UNVERIFIED_ANSWER: &str =
+    "For your privacy I can only look that up when you're signed in to your account. Please sign in and ask me again.";
 
 /// The answer on a 404 or a wrong second fact when the intent gives none.
 pub const NOT_FOUND_ANSWER: &str =
@@ -445,6 +461,20 @@ pub fn compile(
             field,
         })
     });
+    let verified_field = raw.verified_field.as_ref().and_then(|f| {
+        let field: Vec<String> = f.get_ref().split('.').map(str::to_string).collect();
+        if field.iter().any(String::is_empty) {
+            errors.push(problem(f.span(), format!("bad field `{}`", f.get_ref())));
+            return None;
+        }
+        Some(field)
+    });
+    if let (Some(a), None) = (&raw.unverified_answer, &raw.verified_field) {
+        errors.push(problem(
+            a.span(),
+            "unverified_answer needs `verified_field` (the reply's customer id a verified visitor must match)",
+        ));
+    }
     match (errors.is_empty(), reply) {
         (true, Some(reply)) => Ok(Call {
             name,
@@ -463,6 +493,13 @@ pub fn compile(
                 .filter(|a| !a.is_empty())
                 .unwrap_or_else(|| NOT_FOUND_ANSWER.to_string()),
             second_fact,
+            verified_field,
+            unverified_answer: raw
+                .unverified_answer
+                .as_ref()
+                .map(|a| a.get_ref().trim().to_string())
+                .filter(|a| !a.is_empty())
+                .unwrap_or_else(|| UNVERIFIED_ANSWER.to_string()),
         }),
         _ => Err(errors),
     }
@@ -599,8 +636,10 @@ pub struct Called {
 pub struct ActionRecord {
     /// The action's name.
     pub name: String,
-    /// `ok`, `not_found`, `fact_mismatch`, `status`, `timeout`, `bad_json`,
-    /// `too_large`, `unreachable`, `not_called`.
+    /// `ok`, `not_found`, `fact_mismatch`, `not_owner` (a verified visitor's
+    /// id is not the reply's `verified_field`), `unverified` (not called: the
+    /// action answers verified visitors only), `status`, `timeout`,
+    /// `bad_json`, `too_large`, `unreachable`, `not_called`.
     pub outcome: String,
     /// The HTTP status, when the outcome is `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -632,13 +671,40 @@ fn fact_form(s: &str) -> String {
         .collect()
 }
 
-/// The answer to a call made: pure, from the call, the outcome and the
-/// slots (the second fact among them when `fact_needed`).
+/// What the reply must show before it is rendered (`conversation::may_call`
+/// decides which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof<'a> {
+    /// Nothing: the action declares no check.
+    None,
+    /// The second fact, among the slots, equals the reply's `second_fact.field`.
+    Fact,
+    /// The reply's `verified_field` equals this verified visitor id.
+    Owner(&'a str),
+}
+
+/// The value at `path` in `v`, as text (a number's digits too: customer
+/// ids are often numbers in JSON).
+fn field_text(v: &Value, path: &[String]) -> Option<String> {
+    let mut at = v;
+    for seg in path {
+        at = at.get(seg)?;
+    }
+    match at {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The answer to a call made: pure, from the call, the outcome, the slots
+/// (the second fact among them when `proof` is `Fact`) and the proof the
+/// reply must show.
 pub fn respond(
     call: &Call,
     called: &Called,
     slots: &[(String, String)],
-    fact_needed: bool,
+    proof: Proof<'_>,
 ) -> (Response, ActionRecord) {
     let record = |outcome: &str, status: Option<u16>| ActionRecord {
         name: call.name.clone(),
@@ -653,24 +719,33 @@ pub fn respond(
     };
     match &called.outcome {
         Outcome::Reply(v) => {
-            if let (true, Some(fact)) = (fact_needed, &call.second_fact) {
-                let given = slots.iter().find(|(k, _)| *k == fact.slot).map(|(_, v)| v);
-                let mut at = Some(v);
-                for seg in &fact.field {
-                    at = at.and_then(|x| x.get(seg));
-                }
-                let matches = match (given, at.and_then(Value::as_str)) {
-                    (Some(g), Some(want)) => {
-                        !want.trim().is_empty() && fact_form(g) == fact_form(want)
+            let proven = match (proof, &call.second_fact, &call.verified_field) {
+                (Proof::Fact, Some(fact), _) => {
+                    let given = slots.iter().find(|(k, _)| *k == fact.slot).map(|(_, v)| v);
+                    match (given, field_text(v, &fact.field)) {
+                        (Some(g), Some(want)) => {
+                            !want.trim().is_empty() && fact_form(g) == fact_form(&want)
+                        }
+                        _ => false,
                     }
-                    _ => false,
-                };
-                if !matches {
-                    return (
-                        Response::NotFound(call.not_found_answer.clone()),
-                        record("fact_mismatch", None),
-                    );
                 }
+                (Proof::Owner(id), _, Some(field)) => {
+                    // The id is the shop's own, proven: compared exactly.
+                    field_text(v, field).is_some_and(|want| !want.is_empty() && want == id)
+                }
+                (Proof::None, _, _) => true,
+                // A proof the action cannot check: nothing is revealed.
+                _ => false,
+            };
+            if !proven {
+                let outcome = match proof {
+                    Proof::Owner(_) => "not_owner",
+                    _ => "fact_mismatch",
+                };
+                return (
+                    Response::NotFound(call.not_found_answer.clone()),
+                    record(outcome, None),
+                );
             }
             let fact = call.second_fact.as_ref().map(|f| f.slot.as_str());
             let data = template_data(
@@ -825,7 +900,7 @@ mod tests {
             &c,
             &called(Outcome::Reply(reply.clone())),
             &s(" ann@example.com"),
-            true,
+            Proof::Fact,
         );
         assert_eq!(resp, Response::Answer("Order 123456 is shipped.".into()));
         assert_eq!(rec.outcome, "ok");
@@ -833,13 +908,13 @@ mod tests {
             &c,
             &called(Outcome::Reply(reply.clone())),
             &s("bob@example.com"),
-            true,
+            Proof::Fact,
         );
         assert_eq!(resp, Response::NotFound(NOT_FOUND_ANSWER.into()));
         assert_eq!(rec.outcome, "fact_mismatch");
-        let (resp404, _) = respond(&c, &called(Outcome::NotFound), &s("x"), true);
+        let (resp404, _) = respond(&c, &called(Outcome::NotFound), &s("x"), Proof::Fact);
         assert_eq!(resp404, resp, "a wrong fact reads as no such order");
-        let (resp, rec) = respond(&c, &called(Outcome::Status(500)), &s("x"), true);
+        let (resp, rec) = respond(&c, &called(Outcome::Status(500)), &s("x"), Proof::Fact);
         assert!(
             matches!(resp, Response::Failed { handoff: false, answer: Some(ref a), .. } if a == "Sorry, try later.")
         );

@@ -4,13 +4,14 @@
 //! state) and do any I/O around it.
 
 use super::trace;
-use crate::action::{respond, Call, Called, Outcome, Plan, Response};
+use crate::action::{respond, Call, Called, Outcome, Plan, Proof, Response};
 use crate::classify::Classifier;
 use crate::intents::{render, Intent, Slot};
 use std::sync::Arc;
 
 use super::decide::{decide_turn, EscalationPolicy, HandoffReason, Move};
 use super::event::Event;
+use super::identity::verified_visitor;
 use super::state::{Conversation, Pending, Phase};
 use super::texts::Texts;
 use super::turn::{Reason, Turn, TurnKind};
@@ -142,20 +143,43 @@ pub enum Gate {
     /// Ask the visitor for this slot (the second fact) first, and call
     /// only to compare it with the reply.
     NeedFact(String),
+    /// Call it, and answer only if the reply's `verified_field` is this
+    /// verified visitor's id.
+    Owner(String),
+    /// Do not call: the action answers verified visitors only, and this
+    /// one is not (say its `unverified_answer`).
+    SignIn,
+}
+
+impl Gate {
+    /// The proof `action::respond` must see in the reply.
+    fn proof(&self) -> Proof<'_> {
+        match self {
+            Gate::Open | Gate::SignIn => Proof::None,
+            Gate::NeedFact(_) => Proof::Fact,
+            Gate::Owner(id) => Proof::Owner(id),
+        }
+    }
 }
 
 /// The one place that decides whether an action's private answer may be
-/// given, and what the visitor must prove first. Today: an action that
-/// declares a `second_fact` always needs it. A verified identity (issue
-/// 19 item 2, `identify()`) is meant to open the gate here, and nowhere
-/// else: once the conversation's state knows the visitor is verified,
-/// return `Gate::Open` for it (and for an action requiring a verified
-/// identity, refuse the unverified here too).
+/// given, and what the visitor must prove first (README, "Actions"):
+/// - a visitor the shop verified (`identify()` with a valid hash,
+///   `verified_visitor`), for an action with `verified_field`: call, and
+///   answer only if the reply's field is their id (no second fact asked);
+/// - otherwise an action with `second_fact` asks for it and compares it
+///   with the reply;
+/// - an action with `verified_field` and no `second_fact` is not called
+///   for a visitor who is not verified (`SignIn`);
+/// - an action with neither is called as it is.
 pub fn may_call(conv: &Conversation, call: &Call) -> Gate {
-    let _ = conv;
-    match &call.second_fact {
-        Some(f) => Gate::NeedFact(f.slot.clone()),
-        None => Gate::Open,
+    if let (Some(v), Some(_)) = (verified_visitor(conv), &call.verified_field) {
+        return Gate::Owner(v.id.to_string());
+    }
+    match (&call.second_fact, &call.verified_field) {
+        (Some(f), _) => Gate::NeedFact(f.slot.clone()),
+        (None, Some(_)) => Gate::SignIn,
+        (None, None) => Gate::Open,
     }
 }
 
@@ -191,7 +215,7 @@ pub fn planned_call(
             let i = intents.get(&intent)?;
             let call = i.call.as_ref()?;
             let (slots, missing, _) = fill_slots(conv, i, text, &found, true);
-            if missing.is_none() {
+            if missing.is_none() && may_call(conv, call) != Gate::SignIn {
                 return Some(Plan {
                     intent,
                     call: Arc::clone(call),
@@ -483,7 +507,7 @@ fn fill_slots<'i>(
     let needed_fact = match (&intent.call, actions_on) {
         (Some(call), true) => match may_call(conv, call) {
             Gate::NeedFact(slot) => Some(slot),
-            Gate::Open => None,
+            Gate::Open | Gate::Owner(_) | Gate::SignIn => None,
         },
         _ => None,
     };
@@ -556,16 +580,25 @@ fn answer(
         }];
     }
     if let (Some(call), true) = (&intent.call, actions.enabled) {
-        return called(
-            conv,
-            intent,
-            call,
-            slots,
-            needed_fact.is_some(),
-            turn,
-            texts,
-            actions,
-        );
+        let _ = needed_fact;
+        let gate = may_call(conv, call);
+        if gate == Gate::SignIn {
+            let mut turn = turn;
+            turn.action = Some(crate::action::ActionRecord {
+                name: call.name.clone(),
+                outcome: "unverified".into(),
+                status: None,
+                latency_ms: 0,
+            });
+            let stored = storable(intent, &slots);
+            return vec![bot_reply(
+                call.unverified_answer.clone(),
+                turn,
+                intent.quick_replies.clone(),
+                stored,
+            )];
+        }
+        return called(conv, intent, call, slots, &gate, turn, texts, actions);
     }
     let template = pick(conv, intent);
     let name = conv.visitor.name.as_deref();
@@ -591,7 +624,7 @@ fn called(
     intent: &Intent,
     call: &Call,
     slots: Vec<(String, String)>,
-    fact_needed: bool,
+    gate: &Gate,
     turn: Turn,
     texts: &Texts,
     actions: Actions<'_>,
@@ -606,7 +639,7 @@ fn called(
         .called
         .filter(|c| c.action == call.name && c.slots == slots)
         .unwrap_or(&not_called);
-    let (response, record) = respond(call, made, &slots, fact_needed);
+    let (response, record) = respond(call, made, &slots, gate.proof());
     let mut turn = turn;
     turn.action = Some(record);
     let stored = storable(intent, &slots);

@@ -16,6 +16,7 @@ use super::*;
 const SIGNING: &str = "signing-secret-5f0c9a7e21";
 const API_KEY: &str = "apikey-9d3b7c1e0a44f6";
 const HOOK_SECRET: &str = "webhook-secret-0123456789";
+const IDENTITY: &str = "identity-secret-4b1e9a0c77";
 
 /// What the backend saw of one request.
 #[derive(Debug, Clone)]
@@ -109,7 +110,7 @@ async fn backend(listener: tokio::net::TcpListener, log: Log) {
                     "/orders/123456" => (
                         "200 OK",
                         json!({
-                            "id": "123456", "status": "shipped", "email": "ann@example.com",
+                            "id": "123456", "customer_id": "cust-42", "status": "shipped", "email": "ann@example.com",
                             "items": [{"name": "Rain jacket", "quantity": 1}, {"name": "Wool socks", "quantity": 2}],
                         })
                         .to_string(),
@@ -201,6 +202,10 @@ struct Shop {
 }
 
 async fn shop(on_error: &str) -> Shop {
+    shop_with(intents(on_error)).await
+}
+
+async fn shop_with(dir: tempfile::TempDir) -> Shop {
     let seen: Log = Arc::default();
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
@@ -209,10 +214,9 @@ async fn shop(on_error: &str) -> Shop {
     let h = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook_port = h.local_addr().unwrap().port();
     tokio::spawn(hooks(h, Arc::clone(&got)));
-    let dir = intents(on_error);
     let s = setup(
         &format!(
-            "[actions]\nbase_url = \"http://127.0.0.1:{port}\"\nsigning_secret = \"{SIGNING}\"\n[actions.secrets]\nshop_api_key = \"{API_KEY}\"\n\n[[webhooks]]\nurl = \"http://127.0.0.1:{hook_port}/hook\"\nsecret = \"{HOOK_SECRET}\"\n"
+            "[actions]\nbase_url = \"http://127.0.0.1:{port}\"\nsigning_secret = \"{SIGNING}\"\n[actions.secrets]\nshop_api_key = \"{API_KEY}\"\n\n[[webhooks]]\nurl = \"http://127.0.0.1:{hook_port}/hook\"\nsecret = \"{HOOK_SECRET}\"\n\n[identity]\nsecret = \"{IDENTITY}\"\n"
         ),
         Some(dir.path()),
     );
@@ -463,4 +467,140 @@ async fn a_failure_gives_the_configured_answer_when_the_action_says_answer() {
         r
     };
     assert!(r.text.contains("is shipped"), "{}", r.text);
+}
+
+/// A visitor whose id the shop vouched for (`identify()`'s hash).
+async fn verified_visitor(srv: &Server, id: &str) -> Visitor {
+    let hash = frontdesk::app::auth::sign(IDENTITY.as_bytes(), id.as_bytes());
+    let r = call(
+        "POST",
+        &srv.url("/api/v1/conversations"),
+        None,
+        Some(json!({"visitor_id": id, "identity_hash": hash})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    Visitor {
+        id: r.body["id"].as_str().unwrap().to_string(),
+        token: r.body["token"].as_str().unwrap().to_string(),
+    }
+}
+
+/// A verified visitor needs no second fact for their own order, and gets
+/// "not found" for another customer's; an id that is only claimed (a
+/// forged hash) is asked for the fact like anyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verified_visitor_is_answered_about_their_own_orders_only() {
+    let shop = shop("handoff").await;
+    let srv = &shop.srv;
+    let agent = srv.new_agent("alex").await;
+
+    let owner = verified_visitor(srv, "cust-42").await;
+    let r = srv.say(&owner, "where is my order 123456", "1").await;
+    let evs = events(&r);
+    assert!(of_type(&evs, "slot_prompt").is_none(), "{}", r.text);
+    let text = of_type(&evs, "bot_reply").unwrap_or_else(|| panic!("{}", r.text))["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.starts_with("Order 123456 is shipped."), "{text}");
+    let d = decision(srv, &agent, &owner, "bot_reply").await;
+    assert_eq!(d["action"]["outcome"], "ok", "{d}");
+
+    let other = verified_visitor(srv, "cust-7").await;
+    let r = srv.say(&other, "where is my order 123456", "1").await;
+    let evs = events(&r);
+    assert!(of_type(&evs, "slot_prompt").is_none(), "{}", r.text);
+    let text = of_type(&evs, "bot_reply").unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.contains("couldn't find an order"), "{text}");
+    assert!(
+        !text.contains("shipped") && !text.contains("Rain jacket"),
+        "{text}"
+    );
+    let d = decision(srv, &agent, &other, "bot_reply").await;
+    assert_eq!(d["action"]["outcome"], "not_owner", "{d}");
+
+    // A claimed id (the hash of another id) proves nothing.
+    let r = call(
+        "POST",
+        &srv.url("/api/v1/conversations"),
+        None,
+        Some(json!({
+            "visitor_id": "cust-42",
+            "identity_hash": frontdesk::app::auth::sign(IDENTITY.as_bytes(), b"cust-7"),
+        })),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let claimed = Visitor {
+        id: r.body["id"].as_str().unwrap().to_string(),
+        token: r.body["token"].as_str().unwrap().to_string(),
+    };
+    let r = srv.say(&claimed, "where is my order 123456", "1").await;
+    let prompt = of_type(&events(&r), "slot_prompt").cloned();
+    assert_eq!(
+        prompt.map(|p| p["slot"].clone()),
+        Some(json!("order_email")),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        shop.seen.lock().unwrap().len(),
+        2,
+        "two calls, none for the claimed id"
+    );
+}
+
+/// An action with `verified_field` and no second fact answers verified
+/// visitors only: anyone else hears `unverified_answer` and nothing is
+/// called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_for_verified_visitors_only_calls_nothing_for_the_rest() {
+    let dir = intents("handoff");
+    let path = dir.path().join("order_status.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    // No second fact, and no slot for it.
+    let text = text
+        .replace(
+            "[[slots]]\nname = \"order_email\"\npattern = '[^\\s@]+@[^\\s@]+\\.[^\\s@]+'\nprompt = \"To keep your order private: what email address did you order with?\"\n",
+            "",
+        )
+        .lines()
+        .filter(|l| !l.starts_with("second_fact"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace(
+            "verified_field = \"customer_id\"",
+            "verified_field = \"customer_id\"\nunverified_answer = \"Please sign in first.\"",
+        );
+    assert!(!text.contains("order_email"), "{text}");
+    std::fs::write(&path, text).unwrap();
+    let shop = shop_with(dir).await;
+    let srv = &shop.srv;
+    let agent = srv.new_agent("alex").await;
+
+    let v = srv.new_visitor("Ann").await;
+    let r = srv.say(&v, "where is my order 123456", "1").await;
+    let evs = events(&r);
+    assert!(of_type(&evs, "slot_prompt").is_none(), "{}", r.text);
+    assert_eq!(
+        of_type(&evs, "bot_reply").unwrap()["text"],
+        "Please sign in first.",
+        "{}",
+        r.text
+    );
+    let d = decision(srv, &agent, &v, "bot_reply").await;
+    assert_eq!(d["action"]["outcome"], "unverified", "{d}");
+    assert!(shop.seen.lock().unwrap().is_empty(), "nothing was called");
+
+    let owner = verified_visitor(srv, "cust-42").await;
+    let r = srv.say(&owner, "where is my order 123456", "1").await;
+    let text = of_type(&events(&r), "bot_reply").unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.starts_with("Order 123456 is shipped."), "{text}");
 }
