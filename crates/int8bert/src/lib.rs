@@ -633,8 +633,8 @@ unsafe fn dot_avx2_rows<const R: usize>(wide: &[u64], r0: usize, w: &Linear, acc
             for c in 0..4 {
                 let bytes = _mm_loadu_si128(base.add(g * 64 + c * 16) as *const __m128i);
                 let wv = _mm256_cvtepi8_epi16(bytes);
-                for i in 0..R {
-                    sums[i][c] = _mm256_add_epi32(sums[i][c], _mm256_madd_epi16(xs[i], wv));
+                for (row, x) in sums.iter_mut().zip(&xs) {
+                    row[c] = _mm256_add_epi32(row[c], _mm256_madd_epi16(*x, wv));
                 }
             }
         }
@@ -1154,7 +1154,7 @@ mod tests {
                     .map(|i| match case {
                         0 => ((rng.next() % 255) as i32 - 127) as f32,
                         1 => {
-                            if rng.next() % 2 == 0 {
+                            if rng.next().is_multiple_of(2) {
                                 127.0
                             } else {
                                 -127.0
