@@ -1,6 +1,7 @@
-//! The semantic layer's cost (feature `transformer`, models/fetch.sh
-//! first): loading the model, the memory it adds, starting with 9,000
-//! cached example embeddings, and single-message latency with the model.
+//! The semantic layer's cost (feature `semantic` or `transformer`,
+//! models/fetch.sh first): loading the model, the memory it adds, starting
+//! with 9,000 cached example embeddings, and single-message latency with
+//! the model.
 //!
 //! Every message is embedded for real: the bench points the model at a
 //! fresh directory (links to the model files, an empty embedding cache),
@@ -10,16 +11,21 @@
 //!   LIBTORCH=$PWD/models/libtorch LIBTORCH_CXX11_ABI=0 OMP_NUM_THREADS=1 \
 //!     taskset -c 0 cargo bench --features transformer --bench semantic
 //!
-//! Runs f32, then bf16, then int8 (`classify::Precision`). The memory
-//! figures of a later run include what the earlier ones left allocated: for
-//! those, run one alone with `FRONTDESK_PRECISION=bf16` (or int8). Prints one line per
-//! measurement; BENCHMARKS.md has the numbers.
+//! Runs f32, then bf16, then int8 (`classify::Precision`) once per int8
+//! kernel this CPU runs (vnni, avx2, portable: `FRONTDESK_INT8_KERNEL`
+//! forced for each); a `semantic` build (no libtorch) runs the int8 ones
+//! alone. `FRONTDESK_PRECISION=int8` (or f32, bf16) runs one precision,
+//! `FRONTDESK_INT8_KERNEL=avx2` one kernel; `SEMANTIC_BENCH_SHOP=1` skips
+//! BANKING77 (the shop's messages only). The memory figures of a later run
+//! include what the earlier ones left allocated: for those, run one alone.
+//! Prints one line per measurement; BENCHMARKS.md has the numbers.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use frontdesk::classify::semantic::{Kernel, KERNEL_VAR};
 use frontdesk::classify::{Classifier, Model, Precision};
 use frontdesk::conversation::Decide;
 use frontdesk::{eval, intents};
@@ -86,26 +92,60 @@ fn main() {
     // precisions in one run, f32 first (the machine is noisy: compare
     // within a run).
     // FRONTDESK_PRECISION=int8 runs one alone (for its memory figures).
-    let only: Option<Precision> = std::env::var("FRONTDESK_PRECISION").ok().map(|p| {
-        p.parse()
-            .expect("FRONTDESK_PRECISION: auto, f32, bf16 or int8")
+    let only: Option<Vec<Precision>> = std::env::var("FRONTDESK_PRECISION").ok().map(|p| {
+        p.split(',')
+            .map(|p| {
+                p.trim()
+                    .parse()
+                    .expect("FRONTDESK_PRECISION: auto, f32, bf16 or int8 (or a list: f32,int8)")
+            })
+            .collect()
     });
+    #[cfg(feature = "transformer")]
     let all = [Precision::F32, Precision::Bf16, Precision::Int8];
-    for precision in only.map_or(all.to_vec(), |p| vec![p]) {
-        println!("== precision {precision}");
-        run(precision);
+    #[cfg(not(feature = "transformer"))]
+    let all = [Precision::Int8];
+    let kernels: Vec<Kernel> = match std::env::var(KERNEL_VAR) {
+        Ok(k) if !k.is_empty() => vec![k.parse().expect("FRONTDESK_INT8_KERNEL")],
+        _ => [Kernel::Vnni, Kernel::Avx2, Kernel::Portable]
+            .into_iter()
+            .filter(|k| k.supported())
+            .collect(),
+    };
+    for precision in only.unwrap_or(all.to_vec()) {
+        if precision == Precision::Int8 {
+            // The kernels compute the same embeddings (one cache key), so
+            // they share a directory: the first kernel's run embeds the
+            // 9,000 examples, the others find them cached. Messages are
+            // never cached on disk, so each kernel embeds every one.
+            let shared = fresh_model_dir();
+            for &kernel in &kernels {
+                // One thread (this one) reads the environment: setting it
+                // is sound here.
+                std::env::set_var(KERNEL_VAR, kernel.name());
+                println!("== precision int8, kernel {kernel}");
+                run(precision, shared.path());
+            }
+        } else {
+            println!("== precision {precision}");
+            run(precision, fresh_model_dir().path());
+        }
     }
 }
 
-fn run(precision: Precision) {
-    let model_dir = fresh_model_dir();
+fn run(precision: Precision, model_dir: &Path) {
     let before = rss_mb();
     let start = Instant::now();
-    let model = Model::load_at(Some(model_dir.path()), precision).expect("model loads");
+    let model = Model::load_at(Some(model_dir), precision).expect("model loads");
     let load = start.elapsed().as_secs_f64();
     let loaded = rss_mb();
     println!(
-        "model load: {load:.2} s; resident {before:.0} MB -> {loaded:.0} MB (+{:.0} MB)",
+        "model load: {load:.2} s ({}{}); resident {before:.0} MB -> {loaded:.0} MB (+{:.0} MB)",
+        model.precision().map(|p| p.to_string()).unwrap_or_default(),
+        model
+            .kernel()
+            .map(|k| format!(", {k} kernel"))
+            .unwrap_or_default(),
         loaded - before
     );
 
@@ -129,6 +169,9 @@ fn run(precision: Precision) {
         rss_mb()
     );
 
+    if std::env::var_os("SEMANTIC_BENCH_SHOP").is_some() {
+        return;
+    }
     let data = root().join("../shared/data/banking77");
     let (Ok(train), Ok(dev)) = (
         eval::read_csv(&data.join("train.csv")),
@@ -143,7 +186,7 @@ fn run(precision: Precision) {
     let start = Instant::now();
     let c = Classifier::new_with(Arc::clone(&set), &model).expect("banking77 with the model");
     println!(
-        "banking77 ({} examples), empty caches: built in {:.1} s",
+        "banking77 ({} examples; caches empty but for an earlier int8 kernel's): built in {:.1} s",
         train.len(),
         start.elapsed().as_secs_f64()
     );
@@ -151,7 +194,7 @@ fn run(precision: Precision) {
     drop(model);
     // A restart: a new model instance over the same caches.
     let start = Instant::now();
-    let model = Model::load_at(Some(model_dir.path()), precision).expect("model loads again");
+    let model = Model::load_at(Some(model_dir), precision).expect("model loads again");
     let load = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let c = Classifier::new_with(Arc::clone(&set), &model).expect("banking77 again");

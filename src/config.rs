@@ -526,7 +526,7 @@ pub struct Webhook {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: Server,
-    /// The sentence-embedding model (feature `transformer`), if configured.
+    /// The sentence-embedding model (feature `semantic` or `transformer`), if configured.
     pub model_dir: Option<PathBuf>,
     /// What the model computes in (`auto` unless set).
     pub model_precision: Precision,
@@ -1271,14 +1271,15 @@ language = "en"
 # email_file = "Sent a file: {name} ({size})"
 # widget_identity_refused = "We could not confirm your account, so this chat is not linked to it."
 
-# The optional semantic layer (a build with `--features transformer`):
-# the model directory that models/fetch.sh prints. A model that is set but
+# The optional semantic layer (a build with `--features semantic`, int8
+# only and no libtorch, or `transformer`): the model directory that
+# models/fetch.sh prints. A model that is set but
 # missing or broken stops the server at start, naming the script.
 # `precision` is what the model computes in: "int8" (our own pass with
 # 8-bit weights) is several times faster than "f32" on CPUs with int8 dot
 # products (AVX512-VNNI), "bf16" about twice as fast on CPUs with bfloat16
 # ones (AVX512-BF16), "f32" is rust-bert's reference; "auto" picks int8,
-# else bf16, else f32, by what the CPU has.
+# else bf16, else f32, by what the CPU has (int8 in a `semantic` build).
 # [model]
 # model_dir = "models/all-MiniLM-L6-v2"
 # precision = "auto"

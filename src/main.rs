@@ -193,8 +193,8 @@ enum Command {
 /// The semantic layer's options, shared by the commands that classify.
 #[derive(clap::Args)]
 struct ModelArgs {
-    /// The sentence-embedding model (feature `transformer`; see
-    /// models/README.md): adds the semantic layer.
+    /// The sentence-embedding model (feature `semantic` or `transformer`;
+    /// see models/README.md): adds the semantic layer.
     #[arg(long)]
     model: Option<PathBuf>,
     /// What the model computes in: auto, f32, bf16 or int8 (auto: int8
@@ -1102,7 +1102,12 @@ async fn shutdown_signal() {
 fn load_model(args: ModelArgs) -> Result<Model> {
     let model = Model::load_at(args.model.as_deref(), args.precision)?;
     if let (Some(dir), Some(p)) = (&args.model, model.precision()) {
-        eprintln!("semantic layer: {} in {p}", dir.display());
+        let kernel = model.kernel().map(|k| format!(" ({k} kernel)"));
+        eprintln!(
+            "semantic layer: {} in {p}{}",
+            dir.display(),
+            kernel.unwrap_or_default()
+        );
     }
     Ok(model)
 }

