@@ -143,7 +143,11 @@ async fn with_enforce_a_missing_forged_or_borrowed_hash_is_refused_and_nothing_s
         assert_eq!(r.status, status, "{body}: {}", r.text);
         assert_eq!(r.body["error"]["code"], "identity_unverified", "{}", r.text);
     }
-    assert_eq!(stored_for("cust-42").await, 0, "a refused start stores nothing");
+    assert_eq!(
+        stored_for("cust-42").await,
+        0,
+        "a refused start stores nothing"
+    );
     // Anonymous visitors still chat; a proven id is verified.
     let anon = start(&app, json!({"name": "Bo"})).await;
     assert_eq!(anon.status, 201, "{}", anon.text);
