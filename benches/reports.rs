@@ -77,6 +77,7 @@ fn conversation(store: &SledStore, n: u64, start: i64) {
         id: (n % 5 < 3).then(|| format!("v{}", n % 60_000)),
         email: None,
         page_url: None,
+        verified: false,
     };
     store.create(&id, start, visitor).expect("create");
     let mut at = start;

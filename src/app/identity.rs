@@ -41,7 +41,7 @@ pub fn hash_matches(secret: &[u8], id: &str, hash: &str) -> bool {
 
 /// The bytes of an even-length hex string.
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len())
