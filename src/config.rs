@@ -1133,6 +1133,7 @@ language = "en"
 # email_transcript_subject = "Your conversation with us"
 # email_transcript_intro = "Here is your conversation with us, as you saw it:"
 # email_file = "Sent a file: {name} ({size})"
+# menu = "I can help with these. Pick one, or tell me a little more:"
 
 # The optional semantic layer (a build with `--features transformer`):
 # the model directory that models/fetch.sh prints. A model that is set but

@@ -395,6 +395,12 @@ texts! {
         en: "Sent a file: {name} ({size})",
         de: "Hat eine Datei gesendet: {name} ({size})",
     }
+    /// A short, vague message ("help", a product name): the bot shows its
+    /// main topics as quick replies instead of guessing.
+    menu [] {
+        en: "I can help with these. Pick one, or tell me a little more:",
+        de: "Dabei kann ich helfen. Wählen Sie ein Thema, oder schreiben Sie etwas mehr dazu:",
+    }
 }
 
 /// The widget's string names (`S.name` in `widget.js`, and the names

@@ -83,6 +83,12 @@ pub enum Reason {
     RepeatedFallback,
     /// The visitor meant none of the "Did you mean …?" options.
     LowConfidence,
+    /// A short message that names no topic clearly ("help", a product
+    /// name): the bot shows a menu of its main topics instead of guessing.
+    VagueMessage,
+    /// The visitor asked again what the bot had just answered: the bot
+    /// offers a person instead of the same answer.
+    RepeatedQuestion,
 }
 
 impl Reason {
@@ -104,6 +110,8 @@ impl Reason {
             Reason::OfferDeclined => "offer_declined",
             Reason::RepeatedFallback => "repeated_fallback",
             Reason::LowConfidence => "low_confidence",
+            Reason::VagueMessage => "vague_message",
+            Reason::RepeatedQuestion => "repeated_question",
         }
     }
 }

@@ -310,6 +310,10 @@ pub enum ApiReason from Reason {
     RepeatedFallback,
     /// The visitor meant none of the "Did you mean …?" options.
     LowConfidence,
+    /// A short, vague message got a menu of topics.
+    VagueMessage,
+    /// The visitor asked again what the bot had just answered.
+    RepeatedQuestion,
 }
 }
 
