@@ -1270,6 +1270,7 @@ language = "en"
 # email_transcript_intro = "Here is your conversation with us, as you saw it:"
 # email_file = "Sent a file: {name} ({size})"
 # widget_identity_refused = "We could not confirm your account, so this chat is not linked to it."
+# menu = "I can help with these. Pick one, or tell me a little more:"
 
 # The optional semantic layer (a build with `--features semantic`, int8
 # only and no libtorch, or `transformer`): the model directory that

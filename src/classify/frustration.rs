@@ -3,7 +3,19 @@
 //! message negative at a score of 2 or more, so that one cue alone (a single
 //! "!!!" of excitement, one capitalised word) is not enough. Every cue found
 //! is reported, so an agent sees *why* a visitor was judged upset.
+//!
+//! A plain statement of how the visitor feels ("I'm really unhappy with
+//! this", "it makes me so angry") is upset on its own, without insults,
+//! capitals or "!": a clearly negative word of VADER's lexicon (MIT
+//! licence; `lexicon/vader_negative.tsv`, derived by
+//! `lexicon/derive_vader.py`, nothing added by hand) counts `STATED` when a
+//! feeling frame ("i am", "i feel", "makes me", …, then at most a few
+//! intensifiers) comes right before it. Outside such a frame the same words
+//! describe things, not the visitor ("the zip is broken", "the wrong
+//! size") and count nothing; BENCHMARKS.md has the false positives on the
+//! shop's ordinary messages.
 
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use aho_corasick::AhoCorasick;
@@ -96,6 +108,62 @@ const POSITIVE: &[&str] = &[
     "happy",
 ];
 
+/// VADER's clearly negative words, one `word<TAB>valence` a line.
+const VADER_NEGATIVE: &str = include_str!("lexicon/vader_negative.tsv");
+
+/// Word sequences that open a statement of the visitor's own feeling
+/// (normalised: "I'm" is "im"). "were" is not one: it is also the plain
+/// past ("the items were damaged").
+const FEELING_FRAMES: &[&[&str]] = &[
+    &["i", "am"],
+    &["im"],
+    &["i", "m"],
+    &["i", "feel"],
+    &["i", "felt"],
+    &["i", "was"],
+    &["i", "have", "been"],
+    &["ive", "been"],
+    &["we", "are"],
+    &["makes", "me"],
+    &["made", "me"],
+    &["making", "me"],
+    &["left", "me"],
+    &["leaves", "me"],
+    &["feeling"],
+];
+
+/// Words that may stand between a frame and the feeling ("I'm *so very*
+/// annoyed").
+const INTENSIFIERS: &[&str] = &[
+    "so",
+    "very",
+    "really",
+    "extremely",
+    "totally",
+    "absolutely",
+    "utterly",
+    "deeply",
+    "incredibly",
+    "completely",
+    "truly",
+    "quite",
+    "pretty",
+    "super",
+    "rather",
+    "just",
+    "getting",
+    "becoming",
+    "now",
+    "honestly",
+    "seriously",
+    "thoroughly",
+    "bitterly",
+    "beyond",
+];
+
+/// Score of a stated negative feeling: enough on its own.
+pub const STATED: f32 = 2.0;
+
 /// Score at which a message counts as negative.
 pub const NEGATIVE_AT: f32 = 2.0;
 
@@ -116,6 +184,38 @@ fn lexicon() -> &'static AhoCorasick {
         AhoCorasick::new(LEXICON.iter().map(|(p, _)| format!(" {p} ")))
             .expect("the lexicon is a fixed list of plain phrases")
     })
+}
+
+/// The VADER subset as a set, built on first use.
+fn vader_negative() -> &'static HashSet<&'static str> {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| {
+        VADER_NEGATIVE
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split('\t').next())
+            .filter(|w| !w.is_empty())
+            .collect()
+    })
+}
+
+/// The first word of `words` that a feeling frame states, unnegated
+/// ("i am so unhappy"; not "i am not unhappy").
+fn stated_feeling<'a>(words: &[&'a str]) -> Option<&'a str> {
+    let lexicon = vader_negative();
+    for (i, w) in words.iter().enumerate() {
+        if !lexicon.contains(w) {
+            continue;
+        }
+        let mut j = i;
+        while j > 0 && i - j < 3 && INTENSIFIERS.contains(&words[j - 1]) {
+            j -= 1;
+        }
+        if FEELING_FRAMES.iter().any(|f| words[..j].ends_with(f)) {
+            return Some(w);
+        }
+    }
+    None
 }
 
 /// Judges one raw message.
@@ -141,6 +241,18 @@ pub fn detect_normalized(text: &str, normalized: &str) -> Frustration {
             score += weight;
             cues.push(format!("\"{phrase}\""));
         }
+    }
+    let words: Vec<&str> = normalized.split(' ').filter(|w| !w.is_empty()).collect();
+    if let Some(word) = stated_feeling(&words) {
+        // A hand-listed cue for the same word ("angry") was counted above:
+        // the statement lifts it to `STATED`, it does not add twice.
+        let counted = LEXICON
+            .iter()
+            .zip(seen)
+            .find(|((p, _), seen)| *seen && *p == word)
+            .map_or(0.0, |((_, w), _)| *w);
+        score += STATED - counted;
+        cues.push(format!("stated feeling \"{word}\""));
     }
     // Shouting: most letters upper case over enough letters to mean it, or
     // three words in capitals ("THIS IS A JOKE, nobody replies").

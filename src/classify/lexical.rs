@@ -14,6 +14,12 @@
 //! end up answering "do you ship to mars" with full confidence. So the layer
 //! also reports `coverage`: the share of the message's word weight (by idf)
 //! that the examples know. Fusion discounts confidence by it.
+//!
+//! A typo is not an unknown word: the character n-grams already match
+//! "delivry" to "delivery", so coverage counts a near-miss of a known word
+//! (one letter left out, added, changed, or two swapped; see `near_miss`)
+//! as known, or every misspelt word would discount a clear question into a
+//! fallback.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -97,14 +103,7 @@ fn mix(mut h: u64) -> u64 {
 fn keys(normalized: &str, words_out: &mut Vec<u64>, chars_out: &mut Vec<u64>) {
     let mut prev: Option<&str> = None;
     for w in normalized.split(' ').filter(|w| !w.is_empty()) {
-        let mut h = Fnv::new();
-        h.write(&[WORD]);
-        h.write(w.as_bytes());
-        // Unigram keys are odd; a word with a digit in it (an order number,
-        // a size) is a value, not vocabulary: its key is also marked so that
-        // coverage ignores it.
-        let value = w.bytes().any(|b| b.is_ascii_digit());
-        words_out.push((mix(h.finish()) & !2) | 1 | if value { 2 } else { 0 });
+        words_out.push(word_key(w));
         if let Some(p) = prev {
             let mut h = Fnv::new();
             h.write(&[BIGRAM]);
@@ -162,6 +161,53 @@ fn keys(normalized: &str, words_out: &mut Vec<u64>, chars_out: &mut Vec<u64>) {
     }
 }
 
+/// The unigram key of a word. Unigram keys are odd; a word with a digit in
+/// it (an order number, a size) is a value, not vocabulary: its key is also
+/// marked (bit 1) so that coverage ignores it.
+fn word_key(w: &str) -> u64 {
+    let mut h = Fnv::new();
+    h.write(&[WORD]);
+    h.write(w.as_bytes());
+    let value = w.bytes().any(|b| b.is_ascii_digit());
+    (mix(h.finish()) & !2) | 1 | if value { 2 } else { 0 }
+}
+
+/// Shortest known word that `near_miss` indexes.
+const NEAR_MISS_MIN_CHARS: usize = 4;
+/// Shortest unknown word that may be a known word with a letter added or
+/// left out ("polcy", "shooes"); below it nearly every word is a letter
+/// away from another ("mars", "maps"; on the shop's held-out set, 4 made
+/// "do you ship to mars" a shipping question).
+const NEAR_MISS_INDEL_CHARS: usize = 5;
+/// Shortest unknown word that may be a known word with a letter changed
+/// or two swapped ("retrun"): a changed letter in a short word is often
+/// another word ("tyres", "types").
+const NEAR_MISS_CHANGE_CHARS: usize = 6;
+
+/// The key of `w` with the character at `skip` left out (`None`: whole),
+/// in a space of its own (no feature key collides by design).
+fn variant_key(w: &str, skip: Option<usize>) -> u64 {
+    let mut h = Fnv::new();
+    h.write(b"near");
+    for (i, c) in w.char_indices() {
+        if Some(i) != skip {
+            let mut b = [0u8; 4];
+            h.write(c.encode_utf8(&mut b).as_bytes());
+        }
+    }
+    mix(h.finish())
+}
+
+/// Calls `f` with the key of each one-letter deletion of `w` (the
+/// symmetric-delete scheme of spelling correctors: with the whole words'
+/// keys, two words share a key exactly when one letter left out, added or
+/// changed, or two adjacent letters swapped, turns one into the other).
+fn deletions(w: &str, mut f: impl FnMut(u64)) {
+    for (i, _) in w.char_indices() {
+        f(variant_key(w, Some(i)));
+    }
+}
+
 /// (feature key, count) pairs, sorted by key.
 type KeyCounts = Vec<(u64, u32)>;
 
@@ -204,6 +250,11 @@ pub struct Lexical {
     class_order: Vec<u32>,
     class_start: Vec<u32>,
     params: Params,
+    /// Keys of every known word of `NEAR_MISS_MIN_CHARS` or more, whole
+    /// (`variant_key`), and of their one-letter `deletions`: an unknown
+    /// word that meets one is a near-miss, known for coverage.
+    near_whole: std::collections::HashSet<u64, BuildHasherDefault<IdHasher>>,
+    near_deleted: std::collections::HashSet<u64, BuildHasherDefault<IdHasher>>,
 }
 
 impl Lexical {
@@ -276,11 +327,25 @@ impl Lexical {
             class_order: Vec::with_capacity(examples.len()),
             class_start: Vec::with_capacity(n_classes + 1),
             params,
+            near_whole: Default::default(),
+            near_deleted: Default::default(),
         };
+        for (text, _) in examples {
+            for w in text.split(' ') {
+                if w.chars().count() >= NEAR_MISS_MIN_CHARS
+                    && !w.bytes().any(|b| b.is_ascii_digit())
+                {
+                    lex.near_whole.insert(variant_key(w, None));
+                    deletions(w, |k| {
+                        lex.near_deleted.insert(k);
+                    });
+                }
+            }
+        }
         let mut data = Vec::with_capacity(examples.len());
         let mut words = Vec::with_capacity(examples.len());
         for ((w, c), (_, class)) in per_example.into_iter().zip(examples) {
-            let v = lex.weigh(&w, &c);
+            let v = lex.weigh(&w, &c, &[]);
             words.push(v.words);
             data.push((
                 v.features,
@@ -375,10 +440,38 @@ impl Lexical {
         keys(normalized, &mut wk, &mut ck);
         let w = counts(&mut wk);
         let c = counts(&mut ck);
-        self.weigh(&w, &c)
+        let mut near = Vec::new();
+        for word in normalized.split(' ') {
+            if word.chars().count() < NEAR_MISS_INDEL_CHARS {
+                continue;
+            }
+            let k = word_key(word);
+            if k & 2 == 0 && !self.vocab.contains_key(&k) && self.near_miss(word) {
+                near.push(k);
+            }
+        }
+        self.weigh(&w, &c, &near)
     }
 
-    fn weigh(&self, w: &[(u64, u32)], c: &[(u64, u32)]) -> Vectorized {
+    /// Whether an unknown word is one typo away from a known one.
+    fn near_miss(&self, word: &str) -> bool {
+        // A letter left out: the word is a known word's deletion.
+        if self.near_deleted.contains(&variant_key(word, None)) {
+            return true;
+        }
+        let change = word.chars().count() >= NEAR_MISS_CHANGE_CHARS;
+        let mut hit = false;
+        deletions(word, |k| {
+            // A letter added: a deletion of the word is a known word; a
+            // letter changed or two swapped: both lose one to the same.
+            hit |= self.near_whole.contains(&k) || (change && self.near_deleted.contains(&k));
+        });
+        hit
+    }
+
+    /// Weighs keys into features; unigram keys in `near` are near-misses of
+    /// known words, counted as known by coverage.
+    fn weigh(&self, w: &[(u64, u32)], c: &[(u64, u32)], near: &[u64]) -> Vectorized {
         let mut words: SparseVec = Vec::with_capacity(w.len());
         let mut known2 = 0.0f32;
         let mut unknown2 = 0.0f32;
@@ -397,7 +490,11 @@ impl Lexical {
                 }
                 None if unigram => {
                     let x = tfw * self.unseen_idf;
-                    unknown2 += x * x;
+                    if near.contains(&k) {
+                        known2 += x * x;
+                    } else {
+                        unknown2 += x * x;
+                    }
                 }
                 None => {}
             }
@@ -620,5 +717,21 @@ mod tests {
         assert!((known.coverage - 1.0).abs() < 1e-6);
         assert!(unknown.coverage < 0.7, "{}", unknown.coverage);
         assert_eq!(lex.vectorize("").coverage, 0.0);
+    }
+
+    #[test]
+    fn a_near_miss_of_a_known_word_counts_as_known() {
+        let lex = train(&[("how much is delivery", 0), ("where is my order", 1)], 2);
+        // Left out, added, changed, swapped: one typo each.
+        for typo in ["delivry", "deliverry", "delivary", "dleivery"] {
+            let v = lex.vectorize(&format!("how much is {typo}"));
+            assert!((v.coverage - 1.0).abs() < 1e-6, "{typo}: {}", v.coverage);
+        }
+        // Two typos in one word, or a short word, are unknown.
+        // ("ordr": a letter left out of "order" is too short to trust.)
+        for far in ["dlivry", "plutonium", "orda", "ordr"] {
+            let v = lex.vectorize(&format!("how much is {far}"));
+            assert!(v.coverage < 0.7, "{far}: {}", v.coverage);
+        }
     }
 }

@@ -8,6 +8,20 @@
 //! moves in words. Anything that needs a decision outside a conversation (the
 //! intents' inline tests, `eval`, `frontdesk chat`, the admin's "try a
 //! message") goes through `Decide`, which calls the same `decide`.
+//!
+//! Two rules keep the bot from guessing where a person would not:
+//! - a short, vague message ("help", "jacket": at most `VAGUE_WORDS` words,
+//!   no keyword or pattern hit, no example close to it, and a model less
+//!   than `VAGUE_CONFIDENT` sure) that the bot
+//!   would answer or ask about gets a menu of the main topics (`menu`)
+//!   rather than the top intent, however confident the model is: a model
+//!   trained on sentences has little to go on with one word, and an answer
+//!   to the wrong question costs more than a tap. One that falls back
+//!   (the out-of-scope class wins, or nothing scores) still falls back;
+//! - the same question again right after the bot answered it (`decide_turn`)
+//!   gets "Sorry that didn't help. Shall I get a person?" instead of the
+//!   same answer; accepting counts as the visitor asking, as with the "not
+//!   helpful" button.
 
 use std::path::Path;
 
@@ -97,6 +111,70 @@ impl HandoffReason {
 
 /// The intent id whose handoff counts as the visitor asking for a person.
 pub const HUMAN_AGENT_INTENT: &str = "human_agent";
+
+/// Intent ids that are small talk, not topics: never on the menu, and
+/// saying them twice is no sign that an answer failed.
+pub const SMALL_TALK: &[&str] = &["greeting", "thanks", "goodbye", "bot_identity"];
+
+/// A message of at most this many words can be vague.
+pub const VAGUE_WORDS: usize = 3;
+
+/// A short message whose closest example (word cosine) is at least this
+/// close is clear ("thank you", "refund status"): it is answered.
+pub const VAGUE_SIMILARITY: f32 = 0.75;
+
+/// A short message the model is this sure of ("hellooo" as a greeting,
+/// "appreciate it, thanks") is answered: only a guess becomes a menu
+/// ("help" was `thanks` at 0.65).
+pub const VAGUE_CONFIDENT: f32 = 0.8;
+
+/// How many topics the menu for a vague message offers.
+pub const MENU_SIZE: usize = 4;
+
+/// The main topics of a set, for the menu a vague message gets: the
+/// intents that answer (not small talk, not handoffs, not endings) with
+/// the most examples, ties by id. The examples an admin wrote are where the
+/// shop's questions are; a set needs no extra setting for it.
+pub fn menu(intents: &IntentSet) -> Vec<String> {
+    let mut topics: Vec<&intents::Intent> = intents
+        .intents
+        .iter()
+        .filter(|i| i.action == Action::Answer && !SMALL_TALK.contains(&i.id.as_str()))
+        .collect();
+    topics.sort_by(|a, b| {
+        b.examples
+            .len()
+            .cmp(&a.examples.len())
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    topics
+        .into_iter()
+        .take(MENU_SIZE)
+        .map(|i| i.id.clone())
+        .collect()
+}
+
+/// Whether a message is too short and vague to guess its intent from: few
+/// words, no rule hit, and no example of the top intent close to it.
+fn vague(ranking: &Ranking, top: &crate::classify::Candidate) -> bool {
+    let words = ranking
+        .normalized
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .count();
+    if words == 0 || words > VAGUE_WORDS || top.rule > 0.0 || top.score >= VAGUE_CONFIDENT {
+        return false;
+    }
+    let closest = top
+        .evidence
+        .iter()
+        .map(|e| match e {
+            crate::classify::Evidence::Example { similarity, .. } => *similarity,
+            _ => 0.0,
+        })
+        .fold(0.0f32, f32::max);
+    closest < VAGUE_SIMILARITY
+}
 
 /// What the bot does with one message.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,6 +270,18 @@ fn judge(
         clarify_coverage: t.clarify_coverage,
         margin: t.margin,
     });
+    // Where the bot would guess (answer, or ask about the top intent), a
+    // vague message gets the menu instead; what falls back still does (a
+    // short off-topic word is no topic of the shop). A request for a
+    // person is never vague: "human please" hands off.
+    let guess = top.score >= answer_at
+        || (top.score >= t.clarify && ranking.coverage >= t.clarify_coverage);
+    if guess && intent.action != Action::Handoff && vague(ranking, top) {
+        let options = menu(intents);
+        if options.len() >= 2 {
+            return (Decision::Clarify { options }, Reason::VagueMessage, applied);
+        }
+    }
     if top.score >= answer_at {
         return match intent.action {
             Action::Handoff => {
@@ -369,7 +459,20 @@ pub fn decide_turn(
     let turn = Turn::from_ranking(ranking, decision.turn_kind(), reason);
     let turn = shaped(turn, &decision, thresholds);
     match decision {
-        Decision::Answer { intent } => vec![(Move::Answer { intent, found }, turn)],
+        Decision::Answer { intent } => {
+            if repeated(conv, &intent, &found) {
+                // A repeat is a hint, not a request: always an offer, never
+                // a handoff the visitor did not ask for.
+                let mut turn = turn.as_kind(TurnKind::Offer);
+                turn.intent = None;
+                turn.reason = Reason::RepeatedQuestion;
+                let offer = Move::Offer {
+                    reason: HandoffReason::Asked,
+                };
+                return vec![(offer, turn)];
+            }
+            vec![(Move::Answer { intent, found }, turn)]
+        }
         Decision::Clarify { options } => vec![(Move::Clarify { options }, turn)],
         Decision::Fallback => {
             let mut moves = vec![(Move::Fallback, turn.clone())];
@@ -387,6 +490,18 @@ pub fn decide_turn(
         }
         Decision::Handoff { reason, intent } => vec![(Move::Handoff { reason, intent }, turn)],
     }
+}
+
+/// Whether answering `intent` would repeat the bot's latest reply: the
+/// same intent, not small talk, no new slot value, and no offer of a person
+/// waiting (the visitor who ignores the offer and asks again is answered).
+fn repeated(conv: &Conversation, intent: &str, found: &[(String, String)]) -> bool {
+    conv.last_answer.as_deref() == Some(intent)
+        && !SMALL_TALK.contains(&intent)
+        && !matches!(conv.pending, Pending::HandoffOffer { .. })
+        && found
+            .iter()
+            .all(|(name, value)| conv.slots.get(&(intent.to_string(), name.clone())) == Some(value))
 }
 
 /// Hands off for `reason`, or first offers to when the settings say so and

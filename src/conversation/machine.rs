@@ -451,8 +451,14 @@ fn bot_turn(
                     .collect();
                 let mut quick_replies = labels.clone();
                 quick_replies.push(texts.talk_to_person.clone());
+                // A vague message gets the menu of topics, not a guess.
+                let text = if turn.reason == crate::conversation::Reason::VagueMessage {
+                    texts.menu.clone()
+                } else {
+                    texts.clarify(&labels)
+                };
                 events.push(Event::Clarification {
-                    text: texts.clarify(&labels),
+                    text,
                     options,
                     quick_replies,
                     decision: Some(Box::new(turn)),
@@ -465,7 +471,12 @@ fn bot_turn(
             }),
             Move::Offer { reason } => events.push(Event::HandoffOffered {
                 reason,
-                text: texts.offer.clone(),
+                // A repeated question says the answer did not help.
+                text: if turn.reason == crate::conversation::Reason::RepeatedQuestion {
+                    texts.not_helpful.clone()
+                } else {
+                    texts.offer.clone()
+                },
                 decision: Some(Box::new(turn)),
             }),
             Move::Declined => {

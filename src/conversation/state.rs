@@ -76,6 +76,11 @@ pub struct Conversation {
     /// The visitor's latest helpful / not helpful per answer (seq → helpful):
     /// the last choice counts, and the same choice again stores nothing.
     pub feedback: BTreeMap<u64, bool>,
+    /// The intent of the bot's latest reply, if it answered one (a reply
+    /// of no intent, such as acknowledging a declined offer, clears it):
+    /// the same question again right after is a sign the answer did not
+    /// help (`decide_turn`).
+    pub last_answer: Option<String>,
 }
 
 impl Conversation {
@@ -107,6 +112,7 @@ impl Conversation {
                 self.replies += 1;
                 self.fallbacks = 0;
                 self.pending = Pending::Nothing;
+                self.last_answer = intent.clone();
                 if let Some(i) = intent {
                     self.intents_seen.push(i.clone());
                     self.remember(i, slots);

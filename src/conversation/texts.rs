@@ -402,6 +402,12 @@ texts! {
         en: "We could not confirm your account, so this chat is not linked to it.",
         de: "Wir konnten Ihr Konto nicht bestätigen, daher ist dieser Chat nicht damit verknüpft.",
     }
+    /// A short, vague message ("help", a product name): the bot shows its
+    /// main topics as quick replies instead of guessing.
+    menu [] {
+        en: "I can help with these. Pick one, or tell me a little more:",
+        de: "Dabei kann ich helfen. Wählen Sie ein Thema, oder schreiben Sie etwas mehr dazu:",
+    }
 }
 
 /// The widget's string names (`S.name` in `widget.js`, and the names

@@ -65,6 +65,13 @@ pub fn why(turn: &Turn) -> String {
         Reason::RepeatedFallback => format!("the bot fell back {detail}"),
         Reason::LowConfidence => "the visitor meant none of the options".to_string(),
         Reason::BackendError => format!("the shop's backend failed: {detail}"),
+        Reason::VagueMessage => format!(
+            "{}, but the message is too short and vague to guess from: a menu of topics",
+            top_is()
+        ),
+        Reason::RepeatedQuestion => {
+            "the visitor asked again what the bot had just answered".to_string()
+        }
     }
 }
 

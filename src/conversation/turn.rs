@@ -85,6 +85,12 @@ pub enum Reason {
     LowConfidence,
     /// An action's call to the shop's backend failed.
     BackendError,
+    /// A short message that names no topic clearly ("help", a product
+    /// name): the bot shows a menu of its main topics instead of guessing.
+    VagueMessage,
+    /// The visitor asked again what the bot had just answered: the bot
+    /// offers a person instead of the same answer.
+    RepeatedQuestion,
 }
 
 impl Reason {
@@ -107,6 +113,8 @@ impl Reason {
             Reason::RepeatedFallback => "repeated_fallback",
             Reason::LowConfidence => "low_confidence",
             Reason::BackendError => "backend_error",
+            Reason::VagueMessage => "vague_message",
+            Reason::RepeatedQuestion => "repeated_question",
         }
     }
 }

@@ -323,6 +323,10 @@ pub enum ApiReason from Reason {
     LowConfidence,
     /// An action's call to the shop's backend failed.
     BackendError,
+    /// A short, vague message got a menu of topics.
+    VagueMessage,
+    /// The visitor asked again what the bot had just answered.
+    RepeatedQuestion,
 }
 }
 

@@ -94,3 +94,300 @@ fn scores_are_probabilities_and_ranked() {
         assert!((0.0..=1.0).contains(&r.coverage));
     }
 }
+
+// ---- issue 19, item 4: classes of messages a newcomer got wrong answers to.
+// The sentences below are new members of each class, written before the fix
+// and apart from it (none is the issue's own example); each table runs on the
+// default shop intents, as a visitor meets them.
+
+mod classes {
+    use frontdesk::classify::{frustration, Classifier};
+    use frontdesk::conversation::{
+        step, Conversation, Decide, Decision, EscalationPolicy, Event, Input, Record, Rules, Texts,
+    };
+
+    use super::super::default_intents;
+
+    fn shop() -> &'static Classifier {
+        static C: std::sync::OnceLock<Classifier> = std::sync::OnceLock::new();
+        C.get_or_init(|| Classifier::load(default_intents()).expect("default intents load"))
+    }
+
+    /// Intents that are small talk or a request for a person: never a topic
+    /// of the menu a vague message gets.
+    const NOT_TOPICS: &[&str] = &[
+        "greeting",
+        "thanks",
+        "goodbye",
+        "bot_identity",
+        "human_agent",
+    ];
+
+    /// Class 1: a short, vague message gets a menu of the shop's topics
+    /// (several options, none of them small talk), not a guess: never an
+    /// answer, never "Did you mean" one or two intents. (A fallback is no
+    /// guess either: several of these fell back before the fix and still
+    /// do; "support", "info please" and "the blue dress" were guesses.)
+    #[test]
+    fn short_vague_messages_get_a_menu_of_topics() {
+        let c = shop();
+        for text in [
+            "support",
+            "sneakers",
+            "a question",
+            "info please",
+            "need assistance",
+            "the blue dress",
+            "problem",
+            "socks?",
+        ] {
+            let o = c.decide(text);
+            match &o.decision {
+                Decision::Clarify { options } => {
+                    assert!(
+                        options.len() >= 3,
+                        "{text:?}: a guess, not a menu: {}",
+                        o.why()
+                    );
+                    for opt in options {
+                        assert!(!NOT_TOPICS.contains(&opt.as_str()), "{text:?}: {options:?}");
+                    }
+                }
+                Decision::Fallback => {}
+                d => panic!("{text:?}: {d:?}, not a menu: {}", o.why()),
+            }
+        }
+        // Short but clear messages are still answered, not menus.
+        for (text, intent) in [
+            ("hello", "greeting"),
+            ("thank you", "thanks"),
+            ("shipping cost?", "shipping_cost"),
+            ("refund status", "refund_status"),
+            ("opening hours", "opening_hours"),
+        ] {
+            let o = c.decide(text);
+            assert_eq!(
+                o.decision,
+                Decision::Answer {
+                    intent: intent.into()
+                },
+                "{text:?}: {}",
+                o.why()
+            );
+        }
+    }
+
+    /// Class 2: a clear question with typos in several words is answered:
+    /// a near-miss of a known word counts as known (`lexical.rs` pins the
+    /// mechanism). Known misses, written with these and still failing:
+    /// "whats teh retrun polcy for shooes" falls back because the
+    /// out-of-scope class beats return_policy (0.45 to 0.34: the model's
+    /// own probability, not the coverage discount), and "wat sise shoud i
+    /// oder for a jaket" is a "Did you mean size guide?" (its typos of 4
+    /// letters are too short to count as near-misses safely). The other
+    /// three were answered before the fix too.
+    #[test]
+    fn typo_laden_clear_questions_are_answered() {
+        let c = shop();
+        for (text, intent) in [
+            (
+                "can i chnage the delivary adress on my ordr",
+                "change_address",
+            ),
+            ("wich paymnet methds do you acept", "payment_methods"),
+            ("do you hav any discont codes rigth now", "discount_code"),
+        ] {
+            let o = c.decide(text);
+            assert_eq!(
+                o.decision,
+                Decision::Answer {
+                    intent: intent.into()
+                },
+                "{text:?}: {}",
+                o.why()
+            );
+        }
+    }
+
+    /// Class 3: the same question again right after the bot answered it
+    /// gets an offer of a person, not the same answer again; a different
+    /// question after an answer is answered as usual.
+    #[test]
+    fn a_repeated_question_after_an_answer_offers_a_person() {
+        let c = shop();
+        let policy = EscalationPolicy::default();
+        let texts = Texts::default();
+        let rules = Rules {
+            escalation: &policy,
+            texts: &texts,
+        };
+        for (first, again) in [
+            (
+                "how long does standard delivery take",
+                "so how many days until it gets here",
+            ),
+            (
+                "what is your returns policy",
+                "how do returns work then, can I send it back",
+            ),
+            ("which payment methods do you take", "what ways can I pay"),
+        ] {
+            let mut log: Vec<Record> = Vec::new();
+            let mut conv = Conversation::default();
+            let mut say = |text: &str, conv: &mut Conversation| -> Vec<Event> {
+                let id = format!("c{}", log.len());
+                let events = step(
+                    conv,
+                    Input::Visitor {
+                        text: text.into(),
+                        client_id: id,
+                    },
+                    c,
+                    &rules,
+                )
+                .expect("a visitor message is accepted");
+                for e in &events {
+                    let r = Record {
+                        seq: log.len() as u64 + 1,
+                        at_ms: log.len() as i64 * 1000,
+                        event: e.clone(),
+                    };
+                    conv.apply(&r);
+                    log.push(r);
+                }
+                events
+            };
+            let answered = say(first, &mut conv);
+            let intent = answered.iter().find_map(|e| match e {
+                Event::BotReply { intent, .. } => intent.clone(),
+                _ => None,
+            });
+            assert!(intent.is_some(), "{first:?} is answered: {answered:#?}");
+            let repeated = say(again, &mut conv);
+            assert!(
+                repeated
+                    .iter()
+                    .any(|e| matches!(e, Event::HandoffOffered { .. } | Event::Handoff { .. })),
+                "{again:?} after {first:?} ({intent:?}): {repeated:#?}"
+            );
+            assert!(
+                !repeated.iter().any(|e| matches!(
+                    e,
+                    Event::BotReply { intent: i, .. } if i == &intent
+                )),
+                "{again:?}: the same answer again: {repeated:#?}"
+            );
+        }
+        // A new question after an answer is answered.
+        let mut conv = Conversation::default();
+        let mut seq = 0u64;
+        for (text, want) in [
+            ("how long does standard delivery take", "delivery_time"),
+            ("and what does shipping cost", "shipping_cost"),
+        ] {
+            seq += 1;
+            let events = step(
+                &conv,
+                Input::Visitor {
+                    text: text.into(),
+                    client_id: format!("n{seq}"),
+                },
+                c,
+                &rules,
+            )
+            .unwrap();
+            let got = events.iter().find_map(|e| match e {
+                Event::BotReply { intent, .. } => intent.clone(),
+                _ => None,
+            });
+            assert_eq!(got.as_deref(), Some(want), "{text:?}: {events:#?}");
+            for e in events {
+                seq += 1;
+                conv.apply(&Record {
+                    seq,
+                    at_ms: seq as i64,
+                    event: e,
+                });
+            }
+        }
+    }
+
+    /// Class 4: plain statements of anger or disappointment (no insults,
+    /// capitals or "!") read as upset; ordinary shop messages, including
+    /// ones about something that went wrong, do not. (Written with these
+    /// was "I feel totally let down by you": VADER lists single words, not
+    /// "let down", and the cues come from it rather than by hand, so it
+    /// stays a known miss.)
+    #[test]
+    fn explicit_statements_of_anger_or_disappointment_are_upset() {
+        for text in [
+            "I'm really unhappy with how my order was handled",
+            "honestly I am very disappointed with this shop",
+            "this whole thing makes me so angry",
+            "I'm upset that nobody told me about the delay",
+            "we are deeply dissatisfied with your service",
+            "I am disgusted by the way I was treated",
+            "I'm so annoyed with this company",
+        ] {
+            let f = frustration::detect(text);
+            assert!(f.negative, "{text:?}: {f:?}");
+        }
+        for text in [
+            "my jacket arrived damaged",
+            "I got the wrong size, can I swap it",
+            "the zip is broken, how do I return it",
+            "an item is missing from my parcel",
+            "sorry, I forgot my password",
+            "is it too late to cancel my order",
+            "the box was a bit dented but the shoes are fine",
+            "I am happy with the jacket but the belt is missing",
+            "not bad at all, thanks",
+            "I'm not angry, just wondering where my parcel is",
+        ] {
+            let f = frustration::detect(text);
+            assert!(!f.negative, "{text:?}: {f:?}");
+        }
+    }
+
+    /// False positives of the frustration detector on the shop's ordinary
+    /// messages: every example and inline test of the default intents and
+    /// every held-out message not labelled angry. BENCHMARKS.md records the
+    /// count this prints (`cargo test --test it frustration_false_positives
+    /// -- --nocapture`); it may not grow.
+    #[test]
+    fn frustration_false_positives_on_the_shops_ordinary_messages() {
+        let set = frontdesk::intents::load_dir(default_intents()).expect("loads");
+        let mut texts: Vec<String> = Vec::new();
+        for i in &set.intents {
+            texts.extend(i.examples.iter().cloned());
+            texts.extend(i.tests.iter().map(|t| t.text.clone()));
+        }
+        let heldout = default_intents().join("../tests/data/shop_heldout.csv");
+        let rows = frontdesk::eval::read_csv(&heldout).expect("held-out set reads");
+        texts.extend(
+            rows.into_iter()
+                .filter(|r| r.intent != "handoff_angry")
+                .map(|r| r.text),
+        );
+        let upset: Vec<(&String, Vec<String>)> = texts
+            .iter()
+            .map(|t| (t, frustration::detect(t)))
+            .filter(|(_, f)| f.negative)
+            .map(|(t, f)| (t, f.cues))
+            .collect();
+        println!(
+            "frustration false positives: {} of {} ordinary messages",
+            upset.len(),
+            texts.len()
+        );
+        for (t, cues) in &upset {
+            println!("  {t:?}: {cues:?}");
+        }
+        assert!(upset.len() <= FALSE_POSITIVES_AT_MOST, "{upset:#?}");
+    }
+
+    /// Measured on the default intents and held-out set (BENCHMARKS.md).
+    /// Both are the hand-written cue "still waiting" ("still waiting on my
+    /// refund"), older than the VADER cues, which add none.
+    const FALSE_POSITIVES_AT_MOST: usize = 2;
+}
