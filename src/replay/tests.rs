@@ -71,8 +71,9 @@ fn run(store: &MemStore, c: &Classifier) -> Report {
     replay(store, &window(), c, &rules(&escalation)).expect("replay")
 }
 
-/// A message the shipped set falls back on.
-const UNKNOWN: &str = "do you offer gift wrapping for presents";
+/// A message the shipped set falls back on. ("gift wrapping for presents"
+/// no longer does: near misses of known words count as known, "presents".)
+const UNKNOWN: &str = "do you offer engraving on jewellery";
 
 /// The shipped set with `example` added to `intent`'s examples.
 fn with_example(intent: &str, example: &str) -> Classifier {
