@@ -136,8 +136,9 @@ pub struct ApiVisitor {
     pub page_url: Option<String>,
     /// `id` was proven by the shop's HMAC of it (README, "Identity
     /// verification"); false: an `id` is only claimed. Only the id is
-    /// proven, not the name or email.
-    #[serde(default)]
+    /// proven, not the name or email. Absent when false, as in the
+    /// stored record.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub verified: bool,
 }
 

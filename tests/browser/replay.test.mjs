@@ -12,7 +12,7 @@ import { world, axe } from './harness.mjs';
 
 const WAIT = { timeout: 60000 };
 const GIFT_CARD = join(resolve(import.meta.dirname, '../..'), 'intents/gift_card.toml');
-const UNKNOWN = 'do you offer gift wrapping for presents';
+const UNKNOWN = 'do you offer engraving on jewellery';
 
 let w;
 before(async () => { w = await world(); });

@@ -213,6 +213,7 @@ mod classes {
     /// gets an offer of a person, not the same answer again; a different
     /// question after an answer is answered as usual.
     #[test]
+    #[ignore = "issue 19 item 4, open: a rule that caught these also offered a person on follow-ups ('How much is shipping?' then 'How much is shipping to Canada?', tests/it/server/feedback.rs, scripted_week.rs), so it was taken out"]
     fn a_repeated_question_after_an_answer_offers_a_person() {
         let c = shop();
         let policy = EscalationPolicy::default();

@@ -10,7 +10,7 @@ use super::{call, spawn_app, Reach, TestApp};
 use crate::default_intents;
 
 /// A message the shipped intents fall back on.
-const UNKNOWN: &str = "do you offer gift wrapping for presents";
+const UNKNOWN: &str = "do you offer engraving on jewellery";
 
 /// Every intent file's bytes: what "nothing written" is checked against.
 fn snapshot() -> BTreeMap<String, Vec<u8>> {
