@@ -7,7 +7,9 @@ use proptest::sample::select;
 use proptest::test_runner::TestRunner;
 
 use frontdesk::classify::TOP_N;
-use frontdesk::conversation::{decide, Decide, Decision, EscalationPolicy, HandoffReason, Outcome};
+use frontdesk::conversation::{
+    decide, Decide, Decision, EscalationPolicy, HandoffReason, Outcome, Reason,
+};
 
 const DEFAULT_CASES: u32 = 2000;
 
@@ -191,6 +193,19 @@ pub fn check_outcome(o: &Outcome, n_intents: usize) -> Result<(), TestCaseError>
     match &o.decision {
         Decision::Answer { intent } => {
             prop_assert_eq!(Some(intent.as_str()), top, "answers the top intent");
+        }
+        // A short, vague message gets the menu of the set's main topics,
+        // which need not be ranked.
+        Decision::Clarify { options } if o.reason == Reason::VagueMessage => {
+            prop_assert!(
+                (2..=decide::MENU_SIZE).contains(&options.len()),
+                "{:?}",
+                options
+            );
+            let mut distinct = options.clone();
+            distinct.sort();
+            distinct.dedup();
+            prop_assert_eq!(distinct.len(), options.len(), "{:?}", options);
         }
         Decision::Clarify { options } => {
             prop_assert!(!options.is_empty() && options.len() <= 2, "{:?}", options);
