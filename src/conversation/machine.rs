@@ -214,8 +214,12 @@ pub fn planned_call(
         if let Move::Answer { intent, found } = next {
             let i = intents.get(&intent)?;
             let call = i.call.as_ref()?;
-            let (slots, missing, _) = fill_slots(conv, i, text, &found, true);
-            if missing.is_none() && may_call(conv, call) != Gate::SignIn {
+            let Filled {
+                slots,
+                missing,
+                gate,
+            } = fill_slots(conv, i, text, &found, true);
+            if missing.is_none() && gate != Some(Gate::SignIn) {
                 return Some(Plan {
                     intent,
                     call: Arc::clone(call),
@@ -499,27 +503,39 @@ fn bot_turn(
     events
 }
 
+/// What `fill_slots` found for an answer.
+struct Filled<'i> {
+    /// Remembered, found by the decision, matched in the text.
+    slots: Vec<(String, String)>,
+    /// The first slot the answer still lacks.
+    missing: Option<&'i Slot>,
+    /// `may_call`'s gate, decided once here, for an intent with a `[call]`
+    /// while actions are on.
+    gate: Option<Gate>,
+}
+
 /// The slots `intent` has for this message (remembered, found by the
-/// decision, matched in `text`), the first it still lacks, and the second
-/// fact's slot when the gate asks for one. The second fact is never taken
-/// from memory (nor stored): it must come with this answer.
+/// decision, matched in `text`), the first it still lacks, and the action
+/// gate (which may ask for the second fact). The second fact is never
+/// taken from memory (nor stored): it must come with this answer.
 fn fill_slots<'i>(
     conv: &Conversation,
     intent: &'i Intent,
     text: &str,
     found: &[(String, String)],
     actions_on: bool,
-) -> (Vec<(String, String)>, Option<&'i Slot>, Option<String>) {
+) -> Filled<'i> {
     let declared_fact = intent
         .call
         .as_ref()
         .and_then(|c| c.second_fact.as_ref())
         .map(|f| f.slot.clone());
-    let needed_fact = match (&intent.call, actions_on) {
-        (Some(call), true) => match may_call(conv, call) {
-            Gate::NeedFact(slot) => Some(slot),
-            Gate::Open | Gate::Owner(_) | Gate::SignIn => None,
-        },
+    let gate = match (&intent.call, actions_on) {
+        (Some(call), true) => Some(may_call(conv, call)),
+        _ => None,
+    };
+    let needed_fact = match &gate {
+        Some(Gate::NeedFact(slot)) => Some(slot.clone()),
         _ => None,
     };
     let mut slots = conv.slots_of(&intent.id);
@@ -552,7 +568,11 @@ fn fill_slots<'i>(
         .slots
         .iter()
         .find(|s| !skip(s) && !slots.iter().any(|(k, _)| k == &s.name));
-    (slots, missing, needed_fact)
+    Filled {
+        slots,
+        missing,
+        gate,
+    }
 }
 
 /// `slots` without the second fact, as events store them.
@@ -580,7 +600,11 @@ fn answer(
     texts: &Texts,
     actions: Actions<'_>,
 ) -> Vec<Event> {
-    let (slots, missing, needed_fact) = fill_slots(conv, intent, text, found, actions.enabled);
+    let Filled {
+        slots,
+        missing,
+        gate,
+    } = fill_slots(conv, intent, text, found, actions.enabled);
     if let Some(missing) = missing {
         return vec![Event::SlotPrompt {
             intent: intent.id.clone(),
@@ -590,9 +614,7 @@ fn answer(
             decision: Some(Box::new(turn.as_kind(TurnKind::SlotPrompt))),
         }];
     }
-    if let (Some(call), true) = (&intent.call, actions.enabled) {
-        let _ = needed_fact;
-        let gate = may_call(conv, call);
+    if let (Some(call), Some(gate)) = (&intent.call, gate) {
         if gate == Gate::SignIn {
             let mut turn = turn;
             turn.action = Some(crate::action::ActionRecord {

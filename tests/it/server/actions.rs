@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use super::*;
 
@@ -40,30 +40,8 @@ async fn backend(listener: tokio::net::TcpListener, log: Log) {
         };
         let log = Arc::clone(&log);
         tokio::spawn(async move {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            let (head, body) = loop {
-                let n = c.read(&mut chunk).await.unwrap_or(0);
-                if n == 0 {
-                    return;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&buf).to_string();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let head = text[..end].to_string();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_lowercase()
-                                .strip_prefix("content-length: ")
-                                .map(str::to_string)
-                        })
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    if buf.len() >= end + 4 + len {
-                        break (head, buf[end + 4..end + 4 + len].to_vec());
-                    }
-                }
+            let Some((head, body)) = read_request(&mut c).await else {
+                return;
             };
             let mut lines = head.lines();
             let request = lines.next().unwrap_or("").to_string();
@@ -141,30 +119,10 @@ async fn hooks(listener: tokio::net::TcpListener, got: Arc<Mutex<Vec<String>>>) 
         };
         let got = Arc::clone(&got);
         tokio::spawn(async move {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 8192];
-            loop {
-                let n = c.read(&mut chunk).await.unwrap_or(0);
-                if n == 0 {
-                    return;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&buf).to_string();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let len: usize = text[..end]
-                        .to_lowercase()
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length: ").map(str::to_string))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    if buf.len() >= end + 4 + len {
-                        got.lock().unwrap().push(text.clone());
-                        let _ = c
-                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                            .await;
-                        return;
-                    }
-                }
+            if let Some((head, body)) = read_request(&mut c).await {
+                let text = format!("{head}\r\n\r\n{}", String::from_utf8_lossy(&body));
+                got.lock().unwrap().push(text);
+                answer_ok(&mut c).await;
             }
         });
     }

@@ -4,7 +4,6 @@
 //! and that the secret shows up nowhere.
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
 
@@ -377,33 +376,9 @@ async fn receiver(
     while let Ok((mut c, _)) = listener.accept().await {
         let got = got.clone();
         tokio::spawn(async move {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 8192];
-            loop {
-                let n = c.read(&mut chunk).await.unwrap_or(0);
-                if n == 0 {
-                    return;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&buf).to_string();
-                let Some(end) = text.find("\r\n\r\n") else {
-                    continue;
-                };
-                let len: usize = text[..end]
-                    .to_lowercase()
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length: "))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                if buf.len() >= end + 4 + len {
-                    let _ = got.send(text[end + 4..].to_string());
-                    let _ = c
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                        )
-                        .await;
-                    return;
-                }
+            if let Some((_, body)) = read_request(&mut c).await {
+                let _ = got.send(String::from_utf8_lossy(&body).to_string());
+                answer_ok(&mut c).await;
             }
         });
     }

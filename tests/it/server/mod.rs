@@ -45,6 +45,45 @@ use tokio_tungstenite::tungstenite::Message;
 /// How long any wait on the server may take before a test fails.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
+/// One HTTP/1.1 request read from a test's own receiver (a webhook target,
+/// a shop backend): its head (request line and headers, as sent) and its
+/// body (`content-length` bytes). `None` when the peer closes first.
+pub async fn read_request(c: &mut tokio::net::TcpStream) -> Option<(String, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = c.read(&mut chunk).await.unwrap_or(0);
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim().eq_ignore_ascii_case("content-length").then_some(v)
+            })
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if buf.len() >= end + 4 + len {
+            return Some((head, buf[end + 4..end + 4 + len].to_vec()));
+        }
+    }
+}
+
+/// Answers a request read by `read_request` with an empty `200`.
+pub async fn answer_ok(c: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let _ = c
+        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        .await;
+}
+
 /// A running server and what a test needs to reach it.
 pub struct Server {
     child: Child,

@@ -4,7 +4,6 @@
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
 
@@ -21,29 +20,9 @@ async fn receiver(listener: tokio::net::TcpListener, got: Received) {
         };
         let got = Arc::clone(&got);
         tokio::spawn(async move {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 8192];
-            loop {
-                let n = c.read(&mut chunk).await.unwrap_or(0);
-                if n == 0 {
-                    return;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&buf).to_string();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let head = text[..end].to_lowercase();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length: "))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    if buf.len() >= end + 4 + len {
-                        let body = buf[end + 4..end + 4 + len].to_vec();
-                        got.lock().unwrap().push((head, body));
-                        let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
-                        return;
-                    }
-                }
+            if let Some((head, body)) = read_request(&mut c).await {
+                got.lock().unwrap().push((head.to_lowercase(), body));
+                answer_ok(&mut c).await;
             }
         });
     }
