@@ -257,7 +257,13 @@
       case 'rating': d = el('div', 'ev sys', 'Rated ' + e.score + '/5' + (e.comment ? ': ' + e.comment : '')); break;
       case 'email_left': d = el('div', 'ev sys', 'Left email: ' + e.email); break;
       case 'started': d = el('div', 'ev sys', 'Conversation started'); break;
-      case 'identified': d = el('div', 'ev sys', (e.verified ? 'Identified (verified): ' : 'Claimed identity (NOT verified): ') + [e.name, e.email, e.id].filter(Boolean).join(' · ')); break;
+      case 'identified':
+        d = el('div', 'ev sys', (e.verified ? 'Identified (verified): ' : 'Claimed identity (NOT verified): ') + [e.name, e.email, e.id].filter(Boolean).join(' · '));
+        // The summary's line follows the newest identity (events come in
+        // order, so a re-read ends where the summary began).
+        var was = $('summary').querySelector('[data-identity]');
+        if (was) was.replaceWith(identityLine({ id: e.id, verified: e.verified }));
+        break;
       default:
         d = desk.render[e.type] && desk.render[e.type](e, r);
         if (!d) return;

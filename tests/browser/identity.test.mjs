@@ -128,3 +128,19 @@ test('with enforce on, a forged hash is refused: the visitor is told and chats w
   assert.equal(t2.summary.visitor.verified, true);
   assert.deepEqual([...v.errors, ...good.errors], []);
 });
+
+test('an identity given while the agent has the conversation open updates the console line live', async () => {
+  const w = await shopWorld(false);
+  worlds.push(w);
+  const c = await w.bot.api('POST', '/conversations', null, { name: 'Ada' });
+  await w.bot.api('POST', `/conversations/${c.id}/handoff`, c.token);
+  const agent = await consoleClaims(w, 'alex');
+  const line = agent.page.locator('#summary .identity');
+  await line.waitFor(WAIT);
+  assert.equal(await line.getAttribute('data-identity'), 'none');
+  // The host page identifies the visitor later (a sign-in mid-chat).
+  await w.bot.api('POST', `/conversations/${c.id}/identity`, c.token, { visitor_id: 'u-7', identity_hash: hmac('u-7') });
+  await agent.page.locator('#summary .identity[data-identity=verified]').waitFor(WAIT);
+  assert.match(await agent.page.locator('#summary .identity').innerText(), /verified id u-7/);
+  assert.equal(await agent.page.locator('#summary .identity').count(), 1, 'one identity line');
+});
