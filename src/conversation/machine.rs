@@ -149,13 +149,24 @@ pub enum Gate {
     /// Do not call: the action answers verified visitors only, and this
     /// one is not (say its `unverified_answer`).
     SignIn,
+    /// Do not call: this conversation has had `MAX_FAILED_LOOKUPS` lookups
+    /// that showed nothing, so it may be guessing the second fact or order
+    /// numbers. The bot says `lookup_locked` and offers a person.
+    Locked,
 }
+
+/// Lookups that show nothing (`Conversation::failed_lookups`) after which a
+/// conversation looks up no more private answers. Three lets a visitor
+/// mistype an email twice; a guesser gets three tries per conversation,
+/// and new conversations are limited per address by the server's rate
+/// limits (README, "Actions").
+pub const MAX_FAILED_LOOKUPS: u32 = 3;
 
 impl Gate {
     /// The proof `action::respond` must see in the reply.
     fn proof(&self) -> Proof<'_> {
         match self {
-            Gate::Open | Gate::SignIn => Proof::None,
+            Gate::Open | Gate::SignIn | Gate::Locked => Proof::None,
             Gate::NeedFact(_) => Proof::Fact,
             Gate::Owner(id) => Proof::Owner(id),
         }
@@ -171,8 +182,14 @@ impl Gate {
 ///   with the reply;
 /// - an action with `verified_field` and no `second_fact` is not called
 ///   for a visitor who is not verified (`SignIn`);
-/// - an action with neither is called as it is.
+/// - an action with neither is called as it is;
+/// - after `MAX_FAILED_LOOKUPS` lookups that showed nothing, an action
+///   with either is not called again in this conversation (`Locked`).
 pub fn may_call(conv: &Conversation, call: &Call) -> Gate {
+    let private = call.second_fact.is_some() || call.verified_field.is_some();
+    if private && conv.failed_lookups >= MAX_FAILED_LOOKUPS {
+        return Gate::Locked;
+    }
     if let (Some(v), Some(_)) = (verified_visitor(conv), &call.verified_field) {
         return Gate::Owner(v.id.to_string());
     }
@@ -219,7 +236,7 @@ pub fn planned_call(
                 missing,
                 gate,
             } = fill_slots(conv, i, text, &found, true);
-            if missing.is_none() && gate != Some(Gate::SignIn) {
+            if missing.is_none() && !matches!(gate, Some(Gate::SignIn | Gate::Locked)) {
                 return Some(Plan {
                     intent,
                     call: Arc::clone(call),
@@ -615,6 +632,20 @@ fn answer(
         }];
     }
     if let (Some(call), Some(gate)) = (&intent.call, gate) {
+        if gate == Gate::Locked {
+            let mut turn = turn;
+            turn.action = Some(crate::action::ActionRecord {
+                name: call.name.clone(),
+                outcome: "locked".into(),
+                status: None,
+                latency_ms: 0,
+            });
+            return vec![Event::HandoffOffered {
+                reason: HandoffReason::Asked,
+                text: texts.lookup_locked.clone(),
+                decision: Some(Box::new(turn)),
+            }];
+        }
         if gate == Gate::SignIn {
             let mut turn = turn;
             turn.action = Some(crate::action::ActionRecord {

@@ -81,6 +81,11 @@ pub struct Conversation {
     /// the same question again right after is a sign the answer did not
     /// help (`decide_turn`).
     pub last_answer: Option<String>,
+    /// Lookups of a private answer that showed nothing (a wrong second
+    /// fact, an unknown order, another customer's order), over the whole
+    /// conversation: a close and reopen does not reset it, nor does a
+    /// lookup that succeeded (`machine::MAX_FAILED_LOOKUPS`).
+    pub failed_lookups: u32,
 }
 
 impl Conversation {
@@ -107,7 +112,19 @@ impl Conversation {
                     self.reopen();
                 }
             }
-            Event::BotReply { intent, slots, .. } => {
+            Event::BotReply {
+                intent,
+                slots,
+                decision,
+                ..
+            } => {
+                let outcome = decision
+                    .as_ref()
+                    .and_then(|d| d.action.as_ref())
+                    .map(|a| a.outcome.as_str());
+                if matches!(outcome, Some("fact_mismatch" | "not_found" | "not_owner")) {
+                    self.failed_lookups += 1;
+                }
                 self.bot_replies.push(r.seq);
                 self.replies += 1;
                 self.fallbacks = 0;

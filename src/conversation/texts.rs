@@ -147,6 +147,13 @@ texts! {
         en: "Sorry that didn't help. Shall I get a person?",
         de: "Schade, dass das nicht geholfen hat. Soll ich Sie mit einer Person aus unserem Team verbinden?",
     }
+    /// After three lookups of a private answer (an order) that showed
+    /// nothing, the bot looks up no more in this conversation and offers a
+    /// person (with the `offer_yes` / `offer_no` quick replies).
+    lookup_locked [] {
+        en: "I can't look up more orders in this chat. Shall I get a person to help you?",
+        de: "In diesem Chat kann ich keine weiteren Bestellungen nachsehen. Soll ich Sie mit einer Person aus unserem Team verbinden?",
+    }
     /// The quick reply and widget button that asks for a person.
     talk_to_person [] {
         en: "Talk to a person",

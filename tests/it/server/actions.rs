@@ -304,6 +304,65 @@ async fn the_order_action_asks_for_the_second_fact_then_answers_with_the_backend
     }
 }
 
+/// Guessing the second fact: after three lookups that found nothing to
+/// show (a wrong fact or an unknown order) the conversation looks up no
+/// more orders, even with the right fact: the bot says so and offers a
+/// person, and the backend is not called again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_failed_lookups_stop_the_lookups_and_offer_a_person() {
+    let shop = shop("handoff").await;
+    let srv = &shop.srv;
+    let agent = srv.new_agent("alex").await;
+    let v = srv.new_visitor("Mallory").await;
+    for (n, guess) in ["bob@example.com", "eve@example.com", "carl@example.com"]
+        .iter()
+        .enumerate()
+    {
+        let r = srv
+            .say(&v, "where is my order 123456", &format!("q{n}"))
+            .await;
+        assert!(
+            of_type(&events(&r), "slot_prompt").is_some(),
+            "try {n}: {}",
+            r.text
+        );
+        let r = srv.say(&v, guess, &format!("a{n}")).await;
+        let reply = of_type(&events(&r), "bot_reply")
+            .cloned()
+            .unwrap_or_else(|| panic!("{}", r.text));
+        assert!(
+            reply["text"]
+                .as_str()
+                .unwrap()
+                .contains("couldn't find an order"),
+            "{}",
+            r.text
+        );
+    }
+    assert_eq!(shop.seen.lock().unwrap().len(), 3);
+
+    // The fourth try, with the right email: no call, no order, an offer.
+    let r = srv.say(&v, "where is my order 123456", "q3").await;
+    let evs = events(&r);
+    assert!(
+        of_type(&evs, "slot_prompt").is_none(),
+        "no fact is asked for: {}",
+        r.text
+    );
+    let offer = of_type(&evs, "handoff_offered").unwrap_or_else(|| panic!("{}", r.text));
+    let text = offer["text"].as_str().unwrap();
+    assert!(text.contains("can't look up"), "{text}");
+    let r = srv.say(&v, "ann@example.com", "a3").await;
+    assert!(!r.text.contains("shipped"), "{}", r.text);
+    assert_eq!(
+        shop.seen.lock().unwrap().len(),
+        3,
+        "nothing called after the third miss"
+    );
+    let d = decision(srv, &agent, &v, "handoff_offered").await;
+    assert_eq!(d["action"]["outcome"], "locked", "{d}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_failures_hand_off_with_the_reason_and_secrets_stay_out_of_everything() {
     let shop = shop("handoff").await;
