@@ -226,7 +226,10 @@ mod classes {
         // (first message, the same question again)
         const RESTATED: &[(&str, &str)] = &[
             ("how much is shipping", "how much is shipping again?"),
-            ("which payment methods do you take", "Which payment methods do you take??"),
+            (
+                "which payment methods do you take",
+                "Which payment methods do you take??",
+            ),
             ("can I pay with paypal", "can i pay with paypal or not"),
             ("how do I reset my password", "how do I reset my pasword"),
             (
@@ -322,7 +325,10 @@ mod classes {
             assert!(
                 events.iter().any(|e| matches!(
                     e,
-                    Event::BotReply { intent: Some(_), .. } | Event::SlotPrompt { .. }
+                    Event::BotReply {
+                        intent: Some(_),
+                        ..
+                    } | Event::SlotPrompt { .. }
                 )),
                 "{then:?} after {first:?} is answered: {events:#?}"
             );
