@@ -18,11 +18,17 @@
 //!   trained on sentences has little to go on with one word, and an answer
 //!   to the wrong question costs more than a tap. One that falls back
 //!   (the out-of-scope class wins, or nothing scores) still falls back;
-//! - (not yet: the same question again right after the bot answered it
-//!   should offer a person; a first rule, "the same intent again with no
-//!   new slot", also caught follow-ups such as "How much is shipping?" then
-//!   "How much is shipping to Canada?", so it was taken out; its table test
-//!   in tests/it/classify.rs is ignored until a rule tells the two apart.)
+//! - the same question again right after the bot answered it (`restated`)
+//!   gets "Sorry that didn't help. Shall I get a person?" (the "not
+//!   helpful" button's words) instead of the same answer: an offer, never a
+//!   handoff the visitor did not ask for; accepting counts as the visitor
+//!   asking. A restatement is the same intent with no new slot value that
+//!   either adds no word to what the answer replied to (fillers aside, a
+//!   typo of an earlier word counts as that word) or says it with
+//!   impatience ("again", "already asked", "it's been ages"). A follow-up
+//!   that adds a word ("How much is shipping?" then "… to Canada?") is
+//!   answered: word for word, a paraphrase looks like a follow-up, and an
+//!   answer costs the visitor less than a wrong offer.
 
 use std::path::Path;
 
@@ -460,7 +466,20 @@ pub fn decide_turn(
     let turn = Turn::from_ranking(ranking, decision.turn_kind(), reason);
     let turn = shaped(turn, &decision, thresholds);
     match decision {
-        Decision::Answer { intent } => vec![(Move::Answer { intent, found }, turn)],
+        Decision::Answer { intent } => {
+            if restated(conv, &intent, &found, &norm) {
+                // A repeat is a hint, not a request: an offer, never a
+                // handoff the visitor did not ask for.
+                let mut turn = turn.as_kind(TurnKind::Offer);
+                turn.intent = None;
+                turn.reason = Reason::RepeatedQuestion;
+                let offer = Move::Offer {
+                    reason: HandoffReason::Asked,
+                };
+                return vec![(offer, turn)];
+            }
+            vec![(Move::Answer { intent, found }, turn)]
+        }
         Decision::Clarify { options } => vec![(Move::Clarify { options }, turn)],
         Decision::Fallback => {
             let mut moves = vec![(Move::Fallback, turn.clone())];
@@ -477,6 +496,117 @@ pub fn decide_turn(
             moves
         }
         Decision::Handoff { reason, intent } => vec![(Move::Handoff { reason, intent }, turn)],
+    }
+}
+
+/// Whether answering `intent` with the message `norm` (normalised) would
+/// repeat the bot's latest reply: the same intent, not small talk, no offer
+/// of a person waiting (who ignores the offer and asks again is answered),
+/// a reply that answered (not a lookup that found nothing: that is retried),
+/// no new slot value, and either impatience or no word the messages that
+/// answer replied to lacked.
+fn restated(conv: &Conversation, intent: &str, found: &[(String, String)], norm: &str) -> bool {
+    conv.last_answer.as_deref() == Some(intent)
+        && !conv.answered.is_empty()
+        && !SMALL_TALK.contains(&intent)
+        && !matches!(conv.pending, Pending::HandoffOffer { .. })
+        && found
+            .iter()
+            .all(|(name, value)| conv.slots.get(&(intent.to_string(), name.clone())) == Some(value))
+        && (impatient(norm) || adds_nothing(norm, &conv.answered))
+}
+
+/// Phrases (normalised, whole words) that say a question was asked before
+/// and is still open. Each one alone: "still" is not ("can I still return
+/// it after 30 days" asks something new).
+const IMPATIENT: &[&str] = &[
+    "again",
+    "already asked",
+    "asked already",
+    "asked before",
+    "already told",
+    "i asked",
+    "i already said",
+    "how many times",
+    "been ages",
+    "been forever",
+    "for ages",
+    "still havent",
+    "still hasnt",
+    "still dont",
+    "still didnt",
+    "still no",
+    "still not",
+    "still nothing",
+    "same answer",
+    "not what i asked",
+    "that doesnt help",
+    "that didnt help",
+    "nochmal",
+    "noch einmal",
+    "schon gefragt",
+    "immer noch",
+];
+
+/// Words that carry no question of their own: a restatement may add them.
+const FILLER: &[&str] = &[
+    "a", "an", "the", "and", "or", "but", "so", "then", "well", "now", "please", "pls", "ok",
+    "okay", "hey", "hi", "hello", "um", "uh", "just", "really", "actually", "i", "me", "my", "you",
+    "your", "we", "us", "our", "it", "its", "is", "are", "was", "be", "do", "does", "did", "can",
+    "could", "will", "would", "what", "how", "when", "where", "which", "who", "why", "not", "no",
+    "yes", "to", "of", "for", "on", "in", "at", "with", "about", "this", "that", "there", "here",
+    "tell", "know", "want", "need", "like", "thanks", "thank",
+];
+
+fn impatient(norm: &str) -> bool {
+    let padded = format!(" {norm} ");
+    IMPATIENT
+        .iter()
+        .any(|cue| padded.contains(&format!(" {cue} ")))
+}
+
+/// Whether every word of `norm` but fillers is a word of `earlier` or one
+/// typo from one.
+fn adds_nothing(norm: &str, earlier: &[String]) -> bool {
+    if earlier.is_empty() {
+        return false;
+    }
+    let known: Vec<&str> = earlier.iter().flat_map(|m| m.split(' ')).collect();
+    norm.split(' ')
+        .filter(|w| !w.is_empty() && !FILLER.contains(w))
+        .all(|w| known.iter().any(|k| *k == w || one_typo(k, w)))
+}
+
+/// One letter left out or added (the shorter word of 4 letters or more), or
+/// one changed or two neighbours swapped (5 letters or more); digits never
+/// (another order number is another order).
+fn one_typo(a: &str, b: &str) -> bool {
+    if a.bytes().any(|c| c.is_ascii_digit()) || b.bytes().any(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let (short, long) = if a.len() <= b.len() {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    let prefix = short
+        .iter()
+        .zip(long.iter())
+        .take_while(|(x, y)| x == y)
+        .count();
+    match long.len() - short.len() {
+        1 if short.len() >= 4 => short[prefix..] == long[prefix + 1..],
+        0 if prefix == short.len() => true,
+        0 if short.len() >= 5 => {
+            let changed = short[prefix + 1..] == long[prefix + 1..];
+            let swapped = prefix + 1 < short.len()
+                && short[prefix] == long[prefix + 1]
+                && short[prefix + 1] == long[prefix]
+                && short[prefix + 2..] == long[prefix + 2..];
+            changed || swapped
+        }
+        _ => false,
     }
 }
 
@@ -659,6 +789,41 @@ pub fn passing_tests(classifier: Classifier) -> Result<Classifier, LoadErrors> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_typo_of_an_earlier_word_is_that_word() {
+        use super::one_typo;
+        for (a, b, want) in [
+            ("password", "pasword", true),
+            ("password", "passwrod", true),
+            ("policy", "polcy", true),
+            ("take", "takes", true),
+            ("cost", "costs", true),
+            ("refund", "refund", true),
+            ("ship", "shop", false),
+            ("mars", "maps", false),
+            ("order", "ordered", false),
+            ("123456", "123457", false),
+            ("canada", "", false),
+        ] {
+            assert_eq!(one_typo(a, b), want, "{a:?} {b:?}");
+            assert_eq!(one_typo(b, a), want, "{b:?} {a:?}");
+        }
+    }
+
+    #[test]
+    fn restatements_add_no_word_or_are_impatient() {
+        use super::{adds_nothing, impatient};
+        let earlier = ["how much is shipping".to_string()];
+        assert!(adds_nothing("so how much is shipping then", &earlier));
+        assert!(adds_nothing("how much is shiping", &earlier));
+        assert!(!adds_nothing("how much is shipping to canada", &earlier));
+        assert!(!adds_nothing("how much is shipping", &[]));
+        assert!(impatient("how much is shipping again"));
+        assert!(impatient("its been ages"));
+        assert!(!impatient("can i still return it after 30 days"));
+        assert!(!impatient("against the rules"));
+    }
+
     use std::path::PathBuf;
 
     use super::*;

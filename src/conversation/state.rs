@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::util::normalize::normalize;
+
 use super::decide::HandoffReason;
 use super::event::{Event, Record, Visitor};
 
@@ -86,6 +88,15 @@ pub struct Conversation {
     /// conversation: a close and reopen does not reset it, nor does a
     /// lookup that succeeded (`machine::MAX_FAILED_LOOKUPS`).
     pub failed_lookups: u32,
+    /// The visitor's messages (normalised) since the bot's latest reply:
+    /// what the next answer replies to.
+    pub asking: Vec<String>,
+    /// The visitor's messages (normalised) that the latest answer replied
+    /// to (a question and, say, the order number asked for after it):
+    /// a message that adds no word to these restates the question
+    /// (`decide_turn`). Empty when that reply was a lookup that found
+    /// nothing or failed: asking again is a retry.
+    pub answered: Vec<String>,
 }
 
 impl Conversation {
@@ -104,8 +115,9 @@ impl Conversation {
         self.last_at_ms = r.at_ms;
         match &r.event {
             Event::Started { visitor } => self.visitor = visitor.clone(),
-            Event::VisitorMessage { client_id, .. } => {
+            Event::VisitorMessage { text, client_id } => {
                 self.client_ids.push(client_id.clone());
+                self.asking.push(normalize(text));
                 if self.phase == Phase::Closed {
                     // A new message after a close starts again with the bot.
                     self.phase = Phase::Bot;
@@ -130,6 +142,13 @@ impl Conversation {
                 self.fallbacks = 0;
                 self.pending = Pending::Nothing;
                 self.last_answer = intent.clone();
+                self.answered = std::mem::take(&mut self.asking);
+                // A lookup that found nothing (or failed) did not answer:
+                // asking again retries it, it does not restate it.
+                let looked_up = decision.as_ref().and_then(|d| d.action.as_ref());
+                if looked_up.is_some_and(|a| a.outcome != "ok") {
+                    self.answered.clear();
+                }
                 if let Some(i) = intent {
                     self.intents_seen.push(i.clone());
                     self.remember(i, slots);

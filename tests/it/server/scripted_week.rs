@@ -287,8 +287,18 @@ fn agent_takes(
 }
 
 /// A visitor message the bot answers, maybe with feedback on the answer.
+/// Never the message the bot answered last (`plan`'s latest): the same
+/// words again right after the answer is a sign it did not help, and the
+/// bot offers a person instead (README, "Policy").
 fn ask_in_scope(rng: &mut Rng, plan: &mut Vec<(i64, Act)>, t: &mut i64) {
-    let (text, intent) = *rng.pick(IN_SCOPE);
+    let last = plan.iter().rev().find_map(|(_, a)| match a {
+        Act::Say(text, Expect::Answer(_)) => Some(text.clone()),
+        _ => None,
+    });
+    let (mut text, mut intent) = *rng.pick(IN_SCOPE);
+    while last.as_deref() == Some(text) {
+        (text, intent) = *rng.pick(IN_SCOPE);
+    }
     plan.push((*t, Act::Say(text.into(), Expect::Answer(intent))));
     *t += *rng.pick(&[10, 25, 60]) * SEC;
     if rng.chance(45) {
