@@ -138,11 +138,26 @@ pub const VAGUE_CONFIDENT: f32 = 0.8;
 /// How many topics the menu for a vague message offers.
 pub const MENU_SIZE: usize = 4;
 
-/// The main topics of a set, for the menu a vague message gets: the
-/// intents that answer (not small talk, not handoffs, not endings) with
-/// the most examples, ties by id. The examples an admin wrote are where the
-/// shop's questions are; a set needs no extra setting for it.
+/// The main topics of a set, for the menu a vague message gets. The admin
+/// chooses them with `menu = 1`, `menu = 2`, … in intent files (places
+/// first, ties by id, at most `MENU_SIZE`). A set that names none gets
+/// the intents that answer (not small talk, not handoffs, not endings)
+/// with the most examples, ties by id: the examples an admin wrote are
+/// where the shop's questions are.
 pub fn menu(intents: &IntentSet) -> Vec<String> {
+    let mut chosen: Vec<&intents::Intent> = intents
+        .intents
+        .iter()
+        .filter(|i| i.menu.is_some())
+        .collect();
+    if !chosen.is_empty() {
+        chosen.sort_by(|a, b| a.menu.cmp(&b.menu).then_with(|| a.id.cmp(&b.id)));
+        return chosen
+            .into_iter()
+            .take(MENU_SIZE)
+            .map(|i| i.id.clone())
+            .collect();
+    }
     let mut topics: Vec<&intents::Intent> = intents
         .intents
         .iter()
@@ -846,6 +861,7 @@ mod tests {
             tests: vec![],
             threshold: None,
             call: None,
+            menu: None,
         }
     }
 

@@ -109,6 +109,9 @@ pub struct Intent {
     /// The backend call that makes the answer (`[call]`), if any; the
     /// `answer` is then what the bot says while actions are off.
     pub call: Option<std::sync::Arc<crate::action::Call>>,
+    /// Its place in the menu of main topics (1 = first), if the admin
+    /// gave one (`menu = 1`).
+    pub menu: Option<u8>,
 }
 
 /// Thresholds of the decision policy, measured or default.
@@ -426,6 +429,7 @@ const INTENT_FIELDS: &[&str] = &[
     "tests",
     "threshold",
     "call",
+    "menu",
 ];
 
 /// Reports each unknown top-level field of an intent file and returns the
@@ -774,6 +778,29 @@ fn compile_intent(
         }
     };
 
+    let menu = raw.menu.as_ref().and_then(|m| {
+        let v = *m.get_ref();
+        if !(1..=99).contains(&v) {
+            errors.push(err(path, source, m.span(), ErrorKind::BadMenuPlace(v)));
+            return None;
+        }
+        if action != Action::Answer {
+            let name = raw
+                .action
+                .as_ref()
+                .map(|a| a.get_ref().clone())
+                .unwrap_or_default();
+            errors.push(err(
+                path,
+                source,
+                m.span(),
+                ErrorKind::MenuNotAnAnswer(name),
+            ));
+            return None;
+        }
+        Some(v as u8)
+    });
+
     let quick_replies = raw
         .quick_replies
         .iter()
@@ -828,6 +855,7 @@ fn compile_intent(
         tests,
         threshold,
         call,
+        menu,
     })
 }
 

@@ -76,6 +76,10 @@ pub enum ErrorKind {
     BadAction(String),
     #[error("threshold {0} is outside (0, 1]")]
     BadThreshold(f64),
+    #[error("menu {0} is not a place in the menu: use 1 (first) to 99")]
+    BadMenuPlace(i64),
+    #[error("`menu` is for intents that answer; this one's action is `{0}`")]
+    MenuNotAnAnswer(String),
     #[error(
         "invalid slot name `{0}`: use lowercase letters, digits and `_`, starting with a letter (not `name`: that is the visitor's)"
     )]

@@ -38,6 +38,9 @@ pub struct RawIntent {
     pub threshold: Option<Spanned<f64>>,
     /// An HTTP action whose reply makes the answer (`crate::action`).
     pub call: Option<Spanned<crate::action::RawCall>>,
+    /// This intent's place (1 = first) in the menu of main topics a short,
+    /// vague message gets (`conversation::decide::menu`).
+    pub menu: Option<Spanned<i64>>,
 }
 
 /// `answer = "…"` or `answer = ["…", "…"]`.

@@ -177,6 +177,55 @@ mod classes {
         }
     }
 
+    /// The admin chooses the menu: `menu = 1`, `menu = 2` … in intent
+    /// files put those intents on it, in that order, whatever their
+    /// example counts; without any, the default set's own choice stands.
+    #[test]
+    fn the_admin_chooses_the_menus_topics_and_their_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for e in std::fs::read_dir(default_intents()).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                let mut text = std::fs::read_to_string(&p).unwrap();
+                let stem = p.file_stem().unwrap().to_str().unwrap();
+                let place = match stem {
+                    "opening_hours" => Some(1),
+                    "size_guide" => Some(2),
+                    "payment_methods" => Some(3),
+                    _ => None,
+                };
+                if let Some(n) = place {
+                    // At the top: below, it could land inside a table.
+                    text = format!("menu = {n}\n{text}");
+                }
+                std::fs::write(dir.path().join(p.file_name().unwrap()), text).unwrap();
+            }
+        }
+        let chosen = Classifier::load(dir.path()).expect("loads with menu places");
+        let o = chosen.decide("support");
+        assert_eq!(
+            o.decision,
+            Decision::Clarify {
+                options: vec![
+                    "opening_hours".into(),
+                    "size_guide".into(),
+                    "payment_methods".into()
+                ]
+            },
+            "{}",
+            o.why()
+        );
+        let o = shop().decide("support");
+        match &o.decision {
+            Decision::Clarify { options } => assert_ne!(
+                options.first().map(String::as_str),
+                Some("opening_hours"),
+                "{options:?}"
+            ),
+            d => panic!("{d:?}: {}", o.why()),
+        }
+    }
+
     /// Class 2: a clear question with typos in several words is answered:
     /// a near-miss of a known word counts as known (`lexical.rs` pins the
     /// mechanism). Known misses, written with these and still failing:

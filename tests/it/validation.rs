@@ -328,3 +328,30 @@ fn named_groups_and_escapes_are_not_literals() {
         panic!("{e}");
     }
 }
+
+/// `menu = N` (issue 19, item 4: the admin chooses the menu's topics):
+/// a place outside 1-99, or on an intent that does not answer, is an error
+/// at the value.
+#[test]
+fn a_bad_menu_place_is_reported_at_its_value() {
+    assert_one(
+        &[(
+            "x.toml",
+            "description = \"d\"\nexamples = [\"hi\"]\nanswer = \"a\"\nmenu = 0\n",
+        )],
+        "x.toml",
+        4,
+        8,
+        "menu 0 is not a place in the menu",
+    );
+    assert_one(
+        &[(
+            "x.toml",
+            "description = \"d\"\nexamples = [\"hi\"]\nanswer = \"a\"\naction = \"handoff\"\nmenu = 1\n",
+        )],
+        "x.toml",
+        5,
+        8,
+        "`menu` is for intents that answer; this one's action is `handoff`",
+    );
+}
