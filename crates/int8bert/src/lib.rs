@@ -23,12 +23,12 @@
 //! Three kernels compute the integer products, with the same integers
 //! (integer sums do not depend on their order; unit tests compare them on
 //! random matrices): `vnni` (AVX512-VNNI `vpdpbusd`, 64 byte products an
-//! instruction), `avx2` (for the many CPUs without VNNI: weights widened to
-//! i16 as they are loaded, `vpmaddwd` against four activations widened
-//! once per row; `vpmaddubsw` is not used because two of its u8 × i8
-//! products, 255 × 127 each, add up past i16 and saturate) and `portable`
-//! (plain Rust). `Kernel::best` picks the fastest this CPU has;
-//! `Bert::load_with` takes one to force.
+//! instruction), `avx2` (for the many CPUs without VNNI: `vpmaddubsw`, 32
+//! byte products an instruction, summed in i32 by `vpmaddwd`; it adds two
+//! u8 × i8 products in i16, which saturates when |w0| + |w1| > 128, so the
+//! few weights of such pairs, about 2% of them, are packed apart and added
+//! after the dense products) and `portable` (plain Rust). `Kernel::best`
+//! picks the fastest this CPU has; `Bert::load_with` takes one to force.
 //!
 //! A crate of its own so that it is compiled optimized even in the dev
 //! profile (frontdesk's Cargo.toml): unoptimized, a sentence takes a
@@ -146,13 +146,24 @@ struct Norm {
 }
 
 /// An int8 weight matrix, `n` outputs by `k` inputs, packed for the dot
-/// product kernel: blocks of 16 outputs, within them groups of 4 inputs,
-/// so one 64-byte load holds 4 inputs of 16 outputs (what `vpdpbusd`
-/// multiplies against one broadcast group of 4 activation bytes).
+/// product kernel: blocks of 16 outputs (8 for `avx2`), within them groups
+/// of 4 inputs, so one 64-byte load holds 4 inputs of 16 outputs (what
+/// `vpdpbusd` multiplies against one broadcast group of 4 activation
+/// bytes; for `avx2` one 32-byte load, 4 inputs of 8 outputs).
 struct Linear {
     n: usize,
     k: usize,
+    /// Outputs per block of `packed`: 16, or 8 for the `avx2` kernel.
+    block: usize,
     packed: Vec<i8>,
+    /// The `avx2` kernel's sparse part (empty for the others): weights
+    /// taken out of `packed` so that no two neighbours there, which
+    /// `vpmaddubsw` adds in i16, have |w0| + |w1| above 128 (255 × 128 =
+    /// 32,640 fits in i16, 255 × 129 does not); they are added back after
+    /// the dense products. Sorted by output, then input.
+    fixes: Vec<Fix>,
+    /// Where each output's fixes start in `fixes` (n + 1 entries).
+    fix_start: Vec<u32>,
     /// Per output: the weight scale, and the sum of its int8 weights (to
     /// take the activations' zero point back out).
     scale: Vec<f32>,
@@ -272,11 +283,11 @@ impl Bert {
                 qkv_b.extend(t.take(&format!("{p}.attention.self.{part}.bias"), &[h])?);
             }
             layers.push(Layer {
-                qkv: Linear::new(&qkv_w, qkv_b, 3 * h, h),
-                attn_out: t.linear(&format!("{p}.attention.output.dense"), h, h)?,
+                qkv: Linear::new(&qkv_w, qkv_b, 3 * h, h, kernel),
+                attn_out: t.linear(&format!("{p}.attention.output.dense"), h, h, kernel)?,
                 attn_norm: t.norm(&format!("{p}.attention.output.LayerNorm"), h)?,
-                up: t.linear(&format!("{p}.intermediate.dense"), shape.ff, h)?,
-                down: t.linear(&format!("{p}.output.dense"), h, shape.ff)?,
+                up: t.linear(&format!("{p}.intermediate.dense"), shape.ff, h, kernel)?,
+                down: t.linear(&format!("{p}.output.dense"), h, shape.ff, kernel)?,
                 out_norm: t.norm(&format!("{p}.output.LayerNorm"), h)?,
             });
         }
@@ -394,8 +405,6 @@ impl Bert {
 #[derive(Default)]
 struct Scratch {
     quantized: Vec<u8>,
-    /// The `avx2` kernel's activations: each 4 bytes widened to 4 i16.
-    wide: Vec<u64>,
     row_scale: Vec<f32>,
     row_zero: Vec<i32>,
     acc: Vec<i32>,
@@ -404,8 +413,30 @@ struct Scratch {
     keys: Vec<f32>,
 }
 
+/// One weight of a `Linear`'s sparse part: `acc[output] += x[input] × weight`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fix {
+    input: u32,
+    output: u32,
+    weight: i32,
+}
+
+/// Splits a weight pair that `vpmaddubsw` adds in i16 so that |w0| + |w1|
+/// <= 128 (exact against activations up to 255): the smaller weight in
+/// magnitude moves out whole (the larger, at most 127, stays). Returns
+/// the pair to pack and the weights taken out, by position (0 or 1).
+fn split_pair(w0: i8, w1: i8) -> ([i8; 2], Option<(usize, i8)>) {
+    if (w0 as i32).abs() + (w1 as i32).abs() <= 128 {
+        ([w0, w1], None)
+    } else if (w0 as i32).abs() >= (w1 as i32).abs() {
+        ([w0, 0], Some((1, w1)))
+    } else {
+        ([0, w1], Some((0, w0)))
+    }
+}
+
 impl Linear {
-    fn new(w: &[f32], bias: Vec<f32>, n: usize, k: usize) -> Linear {
+    fn new(w: &[f32], bias: Vec<f32>, n: usize, k: usize, kernel: Kernel) -> Linear {
         // What the kernels' pointer arithmetic relies on (the config checks
         // at load make it so; a panic here is caught as a broken model).
         assert!(n.is_multiple_of(64) && k.is_multiple_of(4) && w.len() == n * k && bias.len() == n);
@@ -423,14 +454,39 @@ impl Linear {
                 sum[o] += qv as i32;
             }
         }
+        let mut fixes = Vec::new();
+        if kernel == Kernel::Avx2 {
+            for o in 0..n {
+                for j in (0..k).step_by(2) {
+                    let (pair, out) = split_pair(q[o * k + j], q[o * k + j + 1]);
+                    q[o * k + j..o * k + j + 2].copy_from_slice(&pair);
+                    if let Some((at, weight)) = out {
+                        fixes.push(Fix {
+                            input: (j + at) as u32,
+                            output: o as u32,
+                            weight: weight as i32,
+                        });
+                    }
+                }
+            }
+            fixes.sort_by_key(|f| (f.output, f.input));
+        }
+        let mut fix_start = vec![0u32; n + 1];
+        for f in &fixes {
+            fix_start[f.output as usize + 1] += 1;
+        }
+        for o in 0..n {
+            fix_start[o + 1] += fix_start[o];
+        }
+        let block = if kernel == Kernel::Avx2 { 8 } else { 16 };
         let mut packed = vec![0i8; n * k];
         let groups = k / 4;
-        for block in 0..n / 16 {
+        for b in 0..n / block {
             for g in 0..groups {
-                for c in 0..16 {
+                for c in 0..block {
                     for j in 0..4 {
-                        packed[((block * groups + g) * 16 + c) * 4 + j] =
-                            q[(block * 16 + c) * k + g * 4 + j];
+                        packed[((b * groups + g) * block + c) * 4 + j] =
+                            q[(b * block + c) * k + g * 4 + j];
                     }
                 }
             }
@@ -438,7 +494,10 @@ impl Linear {
         Linear {
             n,
             k,
+            block,
             packed,
+            fixes,
+            fix_start,
             scale,
             sum,
             bias,
@@ -471,10 +530,7 @@ impl Linear {
             // SAFETY: a `Bert` keeps a kernel only where `supported()` said
             // this CPU has its features (the tests check it too).
             Kernel::Vnni => unsafe { dot_vnni(&s.quantized, t, self, &mut s.acc) },
-            Kernel::Avx2 => {
-                widen(&s.quantized, &mut s.wide);
-                unsafe { dot_avx2(&s.wide, t, self, &mut s.acc) }
-            }
+            Kernel::Avx2 => unsafe { dot_avx2(&s.quantized, t, self, &mut s.acc) },
             Kernel::Portable => dot_portable(&s.quantized, t, self, &mut s.acc),
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -498,6 +554,8 @@ impl Linear {
 /// The integer products, one output at a time: the reference the VNNI
 /// kernel must equal, and the path on CPUs without it.
 fn dot_portable(x: &[u8], t: usize, w: &Linear, acc: &mut [i32]) {
+    // Only ever called with the 16-output packing (tests included).
+    assert_eq!(w.block, 16);
     let groups = w.k / 4;
     for r in 0..t {
         let xr = &x[r * w.k..(r + 1) * w.k];
@@ -523,7 +581,9 @@ fn dot_portable(x: &[u8], t: usize, w: &Linear, acc: &mut [i32]) {
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn dot_vnni(x: &[u8], t: usize, w: &Linear, acc: &mut [i32]) {
     // The bounds every pointer below stays within (with `Linear::new`'s).
-    assert!(x.len() >= t * w.k && acc.len() >= t * w.n && w.packed.len() == w.n * w.k);
+    assert!(
+        x.len() >= t * w.k && acc.len() >= t * w.n && w.packed.len() == w.n * w.k && w.block == 16
+    );
     let mut r = 0;
     while r < t {
         match t - r {
@@ -579,74 +639,115 @@ unsafe fn dot_vnni_rows<const R: usize>(x: &[u8], r0: usize, w: &Linear, acc: &m
     }
 }
 
-/// Activation bytes, 4 at a time, widened to 4 little-endian i16 in a u64:
-/// what `dot_avx2` broadcasts against a weight group.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn widen(x: &[u8], wide: &mut Vec<u64>) {
-    wide.clear();
-    wide.extend(
-        x.chunks_exact(4)
-            .map(|q| q[0] as u64 | (q[1] as u64) << 16 | (q[2] as u64) << 32 | (q[3] as u64) << 48),
-    );
-}
-
-/// The integer products with AVX2: per group of 4 inputs, 16 bytes of
-/// weights (4 outputs × 4 inputs) widened to i16 (`vpmovsxbw`), then
-/// `vpmaddwd` against the row's 4 activations, broadcast: 8 i32 lanes, two
-/// per output, each x0·w0 + x1·w1 (at most 2 × 255 × 127, exact in i32),
-/// summed over the groups and added pairwise at the end. Up to 3 token
-/// rows at a time share each widened weight load (12 accumulators).
+/// The integer products with AVX2: per group of 4 inputs, 32 bytes of
+/// weights (8 outputs × 4 inputs) against the row's 4 activation bytes,
+/// broadcast: `vpmaddubsw` gives x0·w0 + x1·w1 and x2·w2 + x3·w3 in i16
+/// (exact: `Linear::new` moved the pairs that could saturate into its
+/// sparse `fixes`), `vpmaddwd` by 1 adds the two in i32, one lane per
+/// output, so the sums need no reduction at the end. Up to 12 token rows
+/// share each weight load (12 accumulators of the 16 registers), so a
+/// message of up to 12 word pieces reads each matrix once.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn dot_avx2(wide: &[u64], t: usize, w: &Linear, acc: &mut [i32]) {
+unsafe fn dot_avx2(x: &[u8], t: usize, w: &Linear, acc: &mut [i32]) {
     // The bounds every pointer below stays within (with `Linear::new`'s).
-    assert!(wide.len() >= t * w.k / 4 && acc.len() >= t * w.n && w.packed.len() == w.n * w.k);
+    assert!(
+        x.len() >= t * w.k && acc.len() >= t * w.n && w.packed.len() == w.n * w.k && w.block == 8
+    );
     let mut r = 0;
     while r < t {
         match t - r {
-            1 => dot_avx2_rows::<1>(wide, r, w, acc),
-            2 => dot_avx2_rows::<2>(wide, r, w, acc),
-            _ => dot_avx2_rows::<3>(wide, r, w, acc),
+            1 => dot_avx2_rows::<1>(x, r, w, acc),
+            2 => dot_avx2_rows::<2>(x, r, w, acc),
+            3 => dot_avx2_rows::<3>(x, r, w, acc),
+            4 => dot_avx2_rows::<4>(x, r, w, acc),
+            5 => dot_avx2_rows::<5>(x, r, w, acc),
+            6 => dot_avx2_rows::<6>(x, r, w, acc),
+            7 => dot_avx2_rows::<7>(x, r, w, acc),
+            8 => dot_avx2_rows::<8>(x, r, w, acc),
+            9 => dot_avx2_rows::<9>(x, r, w, acc),
+            10 => dot_avx2_rows::<10>(x, r, w, acc),
+            11 => dot_avx2_rows::<11>(x, r, w, acc),
+            _ => dot_avx2_rows::<12>(x, r, w, acc),
         }
-        r += 3;
+        r += 12;
+    }
+    add_fixes(x, t, w, acc);
+}
+
+/// Adds the `avx2` kernel's sparse weights (`Linear::fixes`) to `acc`:
+/// 8 token rows at a time, the activations transposed so that one fix
+/// multiplies its input in 8 rows with one instruction, and each output's
+/// few fixes summed in a register before they meet `acc`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn add_fixes(x: &[u8], t: usize, w: &Linear, acc: &mut [i32]) {
+    use std::arch::x86_64::*;
+    let (k, n) = (w.k, w.n);
+    if w.fixes.is_empty() {
+        return;
+    }
+    // Input j of row i at [j * 8 + i].
+    let mut xt = vec![0u8; k * 8];
+    let mut r0 = 0;
+    while r0 < t {
+        let rows = (t - r0).min(8);
+        if rows < 8 {
+            xt.fill(0);
+        }
+        for i in 0..rows {
+            for (j, v) in x[(r0 + i) * k..(r0 + i + 1) * k].iter().enumerate() {
+                xt[j * 8 + i] = *v;
+            }
+        }
+        for o in 0..n {
+            let fixes = &w.fixes[w.fix_start[o] as usize..w.fix_start[o + 1] as usize];
+            if fixes.is_empty() {
+                continue;
+            }
+            let mut v = _mm256_setzero_si256();
+            for f in fixes {
+                let eight = &xt[f.input as usize * 8..f.input as usize * 8 + 8];
+                let xs = _mm256_cvtepu8_epi32(_mm_loadl_epi64(eight.as_ptr() as *const __m128i));
+                // x × w in `vpmaddwd` (one instruction where `vpmulld`
+                // is two): each lane's high i16 is 0 in both.
+                let wv = _mm256_set1_epi32(f.weight & 0xffff);
+                v = _mm256_add_epi32(v, _mm256_madd_epi16(xs, wv));
+            }
+            let mut lanes = [0i32; 8];
+            _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, v);
+            for (i, lane) in lanes.iter().take(rows).enumerate() {
+                acc[(r0 + i) * n + o] += lane;
+            }
+        }
+        r0 += 8;
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn dot_avx2_rows<const R: usize>(wide: &[u64], r0: usize, w: &Linear, acc: &mut [i32]) {
+unsafe fn dot_avx2_rows<const R: usize>(x: &[u8], r0: usize, w: &Linear, acc: &mut [i32]) {
     use std::arch::x86_64::*;
     let groups = w.k / 4;
-    let n = w.n;
-    let xp = wide.as_ptr().add(r0 * groups);
+    let (k, n) = (w.k, w.n);
+    let xp = x.as_ptr().add(r0 * k);
     let wp = w.packed.as_ptr();
-    for block in 0..n / 16 {
-        let mut sums = [[_mm256_setzero_si256(); 4]; R];
-        let base = wp.add(block * groups * 64);
+    let ones = _mm256_set1_epi16(1);
+    for block in 0..n / 8 {
+        let mut sums = [_mm256_setzero_si256(); R];
+        let base = wp.add(block * groups * 32);
         for g in 0..groups {
-            let mut xs = [_mm256_setzero_si256(); R];
-            for (i, x) in xs.iter_mut().enumerate() {
-                *x = _mm256_set1_epi64x(xp.add(i * groups + g).read() as i64);
-            }
-            for c in 0..4 {
-                let bytes = _mm_loadu_si128(base.add(g * 64 + c * 16) as *const __m128i);
-                let wv = _mm256_cvtepi8_epi16(bytes);
-                for (row, x) in sums.iter_mut().zip(&xs) {
-                    row[c] = _mm256_add_epi32(row[c], _mm256_madd_epi16(*x, wv));
-                }
+            let wv = _mm256_loadu_si256(base.add(g * 32) as *const __m256i);
+            for (i, s) in sums.iter_mut().enumerate() {
+                let four = (xp.add(i * k + g * 4) as *const i32).read_unaligned();
+                let pairs = _mm256_maddubs_epi16(_mm256_set1_epi32(four), wv);
+                *s = _mm256_add_epi32(*s, _mm256_madd_epi16(pairs, ones));
             }
         }
-        for (i, row) in sums.iter().enumerate() {
-            for (c, v) in row.iter().enumerate() {
-                let mut lanes = [0i32; 8];
-                _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, *v);
-                let at = (r0 + i) * n + block * 16 + c * 4;
-                for o in 0..4 {
-                    acc[at + o] = lanes[2 * o] + lanes[2 * o + 1];
-                }
-            }
+        for (i, s) in sums.iter().enumerate() {
+            let at = acc.as_mut_ptr().add((r0 + i) * n + block * 8);
+            _mm256_storeu_si256(at as *mut __m256i, *s);
         }
     }
 }
@@ -967,10 +1068,16 @@ impl Tensors {
         })
     }
 
-    fn linear(&mut self, prefix: &str, n: usize, k: usize) -> Result<Linear, String> {
+    fn linear(
+        &mut self,
+        prefix: &str,
+        n: usize,
+        k: usize,
+        kernel: Kernel,
+    ) -> Result<Linear, String> {
         let w = self.take(&format!("{prefix}.weight"), &[n, k])?;
         let b = self.take(&format!("{prefix}.bias"), &[n])?;
-        Ok(Linear::new(&w, b, n, k))
+        Ok(Linear::new(&w, b, n, k, kernel))
     }
 }
 
@@ -1108,7 +1215,8 @@ mod tests {
         }
     }
 
-    /// The integer products of `kernel`, as `Linear::apply` computes them.
+    /// The integer products of `kernel` (with the weights packed for it),
+    /// as `Linear::apply` computes them.
     fn products(kernel: Kernel, x: &[u8], t: usize, lin: &Linear) -> Vec<i32> {
         let mut acc = vec![0; t * lin.n];
         match kernel {
@@ -1117,22 +1225,41 @@ mod tests {
             #[cfg(target_arch = "x86_64")]
             Kernel::Vnni => unsafe { dot_vnni(x, t, lin, &mut acc) },
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => {
-                let mut wide = Vec::new();
-                widen(x, &mut wide);
-                unsafe { dot_avx2(&wide, t, lin, &mut acc) }
-            }
+            Kernel::Avx2 => unsafe { dot_avx2(x, t, lin, &mut acc) },
             #[cfg(not(target_arch = "x86_64"))]
             _ => unreachable!(),
         }
         acc
     }
 
+    /// Weight pairs around the `avx2` kernel's split: |w0| + |w1| of 128
+    /// (kept whole: 255 × 128 fits in i16), 129 and 254 (split), the
+    /// largest the quantizer makes (it clamps to ±127, so 255 and 256 do
+    /// not occur), in every sign.
+    const EDGE_PAIRS: [(i8, i8); 14] = [
+        (64, 64),
+        (-64, 64),
+        (64, -64),
+        (1, 127),
+        (-127, -1),
+        (65, 64),
+        (-65, -64),
+        (2, 127),
+        (127, -2),
+        (127, 127),
+        (-127, -127),
+        (127, -127),
+        (0, 127),
+        (-127, 0),
+    ];
+
     /// Every kernel this CPU runs gives the portable kernel's integers on
-    /// random matrices of several shapes and 1 to 9 rows (every remainder
-    /// of the 3- and 4-row blocking), and on the extremes: all activations
-    /// 255 against weights of ±127 (where two u8 × i8 products add up past
-    /// i16, which `vpmaddubsw` would saturate), and all 0.
+    /// random matrices of several shapes and 1 to 13 rows (every remainder
+    /// of the 4- and 12-row blocking), and on the extremes: all
+    /// activations 255 against weights of ±127 (where two u8 × i8 products
+    /// add up past i16, which `vpmaddubsw` alone would saturate), weight
+    /// pairs at the `avx2` split's edge against activations of 0 and 255,
+    /// and all 0.
     #[test]
     fn every_kernel_equals_the_portable_one() {
         let kernels: Vec<Kernel> = [Kernel::Vnni, Kernel::Avx2]
@@ -1146,8 +1273,9 @@ mod tests {
         }
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let mut checked = 0;
+        let mut split = 0;
         for (n, k) in [(64, 4), (64, 64), (128, 96), (192, 384), (64, 1536)] {
-            for case in 0..4 {
+            for case in 0..5 {
                 // Integers as f32 with a ±127 in every row: the quantizer
                 // keeps them exactly (scale 1).
                 let w: Vec<f32> = (0..n * k)
@@ -1161,12 +1289,23 @@ mod tests {
                             }
                         }
                         2 => 127.0,
-                        _ => {
+                        3 => {
                             if i % k == 0 {
                                 -127.0
                             } else {
                                 ((rng.next() % 31) as i32 - 15) as f32
                             }
+                        }
+                        _ => {
+                            // Pairs in order and then at random, so every
+                            // pair meets every activation pattern.
+                            let pair = if i / 2 < EDGE_PAIRS.len() {
+                                i / 2
+                            } else {
+                                rng.next() as usize % EDGE_PAIRS.len()
+                            };
+                            let (w0, w1) = EDGE_PAIRS[pair];
+                            (if i % 2 == 0 { w0 } else { w1 }) as f32
                         }
                     })
                     .collect();
@@ -1174,25 +1313,37 @@ mod tests {
                     .chunks_exact(k)
                     .flat_map(|row| {
                         let mut row = row.to_vec();
-                        row[0] = if row[0] < 0.0 { -127.0 } else { 127.0 };
+                        if case != 4 || row.iter().all(|v| v.abs() < 127.0) {
+                            row[0] = if row[0] < 0.0 { -127.0 } else { 127.0 };
+                        }
                         row
                     })
                     .collect();
-                let lin = Linear::new(&w, vec![0.0; n], n, k);
-                assert!(lin.scale.iter().all(|s| *s == 1.0));
-                for t in 1..=9 {
+                let reference = Linear::new(&w, vec![0.0; n], n, k, Kernel::Portable);
+                assert!(reference.scale.iter().all(|s| *s == 1.0));
+                for t in 1..=13 {
                     let x: Vec<u8> = (0..t * k)
                         .map(|_| match case {
+                            _ if t == 13 => 0,
                             1 | 2 => 255,
-                            _ if t == 9 => 0,
+                            4 if t % 2 == 1 => 255,
+                            4 => {
+                                if rng.next().is_multiple_of(2) {
+                                    255
+                                } else {
+                                    0
+                                }
+                            }
                             _ => rng.next() as u8,
                         })
                         .collect();
-                    let want = products(Kernel::Portable, &x, t, &lin);
-                    if case == 2 {
+                    let want = products(Kernel::Portable, &x, t, &reference);
+                    if case == 2 && t < 13 {
                         assert_eq!(want[0], 255 * 127 * k as i32, "the reference itself");
                     }
                     for &kernel in &kernels {
+                        let lin = Linear::new(&w, vec![0.0; n], n, k, kernel);
+                        split += lin.fixes.len();
                         let got = products(kernel, &x, t, &lin);
                         assert_eq!(got, want, "{kernel}: {n}×{k}, case {case}, {t} rows");
                         checked += 1;
@@ -1200,7 +1351,50 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 5 * 4 * 9 * kernels.len());
+        assert_eq!(checked, 5 * 5 * 13 * kernels.len());
+        if kernels.contains(&Kernel::Avx2) {
+            assert!(
+                split > 0,
+                "no pair was split: the sparse part went untested"
+            );
+        }
+    }
+
+    /// The `avx2` packing splits exactly the pairs whose magnitudes add up
+    /// past 128, keeps the rest whole, and loses no weight.
+    #[test]
+    fn avx2_packing_splits_the_pairs_that_could_saturate() {
+        for (w0, w1) in EDGE_PAIRS {
+            let (kept, out) = split_pair(w0, w1);
+            let total = (w0 as i32).abs() + (w1 as i32).abs();
+            assert_eq!(out.is_some(), total > 128, "({w0}, {w1})");
+            assert!((kept[0] as i32).abs() + (kept[1] as i32).abs() <= 128);
+            let mut back = kept;
+            if let Some((at, w)) = out {
+                assert_eq!(back[at], 0);
+                back[at] = w;
+            }
+            assert_eq!(back, [w0, w1]);
+        }
+        // One row of 64 outputs' worth: the edge pairs, then zeros.
+        let (n, k) = (64, 32);
+        let mut w = vec![0f32; n * k];
+        for o in 0..n {
+            for (p, (w0, w1)) in EDGE_PAIRS.iter().enumerate() {
+                w[o * k + 2 * p] = *w0 as f32;
+                w[o * k + 2 * p + 1] = *w1 as f32;
+            }
+        }
+        let lin = Linear::new(&w, vec![0.0; n], n, k, Kernel::Avx2);
+        let over = EDGE_PAIRS
+            .iter()
+            .filter(|(a, b)| (*a as i32).abs() + (*b as i32).abs() > 128)
+            .count();
+        assert_eq!(lin.fixes.len(), n * over);
+        assert!(lin
+            .packed
+            .chunks_exact(2)
+            .all(|p| (p[0] as i32).abs() + (p[1] as i32).abs() <= 128));
     }
 
     #[test]
