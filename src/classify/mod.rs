@@ -230,6 +230,18 @@ impl Model {
         None
     }
 
+    /// Unit-length embeddings of `texts` (None without the semantic layer,
+    /// or when the model fails); kept in the cache, as examples are.
+    pub fn embed(&self, texts: &[&str]) -> Option<Vec<Vec<f32>>> {
+        #[cfg(feature = "semantic")]
+        return self.encoder.as_ref()?.embed(texts, true).ok();
+        #[cfg(not(feature = "semantic"))]
+        {
+            let _ = texts;
+            None
+        }
+    }
+
     pub fn is_on(&self) -> bool {
         #[cfg(feature = "semantic")]
         return self.encoder.is_some();
@@ -583,6 +595,15 @@ impl Classifier {
         }
         let _ = texts;
         None
+    }
+
+    /// The word vectors of `texts` (unit length): their dot product is the
+    /// similarity of nearest-example evidence without the semantic layer.
+    pub fn word_vectors(&self, texts: &[&str]) -> Vec<lexical::SparseVec> {
+        texts
+            .iter()
+            .map(|t| self.lexical.vectorize(&normalize::normalize(t)).words)
+            .collect()
     }
 
     /// Whether the semantic layer is on.
