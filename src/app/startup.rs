@@ -382,4 +382,50 @@ mod tests {
         assert_eq!(q.position("c5"), Some(1));
         assert!(q.agent("alex").unwrap().active.contains("c3"));
     }
+
+    /// More logs than one thread folds and than one batch holds: each
+    /// conversation's fold still meets its own index entry (the queue in
+    /// ticket order, the entries without events mended).
+    #[test]
+    fn many_logs_are_folded_on_several_threads_in_order() {
+        let s = MemStore::new();
+        let n = FOLD_BATCH + 300;
+        let mut expected = Vec::new();
+        for i in 0..n {
+            let id = format!("c{i:05}");
+            s.create(&id, 1, Default::default()).unwrap();
+            let entry = Waiting {
+                // Tickets run against the ids' order.
+                ticket: (n - i) as u64,
+                ..waiting(&id)
+            };
+            if i % 7 == 0 {
+                // Its events lost in a crash.
+                s.put_waiting(&entry).unwrap();
+                continue;
+            }
+            s.append_batch(
+                &id,
+                Batch {
+                    at_ms: 2,
+                    events: vec![Event::Handoff {
+                        reason: HandoffReason::Asked,
+                        decision: None,
+                    }],
+                    index: vec![IndexOp::Wait(entry)],
+                    ..Batch::default()
+                },
+            )
+            .unwrap();
+            expected.push(id);
+        }
+        s.put_setting(HANDOFF_INDEXED, b"1").unwrap();
+        expected.reverse();
+        let mut q = queue_with(&["alex"]);
+        let done = restore(&s, &mut q).unwrap();
+        assert_eq!((done.read, done.mended), (n, n.div_ceil(7)));
+        let ids: Vec<_> = q.waiting().iter().map(|w| w.conversation.clone()).collect();
+        assert_eq!(ids, expected);
+        assert_eq!(s.waiting().unwrap().len(), expected.len());
+    }
 }
