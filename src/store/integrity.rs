@@ -77,8 +77,12 @@ pub struct Marker {
 pub struct Sealed {
     pub name: String,
     pub bytes: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crc32: Option<u32>,
+    /// The bytes' CRC-32 in a seal without identity; 0 (unused) in one
+    /// with it. Always written: earlier versions require the field, and
+    /// finding other bytes than a CRC of 0 they walk, so a store sealed by
+    /// this version still opens after a downgrade.
+    #[serde(default)]
+    pub crc32: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<Identity>,
 }
@@ -129,7 +133,7 @@ pub fn seal(dir: &Path) -> std::io::Result<Vec<Sealed>> {
                 Some(identity) => Sealed {
                     name: name.to_string(),
                     bytes: meta.len(),
-                    crc32: None,
+                    crc32: 0,
                     identity: Some(identity),
                 },
                 None => {
@@ -137,7 +141,7 @@ pub fn seal(dir: &Path) -> std::io::Result<Vec<Sealed>> {
                     Sealed {
                         name: name.to_string(),
                         bytes,
-                        crc32: Some(crc32),
+                        crc32,
                         identity: None,
                     }
                 }
@@ -226,12 +230,9 @@ pub fn seal_holds(dir: &Path, sealed: &[Sealed]) -> bool {
     };
     let same = |s: &Sealed, m: &std::fs::Metadata| {
         m.len() == s.bytes
-            && match (&s.identity, s.crc32) {
-                (Some(id), _) => identity(m).as_ref() == Some(id),
-                (None, Some(crc)) => {
-                    checksum(&dir.join(&s.name)).is_ok_and(|now| now == (s.bytes, crc))
-                }
-                (None, None) => false,
+            && match &s.identity {
+                Some(id) => identity(m).as_ref() == Some(id),
+                None => checksum(&dir.join(&s.name)).is_ok_and(|now| now == (s.bytes, s.crc32)),
             }
     };
     // Sizes first: a changed size needs no checksum.
@@ -516,5 +517,49 @@ mod tests {
                 "{len} bytes"
             );
         }
+    }
+
+    /// Earlier versions read a seal as name, bytes and CRC-32 (all
+    /// required): a seal of identities must still read that way, so that
+    /// after a downgrade the store walks instead of being refused for an
+    /// unreadable marker.
+    #[test]
+    fn a_seal_of_identities_reads_as_an_earlier_versions_seal() {
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct EarlierSealed {
+            name: String,
+            bytes: u64,
+            crc32: u32,
+        }
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct EarlierMarker {
+            format: u32,
+            store_id: String,
+            stamp: u64,
+            db_bytes: u64,
+            #[serde(default)]
+            seal: Option<Vec<EarlierSealed>>,
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        for name in SEALED {
+            std::fs::write(dir.path().join(name), name).expect("write");
+        }
+        let m = Marker {
+            format: 1,
+            store_id: "s".into(),
+            stamp: 3,
+            db_bytes: 2,
+            seal: Some(seal(dir.path()).expect("seal")),
+        };
+        let json = serde_json::to_vec_pretty(&m).expect("json");
+        let earlier: EarlierMarker =
+            serde_json::from_slice(&json).expect("an earlier version reads it");
+        assert_eq!(earlier.seal.map(|s| s.len()), Some(SEALED.len()));
+        assert!(seal_holds(
+            dir.path(),
+            m.seal.as_deref().unwrap_or_default()
+        ));
     }
 }
