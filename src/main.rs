@@ -1009,8 +1009,8 @@ fn open_app(
         tracing::info!(before, after, "store compacted");
     }
     // The intents (and the model) need nothing of the store: they load on
-    // a thread while the store opens (checking its seal reads every byte
-    // of sled's log), so startup costs the longer of the two, not both.
+    // a thread while the store opens (sled reads its snapshot and the log
+    // since), so startup costs the longer of the two, not both.
     let loading = {
         let config = config.clone();
         std::thread::spawn(move || frontdesk::app::App::load(&config))

@@ -18,9 +18,26 @@
 //!   seq 1, nothing is logged for an unknown conversation, small records
 //!   decode. `open` walks keys and raw values; `verify` also decodes every
 //!   event. The walk grows with the store, so a clean close *seals* sled's
-//!   files (their CRC-32s, in the marker) and an open that finds them
-//!   unchanged skips it: damage while stopped changes a checksum, and a
-//!   crash leaves no seal.
+//!   files and an open that finds them unchanged skips it; a crash leaves
+//!   no seal.
+//! - **The seal** records each file's identity as the clean close left it:
+//!   device, inode, size, and mtime and ctime to the nanosecond. Nothing is
+//!   read, so checking it costs two `stat`s whatever the store's size (the
+//!   CRC-32 of every byte it replaced was a third of a start at a million
+//!   messages: BENCHMARKS.md). It is enough because every way of changing
+//!   a file through the file system after the close changes its ctime,
+//!   which user space cannot set back (`touch` and `utimensat` set mtime
+//!   and atime, and doing so moves ctime too); a copy or a restore from a
+//!   backup is a new inode. Any of these makes the open walk. What it no
+//!   longer catches: damage below the file system (a disk returning other
+//!   bytes than were written), and a write in the same clock tick as the
+//!   close's `stat` (ctime's granularity is the kernel's tick, ~4 ms). For
+//!   the first, sled checks the CRC of every entry it reads, and damage it
+//!   meets is reported (a panic is caught below, an error is an error), not
+//!   silently served; `frontdesk verify` reads everything on demand. The
+//!   second needs a writer racing the close on our own files. Where there
+//!   is no ctime (not unix), the seal is the files' CRC-32s, as before.
+//!   Seals written by earlier versions (CRC-32s) are still checked.
 //! - **Panics inside sled** are caught and reported as damage.
 //!
 //! The stamp is renewed at most once a second while writing and on a clean
@@ -54,29 +71,82 @@ pub struct Marker {
     pub seal: Option<Vec<Sealed>>,
 }
 
-/// One file of a seal.
+/// One file of a seal: its identity, or (where there is none, and in
+/// seals of earlier versions) its CRC-32.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sealed {
     pub name: String,
     pub bytes: u64,
+    /// The bytes' CRC-32 in a seal without identity; 0 (unused) in one
+    /// with it. Always written: earlier versions require the field, and
+    /// finding other bytes than a CRC of 0 they walk, so a store sealed by
+    /// this version still opens after a downgrade.
+    #[serde(default)]
     pub crc32: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
+}
+
+/// What the file system says about a file, without reading it. Any write,
+/// truncation, `touch`, rename over it or restore changes one of these.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Identity {
+    pub dev: u64,
+    pub ino: u64,
+    pub mtime_s: i64,
+    pub mtime_ns: i64,
+    pub ctime_s: i64,
+    pub ctime_ns: i64,
+}
+
+#[cfg(unix)]
+fn identity(m: &std::fs::Metadata) -> Option<Identity> {
+    use std::os::unix::fs::MetadataExt;
+    Some(Identity {
+        dev: m.dev(),
+        ino: m.ino(),
+        mtime_s: m.mtime(),
+        mtime_ns: m.mtime_nsec(),
+        ctime_s: m.ctime(),
+        ctime_ns: m.ctime_nsec(),
+    })
+}
+
+#[cfg(not(unix))]
+fn identity(_: &std::fs::Metadata) -> Option<Identity> {
+    None
 }
 
 /// The files a seal covers: sled's log and config (snapshots are rewritten
 /// by sled itself and checked by it).
 const SEALED: [&str; 2] = ["db", "conf"];
 
-/// Checksums of sled's files in `dir`.
+/// The seal of sled's files in `dir` as they are now: their identities
+/// (see the module's notes), or their checksums where there are none.
 pub fn seal(dir: &Path) -> std::io::Result<Vec<Sealed>> {
     SEALED
         .iter()
         .map(|name| {
-            let (bytes, crc32) = checksum(&dir.join(name))?;
-            Ok(Sealed {
-                name: name.to_string(),
-                bytes,
-                crc32,
-            })
+            let path = dir.join(name);
+            let meta = std::fs::metadata(&path)?;
+            let sealed = match identity(&meta) {
+                Some(identity) => Sealed {
+                    name: name.to_string(),
+                    bytes: meta.len(),
+                    crc32: 0,
+                    identity: Some(identity),
+                },
+                None => {
+                    let (bytes, crc32) = checksum(&path)?;
+                    Sealed {
+                        name: name.to_string(),
+                        bytes,
+                        crc32,
+                        identity: None,
+                    }
+                }
+            };
+            Ok(sealed)
         })
         .collect()
 }
@@ -145,12 +215,29 @@ fn read_at(file: &std::fs::File, buf: &mut [u8], at: u64) -> std::io::Result<usi
     std::os::windows::fs::FileExt::seek_read(file, buf, at)
 }
 
-/// Whether sled's files are exactly as sealed (cheap checks first).
+/// Whether sled's files are as sealed: the same identities, or for a seal
+/// of checksums, the same bytes (cheap checks first).
 pub fn seal_holds(dir: &Path, sealed: &[Sealed]) -> bool {
-    let sizes_match = sealed
+    let covers_all = SEALED
         .iter()
-        .all(|s| std::fs::metadata(dir.join(&s.name)).is_ok_and(|m| m.len() == s.bytes));
-    sizes_match && seal(dir).is_ok_and(|now| now == sealed)
+        .all(|name| sealed.iter().any(|s| s.name == *name));
+    let metas: Option<Vec<std::fs::Metadata>> = sealed
+        .iter()
+        .map(|s| std::fs::metadata(dir.join(&s.name)).ok())
+        .collect();
+    let Some(metas) = metas.filter(|_| covers_all) else {
+        return false;
+    };
+    let same = |s: &Sealed, m: &std::fs::Metadata| {
+        m.len() == s.bytes
+            && match &s.identity {
+                Some(id) => identity(m).as_ref() == Some(id),
+                None => checksum(&dir.join(&s.name)).is_ok_and(|now| now == (s.bytes, s.crc32)),
+            }
+    };
+    // Sizes first: a changed size needs no checksum.
+    sealed.iter().zip(&metas).all(|(s, m)| m.len() == s.bytes)
+        && sealed.iter().zip(&metas).all(|(s, m)| same(s, m))
 }
 
 pub fn damaged(dir: &Path, what: impl std::fmt::Display) -> StoreError {
@@ -430,5 +517,49 @@ mod tests {
                 "{len} bytes"
             );
         }
+    }
+
+    /// Earlier versions read a seal as name, bytes and CRC-32 (all
+    /// required): a seal of identities must still read that way, so that
+    /// after a downgrade the store walks instead of being refused for an
+    /// unreadable marker.
+    #[test]
+    fn a_seal_of_identities_reads_as_an_earlier_versions_seal() {
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct EarlierSealed {
+            name: String,
+            bytes: u64,
+            crc32: u32,
+        }
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct EarlierMarker {
+            format: u32,
+            store_id: String,
+            stamp: u64,
+            db_bytes: u64,
+            #[serde(default)]
+            seal: Option<Vec<EarlierSealed>>,
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        for name in SEALED {
+            std::fs::write(dir.path().join(name), name).expect("write");
+        }
+        let m = Marker {
+            format: 1,
+            store_id: "s".into(),
+            stamp: 3,
+            db_bytes: 2,
+            seal: Some(seal(dir.path()).expect("seal")),
+        };
+        let json = serde_json::to_vec_pretty(&m).expect("json");
+        let earlier: EarlierMarker =
+            serde_json::from_slice(&json).expect("an earlier version reads it");
+        assert_eq!(earlier.seal.map(|s| s.len()), Some(SEALED.len()));
+        assert!(seal_holds(
+            dir.path(),
+            m.seal.as_deref().unwrap_or_default()
+        ));
     }
 }

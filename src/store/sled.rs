@@ -733,9 +733,9 @@ impl SledStore {
         integrity::check_files(dir, marker.as_ref())?;
         // A store sealed at a clean close and untouched since needs no walk
         // (`verify` always walks). Checked before sled opens: its recovery
-        // may write.
+        // may write (it zeroes the unused tail of its active segment).
         // Each part's time goes to the log ("store opened"): at a million
-        // messages the seal's check is most of a start (BENCHMARKS.md).
+        // messages sled's own open is most of a start (BENCHMARKS.md).
         let timer = Instant::now();
         let sealed = !full
             && marker

@@ -272,3 +272,112 @@ fn a_cleanly_closed_store_opens_without_a_walk() {
         }
     }
 }
+
+/// The seal is the files' identity (inode, size, mtime, ctime), not their
+/// bytes: a change made in place after a clean close, its size kept and
+/// its mtime set back, still makes the open walk, because the write moved
+/// ctime, which cannot be set back; so does a `touch` that writes nothing.
+#[cfg(unix)]
+#[test]
+fn a_change_in_place_after_a_clean_close_breaks_the_seal() {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let sealed_store = || {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SledStore::open(dir.path()).unwrap();
+        s.create("c1", 1, Visitor::default()).unwrap();
+        drop(s);
+        let s = SledStore::open(dir.path()).unwrap();
+        assert!(!s.walked_on_open(), "the seal of a clean close held");
+        drop(s);
+        // ctime has the kernel's tick as its grain: the change below must
+        // fall in a later tick than the close to be told from it (the
+        // limit `integrity`'s notes name).
+        let db = dir.path().join("db");
+        let ctime = |p: &Path| {
+            let m = std::fs::metadata(p).unwrap();
+            std::time::UNIX_EPOCH
+                + std::time::Duration::new(m.ctime() as u64, m.ctime_nsec() as u32)
+        };
+        let sealed_at = ctime(&db).max(ctime(&dir.path().join("conf")));
+        while std::time::SystemTime::now() < sealed_at + std::time::Duration::from_millis(30) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        dir
+    };
+    let reopen = |dir: &Path, what: &str| match SledStore::open(dir) {
+        Ok(s) => {
+            assert!(s.walked_on_open(), "{what}: the seal held over it");
+            assert_eq!(s.read("c1", 0).unwrap().len(), 1, "{what}");
+        }
+        Err(StoreError::Damaged { .. }) => {}
+        Err(e) => panic!("{what}: {e}"),
+    };
+    // A byte of `db` rewritten in place, size and mtime as before.
+    let dir = sealed_store();
+    let db = dir.path().join("db");
+    let before = std::fs::metadata(&db).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&db)
+        .unwrap();
+    let at = before.len() / 2;
+    let mut byte = [0u8; 1];
+    file.read_exact_at(&mut byte, at).unwrap();
+    file.write_all_at(&[!byte[0]], at).unwrap();
+    file.set_modified(before.modified().unwrap()).unwrap();
+    drop(file);
+    let after = std::fs::metadata(&db).unwrap();
+    assert_eq!(
+        (after.len(), after.modified().unwrap(), after.ino()),
+        (before.len(), before.modified().unwrap(), before.ino())
+    );
+    reopen(dir.path(), "a byte flipped in place");
+    // Only the times touched (the bytes are as sealed): still a walk, and
+    // the store opens whole.
+    for name in ["db", "conf"] {
+        let dir = sealed_store();
+        let path = dir.path().join(name);
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_modified(mtime).unwrap();
+        drop(file);
+        let s = SledStore::open(dir.path()).unwrap();
+        assert!(s.walked_on_open(), "`{name}` touched: the seal held");
+        assert_eq!(s.read("c1", 0).unwrap().len(), 1);
+    }
+}
+
+/// A seal written by an earlier version (the files' CRC-32s, no identity)
+/// is still checked by its bytes: it breaks on other bytes and holds on the
+/// same ones.
+#[test]
+fn a_seal_of_checksums_from_an_earlier_version_is_checked_by_its_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    s.create("c1", 1, Visitor::default()).unwrap();
+    drop(s);
+    // The marker of the clean close, its seal turned into an old one.
+    let as_old_seal = |off_by: u64| {
+        let marker = dir.path().join("frontdesk-store.json");
+        let mut m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&marker).unwrap()).unwrap();
+        let files = m["seal"].as_array_mut().expect("a clean close sealed");
+        for f in files.iter_mut() {
+            let name = f["name"].as_str().unwrap().to_string();
+            let bytes = std::fs::read(dir.path().join(&name)).unwrap();
+            f["crc32"] = (u64::from(crc32fast::hash(&bytes)) ^ off_by).into();
+            f.as_object_mut().unwrap().remove("identity");
+        }
+        std::fs::write(&marker, m.to_string()).unwrap();
+    };
+    as_old_seal(1);
+    let s = SledStore::open(dir.path()).unwrap();
+    assert!(s.walked_on_open(), "the old seal held over other bytes");
+    assert_eq!(s.read("c1", 0).unwrap().len(), 1);
+    drop(s);
+    as_old_seal(0);
+    let s = SledStore::open(dir.path()).unwrap();
+    assert!(!s.walked_on_open(), "the old seal broke on the same bytes");
+    assert_eq!(s.read("c1", 0).unwrap().len(), 1);
+}
