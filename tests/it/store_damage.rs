@@ -190,12 +190,23 @@ fn every_damaged_store_is_refused_or_whole_and_verify_reports_it() {
         outcomes.push(format!("{d:?}: {outcome}"));
     }
     eprintln!("{}", outcomes.join("\n"));
-    // Deleting db and cutting the file are always caught.
+    // Deleting db is always caught. A cut file is refused, or opens with
+    // every event (checked above): sled's file can end in unused bytes of
+    // its active segment, depending on when its flusher ran, and cutting
+    // those loses nothing ("CutTail(1): whole" came up about once in five
+    // runs, with all the data there).
     for o in &outcomes {
-        if o.starts_with("DeleteDb") || o.starts_with("Truncate") || o.starts_with("CutTail") {
+        if o.starts_with("DeleteDb") {
             assert!(o.ends_with("refused"), "{o}");
         }
     }
+    assert!(
+        outcomes
+            .iter()
+            .filter(|o| o.starts_with("Truncate"))
+            .all(|o| o.ends_with("refused")),
+        "a file cut to 99% or less of its length always loses data: {outcomes:?}"
+    );
 }
 
 #[test]
