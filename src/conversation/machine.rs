@@ -634,12 +634,7 @@ fn answer(
     if let (Some(call), Some(gate)) = (&intent.call, gate) {
         if gate == Gate::Locked {
             let mut turn = turn;
-            turn.action = Some(crate::action::ActionRecord {
-                name: call.name.clone(),
-                outcome: "locked".into(),
-                status: None,
-                latency_ms: 0,
-            });
+            turn.action = Some(not_made(call, "locked"));
             return vec![Event::HandoffOffered {
                 reason: HandoffReason::Asked,
                 text: texts.lookup_locked.clone(),
@@ -648,12 +643,7 @@ fn answer(
         }
         if gate == Gate::SignIn {
             let mut turn = turn;
-            turn.action = Some(crate::action::ActionRecord {
-                name: call.name.clone(),
-                outcome: "unverified".into(),
-                status: None,
-                latency_ms: 0,
-            });
+            turn.action = Some(not_made(call, "unverified"));
             let stored = storable(intent, &slots);
             return vec![bot_reply(
                 call.unverified_answer.clone(),
@@ -677,6 +667,17 @@ fn answer(
         events.push(Event::Closed { by: "bot".into() });
     }
     events
+}
+
+/// The record of a call the gate did not let be made (`outcome`:
+/// `locked`, `unverified`).
+fn not_made(call: &Call, outcome: &str) -> crate::action::ActionRecord {
+    crate::action::ActionRecord {
+        name: call.name.clone(),
+        outcome: outcome.into(),
+        status: None,
+        latency_ms: 0,
+    }
 }
 
 /// The answer from a call's outcome (`action::respond`): the rendered

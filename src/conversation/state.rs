@@ -130,10 +130,8 @@ impl Conversation {
                 decision,
                 ..
             } => {
-                let outcome = decision
-                    .as_ref()
-                    .and_then(|d| d.action.as_ref())
-                    .map(|a| a.outcome.as_str());
+                let looked_up = decision.as_ref().and_then(|d| d.action.as_ref());
+                let outcome = looked_up.map(|a| a.outcome.as_str());
                 if matches!(outcome, Some("fact_mismatch" | "not_found" | "not_owner")) {
                     self.failed_lookups += 1;
                 }
@@ -145,8 +143,7 @@ impl Conversation {
                 self.answered = std::mem::take(&mut self.asking);
                 // A lookup that found nothing (or failed) did not answer:
                 // asking again retries it, it does not restate it.
-                let looked_up = decision.as_ref().and_then(|d| d.action.as_ref());
-                if looked_up.is_some_and(|a| a.outcome != "ok") {
+                if outcome.is_some_and(|o| o != "ok") {
                     self.answered.clear();
                 }
                 if let Some(i) = intent {

@@ -785,16 +785,11 @@ fn compile_intent(
             return None;
         }
         if action != Action::Answer {
-            let name = raw
-                .action
-                .as_ref()
-                .map(|a| a.get_ref().clone())
-                .unwrap_or_default();
             errors.push(err(
                 path,
                 source,
                 m.span(),
-                ErrorKind::MenuNotAnAnswer(name),
+                ErrorKind::MenuNotAnAnswer(action.as_str().to_string()),
             ));
             return None;
         }

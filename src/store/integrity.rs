@@ -228,12 +228,9 @@ pub fn seal_holds(dir: &Path, sealed: &[Sealed]) -> bool {
     let Some(metas) = metas.filter(|_| covers_all) else {
         return false;
     };
-    let same = |s: &Sealed, m: &std::fs::Metadata| {
-        m.len() == s.bytes
-            && match &s.identity {
-                Some(id) => identity(m).as_ref() == Some(id),
-                None => checksum(&dir.join(&s.name)).is_ok_and(|now| now == (s.bytes, s.crc32)),
-            }
+    let same = |s: &Sealed, m: &std::fs::Metadata| match &s.identity {
+        Some(id) => identity(m).as_ref() == Some(id),
+        None => checksum(&dir.join(&s.name)).is_ok_and(|now| now == (s.bytes, s.crc32)),
     };
     // Sizes first: a changed size needs no checksum.
     sealed.iter().zip(&metas).all(|(s, m)| m.len() == s.bytes)

@@ -182,24 +182,15 @@ mod classes {
     /// example counts; without any, the default set's own choice stands.
     #[test]
     fn the_admin_chooses_the_menus_topics_and_their_order() {
-        let dir = tempfile::tempdir().unwrap();
-        for e in std::fs::read_dir(default_intents()).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "toml") {
-                let mut text = std::fs::read_to_string(&p).unwrap();
-                let stem = p.file_stem().unwrap().to_str().unwrap();
-                let place = match stem {
-                    "opening_hours" => Some(1),
-                    "size_guide" => Some(2),
-                    "payment_methods" => Some(3),
-                    _ => None,
-                };
-                if let Some(n) = place {
-                    // At the top: below, it could land inside a table.
-                    text = format!("menu = {n}\n{text}");
-                }
-                std::fs::write(dir.path().join(p.file_name().unwrap()), text).unwrap();
-            }
+        let dir = crate::intents_copy();
+        for (n, id) in ["opening_hours", "size_guide", "payment_methods"]
+            .iter()
+            .enumerate()
+        {
+            let path = dir.path().join(format!("{id}.toml"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            // At the top: below, it could land inside a table.
+            std::fs::write(&path, format!("menu = {}\n{text}", n + 1)).unwrap();
         }
         let chosen = Classifier::load(dir.path()).expect("loads with menu places");
         let o = chosen.decide("support");

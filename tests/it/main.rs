@@ -37,6 +37,18 @@ pub fn default_intents() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/intents"))
 }
 
+/// A temp copy of the repository's intents.
+pub fn intents_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for e in std::fs::read_dir(default_intents()).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_file() {
+            std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+        }
+    }
+    dir
+}
+
 /// sled opened raw on a store a `SledStore` held a moment ago (to make the
 /// state an older version or a crash left). The dropped store may still
 /// hold sled's file lock while its background threads wind down, as

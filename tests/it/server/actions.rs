@@ -131,13 +131,7 @@ async fn hooks(listener: tokio::net::TcpListener, got: Arc<Mutex<Vec<String>>>) 
 /// The repository's intents with `order_status.toml`'s `[call]` pointed
 /// at the test's needs (`on_error` and a short deadline).
 fn intents(on_error: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for e in std::fs::read_dir(crate::default_intents()).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "toml") {
-            std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
-        }
-    }
+    let dir = crate::intents_copy();
     let path = dir.path().join("order_status.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     let text = text

@@ -7,18 +7,6 @@ use serde_json::{json, Value};
 
 use super::*;
 
-/// A temp copy of the repository's intents.
-fn intents_copy() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    for e in std::fs::read_dir(crate::default_intents()).unwrap() {
-        let e = e.unwrap();
-        if e.path().is_file() {
-            std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
-        }
-    }
-    dir
-}
-
 /// `call` with room for a write: it loads the whole intent set twice
 /// (validation, then the reload), seconds each in a debug build on a
 /// busy machine.
@@ -106,7 +94,7 @@ fn texts(cluster: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_messages_are_clustered_and_dismissed_for_good() {
-    let intents = intents_copy();
+    let intents = crate::intents_copy();
     let s = setup("", Some(intents.path()));
     let srv = Server::start(&s);
     let agent = srv.new_agent("alex").await;
@@ -259,7 +247,7 @@ async fn failed_messages_are_clustered_and_dismissed_for_good() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn examples_added_validate_and_answer() {
-    let intents = intents_copy();
+    let intents = crate::intents_copy();
     let s = setup("", Some(intents.path()));
     let srv = Server::start(&s);
     let v = srv.new_visitor("V").await;
@@ -334,7 +322,7 @@ async fn examples_added_validate_and_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_writes_change_nothing() {
-    let intents = intents_copy();
+    let intents = crate::intents_copy();
     let s = setup("", Some(intents.path()));
     let srv = Server::start(&s);
     let file = |n: &str| srv.url(&format!("/api/v1/admin/intent-files/{n}"));
@@ -501,7 +489,7 @@ const RELOADS: &str = "frontdesk_reloads_total{result=\"ok\"}";
 /// on disk afterwards is still reloaded (the watcher is alive).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_save_is_one_build() {
-    let intents = intents_copy();
+    let intents = crate::intents_copy();
     let s = setup("", Some(intents.path()));
     let srv = Server::start(&s);
     let builds = metric(&srv, BUILDS).await;
