@@ -15,16 +15,26 @@
 //! also reports `coverage`: the share of the message's word weight (by idf)
 //! that the examples know. Fusion discounts confidence by it.
 //!
-//! A typo is not an unknown word: the character n-grams already match
-//! "delivry" to "delivery", so coverage counts a near-miss of a known word
-//! (one letter left out, added, changed, or two swapped; see `near_miss`)
-//! as known, or every misspelt word would discount a clear question into a
-//! fallback.
+//! A typo is not an unknown word. A word the examples never used that is
+//! one typo (`util::typo::edit`: a letter left out, added or changed, or two
+//! neighbours swapped) from a word they did is read as that word: coverage
+//! counts it as known, and the known word's features (its word, its
+//! bigrams with the neighbours, its character n-grams) join the misspelt
+//! word's at half weight, so "tak" scores as "take" and not only as its
+//! few shared n-grams. A long word (5 letters for a letter left out or
+//! added, 6 for one changed or swapped) is read as any known word; a short
+//! one ("lnog", "dose", "sise", "ned": from 3 letters, 4 for a changed
+//! letter, never with a letter added) only as a word that one of the
+//! message's 3 likely intents (the top classes on the message as written,
+//! the long readings included) uses,
+//! since nearly every short word is a letter from some known word, and an
+//! ordinary word of another topic ("mars", "ford") must stay unknown.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::util::hash::Fnv;
+use crate::util::typo::{self, Edit};
 
 /// Knobs of the lexical layer; the defaults were chosen on BANKING77 and
 /// CLINC150 (see BENCHMARKS.md).
@@ -172,17 +182,41 @@ fn word_key(w: &str) -> u64 {
     (mix(h.finish()) & !2) | 1 | if value { 2 } else { 0 }
 }
 
-/// Shortest known word that `near_miss` indexes.
-const NEAR_MISS_MIN_CHARS: usize = 4;
-/// Shortest unknown word that may be a known word with a letter added or
+/// Shortest word, known or not, that `near_miss` looks at: below it a
+/// typo cannot be told from another word at all.
+const NEAR_MISS_MIN_CHARS: usize = 3;
+/// Shortest unknown word that may be any known word with a letter added or
 /// left out ("polcy", "shooes"); below it nearly every word is a letter
 /// away from another ("mars", "maps"; on the shop's held-out set, 4 made
-/// "do you ship to mars" a shipping question).
+/// "do you ship to mars" a shipping question), so a shorter one must also
+/// be a word of the likely intents (`NEAR_MISS_CONTEXT`).
 const NEAR_MISS_INDEL_CHARS: usize = 5;
-/// Shortest unknown word that may be a known word with a letter changed
+/// Shortest unknown word that may be any known word with a letter changed
 /// or two swapped ("retrun"): a changed letter in a short word is often
 /// another word ("tyres", "types").
 const NEAR_MISS_CHANGE_CHARS: usize = 6;
+/// Shortest unknown word that may be a known word with a letter changed,
+/// if the likely intents use it ("sise"): a changed letter of a 3-letter
+/// word is nearly always another word ("fur", "for").
+const NEAR_MISS_SHORT_CHANGE_CHARS: usize = 4;
+
+/// How many of the message's likely intents (the top classes on the
+/// message as written; the misspelt words' own n-grams count there too) a
+/// short near-miss is read in: the known word must be a word of
+/// one of them. Few, so that an unknown word of another topic ("mars") is
+/// not read as a word of a topic the message is not about.
+const NEAR_MISS_CONTEXT: usize = 3;
+/// Weight of the features of the word a near-miss is read as, against the
+/// misspelt word's own (whose character n-grams stay): a reading is a
+/// guess, and at full weight a wrong one answered "how do i chek wich sise
+/// i ned" as an account question (0.61) where at half it falls back; on
+/// CLINC150 val half is as good as full (see BENCHMARKS.md).
+const NEAR_MISS_WEIGHT: f32 = 0.5;
+
+/// The variant key of `w` whole.
+fn whole_key(w: &str) -> u64 {
+    variant_key(w, None)
+}
 
 /// The key of `w` with the character at `skip` left out (`None`: whole),
 /// in a space of its own (no feature key collides by design).
@@ -200,11 +234,33 @@ fn variant_key(w: &str, skip: Option<usize>) -> u64 {
 
 /// Calls `f` with the key of each one-letter deletion of `w` (the
 /// symmetric-delete scheme of spelling correctors: with the whole words'
-/// keys, two words share a key exactly when one letter left out, added or
-/// changed, or two adjacent letters swapped, turns one into the other).
+/// keys, two words one typo apart always share a key; `typo::edit` then
+/// says whether they are, since a letter moved further also shares one).
 fn deletions(w: &str, mut f: impl FnMut(u64)) {
     for (i, _) in w.char_indices() {
         f(variant_key(w, Some(i)));
+    }
+}
+
+/// Whether `word`, unknown, may be read as a known word it is one `edit`
+/// from without asking the message's context: long enough that the typo
+/// is rarely another word.
+fn trusted_alone(word_chars: usize, edit: Edit) -> bool {
+    match edit {
+        Edit::LeftOut | Edit::Added => word_chars >= NEAR_MISS_INDEL_CHARS,
+        Edit::Changed | Edit::Swapped => word_chars >= NEAR_MISS_CHANGE_CHARS,
+    }
+}
+
+/// Whether `word` may be read as a known word it is one `edit` from if
+/// the likely intents use that word.
+fn trusted_in_context(word_chars: usize, edit: Edit) -> bool {
+    match edit {
+        Edit::LeftOut | Edit::Swapped => word_chars >= NEAR_MISS_MIN_CHARS,
+        Edit::Changed => word_chars >= NEAR_MISS_SHORT_CHANGE_CHARS,
+        // A short word with a letter more is nearly always another word
+        // ("ford", "for"; "cars", "card"), and a typo seldom adds one.
+        Edit::Added => trusted_alone(word_chars, edit),
     }
 }
 
@@ -250,11 +306,23 @@ pub struct Lexical {
     class_order: Vec<u32>,
     class_start: Vec<u32>,
     params: Params,
-    /// Keys of every known word of `NEAR_MISS_MIN_CHARS` or more, whole
-    /// (`variant_key`), and of their one-letter `deletions`: an unknown
-    /// word that meets one is a near-miss, known for coverage.
-    near_whole: std::collections::HashSet<u64, BuildHasherDefault<IdHasher>>,
-    near_deleted: std::collections::HashSet<u64, BuildHasherDefault<IdHasher>>,
+    /// Every known word of `NEAR_MISS_MIN_CHARS` or more (no digits), by
+    /// id: what a near-miss is read as.
+    near_words: Vec<Box<str>>,
+    /// `whole_key` of each of `near_words` -> its id.
+    near_whole: KeyMap<u32>,
+    /// (key of a one-letter deletion of a known word, its id), sorted: an
+    /// unknown word whose whole key or a deletion's key is here may be one
+    /// typo from that word (`near_miss` checks with `typo::edit`).
+    near_deleted: Vec<(u64, u32)>,
+}
+
+/// A near-miss found in a message: the unknown word at `position` (in
+/// words) read as the known word `id`.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    position: usize,
+    id: u32,
 }
 
 impl Lexical {
@@ -327,25 +395,32 @@ impl Lexical {
             class_order: Vec::with_capacity(examples.len()),
             class_start: Vec::with_capacity(n_classes + 1),
             params,
-            near_whole: Default::default(),
-            near_deleted: Default::default(),
+            near_words: Vec::new(),
+            near_whole: KeyMap::default(),
+            near_deleted: Vec::new(),
         };
         for (text, _) in examples {
             for w in text.split(' ') {
-                if w.chars().count() >= NEAR_MISS_MIN_CHARS
-                    && !w.bytes().any(|b| b.is_ascii_digit())
+                if w.chars().count() < NEAR_MISS_MIN_CHARS || w.bytes().any(|b| b.is_ascii_digit())
                 {
-                    lex.near_whole.insert(variant_key(w, None));
-                    deletions(w, |k| {
-                        lex.near_deleted.insert(k);
-                    });
+                    continue;
+                }
+                let id = lex.near_words.len() as u32;
+                if let std::collections::hash_map::Entry::Vacant(e) =
+                    lex.near_whole.entry(whole_key(w))
+                {
+                    e.insert(id);
+                    lex.near_words.push(w.into());
+                    deletions(w, |k| lex.near_deleted.push((k, id)));
                 }
             }
         }
+        lex.near_deleted.sort_unstable();
+        lex.near_deleted.dedup();
         let mut data = Vec::with_capacity(examples.len());
         let mut words = Vec::with_capacity(examples.len());
         for ((w, c), (_, class)) in per_example.into_iter().zip(examples) {
-            let v = lex.weigh(&w, &c, &[]);
+            let v = lex.weigh(&w, &c, &[], &[], &[]);
             words.push(v.words);
             data.push((
                 v.features,
@@ -440,39 +515,190 @@ impl Lexical {
         keys(normalized, &mut wk, &mut ck);
         let w = counts(&mut wk);
         let c = counts(&mut ck);
-        let mut near = Vec::new();
-        for word in normalized.split(' ') {
-            if word.chars().count() < NEAR_MISS_INDEL_CHARS {
+        // Unknown words one typo from a known word: those trusted alone are
+        // read at once; the others wait for the message's likely intents.
+        let mut read: Vec<Reading> = Vec::new();
+        let mut pending: Vec<usize> = Vec::new();
+        for (position, word) in normalized.split(' ').enumerate() {
+            let n = word.chars().count();
+            if n < NEAR_MISS_MIN_CHARS {
                 continue;
             }
             let k = word_key(word);
-            if k & 2 == 0 && !self.vocab.contains_key(&k) && self.near_miss(word) {
-                near.push(k);
+            if k & 2 != 0 || self.vocab.contains_key(&k) {
+                continue;
+            }
+            let mut alone: Option<u32> = None;
+            let mut short = false;
+            self.near_miss(word, |id, edit| {
+                if trusted_alone(n, edit) {
+                    alone = Some(alone.map_or(id, |a| self.more_common(a, id)));
+                } else if trusted_in_context(n, edit) {
+                    short = true;
+                }
+            });
+            match alone {
+                Some(id) => read.push(Reading { position, id }),
+                None if short => pending.push(position),
+                None => {}
             }
         }
-        self.weigh(&w, &c, &near)
+        if read.is_empty() && pending.is_empty() {
+            return self.weigh(&w, &c, &[], &[], &[]);
+        }
+        if !pending.is_empty() {
+            // The likely intents: the top few classes on what is known so
+            // far. A short word is read only as a word one of them uses.
+            let first = self.with_readings(normalized, &w, &c, &read);
+            let mut s = self.bias.clone();
+            self.add_scores(&first.features, &mut s);
+            let mut top: Vec<usize> = (0..s.len()).collect();
+            top.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
+            top.truncate(NEAR_MISS_CONTEXT);
+            let words: Vec<&str> = normalized.split(' ').collect();
+            for position in pending {
+                let word = words[position];
+                let n = word.chars().count();
+                let mut best: Option<(usize, u32)> = None;
+                self.near_miss(word, |id, edit| {
+                    if !trusted_in_context(n, edit) {
+                        return;
+                    }
+                    let Some(&f) = self.vocab.get(&word_key(&self.near_words[id as usize])) else {
+                        return;
+                    };
+                    let Some(rank) = top
+                        .iter()
+                        .position(|&class| self.postings.contains_key(&posting_key(class, f)))
+                    else {
+                        return;
+                    };
+                    best = match best {
+                        Some((r, b)) if r < rank => Some((r, b)),
+                        Some((r, b)) if r == rank => Some((r, self.more_common(b, id))),
+                        _ => Some((rank, id)),
+                    };
+                });
+                if let Some((_, id)) = best {
+                    read.push(Reading { position, id });
+                }
+            }
+            if read.is_empty() {
+                return first;
+            }
+        }
+        self.with_readings(normalized, &w, &c, &read)
     }
 
-    /// Whether an unknown word is one typo away from a known one.
-    fn near_miss(&self, word: &str) -> bool {
-        // A letter left out: the word is a known word's deletion.
-        if self.near_deleted.contains(&variant_key(word, None)) {
-            return true;
+    /// Of two known words, the one more examples use.
+    fn more_common(&self, a: u32, b: u32) -> u32 {
+        let idf = |id: u32| {
+            self.vocab
+                .get(&word_key(&self.near_words[id as usize]))
+                .map_or(f32::INFINITY, |&f| self.idf[f as usize])
+        };
+        if idf(b) < idf(a) {
+            b
+        } else {
+            a
         }
-        let change = word.chars().count() >= NEAR_MISS_CHANGE_CHARS;
-        let mut hit = false;
+    }
+
+    /// Calls `f` with each known word one typo from `word`, and the typo.
+    fn near_miss(&self, word: &str, mut f: impl FnMut(u32, Edit)) {
+        let mut seen: [u32; 8] = [u32::MAX; 8];
+        let mut n_seen = 0;
+        let mut check = |id: u32| {
+            if seen[..n_seen].contains(&id) {
+                return;
+            }
+            if n_seen < seen.len() {
+                seen[n_seen] = id;
+                n_seen += 1;
+            }
+            if let Some(edit) = typo::edit(&self.near_words[id as usize], word) {
+                f(id, edit);
+            }
+        };
+        // A letter left out: the word is a known word's deletion.
+        self.deleted(whole_key(word), &mut check);
         deletions(word, |k| {
-            // A letter added: a deletion of the word is a known word; a
-            // letter changed or two swapped: both lose one to the same.
-            hit |= self.near_whole.contains(&k) || (change && self.near_deleted.contains(&k));
+            // A letter added: a deletion of the word is a known word.
+            if let Some(&id) = self.near_whole.get(&k) {
+                check(id);
+            }
+            // A letter changed or two swapped: both lose one to the same.
+            self.deleted(k, &mut check);
         });
-        hit
+    }
+
+    /// Calls `f` with each known word that has a deletion keyed `k`.
+    fn deleted(&self, k: u64, f: &mut impl FnMut(u32)) {
+        let start = self.near_deleted.partition_point(|&(x, _)| x < k);
+        for &(x, id) in &self.near_deleted[start..] {
+            if x != k {
+                break;
+            }
+            f(id);
+        }
+    }
+
+    /// Weighs the message with its near-misses read as the known words:
+    /// the known word's features (its word, its bigrams with the
+    /// neighbours, its character n-grams) are added beside the misspelt
+    /// word's at `NEAR_MISS_WEIGHT`, and coverage counts the misspelt word
+    /// as known.
+    fn with_readings(
+        &self,
+        normalized: &str,
+        w: &[(u64, u32)],
+        c: &[(u64, u32)],
+        read: &[Reading],
+    ) -> Vectorized {
+        if read.is_empty() {
+            return self.weigh(w, c, &[], &[], &[]);
+        }
+        let mut corrected = String::with_capacity(normalized.len() + 8);
+        let mut near = Vec::with_capacity(read.len());
+        for (position, word) in normalized.split(' ').enumerate() {
+            if !corrected.is_empty() {
+                corrected.push(' ');
+            }
+            match read.iter().find(|r| r.position == position) {
+                Some(r) => {
+                    near.push(word_key(word));
+                    corrected.push_str(&self.near_words[r.id as usize]);
+                }
+                None => corrected.push_str(word),
+            }
+        }
+        let (mut wk, mut ck) = (Vec::new(), Vec::new());
+        keys(&corrected, &mut wk, &mut ck);
+        let alpha = NEAR_MISS_WEIGHT;
+        let extra = |new: Vec<(u64, u32)>, old: &[(u64, u32)]| -> Vec<(u64, f32)> {
+            new.into_iter()
+                .filter(|(k, _)| old.binary_search_by_key(k, |&(o, _)| o).is_err())
+                .map(|(k, tf)| (k, alpha * (1.0 + (tf as f32).ln())))
+                .collect()
+        };
+        let extra_w = extra(counts(&mut wk), w);
+        let extra_c = extra(counts(&mut ck), c);
+        self.weigh(w, c, &near, &extra_w, &extra_c)
     }
 
     /// Weighs keys into features; unigram keys in `near` are near-misses of
-    /// known words, counted as known by coverage.
-    fn weigh(&self, w: &[(u64, u32)], c: &[(u64, u32)], near: &[u64]) -> Vectorized {
-        let mut words: SparseVec = Vec::with_capacity(w.len());
+    /// known words, counted as known by coverage; `extra_w` and `extra_c`
+    /// are the word and character keys of the words they are read as, with
+    /// their tf weights, which coverage leaves out.
+    fn weigh(
+        &self,
+        w: &[(u64, u32)],
+        c: &[(u64, u32)],
+        near: &[u64],
+        extra_w: &[(u64, f32)],
+        extra_c: &[(u64, f32)],
+    ) -> Vectorized {
+        let mut words: SparseVec = Vec::with_capacity(w.len() + extra_w.len());
         let mut known2 = 0.0f32;
         let mut unknown2 = 0.0f32;
         for &(k, tf) in w {
@@ -499,10 +725,20 @@ impl Lexical {
                 None => {}
             }
         }
-        let mut chars: SparseVec = Vec::with_capacity(c.len());
+        for &(k, tfw) in extra_w {
+            if let Some(&f) = self.vocab.get(&k) {
+                words.push((f, tfw * self.idf[f as usize]));
+            }
+        }
+        let mut chars: SparseVec = Vec::with_capacity(c.len() + extra_c.len());
         for &(k, tf) in c {
             if let Some(&f) = self.vocab.get(&k) {
                 chars.push((f, (1.0 + (tf as f32).ln()) * self.idf[f as usize]));
+            }
+        }
+        for &(k, tfw) in extra_c {
+            if let Some(&f) = self.vocab.get(&k) {
+                chars.push((f, tfw * self.idf[f as usize]));
             }
         }
         let total = known2 + unknown2;
@@ -727,11 +963,84 @@ mod tests {
             let v = lex.vectorize(&format!("how much is {typo}"));
             assert!((v.coverage - 1.0).abs() < 1e-6, "{typo}: {}", v.coverage);
         }
-        // Two typos in one word, or a short word, are unknown.
-        // ("ordr": a letter left out of "order" is too short to trust.)
-        for far in ["dlivry", "plutonium", "orda", "ordr"] {
+        // Two typos in one word, or none near a known word, are unknown.
+        for far in ["dlivry", "plutonium", "orda"] {
             let v = lex.vectorize(&format!("how much is {far}"));
             assert!(v.coverage < 0.7, "{far}: {}", v.coverage);
         }
+    }
+
+    #[test]
+    fn a_near_miss_is_scored_as_the_known_word() {
+        let lex = train(
+            &[
+                ("how long does delivery take", 0),
+                ("when will my parcel arrive", 0),
+                ("where is my order", 1),
+                ("track my order", 1),
+            ],
+            2,
+        );
+        let feature = |w: &str| lex.vocab[&word_key(w)];
+        // Short typos in context: "lnog" swapped, "tak" a letter left out.
+        let v = lex.vectorize("how lnog does delivery tak");
+        assert!((v.coverage - 1.0).abs() < 1e-6, "{}", v.coverage);
+        for known in ["long", "take"] {
+            assert!(
+                v.words.iter().any(|&(f, _)| f == feature(known)),
+                "{known} not read"
+            );
+        }
+        // Read at a discount: weaker than the word spelt right.
+        let right = lex.vectorize("how long does delivery take");
+        let weight = |v: &Vectorized| {
+            v.words
+                .iter()
+                .find(|&&(f, _)| f == feature("long"))
+                .map_or(0.0, |&(_, x)| x)
+        };
+        assert!(weight(&v) < weight(&right));
+        let p = lex.probabilities(&v);
+        assert!(p[0] > 0.5, "{p:?}");
+    }
+
+    #[test]
+    fn a_short_near_miss_is_read_only_as_a_word_of_the_likely_intents() {
+        let lex = train(
+            &[
+                ("how much is shipping", 0),
+                ("shipping cost for a parcel", 0),
+                ("where is my order", 1),
+                ("track my order", 1),
+                ("what are your opening hours", 2),
+                ("when do you open", 2),
+                ("can i pay with paypal", 3),
+                ("which payment methods", 3),
+                ("i want a refund", 4),
+                ("refund my money", 4),
+                ("do you sell gift cards", 5),
+                ("buy a gift card", 5),
+                ("my item arrived broken", 6),
+                ("the box was damaged", 6),
+                ("change my delivery address", 7),
+                ("update the address", 7),
+                ("show me the store maps", 8),
+                ("maps of the shop", 8),
+            ],
+            9,
+        );
+        // "ordr" is a word of the likely intent (order status).
+        let v = lex.vectorize("track my ordr");
+        assert!((v.coverage - 1.0).abs() < 1e-6, "{}", v.coverage);
+        // "mars" is a letter from "maps", but no likely intent of a
+        // shipping-cost question says it; a question about maps reads it.
+        let v = lex.vectorize("shipping cost to mars");
+        assert!(v.coverage < 0.9, "{}", v.coverage);
+        let v = lex.vectorize("show me the store mars");
+        assert!((v.coverage - 1.0).abs() < 1e-6, "{}", v.coverage);
+        // A short word with a letter added is another word, never a typo:
+        // "ford" is not "for".
+        let v = lex.vectorize("shipping cost for a ford");
+        assert!(v.coverage < 0.9, "{}", v.coverage);
     }
 }

@@ -35,6 +35,7 @@ use std::path::Path;
 use crate::classify::{Classifier, Model, Ranking};
 use crate::intents::{self, Action, ErrorKind, IntentSet, LoadError, LoadErrors};
 use crate::util::normalize::normalize;
+use crate::util::typo::{self, Edit};
 
 use super::machine::slot_value;
 use super::state::{Conversation, Pending};
@@ -592,36 +593,20 @@ fn adds_nothing(norm: &str, earlier: &[String]) -> bool {
         .all(|w| known.iter().any(|k| *k == w || one_typo(k, w)))
 }
 
-/// One letter left out or added (the shorter word of 4 letters or more), or
-/// one changed or two neighbours swapped (5 letters or more); digits never
-/// (another order number is another order).
+/// The same word or one typo from it (`typo::edit`): a letter left out or
+/// added when the shorter word has 4 letters or more, one changed or two
+/// neighbours swapped from 5 letters; digits never (another order number is
+/// another order). The lexical layer forgives shorter words only where the
+/// likely intents use the word they miss; here there is no such context.
 fn one_typo(a: &str, b: &str) -> bool {
-    if a.bytes().any(|c| c.is_ascii_digit()) || b.bytes().any(|c| c.is_ascii_digit()) {
-        return false;
+    if a == b {
+        return !a.bytes().any(|c| c.is_ascii_digit());
     }
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let (short, long) = if a.len() <= b.len() {
-        (&a, &b)
-    } else {
-        (&b, &a)
-    };
-    let prefix = short
-        .iter()
-        .zip(long.iter())
-        .take_while(|(x, y)| x == y)
-        .count();
-    match long.len() - short.len() {
-        1 if short.len() >= 4 => short[prefix..] == long[prefix + 1..],
-        0 if prefix == short.len() => true,
-        0 if short.len() >= 5 => {
-            let changed = short[prefix + 1..] == long[prefix + 1..];
-            let swapped = prefix + 1 < short.len()
-                && short[prefix] == long[prefix + 1]
-                && short[prefix + 1] == long[prefix]
-                && short[prefix + 2..] == long[prefix + 2..];
-            changed || swapped
-        }
-        _ => false,
+    let shorter = a.chars().count().min(b.chars().count());
+    match typo::edit(a, b) {
+        Some(Edit::LeftOut | Edit::Added) => shorter >= 4,
+        Some(Edit::Changed | Edit::Swapped) => shorter >= 5,
+        None => false,
     }
 }
 

@@ -1,9 +1,10 @@
 //! Leaf helpers shared by several modules: text normalisation, a stable
-//! hash and the clock. This module depends on nothing of ours (only std and
-//! `unicode-normalization`), so that `intents`, `classify`, `store`, `app`
+//! hash, the clock and what one typo is. This module depends on nothing of
+//! ours (only std and `unicode-normalization`), so that `intents`, `classify`, `store`, `app`
 //! and `eval` can all use it without importing one another.
 //! `tests/structure.rs` keeps it a leaf.
 
 pub mod clock;
 pub mod hash;
 pub mod normalize;
+pub mod typo;

@@ -218,14 +218,23 @@ mod classes {
     }
 
     /// Class 2: a clear question with typos in several words is answered:
-    /// a near-miss of a known word counts as known (`lexical.rs` pins the
-    /// mechanism). Known misses, written with these and still failing:
-    /// "whats teh retrun polcy for shooes" falls back because the
-    /// out-of-scope class beats return_policy (0.45 to 0.34: the model's
-    /// own probability, not the coverage discount), and "wat sise shoud i
-    /// oder for a jaket" is a "Did you mean size guide?" (its typos of 4
-    /// letters are too short to count as near-misses safely). The other
-    /// three were answered before the fix too.
+    /// a near-miss of a known word is read as that word, for coverage and
+    /// for the score; a short one (3-4 letters: "lnog", "dose", "sise")
+    /// only as a word the message's likely intents use (`lexical.rs` pins
+    /// the mechanism). The first three rows are from the first version of
+    /// this test; the eleven after them are rows of the lead's table
+    /// (/work/notes/typos-table.csv), written before the fix and unchanged:
+    /// six of them fell back before it. Known miss, the table's remaining
+    /// row: "how do i chek wich sise i ned" (size_guide) still falls back
+    /// (0.41 on out-of-scope). Every content word is a short typo, so on
+    /// the message as written the likely intents are out-of-scope, account
+    /// help and size guide, in that order, and each short word is read as
+    /// the word of the likeliest one that has a near word: "sise" as "site"
+    /// before "size", "wich" as "with" before "which". At full weight for a
+    /// reading it was answered as an account question, which is one reason
+    /// a reading counts half; choosing the readings jointly with the intent
+    /// (read with each likely intent's words, keep the best) is the next
+    /// step, not taken here.
     #[test]
     fn typo_laden_clear_questions_are_answered() {
         let c = shop();
@@ -236,6 +245,21 @@ mod classes {
             ),
             ("wich paymnet methds do you acept", "payment_methods"),
             ("do you hav any discont codes rigth now", "discount_code"),
+            ("how lnog does shiping tkae to germny", "delivery_time"),
+            ("wat are yuor openin hours on satrday", "opening_hours"),
+            ("hwo much dose delivry cost to frnace", "shipping_cost"),
+            ("can i retrun shoos i dont lik", "return_policy"),
+            ("wher is my ordr it hasnt arived yet", "order_status"),
+            ("i wnat to cancle my oder", "cancel_order"),
+            ("when wil i get my refnd", "refund_status"),
+            ("do yuo have thsi jaket in stok", "product_availability"),
+            ("my parcle came damagd the box was crushd", "damaged_item"),
+            ("you sent me the wrnog item in my pakage", "wrong_item"),
+            ("can i by a gift crad for my mum", "gift_card"),
+            // Issue 19's own examples of the class, which fell back.
+            ("how lnog dose delivry tak to irland", "delivery_time"),
+            ("wat sise shoud i oder for a jaket", "size_guide"),
+            ("whats teh retrun polcy for shooes", "return_policy"),
         ] {
             let o = c.decide(text);
             assert_eq!(
