@@ -57,6 +57,8 @@ pub struct Cluster {
     bin: PathBuf,
     /// `runuser -u postgres --` when we are root, else nothing.
     as_postgres: Vec<String>,
+    /// Never waited for: it outlives us on purpose, to clean up after us.
+    _watcher: std::process::Child,
 }
 
 /// The watcher: initdb, the server in the background, then wait for the
@@ -110,7 +112,7 @@ impl Cluster {
             Vec::new()
         };
         use std::os::unix::process::CommandExt;
-        Command::new("sh")
+        let watcher = Command::new("sh")
             .arg("-c")
             .arg(WATCHER)
             .arg("sh")
@@ -129,6 +131,7 @@ impl Cluster {
             dir,
             bin,
             as_postgres,
+            _watcher: watcher,
         };
         c.wait_ready();
         Some(c)

@@ -183,6 +183,14 @@ fn a_closed_port_is_unavailable() {
         PgStore::open("postgresql://[nope", 2),
         Err(StoreError::Db(_))
     ));
+    // TLS is not spoken yet: said at once, not as an unreachable database.
+    match PgStore::open(
+        &format!("postgresql://postgres@127.0.0.1:{port}/x?sslmode=require"),
+        2,
+    ) {
+        Err(StoreError::Db(m)) => assert!(m.contains("sslmode=require"), "{m}"),
+        other => panic!("TLS asked for: {:?}", other.err()),
+    }
 }
 
 /// Every connection busy: a caller waits the checkout deadline, then gets

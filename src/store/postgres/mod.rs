@@ -58,8 +58,8 @@ use crate::conversation::{with_replies, Event, Record, Visitor};
 
 pub use self::schema::LATEST as SCHEMA_VERSION;
 
-/// `pg_try_advisory_lock` key of the one serving node ("fd-node").
-const NODE_LOCK: i64 = 0x6664_2d6e_6f64_65;
+/// `pg_try_advisory_lock` key of the one serving node (8 ASCII bytes).
+const NODE_LOCK: i64 = i64::from_be_bytes(*b"fd-node1");
 
 /// How a `PgStore` connects.
 #[derive(Debug, Clone)]
@@ -213,9 +213,7 @@ impl PgStore {
     }
 
     pub fn open_with(url: &str, options: &PgOptions) -> Result<PgStore> {
-        let config: Config = url
-            .parse()
-            .map_err(|e| StoreError::Db(format!("the database URL does not parse: {e}")))?;
+        let config = parse_url(url)?;
         let pool = Pool::new(
             config,
             options.pool_size,
@@ -251,9 +249,7 @@ impl PgStore {
     /// Runs the migrations on the database at `url`: the schema version
     /// after (`SCHEMA_VERSION`). Running it again changes nothing.
     pub fn migrate(url: &str) -> Result<u32> {
-        let mut config: Config = url
-            .parse()
-            .map_err(|e| StoreError::Db(format!("the database URL does not parse: {e}")))?;
+        let mut config = parse_url(url)?;
         config.connect_timeout(PgOptions::default().connect_timeout);
         let mut c = config.connect(::postgres::NoTls).map_err(pg_err)?;
         schema::migrate(&mut c)
@@ -297,6 +293,22 @@ impl PgStore {
                 .map(drop)
         })
     }
+}
+
+/// The connection settings in `url`; TLS asked for is refused here, with
+/// a sentence, rather than failing every connection later.
+fn parse_url(url: &str) -> Result<Config> {
+    let config: Config = url
+        .parse()
+        .map_err(|e| StoreError::Db(format!("the database URL does not parse: {e}")))?;
+    if config.get_ssl_mode() == ::postgres::config::SslMode::Require {
+        return Err(StoreError::Db(
+            "the database URL asks for TLS (sslmode=require), which frontdesk does not speak \
+             yet: keep the database on loopback or a private network and use sslmode=disable"
+                .into(),
+        ));
+    }
+    Ok(config)
 }
 
 /// The conversation id at the front of an export key, checked.
@@ -588,7 +600,7 @@ impl Store for PgStore {
                     let r = record_of(id, &row)?;
                     if matches!(&r.event, Event::VisitorMessage { client_id: s, .. } if s == c) {
                         return Ok(Appended {
-                            records: with_replies(&records_after(q, id, r.seq - 1)?),
+                            records: with_replies(&records_after(q, id, r.seq.saturating_sub(1))?),
                             duplicate: true,
                         });
                     }
