@@ -178,14 +178,13 @@ impl Cluster {
         self.url(&name)
     }
 
-    /// Stops the server (fast shutdown: sessions are cut), as a crash of
-    /// the database or its host looks to a client.
-    pub fn stop(&self) {
+    /// `pg_ctl -D <data> <args>`, as the `postgres` user when we are root.
+    fn pg_ctl(&self, args: &[&str]) {
         let pg_ctl = self.bin.join("pg_ctl");
         let mut cmd = match self.as_postgres.split_first() {
-            Some((runuser, args)) => {
+            Some((runuser, rest)) => {
                 let mut c = Command::new(runuser);
-                c.args(args).arg(&pg_ctl);
+                c.args(rest).arg(&pg_ctl);
                 c
             }
             None => Command::new(&pg_ctl),
@@ -193,11 +192,26 @@ impl Cluster {
         let ok = cmd
             .arg("-D")
             .arg(self.dir.join("data"))
-            .args(["stop", "-m", "fast", "-w"])
+            .args(args)
             .stdout(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        assert!(ok, "pg_ctl stop failed in {}", self.dir.display());
+        assert!(ok, "pg_ctl {args:?} failed in {}", self.dir.display());
+    }
+
+    /// Stops the server (fast shutdown: sessions are cut), as a crash of
+    /// the database or its host looks to a client.
+    pub fn stop(&self) {
+        self.pg_ctl(&["stop", "-m", "fast", "-w"]);
+    }
+
+    /// Starts a stopped server again, on the same socket (the watcher
+    /// still stops it when the tests end).
+    pub fn start_again(&self) {
+        // Not the first log: the watcher's shell made that one, as root.
+        let log = self.dir.join("postgres-again.log");
+        let opts = format!("-k {} -c listen_addresses= -p 5432", self.dir.display());
+        self.pg_ctl(&["start", "-w", "-l", log.to_str().unwrap(), "-o", &opts]);
     }
 }
 

@@ -160,6 +160,20 @@ fn a_stopped_database_is_unavailable_not_a_hang() {
         Ok(_) => panic!("a new store on a stopped database opened"),
     }
     assert!(t.elapsed() < limit, "took {:?}", t.elapsed());
+    // Back: the same store serves again (cut sessions were dropped and
+    // new ones made), and nothing acknowledged was lost.
+    cluster.start_again();
+    s.append("c1", 4, vec![note("back")]).unwrap();
+    let texts: Vec<_> = s
+        .read("c1", 0)
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| match r.event {
+            Event::InternalNote { text, .. } => Some(text),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, ["before", "back"]);
 }
 
 /// A port nobody listens on: `Unavailable` at once.
