@@ -436,3 +436,44 @@ fn a_sled_store_copies_to_postgres_and_back_unchanged() {
     let next = pg.append("a", 3_000, vec![note("n")]).unwrap();
     assert_eq!(next.records[0].seq, 4);
 }
+
+/// An attachment a sled store kept whole (before files were kept in
+/// parts) is imported in parts: read back whole and part by part. A key
+/// of an unknown tree, or one that does not parse, is an error.
+#[test]
+fn import_splits_a_whole_file_and_refuses_what_it_cannot_read() {
+    let Some(url) = pg::database() else { return };
+    let pg = PgStore::open(&url, 1).unwrap();
+    pg.import("conversations", b"c1", br#"{"created_ms":5}"#)
+        .unwrap();
+    let chunk = frontdesk::store::ATTACHMENT_CHUNK;
+    let file: Vec<u8> = (0..chunk + 3).map(|i| (i % 7) as u8).collect();
+    pg.import("attachments", b"\x02c1f9", &file).unwrap();
+    assert_eq!(pg.attachment("c1", "f9").unwrap(), Some(file.clone()));
+    assert_eq!(
+        pg.attachment_chunk("c1", "f9", 1).unwrap().as_deref(),
+        Some(&file[chunk..])
+    );
+    assert_eq!(pg.attachment_chunk("c1", "f9", 2).unwrap(), None);
+    assert!(pg.import("nonsense", b"k", b"v").is_err());
+    assert!(pg.import("events", b"\x09c1", b"{}").is_err());
+    assert!(pg.import("conversations", b"../x", b"{}").is_err());
+    // An event of a conversation that is not there.
+    let mut key = b"\x02zz".to_vec();
+    key.extend_from_slice(&1u64.to_be_bytes());
+    let record = serde_json::to_vec(&frontdesk::conversation::Record {
+        seq: 1,
+        at_ms: 5,
+        event: Event::Started {
+            visitor: Visitor::default(),
+        },
+    })
+    .unwrap();
+    match pg.import("events", &key, &record) {
+        Err(StoreError::Db(m)) => assert!(m.contains("23503"), "a foreign key: {m}"),
+        other => panic!("an orphan event imported: {other:?}"),
+    }
+    key[1..3].copy_from_slice(b"c1");
+    pg.import("events", &key, &record).unwrap();
+    assert_eq!(pg.read("c1", 0).unwrap().len(), 1);
+}

@@ -19,19 +19,28 @@
 //! `import` takes those entries: a sled store copies here, and this store
 //! backs up into a sled directory (`BackupWriter`).
 //!
-//! **One node per database, for now.** Until the multi-node work (shared
-//! fan-out over LISTEN/NOTIFY, queue claims) lands, the app keeps state in
-//! memory that another node would not see, so `open` holds a session-level
-//! advisory lock for the store's life and refuses a second node.
-//! `open_unlocked` is for offline tools (`store migrate`, `store copy`).
+//! **One node per database, for now (temporary).** Until the multi-node
+//! work (fan-out over LISTEN/NOTIFY, shared queue claims) lands, the app
+//! keeps state in memory that another node would not see, so `open` holds
+//! a session-level advisory lock on a session of its own for the store's
+//! life and refuses a second node. A restart of the database ends that
+//! session and so the lock, which is not taken again: the guard is
+//! against a second node started by mistake, not a fence. `open_unlocked`
+//! is for offline tools (`store migrate`, `store copy`).
 //!
 //! Connections are plain TCP or a unix socket: no TLS yet (keep the
-//! database on loopback or a private network). A database that cannot be
-//! reached gives `StoreError::Unavailable` within the pool's deadline. One
-//! limit: a server that accepts bytes but never answers (a frozen process)
-//! can stall the calls already waiting on it, up to `statement_timeout`
-//! only if the server itself is running; the pool's deadline still answers
-//! every other caller.
+//! database on loopback or a private network; `sslmode=require` is
+//! refused at open). A database that is down or unreachable gives
+//! `StoreError::Unavailable` within the pool's deadline, never a hang.
+//! One limit: a server process that is alive but frozen (it accepts bytes
+//! and never answers) stalls the calls already talking to it; the pool's
+//! deadline still answers every other caller, and a server that runs
+//! cuts any statement at `statement_timeout` (30 s).
+//!
+//! The sync client drives each connection with a small tokio runtime of
+//! its own, so, like sled's flushes, the store is called from blocking
+//! threads (`spawn_blocking`), never from inside an async task, where
+//! tokio refuses to block.
 
 mod pool;
 mod schema;
