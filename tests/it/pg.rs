@@ -57,6 +57,8 @@ pub struct Cluster {
     bin: PathBuf,
     /// `runuser -u postgres --` when we are root, else nothing.
     as_postgres: Vec<String>,
+    /// Never waited for: it outlives us on purpose, to clean up after us.
+    _watcher: std::process::Child,
 }
 
 /// The watcher: initdb, the server in the background, then wait for the
@@ -110,7 +112,7 @@ impl Cluster {
             Vec::new()
         };
         use std::os::unix::process::CommandExt;
-        Command::new("sh")
+        let watcher = Command::new("sh")
             .arg("-c")
             .arg(WATCHER)
             .arg("sh")
@@ -129,6 +131,7 @@ impl Cluster {
             dir,
             bin,
             as_postgres,
+            _watcher: watcher,
         };
         c.wait_ready();
         Some(c)
@@ -175,14 +178,13 @@ impl Cluster {
         self.url(&name)
     }
 
-    /// Stops the server (fast shutdown: sessions are cut), as a crash of
-    /// the database or its host looks to a client.
-    pub fn stop(&self) {
+    /// `pg_ctl -D <data> <args>`, as the `postgres` user when we are root.
+    fn pg_ctl(&self, args: &[&str]) {
         let pg_ctl = self.bin.join("pg_ctl");
         let mut cmd = match self.as_postgres.split_first() {
-            Some((runuser, args)) => {
+            Some((runuser, rest)) => {
                 let mut c = Command::new(runuser);
-                c.args(args).arg(&pg_ctl);
+                c.args(rest).arg(&pg_ctl);
                 c
             }
             None => Command::new(&pg_ctl),
@@ -190,11 +192,26 @@ impl Cluster {
         let ok = cmd
             .arg("-D")
             .arg(self.dir.join("data"))
-            .args(["stop", "-m", "fast", "-w"])
+            .args(args)
             .stdout(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        assert!(ok, "pg_ctl stop failed in {}", self.dir.display());
+        assert!(ok, "pg_ctl {args:?} failed in {}", self.dir.display());
+    }
+
+    /// Stops the server (fast shutdown: sessions are cut), as a crash of
+    /// the database or its host looks to a client.
+    pub fn stop(&self) {
+        self.pg_ctl(&["stop", "-m", "fast", "-w"]);
+    }
+
+    /// Starts a stopped server again, on the same socket (the watcher
+    /// still stops it when the tests end).
+    pub fn start_again(&self) {
+        // Not the first log: the watcher's shell made that one, as root.
+        let log = self.dir.join("postgres-again.log");
+        let opts = format!("-k {} -c listen_addresses= -p 5432", self.dir.display());
+        self.pg_ctl(&["start", "-w", "-l", log.to_str().unwrap(), "-o", &opts]);
     }
 }
 

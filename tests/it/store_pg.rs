@@ -160,6 +160,20 @@ fn a_stopped_database_is_unavailable_not_a_hang() {
         Ok(_) => panic!("a new store on a stopped database opened"),
     }
     assert!(t.elapsed() < limit, "took {:?}", t.elapsed());
+    // Back: the same store serves again (cut sessions were dropped and
+    // new ones made), and nothing acknowledged was lost.
+    cluster.start_again();
+    s.append("c1", 4, vec![note("back")]).unwrap();
+    let texts: Vec<_> = s
+        .read("c1", 0)
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| match r.event {
+            Event::InternalNote { text, .. } => Some(text),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, ["before", "back"]);
 }
 
 /// A port nobody listens on: `Unavailable` at once.
@@ -183,6 +197,14 @@ fn a_closed_port_is_unavailable() {
         PgStore::open("postgresql://[nope", 2),
         Err(StoreError::Db(_))
     ));
+    // TLS is not spoken yet: said at once, not as an unreachable database.
+    match PgStore::open(
+        &format!("postgresql://postgres@127.0.0.1:{port}/x?sslmode=require"),
+        2,
+    ) {
+        Err(StoreError::Db(m)) => assert!(m.contains("sslmode=require"), "{m}"),
+        other => panic!("TLS asked for: {:?}", other.err()),
+    }
 }
 
 /// Every connection busy: a caller waits the checkout deadline, then gets
@@ -413,4 +435,45 @@ fn a_sled_store_copies_to_postgres_and_back_unchanged() {
     assert!(retry.duplicate);
     let next = pg.append("a", 3_000, vec![note("n")]).unwrap();
     assert_eq!(next.records[0].seq, 4);
+}
+
+/// An attachment a sled store kept whole (before files were kept in
+/// parts) is imported in parts: read back whole and part by part. A key
+/// of an unknown tree, or one that does not parse, is an error.
+#[test]
+fn import_splits_a_whole_file_and_refuses_what_it_cannot_read() {
+    let Some(url) = pg::database() else { return };
+    let pg = PgStore::open(&url, 1).unwrap();
+    pg.import("conversations", b"c1", br#"{"created_ms":5}"#)
+        .unwrap();
+    let chunk = frontdesk::store::ATTACHMENT_CHUNK;
+    let file: Vec<u8> = (0..chunk + 3).map(|i| (i % 7) as u8).collect();
+    pg.import("attachments", b"\x02c1f9", &file).unwrap();
+    assert_eq!(pg.attachment("c1", "f9").unwrap(), Some(file.clone()));
+    assert_eq!(
+        pg.attachment_chunk("c1", "f9", 1).unwrap().as_deref(),
+        Some(&file[chunk..])
+    );
+    assert_eq!(pg.attachment_chunk("c1", "f9", 2).unwrap(), None);
+    assert!(pg.import("nonsense", b"k", b"v").is_err());
+    assert!(pg.import("events", b"\x09c1", b"{}").is_err());
+    assert!(pg.import("conversations", b"../x", b"{}").is_err());
+    // An event of a conversation that is not there.
+    let mut key = b"\x02zz".to_vec();
+    key.extend_from_slice(&1u64.to_be_bytes());
+    let record = serde_json::to_vec(&frontdesk::conversation::Record {
+        seq: 1,
+        at_ms: 5,
+        event: Event::Started {
+            visitor: Visitor::default(),
+        },
+    })
+    .unwrap();
+    match pg.import("events", &key, &record) {
+        Err(StoreError::Db(m)) => assert!(m.contains("23503"), "a foreign key: {m}"),
+        other => panic!("an orphan event imported: {other:?}"),
+    }
+    key[1..3].copy_from_slice(b"c1");
+    pg.import("events", &key, &record).unwrap();
+    assert_eq!(pg.read("c1", 0).unwrap().len(), 1);
 }

@@ -19,19 +19,28 @@
 //! `import` takes those entries: a sled store copies here, and this store
 //! backs up into a sled directory (`BackupWriter`).
 //!
-//! **One node per database, for now.** Until the multi-node work (shared
-//! fan-out over LISTEN/NOTIFY, queue claims) lands, the app keeps state in
-//! memory that another node would not see, so `open` holds a session-level
-//! advisory lock for the store's life and refuses a second node.
-//! `open_unlocked` is for offline tools (`store migrate`, `store copy`).
+//! **One node per database, for now (temporary).** Until the multi-node
+//! work (fan-out over LISTEN/NOTIFY, shared queue claims) lands, the app
+//! keeps state in memory that another node would not see, so `open` holds
+//! a session-level advisory lock on a session of its own for the store's
+//! life and refuses a second node. A restart of the database ends that
+//! session and so the lock, which is not taken again: the guard is
+//! against a second node started by mistake, not a fence. `open_unlocked`
+//! is for offline tools (`store migrate`, `store copy`).
 //!
 //! Connections are plain TCP or a unix socket: no TLS yet (keep the
-//! database on loopback or a private network). A database that cannot be
-//! reached gives `StoreError::Unavailable` within the pool's deadline. One
-//! limit: a server that accepts bytes but never answers (a frozen process)
-//! can stall the calls already waiting on it, up to `statement_timeout`
-//! only if the server itself is running; the pool's deadline still answers
-//! every other caller.
+//! database on loopback or a private network; `sslmode=require` is
+//! refused at open). A database that is down or unreachable gives
+//! `StoreError::Unavailable` within the pool's deadline, never a hang.
+//! One limit: a server process that is alive but frozen (it accepts bytes
+//! and never answers) stalls the calls already talking to it; the pool's
+//! deadline still answers every other caller, and a server that runs
+//! cuts any statement at `statement_timeout` (30 s).
+//!
+//! The sync client drives each connection with a small tokio runtime of
+//! its own, so, like sled's flushes, the store is called from blocking
+//! threads (`spawn_blocking`), never from inside an async task, where
+//! tokio refuses to block.
 
 mod pool;
 mod schema;
@@ -58,8 +67,8 @@ use crate::conversation::{with_replies, Event, Record, Visitor};
 
 pub use self::schema::LATEST as SCHEMA_VERSION;
 
-/// `pg_try_advisory_lock` key of the one serving node ("fd-node").
-const NODE_LOCK: i64 = 0x6664_2d6e_6f64_65;
+/// `pg_try_advisory_lock` key of the one serving node (8 ASCII bytes).
+const NODE_LOCK: i64 = i64::from_be_bytes(*b"fd-node1");
 
 /// How a `PgStore` connects.
 #[derive(Debug, Clone)]
@@ -213,9 +222,7 @@ impl PgStore {
     }
 
     pub fn open_with(url: &str, options: &PgOptions) -> Result<PgStore> {
-        let config: Config = url
-            .parse()
-            .map_err(|e| StoreError::Db(format!("the database URL does not parse: {e}")))?;
+        let config = parse_url(url)?;
         let pool = Pool::new(
             config,
             options.pool_size,
@@ -251,9 +258,7 @@ impl PgStore {
     /// Runs the migrations on the database at `url`: the schema version
     /// after (`SCHEMA_VERSION`). Running it again changes nothing.
     pub fn migrate(url: &str) -> Result<u32> {
-        let mut config: Config = url
-            .parse()
-            .map_err(|e| StoreError::Db(format!("the database URL does not parse: {e}")))?;
+        let mut config = parse_url(url)?;
         config.connect_timeout(PgOptions::default().connect_timeout);
         let mut c = config.connect(::postgres::NoTls).map_err(pg_err)?;
         schema::migrate(&mut c)
@@ -297,6 +302,22 @@ impl PgStore {
                 .map(drop)
         })
     }
+}
+
+/// The connection settings in `url`; TLS asked for is refused here, with
+/// a sentence, rather than failing every connection later.
+fn parse_url(url: &str) -> Result<Config> {
+    let config: Config = url
+        .parse()
+        .map_err(|e| StoreError::Db(format!("the database URL does not parse: {e}")))?;
+    if config.get_ssl_mode() == ::postgres::config::SslMode::Require {
+        return Err(StoreError::Db(
+            "the database URL asks for TLS (sslmode=require), which frontdesk does not speak \
+             yet: keep the database on loopback or a private network and use sslmode=disable"
+                .into(),
+        ));
+    }
+    Ok(config)
 }
 
 /// The conversation id at the front of an export key, checked.
@@ -588,7 +609,7 @@ impl Store for PgStore {
                     let r = record_of(id, &row)?;
                     if matches!(&r.event, Event::VisitorMessage { client_id: s, .. } if s == c) {
                         return Ok(Appended {
-                            records: with_replies(&records_after(q, id, r.seq - 1)?),
+                            records: with_replies(&records_after(q, id, r.seq.saturating_sub(1))?),
                             duplicate: true,
                         });
                     }

@@ -18,8 +18,8 @@ use ::postgres::Client;
 use super::pg_err;
 use crate::store::{Result, StoreError};
 
-/// `pg_advisory_xact_lock` key of migrations ("fd-mgrt").
-const MIGRATE_LOCK: i64 = 0x6664_2d6d_6772_74;
+/// `pg_advisory_xact_lock` key of migrations (8 ASCII bytes).
+const MIGRATE_LOCK: i64 = i64::from_be_bytes(*b"fd-migr8");
 
 /// Migration n (1-based) brings the schema from version n - 1 to n.
 const MIGRATIONS: &[&str] = &[
