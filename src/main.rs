@@ -1329,7 +1329,11 @@ fn serve(config: frontdesk::config::Config) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    // The store outlives the runtime: the sync PostgreSQL client closes
+    // its sessions by blocking, which must not happen on a thread of the
+    // runtime (where the server's tasks let go of the app); this last
+    // reference is let go here, after the runtime and its tasks are gone.
+    let store = runtime.block_on(async move {
         let bind = config.server.bind.clone();
         // Listen first: a first start that cannot bind must not make (and
         // lose) the admin's token.
@@ -1338,6 +1342,7 @@ fn serve(config: frontdesk::config::Config) -> Result<()> {
             .with_context(|| format!("cannot listen on {bind}"))?;
         let (app, started) = tokio::task::spawn_blocking(move || open_app(config))
             .await??;
+        let store = app.store().clone();
         let addr = listener.local_addr()?;
         if let Some(token) = &started.first_admin_token {
             out!("No admin existed, so one was made: name `admin`, token (shown once, only a hash is kept):\n{token}");
@@ -1350,8 +1355,11 @@ fn serve(config: frontdesk::config::Config) -> Result<()> {
         tracing::info!(%addr, "listening");
         frontdesk::http::run(listener, app, shutdown_signal()).await;
         tracing::info!("stopped");
-        Ok(())
-    })
+        anyhow::Ok(store)
+    })?;
+    drop(runtime);
+    drop(store);
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -468,6 +468,8 @@ pub struct TestApp {
     /// sweep on a manual clock).
     pub app: frontdesk::app::App,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The store, let go last and off the runtime (`Drop`).
+    store: Option<std::sync::Arc<dyn frontdesk::store::Store>>,
     _setup: Setup,
 }
 
@@ -504,6 +506,7 @@ pub async fn spawn_app_clocked(
         ),
     };
     let store = wrap(store);
+    let kept = store.clone();
     let (app, started) = off_runtime(move || {
         frontdesk::app::App::with_clock(config, store, clock).expect("the app starts")
     });
@@ -520,6 +523,7 @@ pub async fn spawn_app_clocked(
         admin: started.first_admin_token.expect("a first admin"),
         app: app.clone(),
         stop: Some(stop),
+        store: Some(kept),
         _setup: s,
     }
 }
@@ -528,6 +532,22 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        // The sync PostgreSQL client closes its sessions by blocking on a
+        // runtime of its own, which panics on a thread of the tests'
+        // runtime, where the server's tasks let go of the app: so this
+        // reference waits on a thread of its own to be the last one.
+        if let Some(store) = self.store.take() {
+            std::thread::spawn(move || {
+                let until = std::time::Instant::now() + Duration::from_secs(60);
+                while std::sync::Arc::strong_count(&store) > 1 {
+                    if std::time::Instant::now() > until {
+                        std::mem::forget(store);
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            });
         }
     }
 }

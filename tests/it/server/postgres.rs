@@ -249,7 +249,7 @@ async fn a_stopped_database_answers_503_at_once_and_the_node_recovers() {
     assert_eq!(h.status, 503, "{}", h.text);
     assert_eq!(h.body["status"], "store_unavailable");
 
-    restart(&cluster);
+    cluster.start_again();
     let back = Instant::now();
     while health(&srv).await != 200 {
         assert!(back.elapsed() < PATIENCE * 3, "no recovery");
@@ -261,36 +261,4 @@ async fn a_stopped_database_answers_503_at_once_and_the_node_recovers() {
     assert!(log.contains("store opened"), "{log}");
     assert!(log.contains("password=***"), "{log}");
     assert!(!log.contains("s3cret-pw"), "{log}");
-}
-
-/// Starts a cluster `Cluster::stop` stopped, as it was started (its
-/// watcher still stops it when the tests end).
-fn restart(cluster: &pg::Cluster) {
-    let bin = pg::bin_dir().expect("PostgreSQL is installed");
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    let mut cmd = if root {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(bin.join("pg_ctl"));
-        c
-    } else {
-        Command::new(bin.join("pg_ctl"))
-    };
-    let ok = cmd
-        .arg("-D")
-        .arg(cluster.dir.join("data"))
-        .arg("-l")
-        .arg(cluster.dir.join("restarted.log"))
-        .arg("-o")
-        .arg(format!(
-            "-k {} -c listen_addresses= -p 5432 -c max_connections=300 -c fsync=off",
-            cluster.dir.display()
-        ))
-        .args(["start", "-w"])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "pg_ctl start failed in {}", cluster.dir.display());
 }
