@@ -580,12 +580,16 @@ async fn healthz(State(app): State<App>) -> Response {
     }
 }
 
+/// Rendered off the executor: it reads the store (the outbox's length).
 async fn metrics(State(app): State<App>) -> Response {
-    (
-        [(header::CONTENT_TYPE, crate::app::metrics::CONTENT_TYPE)],
-        app.render_metrics(),
-    )
-        .into_response()
+    match tokio::task::spawn_blocking(move || app.render_metrics()).await {
+        Ok(text) => (
+            [(header::CONTENT_TYPE, crate::app::metrics::CONTENT_TYPE)],
+            text,
+        )
+            .into_response(),
+        Err(_) => HttpError::from(ApiError::internal()).into_response(),
+    }
 }
 
 /// Raises this process's soft limit of open files to its hard limit, so

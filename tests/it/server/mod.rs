@@ -559,6 +559,13 @@ impl Reach for TestApp {
 }
 
 impl TestApp {
+    /// `f` on the app, off the runtime: what a test reads or sweeps
+    /// directly must not call the sync PostgreSQL client on a thread of
+    /// the tests' runtime (`off_runtime`).
+    pub fn off<T: Send>(&self, f: impl FnOnce(&frontdesk::app::App) -> T + Send) -> T {
+        off_runtime(|| f(&self.app))
+    }
+
     pub fn ws_url(&self, path: &str) -> String {
         format!("ws://{}{path}", self.addr)
     }
