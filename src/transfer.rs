@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::store::{Result, Store};
+use crate::store::{ExportFn, Result, Store};
 
 /// What a store holds, as the `Store` trait shows it, and its export's
 /// entries per tree (which also cover what the trait cannot list:
@@ -87,10 +87,7 @@ pub fn is_empty(store: &dyn Store) -> Result<bool> {
 
 /// Feeds every entry of `from`'s export to `put` (an import into the
 /// target); returns how many.
-pub fn copy(
-    from: &dyn Store,
-    put: &mut dyn FnMut(&str, &[u8], &[u8]) -> Result<()>,
-) -> Result<u64> {
+pub fn copy(from: &dyn Store, put: &mut ExportFn<'_>) -> Result<u64> {
     let mut n = 0u64;
     from.export(&mut |tree, key, value| {
         n += 1;
