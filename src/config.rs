@@ -4,7 +4,7 @@
 //! is kept apart from the compiled `Config` (what runs). Sections:
 //! `[server]`, `[limits]`, `[escalation]`, `[queue]`, `[business_hours]`,
 //! `[texts]`, `[retention]`, `[reports]`, `[assignment]`, `[attachments]`,
-//! `[[webhooks]]`, `[email]`, `[widget]`, `[identity]`. `frontdesk default-config` prints
+//! `[[webhooks]]`, `[email]`, `[widget]`, `[identity]`, `[store]`. `frontdesk default-config` prints
 //! `DEFAULT_CONFIG`, every
 //! setting with its default and a comment; a test keeps the two in step.
 
@@ -58,6 +58,128 @@ pub struct RawConfig {
     pub identity: RawIdentity,
     #[serde(default)]
     pub actions: RawActions,
+    #[serde(default)]
+    pub store: RawStore,
+}
+
+/// `[store]`: which backend keeps conversations (README, "PostgreSQL").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// `sled` (default: files in `[server] data_dir`) or `postgres`.
+    pub backend: Option<String>,
+    /// The PostgreSQL connection string; better given as
+    /// `FRONTDESK_STORE__URL` when it holds a password.
+    pub url: Option<String>,
+    /// Connections to PostgreSQL one node keeps open at most.
+    pub pool_size: Option<usize>,
+}
+
+/// `[store]` compiled: the backend `main` opens.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum StoreConfig {
+    /// sled, in `[server] data_dir` (one process at a time).
+    #[default]
+    Sled,
+    Postgres(Postgres),
+}
+
+/// A PostgreSQL store's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Postgres {
+    /// The connection string: a `Secret`, as it may carry a password
+    /// (`shown` is what logs and messages print).
+    pub url: Secret,
+    pub pool_size: usize,
+}
+
+impl Postgres {
+    /// The url without its password: what a log or an error may print.
+    pub fn shown(&self) -> String {
+        redact_url(&self.url.0)
+    }
+}
+
+/// The default `[store] pool_size`. A store call holds a connection only
+/// for its own statements (requests run their store calls on blocking
+/// threads, one call at a time each), so 16 serve many more concurrent
+/// requests than 16; and PostgreSQL's stock `max_connections` is 100, which
+/// leaves room for several nodes, migrations and `psql` beside one node.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// The most connections `[store] pool_size` may ask for.
+pub const MAX_POOL_SIZE: usize = 1000;
+
+/// A PostgreSQL connection string with its password replaced by `***`:
+/// the URL form (`postgres://user:pw@host/db`, and a `password=` query
+/// parameter) and the key-value form (`host=… password=pw`, quoted or
+/// not). Everything else is kept, so a log still says which database.
+pub fn redact_url(url: &str) -> String {
+    let trimmed = url.trim_start();
+    if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
+        let scheme_end = url.find("://").map_or(0, |i| i + 3);
+        let (head, rest) = url.split_at(scheme_end);
+        // The authority ends at the first `/`, `?` or `#`; its userinfo at
+        // its last `@`.
+        let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (auth, tail) = rest.split_at(auth_end);
+        let auth = match auth.rfind('@') {
+            Some(at) => {
+                let (info, host) = auth.split_at(at);
+                match info.split_once(':') {
+                    Some((user, _)) => format!("{user}:***{host}"),
+                    None => format!("{info}{host}"),
+                }
+            }
+            None => auth.to_string(),
+        };
+        let tail = match tail.split_once('?') {
+            Some((path, query)) => {
+                let query: Vec<String> = query
+                    .split('&')
+                    .map(|kv| match kv.split_once('=') {
+                        Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                        _ => kv.to_string(),
+                    })
+                    .collect();
+                format!("{path}?{}", query.join("&"))
+            }
+            None => tail.to_string(),
+        };
+        return format!("{head}{auth}{tail}");
+    }
+    // Key-value form: `key = value` pairs, a value quoted in '…' with \
+    // escapes or running to the next space.
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(eq) = rest.find('=') {
+        let key = rest[..eq].trim();
+        let key = key.rsplit(char::is_whitespace).next().unwrap_or(key);
+        out.push_str(&rest[..=eq]);
+        let after = &rest[eq + 1..];
+        let spaces = after.len() - after.trim_start().len();
+        out.push_str(&after[..spaces]);
+        let value = &after[spaces..];
+        let len = if let Some(quoted) = value.strip_prefix('\'') {
+            let mut escaped = false;
+            let close = quoted.char_indices().find_map(|(i, c)| {
+                let end = !escaped && c == '\'';
+                escaped = !escaped && c == '\\';
+                end.then_some(i)
+            });
+            close.map_or(value.len(), |i| i + 2)
+        } else {
+            value.find(char::is_whitespace).unwrap_or(value.len())
+        };
+        if key == "password" {
+            out.push_str("***");
+        } else {
+            out.push_str(&value[..len]);
+        }
+        rest = &value[len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `[actions]`: calls to the shop's backend (README, "Actions").
@@ -556,6 +678,8 @@ pub struct Config {
     pub identity: Identity,
     /// `[actions]`.
     pub actions: Actions,
+    /// `[store]`: the backend `main` opens.
+    pub store: StoreConfig,
 }
 
 /// `[actions]` checked: calls to the shop's backend are on only with a
@@ -637,6 +761,11 @@ impl Config {
             })
             .collect();
         let mut table: toml::Table = toml::from_str(&source).map_err(|e| parse_err(e, &source))?;
+        let store_env: Vec<String> = env
+            .iter()
+            .filter(|(k, _)| k.to_lowercase().starts_with("frontdesk_store__"))
+            .map(|(k, _)| k.clone())
+            .collect();
         for (var, value) in env {
             let Some(rest) = var.strip_prefix("FRONTDESK_") else {
                 continue;
@@ -816,6 +945,7 @@ impl Config {
             actions(&raw.actions, env_secrets).map_err(|m| invalid(format!("[actions] {m}")))?;
         let texts = texts(&raw.texts, &source, &shown)?;
         let email = email(&raw.email).map_err(|m| invalid(format!("[email] {m}")))?;
+        let store = store(&raw.store, &source, &shown, &store_env)?;
         let model_precision = match &raw.model.precision {
             Some(p) => p
                 .parse::<Precision>()
@@ -924,7 +1054,85 @@ impl Config {
             },
             identity: identity(&raw.identity).map_err(|m| invalid(format!("[identity] {m}")))?,
             actions,
+            store,
         })
+    }
+}
+
+/// Only where `[store]` keys sit in the file, to point errors at them.
+#[derive(Deserialize)]
+struct StoreSpans {
+    #[serde(default)]
+    store: BTreeMap<toml::Spanned<String>, toml::Spanned<toml::Value>>,
+}
+
+/// `[store]` compiled. An error points at the key it is about: its
+/// `path:line:col` in the file, or the variable that set it (`env` holds
+/// the `FRONTDESK_STORE__*` names given).
+fn store(
+    raw: &RawStore,
+    source: &str,
+    path: &Path,
+    env: &[String],
+) -> Result<StoreConfig, ConfigError> {
+    let at = |key: &str, message: String| {
+        let message = format!("[store] {message}");
+        if let Some(var) = env
+            .iter()
+            .find(|v| v.eq_ignore_ascii_case(&format!("FRONTDESK_STORE__{key}")))
+        {
+            return ConfigError::Env {
+                var: var.clone(),
+                message,
+            };
+        }
+        let spans = toml::from_str::<StoreSpans>(source)
+            .map(|s| s.store)
+            .unwrap_or_default();
+        match spans.iter().find(|(k, _)| k.get_ref() == key) {
+            Some((_, v)) => {
+                let (line, col) = crate::intents::error::line_col(source, v.span().start);
+                ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    line,
+                    col,
+                    message,
+                }
+            }
+            None => ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            },
+        }
+    };
+    let pool_size = match raw.pool_size {
+        None => DEFAULT_POOL_SIZE,
+        Some(n) if (1..=MAX_POOL_SIZE).contains(&n) => n,
+        Some(n) => {
+            return Err(at(
+                "pool_size",
+                format!("pool_size = {n} is not 1 to {MAX_POOL_SIZE}"),
+            ))
+        }
+    };
+    match raw.backend.as_deref().unwrap_or("sled") {
+        "sled" => Ok(StoreConfig::Sled),
+        "postgres" => match raw.url.as_deref().map(str::trim) {
+            Some(url) if !url.is_empty() => Ok(StoreConfig::Postgres(Postgres {
+                url: Secret(url.to_string()),
+                pool_size,
+            })),
+            _ => Err(at(
+                "backend",
+                "backend = \"postgres\" needs a url: `url = \"postgres://user@host/db\"`, \
+                 or FRONTDESK_STORE__URL (better when it holds a password)"
+                    .into(),
+            )),
+        },
+        other => Err(at(
+            "backend",
+            format!("backend {other:?} is not \"sled\" or \"postgres\""),
+        )),
     }
 }
 
@@ -1111,7 +1319,8 @@ pub const DEFAULT_CONFIG: &str = r#"# frontdesk.toml — every setting with its 
 bind = "127.0.0.1:8080"
 # The intent files; edits are picked up while the server runs.
 intents_dir = "intents"
-# Conversations, the queue, agents and the webhook outbox (sled).
+# Conversations, the queue, agents and the webhook outbox (sled; with
+# [store] backend = "postgres" they are in the database instead).
 data_dir = "data"
 # Pages on these origins may embed the widget (CORS and WebSocket checks).
 # The server's own origin is always allowed.
@@ -1392,6 +1601,22 @@ enforce = false
 # signing_secret = "at least 16 characters"
 # [actions.secrets]
 # shop_api_key = ""
+
+# Where conversations, the queue, agents and the outbox are kept (README,
+# "PostgreSQL"). "sled": files in [server] data_dir, for one process.
+# "postgres": a PostgreSQL database at `url`, migrated at start (or with
+# `frontdesk store migrate`); one node per database for now: a second node
+# on the same database is refused. `frontdesk store copy` moves a shop
+# between the two.
+[store]
+backend = "sled"
+# The connection string; a password in it is never logged. Best given as
+# FRONTDESK_STORE__URL.
+# url = "postgres://frontdesk@localhost/frontdesk"
+# Connections one node keeps open at most. A store call holds one only for
+# its own statements, so 16 serve many more requests at once, and leave
+# room in PostgreSQL's default max_connections (100) for more nodes.
+pool_size = 16
 "#;
 
 #[cfg(test)]
@@ -1447,6 +1672,7 @@ mod tests {
         assert_eq!(printed.widget, none.widget);
         assert_eq!(printed.identity, none.identity);
         assert_eq!(printed.actions, none.actions);
+        assert_eq!(printed.store, none.store);
         // Every text is listed, commented out, with its English default.
         let section = &DEFAULT_CONFIG[DEFAULT_CONFIG.find("\n[texts]\n").unwrap()..];
         let listed: toml::Table = section
@@ -1512,6 +1738,8 @@ mod tests {
             "link_hours",
             "prechat",
             "enforce",
+            "backend",
+            "pool_size",
         ] {
             assert!(DEFAULT_CONFIG.contains(&format!("\n{key} = ")), "{key}");
         }
@@ -1527,6 +1755,107 @@ mod tests {
             "public_url",
         ] {
             assert!(email.contains(&format!("\n# {key} = ")), "[email] {key}");
+        }
+        let store = &DEFAULT_CONFIG[DEFAULT_CONFIG.find("\n[store]\n").unwrap()..];
+        assert!(store.contains("\n# url = "), "[store] url");
+    }
+
+    #[test]
+    fn the_store_section_picks_the_backend_and_points_at_its_keys() {
+        assert_eq!(Config::load(None, []).unwrap().store, StoreConfig::Sled);
+        let (_d, p) = write("[store]\nbackend = \"postgres\"\nurl = \"postgres://fd@db/shop\"\n");
+        let StoreConfig::Postgres(pg) = Config::load(Some(&p), []).unwrap().store else {
+            panic!("postgres")
+        };
+        assert_eq!(pg.url.0, "postgres://fd@db/shop");
+        assert_eq!(pg.pool_size, DEFAULT_POOL_SIZE);
+        // The url from the environment, the usual way with a password.
+        let (_d, p) = write(
+            "[server]\nbind = \"127.0.0.1:0\"\n\n[store]\nbackend = \"postgres\"\npool_size = 4\n",
+        );
+        let env = [(
+            "FRONTDESK_STORE__URL".to_string(),
+            "postgres://fd:hunter2-pw@db:5433/shop?sslmode=disable".to_string(),
+        )];
+        let c = Config::load(Some(&p), env).unwrap();
+        let StoreConfig::Postgres(pg) = &c.store else {
+            panic!("postgres")
+        };
+        assert_eq!(
+            pg.url.0,
+            "postgres://fd:hunter2-pw@db:5433/shop?sslmode=disable"
+        );
+        assert_eq!(pg.pool_size, 4);
+        assert_eq!(pg.shown(), "postgres://fd:***@db:5433/shop?sslmode=disable");
+        assert!(!format!("{c:?}").contains("hunter2"), "Debug hides the url");
+        // No url: the error points at `backend`, in the file or the variable.
+        let e = Config::load(Some(&p), []).unwrap_err().to_string();
+        assert!(
+            e.contains("frontdesk.toml:5:11: [store] backend = \"postgres\" needs a url"),
+            "{e}"
+        );
+        let env = [(
+            "FRONTDESK_STORE__BACKEND".to_string(),
+            "postgres".to_string(),
+        )];
+        let e = Config::load(None, env).unwrap_err().to_string();
+        assert!(
+            e.starts_with("environment variable FRONTDESK_STORE__BACKEND: [store] backend = \"postgres\" needs a url"),
+            "{e}"
+        );
+        for (body, want) in [
+            (
+                "[store]\nbackend = \"mysql\"\n",
+                "frontdesk.toml:2:11: [store] backend \"mysql\" is not \"sled\" or \"postgres\"",
+            ),
+            (
+                "[store]\nbackend = \"postgres\"\nurl = \"postgres://db/x\"\npool_size = 0\n",
+                "frontdesk.toml:4:13: [store] pool_size = 0 is not 1 to 1000",
+            ),
+            (
+                "[store]\nbackend = \"postgres\"\nurl = \"  \"\n",
+                "needs a url",
+            ),
+            (
+                "[store]\nuser = \"x\"\n",
+                "frontdesk.toml:2:1: unknown field `user`",
+            ),
+        ] {
+            let (_d, p) = write(body);
+            let e = Config::load(Some(&p), []).unwrap_err().to_string();
+            assert!(e.contains(want), "{body:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_password_in_a_store_url_is_never_shown() {
+        for (url, shown) in [
+            ("postgres://fd:s3cret@db/shop", "postgres://fd:***@db/shop"),
+            (
+                "postgresql://fd:s3:cr@t@db:5432",
+                "postgresql://fd:***@db:5432",
+            ),
+            ("postgres://fd@db/shop", "postgres://fd@db/shop"),
+            ("postgres://db/shop", "postgres://db/shop"),
+            (
+                "postgres://db/shop?user=fd&password=s3cret&sslmode=require",
+                "postgres://db/shop?user=fd&password=***&sslmode=require",
+            ),
+            (
+                "host=db user=fd password=s3cret dbname=shop",
+                "host=db user=fd password=*** dbname=shop",
+            ),
+            (
+                "host=db password = 's3 \\' cret' dbname=shop",
+                "host=db password = *** dbname=shop",
+            ),
+            (
+                "host=/run/postgresql dbname=shop",
+                "host=/run/postgresql dbname=shop",
+            ),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+            assert!(!redact_url(url).contains("s3"), "{url}");
         }
     }
 

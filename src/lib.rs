@@ -34,6 +34,8 @@
 //!   last seq they saw, a time-ordered read, the queue, outbox and agents);
 //!   sled is the embedded default, with durable (group-committed) appends.
 //!   Only `main` picks the backend.
+//! - [`transfer`]: `frontdesk store copy`, a shop moved between stores
+//!   through the `Store` trait's export and counted on both sides.
 //! - [`replay`]: stored traffic decided again by an edited intent set (the
 //!   differences and predicted containment before an edit goes live), and
 //!   the threshold what-if; reads the store, writes nothing.
@@ -77,4 +79,5 @@ pub mod intents;
 pub mod replay;
 pub mod report;
 pub mod store;
+pub mod transfer;
 pub mod util;

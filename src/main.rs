@@ -10,10 +10,13 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use frontdesk::classify::{Classifier, Model};
+use frontdesk::config::StoreConfig;
 use frontdesk::conversation::trace;
 use frontdesk::conversation::{self, Decide};
 use frontdesk::eval;
 use frontdesk::intents;
+use frontdesk::store::PgStore;
+use frontdesk::store::Store;
 
 /// `println!` that ends the program quietly when stdout is gone (`| head`)
 /// instead of panicking on the broken pipe.
@@ -142,8 +145,11 @@ enum Command {
     /// does not give back the space of deleted conversations). Offline: stop
     /// the server first.
     Compact {
-        #[arg(long, default_value = "data")]
-        data: PathBuf,
+        /// The directory (default: `[server] data_dir`).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Decide the stored visitor messages of a recent window again with an
     /// edited intent set and show what would change (nothing is written).
@@ -227,8 +233,11 @@ enum StoreCommand {
     /// and report what is damaged; exit 1 if anything is. Offline: stop the
     /// server first, or verify a backup.
     Verify {
-        #[arg(long, default_value = "data")]
-        data: PathBuf,
+        /// The directory (default: `[server] data_dir`).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Write a consistent copy of the store into DIR (which must not exist
     /// or be empty). With the server running, pass an admin token and the
@@ -245,6 +254,27 @@ enum StoreCommand {
         /// The server's address (default: `[server] bind`, on loopback).
         #[arg(long)]
         url: Option<String>,
+    },
+    /// Bring a PostgreSQL store's schema up to date (`[store] backend =
+    /// "postgres"`; the server also does it at start) and print its version.
+    Migrate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Copy a whole shop from one store into an empty one, then count what
+    /// both hold and fail on any difference. Offline: stop the server.
+    Copy {
+        /// `sled:DIR` or `postgres:URL` (`postgres:` alone: the url of
+        /// `[store]`, e.g. from FRONTDESK_STORE__URL).
+        #[arg(long)]
+        from: String,
+        /// `sled:DIR` (must not exist or be empty) or `postgres:URL` (a
+        /// database without conversations or agents).
+        #[arg(long)]
+        to: String,
+        /// For `postgres:` and the pool size.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -450,15 +480,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 },
         } => {
             let config = load_config(config)?;
-            let dir = config.server.data_dir.clone();
-            let store = frontdesk::store::SledStore::open(&dir).with_context(|| {
-                format!(
-                    "{}: cannot open the store (is `frontdesk serve` running? then use POST /api/v1/admin/agents)",
-                    dir.display()
-                )
-            })?;
-            let created = frontdesk::app::add_agent_to(&store, &name, admin.then_some(true), token)
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            let store = open_offline(&config, "then use POST /api/v1/admin/agents")?;
+            let created =
+                frontdesk::app::add_agent_to(&*store, &name, admin.then_some(true), token)
+                    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
             out!(
                 "{} `{}` {}; its token (shown once, only a hash is kept):\n{}",
                 if created.admin { "admin" } else { "agent" },
@@ -473,8 +498,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Store {
-            command: StoreCommand::Verify { data },
+            command: StoreCommand::Verify { data, config },
         } => {
+            let data = sled_dir(data, config, "store verify")?;
             let start = Instant::now();
             let report = frontdesk::store::SledStore::verify(&data)?;
             for n in &report.notes {
@@ -547,14 +573,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         .context("the server's report does not parse")?
                 }
                 None => {
-                    let data = &config.server.data_dir;
-                    let store = frontdesk::store::SledStore::open(data).with_context(|| {
-                        format!(
-                            "{}: cannot open the store (is `frontdesk serve` running? then pass --token ADMIN_TOKEN to ask it)",
-                            data.display()
-                        )
-                    })?;
-                    frontdesk::report::report(&store, &period, &zone, config.reports, now)?
+                    let store = open_offline(&config, "then pass --token ADMIN_TOKEN to ask it")?;
+                    frontdesk::report::report(&*store, &period, &zone, config.reports, now)?
                 }
             };
             if json {
@@ -576,6 +596,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let config = load_config(config)?;
             let start = Instant::now();
             let token = token.or_else(|| std::env::var("FRONTDESK_TOKEN").ok());
+            if token.is_none() {
+                if let StoreConfig::Postgres(pg) = &config.store {
+                    anyhow::bail!(
+                        "[store] is PostgreSQL ({}): an offline `store backup` reads a sled directory. Back the database up with pg_dump, copy the shop into a sled directory with `frontdesk store copy --from postgres: --to sled:{}`, or pass --token ADMIN_TOKEN to back up through the running server (README, \"PostgreSQL\")",
+                        pg.shown(),
+                        dir.display()
+                    );
+                }
+            }
             // DIR is claimed before anything else: it must not exist or be
             // empty, and on failure only what this command made is removed
             // (never a directory that was there, let alone a store).
@@ -633,7 +662,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Compact { data } => {
+        Command::Store {
+            command: StoreCommand::Migrate { config },
+        } => {
+            let config = load_config(config)?;
+            let StoreConfig::Postgres(pg) = &config.store else {
+                anyhow::bail!(
+                    "[store] backend is sled: its files need no migration (set backend = \"postgres\" and a url, README \"PostgreSQL\")"
+                );
+            };
+            let start = Instant::now();
+            let version =
+                PgStore::migrate(&pg.url.0).map_err(|e| anyhow::anyhow!("{}: {e}", pg.shown()))?;
+            out!(
+                "{}: schema version {version} ({:.1} s)",
+                pg.shown(),
+                start.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Store {
+            command: StoreCommand::Copy { from, to, config },
+        } => copy_store(&from, &to, config),
+        Command::Compact { data, config } => {
+            let data = sled_dir(data, config, "compact")?;
             if !data.is_dir() {
                 anyhow::bail!("{}: no store here", data.display());
             }
@@ -825,16 +877,30 @@ fn replay(
             return Ok(ExitCode::FAILURE);
         }
     };
-    let data = data.unwrap_or_else(|| config.server.data_dir.clone());
-    if !data.is_dir() {
-        anyhow::bail!("{}: no store here", data.display());
-    }
-    let store = frontdesk::store::SledStore::open(&data).with_context(|| {
-        format!(
-            "{}: cannot open the store (is `frontdesk serve` running? sled allows one process: stop it, replay a backup (`frontdesk store backup DIR --token …`, then --data DIR), or preview in the admin page)",
-            data.display()
-        )
-    })?;
+    const BUSY: &str = "the server holds it: stop it, replay a backup (`frontdesk store backup DIR --token …`, then --data DIR), or preview in the admin page";
+    let store: Arc<dyn Store> = match data {
+        Some(data) => {
+            if !data.is_dir() {
+                anyhow::bail!("{}: no store here", data.display());
+            }
+            Arc::new(frontdesk::store::SledStore::open(&data).with_context(|| {
+                format!(
+                    "{}: cannot open the store (is `frontdesk serve` running? {BUSY})",
+                    data.display()
+                )
+            })?)
+        }
+        None => {
+            if let StoreConfig::Sled = config.store {
+                let data = &config.server.data_dir;
+                if !data.is_dir() {
+                    anyhow::bail!("{}: no store here", data.display());
+                }
+            }
+            open_offline(&config, BUSY)?
+        }
+    };
+    let store = &*store;
     let now = frontdesk::util::clock::system_ms();
     let window = Window {
         from_ms: now - span,
@@ -845,12 +911,12 @@ fn replay(
         escalation: &config.escalation,
         texts: &config.texts,
     };
-    let report = replay::replay(&store, &window, &edited, &rules)?;
+    let report = replay::replay(store, &window, &edited, &rules)?;
     let curve = if thresholds {
         let current = Classifier::load_with(&config.server.intents_dir, &model)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Some(replay::thresholds(
-            &store,
+            store,
             &window,
             &current,
             &config.escalation,
@@ -994,19 +1060,23 @@ fn print_event(e: &conversation::Event) {
     }
 }
 
-/// `frontdesk serve`: telemetry, the app, the listener, then run until
-/// ctrl-c or SIGTERM.
-/// Opens the configured store (compacting it first if asked), then the
-/// bot on it: the one place that picks the store's backend.
+/// Opens the configured store (compacting a sled one first if asked),
+/// then the bot on it.
 fn open_app(
     config: frontdesk::config::Config,
 ) -> Result<(frontdesk::app::App, frontdesk::app::Started)> {
     use frontdesk::store::SledStore;
     let dir = config.server.data_dir.clone();
-    if config.server.compact_on_start && dir.exists() {
-        let (before, after) = SledStore::compact(&dir)
-            .map_err(|e| anyhow::anyhow!("{}: compaction: {e}", dir.display()))?;
-        tracing::info!(before, after, "store compacted");
+    match &config.store {
+        StoreConfig::Sled if config.server.compact_on_start && dir.exists() => {
+            let (before, after) = SledStore::compact(&dir)
+                .map_err(|e| anyhow::anyhow!("{}: compaction: {e}", dir.display()))?;
+            tracing::info!(before, after, "store compacted");
+        }
+        StoreConfig::Postgres(_) if config.server.compact_on_start => {
+            tracing::warn!("[server] compact_on_start is for sled; PostgreSQL reclaims space by itself (autovacuum)");
+        }
+        _ => {}
     }
     // The intents (and the model) need nothing of the store: they load on
     // a thread while the store opens (sled reads its snapshot and the log
@@ -1016,16 +1086,15 @@ fn open_app(
         std::thread::spawn(move || frontdesk::app::App::load(&config))
     };
     let t = std::time::Instant::now();
-    let store = SledStore::open(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    let (store, walked) = open_store(&config)?;
     let store_ms = t.elapsed().as_millis() as u64;
     let loaded = loading
         .join()
         .map_err(|_| anyhow::anyhow!("loading the intents failed unexpectedly"))??;
     let load_ms = t.elapsed().as_millis() as u64;
-    let walked = store.walked_on_open();
     let built = frontdesk::app::App::with_loaded(
         config,
-        std::sync::Arc::new(store),
+        store,
         loaded,
         frontdesk::util::clock::Clock::system(),
     )?;
@@ -1040,6 +1109,214 @@ fn open_app(
     Ok(built)
 }
 
+/// Opens the store `[store]` names: the one place that picks the backend
+/// (the server and every command that works on a stopped server's store).
+/// A PostgreSQL store is migrated by its open, and holds the database's
+/// one-node lock while it lives. The log line names the store; a url is
+/// printed without its password. `walked`: sled read its whole log.
+fn open_store(config: &frontdesk::config::Config) -> Result<(Arc<dyn Store>, bool)> {
+    match &config.store {
+        StoreConfig::Sled => {
+            let dir = &config.server.data_dir;
+            let store = frontdesk::store::SledStore::open(dir)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+            tracing::info!(backend = "sled", dir = %dir.display(), "store opened");
+            let walked = store.walked_on_open();
+            Ok((Arc::new(store), walked))
+        }
+        StoreConfig::Postgres(pg) => {
+            let store = PgStore::open(&pg.url.0, pg.pool_size)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", pg.shown()))?;
+            tracing::info!(
+                backend = "postgres",
+                url = %pg.shown(),
+                pool_size = pg.pool_size,
+                "store opened"
+            );
+            Ok((Arc::new(store), false))
+        }
+    }
+}
+
+/// `open_store` for a command run while the server is stopped: the
+/// server holds sled's one-process lock, and PostgreSQL's one-node lock
+/// too; `busy` says what to do instead.
+fn open_offline(config: &frontdesk::config::Config, busy: &str) -> Result<Arc<dyn Store>> {
+    open_store(config)
+        .map(|(store, _)| store)
+        .with_context(|| format!("cannot open the store (is `frontdesk serve` running? {busy})"))
+}
+
+/// The sled directory a sled-only command works on: `--data`, else
+/// `[server] data_dir`; a PostgreSQL `[store]` is refused, pointing at
+/// what does that job there.
+fn sled_dir(data: Option<PathBuf>, config: Option<PathBuf>, command: &str) -> Result<PathBuf> {
+    if let Some(data) = data {
+        return Ok(data);
+    }
+    let config = load_config(config)?;
+    if let StoreConfig::Postgres(pg) = &config.store {
+        anyhow::bail!(
+            "[store] is PostgreSQL ({}): `{command}` works on a sled directory (--data DIR). PostgreSQL checks and reclaims its own storage; back it up with pg_dump, or copy the shop into a sled directory with `frontdesk store copy --from postgres: --to sled:DIR` (README, \"PostgreSQL\")",
+            pg.shown()
+        );
+    }
+    Ok(config.server.data_dir)
+}
+
+/// One end of `store copy`: `sled:DIR` or `postgres:URL`.
+enum End {
+    Sled(PathBuf),
+    Postgres(frontdesk::config::Postgres),
+}
+
+impl End {
+    /// `postgres:` alone takes the url of `[store]` (from the file or
+    /// FRONTDESK_STORE__URL), so a password need not be on the command
+    /// line.
+    fn parse(s: &str, config: &frontdesk::config::Config) -> Result<End> {
+        if let Some(dir) = s.strip_prefix("sled:").filter(|d| !d.is_empty()) {
+            return Ok(End::Sled(PathBuf::from(dir)));
+        }
+        let pool_size = match &config.store {
+            StoreConfig::Postgres(pg) => pg.pool_size,
+            StoreConfig::Sled => frontdesk::config::DEFAULT_POOL_SIZE,
+        };
+        let url = if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            s
+        } else if let Some(url) = s.strip_prefix("postgres:") {
+            url
+        } else {
+            anyhow::bail!(
+                "{s:?}: write sled:DIR or postgres:URL (postgres: alone takes [store] url)"
+            );
+        };
+        if url.is_empty() {
+            return match &config.store {
+                StoreConfig::Postgres(pg) => Ok(End::Postgres(pg.clone())),
+                StoreConfig::Sled => anyhow::bail!(
+                    "postgres: without a url takes [store] url (or FRONTDESK_STORE__URL), and [store] backend is not \"postgres\""
+                ),
+            };
+        }
+        Ok(End::Postgres(frontdesk::config::Postgres {
+            url: frontdesk::config::Secret(url.to_string()),
+            pool_size,
+        }))
+    }
+
+    /// What messages print: a url without its password.
+    fn shown(&self) -> String {
+        match self {
+            End::Sled(dir) => format!("sled:{}", dir.display()),
+            End::Postgres(pg) => format!("postgres:{}", pg.shown()),
+        }
+    }
+
+    /// Opens an existing store to copy from.
+    fn open(&self) -> Result<Arc<dyn Store>> {
+        const BUSY: &str = "is `frontdesk serve` running on it? stop it first";
+        Ok(match self {
+            End::Sled(dir) => {
+                if !dir.is_dir() {
+                    anyhow::bail!("{}: no store here", dir.display());
+                }
+                Arc::new(frontdesk::store::SledStore::open(dir).with_context(|| {
+                    format!("{}: cannot open the store ({BUSY})", dir.display())
+                })?)
+            }
+            End::Postgres(pg) => Arc::new(
+                PgStore::open(&pg.url.0, pg.pool_size)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", pg.shown()))
+                    .with_context(|| format!("cannot open the store ({BUSY})"))?,
+            ),
+        })
+    }
+}
+
+/// `frontdesk store copy`: every entry of the source's export into an
+/// empty target, then both counted; any difference fails the command (and
+/// a sled target this command made is removed).
+fn copy_store(from: &str, to: &str, config: Option<PathBuf>) -> Result<ExitCode> {
+    use frontdesk::transfer::{self, Counts};
+    let config = load_config(config)?;
+    let (from, to) = (End::parse(from, &config)?, End::parse(to, &config)?);
+    let start = Instant::now();
+    let source = from.open()?;
+    let copied = match &to {
+        End::Sled(dir) => {
+            // Claimed before anything is written: it must not exist or be
+            // empty (the writer refuses anything else).
+            let existed = dir.exists();
+            let mut writer = frontdesk::store::BackupWriter::create(dir)
+                .with_context(|| format!("{}: not a place for a copy", to.shown()))?;
+            let result = transfer::copy(&*source, &mut |t, k, v| writer.put(t, k, v))
+                .and_then(|n| writer.finish().map(|_| n))
+                .map_err(anyhow::Error::from)
+                .and_then(|n| {
+                    let target = frontdesk::store::SledStore::open(dir)?;
+                    Ok((n, Counts::of(&target)?))
+                });
+            if result.is_err() {
+                if existed {
+                    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                        let p = entry.path();
+                        let _ = if p.is_dir() {
+                            std::fs::remove_dir_all(&p)
+                        } else {
+                            std::fs::remove_file(&p)
+                        };
+                    }
+                } else {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+            }
+            result?
+        }
+        End::Postgres(pg) => {
+            let target = PgStore::open(&pg.url.0, pg.pool_size)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", pg.shown()))?;
+            if !transfer::is_empty(&target)? {
+                anyhow::bail!(
+                    "{}: the database holds a shop already (conversations or agents): a copy goes only into an empty one (create a fresh database)",
+                    to.shown()
+                );
+            }
+            let n = transfer::copy(&*source, &mut |t, k, v| target.import(t, k, v))
+                .and_then(|n| target.import_done().map(|_| n))
+                .with_context(|| {
+                    format!("{}: the copy broke off; the database holds part of it: drop and create it again before the next try", to.shown())
+                })?;
+            (n, Counts::of(&target)?)
+        }
+    };
+    let (entries, there) = copied;
+    let here = Counts::of(&*source)?;
+    out!(
+        "copied {entries} entries from {} to {} in {:.1} s",
+        from.shown(),
+        to.shown(),
+        start.elapsed().as_secs_f64()
+    );
+    out!("  {:<28} {:>12} {:>12}", "", "source", "target");
+    for (what, a, b) in here.rows(&there) {
+        let mark = if a == b { "" } else { "  DIFFERS" };
+        out!("  {what:<28} {a:>12} {b:>12}{mark}");
+    }
+    let differences = here.differences(&there);
+    if !differences.is_empty() {
+        anyhow::bail!(
+            "the copy in {} is not whole: {}. Do not use it; keep the source",
+            to.shown(),
+            differences.join("; ")
+        );
+    }
+    out!("counts agree: {} holds the shop", to.shown());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `frontdesk serve`: telemetry, the app, the listener, then run until
+/// ctrl-c or SIGTERM.
 fn serve(config: frontdesk::config::Config) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -1052,7 +1329,11 @@ fn serve(config: frontdesk::config::Config) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    // The store outlives the runtime: the sync PostgreSQL client closes
+    // its sessions by blocking, which must not happen on a thread of the
+    // runtime (where the server's tasks let go of the app); this last
+    // reference is let go here, after the runtime and its tasks are gone.
+    let store = runtime.block_on(async move {
         let bind = config.server.bind.clone();
         // Listen first: a first start that cannot bind must not make (and
         // lose) the admin's token.
@@ -1061,6 +1342,7 @@ fn serve(config: frontdesk::config::Config) -> Result<()> {
             .with_context(|| format!("cannot listen on {bind}"))?;
         let (app, started) = tokio::task::spawn_blocking(move || open_app(config))
             .await??;
+        let store = app.store().clone();
         let addr = listener.local_addr()?;
         if let Some(token) = &started.first_admin_token {
             out!("No admin existed, so one was made: name `admin`, token (shown once, only a hash is kept):\n{token}");
@@ -1073,8 +1355,11 @@ fn serve(config: frontdesk::config::Config) -> Result<()> {
         tracing::info!(%addr, "listening");
         frontdesk::http::run(listener, app, shutdown_signal()).await;
         tracing::info!("stopped");
-        Ok(())
-    })
+        anyhow::Ok(store)
+    })?;
+    drop(runtime);
+    drop(store);
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -32,6 +32,9 @@ pub enum ErrorKind {
     UnsupportedType,
     /// The server's storage for it (attachments) is full.
     StorageFull,
+    /// The store cannot be reached (a stopped database): nothing was
+    /// done, and the same request may succeed later (`retry_after`).
+    Unavailable,
 }
 
 /// An operation that failed, as the client sees it.
@@ -40,7 +43,8 @@ pub struct ApiError {
     pub kind: ErrorKind,
     pub code: &'static str,
     pub message: String,
-    /// Seconds to wait before retrying (429 only): the `Retry-After` header.
+    /// Seconds to wait before retrying (429 and 503): the `Retry-After`
+    /// header.
     pub retry_after: Option<u64>,
 }
 
@@ -85,6 +89,18 @@ impl ApiError {
         )
     }
 
+    /// The store cannot be reached: 503 `store_unavailable`, to be retried.
+    pub fn store_unavailable() -> ApiError {
+        ApiError {
+            retry_after: Some(STORE_RETRY_SECS),
+            ..ApiError::new(
+                ErrorKind::Unavailable,
+                "store_unavailable",
+                format!("the store cannot be reached; retry in {STORE_RETRY_SECS} s"),
+            )
+        }
+    }
+
     pub fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::new(ErrorKind::Conflict, code, message)
     }
@@ -97,6 +113,10 @@ impl ApiError {
         ApiError::new(ErrorKind::Invalid, code, message)
     }
 }
+
+/// The `Retry-After` of a 503 `store_unavailable`: a database restart
+/// takes seconds, and clients that come back sooner only add load.
+pub const STORE_RETRY_SECS: u64 = 5;
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -111,6 +131,10 @@ impl From<StoreError> for ApiError {
             StoreError::BadId(_) => ApiError::not_found("conversation"),
             StoreError::Exists(id) => {
                 ApiError::conflict("conflict", format!("conversation `{id}` exists already"))
+            }
+            StoreError::Unavailable(why) => {
+                tracing::warn!(error = %why, "the store is unavailable");
+                ApiError::store_unavailable()
             }
             other => {
                 tracing::error!(error = %other, "storage failed");

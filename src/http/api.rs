@@ -777,7 +777,8 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable, snake_case: `unauthorized`, `not_found`, `rate_limited`, …
+    /// Stable, snake_case: `unauthorized`, `not_found`, `rate_limited`,
+    /// `store_unavailable` (503), …
     pub code: String,
     pub message: String,
 }
@@ -1122,6 +1123,8 @@ pub struct CreatedAgent from app::CreatedAgent {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Health {
+    /// `ok`, or `store_unavailable` (with 503) while the store cannot be
+    /// read.
     pub status: String,
     pub intents: usize,
 }

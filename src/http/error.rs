@@ -1,6 +1,6 @@
 //! Errors at the HTTP edge. An operation's `ApiError` gets its status
 //! here, from its kind (the one place that maps them), and becomes
-//! `{"error": {"code", "message"}}` (with `Retry-After` on 429). Everything else
+//! `{"error": {"code", "message"}}` (with `Retry-After` on 429 and 503). Everything else
 //! that can fail before a handler runs (axum's own rejections, a body over
 //! the limit, an unknown route, a panic) is turned into the same shape by
 //! `json_errors`, so no client ever sees a plain-text error or a trace;
@@ -55,6 +55,7 @@ pub fn status_of(kind: ErrorKind) -> u16 {
         ErrorKind::TooLarge => 413,
         ErrorKind::UnsupportedType => 415,
         ErrorKind::StorageFull => 507,
+        ErrorKind::Unavailable => 503,
     }
 }
 

@@ -187,7 +187,7 @@ fn node_ip(s: &str) -> Option<IpAddr> {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "frontdesk", description = "The visitor, agent and admin API of frontdesk. Every error is `{\"error\": {\"code\", \"message\"}}`; a 429 carries `Retry-After`."),
+    info(title = "frontdesk", description = "The visitor, agent and admin API of frontdesk. Every error is `{\"error\": {\"code\", \"message\"}}`; a 429, and a 503 `store_unavailable` (the database is down), carry `Retry-After`."),
     components(schemas(api::ServerMessage, api::ClientMessage, api::WebhookPacket)),
     tags((name = "visitor", description = "The chat widget's API; a conversation's token authorises that conversation only."),
          (name = "agent", description = "The agent console's API (agent token)."),
@@ -220,6 +220,10 @@ const ERRORS: &[(&str, &str)] = &[
         "Over a rate limit; retry after `Retry-After` seconds",
     ),
     ("500", "Internal error (logged)"),
+    (
+        "503",
+        "`store_unavailable`: the store (the database) cannot be reached; nothing was done, retry after `Retry-After` seconds",
+    ),
 ];
 
 /// The router and the OpenAPI document of every `/api/v1` route.
@@ -356,7 +360,7 @@ fn finish_document(doc: &mut Document) {
                 let mut r = ResponseBuilder::new()
                     .description(*description)
                     .content("application/json", error_body());
-                if *status == "429" {
+                if *status == "429" || *status == "503" {
                     r = r.header(
                         "Retry-After",
                         HeaderBuilder::new()
@@ -545,20 +549,47 @@ async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     res
 }
 
-#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
-async fn healthz(State(app): State<App>) -> Json<Health> {
-    Json(Health {
-        status: "ok".into(),
+/// 200 `ok`, or 503 `store_unavailable` while the store cannot be read
+/// (a stopped database): what a load balancer or a probe takes a node out
+/// of rotation on. The probe is one small read, off the executor.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health), (status = 503, body = Health)))]
+async fn healthz(State(app): State<App>) -> Response {
+    let probe = app.clone();
+    let store = tokio::task::spawn_blocking(move || probe.store().setting("visitor_secret")).await;
+    let up = match store {
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "health check: the store cannot be read");
+            false
+        }
+        Err(_) => false,
+    };
+    let health = Json(Health {
+        status: if up { "ok" } else { "store_unavailable" }.into(),
         intents: app.classifier().intents().intents.len(),
-    })
+    });
+    if up {
+        health.into_response()
+    } else {
+        let mut res = (axum::http::StatusCode::SERVICE_UNAVAILABLE, health).into_response();
+        res.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(crate::app::error::STORE_RETRY_SECS),
+        );
+        res
+    }
 }
 
+/// Rendered off the executor: it reads the store (the outbox's length).
 async fn metrics(State(app): State<App>) -> Response {
-    (
-        [(header::CONTENT_TYPE, crate::app::metrics::CONTENT_TYPE)],
-        app.render_metrics(),
-    )
-        .into_response()
+    match tokio::task::spawn_blocking(move || app.render_metrics()).await {
+        Ok(text) => (
+            [(header::CONTENT_TYPE, crate::app::metrics::CONTENT_TYPE)],
+            text,
+        )
+            .into_response(),
+        Err(_) => HttpError::from(ApiError::internal()).into_response(),
+    }
 }
 
 /// Raises this process's soft limit of open files to its hard limit, so

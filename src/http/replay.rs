@@ -33,10 +33,8 @@ fn replay_error(e: ReplayError) -> ApiError {
         ReplayError::TooLarge { .. } => {
             ApiError::new(ErrorKind::Invalid, "window_too_large", e.to_string())
         }
-        ReplayError::Store(e) => {
-            tracing::error!(error = %e, "replay: reading the store failed");
-            ApiError::internal()
-        }
+        // Logged there; a stopped database is a 503 like anywhere else.
+        ReplayError::Store(e) => ApiError::from(e),
     }
 }
 

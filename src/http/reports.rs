@@ -69,6 +69,15 @@ fn bad_filter(filter: &str) -> Result<(), HttpError> {
         .map_err(|e| HttpError::new(400, "bad_report_filter", e.to_string()))
 }
 
+/// A store error says what it is (a stopped database: 503); the rest is
+/// ours.
+fn report_failed(e: report::refresh::ReportError) -> ApiError {
+    match e {
+        report::refresh::ReportError::Store(e) => ApiError::from(e),
+        other => internal(other),
+    }
+}
+
 fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "report failed");
     ApiError::internal()
@@ -102,7 +111,7 @@ pub async fn summary(
             app.config().reports,
             app.now_ms(),
         )
-        .map_err(internal)
+        .map_err(ApiError::from)
     })
     .await?;
     Ok(Json(r.wire()))
@@ -150,7 +159,7 @@ pub async fn conversations(
             offset,
             limit as usize,
         )
-        .map_err(internal)
+        .map_err(report_failed)
     })
     .await?;
     Ok(Json(page.wire()))
@@ -228,7 +237,7 @@ pub async fn conversations_csv(
             0,
             usize::MAX,
         )
-        .map_err(internal)?
+        .map_err(report_failed)?
         .conversations;
         // Every field quoted: a spreadsheet whose separator is `;` (a
         // German locale) would otherwise split `hi;=cmd()` into a cell

@@ -1,23 +1,26 @@
 //! Persistence behind a trait, so the server can be generic over the
-//! backend (sled is the embedded default; a shared backend such as
-//! PostgreSQL can implement the same trait when one node is not enough).
-//! This is the only module that names sled.
+//! backend (sled is the embedded default; PostgreSQL, `PgStore`, the
+//! shared one for when one node is not enough). This is the only module
+//! that names sled or PostgreSQL.
 //!
 //! Every write returns only once it is durable: a message is acknowledged
 //! to its sender after that, never before.
 //!
 //! The contract a backend meets is written on `Store` and checked by one
 //! set of tests run against each backend (`tests/it/store_contract.rs`):
-//! `SledStore` here, `MemStore` for fast tests of the application. This
+//! `SledStore` here, `PgStore`, and `MemStore` for fast tests of the
+//! application. This
 //! module owns what it persists (`Presence`, `Waiting` included: `handoff`
 //! re-exports them) and must not import `handoff`, `app` or `http`.
 
 mod integrity;
 mod memory;
+mod postgres;
 mod sled;
 mod time;
 
 pub use self::memory::MemStore;
+pub use self::postgres::{PgOptions, PgStore, SCHEMA_VERSION};
 pub use self::sled::{
     backup_frame, disk_usage, sled_lock_busy, BackupReport, BackupWriter, SledStore, VerifyReport,
 };
@@ -106,6 +109,11 @@ pub enum StoreError {
         expected: u64,
         found: u64,
     },
+    /// The database cannot be reached, or no connection to it was free
+    /// within the pool's deadline (a shared backend): worth retrying, and
+    /// at the HTTP edge a 503.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

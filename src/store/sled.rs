@@ -569,7 +569,7 @@ fn chunk_prefix(conversation: &str, attachment: &str) -> Vec<u8> {
 
 /// The key of part `index` of an attachment: `chunk_prefix`, then the
 /// index big-endian (so the parts sort in order).
-fn chunk_key(conversation: &str, attachment: &str, index: u32) -> Vec<u8> {
+pub(super) fn chunk_key(conversation: &str, attachment: &str, index: u32) -> Vec<u8> {
     let mut k = chunk_prefix(conversation, attachment);
     k.extend_from_slice(&index.to_be_bytes());
     k
@@ -596,7 +596,7 @@ fn minute_bytes(minute_ms: i64) -> [u8; 8] {
 }
 
 /// (minute start, id) of an `activity_key`.
-fn split_activity_key(k: &[u8]) -> Option<(i64, String)> {
+pub(super) fn split_activity_key(k: &[u8]) -> Option<(i64, String)> {
     let minute = u64::from_be_bytes(k.get(..8)?.try_into().ok()?) ^ (1 << 63);
     let id = std::str::from_utf8(&k[8..]).ok()?;
     Some((minute as i64, id.to_string()))

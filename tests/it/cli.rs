@@ -255,3 +255,52 @@ fn replay_since_with_a_wide_last_character_is_an_error() {
         assert!(err.contains("--since"), "{since}: {err}");
     }
 }
+
+/// The sled-only commands refuse a PostgreSQL `[store]` with what to do
+/// instead, naming the database without its password, before connecting
+/// to anything; `store migrate` refuses a sled one.
+#[test]
+fn sled_only_commands_point_a_postgres_store_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("frontdesk.toml");
+    std::fs::write(
+        &config,
+        "[store]\nbackend = \"postgres\"\nurl = \"postgres://fd:pw-in-url@127.0.0.1:1/shop\"\n",
+    )
+    .unwrap();
+    let c = config.to_str().unwrap();
+    let backup = dir.path().join("copy");
+    for (args, says) in [
+        (
+            vec!["store", "verify", "--config", c],
+            "`store verify` works on a sled directory",
+        ),
+        (
+            vec!["compact", "--config", c],
+            "`compact` works on a sled directory",
+        ),
+        (
+            vec!["store", "backup", backup.to_str().unwrap(), "--config", c],
+            "an offline `store backup` reads a sled directory",
+        ),
+    ] {
+        let (ok, out, err) = run(&args);
+        assert!(!ok, "{args:?}: {out}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(
+            err.contains("pg_dump") && err.contains("store copy"),
+            "{err}"
+        );
+        assert!(err.contains("postgres://fd:***@127.0.0.1:1/shop"), "{err}");
+        assert!(!err.contains("pw-in-url"), "{err}");
+    }
+    assert!(!backup.exists(), "nothing made");
+    let sled = dir.path().join("sled.toml");
+    std::fs::write(&sled, "").unwrap();
+    let (ok, _, err) = run(&["store", "migrate", "--config", sled.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("[store] backend is sled"), "{err}");
+    let (ok, _, err) = run(&["store", "copy", "--from", "mysql:x", "--to", "sled:y"]);
+    assert!(!ok);
+    assert!(err.contains("write sled:DIR or postgres:URL"), "{err}");
+}

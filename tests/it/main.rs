@@ -3,6 +3,7 @@
 
 mod classify;
 mod cli;
+pub mod pg;
 mod server;
 mod shop;
 mod spy;
@@ -10,6 +11,7 @@ mod store;
 mod store_app;
 mod store_contract;
 mod store_damage;
+mod store_pg;
 mod store_review;
 mod validation;
 mod wire;

@@ -1,6 +1,9 @@
 //! The `Store` contract (its doc comment), checked the same way against
-//! every backend: each `contract_*` function takes a fresh store and is
-//! called with a `SledStore` in a temp dir and with a `MemStore`.
+//! every backend: each check takes a fresh store and is called with a
+//! `SledStore` in a temp dir, a `MemStore`, and a `PgStore` on a fresh
+//! database of the tests' throwaway PostgreSQL (`crate::pg`; skipped,
+//! with a line saying so, where PostgreSQL is not installed and not
+//! required).
 
 use std::sync::{Arc, Barrier};
 
@@ -8,16 +11,20 @@ use frontdesk::conversation::HandoffReason;
 use frontdesk::conversation::{Event, Visitor};
 use frontdesk::handoff::Waiting;
 use frontdesk::store::{
-    Batch, EventCursor, FactsRow, IndexOp, MemStore, SledStore, Store, StoreError, MINUTE_MS,
+    Batch, EventCursor, FactsRow, IndexOp, MemStore, PgStore, SledStore, Store, StoreError,
+    MINUTE_MS,
 };
 
 /// Runs `check` on each backend, naming the backend in a failure.
 fn each_backend(check: fn(Arc<dyn Store>)) {
     let dir = tempfile::tempdir().unwrap();
-    let backends: [(&str, Arc<dyn Store>); 2] = [
+    let mut backends: Vec<(&str, Arc<dyn Store>)> = vec![
         ("sled", Arc::new(SledStore::open(dir.path()).unwrap())),
         ("memory", Arc::new(MemStore::new())),
     ];
+    if let Some(url) = crate::pg::database() {
+        backends.push(("postgres", Arc::new(PgStore::open(&url, 4).unwrap())));
+    }
     for (name, store) in backends {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(store)));
         if let Err(p) = r {

@@ -682,7 +682,7 @@ async fn without_an_smtp_server_nothing_is_sent_or_promised() {
     agent_do(&app, &v, &sam, "claim", None).await;
     let r = agent_do(&app, &v, &sam, "messages", Some("Hello?")).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let outbox = app.app.store().outbox().unwrap();
+    let outbox = app.off(|a| a.store().outbox()).unwrap();
     assert!(outbox.is_empty(), "{outbox:?}");
     agent_do(&app, &v, &sam, "close", None).await;
     let r = call(

@@ -1,5 +1,9 @@
 //! The real server: `frontdesk serve` spawned as a process on port 0 with a
-//! temp data directory, driven over real HTTP and WebSocket.
+//! temp data directory, driven over real HTTP and WebSocket. With
+//! `FRONTDESK_TEST_STORE=postgres` every server here keeps its shop in a
+//! fresh PostgreSQL database instead (`setup` adds the `[store]`), and
+//! the few tests that look into sled's own files say they are skipped
+//! (`sled_only`).
 
 mod actions;
 mod agents;
@@ -16,6 +20,7 @@ mod improve;
 mod inbox;
 mod ops;
 mod people;
+mod postgres;
 mod privacy;
 mod proxy;
 mod reload;
@@ -101,12 +106,58 @@ pub struct Setup {
     pub config: PathBuf,
 }
 
+/// Whether this run's servers keep their shops in PostgreSQL
+/// (`FRONTDESK_TEST_STORE=postgres`) rather than sled.
+pub fn on_postgres() -> bool {
+    std::env::var("FRONTDESK_TEST_STORE").is_ok_and(|v| v == "postgres")
+}
+
+/// For a test that looks into sled's own files (its directory, backups,
+/// damage, compaction): `true` on a PostgreSQL run, after saying on the
+/// test output (past the harness's capture, so it is seen) which test is
+/// skipped and why; the test then returns.
+pub fn sled_only(why: &str) -> bool {
+    if !on_postgres() {
+        return false;
+    }
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped on PostgreSQL (sled only): {test}: {why}"
+    );
+    true
+}
+
+/// Runs `f` on a thread of its own: the sync PostgreSQL client (the test
+/// cluster, `PgStore`) must not block a thread that drives the tests'
+/// async runtime (it runs one of its own), so calls from async tests go
+/// through here. A panic in `f` is the caller's.
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
 pub fn setup(extra: &str, intents: Option<&Path>) -> Setup {
+    setup_on(extra, intents, on_postgres())
+}
+
+/// `setup`, on a fresh PostgreSQL database when `postgres` (else sled).
+pub fn setup_on(extra: &str, intents: Option<&Path>, postgres: bool) -> Setup {
     let tmp = tempfile::tempdir().expect("temp dir");
     let intents = intents.unwrap_or(super::default_intents());
     let config = tmp.path().join("frontdesk.toml");
+    let store = if postgres {
+        let url = off_runtime(super::pg::database)
+            .expect("FRONTDESK_TEST_STORE=postgres, but PostgreSQL is not installed");
+        format!("\n[store]\nbackend = \"postgres\"\nurl = {url:?}\n")
+    } else {
+        String::new()
+    };
     let body = format!(
-        "[server]\nbind = \"127.0.0.1:0\"\nintents_dir = {:?}\ndata_dir = {:?}\nreload_poll_ms = 100\n{extra}",
+        "[server]\nbind = \"127.0.0.1:0\"\nintents_dir = {:?}\ndata_dir = {:?}\nreload_poll_ms = 100\n{extra}{store}",
         intents,
         tmp.path().join("data")
     );
@@ -407,8 +458,8 @@ pub async fn close_code(
     }
 }
 
-/// A server in this process on port 0 with a fresh sled store in a temp
-/// dir (`frontdesk.toml` gets `extra`); `wrap` may put a wrapper around the
+/// A server in this process on port 0 with a fresh store (sled in a temp
+/// dir, or a PostgreSQL database: `setup`) (`frontdesk.toml` gets `extra`); `wrap` may put a wrapper around the
 /// store (see `spy.rs`). The server stops when the value is dropped.
 pub struct TestApp {
     pub addr: String,
@@ -417,6 +468,8 @@ pub struct TestApp {
     /// sweep on a manual clock).
     pub app: frontdesk::app::App,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The store, let go last and off the runtime (`Drop`).
+    store: Option<std::sync::Arc<dyn frontdesk::store::Store>>,
     _setup: Setup,
 }
 
@@ -441,10 +494,22 @@ pub async fn spawn_app_clocked(
     let s = setup(extra, None);
     let config =
         frontdesk::config::Config::load(Some(&s.config), std::iter::empty()).expect("config loads");
-    let store = frontdesk::store::SledStore::open(&config.server.data_dir).expect("store opens");
-    let store = wrap(std::sync::Arc::new(store));
-    let (app, started) =
-        frontdesk::app::App::with_clock(config, store, clock).expect("the app starts");
+    // Opened, and the app started (it reads the store), off the runtime:
+    // see `off_runtime`.
+    let store: std::sync::Arc<dyn frontdesk::store::Store> = match &config.store {
+        frontdesk::config::StoreConfig::Sled => std::sync::Arc::new(
+            frontdesk::store::SledStore::open(&config.server.data_dir).expect("store opens"),
+        ),
+        frontdesk::config::StoreConfig::Postgres(pg) => std::sync::Arc::new(
+            off_runtime(|| frontdesk::store::PgStore::open(&pg.url.0, pg.pool_size))
+                .expect("store opens"),
+        ),
+    };
+    let store = wrap(store);
+    let kept = store.clone();
+    let (app, started) = off_runtime(move || {
+        frontdesk::app::App::with_clock(config, store, clock).expect("the app starts")
+    });
     let listener = frontdesk::http::listen("127.0.0.1:0")
         .await
         .expect("listen");
@@ -458,6 +523,7 @@ pub async fn spawn_app_clocked(
         admin: started.first_admin_token.expect("a first admin"),
         app: app.clone(),
         stop: Some(stop),
+        store: Some(kept),
         _setup: s,
     }
 }
@@ -466,6 +532,22 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        // The sync PostgreSQL client closes its sessions by blocking on a
+        // runtime of its own, which panics on a thread of the tests'
+        // runtime, where the server's tasks let go of the app: so this
+        // reference waits on a thread of its own to be the last one.
+        if let Some(store) = self.store.take() {
+            std::thread::spawn(move || {
+                let until = std::time::Instant::now() + Duration::from_secs(60);
+                while std::sync::Arc::strong_count(&store) > 1 {
+                    if std::time::Instant::now() > until {
+                        std::mem::forget(store);
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            });
         }
     }
 }
@@ -477,6 +559,13 @@ impl Reach for TestApp {
 }
 
 impl TestApp {
+    /// `f` on the app, off the runtime: what a test reads or sweeps
+    /// directly must not call the sync PostgreSQL client on a thread of
+    /// the tests' runtime (`off_runtime`).
+    pub fn off<T: Send>(&self, f: impl FnOnce(&frontdesk::app::App) -> T + Send) -> T {
+        off_runtime(|| f(&self.app))
+    }
+
     pub fn ws_url(&self, path: &str) -> String {
         format!("ws://{}{path}", self.addr)
     }

@@ -199,7 +199,7 @@ async fn a_closed_console_makes_the_agent_away_after_the_configured_time() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     clock.advance(59_000);
-    app.app.sweep_presence();
+    app.off(|a| a.sweep_presence());
     let list = call("GET", &app.url("/api/v1/agent/agents"), Some(&alex), None).await;
     assert_eq!(list.body[1]["name"], "alex", "{}", list.text);
     assert_eq!(list.body[1]["presence"], "online");
@@ -259,7 +259,7 @@ async fn an_agent_with_another_console_open_stays_online() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     clock.advance(600_000);
-    app.app.sweep_presence();
+    app.off(|a| a.sweep_presence());
     let me = call("GET", &app.url("/api/v1/agent/me"), Some(&alex), None).await;
     assert_eq!(me.body["presence"], "online", "{}", me.text);
     // The last one closes: away after the time.
@@ -270,7 +270,7 @@ async fn an_agent_with_another_console_open_stays_online() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     clock.advance(60_000);
-    app.app.sweep_presence();
+    app.off(|a| a.sweep_presence());
     let me = call("GET", &app.url("/api/v1/agent/me"), Some(&alex), None).await;
     assert_eq!(me.body["presence"], "away", "{}", me.text);
 }

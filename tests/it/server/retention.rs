@@ -99,7 +99,7 @@ async fn the_sweep_deletes_old_closed_conversations_and_nothing_else() {
 
     // Day 40: the cutoff is day 10.
     clock.set(T0 + 40 * DAY);
-    let gone = app.app.sweep_retention().expect("the sweep runs");
+    let gone = app.off(|a| a.sweep_retention()).expect("the sweep runs");
     assert_eq!(gone, vec![old_closed.id.clone()]);
     let r = events(&app, &old_closed).await;
     assert_eq!(r.status, 404, "{}", r.text);
@@ -118,25 +118,30 @@ async fn the_sweep_deletes_old_closed_conversations_and_nothing_else() {
     }
     // Nothing keyed by it is left in the store: not listed, no rating, no
     // time-index entry.
-    let store = app.app.store();
-    assert!(!store.conversations().unwrap().contains(&old_closed.id));
-    assert!(store
-        .ratings()
-        .unwrap()
-        .iter()
-        .all(|r| r.conversation != old_closed.id));
-    assert!(store
-        .minutes(0, i64::MAX / 2)
-        .unwrap()
-        .iter()
-        .all(|(_, id)| *id != old_closed.id));
+    let (listed, ratings, minutes) = app.off(|a| {
+        let store = a.store();
+        (
+            store.conversations().unwrap(),
+            store.ratings().unwrap(),
+            store.minutes(0, i64::MAX / 2).unwrap(),
+        )
+    });
+    assert!(!listed.contains(&old_closed.id));
+    assert!(ratings.iter().all(|r| r.conversation != old_closed.id));
+    assert!(minutes.iter().all(|(_, id)| *id != old_closed.id));
     // A second sweep finds nothing more.
-    assert_eq!(app.app.sweep_retention().unwrap(), Vec::<String>::new());
+    assert_eq!(
+        app.off(|a| a.sweep_retention()).unwrap(),
+        Vec::<String>::new()
+    );
 
     // Day 66: the recently closed one is now 31 days old; the queued ones
     // stay.
     clock.set(T0 + 66 * DAY);
-    assert_eq!(app.app.sweep_retention().unwrap(), vec![recent.id.clone()]);
+    assert_eq!(
+        app.off(|a| a.sweep_retention()).unwrap(),
+        vec![recent.id.clone()]
+    );
     assert_eq!(events(&app, &recent).await.status, 404);
     assert_eq!(events(&app, &reopened).await.status, 200);
     assert_eq!(events(&app, &open_old).await.status, 200);
@@ -144,10 +149,13 @@ async fn the_sweep_deletes_old_closed_conversations_and_nothing_else() {
     let closer = app.online_agent("bea").await;
     close(&app, &closer, &reopened).await;
     clock.set(T0 + 96 * DAY);
-    assert_eq!(app.app.sweep_retention().unwrap(), Vec::<String>::new());
+    assert_eq!(
+        app.off(|a| a.sweep_retention()).unwrap(),
+        Vec::<String>::new()
+    );
     clock.set(T0 + 96 * DAY + 1);
     assert_eq!(
-        app.app.sweep_retention().unwrap(),
+        app.off(|a| a.sweep_retention()).unwrap(),
         vec![reopened.id.clone()]
     );
     assert_eq!(events(&app, &open_old).await.status, 200);
@@ -162,7 +170,10 @@ async fn without_retention_everything_is_kept() {
     app.say(&v, "How much is shipping?", "a1").await;
     close(&app, &alex, &v).await;
     clock.set(T0 + 3650 * DAY);
-    assert_eq!(app.app.sweep_retention().unwrap(), Vec::<String>::new());
+    assert_eq!(
+        app.off(|a| a.sweep_retention()).unwrap(),
+        Vec::<String>::new()
+    );
     assert_eq!(events(&app, &v).await.status, 200);
 }
 
@@ -214,10 +225,13 @@ async fn idle_bot_conversations_go_and_people_s_stay() {
 
     // Day 30 exactly: nothing is older than 30 days yet.
     clock.set(T0 + 30 * DAY);
-    assert_eq!(app.app.sweep_retention().unwrap(), Vec::<String>::new());
+    assert_eq!(
+        app.off(|a| a.sweep_retention()).unwrap(),
+        Vec::<String>::new()
+    );
     // Day 31: the two idle bot conversations go, nothing else.
     clock.set(T0 + 31 * DAY);
-    let mut gone = app.app.sweep_retention().unwrap();
+    let mut gone = app.off(|a| a.sweep_retention()).unwrap();
     gone.sort();
     let mut want = vec![contained.id.clone(), silent.id.clone()];
     want.sort();
@@ -227,8 +241,7 @@ async fn idle_bot_conversations_go_and_people_s_stay() {
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(&log_of(&r), b, "{} intact", v.id);
     }
-    let store = app.app.store();
-    let listed = store.conversations().unwrap();
+    let listed = app.off(|a| a.store().conversations()).unwrap();
     assert!(!listed.contains(&contained.id) && !listed.contains(&silent.id));
     // Still in the queue for the agents.
     let q = call("GET", &app.url("/api/v1/agent/queue"), Some(&alex), None).await;

@@ -159,15 +159,16 @@ async fn a_write_after_another_writer_reads_again_and_follows_on() {
         .unwrap();
     // Another writer (another node, one day) appends behind the server's
     // back: the state the server folded is now one record short.
-    let other = spy
-        .append(
+    let other = off_runtime(|| {
+        spy.append(
             &v.id,
             1,
             vec![Event::EmailLeft {
                 email: "ada@example.com".into(),
             }],
         )
-        .expect("the other writer appends");
+    })
+    .expect("the other writer appends");
     assert_eq!(other.records[0].seq, last + 1);
     let reads = spy.reads(&v.id);
     let r = t.say(&v, "and what is your return policy?", "m2").await;
@@ -179,7 +180,7 @@ async fn a_write_after_another_writer_reads_again_and_follows_on() {
         r.text
     );
     assert_eq!(spy.reads(&v.id) - reads, 1, "read once, after the conflict");
-    let log = spy.read(&v.id, 0).unwrap();
+    let log = off_runtime(|| spy.read(&v.id, 0)).unwrap();
     let seqs: Vec<u64> = log.iter().map(|r| r.seq).collect();
     assert_eq!(seqs, (1..=log.len() as u64).collect::<Vec<_>>());
 }
