@@ -2,12 +2,21 @@
 //! writer and with 64 concurrent writers (group commit), and disk space per
 //! 1,000 messages after 1,000,000 messages and after deleting half of them.
 //! Run: `cargo bench --bench store` (set STORE_MESSAGES to change the 1M).
+//! The same appends go to PostgreSQL too, in the same run (alternating
+//! with sled), when it is installed: a throwaway cluster with fsync on
+//! (`tests/it/pg.rs`), one transaction per message. STORE_APPEND_ONLY=1
+//! stops after the appends.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use frontdesk::conversation::{Event, Visitor};
-use frontdesk::store::{disk_usage, SledStore, Store};
+use frontdesk::store::{disk_usage, PgStore, SledStore, Store};
+
+/// The tests' throwaway PostgreSQL (only `Cluster` is used here).
+#[allow(dead_code)]
+#[path = "../tests/it/pg.rs"]
+mod pg;
 
 fn message(n: u64) -> Event {
     Event::VisitorMessage {
@@ -18,7 +27,7 @@ fn message(n: u64) -> Event {
 
 /// Appends `per_writer` messages from each of `writers` threads, each into
 /// its own conversations of `conv_len` messages; returns appends per second.
-fn run(store: &SledStore, writers: u64, per_writer: u64, conv_len: u64, tag: &str) -> f64 {
+fn run(store: &dyn Store, writers: u64, per_writer: u64, conv_len: u64, tag: &str) -> f64 {
     let counter = AtomicU64::new(0);
     let start = Instant::now();
     std::thread::scope(|scope| {
@@ -65,6 +74,10 @@ fn main() {
         (w2 - w1) as f64 / (f2 - f1).max(1) as f64
     );
     drop(store);
+    append_pg();
+    if std::env::var_os("STORE_APPEND_ONLY").is_some() {
+        return;
+    }
 
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SledStore::open(dir.path()).expect("open");
@@ -160,4 +173,34 @@ fn main() {
         refilled as f64 / 1e6,
         refilled as f64 / written as f64
     );
+}
+
+/// The appends above, sled and PostgreSQL alternating (two rounds each,
+/// the machine is noisy): appends/s and PostgreSQL's ratio to sled. Then
+/// PostgreSQL again with fsync off (not durable: only to show how much of
+/// its time is the WAL flush, and how much the round trips).
+fn append_pg() {
+    for durable in [true, false] {
+        let Some(cluster) = pg::Cluster::start(durable) else {
+            return;
+        };
+        let pg = PgStore::open(&cluster.database(), 64).expect("open postgres");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sled = SledStore::open(dir.path()).expect("open");
+        let fsync = if durable { "fsync on" } else { "fsync OFF" };
+        for writers in [1, 64] {
+            let per_writer = if writers == 1 { 2_000 } else { 100 };
+            let (mut s, mut p) = (Vec::new(), Vec::new());
+            for round in 0..2 {
+                let tag = format!("w{writers}r{round}");
+                s.push(run(&sled, writers, per_writer, 100, &tag));
+                p.push(run(&pg, writers, per_writer, 100, &tag));
+            }
+            let (s, p) = (s.iter().sum::<f64>() / 2.0, p.iter().sum::<f64>() / 2.0);
+            println!(
+                "store: durable appends/s, {writers} writer(s): sled {s:.0}, postgres ({fsync}) {p:.0} ({:.2}x sled)",
+                p / s
+            );
+        }
+    }
 }
