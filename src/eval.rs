@@ -552,10 +552,23 @@ pub fn calibrate(
                 .into(),
         ));
     }
-    let folds = options.folds;
-    let fold_of = |i: usize| (crate::util::hash::fnv_u64(i as u64)) as usize % folds;
     let siblings = oos_siblings(set, rows, model);
-    let siblings = &siblings;
+    let predictions = cross_validate(set, rows, options.folds, model, &siblings)?;
+    let raw = choose_thresholds(set, &predictions, options);
+    Ok(Calibration { raw, predictions })
+}
+
+/// Each row's prediction by a classifier that never saw it (the fold's
+/// texts are taken out of the examples) nor, for an `oos` row, its
+/// `siblings` among the out-of-scope examples.
+fn cross_validate(
+    set: &IntentSet,
+    rows: &[Row],
+    folds: usize,
+    model: &crate::classify::Model,
+    siblings: &HashMap<usize, Vec<usize>>,
+) -> Result<Vec<Prediction>, EvalError> {
+    let fold_of = |i: usize| (crate::util::hash::fnv_u64(i as u64)) as usize % folds;
     let mut predictions: Vec<Option<Prediction>> = vec![None; rows.len()];
     let results: Vec<Result<Vec<(usize, Prediction)>, EvalError>> = std::thread::scope(|scope| {
         let workers = std::thread::available_parallelism()
@@ -614,9 +627,7 @@ pub fn calibrate(
             predictions[i] = Some(p);
         }
     }
-    let predictions: Vec<Prediction> = predictions.into_iter().flatten().collect();
-    let raw = choose_thresholds(set, &predictions, options);
-    Ok(Calibration { raw, predictions })
+    Ok(predictions.into_iter().flatten().collect())
 }
 
 /// Cosine (of meanings with the model, else of word vectors) from which an
@@ -920,6 +931,335 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&summary_json(&empty, 0.0, None)).unwrap();
         assert_eq!(v["accuracy"], serde_json::Value::Null);
         assert!(v.get("sweep").is_none());
+    }
+
+    /// What a visitor asks the shop, in the words of a request.
+    const SHOP: [(&str, [&str; 8]); 8] = [
+        (
+            "track_order",
+            [
+                "track my order",
+                "find out where my package is",
+                "check my delivery status",
+                "see when my parcel arrives",
+                "follow my shipment",
+                "know where my order is",
+                "get the tracking number for my order",
+                "check if my order has shipped",
+            ],
+        ),
+        (
+            "return_item",
+            [
+                "return an item",
+                "send back a jacket that does not fit",
+                "get a return label",
+                "return these shoes",
+                "send this product back",
+                "start a return",
+                "exchange a shirt for another size",
+                "return a gift",
+            ],
+        ),
+        (
+            "refund",
+            [
+                "get my money back",
+                "get a refund",
+                "check on my refund",
+                "be refunded for a broken item",
+                "know when my refund arrives",
+                "get a refund to my card",
+                "claim a refund for a late order",
+                "ask for my money back",
+            ],
+        ),
+        (
+            "change_address",
+            [
+                "change my delivery address",
+                "update my shipping address",
+                "ship my order to a new address",
+                "correct the address on my order",
+                "send my parcel to my office instead",
+                "edit my address",
+                "fix a typo in my address",
+                "deliver to my neighbour's address",
+            ],
+        ),
+        (
+            "cancel_order",
+            [
+                "cancel my order",
+                "stop my order before it ships",
+                "cancel an order i just placed",
+                "undo my purchase",
+                "call off my order",
+                "cancel one item of my order",
+                "withdraw my order",
+                "cancel the order i made yesterday",
+            ],
+        ),
+        (
+            "payment",
+            [
+                "pay with paypal",
+                "pay by credit card",
+                "pay in instalments",
+                "use a gift card to pay",
+                "pay on invoice",
+                "see which payment methods you accept",
+                "pay with apple pay",
+                "pay by bank transfer",
+            ],
+        ),
+        (
+            "account",
+            [
+                "reset my password",
+                "log into my account",
+                "change my account email",
+                "recover my account",
+                "unlock my account",
+                "delete my account",
+                "update my password",
+                "sign in to my account",
+            ],
+        ),
+        (
+            "store_hours",
+            [
+                "know your opening hours",
+                "visit your store on sunday",
+                "find out when your shop opens",
+                "know when you close today",
+                "come to the store on a holiday",
+                "check your hours on saturday",
+                "know if the shop is open late",
+                "find your store's opening times",
+            ],
+        ),
+    ];
+    const SHOP_FRAMES: [&str; 8] = [
+        "i want to {}",
+        "how do i {}",
+        "can you help me {}",
+        "i need to {}",
+        "is it possible to {}",
+        "please help me {}",
+        "hi, i would like to {}",
+        "how can i {}",
+    ];
+
+    /// Off-topic subjects, in the shop's verbs (a visitor asks a shop bot
+    /// to track a flight or cancel a gym membership); each is asked several
+    /// times in different frames, as CLINC150's out-of-scope rows come in
+    /// families.
+    const OFF_TOPIC: [&str; 80] = [
+        "track a flight to new york",
+        "return a library book",
+        "get a cheap flight to barcelona",
+        "check the weather for tomorrow",
+        "change the oil in my car",
+        "update my phone's software",
+        "cancel my gym membership",
+        "pay my electricity bill",
+        "reset my wifi router",
+        "log into my bank app",
+        "find out who won the football match",
+        "know how tall mount everest is",
+        "send a letter to italy",
+        "ship a parcel with the post office",
+        "order a pizza for tonight",
+        "book a table at a restaurant",
+        "fix a flat bicycle tire",
+        "get a recipe for banana bread",
+        "check my blood pressure",
+        "change a car battery",
+        "cancel my netflix subscription",
+        "pay a parking ticket",
+        "reset my phone to factory settings",
+        "open a savings account",
+        "return a rental car",
+        "track my fitness progress",
+        "check the score of the basketball game",
+        "change my profile picture on instagram",
+        "book a doctor's appointment",
+        "find a hiking trail near the lake",
+        "learn to play the guitar",
+        "pay taxes online",
+        "know the capital of australia",
+        "get a visa for japan",
+        "renew my passport",
+        "know when the next full moon is",
+        "cook pasta carbonara",
+        "train my puppy to sit",
+        "know how far away the moon is",
+        "install a new printer",
+        "change the language of my tv",
+        "cancel a dentist appointment",
+        "send money to a friend abroad",
+        "check the train times to berlin",
+        "get tickets for a concert",
+        "fix a leaking tap",
+        "know the speed of light",
+        "open a jar that is stuck",
+        "plant tomatoes on my balcony",
+        "clean a cast iron pan",
+        "update my linkedin profile",
+        "reset my car's oil light",
+        "return a call from my boss",
+        "order flowers for my mom",
+        "book a hotel in paris",
+        "find a good movie to watch tonight",
+        "get rid of a wine stain",
+        "change a light bulb",
+        "write a cover letter",
+        "know who painted the mona lisa",
+        "track a hurricane",
+        "check my credit score",
+        "unlock my phone screen",
+        "delete old photos from my phone",
+        "sign up for a marathon",
+        "translate hello into japanese",
+        "tie a bow tie",
+        "make cold brew coffee",
+        "convert dollars to yen",
+        "recover deleted emails",
+        "know the rules of chess",
+        "knit a scarf",
+        "solve a rubik cube",
+        "find the nearest gas station",
+        "boil an egg",
+        "meditate before sleeping",
+        "get my car insured",
+        "set an alarm for seven",
+        "play a song by the beatles",
+        "paint a bedroom wall",
+    ];
+
+    /// `k` distinct picks from `0..n`, drawn with `seed`.
+    fn picks(seed: u64, n: usize, k: usize) -> Vec<usize> {
+        let mut all: Vec<usize> = (0..n).collect();
+        for i in 0..k {
+            let j = i + crate::util::hash::fnv_u64(seed.wrapping_mul(1_000_003) + i as u64)
+                as usize
+                % (n - i);
+            all.swap(i, j);
+        }
+        all.truncate(k);
+        all
+    }
+
+    fn row(text: String, intent: &str) -> Row {
+        Row {
+            text,
+            intent: intent.to_string(),
+        }
+    }
+
+    /// A shop set whose off-topic examples are `known` subjects asked four
+    /// ways each (the split of subjects drawn with `seed`), calibrated with
+    /// the siblings left out of each fold and with them kept; each target's
+    /// clarify threshold is then tried on the other subjects' messages, new
+    /// to the classifier trained on the whole set. Returns per target the
+    /// recall each procedure delivers there, and a report.
+    fn delivered_on_new_subjects(
+        seed: u64,
+        known: usize,
+        folds: usize,
+        targets: &[f64],
+    ) -> (Vec<(f64, f64, f64)>, String) {
+        let mut rows = Vec::new();
+        for (s, (id, phrases)) in SHOP.iter().enumerate() {
+            for k in picks(s as u64, 64, 20) {
+                rows.push(row(SHOP_FRAMES[k % 8].replace("{}", phrases[k / 8]), id));
+            }
+        }
+        let subjects = picks(seed, OFF_TOPIC.len(), OFF_TOPIC.len());
+        let asked = |subject: usize| -> Vec<Row> {
+            picks(2000 + subject as u64, SHOP_FRAMES.len(), 4)
+                .into_iter()
+                .map(|f| row(SHOP_FRAMES[f].replace("{}", OFF_TOPIC[subject]), OOS))
+                .collect()
+        };
+        let (known, new) = subjects.split_at(known);
+        rows.extend(known.iter().flat_map(|&s| asked(s)));
+        let unseen: Vec<Row> = new.iter().flat_map(|&s| asked(s)).collect();
+
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("intents");
+        import(&rows, &dir.path().join("shop.csv"), &out, false).unwrap();
+        let set = crate::intents::load_dir(&out).unwrap();
+        let model = crate::classify::Model::none();
+        let whole = Classifier::new_with(Arc::new(set.clone()), &model).unwrap();
+        let on_unseen = evaluate(&whole, &unseen);
+        let delivered = |clarify: f64| sweep(&on_unseen, &[clarify as f32])[0].oos_recall.unwrap();
+        let options = CalibrateOptions {
+            folds,
+            ..Default::default()
+        };
+        // Both procedures' cross-validated scores; each target's threshold
+        // is then chosen on them.
+        let apart = calibrate(&set, &rows, &options, &model)
+            .unwrap()
+            .predictions;
+        let kept = cross_validate(&set, &rows, folds, &model, &HashMap::new()).unwrap();
+        let mut report = String::new();
+        let mut results = Vec::new();
+        for &target in targets {
+            let options = CalibrateOptions {
+                target_oos_recall: target,
+                ..options.clone()
+            };
+            let now = choose_thresholds(&set, &apart, &options).clarify;
+            let old = choose_thresholds(&set, &kept, &options).clarify;
+            let (now_r, old_r) = (delivered(now), delivered(old));
+            report += &format!(
+                "target {target:.2}: siblings apart: clarify {now:.2} delivers {now_r:.3}; \
+                 siblings kept: clarify {old:.2} delivers {old_r:.3}\n"
+            );
+            results.push((target, now_r, old_r));
+        }
+        (results, report)
+    }
+
+    /// The bug this pins (issue 19, item 3): folds that keep a held-out
+    /// off-topic row's near-duplicates among the examples decline it for
+    /// that likeness (here every known row, at the lowest threshold), so
+    /// the threshold they choose promises a recall that new off-topic
+    /// subjects do not get. With the siblings apart the folds see what a
+    /// new subject sees. Measured over 8 draws (BENCHMARKS.md,
+    /// "Out-of-scope recall on unseen data"): kept, 0.72-0.83 delivered
+    /// whatever the target; apart, at most 0.03 below the target at
+    /// 0.80-0.90 (0.07 once at 0.95), but up to 0.15 above it at 0.80
+    /// (each fold also loses the families of its other held rows: a
+    /// conservative bias), hence the high targets here and the loose
+    /// upper bound.
+    #[test]
+    fn calibrated_oos_recall_holds_on_new_off_topic_subjects() {
+        let (results, report) = delivered_on_new_subjects(1000, 20, 5, &[0.90, 0.95]);
+        for (target, apart, kept) in results {
+            assert!(apart >= target - 0.03, "{report}");
+            assert!(apart <= target + 0.10, "{report}");
+            assert!(kept < target - 0.05, "{report}");
+        }
+        eprintln!("{report}");
+    }
+
+    /// The draws behind the numbers above, printed (minutes in the dev
+    /// profile): `cargo test --lib eval::tests::oos_recall_on_new_subjects_over_draws
+    /// -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn oos_recall_on_new_subjects_over_draws() {
+        for known in [15, 20] {
+            for seed in 1000..1004 {
+                let targets = [0.80, 0.85, 0.90, 0.95];
+                let (_, report) = delivered_on_new_subjects(seed, known, 5, &targets);
+                eprintln!("{known} known subjects, seed {seed}\n{report}");
+            }
+        }
     }
 
     /// The bug this pins: import wrote TOML by hand, and a source path with
