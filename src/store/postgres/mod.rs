@@ -167,6 +167,23 @@ impl<C: GenericClient> Q<'_, C> {
     }
 }
 
+/// Runs `f`, which blocks on the database. The `postgres` client drives a
+/// runtime of its own and panics when called inside another's, so on a
+/// worker of the server's (multi-thread) runtime `f` runs in
+/// `block_in_place`, which leaves that runtime's context and lets the
+/// worker's other tasks move on: a store call made on the executor (the
+/// app has a few, cheap on sled) then blocks that worker as a sled call
+/// does, and never panics. On any other thread (a `spawn_blocking` one, a
+/// CLI) `f` runs as it is. A current-thread runtime (some tests) cannot
+/// lend its only thread: calls from there must be moved off it.
+fn off_executor<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 fn big(n: u64, what: &str) -> Result<i64> {
     i64::try_from(n).map_err(|_| StoreError::Db(format!("{what} {n} is out of range")))
 }
@@ -267,19 +284,115 @@ impl PgStore {
     /// `f` in one transaction, committed if it returns `Ok` (rolled back
     /// otherwise).
     fn tx<T>(&self, f: impl FnOnce(&mut Q<'_, Transaction<'_>>) -> Result<T>) -> Result<T> {
-        let mut conn = self.pool.get()?;
-        let (client, stmts) = conn.parts();
-        let mut tx = client.transaction().map_err(pg_err)?;
-        let v = f(&mut Q { c: &mut tx, stmts })?;
-        tx.commit().map_err(pg_err)?;
-        Ok(v)
+        off_executor(|| {
+            let mut conn = self.pool.get()?;
+            let (client, stmts) = conn.parts();
+            let mut tx = client.transaction().map_err(pg_err)?;
+            let v = f(&mut Q { c: &mut tx, stmts })?;
+            tx.commit().map_err(pg_err)?;
+            Ok(v)
+        })
     }
 
     /// `f` on a session in autocommit (each statement its own transaction).
     fn auto<T>(&self, f: impl FnOnce(&mut Q<'_, Client>) -> Result<T>) -> Result<T> {
+        off_executor(|| {
+            let mut conn = self.pool.get()?;
+            let (client, stmts) = conn.parts();
+            f(&mut Q { c: client, stmts })
+        })
+    }
+
+    /// `Store::export`'s work, on the calling thread.
+    fn export_now(&self, f: &mut ExportFn<'_>) -> Result<()> {
         let mut conn = self.pool.get()?;
         let (client, stmts) = conn.parts();
-        f(&mut Q { c: client, stmts })
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(pg_err)?;
+        // A big store takes longer than one statement may.
+        tx.batch_execute("SET LOCAL statement_timeout = 0")
+            .map_err(pg_err)?;
+        let q = &mut Q { c: &mut tx, stmts };
+        q.each("SELECT id, meta FROM conversations ORDER BY id", |r| {
+            f("conversations", r.get::<_, &str>(0).as_bytes(), r.get(1))
+        })?;
+        q.each(
+            "SELECT conversation, seq, record FROM events
+             ORDER BY octet_length(conversation), conversation, seq",
+            |r| {
+                let key = seq_key(r.get(0), r.get::<_, i64>(1) as u64);
+                f("events", &key, r.get(2))
+            },
+        )?;
+        q.each(
+            "SELECT conversation, client_id, seq FROM client_ids
+             ORDER BY octet_length(conversation), conversation, client_id",
+            |r| {
+                let mut key = prefix(r.get(0));
+                key.extend_from_slice(r.get(1));
+                f(
+                    "client_ids",
+                    &key,
+                    &(r.get::<_, i64>(2) as u64).to_be_bytes(),
+                )
+            },
+        )?;
+        q.each(
+            "SELECT conversation, seq, value FROM ratings
+             ORDER BY octet_length(conversation), conversation, seq",
+            |r| {
+                f(
+                    "ratings",
+                    &seq_key(r.get(0), r.get::<_, i64>(1) as u64),
+                    r.get(2),
+                )
+            },
+        )?;
+        q.each(
+            "SELECT rank, ticket, value FROM queue ORDER BY rank, ticket",
+            |r| {
+                let mut key = vec![r.get::<_, i16>(0) as u8];
+                key.extend_from_slice(&(r.get::<_, i64>(1) as u64).to_be_bytes());
+                f("queue", &key, r.get(2))
+            },
+        )?;
+        q.each(
+            "SELECT conversation, agent FROM held ORDER BY conversation",
+            |r| {
+                f(
+                    "held",
+                    r.get::<_, &str>(0).as_bytes(),
+                    &json(&r.get::<_, &str>(1)),
+                )
+            },
+        )?;
+        q.each(
+            "SELECT minute, conversation FROM activity ORDER BY minute, conversation",
+            |r| f("activity", &activity_key(r.get(0), r.get(1)), &[]),
+        )?;
+        q.each(
+            "SELECT conversation, attachment, part, bytes FROM attachments
+             ORDER BY octet_length(conversation), conversation,
+                      convert_to(attachment, 'UTF8') || '\\xff'::bytea, part",
+            |r| {
+                let key = chunk_key(r.get(0), r.get(1), r.get::<_, i32>(2) as u32);
+                f("attachments", &key, r.get(3))
+            },
+        )?;
+        q.each("SELECT name, value FROM agents ORDER BY name", |r| {
+            f("agents", r.get::<_, &str>(0).as_bytes(), r.get(1))
+        })?;
+        q.each("SELECT key, value FROM settings ORDER BY key", |r| {
+            f("settings", r.get::<_, &str>(0).as_bytes(), r.get(1))
+        })?;
+        q.each("SELECT id, value FROM outbox ORDER BY id", |r| {
+            f("outbox", r.get::<_, &str>(0).as_bytes(), r.get(1))
+        })?;
+        tx.commit().map_err(pg_err)
     }
 
     /// Loads one entry of an export (`SledStore::export`'s shape: tree,
@@ -838,94 +951,7 @@ impl Store for PgStore {
     /// One snapshot (REPEATABLE READ, read only), tree by tree in sled's
     /// key order, in sled's shape. Report facts stay out (derived).
     fn export(&self, f: &mut ExportFn<'_>) -> Result<()> {
-        let mut conn = self.pool.get()?;
-        let (client, stmts) = conn.parts();
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(pg_err)?;
-        // A big store takes longer than one statement may.
-        tx.batch_execute("SET LOCAL statement_timeout = 0")
-            .map_err(pg_err)?;
-        let q = &mut Q { c: &mut tx, stmts };
-        q.each("SELECT id, meta FROM conversations ORDER BY id", |r| {
-            f("conversations", r.get::<_, &str>(0).as_bytes(), r.get(1))
-        })?;
-        q.each(
-            "SELECT conversation, seq, record FROM events
-             ORDER BY octet_length(conversation), conversation, seq",
-            |r| {
-                let key = seq_key(r.get(0), r.get::<_, i64>(1) as u64);
-                f("events", &key, r.get(2))
-            },
-        )?;
-        q.each(
-            "SELECT conversation, client_id, seq FROM client_ids
-             ORDER BY octet_length(conversation), conversation, client_id",
-            |r| {
-                let mut key = prefix(r.get(0));
-                key.extend_from_slice(r.get(1));
-                f(
-                    "client_ids",
-                    &key,
-                    &(r.get::<_, i64>(2) as u64).to_be_bytes(),
-                )
-            },
-        )?;
-        q.each(
-            "SELECT conversation, seq, value FROM ratings
-             ORDER BY octet_length(conversation), conversation, seq",
-            |r| {
-                f(
-                    "ratings",
-                    &seq_key(r.get(0), r.get::<_, i64>(1) as u64),
-                    r.get(2),
-                )
-            },
-        )?;
-        q.each(
-            "SELECT rank, ticket, value FROM queue ORDER BY rank, ticket",
-            |r| {
-                let mut key = vec![r.get::<_, i16>(0) as u8];
-                key.extend_from_slice(&(r.get::<_, i64>(1) as u64).to_be_bytes());
-                f("queue", &key, r.get(2))
-            },
-        )?;
-        q.each(
-            "SELECT conversation, agent FROM held ORDER BY conversation",
-            |r| {
-                f(
-                    "held",
-                    r.get::<_, &str>(0).as_bytes(),
-                    &json(&r.get::<_, &str>(1)),
-                )
-            },
-        )?;
-        q.each(
-            "SELECT minute, conversation FROM activity ORDER BY minute, conversation",
-            |r| f("activity", &activity_key(r.get(0), r.get(1)), &[]),
-        )?;
-        q.each(
-            "SELECT conversation, attachment, part, bytes FROM attachments
-             ORDER BY octet_length(conversation), conversation,
-                      convert_to(attachment, 'UTF8') || '\\xff'::bytea, part",
-            |r| {
-                let key = chunk_key(r.get(0), r.get(1), r.get::<_, i32>(2) as u32);
-                f("attachments", &key, r.get(3))
-            },
-        )?;
-        q.each("SELECT name, value FROM agents ORDER BY name", |r| {
-            f("agents", r.get::<_, &str>(0).as_bytes(), r.get(1))
-        })?;
-        q.each("SELECT key, value FROM settings ORDER BY key", |r| {
-            f("settings", r.get::<_, &str>(0).as_bytes(), r.get(1))
-        })?;
-        q.each("SELECT id, value FROM outbox ORDER BY id", |r| {
-            f("outbox", r.get::<_, &str>(0).as_bytes(), r.get(1))
-        })?;
-        tx.commit().map_err(pg_err)
+        off_executor(|| self.export_now(f))
     }
 
     fn put_held(&self, conversation: &str, agent: &str) -> Result<()> {
