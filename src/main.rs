@@ -1,7 +1,7 @@
 //! The `frontdesk` command line: parses arguments and calls the library.
 
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -637,18 +637,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = match result {
                 Ok(r) => r,
                 Err(e) => {
-                    if existed {
-                        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                            let p = entry.path();
-                            let _ = if p.is_dir() {
-                                std::fs::remove_dir_all(&p)
-                            } else {
-                                std::fs::remove_file(&p)
-                            };
-                        }
-                    } else {
-                        let _ = std::fs::remove_dir_all(&dir);
-                    }
+                    undo_copy_into(&dir, existed);
                     return Err(e);
                 }
             };
@@ -1108,6 +1097,22 @@ fn open_app(
     );
     Ok(built)
 }
+/// Takes back a failed copy into `dir`: empties it if it `existed` (an
+/// empty directory, as the copy required), else removes it.
+fn undo_copy_into(dir: &Path, existed: bool) {
+    if !existed {
+        let _ = std::fs::remove_dir_all(dir);
+        return;
+    }
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        let _ = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+    }
+}
 
 /// Opens the store `[store]` names: the one place that picks the backend
 /// (the server and every command that works on a stopped server's store).
@@ -1258,18 +1263,7 @@ fn copy_store(from: &str, to: &str, config: Option<PathBuf>) -> Result<ExitCode>
                     Ok((n, Counts::of(&target)?))
                 });
             if result.is_err() {
-                if existed {
-                    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                        let p = entry.path();
-                        let _ = if p.is_dir() {
-                            std::fs::remove_dir_all(&p)
-                        } else {
-                            std::fs::remove_file(&p)
-                        };
-                    }
-                } else {
-                    let _ = std::fs::remove_dir_all(dir);
-                }
+                undo_copy_into(dir, existed);
             }
             result?
         }
