@@ -518,7 +518,8 @@ impl Lexical {
         // Unknown words one typo from a known word: those trusted alone are
         // read at once; the others wait for the message's likely intents.
         let mut read: Vec<Reading> = Vec::new();
-        let mut pending: Vec<usize> = Vec::new();
+        // (position, the known words it may be read as in context)
+        let mut pending: Vec<(usize, Vec<u32>)> = Vec::new();
         for (position, word) in normalized.split(' ').enumerate() {
             let n = word.chars().count();
             if n < NEAR_MISS_MIN_CHARS {
@@ -529,17 +530,17 @@ impl Lexical {
                 continue;
             }
             let mut alone: Option<u32> = None;
-            let mut short = false;
+            let mut in_context: Vec<u32> = Vec::new();
             self.near_miss(word, |id, edit| {
                 if trusted_alone(n, edit) {
                     alone = Some(alone.map_or(id, |a| self.more_common(a, id)));
                 } else if trusted_in_context(n, edit) {
-                    short = true;
+                    in_context.push(id);
                 }
             });
             match alone {
                 Some(id) => read.push(Reading { position, id }),
-                None if short => pending.push(position),
+                None if !in_context.is_empty() => pending.push((position, in_context)),
                 None => {}
             }
         }
@@ -555,30 +556,24 @@ impl Lexical {
             let mut top: Vec<usize> = (0..s.len()).collect();
             top.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
             top.truncate(NEAR_MISS_CONTEXT);
-            let words: Vec<&str> = normalized.split(' ').collect();
-            for position in pending {
-                let word = words[position];
-                let n = word.chars().count();
+            for (position, candidates) in pending {
                 let mut best: Option<(usize, u32)> = None;
-                self.near_miss(word, |id, edit| {
-                    if !trusted_in_context(n, edit) {
-                        return;
-                    }
+                for id in candidates {
                     let Some(&f) = self.vocab.get(&word_key(&self.near_words[id as usize])) else {
-                        return;
+                        continue;
                     };
                     let Some(rank) = top
                         .iter()
                         .position(|&class| self.postings.contains_key(&posting_key(class, f)))
                     else {
-                        return;
+                        continue;
                     };
                     best = match best {
                         Some((r, b)) if r < rank => Some((r, b)),
                         Some((r, b)) if r == rank => Some((r, self.more_common(b, id))),
                         _ => Some((rank, id)),
                     };
-                });
+                }
                 if let Some((_, id)) = best {
                     read.push(Reading { position, id });
                 }
