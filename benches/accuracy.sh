@@ -43,6 +43,9 @@ $FD calibrate "$DATA/clinc150/train.csv" --intents "$W/c150"
 r=$($FD eval "$DATA/clinc150/val.csv" --intents "$W/c150" --json)
 check "clinc150 in-scope accuracy" "$(echo "$r" | json inscope_accuracy)" "v>=b" 0.91
 check "clinc150 oos recall" "$(echo "$r" | json oos_recall)" "v>=b" 0.78
+# Issue 19: the recall delivered is the recall asked (0.80, the default),
+# within 0.03 (the bar above is the floor); with 10 folds it was 0.85.
+check "clinc150 oos recall, at most the target 0.80 + 0.03" "$(echo "$r" | json oos_recall)" "v<=b+1e-9" 0.83
 
 echo "== default shop intents on the held-out set tests/data/shop_heldout.csv"
 $FD eval tests/data/shop_heldout.csv --intents intents --predictions "$W/shop.csv" >/dev/null

@@ -189,7 +189,8 @@ enum Command {
         /// Share of answered rows that must be right at the answer threshold.
         #[arg(long, default_value_t = 0.95)]
         target_precision: f64,
-        #[arg(long, default_value_t = 10)]
+        /// Cross-validation folds (README, "Thresholds").
+        #[arg(long, default_value_t = frontdesk::eval::CalibrateOptions::default().folds)]
         folds: usize,
         #[command(flatten)]
         model: ModelArgs,
