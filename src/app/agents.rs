@@ -599,6 +599,8 @@ impl People {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
+        lock(&self.decided).remove(name);
+        lock(&self.borrowed).remove(name);
         self.names
             .write()
             .unwrap_or_else(|e| e.into_inner())
