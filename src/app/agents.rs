@@ -12,12 +12,18 @@
 //! (visitors are then told the truth), and online again as soon as a
 //! console of theirs connects. An agent who never opened a console (an
 //! API client) is what they chose.
+//!
+//! On a store shared by several nodes, presence crosses nodes through
+//! heartbeats (`run_heartbeat`): the latest decision about an agent, made
+//! on any node, is what every node's queue runs on, and an agent whose
+//! deciding node stops beating is away on the others.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::*;
 use crate::config::Assignment;
+use crate::store::PresenceRow;
 
 impl App {
     // ---- credentials -------------------------------------------------
@@ -175,6 +181,7 @@ impl App {
             (before.0, before.1, q.online())
         };
         self.inner.people.chose(&agent.name, p.presence);
+        self.inner.people.decided_here(&agent.name, self.now_ms());
         self.presence_followup(before);
         Ok(self.agent_info(agent))
     }
@@ -519,6 +526,19 @@ pub(super) struct People {
     assigning: Mutex<()>,
     /// Set by a trigger that found the assigner busy: it looks again.
     again: AtomicBool,
+    /// This node's name among the nodes sharing a store (made at start).
+    node: String,
+    /// Agents whose presence this node decided last (a choice made here,
+    /// a console here bringing them back, the away timer here), with
+    /// when: this node beats their rows (`run_heartbeat`).
+    decided: Mutex<HashMap<String, i64>>,
+    /// Agents whose presence this node took from another node's row,
+    /// with that row's decision time: when no fresh row decides them any
+    /// more (their node stopped beating), they are away here.
+    borrowed: Mutex<HashMap<String, i64>>,
+    /// Console sockets of each agent open on other nodes (fresh rows):
+    /// the away timer here waits while there are some.
+    consoles_elsewhere: Mutex<HashMap<String, u32>>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -534,7 +554,14 @@ struct Console {
 impl People {
     /// From the stored agents, at start.
     pub(super) fn new(agents: &[(String, AgentRecord)]) -> People {
-        let people = People::default();
+        let people = People {
+            node: format!(
+                "{}-{}",
+                std::process::id(),
+                auth::hex(&auth::random_bytes::<4>())
+            ),
+            ..People::default()
+        };
         for (name, a) in agents {
             people.learn(name, a);
         }
@@ -561,11 +588,19 @@ impl People {
             .chose = Some(p);
     }
 
+    /// This node decided `name`'s presence at `now_ms`.
+    fn decided_here(&self, name: &str, now_ms: i64) {
+        lock(&self.decided).insert(name.to_string(), now_ms);
+        lock(&self.borrowed).remove(name);
+    }
+
     fn forget(&self, name: &str) {
         self.consoles
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
+        lock(&self.decided).remove(name);
+        lock(&self.borrowed).remove(name);
         self.names
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -619,6 +654,43 @@ pub async fn run_presence(app: App, shutdown: impl std::future::Future<Output = 
         let a = app.clone();
         if let Err(e) = tokio::task::spawn_blocking(move || a.sweep_presence()).await {
             tracing::error!(error = %e, "presence sweep panicked");
+        }
+    }
+}
+
+/// A std mutex's guard, through a poisoning (the maps stay usable).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How often a node beats into a shared store (`run_heartbeat`).
+pub const BEAT_MS: u64 = 1000;
+/// A node whose last beat is older than this many beats is gone: its
+/// agents are no longer counted by the others.
+pub const MISSED_BEATS: u64 = 5;
+
+/// Presence across nodes on a shared store (PostgreSQL): every `BEAT_MS`
+/// this node writes a row per agent whose presence it decided or whose
+/// consoles it holds (`PresenceRow`), with the handle times it measured,
+/// and takes in the other nodes' fresh rows and everyone's latest handle
+/// times (`App::beat`). The latest decision about an agent wins on every
+/// node; an agent whose deciding node stops beating for `MISSED_BEATS`
+/// beats (killed, frozen, cut off) is away on the others, unless a
+/// console of theirs is open there. On a store of one node (sled) the
+/// first beat says so and the task only waits for `shutdown`.
+pub async fn run_heartbeat(app: App, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let a = app.clone();
+        match tokio::task::spawn_blocking(move || a.beat()).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => return shutdown.await,
+            Ok(Err(e)) => tracing::warn!(error = %e, "presence heartbeat failed; will retry"),
+            Err(e) => tracing::error!(error = %e, "presence heartbeat panicked"),
+        }
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(BEAT_MS)) => {}
         }
     }
 }
@@ -936,6 +1008,118 @@ impl App {
         guard
     }
 
+    /// One heartbeat (`run_heartbeat`), blocking: `false` on a store of
+    /// one node.
+    pub fn beat(&self) -> Result<bool, crate::store::StoreError> {
+        let people = &self.inner.people;
+        let decided = lock(&people.decided).clone();
+        let consoles: HashMap<String, u32> = lock(&people.consoles)
+            .iter()
+            .filter(|(_, c)| c.open > 0)
+            .map(|(n, c)| (n.clone(), c.open))
+            .collect();
+        let (rows, handled) = {
+            let mut q = self.queue();
+            let names: std::collections::BTreeSet<&String> =
+                decided.keys().chain(consoles.keys()).collect();
+            let rows: Vec<PresenceRow> = names
+                .into_iter()
+                .filter_map(|name| {
+                    let a = q.agent(name)?;
+                    Some(PresenceRow {
+                        node: people.node.clone(),
+                        agent: name.clone(),
+                        presence: a.presence,
+                        capacity: a.capacity,
+                        consoles: consoles.get(name).copied().unwrap_or(0),
+                        changed_ms: decided.get(name).copied().unwrap_or(0),
+                    })
+                })
+                .collect();
+            (rows, q.take_unshared())
+        };
+        let fresh_ms = (BEAT_MS * MISSED_BEATS) as i64;
+        let shared = match self
+            .inner
+            .store
+            .beat(&people.node, &rows, &handled, fresh_ms)
+        {
+            Ok(Some(shared)) => shared,
+            Ok(None) => return Ok(false),
+            Err(e) => {
+                self.queue().unshare(handled);
+                return Err(e);
+            }
+        };
+        self.queue().share_handle_times(&shared.handle_secs);
+        self.take_presence(shared.presence);
+        Ok(true)
+    }
+
+    /// Takes in the other nodes' fresh rows: an agent whose latest
+    /// decision was made elsewhere is here what it is there; an agent
+    /// taken from a node that no longer beats (no fresh deciding row) is
+    /// away, unless a console of theirs is open here.
+    fn take_presence(&self, rows: Vec<PresenceRow>) {
+        let people = &self.inner.people;
+        let mut elsewhere: HashMap<String, u32> = HashMap::new();
+        let mut latest: HashMap<String, PresenceRow> = HashMap::new();
+        for r in rows {
+            *elsewhere.entry(r.agent.clone()).or_default() += r.consoles;
+            if r.changed_ms == 0 {
+                continue;
+            }
+            match latest.get(&r.agent) {
+                Some(l) if l.changed_ms >= r.changed_ms => {}
+                _ => {
+                    latest.insert(r.agent.clone(), r);
+                }
+            }
+        }
+        *lock(&people.consoles_elsewhere) = elsewhere;
+        for (name, r) in &latest {
+            {
+                let mut decided = lock(&people.decided);
+                if decided.get(name).is_some_and(|&t| t >= r.changed_ms) {
+                    continue;
+                }
+                decided.remove(name);
+                lock(&people.borrowed).insert(name.clone(), r.changed_ms);
+            }
+            if matches!(r.presence, Presence::Online | Presence::Offline) {
+                people.chose(name, r.presence);
+            }
+            let here = self.queue().agent(name).map(|a| (a.presence, a.capacity));
+            if here.is_some_and(|h| h != (r.presence, r.capacity)) {
+                tracing::info!(agent = %name, node = %r.node, presence = ?r.presence,
+                    "presence decided on another node");
+                self.shift_presence_as(name, r.presence, Some(r.capacity));
+            }
+        }
+        let gone: Vec<String> = {
+            let mut borrowed = lock(&people.borrowed);
+            let gone: Vec<String> = borrowed
+                .keys()
+                .filter(|n| !latest.contains_key(*n))
+                .cloned()
+                .collect();
+            for n in &gone {
+                borrowed.remove(n);
+            }
+            gone
+        };
+        for name in gone {
+            let online = self
+                .queue()
+                .agent(&name)
+                .is_some_and(|a| a.presence == Presence::Online);
+            if online && self.consoles_open(&name) == 0 {
+                tracing::info!(agent = %name, "the node that had this agent stopped beating: away");
+                self.shift_presence_as(&name, Presence::Away, None);
+            }
+        }
+    }
+
     /// How many console sockets of `agent` are open now.
     pub fn consoles_open(&self, agent: &str) -> u32 {
         self.inner
@@ -956,6 +1140,7 @@ impl App {
             return Vec::new();
         }
         let due = self.now_ms() - away_after_secs as i64 * 1000;
+        let elsewhere = lock(&self.inner.people.consoles_elsewhere).clone();
         self.inner
             .people
             .consoles
@@ -963,6 +1148,8 @@ impl App {
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .filter(|(_, c)| c.open == 0 && c.gone_since_ms.is_some_and(|t| t <= due))
+            // A console on another node keeps them there.
+            .filter(|(n, _)| elsewhere.get(*n).is_none_or(|&k| k == 0))
             .map(|(n, _)| n.clone())
             .collect()
     }
@@ -1000,6 +1187,13 @@ impl App {
     /// Sets what agent `name` is in the queue (capacity: unchanged when
     /// `None`), then tells waiting visitors and agents, and assigns.
     fn shift_presence(&self, name: &str, presence: Presence, capacity: Option<u32>) {
+        self.inner.people.decided_here(name, self.now_ms());
+        self.shift_presence_as(name, presence, capacity);
+    }
+
+    /// `shift_presence` without taking the decision as this node's (one
+    /// taken from another node's row).
+    fn shift_presence_as(&self, name: &str, presence: Presence, capacity: Option<u32>) {
         let before = {
             let mut q = self.queue();
             // A disabled or removed agent (no token) is left as the

@@ -45,6 +45,7 @@ use super::metrics::Count;
 use super::{auth, now_ms, ApiError, App};
 use crate::conversation::{Conversation, Event, HandoffReason, Phase, Record};
 use crate::email::{Mail, SendError, Smtp};
+use crate::store::Lease;
 
 /// Outbox keys of emails start with this.
 pub const PREFIX: &str = "mail-";
@@ -430,8 +431,17 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
         None => return shutdown.await,
     };
     // A (re)start sends what is due, each entry at its own time: a reply
-    // still waits out `batch_secs`, a retry its backoff.
+    // still waits out `batch_secs`, a retry its backoff. On a shared store
+    // only the node holding the outbox lease sends (`webhook`'s doc).
     loop {
+        let turn = super::webhook::lease(&app).await;
+        if turn == Lease::Elsewhere {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(super::webhook::LEASE_RETRY) => {}
+            }
+            continue;
+        }
         let entries: Vec<(String, Pending)> = blocking(&app, |app| app.store().outbox())
             .await
             .unwrap_or_default()
@@ -493,6 +503,9 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
                     continue;
                 }
             };
+            if turn == Lease::Held && super::webhook::lease(&app).await != Lease::Held {
+                break;
+            }
             match smtp.send(key, &mail).await {
                 Ok(()) => {
                     app.inner.metrics.inc(Count::Email("sent"));
@@ -534,7 +547,10 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
                 }
             }
         }
-        let nap = Duration::from_millis((wake - now_ms()).clamp(0, 60_000) as u64);
+        let mut nap = Duration::from_millis((wake - now_ms()).clamp(0, 60_000) as u64);
+        if turn == Lease::Held {
+            nap = nap.min(super::webhook::SHARED_POLL);
+        }
         tokio::select! {
             _ = &mut shutdown => return,
             _ = app.inner.mail.notified() => {}

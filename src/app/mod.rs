@@ -59,7 +59,9 @@ use crate::handoff::{queue_notice, Presence, Queue, Summary};
 use crate::store::{AgentRecord, Appended, Batch, Store};
 use crate::util::clock::Clock;
 
-pub use self::agents::{add_agent_to, check_display_name, run_presence, ConsoleGuard};
+pub use self::agents::{
+    add_agent_to, check_display_name, run_heartbeat, run_presence, ConsoleGuard,
+};
 pub use self::api::*;
 pub use self::error::{ApiError, ErrorKind};
 use self::hub::Hub;

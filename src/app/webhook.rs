@@ -12,6 +12,17 @@
 //! up after `MAX_ATTEMPTS`, with an error in the log. Packets to one URL
 //! arrive in the order they were made: a later one waits while an earlier
 //! one is being retried. A (re)start retries everything at once.
+//!
+//! Several nodes on one shared store (PostgreSQL): only the node holding
+//! the outbox lease (`Store::outbox_lease`) sends, webhooks and emails
+//! alike; the others ask again every `LEASE_RETRY`, and the holder looks
+//! for entries the others wrote every `SHARED_POLL`. The lease is checked
+//! again before each send, so while nodes run, every delivery id is sent
+//! by one node once. When the holder dies (or loses its database session)
+//! after a receiver took a packet and before the entry was removed,
+//! the next holder sends it again with the same `delivery` id: receivers
+//! must drop a `delivery` they have seen (at least once, as after a
+//! crash of a single node).
 
 use std::time::Duration;
 
@@ -25,6 +36,7 @@ use super::metrics::Count;
 use super::{auth, now_ms, App};
 use crate::conversation::{Conversation, Record, Visitor};
 use crate::handoff::Summary;
+use crate::store::Lease;
 
 /// Version of the packet's shape; receivers should check it.
 pub const PACKET_VERSION: u32 = 1;
@@ -73,6 +85,26 @@ struct Pending {
     /// event of the same kind, which this entry does not announce.
     #[serde(default)]
     event_at_ms: i64,
+}
+
+/// How often a node without the outbox lease asks for it again.
+pub const LEASE_RETRY: Duration = Duration::from_secs(2);
+/// How often the lease holder on a shared store looks for entries other
+/// nodes wrote (their writes do not wake it).
+pub const SHARED_POLL: Duration = Duration::from_secs(1);
+
+/// This node's turn at the outbox; a store error counts as not holding
+/// the lease (nothing is sent that another node may send too).
+pub(super) async fn lease(app: &App) -> Lease {
+    let a = app.clone();
+    match tokio::task::spawn_blocking(move || a.store().outbox_lease()).await {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "the outbox lease cannot be checked; not sending");
+            Lease::Elsewhere
+        }
+        Err(_) => Lease::Elsewhere,
+    }
 }
 
 /// How long the sender waits for an entry's event to be stored before it
@@ -189,6 +221,14 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
     let mut first_pass = true;
     loop {
+        let turn = lease(&app).await;
+        if turn == Lease::Elsewhere {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(LEASE_RETRY) => {}
+            }
+            continue;
+        }
         let entries = {
             let app = app.clone();
             tokio::task::spawn_blocking(move || app.store().outbox())
@@ -241,6 +281,11 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
                 let _ = remove(&app, key).await;
                 continue;
             };
+            // The lease may have gone since the pass began (its session
+            // broke): then another node sends.
+            if turn == Lease::Held && lease(&app).await != Lease::Held {
+                break;
+            }
             let signature = auth::sign(hook.secret.0.as_bytes(), p.body.as_bytes());
             let result = post(&client, &p, &key, &signature).await;
             match result {
@@ -270,7 +315,10 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
             }
         }
         first_pass = false;
-        let nap = Duration::from_millis((wake - now_ms()).clamp(0, 60_000) as u64);
+        let mut nap = Duration::from_millis((wake - now_ms()).clamp(0, 60_000) as u64);
+        if turn == Lease::Held {
+            nap = nap.min(SHARED_POLL);
+        }
         tokio::select! {
             _ = &mut shutdown => return,
             _ = app.inner.outbox.notified() => {}

@@ -40,8 +40,9 @@ pub enum QueueError {
     NotHeld { agent: String, conversation: String },
 }
 
-/// How many recent handle times the wait estimate averages.
-const HANDLE_WINDOW: usize = 50;
+/// How many recent handle times the wait estimate averages (a store
+/// shared by several nodes keeps as many of all of theirs).
+const HANDLE_WINDOW: usize = crate::store::HANDLE_TIMES_SHARED;
 
 /// The queue and the agents.
 #[derive(Debug, Clone)]
@@ -50,6 +51,9 @@ pub struct Queue {
     agents: BTreeMap<String, Agent>,
     /// Recent handle times in seconds, newest last.
     handle_secs: VecDeque<u64>,
+    /// Handle times measured here and not yet given to the other nodes
+    /// (`take_unshared`), newest last, at most `HANDLE_WINDOW`.
+    unshared: VecDeque<u64>,
     next_ticket: u64,
     /// Upset visitors (`negative_sentiment`) go before others.
     pub priority_for_upset: bool,
@@ -63,6 +67,7 @@ impl Default for Queue {
             waiting: Vec::new(),
             agents: BTreeMap::new(),
             handle_secs: VecDeque::new(),
+            unshared: VecDeque::new(),
             next_ticket: 0,
             priority_for_upset: true,
             default_handle_secs: 300,
@@ -250,10 +255,40 @@ impl Queue {
 
     /// Feeds one conversation's handling time to the wait estimate.
     pub fn handled(&mut self, secs: u64) {
-        self.handle_secs.push_back(secs);
-        while self.handle_secs.len() > HANDLE_WINDOW {
-            self.handle_secs.pop_front();
+        for window in [&mut self.handle_secs, &mut self.unshared] {
+            window.push_back(secs);
+            while window.len() > HANDLE_WINDOW {
+                window.pop_front();
+            }
         }
+    }
+
+    /// The handle times measured here since the last call, oldest first:
+    /// what a node gives the others through a shared store.
+    pub fn take_unshared(&mut self) -> Vec<u64> {
+        self.unshared.drain(..).collect()
+    }
+
+    /// Gives back what `take_unshared` took when the store did not take
+    /// it (it goes with the next beat).
+    pub fn unshare(&mut self, secs: Vec<u64>) {
+        for s in secs.into_iter().rev() {
+            if self.unshared.len() >= HANDLE_WINDOW {
+                break;
+            }
+            self.unshared.push_front(s);
+        }
+    }
+
+    /// Replaces the handle times the estimate averages with every node's
+    /// latest (oldest first), so that all nodes estimate alike. An empty
+    /// list (nobody measured one yet) changes nothing.
+    pub fn share_handle_times(&mut self, secs: &[u64]) {
+        if secs.is_empty() {
+            return;
+        }
+        let from = secs.len().saturating_sub(HANDLE_WINDOW);
+        self.handle_secs = secs[from..].iter().copied().collect();
     }
 
     /// The agent is done with a conversation (closed, or returned to the
@@ -268,10 +303,7 @@ impl Queue {
         if let Some(a) = self.agents.get_mut(agent) {
             a.active.remove(conversation);
         }
-        self.handle_secs.push_back(handled_secs);
-        while self.handle_secs.len() > HANDLE_WINDOW {
-            self.handle_secs.pop_front();
-        }
+        self.handled(handled_secs);
         Ok(())
     }
 
@@ -397,6 +429,37 @@ mod tests {
         fifo.enqueue("a", Asked, 1);
         fifo.enqueue("c", NegativeSentiment, 2);
         assert_eq!(fifo.position("c"), Some(2));
+    }
+
+    #[test]
+    fn handle_times_measured_here_are_taken_once_and_all_nodes_times_replace_the_window() {
+        let mut q = Queue::default();
+        q.set_agent("alex", Presence::Online, 1);
+        q.enqueue("a", Asked, 1);
+        q.enqueue("b", Asked, 2);
+        q.handled(100);
+        q.handled(200);
+        assert_eq!(q.take_unshared(), [100, 200]);
+        assert_eq!(q.take_unshared(), Vec::<u64>::new(), "taken once");
+        q.handled(300);
+        // A store that did not take them: they go with the next beat.
+        let taken = q.take_unshared();
+        q.unshare(taken);
+        assert_eq!(q.take_unshared(), [300]);
+        assert_eq!(q.mean_handle_secs(), 200);
+        // Every node's latest, oldest first: what the estimate averages.
+        q.share_handle_times(&[600, 600, 900]);
+        assert_eq!(q.mean_handle_secs(), 700);
+        assert_eq!(q.estimate_wait_secs(2), Some(700));
+        q.share_handle_times(&[]);
+        assert_eq!(q.mean_handle_secs(), 700, "nothing shared yet: unchanged");
+        let many: Vec<u64> = (1..=(HANDLE_WINDOW as u64 + 10)).collect();
+        q.share_handle_times(&many);
+        let kept: Vec<u64> = (11..=(HANDLE_WINDOW as u64 + 10)).collect();
+        assert_eq!(
+            q.mean_handle_secs(),
+            kept.iter().sum::<u64>() / kept.len() as u64
+        );
     }
 
     #[test]

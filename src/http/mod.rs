@@ -711,6 +711,10 @@ pub async fn run(
         app.clone(),
         stopped(stop_rx.clone()),
     ));
+    let heartbeat = tokio::spawn(crate::app::run_heartbeat(
+        app.clone(),
+        stopped(stop_rx.clone()),
+    ));
     // Every connection task holds a clone; when all are gone, recv() ends.
     let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
     let timeout = Duration::from_secs(app.config().limits.header_read_timeout_secs);
@@ -815,6 +819,7 @@ pub async fn run(
     let _ = facts.await;
     let _ = presence.await;
     let _ = inbox.await;
+    let _ = heartbeat.await;
 }
 
 #[cfg(test)]

@@ -197,6 +197,46 @@ pub struct AgentRecord {
     pub disabled: bool,
 }
 
+/// Who drains the outbox now (`Store::outbox_lease`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    /// The store has one node, this one: it always drains, and its own
+    /// writes are all there is to wake it.
+    Sole,
+    /// This node holds the shared lease: it drains, and looks every
+    /// second for entries other nodes wrote.
+    Held,
+    /// Another node holds it: this one asks again in a few seconds.
+    Elsewhere,
+}
+
+/// One node's view of one agent, as it beats it into a store shared by
+/// several nodes (`Store::beat`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresenceRow {
+    /// The node that beats it (a name made at each start).
+    pub node: String,
+    pub agent: String,
+    /// What the agent is on that node's queue.
+    pub presence: Presence,
+    pub capacity: u32,
+    /// The agent's console sockets open on that node.
+    pub consoles: u32,
+    /// When that node decided the agent's presence (a choice made there,
+    /// or its away timer); 0: it decided nothing (only consoles). Of the
+    /// rows of one agent, the latest decision is the agent's presence.
+    pub changed_ms: i64,
+}
+
+/// What the other nodes share with this one (`Store::beat`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Shared {
+    /// The other nodes' rows whose last beat is recent.
+    pub presence: Vec<PresenceRow>,
+    /// The latest handle times of every node (seconds), oldest first.
+    pub handle_secs: Vec<u64>,
+}
+
 /// A stored rating, indexed apart from the log for reports.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RatingRecord {
@@ -299,6 +339,29 @@ pub trait Store: Send + Sync {
     fn put_outbox(&self, id: &str, value: &[u8]) -> Result<()>;
     fn remove_outbox(&self, id: &str) -> Result<()>;
     fn outbox(&self) -> Result<Vec<(String, Vec<u8>)>>;
+    /// Whether this node drains the outbox (webhooks and emails) now.
+    /// A store of one node (sled, memory) answers `Sole`.
+    fn outbox_lease(&self) -> Result<Lease> {
+        Ok(Lease::Sole)
+    }
+    /// A heartbeat of node `node` in a store shared by several: replaces
+    /// its presence rows with `rows` (stamped with the store's clock),
+    /// adds its new handle times (`handled`), and returns what the others
+    /// share: their rows beaten within the last `fresh_ms`, and the
+    /// latest `HANDLE_TIMES_SHARED` handle times of all. A node that stops
+    /// beating (killed, frozen, cut off) drops out of the answers once
+    /// `fresh_ms` have passed. A store of one node (sled, memory) answers
+    /// `None`, and keeps nothing.
+    fn beat(
+        &self,
+        node: &str,
+        rows: &[PresenceRow],
+        handled: &[u64],
+        fresh_ms: i64,
+    ) -> Result<Option<Shared>> {
+        let _ = (node, rows, handled, fresh_ms);
+        Ok(None)
+    }
     /// Every entry of a consistent copy of the store, as (tree, key,
     /// value), while it serves: what a backup is made of (`BackupWriter`).
     fn export(&self, f: &mut ExportFn<'_>) -> Result<()>;
@@ -387,6 +450,10 @@ pub trait Store: Send + Sync {
         Ok(chunk_of(&all, index).map(<[u8]>::to_vec))
     }
 }
+
+/// How many of the latest handle times a shared store keeps and returns
+/// (`Store::beat`): the window the queue's wait estimate averages.
+pub const HANDLE_TIMES_SHARED: usize = 50;
 
 /// The size of an attachment's parts (`Store::attachment_chunk`; the sled
 /// store keeps files in parts of this size).

@@ -4,6 +4,7 @@
 mod classify;
 mod cli;
 pub mod pg;
+mod pg_nodes;
 mod server;
 mod shop;
 mod spy;

@@ -28,6 +28,15 @@
 //! against a second node started by mistake, not a fence. `open_unlocked`
 //! is for offline tools (`store migrate`, `store copy`).
 //!
+//! What nodes share about the work, beside the conversations: the outbox
+//! lease (`Store::outbox_lease`: a session-level advisory lock on a
+//! session of its own, which the server frees when that session ends, so
+//! a dead node's lease goes with its connection), and the heartbeat
+//! (`Store::beat`: each node's presence rows, stamped with the database's
+//! clock so nodes' clocks need not agree, and the latest handle times of
+//! all, in the `presence` and `handle_times` tables). Both are runtime
+//! state: neither is exported nor copied.
+//!
 //! Connections are plain TCP or a unix socket: no TLS yet (keep the
 //! database on loopback or a private network; `sslmode=require` is
 //! refused at open). A database that is down or unreachable gives
@@ -61,7 +70,8 @@ use super::sled::{
 use super::time::minute_of;
 use super::{
     check_attachment_id, check_id, AgentRecord, Appended, Batch, ExportFn, FactsRow, IndexOp,
-    RatingRecord, Result, Store, StoreError, Waiting, ATTACHMENT_CHUNK,
+    Lease, Presence, PresenceRow, RatingRecord, Result, Shared, Store, StoreError, Waiting,
+    ATTACHMENT_CHUNK, HANDLE_TIMES_SHARED,
 };
 use crate::conversation::{with_replies, Event, Record, Visitor};
 
@@ -69,6 +79,13 @@ pub use self::schema::LATEST as SCHEMA_VERSION;
 
 /// `pg_try_advisory_lock` key of the one serving node (8 ASCII bytes).
 const NODE_LOCK: i64 = i64::from_be_bytes(*b"fd-node1");
+
+/// `pg_try_advisory_lock` key of the outbox lease (8 ASCII bytes).
+const OUTBOX_LEASE: i64 = i64::from_be_bytes(*b"fd-outbx");
+
+/// Presence rows of nodes that stopped beating this long ago are deleted
+/// (they stopped counting long before, at the reader's `fresh_ms`).
+const PRESENCE_FORGET_MS: i64 = 3_600_000;
 
 /// How a `PgStore` connects.
 #[derive(Debug, Clone)]
@@ -102,6 +119,19 @@ pub struct PgStore {
     /// The session holding the one-node advisory lock (released when it
     /// closes, with the store); `None` when opened unlocked.
     _node_lock: Option<Mutex<Client>>,
+    /// The session of the outbox lease (`Store::outbox_lease`), kept
+    /// between tries; it holds the lease while `held`.
+    lease: Mutex<Option<LeaseSession>>,
+    /// How long the lease's check of its session may take.
+    lease_timeout: Duration,
+}
+
+/// A session of its own for the outbox lease: a session-level advisory
+/// lock, which the server frees when the session ends (the node stopped,
+/// was killed, or lost its connection), never while it lives.
+struct LeaseSession {
+    client: Client,
+    held: bool,
 }
 
 /// A `postgres` error as a `StoreError`: the server gone or unreachable
@@ -181,6 +211,23 @@ fn off_executor<T>(f: impl FnOnce() -> T) -> T {
     match Handle::try_current() {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),
+    }
+}
+
+fn presence_name(p: Presence) -> &'static str {
+    match p {
+        Presence::Online => "online",
+        Presence::Away => "away",
+        Presence::Offline => "offline",
+    }
+}
+
+fn presence_of(name: &str) -> Option<Presence> {
+    match name {
+        "online" => Some(Presence::Online),
+        "away" => Some(Presence::Away),
+        "offline" => Some(Presence::Offline),
+        _ => None,
     }
 }
 
@@ -269,7 +316,45 @@ impl PgStore {
         Ok(PgStore {
             pool,
             _node_lock: node_lock,
+            lease: Mutex::new(None),
+            lease_timeout: options.checkout_timeout,
         })
+    }
+
+    /// `Store::outbox_lease` on the calling thread: a holder checks its
+    /// session still lives (a round trip, within the pool's checkout
+    /// deadline); anyone else tries the lock on its session, made anew
+    /// when there is none or it broke.
+    fn lease_now(&self) -> Result<Lease> {
+        let mut slot = self.lease.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = slot.as_mut() {
+            if s.client.is_closed() || s.client.is_valid(self.lease_timeout).is_err() {
+                if s.held {
+                    tracing::warn!("the outbox lease's session broke: the lease is lost");
+                }
+                *slot = None;
+            } else if s.held {
+                return Ok(Lease::Held);
+            }
+        }
+        let s = match slot.as_mut() {
+            Some(s) => s,
+            None => slot.insert(LeaseSession {
+                client: self.pool.connect()?,
+                held: false,
+            }),
+        };
+        let row = s
+            .client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&OUTBOX_LEASE])
+            .map_err(pg_err)?;
+        s.held = row.get(0);
+        if s.held {
+            tracing::info!("this node holds the outbox lease: it sends webhooks and emails");
+            Ok(Lease::Held)
+        } else {
+            Ok(Lease::Elsewhere)
+        }
     }
 
     /// Runs the migrations on the database at `url`: the schema version
@@ -945,6 +1030,105 @@ impl Store for PgStore {
                 .iter()
                 .map(|r| (r.get(0), r.get(1)))
                 .collect())
+        })
+    }
+
+    /// A session-level advisory lock on a session of its own: one node
+    /// at a time holds it, and the server frees it when that session ends.
+    fn outbox_lease(&self) -> Result<Lease> {
+        off_executor(|| self.lease_now())
+    }
+
+    /// One transaction: this node's rows replaced and stamped with the
+    /// database's clock (so nodes' clocks need not agree), its handle
+    /// times added, rows of nodes silent for an hour deleted, the others'
+    /// fresh rows and the latest handle times read.
+    fn beat(
+        &self,
+        node: &str,
+        rows: &[PresenceRow],
+        handled: &[u64],
+        fresh_ms: i64,
+    ) -> Result<Option<Shared>> {
+        let agents: Vec<&str> = rows.iter().map(|r| r.agent.as_str()).collect();
+        let presence: Vec<&str> = rows.iter().map(|r| presence_name(r.presence)).collect();
+        let capacity: Vec<i32> = rows
+            .iter()
+            .map(|r| i32::try_from(r.capacity).unwrap_or(i32::MAX))
+            .collect();
+        let consoles: Vec<i32> = rows
+            .iter()
+            .map(|r| i32::try_from(r.consoles).unwrap_or(i32::MAX))
+            .collect();
+        let changed: Vec<i64> = rows.iter().map(|r| r.changed_ms).collect();
+        let handled: Vec<i64> = handled
+            .iter()
+            .map(|&s| i64::try_from(s).unwrap_or(i64::MAX))
+            .collect();
+        let keep = HANDLE_TIMES_SHARED as i64;
+        self.tx(|q| {
+            let now: i64 = q
+                .rows(
+                    "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+                    &[],
+                )?
+                .first()
+                .map(|r| r.get(0))
+                .unwrap_or_default();
+            q.exec("DELETE FROM presence WHERE node = $1", &[&node])?;
+            q.exec(
+                "INSERT INTO presence (node, agent, presence, capacity, consoles, changed_ms, beat_ms)
+                 SELECT $1, a, p, c, k, ch, $2
+                 FROM unnest($3::text[], $4::text[], $5::int[], $6::int[], $7::bigint[])
+                     AS u (a, p, c, k, ch)",
+                &[&node, &now, &agents, &presence, &capacity, &consoles, &changed],
+            )?;
+            q.exec(
+                "DELETE FROM presence WHERE beat_ms < $1",
+                &[&(now - PRESENCE_FORGET_MS)],
+            )?;
+            let others = q
+                .rows(
+                    "SELECT node, agent, presence, capacity, consoles, changed_ms FROM presence
+                     WHERE node <> $1 AND beat_ms >= $2 ORDER BY node, agent",
+                    &[&node, &(now - fresh_ms)],
+                )?
+                .iter()
+                .filter_map(|r| {
+                    Some(PresenceRow {
+                        node: r.get(0),
+                        agent: r.get(1),
+                        presence: presence_of(r.get(2))?,
+                        capacity: u32::try_from(r.get::<_, i32>(3)).unwrap_or(0),
+                        consoles: u32::try_from(r.get::<_, i32>(4)).unwrap_or(0),
+                        changed_ms: r.get(5),
+                    })
+                })
+                .collect();
+            if !handled.is_empty() {
+                q.exec(
+                    "INSERT INTO handle_times (secs) SELECT unnest($1::bigint[])",
+                    &[&handled],
+                )?;
+                q.exec(
+                    "DELETE FROM handle_times WHERE id <= (
+                         SELECT id FROM handle_times ORDER BY id DESC OFFSET $1 LIMIT 1)",
+                    &[&keep],
+                )?;
+            }
+            let mut handle_secs: Vec<u64> = q
+                .rows(
+                    "SELECT secs FROM handle_times ORDER BY id DESC LIMIT $1",
+                    &[&keep],
+                )?
+                .iter()
+                .map(|r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0))
+                .collect();
+            handle_secs.reverse();
+            Ok(Some(Shared {
+                presence: others,
+                handle_secs,
+            }))
         })
     }
 

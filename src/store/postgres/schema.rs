@@ -107,6 +107,28 @@ CREATE TABLE report_mark (
     mark bytea NOT NULL
 );
 "#,
+    // 2: what the nodes share about the work (issue 20): each node's
+    // presence rows with its last beat, and the latest handle times of
+    // all. Runtime state only: not exported, not copied.
+    r#"
+CREATE TABLE presence (
+    node text COLLATE "C" NOT NULL,
+    agent text COLLATE "C" NOT NULL,
+    presence text NOT NULL,
+    capacity integer NOT NULL,
+    consoles integer NOT NULL,
+    changed_ms bigint NOT NULL,
+    -- The database's clock at the node's last beat (no skew between
+    -- nodes' clocks).
+    beat_ms bigint NOT NULL,
+    PRIMARY KEY (node, agent)
+);
+CREATE INDEX presence_beat ON presence (beat_ms);
+CREATE TABLE handle_times (
+    id bigserial PRIMARY KEY,
+    secs bigint NOT NULL
+);
+"#,
 ];
 
 /// The schema version this build writes and reads.

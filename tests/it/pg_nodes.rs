@@ -1,0 +1,464 @@
+//! Several nodes on one PostgreSQL database, in one test process (issue
+//! 20, the shared work): each node is a real `App` on its own `PgStore`
+//! (its own pool), opened with `open_unlocked` so that several can share
+//! the database here. The outbox is drained by the one node holding the
+//! lease, every delivery reaching a real receiver on loopback exactly
+//! once, and the lease moving when its holder goes; an agent online on
+//! one node is counted by the others until that node stops beating. Each
+//! test skips (and says so) without PostgreSQL, unless
+//! `FRONTDESK_REQUIRE_PG=1`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use frontdesk::app::{Agent, App, NewAgent, NewConversation, SetPresence};
+use frontdesk::config::Config;
+use frontdesk::conversation::Event;
+use frontdesk::handoff::Presence;
+use frontdesk::store::{Lease, PgStore, Store};
+use frontdesk::util::clock::Clock;
+use tokio::sync::watch;
+
+use crate::pg;
+use crate::server::{answer_ok, off_runtime, read_request};
+
+const SECRET: &str = "webhook-secret-0123456789";
+
+/// A config with `extra` (TOML) and the repository's intents.
+fn config(extra: &str) -> Config {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("frontdesk.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nintents_dir = {:?}\n{extra}",
+            crate::default_intents()
+        ),
+    )
+    .unwrap();
+    Config::load(Some(&path), []).unwrap()
+}
+
+/// One node: an app on a store of its own, and the switch that stops its
+/// background tasks.
+struct Node {
+    app: App,
+    store: Arc<PgStore>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Node {
+    fn start(url: &str, config: Config) -> Node {
+        Node::start_at(url, config, Clock::system())
+    }
+
+    fn start_at(url: &str, config: Config, clock: Clock) -> Node {
+        let store = Arc::new(off_runtime(|| PgStore::open_unlocked(url, 4)).unwrap());
+        let app = App::with_clock(config, Arc::clone(&store) as Arc<dyn Store>, clock)
+            .unwrap()
+            .0;
+        let (stop, _) = watch::channel(false);
+        Node {
+            app,
+            store,
+            stop,
+            tasks: Vec::new(),
+        }
+    }
+
+    fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stop.subscribe();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+
+    fn run_sender(&mut self) {
+        let t = tokio::spawn(frontdesk::app::webhook::run(
+            self.app.clone(),
+            self.stopped(),
+        ));
+        self.tasks.push(t);
+    }
+
+    fn run_heartbeat(&mut self) {
+        let t = tokio::spawn(frontdesk::app::run_heartbeat(
+            self.app.clone(),
+            self.stopped(),
+        ));
+        self.tasks.push(t);
+    }
+
+    /// Stops the node's tasks and drops it: its store (pool and lease
+    /// session) closes, as when the process ends.
+    async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        for t in std::mem::take(&mut self.tasks) {
+            let _ = t.await;
+        }
+        let (app, store) = (self.app.clone(), Arc::clone(&self.store));
+        drop(self);
+        // The last references: the sync client's sessions close off the
+        // runtime (closing one on it panics).
+        off_runtime(move || {
+            drop(app);
+            drop(store);
+        });
+    }
+
+    /// This node's answer to the lease, asked now.
+    fn lease(&self) -> Lease {
+        let s = Arc::clone(&self.store);
+        off_runtime(move || s.outbox_lease()).unwrap()
+    }
+
+    /// A new conversation handed to a person: one `handoff` delivery.
+    fn handoff(&self) -> String {
+        self.queued().0
+    }
+
+    /// `handoff`, and the wait its visitor was told (`None`: nobody is
+    /// there).
+    fn queued(&self) -> (String, Option<u64>) {
+        let app = self.app.clone();
+        let id = app
+            .create_conversation(NewConversation::default())
+            .unwrap()
+            .id;
+        let stored = app.ask_for_person(&id).unwrap();
+        let wait = stored
+            .records
+            .iter()
+            .find_map(|r| match r.event {
+                Event::Queued { wait_secs, .. } => Some(wait_secs),
+                _ => None,
+            })
+            .expect("queued");
+        (id, wait)
+    }
+}
+
+impl Drop for Node {
+    /// A test failing with nodes alive unwinds on the runtime, where the
+    /// sync client's sessions cannot close: they are left open (leaked)
+    /// then, so the failure is reported instead of an abort.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            std::mem::forget((self.app.clone(), Arc::clone(&self.store)));
+        }
+    }
+}
+
+/// Delivery id → (times received, conversation id).
+type Got = Arc<Mutex<HashMap<String, (u32, String)>>>;
+
+/// A webhook receiver on loopback answering 200 to every POST, which
+/// starts listening only after `late`: until then deliveries fail and
+/// wait in the outbox to be retried.
+async fn receiver(late: Duration) -> (String, Got) {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let url = format!("http://{addr}/hook");
+    let got: Got = Arc::default();
+    let g = Arc::clone(&got);
+    tokio::spawn(async move {
+        tokio::time::sleep(late).await;
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        loop {
+            let Ok((mut c, _)) = listener.accept().await else {
+                return;
+            };
+            let g = Arc::clone(&g);
+            tokio::spawn(async move {
+                if let Some((_, body)) = read_request(&mut c).await {
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    let delivery = v["delivery"].as_str().unwrap().to_string();
+                    let conv = v["conversation"]["id"].as_str().unwrap().to_string();
+                    g.lock().unwrap().entry(delivery).or_insert((0, conv)).0 += 1;
+                    answer_ok(&mut c).await;
+                }
+            });
+        }
+    });
+    (url, got)
+}
+
+/// Waits until every conversation of `ids` had its delivery, or panics
+/// after `within`.
+async fn delivered(got: &Got, ids: &[String], within: Duration) {
+    let t = Instant::now();
+    loop {
+        let seen: Vec<String> = got.lock().unwrap().values().map(|v| v.1.clone()).collect();
+        if ids.iter().all(|id| seen.contains(id)) {
+            return;
+        }
+        assert!(
+            t.elapsed() < within,
+            "{} of {} deliveries after {within:?}",
+            ids.iter().filter(|id| seen.contains(id)).count(),
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_deliver_each_webhook_once_and_the_lease_moves() {
+    let Some(url) = off_runtime(pg::database) else {
+        return;
+    };
+    // Deliveries fail at first, so every node's sender has entries to
+    // retry while the others write theirs.
+    let (hook, got) = receiver(Duration::from_millis(2500)).await;
+    let cfg =
+        format!("[[webhooks]]\nurl = {hook:?}\nsecret = \"{SECRET}\"\nevents = [\"handoff\"]\n");
+    let mut nodes: Vec<Node> = (0..3).map(|_| Node::start(&url, config(&cfg))).collect();
+    for n in &mut nodes {
+        n.run_sender();
+    }
+    // Handoffs made on every node, interleaved, while all three senders run.
+    let mut ids = Vec::new();
+    for round in 0..8 {
+        for n in &nodes {
+            ids.push(n.handoff());
+        }
+        if round % 2 == 0 {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+    delivered(&got, &ids, Duration::from_secs(30)).await;
+    // Whatever is still in flight lands now, or never.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    {
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), ids.len(), "one delivery id per handoff");
+        let twice: Vec<_> = got.iter().filter(|(_, (n, _))| *n != 1).collect();
+        assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    }
+    let outbox = {
+        let s = Arc::clone(&nodes[0].store);
+        off_runtime(move || s.outbox()).unwrap()
+    };
+    assert!(outbox.is_empty(), "the outbox is drained: {outbox:?}");
+
+    // Exactly one node holds the lease; it goes away, another takes it
+    // and drains what the remaining nodes write.
+    let leases: Vec<Lease> = nodes.iter().map(Node::lease).collect();
+    let held: Vec<usize> = (0..3).filter(|&i| leases[i] == Lease::Held).collect();
+    assert_eq!(held.len(), 1, "one holder: {leases:?}");
+    assert!(
+        leases
+            .iter()
+            .all(|l| matches!(l, Lease::Held | Lease::Elsewhere)),
+        "{leases:?}"
+    );
+    let holder = nodes.remove(held[0]);
+    holder.stop().await;
+    let mut more = Vec::new();
+    for n in &nodes {
+        more.push(n.handoff());
+        more.push(n.handoff());
+    }
+    delivered(&got, &more, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    {
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), ids.len() + more.len());
+        assert!(got.values().all(|(n, _)| *n == 1), "{got:?}");
+    }
+    let leases: Vec<Lease> = nodes.iter().map(Node::lease).collect();
+    assert_eq!(
+        leases.iter().filter(|l| **l == Lease::Held).count(),
+        1,
+        "the lease moved to one of the others: {leases:?}"
+    );
+
+    // The holder's lease session is cut (its connection dropped, the node
+    // itself alive): the server frees the lock, one node takes it again,
+    // and the outbox is drained once.
+    let cut = off_runtime(|| {
+        let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+        let key = i64::from_be_bytes(*b"fd-outbx");
+        c.query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+             WHERE locktype = 'advisory' AND granted
+               AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid",
+            &[&key],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+    });
+    assert_eq!(cut, 1, "one session held the lease");
+    let mut last = Vec::new();
+    for n in &nodes {
+        last.push(n.handoff());
+    }
+    delivered(&got, &last, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    {
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), ids.len() + more.len() + last.len());
+        assert!(got.values().all(|(n, _)| *n == 1), "{got:?}");
+    }
+    let leases: Vec<Lease> = nodes.iter().map(Node::lease).collect();
+    assert_eq!(
+        leases.iter().filter(|l| **l == Lease::Held).count(),
+        1,
+        "{leases:?}"
+    );
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agent_online_on_one_node_is_counted_by_another_until_it_stops_beating() {
+    let Some(url) = off_runtime(pg::database) else {
+        return;
+    };
+    let mut a = Node::start(&url, config(""));
+    let created = a
+        .app
+        .add_agent(NewAgent {
+            name: "alex".into(),
+            admin: None,
+            token: None,
+        })
+        .unwrap();
+    let alex = Agent {
+        name: created.name,
+        admin: false,
+    };
+    // B starts after the agent exists (it knows their token).
+    let mut b = Node::start(&url, config(""));
+    a.run_heartbeat();
+    b.run_heartbeat();
+    let seen_by_b = |b: &Node| {
+        b.app
+            .agents_list()
+            .unwrap()
+            .into_iter()
+            .find(|x| x.name == "alex")
+            .map(|x| (x.presence, x.capacity))
+    };
+    assert_eq!(seen_by_b(&b), Some((Presence::Offline, 3)));
+    a.app
+        .set_presence(
+            &alex,
+            SetPresence {
+                presence: Presence::Online,
+                capacity: Some(2),
+            },
+        )
+        .unwrap();
+    let t = Instant::now();
+    while seen_by_b(&b) != Some((Presence::Online, 2)) {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "B never saw alex online: {:?}",
+            seen_by_b(&b)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // B's visitors now get an estimate (someone is there).
+    assert_eq!(b.app.queue_view().agents_online, 1);
+    assert!(b.queued().1.is_some(), "a wait estimate with alex online");
+
+    // A stops beating (its process frozen or killed): after the timeout,
+    // not before, B no longer counts alex.
+    let _ = a.stop.send(true);
+    let stopped = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        seen_by_b(&b).map(|x| x.0),
+        Some(Presence::Online),
+        "one missed beat is not death"
+    );
+    while seen_by_b(&b).map(|x| x.0) == Some(Presence::Online) {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(15),
+            "B still counts alex {:?} after A stopped",
+            stopped.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        seen_by_b(&b).map(|x| x.0),
+        Some(Presence::Away),
+        "away from new work"
+    );
+    assert_eq!(b.app.queue_view().agents_online, 0);
+    assert_eq!(b.queued().1, None, "nobody is there now");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_node_estimates_waits_from_the_handle_times_of_all() {
+    let Some(url) = off_runtime(pg::database) else {
+        return;
+    };
+    // A keeps a clock the test moves: a conversation it handles takes
+    // ten minutes; B runs on the system clock.
+    let clock = Clock::manual(frontdesk::util::clock::system_ms());
+    let mut a = Node::start_at(&url, config(""), clock.clone());
+    let created = a
+        .app
+        .add_agent(NewAgent {
+            name: "alex".into(),
+            admin: None,
+            token: None,
+        })
+        .unwrap();
+    let alex = Agent {
+        name: created.name,
+        admin: false,
+    };
+    let mut b = Node::start(&url, config(""));
+    a.run_heartbeat();
+    b.run_heartbeat();
+    a.app
+        .set_presence(
+            &alex,
+            SetPresence {
+                presence: Presence::Online,
+                capacity: Some(1),
+            },
+        )
+        .unwrap();
+    let t = Instant::now();
+    while b.app.queue_view().agents_online != 1 {
+        assert!(t.elapsed() < Duration::from_secs(10), "B never saw alex");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // On B, alex's one slot serves position 1 at once; position n waits
+    // n - 1 rounds of the mean handle time: the default (300 s) so far.
+    let (_, first) = b.queued();
+    assert_eq!(first, Some(0));
+    let (_, second) = b.queued();
+    assert_eq!(second, Some(300), "the default before any is measured");
+
+    let id = a.handoff();
+    a.app.claim(&alex, &id).unwrap();
+    clock.advance(600_000);
+    a.app.close(&alex, &id).unwrap();
+    // B's next estimates use A's 600 s once the beats carried it over.
+    let t = Instant::now();
+    loop {
+        let (_, wait) = b.queued();
+        let position = b.app.queue_view().waiting.len() as u64;
+        if wait == Some((position - 1) * 600) {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "B still estimates {wait:?} at position {position}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    a.stop().await;
+    b.stop().await;
+}
