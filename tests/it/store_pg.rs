@@ -273,26 +273,37 @@ fn migrations_run_twice_are_a_no_op() {
     assert_eq!(s.read("c1", 0).unwrap().len(), 1);
 }
 
-/// One node per database until multi-node lands: a second `open` is
-/// refused with a sentence saying why; once the first is gone, it opens.
+/// Several nodes share a database: a second `open` works. The one-node
+/// guard is an opt-in (`PgOptions::node_lock`): with it a second such
+/// store is refused with a sentence saying why (a store without it still
+/// opens), and once the first is gone, it opens.
 #[test]
-fn a_second_node_is_refused_until_the_first_is_gone() {
+fn nodes_share_a_database_and_the_one_node_guard_is_opt_in() {
     let Some(url) = pg::database() else { return };
-    let first = PgStore::open(&url, 2).unwrap();
-    match PgStore::open(&url, 2) {
+    let a = PgStore::open(&url, 2).unwrap();
+    let b = PgStore::open(&url, 2).unwrap();
+    a.create("c1", 1, Visitor::default()).unwrap();
+    assert_eq!(b.read("c1", 0).unwrap().len(), 1);
+    drop((a, b));
+    let only = PgOptions {
+        pool_size: 2,
+        node_lock: true,
+        ..PgOptions::default()
+    };
+    let first = PgStore::open_with(&url, &only).unwrap();
+    match PgStore::open_with(&url, &only) {
         Err(e) => assert!(
             e.to_string()
-                .contains("another frontdesk node serves this database"),
+                .contains("another frontdesk node that asked to be the only one"),
             "{e}"
         ),
-        Ok(_) => panic!("a second node opened"),
+        Ok(_) => panic!("a second node opened past the guard"),
     }
-    // Offline tools may open it.
-    drop(PgStore::open_unlocked(&url, 1).unwrap());
+    drop(PgStore::open(&url, 1).unwrap());
     drop(first);
     let t = Instant::now();
     loop {
-        match PgStore::open(&url, 2) {
+        match PgStore::open_with(&url, &only) {
             Ok(_) => break,
             // The server lets go of the lock once it sees the session end.
             Err(_) if t.elapsed() < Duration::from_secs(5) => {

@@ -80,8 +80,10 @@ pub struct PgOptions {
     pub checkout_timeout: Duration,
     /// How long making a connection may take.
     pub connect_timeout: Duration,
-    /// Take the one-node lock (see the module's doc); `false` for offline
-    /// tools.
+    /// Refuse to open while another store holding this lock has the
+    /// database (an opt-in guard for a deployment that means to run one
+    /// node; off by default: several nodes share a database, kept in step
+    /// by `Store::changes`).
     pub node_lock: bool,
 }
 
@@ -91,7 +93,7 @@ impl Default for PgOptions {
             pool_size: 8,
             checkout_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
-            node_lock: true,
+            node_lock: false,
         }
     }
 }
@@ -213,8 +215,8 @@ fn utf8(tree: &str, b: &[u8]) -> Result<String> {
 }
 
 impl PgStore {
-    /// Connects to `url` (a `postgresql://` URL or `key=value` string),
-    /// runs the migrations and takes the one-node lock.
+    /// Connects to `url` (a `postgresql://` URL or `key=value` string) and
+    /// runs the migrations. Other nodes may serve the same database.
     pub fn open(url: &str, pool_size: usize) -> Result<PgStore> {
         PgStore::open_with(
             url,
@@ -225,8 +227,8 @@ impl PgStore {
         )
     }
 
-    /// `open` without the one-node lock: for offline tools (a copy, a
-    /// migration) while no server runs, or tests playing two nodes.
+    /// `open` as an offline tool opens it (a copy, a migration): the same
+    /// as `open` now that several nodes may share a database.
     pub fn open_unlocked(url: &str, pool_size: usize) -> Result<PgStore> {
         PgStore::open_with(
             url,
@@ -253,8 +255,8 @@ impl PgStore {
                 .map_err(pg_err)?;
             if !row.get::<_, bool>(0) {
                 return Err(StoreError::Db(
-                    "another frontdesk node serves this database; several nodes need the \
-                     multi-node work (issue 20) that is not done yet: stop the other node first"
+                    "another frontdesk node that asked to be the only one serves this \
+                     database: stop it first"
                         .into(),
                 ));
             }
