@@ -561,7 +561,7 @@ impl People {
             .chose = Some(p);
     }
 
-    fn forget(&self, name: &str) {
+    pub(super) fn forget(&self, name: &str) {
         self.consoles
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -9,6 +9,7 @@
 //! - `visitor.rs`: what a visitor does; `agents.rs`: credentials and what
 //!   an agent does; `admin.rs`: the intents being served and `/metrics`;
 //! - `write.rs`: the one write path every conversation change takes;
+//!   `cluster.rs`: other nodes' writes, on a store several nodes share;
 //! - `views.rs`: read-only views (queue, live list, transcript,
 //!   suggestions);
 //! - `hub.rs` live delivery, `webhook.rs` the outbox sender, `email.rs`
@@ -29,6 +30,7 @@ pub mod api;
 pub mod attachments;
 pub mod auth;
 pub mod canned;
+mod cluster;
 pub mod email;
 pub mod error;
 pub mod hub;
@@ -274,6 +276,9 @@ impl App {
                 tokens.insert(a.token_sha256.clone(), (name.clone(), a.admin));
             }
         }
+        // Other nodes' changes from here on (a shared store), so that
+        // none falls between the reads below and the first one heard.
+        let changes = store.changes();
         // The queue and who holds what, from the store's indexes (only the
         // conversations they name are read: `startup`).
         startup::restore(store.as_ref(), &mut queue)?;
@@ -314,6 +319,9 @@ impl App {
                 config,
             }),
         };
+        if let Some(changes) = changes {
+            app.follow(changes);
+        }
         Ok((app, started))
     }
 

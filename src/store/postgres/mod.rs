@@ -42,11 +42,13 @@
 //! threads (`spawn_blocking`), never from inside an async task, where
 //! tokio refuses to block.
 
+mod listen;
 mod pool;
 mod schema;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ::postgres::fallible_iterator::FallibleIterator;
@@ -60,8 +62,8 @@ use super::sled::{
 };
 use super::time::minute_of;
 use super::{
-    check_attachment_id, check_id, AgentRecord, Appended, Batch, ExportFn, FactsRow, IndexOp,
-    RatingRecord, Result, Store, StoreError, Waiting, ATTACHMENT_CHUNK,
+    check_attachment_id, check_id, AgentRecord, Appended, Batch, Change, ExportFn, FactsRow,
+    IndexOp, RatingRecord, Result, Store, StoreError, Waiting, ATTACHMENT_CHUNK,
 };
 use crate::conversation::{with_replies, Event, Record, Visitor};
 
@@ -102,8 +104,23 @@ impl Default for PgOptions {
 pub struct PgStore {
     pool: Pool,
     /// The session holding the one-node advisory lock (released when it
-    /// closes, with the store); `None` when opened unlocked.
+    /// closes, with the store); `None` without the opt-in guard.
     _node_lock: Option<Mutex<Client>>,
+    /// How the listening session connects (`changes`).
+    config: Config,
+    /// This store's id in its notifications (random per open), by which
+    /// it skips its own.
+    node: String,
+    /// Set on drop: the listening thread ends.
+    stop: Arc<AtomicBool>,
+    /// `changes` was called (it starts one listener, once).
+    listening: AtomicBool,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// A `postgres` error as a `StoreError`: the server gone or unreachable
@@ -243,7 +260,7 @@ impl PgStore {
     pub fn open_with(url: &str, options: &PgOptions) -> Result<PgStore> {
         let config = parse_url(url)?;
         let pool = Pool::new(
-            config,
+            config.clone(),
             options.pool_size,
             options.checkout_timeout,
             options.connect_timeout,
@@ -268,9 +285,20 @@ impl PgStore {
             let mut conn = pool.get()?;
             schema::migrate(&mut conn.client)?;
         }
+        let mut node = [0u8; 8];
+        getrandom::fill(&mut node)
+            .map_err(|e| StoreError::Db(format!("no random node id: {e}")))?;
+        let mut config = config;
+        config.connect_timeout(options.connect_timeout);
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(30));
         Ok(PgStore {
             pool,
             _node_lock: node_lock,
+            config,
+            node: crate::util::hash::hex(&node),
+            stop: Arc::new(AtomicBool::new(false)),
+            listening: AtomicBool::new(false),
         })
     }
 
@@ -670,7 +698,7 @@ impl Store for PgStore {
                 "INSERT INTO activity (minute, conversation) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 &[&minute_of(at_ms), &id],
             )?;
-            Ok(())
+            listen::notify(q, &self.node, &listen::appended(1, 1, id))
         })?;
         Ok(record)
     }
@@ -794,6 +822,12 @@ impl Store for PgStore {
                 "UPDATE conversations SET last_seq = $2 WHERE id = $1",
                 &[&id, &last],
             )?;
+            // Delivered to the other nodes on commit, never before.
+            listen::notify(
+                q,
+                &self.node,
+                &listen::appended(last_seq + 1, last as u64, id),
+            )?;
             Ok(Appended {
                 records,
                 duplicate: false,
@@ -837,7 +871,7 @@ impl Store for PgStore {
             q.exec("DELETE FROM held WHERE conversation = $1", &[&id])?;
             q.exec("DELETE FROM queue WHERE conversation = $1", &[&id])?;
             q.exec("DELETE FROM report_facts WHERE conversation = $1", &[&id])?;
-            Ok(())
+            listen::notify(q, &self.node, &listen::deleted(id))
         })
     }
 
@@ -869,13 +903,13 @@ impl Store for PgStore {
     }
 
     fn put_agent(&self, name: &str, agent: &AgentRecord) -> Result<()> {
-        self.auto(|q| {
+        self.tx(|q| {
             q.exec(
                 "INSERT INTO agents (name, value) VALUES ($1, $2)
                  ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
                 &[&name, &json(agent)],
-            )
-            .map(drop)
+            )?;
+            listen::notify(q, &self.node, listen::AGENTS)
         })
     }
 
@@ -893,10 +927,21 @@ impl Store for PgStore {
     }
 
     fn remove_agent(&self, name: &str) -> Result<()> {
-        self.auto(|q| {
-            q.exec("DELETE FROM agents WHERE name = $1", &[&name])
-                .map(drop)
+        self.tx(|q| {
+            q.exec("DELETE FROM agents WHERE name = $1", &[&name])?;
+            listen::notify(q, &self.node, listen::AGENTS)
         })
+    }
+
+    /// One listening session per store, on a thread of its own
+    /// (`listen`); a second call gets `None`.
+    fn changes(&self) -> Option<std::sync::mpsc::Receiver<Change>> {
+        if self.listening.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        Some(off_executor(|| {
+            listen::start(self.config.clone(), self.node.clone(), Arc::clone(&self.stop))
+        }))
     }
 
     fn ratings(&self) -> Result<Vec<RatingRecord>> {
