@@ -1,7 +1,8 @@
 //! What PostgreSQL adds to the `Store` contract (which
 //! `store_contract.rs` checks on it like on every backend): two nodes on
-//! one database (two stores, two pools), a database that goes away, the
-//! migrations, the one-node lock, and copies between sled and PostgreSQL.
+//! one database (two stores, two pools), the feed of one node's changes
+//! to the others, a database that goes away, the migrations, the opt-in
+//! one-node lock, and copies between sled and PostgreSQL.
 //! All against a real PostgreSQL (`crate::pg`).
 
 use std::sync::{Arc, Barrier};
@@ -10,8 +11,8 @@ use std::time::{Duration, Instant};
 use frontdesk::conversation::{Event, HandoffReason, Visitor};
 use frontdesk::handoff::Waiting;
 use frontdesk::store::{
-    AgentRecord, BackupWriter, Batch, IndexOp, PgOptions, PgStore, Presence, SledStore, Store,
-    StoreError, SCHEMA_VERSION,
+    AgentRecord, BackupWriter, Batch, Change, IndexOp, PgOptions, PgStore, Presence, SledStore,
+    Store, StoreError, SCHEMA_VERSION,
 };
 
 use crate::pg;
@@ -312,6 +313,105 @@ fn nodes_share_a_database_and_the_one_node_guard_is_opt_in() {
             Err(e) => panic!("the lock outlived its node: {e}"),
         }
     }
+}
+
+/// The next change on `rx`, within a few seconds.
+fn next_change(rx: &std::sync::mpsc::Receiver<Change>) -> Change {
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("a change in time")
+}
+
+/// One node hears the other's writes, after their commit, in commit
+/// order, and not its own; a write that is refused (a conflict) or rolled
+/// back says nothing. After the database restarts the feed comes back by
+/// itself and says `Resync` (what was written meanwhile may be missed),
+/// then carries on.
+#[test]
+fn a_node_hears_the_other_nodes_commits_and_a_resync_after_a_restart() {
+    let Some(cluster) = pg::Cluster::start(false) else {
+        return;
+    };
+    let url = cluster.database();
+    let a = PgStore::open(&url, 2).unwrap();
+    let b = PgStore::open(&url, 2).unwrap();
+    let rx = b.changes().expect("a PostgreSQL store has a feed");
+    assert!(b.changes().is_none(), "one feed per store");
+
+    a.create("c1", 1, Visitor::default()).unwrap();
+    b.create("mine", 1, Visitor::default()).unwrap();
+    a.append("c1", 2, vec![note("x"), note("y")]).unwrap();
+    let refused = a.append_batch(
+        "c1",
+        Batch {
+            at_ms: 3,
+            events: vec![note("late")],
+            after_seq: Some(1),
+            ..Batch::default()
+        },
+    );
+    assert!(
+        matches!(refused, Err(StoreError::Conflict { .. })),
+        "{refused:?}"
+    );
+    a.put_agent(
+        "alex",
+        &AgentRecord {
+            presence: Presence::Online,
+            capacity: 2,
+            admin: false,
+            token_sha256: "00".into(),
+            display_name: String::new(),
+            disabled: false,
+        },
+    )
+    .unwrap();
+    a.delete("c1").unwrap();
+    let appended = |first, last| Change::Appended {
+        conversation: "c1".into(),
+        first,
+        last,
+    };
+    assert_eq!(next_change(&rx), appended(1, 1));
+    assert_eq!(next_change(&rx), appended(2, 3));
+    assert_eq!(next_change(&rx), Change::Agents);
+    assert_eq!(
+        next_change(&rx),
+        Change::Deleted {
+            conversation: "c1".into()
+        }
+    );
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "nothing more: not b's own write, not the refused one"
+    );
+
+    cluster.stop();
+    cluster.start_again();
+    assert_eq!(next_change(&rx), Change::Resync);
+    let t = Instant::now();
+    loop {
+        match a.create("c2", 5, Visitor::default()) {
+            Ok(_) => break,
+            Err(StoreError::Unavailable(_)) if t.elapsed() < Duration::from_secs(20) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(
+        next_change(&rx),
+        Change::Appended {
+            conversation: "c2".into(),
+            first: 1,
+            last: 1
+        }
+    );
+    // The listening thread ends with its store.
+    drop(b);
+    assert!(matches!(
+        rx.recv_timeout(Duration::from_secs(5)),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+    ));
 }
 
 /// A sled store with something in every tree.

@@ -940,7 +940,11 @@ impl Store for PgStore {
             return None;
         }
         Some(off_executor(|| {
-            listen::start(self.config.clone(), self.node.clone(), Arc::clone(&self.stop))
+            listen::start(
+                self.config.clone(),
+                self.node.clone(),
+                Arc::clone(&self.stop),
+            )
         }))
     }
 

@@ -28,7 +28,9 @@ fn nodes(n: usize) -> Nodes {
             let config = tmp.path().join(format!("node{i}.toml"));
             let body = format!(
                 "[server]\nbind = \"127.0.0.1:0\"\nintents_dir = {:?}\ndata_dir = {:?}\n\
-                 reload_poll_ms = 100\n\n[store]\nbackend = \"postgres\"\nurl = {url:?}\n",
+                 reload_poll_ms = 100\n\n[limits]\nconversations_per_ip_per_minute = 100000\n\
+                 requests_per_ip_per_minute = 1000000\n\n\
+                 [store]\nbackend = \"postgres\"\nurl = {url:?}\n",
                 crate::default_intents(),
                 tmp.path().join(format!("data{i}")),
             );
