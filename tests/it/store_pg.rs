@@ -315,6 +315,54 @@ fn nodes_share_a_database_and_the_one_node_guard_is_opt_in() {
     }
 }
 
+/// Two nodes number their queue entries apart, so two visitors waiting at
+/// the same moment on two nodes may get the same place: both stay
+/// queued (the later one takes the next place), neither replaces the
+/// other.
+#[test]
+fn two_nodes_queueing_at_the_same_place_keep_both() {
+    let Some(url) = pg::database() else { return };
+    let a = PgStore::open(&url, 2).unwrap();
+    let b = PgStore::open(&url, 2).unwrap();
+    let wait = |s: &PgStore, id: &str| {
+        s.create(id, 1, Visitor::default()).unwrap();
+        s.append_batch(
+            id,
+            Batch {
+                at_ms: 2,
+                events: vec![Event::Handoff {
+                    reason: HandoffReason::Asked,
+                    decision: None,
+                }],
+                after_seq: Some(1),
+                index: vec![IndexOp::Wait(Waiting {
+                    conversation: id.into(),
+                    reason: HandoffReason::Asked,
+                    priority: false,
+                    since_ms: 2,
+                    ticket: 7,
+                })],
+                ..Batch::default()
+            },
+        )
+        .unwrap();
+    };
+    wait(&a, "on-a");
+    wait(&b, "on-b");
+    let queued: Vec<(String, u64)> = a
+        .waiting()
+        .unwrap()
+        .into_iter()
+        .map(|w| (w.conversation, w.ticket))
+        .collect();
+    assert_eq!(queued, [("on-a".to_string(), 7), ("on-b".to_string(), 8)]);
+    // Put again at its own place: it stays there.
+    let again = b.waiting().unwrap()[1].clone();
+    b.put_waiting(&again).unwrap();
+    assert_eq!(b.waiting().unwrap().len(), 2);
+    assert_eq!(b.waiting().unwrap()[1].ticket, 8);
+}
+
 /// The next change on `rx`, within a few seconds.
 fn next_change(rx: &std::sync::mpsc::Receiver<Change>) -> Change {
     rx.recv_timeout(Duration::from_secs(20))

@@ -19,14 +19,16 @@
 //! `import` takes those entries: a sled store copies here, and this store
 //! backs up into a sled directory (`BackupWriter`).
 //!
-//! **One node per database, for now (temporary).** Until the multi-node
-//! work (fan-out over LISTEN/NOTIFY, shared queue claims) lands, the app
-//! keeps state in memory that another node would not see, so `open` holds
-//! a session-level advisory lock on a session of its own for the store's
-//! life and refuses a second node. A restart of the database ends that
-//! session and so the lock, which is not taken again: the guard is
-//! against a second node started by mistake, not a fence. `open_unlocked`
-//! is for offline tools (`store migrate`, `store copy`).
+//! **Several nodes per database.** Each write that other nodes keep
+//! something of in memory (records stored, a delete, an agent changed)
+//! sends a `NOTIFY` inside its transaction, and `Store::changes` listens
+//! on a session of its own (`listen`): what lets each node's app follow
+//! the others (`app::cluster`). The log stays the judge of every write:
+//! of two nodes that append after the same seq, one gets `Conflict`. An
+//! opt-in guard (`PgOptions::node_lock`) still refuses a second store
+//! that asks for it: a session-level advisory lock held on a session of
+//! its own for the store's life (a restart of the database ends it and it
+//! is not taken again: a guard against a mistake, not a fence).
 //!
 //! Connections are plain TCP or a unix socket: no TLS yet (keep the
 //! database on loopback or a private network; `sslmode=require` is
@@ -628,6 +630,41 @@ fn put_waiting<C: GenericClient>(q: &mut Q<'_, C>, w: &Waiting, value: &[u8]) ->
     Ok(())
 }
 
+/// `pg_advisory_xact_lock` key of the queue's places (8 ASCII bytes).
+const QUEUE_LOCK: i64 = i64::from_be_bytes(*b"fd-queue");
+
+/// Puts a queue entry a node made (an append's `Wait`, a mend at start).
+/// Each node numbers its entries itself, so two nodes may give the same
+/// place to two conversations at the same moment: the later one then
+/// takes the next free place of its rank rather than replace the other's
+/// entry (`put_waiting` keeps one entry per place, as sled does), under a
+/// lock that serialises these puts across nodes until their commit.
+fn put_waiting_node<C: GenericClient>(q: &mut Q<'_, C>, w: &Waiting) -> Result<()> {
+    q.exec("SELECT pg_advisory_xact_lock($1)", &[&QUEUE_LOCK])?;
+    let rank: i16 = if w.priority { 0 } else { 1 };
+    let ticket = big(w.ticket, "ticket")?;
+    let taken = q
+        .opt(
+            "SELECT 1 FROM queue WHERE rank = $1 AND ticket = $2 AND conversation <> $3",
+            &[&rank, &ticket, &w.conversation],
+        )?
+        .is_some();
+    if !taken {
+        return put_waiting(q, w, &json(w));
+    }
+    let next = q
+        .opt(
+            "SELECT COALESCE(MAX(ticket), 0) + 1 FROM queue WHERE rank = $1",
+            &[&rank],
+        )?
+        .map_or(ticket + 1, |r| r.get::<_, i64>(0));
+    let moved = Waiting {
+        ticket: next as u64,
+        ..w.clone()
+    };
+    put_waiting(q, &moved, &json(&moved))
+}
+
 fn put_held<C: GenericClient>(q: &mut Q<'_, C>, conversation: &str, agent: &str) -> Result<()> {
     q.exec(
         "INSERT INTO held (conversation, agent) VALUES ($1, $2)
@@ -772,7 +809,7 @@ impl Store for PgStore {
             }
             for op in &index {
                 match op {
-                    IndexOp::Wait(w) => put_waiting(q, w, &json(w))?,
+                    IndexOp::Wait(w) => put_waiting_node(q, w)?,
                     IndexOp::Hold { agent } => put_held(q, id, agent)?,
                     IndexOp::Unwait => {
                         q.exec("DELETE FROM queue WHERE conversation = $1", &[&id])?;
@@ -877,7 +914,7 @@ impl Store for PgStore {
 
     fn put_waiting(&self, w: &Waiting) -> Result<()> {
         check_id(&w.conversation)?;
-        self.tx(|q| put_waiting(q, w, &json(w)))
+        self.tx(|q| put_waiting_node(q, w))
     }
 
     fn remove_waiting(&self, conversation: &str) -> Result<()> {
