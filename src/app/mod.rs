@@ -230,8 +230,10 @@ impl App {
             digest,
         } = loaded;
         let count = classifier.intents().intents.len();
-        let secret = match store.setting("visitor_secret")? {
-            Some(s) if s.len() == 32 => s,
+        // Put once for every node sharing the store (`setting_or_put`).
+        let fresh = auth::random_bytes::<32>();
+        let secret = match store.setting_or_put("visitor_secret", &fresh)? {
+            s if s.len() == 32 => s,
             _ => {
                 let s = auth::random_bytes::<32>().to_vec();
                 store.put_setting("visitor_secret", &s)?;

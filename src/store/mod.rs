@@ -313,6 +313,17 @@ pub trait Store: Send + Sync {
     /// A small named value the server keeps (its signing secret).
     fn setting(&self, key: &str) -> Result<Option<Vec<u8>>>;
     fn put_setting(&self, key: &str, value: &[u8]) -> Result<()>;
+    /// The setting `key`, or `value` put there when there is none: of
+    /// several nodes that start at once on a shared store, each gets the
+    /// value put first (a backend several processes share makes that one
+    /// step, as this default, for a store one process owns, need not).
+    fn setting_or_put(&self, key: &str, value: &[u8]) -> Result<Vec<u8>> {
+        if let Some(v) = self.setting(key)? {
+            return Ok(v);
+        }
+        self.put_setting(key, value)?;
+        Ok(value.to_vec())
+    }
     /// Removes a setting (nothing if absent): what the app kept about a
     /// conversation under a key of its own goes when the conversation does.
     fn remove_setting(&self, key: &str) -> Result<()>;

@@ -363,6 +363,27 @@ fn two_nodes_queueing_at_the_same_place_keep_both() {
     assert_eq!(b.waiting().unwrap()[1].ticket, 8);
 }
 
+/// Nodes that start at once on an empty database each make a visitor
+/// signing key and put it if there is none: all of them get the first.
+#[test]
+fn nodes_starting_at_once_share_the_first_setting_put() {
+    let Some(url) = pg::database() else { return };
+    let nodes: Arc<[PgStore; 2]> = Arc::new([
+        PgStore::open(&url, 2).unwrap(),
+        PgStore::open(&url, 2).unwrap(),
+    ]);
+    for round in 0..20 {
+        let key = format!("k{round}");
+        let n = Arc::clone(&nodes);
+        let got = at_once(move |i| n[i].setting_or_put(&key, &[i as u8; 4]).unwrap());
+        assert_eq!(got[0], got[1], "round {round}");
+        assert_eq!(
+            nodes[0].setting(&format!("k{round}")).unwrap(),
+            Some(got[0].clone())
+        );
+    }
+}
+
 /// The next change on `rx`, within a few seconds.
 fn next_change(rx: &std::sync::mpsc::Receiver<Change>) -> Change {
     rx.recv_timeout(Duration::from_secs(20))

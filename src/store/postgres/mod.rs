@@ -1012,6 +1012,19 @@ impl Store for PgStore {
         self.auto(|q| put_setting(q, key, value))
     }
 
+    /// Two nodes that start at once: the second insert waits for the
+    /// first's commit and does nothing; both read the first's value.
+    fn setting_or_put(&self, key: &str, value: &[u8]) -> Result<Vec<u8>> {
+        self.tx(|q| {
+            q.exec(
+                "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                &[&key, &value],
+            )?;
+            Ok(q.opt("SELECT value FROM settings WHERE key = $1", &[&key])?
+                .map_or_else(|| value.to_vec(), |r| r.get(0)))
+        })
+    }
+
     fn remove_setting(&self, key: &str) -> Result<()> {
         self.auto(|q| {
             q.exec("DELETE FROM settings WHERE key = $1", &[&key])

@@ -192,11 +192,14 @@ async fn a_visitor_on_one_node_and_an_agent_on_another_talk_live() {
     let (joined, _) = until_event(&mut vws, "agent_joined").await;
     assert_eq!(joined["record"]["event"]["agent"], "alex");
 
+    let mut took = Vec::new();
     for i in 0..5 {
         // Visitor (node 1) → agent's socket (node 3).
         let text = format!("question {i} from the visitor");
         let t = Instant::now();
-        let r = s[0].say(&v, &text, &format!("m{i}")).await;
+        // Behind a load balancer the visitor's requests land anywhere:
+        // its token is good on every node.
+        let r = s[i % 2].say(&v, &text, &format!("m{i}")).await;
         assert_eq!(r.status, 200, "{}", r.text);
         let m = until_text(&mut aws, "visitor_message", &text).await;
         assert_eq!(m["conversation"], v.id.as_str(), "{m}");
@@ -214,12 +217,16 @@ async fn a_visitor_on_one_node_and_an_agent_on_another_talk_live() {
         assert_eq!(r.status, 200, "{}", r.text);
         until_text(&mut vws, "agent_message", &text).await;
         let back = t.elapsed();
+        took.push((there, back));
         // Real time: well under the patience, not a poll's worth.
         assert!(
             there < Duration::from_secs(2) && back < Duration::from_secs(2),
             "round {i}: {there:?} there, {back:?} back"
         );
     }
+
+    // From the send to the other node's socket (HTTP round trip included).
+    eprintln!("visitor → agent, agent → visitor: {took:?}");
 
     // Every message once, in one log, whichever node reads it.
     for srv in &s {
