@@ -32,6 +32,9 @@ use crate::store::{Change, Result};
 /// The one channel every node listens on.
 pub(super) const CHANNEL: &str = "frontdesk_changes";
 
+/// The listening session's `application_name`.
+const LISTENER_NAME: &str = "frontdesk-listen";
+
 /// How often the listening thread looks up from its wait (to notice that
 /// its store was dropped).
 const TICK: Duration = Duration::from_millis(250);
@@ -90,6 +93,9 @@ fn parse(payload: &str, node: &str) -> Option<Change> {
 
 /// A session that listens on `CHANNEL`.
 fn listener(config: &Config) -> Result<Client> {
+    let mut config = config.clone();
+    // Named, so an operator sees it in `pg_stat_activity`.
+    config.application_name(LISTENER_NAME);
     let mut c = config.connect(NoTls).map_err(pg_err)?;
     c.batch_execute(&format!("LISTEN {CHANNEL}"))
         .map_err(pg_err)?;

@@ -18,6 +18,7 @@ const ROUNDS: usize = 30;
 struct Nodes {
     _tmp: tempfile::TempDir,
     configs: Vec<PathBuf>,
+    url: String,
 }
 
 fn nodes(n: usize) -> Nodes {
@@ -38,7 +39,11 @@ fn nodes(n: usize) -> Nodes {
             config
         })
         .collect();
-    Nodes { _tmp: tmp, configs }
+    Nodes {
+        _tmp: tmp,
+        configs,
+        url,
+    }
 }
 
 /// Starts the nodes one after the other: the first makes the admin.
@@ -228,12 +233,42 @@ async fn a_visitor_on_one_node_and_an_agent_on_another_talk_live() {
     // From the send to the other node's socket (HTTP round trip included).
     eprintln!("visitor → agent, agent → visitor: {took:?}");
 
+    // The nodes' listening sessions cut (as a network cut or a database
+    // restart does): each listens again, reads what it may have missed,
+    // and the conversation carries on across nodes.
+    let url = n.url.clone();
+    let cut = off_runtime(move || {
+        let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).expect("connect");
+        c.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = 'frontdesk-listen' AND datname = current_database()",
+            &[],
+        )
+        .expect("terminate")
+        .len()
+    });
+    assert_eq!(cut, 3, "one listening session per node");
+    let text = "after the cut".to_string();
+    let r = s[0].say(&v, &text, "m-cut").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    until_text(&mut aws, "visitor_message", &text).await;
+    let other = s[1].new_visitor("Bo").await;
+    let h = call(
+        "POST",
+        &s[1].url(&format!("/api/v1/conversations/{}/handoff", other.id)),
+        Some(&other.token),
+        None,
+    )
+    .await;
+    assert_eq!(h.status, 200, "{}", h.text);
+    until_queue(&s[2], &alex, &other.id, true).await;
+
     // Every message once, in one log, whichever node reads it.
     for srv in &s {
         let types = types_of(srv, &alex, &v.id).await;
         assert_eq!(
             types.iter().filter(|t| *t == "visitor_message").count(),
-            5,
+            6,
             "{types:?}"
         );
         assert_eq!(
