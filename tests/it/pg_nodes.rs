@@ -314,13 +314,9 @@ async fn three_nodes_deliver_each_webhook_once_and_the_lease_moves() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_agent_online_on_one_node_is_counted_by_another_until_it_stops_beating() {
-    let Some(url) = off_runtime(pg::database) else {
-        return;
-    };
-    let mut a = Node::start(&url, config(""));
-    let created = a
+/// Agent `alex` (not an admin), made on `node`.
+fn alex_on(node: &Node) -> Agent {
+    let created = node
         .app
         .add_agent(NewAgent {
             name: "alex".into(),
@@ -328,10 +324,19 @@ async fn an_agent_online_on_one_node_is_counted_by_another_until_it_stops_beatin
             token: None,
         })
         .unwrap();
-    let alex = Agent {
+    Agent {
         name: created.name,
         admin: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agent_online_on_one_node_is_counted_by_another_until_it_stops_beating() {
+    let Some(url) = off_runtime(pg::database) else {
+        return;
     };
+    let mut a = Node::start(&url, config(""));
+    let alex = alex_on(&a);
     // B starts after the agent exists (it knows their token).
     let mut b = Node::start(&url, config(""));
     a.run_heartbeat();
@@ -405,18 +410,7 @@ async fn every_node_estimates_waits_from_the_handle_times_of_all() {
     // ten minutes; B runs on the system clock.
     let clock = Clock::manual(frontdesk::util::clock::system_ms());
     let mut a = Node::start_at(&url, config(""), clock.clone());
-    let created = a
-        .app
-        .add_agent(NewAgent {
-            name: "alex".into(),
-            admin: None,
-            token: None,
-        })
-        .unwrap();
-    let alex = Agent {
-        name: created.name,
-        admin: false,
-    };
+    let alex = alex_on(&a);
     let mut b = Node::start(&url, config(""));
     a.run_heartbeat();
     b.run_heartbeat();
