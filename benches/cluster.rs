@@ -1,0 +1,593 @@
+//! Issue 20: the real `frontdesk serve` (the bench-profile binary, in
+//! processes of its own) on loopback, in three configurations in one run:
+//! one node on sled, one node on PostgreSQL, three nodes on one PostgreSQL
+//! database. PostgreSQL is the tests' throwaway cluster (`tests/it/pg.rs`)
+//! with fsync on.
+//!
+//!   cargo bench --bench cluster
+//!
+//! 1. Throughput: visitors send messages one after another over HTTP (each
+//!    classified, answered and stored before its response) for
+//!    `CLUSTER_SECS` seconds (4) per cell, at a few concurrencies, the
+//!    configurations alternating cell by cell for `CLUSTER_ROUNDS` rounds
+//!    (2): messages/s, p50, p99, and the ratios to sled. On three nodes
+//!    visitor i talks to node i % 3. Each visitor starts a new conversation
+//!    every 50 messages (in the wall time, not in the latencies). For the
+//!    PostgreSQL cells the write transactions and WAL bytes per message (the
+//!    whole cluster's, idle nodes' heartbeats included), and over the run
+//!    the transactions per WAL flush (group commit).
+//! 2. Delivery to an agent: an agent's console socket (`/agent/ws`) on the
+//!    last node, `CLUSTER_LATENCY` messages (300) from 4 visitors on the
+//!    first node, in conversations the agent claimed; each visitor waits
+//!    for its message to reach the socket before sending the next. Times
+//!    from the send to the socket receiving the record, and the send's own
+//!    response time. On one node first and last are the same node.
+//!
+//! A configuration whose nodes cannot start (three nodes on a build where
+//! a second node is refused) is reported as such and left out.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+/// The tests' throwaway PostgreSQL (only `Cluster` is used here).
+#[allow(dead_code)]
+#[path = "../tests/it/pg.rs"]
+mod pg;
+
+type Http = Client<HttpConnector, Full<Bytes>>;
+
+const TEXTS: &[&str] = &[
+    "How much is shipping to Canada?",
+    "where is my order 12345678",
+    "can I return a jacket I bought last week",
+    "what are your opening hours on saturday",
+    "do you take paypal",
+    "I want to change my delivery address",
+    "is the blue trail shell in stock in size M",
+    "hello",
+];
+
+/// Messages per conversation before a visitor starts a new one.
+const PER_CONVERSATION: usize = 50;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One `frontdesk serve`; killed when dropped.
+struct Node {
+    child: Child,
+    addr: SocketAddr,
+    /// The admin token it printed, when it made the first admin.
+    admin: Option<String>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a node with `store` (TOML lines of `[store]`, empty for sled)
+/// and its own data dir under `dir`; `Err` with its last output when it
+/// exits before listening.
+fn start(dir: &Path, name: &str, store: &str) -> Result<Node, String> {
+    let intents = Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
+    let config = dir.join(format!("{name}.toml"));
+    let body = format!(
+        "[server]\nbind = \"127.0.0.1:0\"\nintents_dir = {intents:?}\ndata_dir = {:?}\n\
+         [limits]\nmessages_per_minute = 1000000\nconversations_per_ip_per_minute = 1000000\n\
+         requests_per_ip_per_minute = 100000000\nconnections_per_ip = 1000\n{store}",
+        dir.join(format!("{name}-data"))
+    );
+    std::fs::write(&config, body).expect("write config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("FRONTDESK_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn frontdesk serve");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let err = child.stderr.take().expect("stderr");
+    let errors = Arc::new(Mutex::new(String::new()));
+    let e = Arc::clone(&errors);
+    std::thread::spawn(move || {
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            eprintln!("[{}] {l}", std::process::id());
+            e.lock().unwrap().push_str(&l);
+        }
+    });
+    let (mut line, mut admin, mut next_is_token) = (String::new(), None, false);
+    let addr = loop {
+        line.clear();
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(200));
+            return Err(errors.lock().unwrap().clone());
+        }
+        if next_is_token {
+            admin = Some(line.trim().to_string());
+            next_is_token = false;
+        }
+        if line.starts_with("No admin existed") {
+            next_is_token = true;
+        }
+        if let Some(a) = line.trim().strip_prefix("frontdesk listening on http://") {
+            break a.parse().expect("address");
+        }
+    };
+    std::thread::spawn(move || for _ in out.lines() {});
+    Ok(Node { child, addr, admin })
+}
+
+/// A configuration: its nodes, and the database they share (None: sled).
+struct Setup {
+    name: &'static str,
+    nodes: Vec<Node>,
+    database: Option<String>,
+}
+
+/// The cluster's write transactions so far (the next transaction id: a
+/// transaction that writes takes one, and reading it takes none) and its
+/// WAL position in bytes. Both are exact at once, unlike the statistics
+/// views, which backends report up to 10 s late.
+fn pg_counters(url: &str) -> (i64, i64) {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+    let row = c
+        .query_one(
+            "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint, \
+             (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint",
+            &[],
+        )
+        .expect("counters");
+    (row.get(0), row.get(1))
+}
+
+/// The cluster's WAL flushes (`pg_stat_wal.wal_sync`), as reported so far.
+fn wal_syncs(url: &str) -> i64 {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+    c.query_one("SELECT wal_sync FROM pg_stat_wal", &[])
+        .expect("pg_stat_wal")
+        .get(0)
+}
+
+#[derive(Default)]
+struct Cell {
+    lat: Vec<Duration>,
+    wall: Duration,
+    commits: i64,
+    wal: i64,
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let secs = env_or("CLUSTER_SECS", 4);
+    let rounds = env_or("CLUSTER_ROUNDS", 2);
+    let latency_n = env_or("CLUSTER_LATENCY", 300) as usize;
+    let concurrencies: Vec<usize> = std::env::var("CLUSTER_CONCURRENCY")
+        .ok()
+        .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 16, 64]);
+    let Some(cluster) = pg::Cluster::start(true) else {
+        eprintln!("cluster bench: no PostgreSQL, nothing to compare");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut setups = Vec::new();
+    setups.push(Setup {
+        name: "sled, 1 node",
+        nodes: vec![start(dir.path(), "sled", "").expect("sled node starts")],
+        database: None,
+    });
+    for (name, n) in [("postgres, 1 node", 1), ("postgres, 3 nodes", 3)] {
+        let db = cluster.database();
+        let store = format!("[store]\nbackend = \"postgres\"\nurl = {db:?}\n");
+        let mut nodes = Vec::new();
+        let mut failed = None;
+        for i in 0..n {
+            match start(dir.path(), &format!("pg{n}-{i}"), &store) {
+                Ok(node) => nodes.push(node),
+                Err(e) => {
+                    failed = Some(format!("node {} of {n} did not start: {e}", i + 1));
+                    break;
+                }
+            }
+        }
+        if let Some(why) = failed {
+            println!("{name}: NOT MEASURED, {why}");
+            continue;
+        }
+        setups.push(Setup {
+            name,
+            nodes,
+            database: Some(db),
+        });
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "cluster bench: {secs} s per cell, {rounds} round(s), concurrency {concurrencies:?}; load average at start: {}",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let http: Http = Client::builder(TokioExecutor::new()).build_http();
+
+    // (setup, concurrency) -> the cell, summed over rounds.
+    let mut cells: HashMap<(usize, usize), Cell> = HashMap::new();
+    let any_db = setups
+        .iter()
+        .find_map(|s| s.database.clone())
+        .expect("a PostgreSQL setup");
+    let syncs_before = wal_syncs(&any_db);
+    let mut pg_xacts = 0;
+    for round in 0..rounds {
+        for &c in &concurrencies {
+            for (s, setup) in setups.iter().enumerate() {
+                let before = setup.database.as_deref().map(pg_counters);
+                let addrs: Vec<SocketAddr> = setup.nodes.iter().map(|n| n.addr).collect();
+                let (lat, wall) = rt.block_on(throughput(
+                    &http,
+                    &addrs,
+                    c,
+                    Duration::from_secs(secs),
+                    &format!("r{round}"),
+                ));
+                let cell = cells.entry((s, c)).or_default();
+                if let (Some(db), Some((c0, w0))) = (setup.database.as_deref(), before) {
+                    let (c1, w1) = pg_counters(db);
+                    cell.commits += c1 - c0;
+                    pg_xacts += c1 - c0;
+                    cell.wal += w1 - w0;
+                }
+                cell.lat.extend(lat);
+                cell.wall += wall;
+            }
+        }
+    }
+    // Backends report their statistics when idle for 10 s at the latest.
+    std::thread::sleep(Duration::from_secs(11));
+    let syncs = wal_syncs(&any_db) - syncs_before;
+    println!(
+        "{:<18} {:>5} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10} {:>11}",
+        "configuration",
+        "conc",
+        "messages",
+        "msg/s",
+        "x sled",
+        "p50 ms",
+        "p99 ms",
+        "xacts/msg",
+        "WAL B/msg"
+    );
+    for &c in &concurrencies {
+        let sled_rate = cells
+            .get(&(0, c))
+            .map(|cell| cell.lat.len() as f64 / cell.wall.as_secs_f64())
+            .unwrap_or(f64::NAN);
+        for (s, setup) in setups.iter().enumerate() {
+            let cell = cells.get_mut(&(s, c)).expect("cell");
+            cell.lat.sort();
+            let n = cell.lat.len();
+            let rate = n as f64 / cell.wall.as_secs_f64();
+            let (commits, wal) = if setup.database.is_some() {
+                (
+                    format!("{:.2}", cell.commits as f64 / n as f64),
+                    format!("{:.0}", cell.wal as f64 / n as f64),
+                )
+            } else {
+                ("-".into(), "-".into())
+            };
+            println!(
+                "{:<18} {c:>5} {n:>9} {rate:>8.0} {:>8.2} {:>8.2} {:>8.2} {commits:>10} {wal:>11}",
+                setup.name,
+                rate / sled_rate,
+                pct(&cell.lat, 0.5),
+                pct(&cell.lat, 0.99),
+            );
+        }
+    }
+
+    println!(
+        "PostgreSQL over all its cells: {pg_xacts} write transactions, {syncs} WAL flushes ({:.1} transactions per flush)",
+        pg_xacts as f64 / syncs.max(1) as f64
+    );
+    println!(
+        "\ndelivery to an agent's socket: {latency_n} visitor messages, 4 visitors on the first node, the agent's console on the last"
+    );
+    println!(
+        "{:<18} {:>9} {:>13} {:>13} {:>13} {:>11} {:>11} {:>6}",
+        "configuration",
+        "delivered",
+        "send p50 ms",
+        "send p99 ms",
+        "socket p50",
+        "socket p99",
+        "socket max",
+        "lost"
+    );
+    for setup in &setups {
+        let a = setup.nodes.first().expect("a node").addr;
+        let c = setup.nodes.last().expect("a node").addr;
+        let admin = setup
+            .nodes
+            .iter()
+            .find_map(|n| n.admin.clone())
+            .expect("a node printed the first admin's token");
+        let d = rt.block_on(delivery(&http, a, c, &admin, latency_n));
+        let (mut send, mut sock) = (d.send, d.socket);
+        send.sort();
+        sock.sort();
+        println!(
+            "{:<18} {:>9} {:>13.2} {:>13.2} {:>13.2} {:>11.2} {:>11.2} {:>6}",
+            setup.name,
+            sock.len(),
+            pct(&send, 0.5),
+            pct(&send, 0.99),
+            pct(&sock, 0.5),
+            pct(&sock, 0.99),
+            pct(&sock, 1.0),
+            d.lost
+        );
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "load average at the end: {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    drop(setups);
+    drop(cluster);
+}
+
+async fn call(http: &Http, method: &str, url: &str, token: Option<&str>, body: Value) -> Value {
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let res = http
+        .request(
+            req.body(Full::new(Bytes::from(body.to_string())))
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    let status = res.status().as_u16();
+    let bytes = res.into_body().collect().await.expect("body").to_bytes();
+    assert!(
+        (200..300).contains(&status),
+        "{method} {url}: {status} {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+/// A new conversation on `addr`: (id, token).
+async fn conversation(http: &Http, addr: SocketAddr) -> (String, String) {
+    let v = call(
+        http,
+        "POST",
+        &format!("http://{addr}/api/v1/conversations"),
+        None,
+        json!({}),
+    )
+    .await;
+    (
+        v["id"].as_str().expect("id").to_string(),
+        v["token"].as_str().expect("token").to_string(),
+    )
+}
+
+/// `visitors` visitors (visitor i on node i % nodes) sending for `time`:
+/// each message's latency, and the wall time.
+async fn throughput(
+    http: &Http,
+    addrs: &[SocketAddr],
+    visitors: usize,
+    time: Duration,
+    tag: &str,
+) -> (Vec<Duration>, Duration) {
+    let started = Instant::now();
+    let deadline = started + time;
+    let tasks: Vec<_> = (0..visitors)
+        .map(|v| {
+            let (http, addr, tag) = (http.clone(), addrs[v % addrs.len()], tag.to_string());
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut i = 0;
+                let (mut id, mut token) = (String::new(), String::new());
+                while Instant::now() < deadline {
+                    if i % PER_CONVERSATION == 0 {
+                        (id, token) = conversation(&http, addr).await;
+                    }
+                    let url = format!("http://{addr}/api/v1/conversations/{id}/messages");
+                    let body = json!({"text": TEXTS[(v + i) % TEXTS.len()], "client_id": format!("{tag}-{i}")});
+                    let t = Instant::now();
+                    call(&http, "POST", &url, Some(&token), body).await;
+                    lat.push(t.elapsed());
+                    i += 1;
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("visitor"));
+    }
+    (all, started.elapsed())
+}
+
+struct Delivery {
+    /// Send to the POST's response (stored).
+    send: Vec<Duration>,
+    /// Send to the agent's socket receiving the record.
+    socket: Vec<Duration>,
+    /// Messages the socket did not get within 10 s.
+    lost: usize,
+}
+
+/// An agent online on node `c` with its console socket there; 4 visitors
+/// on node `a` hand off and are claimed by the agent (through `a`), then
+/// send `n` messages in all, each waiting for the last to reach the socket.
+async fn delivery(http: &Http, a: SocketAddr, c: SocketAddr, admin: &str, n: usize) -> Delivery {
+    const VISITORS: usize = 4;
+    let api = |addr: SocketAddr, path: &str| format!("http://{addr}/api/v1{path}");
+    // Each configuration has a store of its own: one name serves all.
+    let name = "latency";
+    let agent = call(
+        http,
+        "POST",
+        &api(a, "/admin/agents"),
+        Some(admin),
+        json!({"name": name}),
+    )
+    .await["token"]
+        .as_str()
+        .expect("agent token")
+        .to_string();
+    let presence = json!({"presence": "online", "capacity": VISITORS});
+    for node in [a, c] {
+        call(
+            http,
+            "PUT",
+            &api(node, "/agent/presence"),
+            Some(&agent),
+            presence.clone(),
+        )
+        .await;
+    }
+    let (ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{c}/api/v1/agent/ws?token={agent}"))
+            .await
+            .expect("agent socket");
+    // Markers (a message's text) waited for, and whom to tell.
+    let waiting: Arc<Mutex<HashMap<String, oneshot::Sender<Instant>>>> = Arc::default();
+    let w = Arc::clone(&waiting);
+    let reader = tokio::spawn(async move {
+        let mut ws = ws;
+        while let Some(Ok(m)) = ws.next().await {
+            let now = Instant::now();
+            let Ok(text) = m.to_text() else { continue };
+            let Ok(v) = serde_json::from_str::<Value>(text) else {
+                continue;
+            };
+            if v["kind"] != "record" {
+                continue;
+            }
+            if let Some(t) = v["record"]["event"]["text"].as_str() {
+                if let Some(tx) = w.lock().unwrap().remove(t) {
+                    let _ = tx.send(now);
+                }
+            }
+        }
+    });
+    // The presence set through `c` reaches `a` with the next heartbeat.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut convs = Vec::new();
+    for _ in 0..VISITORS {
+        let (id, token) = conversation(http, a).await;
+        call(
+            http,
+            "POST",
+            &api(a, &format!("/conversations/{id}/handoff")),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+        call(
+            http,
+            "POST",
+            &api(a, &format!("/agent/conversations/{id}/claim")),
+            Some(&agent),
+            json!({}),
+        )
+        .await;
+        convs.push((id, token));
+    }
+    let each = n.div_ceil(VISITORS);
+    let tasks: Vec<_> = convs
+        .into_iter()
+        .enumerate()
+        .map(|(v, (id, token))| {
+            let (http, waiting) = (http.clone(), Arc::clone(&waiting));
+            let url = api(a, &format!("/conversations/{id}/messages"));
+            tokio::spawn(async move {
+                let mut d = Delivery {
+                    send: Vec::new(),
+                    socket: Vec::new(),
+                    lost: 0,
+                };
+                for i in 0..each {
+                    let text = format!("where is my order, visitor {v} message {i}");
+                    let (tx, rx) = oneshot::channel();
+                    waiting.lock().unwrap().insert(text.clone(), tx);
+                    let t = Instant::now();
+                    call(
+                        &http,
+                        "POST",
+                        &url,
+                        Some(&token),
+                        json!({"text": text, "client_id": format!("d{i}")}),
+                    )
+                    .await;
+                    d.send.push(t.elapsed());
+                    match tokio::time::timeout(Duration::from_secs(10), rx).await {
+                        Ok(Ok(at)) => d.socket.push(at - t),
+                        _ => {
+                            waiting.lock().unwrap().remove(&text);
+                            d.lost += 1;
+                        }
+                    }
+                }
+                d
+            })
+        })
+        .collect();
+    let mut all = Delivery {
+        send: Vec::new(),
+        socket: Vec::new(),
+        lost: 0,
+    };
+    for t in tasks {
+        let d = t.await.expect("visitor");
+        all.send.extend(d.send);
+        all.socket.extend(d.socket);
+        all.lost += d.lost;
+    }
+    reader.abort();
+    all
+}
