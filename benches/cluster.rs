@@ -15,7 +15,8 @@
 //!    every 50 messages (in the wall time, not in the latencies). For the
 //!    PostgreSQL cells the write transactions and WAL bytes per message (the
 //!    whole cluster's, idle nodes' heartbeats included), and over the run
-//!    the transactions per WAL flush (group commit).
+//!    the transactions per WAL flush (group commit). CPU per message (ms) of
+//!    the `serve` processes and of the database's PostgreSQL backends.
 //! 2. Delivery to an agent: an agent's console socket (`/agent/ws`) on the
 //!    last node, `CLUSTER_LATENCY` messages (300) from 4 visitors on the
 //!    first node, in conversations the agent claimed; each visitor waits
@@ -171,8 +172,57 @@ fn wal_syncs(url: &str) -> i64 {
         .get(0)
 }
 
+/// CPU time (user + system) of process `pid` so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command's closing parenthesis: fields 3..; utime and stime
+    // are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let t = |i: usize| {
+        f.get(i - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    t(14) + t(15)
+}
+
+/// CPU ticks so far of the PostgreSQL backends connected to database
+/// `url`'s (their title is `postgres: USER DB ...`).
+fn backend_ticks(url: &str) -> u64 {
+    let db = url.rsplit_once("dbname=").map(|(_, d)| d).unwrap_or("");
+    let mine = format!(" {db} ");
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let c = String::from_utf8_lossy(&c);
+                c.starts_with("postgres: ") && c.contains(&mine)
+            })
+        })
+        .map(cpu_ticks)
+        .sum()
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
+fn ticks_per_sec() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
 #[derive(Default)]
 struct Cell {
+    /// CPU ticks of the setup's `serve` processes.
+    node_cpu: u64,
+    /// CPU ticks of its database's PostgreSQL backends.
+    pg_cpu: u64,
     lat: Vec<Duration>,
     wall: Duration,
     commits: i64,
@@ -248,11 +298,20 @@ fn main() {
         .find_map(|s| s.database.clone())
         .expect("a PostgreSQL setup");
     let syncs_before = wal_syncs(&any_db);
-    let mut pg_xacts = 0;
+    let (mut pg_xacts, mut pg_wall) = (0, Duration::ZERO);
     for round in 0..rounds {
         for &c in &concurrencies {
             for (s, setup) in setups.iter().enumerate() {
                 let before = setup.database.as_deref().map(pg_counters);
+                let node_ticks = || {
+                    setup
+                        .nodes
+                        .iter()
+                        .map(|n| cpu_ticks(n.child.id()))
+                        .sum::<u64>()
+                };
+                let pg_ticks = || setup.database.as_deref().map_or(0, backend_ticks);
+                let (n0, p0) = (node_ticks(), pg_ticks());
                 let addrs: Vec<SocketAddr> = setup.nodes.iter().map(|n| n.addr).collect();
                 let (lat, wall) = rt.block_on(throughput(
                     &http,
@@ -262,10 +321,13 @@ fn main() {
                     &format!("r{round}"),
                 ));
                 let cell = cells.entry((s, c)).or_default();
+                cell.node_cpu += node_ticks() - n0;
+                cell.pg_cpu += pg_ticks() - p0;
                 if let (Some(db), Some((c0, w0))) = (setup.database.as_deref(), before) {
                     let (c1, w1) = pg_counters(db);
                     cell.commits += c1 - c0;
                     pg_xacts += c1 - c0;
+                    pg_wall += wall;
                     cell.wal += w1 - w0;
                 }
                 cell.lat.extend(lat);
@@ -277,7 +339,7 @@ fn main() {
     std::thread::sleep(Duration::from_secs(11));
     let syncs = wal_syncs(&any_db) - syncs_before;
     println!(
-        "{:<18} {:>5} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10} {:>11}",
+        "{:<18} {:>5} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10} {:>11} {:>9} {:>8}",
         "configuration",
         "conc",
         "messages",
@@ -286,8 +348,11 @@ fn main() {
         "p50 ms",
         "p99 ms",
         "xacts/msg",
-        "WAL B/msg"
+        "WAL B/msg",
+        "node CPU",
+        "pg CPU"
     );
+    let tick_ms = 1000.0 / ticks_per_sec();
     for &c in &concurrencies {
         let sled_rate = cells
             .get(&(0, c))
@@ -306,18 +371,27 @@ fn main() {
             } else {
                 ("-".into(), "-".into())
             };
+            let per_msg = |ticks: u64| ticks as f64 * tick_ms / n as f64;
+            let pg_cpu = if setup.database.is_some() {
+                format!("{:.3}", per_msg(cell.pg_cpu))
+            } else {
+                "-".into()
+            };
             println!(
-                "{:<18} {c:>5} {n:>9} {rate:>8.0} {:>8.2} {:>8.2} {:>8.2} {commits:>10} {wal:>11}",
+                "{:<18} {c:>5} {n:>9} {rate:>8.0} {:>8.2} {:>8.2} {:>8.2} {commits:>10} {wal:>11} {:>9.3} {pg_cpu:>8}",
                 setup.name,
                 rate / sled_rate,
                 pct(&cell.lat, 0.5),
                 pct(&cell.lat, 0.99),
+                per_msg(cell.node_cpu),
             );
         }
     }
 
     println!(
-        "PostgreSQL over all its cells: {pg_xacts} write transactions, {syncs} WAL flushes ({:.1} transactions per flush)",
+        "PostgreSQL over all its cells ({:.0} s): {pg_xacts} write transactions, {syncs} WAL flushes ({:.0}/s, {:.1} transactions per flush)",
+        pg_wall.as_secs_f64(),
+        syncs as f64 / pg_wall.as_secs_f64(),
         pg_xacts as f64 / syncs.max(1) as f64
     );
     println!(
