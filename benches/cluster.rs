@@ -394,6 +394,26 @@ fn main() {
         syncs as f64 / pg_wall.as_secs_f64(),
         pg_xacts as f64 / syncs.max(1) as f64
     );
+    for (s, setup) in setups.iter().enumerate() {
+        let Some(db) = setup.database.as_deref() else {
+            continue;
+        };
+        let messages: usize = concurrencies
+            .iter()
+            .map(|&c| cells.get(&(s, c)).map_or(0, |cell| cell.lat.len()))
+            .sum();
+        let mut client = postgres::Client::connect(db, postgres::NoTls).expect("connect");
+        let bytes: i64 = client
+            .query_one("SELECT pg_database_size(current_database())", &[])
+            .expect("size")
+            .get(0);
+        println!(
+            "{}: database {:.1} MB after {messages} messages ({:.1} KB per message, the empty schema included)",
+            setup.name,
+            bytes as f64 / 1e6,
+            bytes as f64 / 1e3 / messages as f64
+        );
+    }
     println!(
         "\ndelivery to an agent's socket: {latency_n} visitor messages, 4 visitors on the first node, the agent's console on the last"
     );
