@@ -1605,9 +1605,9 @@ enforce = false
 # Where conversations, the queue, agents and the outbox are kept (README,
 # "PostgreSQL"). "sled": files in [server] data_dir, for one process.
 # "postgres": a PostgreSQL database at `url`, migrated at start (or with
-# `frontdesk store migrate`); one node per database for now: a second node
-# on the same database is refused. `frontdesk store copy` moves a shop
-# between the two.
+# `frontdesk store migrate`), which several `frontdesk serve` nodes may
+# share (README, "Several nodes on one database"). `frontdesk store copy`
+# moves a shop between the two.
 [store]
 backend = "sled"
 # The connection string; a password in it is never logged. Best given as

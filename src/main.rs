@@ -1117,8 +1117,8 @@ fn undo_copy_into(dir: &Path, existed: bool) {
 
 /// Opens the store `[store]` names: the one place that picks the backend
 /// (the server and every command that works on a stopped server's store).
-/// A PostgreSQL store is migrated by its open, and holds the database's
-/// one-node lock while it lives. The log line names the store; a url is
+/// A PostgreSQL store is migrated by its open (other nodes may share the
+/// database). The log line names the store; a url is
 /// printed without its password. `walked`: sled read its whole log.
 fn open_store(config: &frontdesk::config::Config) -> Result<(Arc<dyn Store>, bool)> {
     match &config.store {
@@ -1145,8 +1145,7 @@ fn open_store(config: &frontdesk::config::Config) -> Result<(Arc<dyn Store>, boo
 }
 
 /// `open_store` for a command run while the server is stopped: the
-/// server holds sled's one-process lock, and PostgreSQL's one-node lock
-/// too; `busy` says what to do instead.
+/// server holds sled's one-process lock; `busy` says what to do instead.
 fn open_offline(config: &frontdesk::config::Config, busy: &str) -> Result<Arc<dyn Store>> {
     open_store(config)
         .map(|(store, _)| store)

@@ -594,7 +594,7 @@ impl People {
         lock(&self.borrowed).remove(name);
     }
 
-    fn forget(&self, name: &str) {
+    pub(super) fn forget(&self, name: &str) {
         self.consoles
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -9,6 +9,7 @@
 //! - `visitor.rs`: what a visitor does; `agents.rs`: credentials and what
 //!   an agent does; `admin.rs`: the intents being served and `/metrics`;
 //! - `write.rs`: the one write path every conversation change takes;
+//!   `cluster.rs`: other nodes' writes, on a store several nodes share;
 //! - `views.rs`: read-only views (queue, live list, transcript,
 //!   suggestions);
 //! - `hub.rs` live delivery, `webhook.rs` the outbox sender, `email.rs`
@@ -29,6 +30,7 @@ pub mod api;
 pub mod attachments;
 pub mod auth;
 pub mod canned;
+mod cluster;
 pub mod email;
 pub mod error;
 pub mod hub;
@@ -230,8 +232,10 @@ impl App {
             digest,
         } = loaded;
         let count = classifier.intents().intents.len();
-        let secret = match store.setting("visitor_secret")? {
-            Some(s) if s.len() == 32 => s,
+        // Put once for every node sharing the store (`setting_or_put`).
+        let fresh = auth::random_bytes::<32>();
+        let secret = match store.setting_or_put("visitor_secret", &fresh)? {
+            s if s.len() == 32 => s,
             _ => {
                 let s = auth::random_bytes::<32>().to_vec();
                 store.put_setting("visitor_secret", &s)?;
@@ -276,6 +280,9 @@ impl App {
                 tokens.insert(a.token_sha256.clone(), (name.clone(), a.admin));
             }
         }
+        // Other nodes' changes from here on (a shared store), so that
+        // none falls between the reads below and the first one heard.
+        let changes = store.changes();
         // The queue and who holds what, from the store's indexes (only the
         // conversations they name are read: `startup`).
         startup::restore(store.as_ref(), &mut queue)?;
@@ -316,6 +323,9 @@ impl App {
                 config,
             }),
         };
+        if let Some(changes) = changes {
+            app.follow(changes);
+        }
         Ok((app, started))
     }
 

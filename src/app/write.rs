@@ -382,7 +382,20 @@ impl App {
     /// state before them (`conv`): live delivery with agents' suggested
     /// replies (computed here, once per visitor message, whatever the
     /// number of agent sockets), metrics and the live list.
-    pub(super) fn after_write(&self, id: &str, mut conv: Conversation, records: &[Record]) {
+    pub(super) fn after_write(&self, id: &str, conv: Conversation, records: &[Record]) {
+        self.fan_out(id, conv, records, true);
+    }
+
+    /// `after_write`'s work; `count`: the decisions go into this node's
+    /// metrics (not for records another node stored and counted,
+    /// `cluster.rs`). The phase after the records.
+    pub(super) fn fan_out(
+        &self,
+        id: &str,
+        mut conv: Conversation,
+        records: &[Record],
+        count: bool,
+    ) -> Phase {
         for r in records {
             conv.apply(r);
         }
@@ -399,17 +412,23 @@ impl App {
         };
         self.inner.hub.publish(id, records, &suggestions);
         self.inner.inbox.record(id, records);
+        let phase = conv.phase.clone();
         self.keep(id, conv);
+        let inc = |c: Count| {
+            if count {
+                self.inner.metrics.inc(c)
+            }
+        };
         let mut bot = None;
         for r in records {
             match &r.event {
                 Event::BotReply {
                     intent: Some(_), ..
-                } => self.inner.metrics.inc(Count::Decision("answer")),
-                Event::Clarification { .. } => self.inner.metrics.inc(Count::Decision("clarify")),
-                Event::Fallback { .. } => self.inner.metrics.inc(Count::Decision("fallback")),
+                } => inc(Count::Decision("answer")),
+                Event::Clarification { .. } => inc(Count::Decision("clarify")),
+                Event::Fallback { .. } => inc(Count::Decision("fallback")),
                 Event::Handoff { reason, .. } => {
-                    self.inner.metrics.inc(Count::Handoff(reason.as_str()));
+                    inc(Count::Handoff(reason.as_str()));
                     bot = Some(false);
                 }
                 Event::Closed { .. } => {
@@ -430,6 +449,7 @@ impl App {
                 None => {}
             }
         }
+        phase
     }
 
     pub(super) fn touch_live(&self, id: &str, at_ms: i64, live: bool) {

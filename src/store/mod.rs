@@ -264,6 +264,28 @@ pub struct FactsRow {
     pub data: Vec<u8>,
 }
 
+/// A change another node made to a shared store (`Store::changes`): a
+/// hint to read the store again, never the data itself, so a lost or
+/// merged one costs latency, not data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Records `first..=last` were stored in `conversation` (its creation:
+    /// `1..=1`).
+    Appended {
+        conversation: String,
+        first: u64,
+        last: u64,
+    },
+    /// The conversation was deleted.
+    Deleted { conversation: String },
+    /// Agents' records changed (one added or removed, a token rotated, a
+    /// disable, a presence choice).
+    Agents,
+    /// The feed was cut and is back: changes in between may be lost, so
+    /// everything kept in memory is read again.
+    Resync,
+}
+
 /// Storage of conversations, the queue and agents.
 ///
 /// The contract, which a second backend must meet the same way (the tests
@@ -331,6 +353,17 @@ pub trait Store: Send + Sync {
     /// A small named value the server keeps (its signing secret).
     fn setting(&self, key: &str) -> Result<Option<Vec<u8>>>;
     fn put_setting(&self, key: &str, value: &[u8]) -> Result<()>;
+    /// The setting `key`, or `value` put there when there is none: of
+    /// several nodes that start at once on a shared store, each gets the
+    /// value put first (a backend several processes share makes that one
+    /// step, as this default, for a store one process owns, need not).
+    fn setting_or_put(&self, key: &str, value: &[u8]) -> Result<Vec<u8>> {
+        if let Some(v) = self.setting(key)? {
+            return Ok(v);
+        }
+        self.put_setting(key, value)?;
+        Ok(value.to_vec())
+    }
     /// Removes a setting (nothing if absent): what the app kept about a
     /// conversation under a key of its own goes when the conversation does.
     fn remove_setting(&self, key: &str) -> Result<()>;
@@ -420,6 +453,15 @@ pub trait Store: Send + Sync {
     /// Deletes an agent's record (absent: nothing to do). The conversations
     /// they took part in keep their name.
     fn remove_agent(&self, name: &str) -> Result<()>;
+    /// The changes other nodes sharing this store make, from now on, in
+    /// the order they were committed (a `Resync` where the feed broke).
+    /// `None` (this default): a store one process owns (sled, memory),
+    /// where every change is this process's own. Called once, at start,
+    /// before the app reads the queue from the store, so nothing falls
+    /// between the two.
+    fn changes(&self) -> Option<std::sync::mpsc::Receiver<Change>> {
+        None
+    }
     /// Stores the bytes of attachment `attachment` of `conversation`,
     /// durably (before the `attachment` event that names it is appended:
     /// a crash may leave bytes that no event names, never an event whose

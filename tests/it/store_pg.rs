@@ -1,7 +1,8 @@
 //! What PostgreSQL adds to the `Store` contract (which
 //! `store_contract.rs` checks on it like on every backend): two nodes on
-//! one database (two stores, two pools), a database that goes away, the
-//! migrations, the one-node lock, and copies between sled and PostgreSQL.
+//! one database (two stores, two pools), the feed of one node's changes
+//! to the others, a database that goes away, the migrations, the opt-in
+//! one-node lock, and copies between sled and PostgreSQL.
 //! All against a real PostgreSQL (`crate::pg`).
 
 use std::sync::{Arc, Barrier};
@@ -10,8 +11,8 @@ use std::time::{Duration, Instant};
 use frontdesk::conversation::{Event, HandoffReason, Visitor};
 use frontdesk::handoff::Waiting;
 use frontdesk::store::{
-    AgentRecord, BackupWriter, Batch, IndexOp, PgOptions, PgStore, Presence, SledStore, Store,
-    StoreError, SCHEMA_VERSION,
+    AgentRecord, BackupWriter, Batch, Change, IndexOp, PgOptions, PgStore, Presence, SledStore,
+    Store, StoreError, SCHEMA_VERSION,
 };
 
 use crate::pg;
@@ -273,26 +274,37 @@ fn migrations_run_twice_are_a_no_op() {
     assert_eq!(s.read("c1", 0).unwrap().len(), 1);
 }
 
-/// One node per database until multi-node lands: a second `open` is
-/// refused with a sentence saying why; once the first is gone, it opens.
+/// Several nodes share a database: a second `open` works. The one-node
+/// guard is an opt-in (`PgOptions::node_lock`): with it a second such
+/// store is refused with a sentence saying why (a store without it still
+/// opens), and once the first is gone, it opens.
 #[test]
-fn a_second_node_is_refused_until_the_first_is_gone() {
+fn nodes_share_a_database_and_the_one_node_guard_is_opt_in() {
     let Some(url) = pg::database() else { return };
-    let first = PgStore::open(&url, 2).unwrap();
-    match PgStore::open(&url, 2) {
+    let a = PgStore::open(&url, 2).unwrap();
+    let b = PgStore::open(&url, 2).unwrap();
+    a.create("c1", 1, Visitor::default()).unwrap();
+    assert_eq!(b.read("c1", 0).unwrap().len(), 1);
+    drop((a, b));
+    let only = PgOptions {
+        pool_size: 2,
+        node_lock: true,
+        ..PgOptions::default()
+    };
+    let first = PgStore::open_with(&url, &only).unwrap();
+    match PgStore::open_with(&url, &only) {
         Err(e) => assert!(
             e.to_string()
-                .contains("another frontdesk node serves this database"),
+                .contains("another frontdesk node that asked to be the only one"),
             "{e}"
         ),
-        Ok(_) => panic!("a second node opened"),
+        Ok(_) => panic!("a second node opened past the guard"),
     }
-    // Offline tools may open it.
-    drop(PgStore::open_unlocked(&url, 1).unwrap());
+    drop(PgStore::open(&url, 1).unwrap());
     drop(first);
     let t = Instant::now();
     loop {
-        match PgStore::open(&url, 2) {
+        match PgStore::open_with(&url, &only) {
             Ok(_) => break,
             // The server lets go of the lock once it sees the session end.
             Err(_) if t.elapsed() < Duration::from_secs(5) => {
@@ -301,6 +313,174 @@ fn a_second_node_is_refused_until_the_first_is_gone() {
             Err(e) => panic!("the lock outlived its node: {e}"),
         }
     }
+}
+
+/// Two nodes number their queue entries apart, so two visitors waiting at
+/// the same moment on two nodes may get the same place: both stay
+/// queued (the later one takes the next place), neither replaces the
+/// other.
+#[test]
+fn two_nodes_queueing_at_the_same_place_keep_both() {
+    let Some(url) = pg::database() else { return };
+    let a = PgStore::open(&url, 2).unwrap();
+    let b = PgStore::open(&url, 2).unwrap();
+    let wait = |s: &PgStore, id: &str| {
+        s.create(id, 1, Visitor::default()).unwrap();
+        s.append_batch(
+            id,
+            Batch {
+                at_ms: 2,
+                events: vec![Event::Handoff {
+                    reason: HandoffReason::Asked,
+                    decision: None,
+                }],
+                after_seq: Some(1),
+                index: vec![IndexOp::Wait(Waiting {
+                    conversation: id.into(),
+                    reason: HandoffReason::Asked,
+                    priority: false,
+                    since_ms: 2,
+                    ticket: 7,
+                })],
+                ..Batch::default()
+            },
+        )
+        .unwrap();
+    };
+    wait(&a, "on-a");
+    wait(&b, "on-b");
+    let queued: Vec<(String, u64)> = a
+        .waiting()
+        .unwrap()
+        .into_iter()
+        .map(|w| (w.conversation, w.ticket))
+        .collect();
+    assert_eq!(queued, [("on-a".to_string(), 7), ("on-b".to_string(), 8)]);
+    // Put again at its own place: it stays there.
+    let again = b.waiting().unwrap()[1].clone();
+    b.put_waiting(&again).unwrap();
+    assert_eq!(b.waiting().unwrap().len(), 2);
+    assert_eq!(b.waiting().unwrap()[1].ticket, 8);
+}
+
+/// Nodes that start at once on an empty database each make a visitor
+/// signing key and put it if there is none: all of them get the first.
+#[test]
+fn nodes_starting_at_once_share_the_first_setting_put() {
+    let Some(url) = pg::database() else { return };
+    let nodes: Arc<[PgStore; 2]> = Arc::new([
+        PgStore::open(&url, 2).unwrap(),
+        PgStore::open(&url, 2).unwrap(),
+    ]);
+    for round in 0..20 {
+        let key = format!("k{round}");
+        let n = Arc::clone(&nodes);
+        let got = at_once(move |i| n[i].setting_or_put(&key, &[i as u8; 4]).unwrap());
+        assert_eq!(got[0], got[1], "round {round}");
+        assert_eq!(
+            nodes[0].setting(&format!("k{round}")).unwrap(),
+            Some(got[0].clone())
+        );
+    }
+}
+
+/// The next change on `rx`, within a few seconds.
+fn next_change(rx: &std::sync::mpsc::Receiver<Change>) -> Change {
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("a change in time")
+}
+
+/// One node hears the other's writes, after their commit, in commit
+/// order, and not its own; a write that is refused (a conflict) or rolled
+/// back says nothing. After the database restarts the feed comes back by
+/// itself and says `Resync` (what was written meanwhile may be missed),
+/// then carries on.
+#[test]
+fn a_node_hears_the_other_nodes_commits_and_a_resync_after_a_restart() {
+    let Some(cluster) = pg::Cluster::start(false) else {
+        return;
+    };
+    let url = cluster.database();
+    let a = PgStore::open(&url, 2).unwrap();
+    let b = PgStore::open(&url, 2).unwrap();
+    let rx = b.changes().expect("a PostgreSQL store has a feed");
+    assert!(b.changes().is_none(), "one feed per store");
+
+    a.create("c1", 1, Visitor::default()).unwrap();
+    b.create("mine", 1, Visitor::default()).unwrap();
+    a.append("c1", 2, vec![note("x"), note("y")]).unwrap();
+    let refused = a.append_batch(
+        "c1",
+        Batch {
+            at_ms: 3,
+            events: vec![note("late")],
+            after_seq: Some(1),
+            ..Batch::default()
+        },
+    );
+    assert!(
+        matches!(refused, Err(StoreError::Conflict { .. })),
+        "{refused:?}"
+    );
+    a.put_agent(
+        "alex",
+        &AgentRecord {
+            presence: Presence::Online,
+            capacity: 2,
+            admin: false,
+            token_sha256: "00".into(),
+            display_name: String::new(),
+            disabled: false,
+        },
+    )
+    .unwrap();
+    a.delete("c1").unwrap();
+    let appended = |first, last| Change::Appended {
+        conversation: "c1".into(),
+        first,
+        last,
+    };
+    assert_eq!(next_change(&rx), appended(1, 1));
+    assert_eq!(next_change(&rx), appended(2, 3));
+    assert_eq!(next_change(&rx), Change::Agents);
+    assert_eq!(
+        next_change(&rx),
+        Change::Deleted {
+            conversation: "c1".into()
+        }
+    );
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "nothing more: not b's own write, not the refused one"
+    );
+
+    cluster.stop();
+    cluster.start_again();
+    assert_eq!(next_change(&rx), Change::Resync);
+    let t = Instant::now();
+    loop {
+        match a.create("c2", 5, Visitor::default()) {
+            Ok(_) => break,
+            Err(StoreError::Unavailable(_)) if t.elapsed() < Duration::from_secs(20) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(
+        next_change(&rx),
+        Change::Appended {
+            conversation: "c2".into(),
+            first: 1,
+            last: 1
+        }
+    );
+    // The listening thread ends with its store.
+    drop(b);
+    assert!(matches!(
+        rx.recv_timeout(Duration::from_secs(5)),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+    ));
 }
 
 /// A sled store with something in every tree.

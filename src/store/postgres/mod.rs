@@ -19,14 +19,16 @@
 //! `import` takes those entries: a sled store copies here, and this store
 //! backs up into a sled directory (`BackupWriter`).
 //!
-//! **One node per database, for now (temporary).** Until the multi-node
-//! work (fan-out over LISTEN/NOTIFY, shared queue claims) lands, the app
-//! keeps state in memory that another node would not see, so `open` holds
-//! a session-level advisory lock on a session of its own for the store's
-//! life and refuses a second node. A restart of the database ends that
-//! session and so the lock, which is not taken again: the guard is
-//! against a second node started by mistake, not a fence. `open_unlocked`
-//! is for offline tools (`store migrate`, `store copy`).
+//! **Several nodes per database.** Each write that other nodes keep
+//! something of in memory (records stored, a delete, an agent changed)
+//! sends a `NOTIFY` inside its transaction, and `Store::changes` listens
+//! on a session of its own (`listen`): what lets each node's app follow
+//! the others (`app::cluster`). The log stays the judge of every write:
+//! of two nodes that append after the same seq, one gets `Conflict`. An
+//! opt-in guard (`PgOptions::node_lock`) still refuses a second store
+//! that asks for it: a session-level advisory lock held on a session of
+//! its own for the store's life (a restart of the database ends it and it
+//! is not taken again: a guard against a mistake, not a fence).
 //!
 //! What nodes share about the work, beside the conversations: the outbox
 //! lease (`Store::outbox_lease`: a session-level advisory lock on a
@@ -51,11 +53,13 @@
 //! threads (`spawn_blocking`), never from inside an async task, where
 //! tokio refuses to block.
 
+mod listen;
 mod pool;
 mod schema;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ::postgres::fallible_iterator::FallibleIterator;
@@ -69,9 +73,9 @@ use super::sled::{
 };
 use super::time::minute_of;
 use super::{
-    check_attachment_id, check_id, AgentRecord, Appended, Batch, ExportFn, FactsRow, IndexOp,
-    Lease, Presence, PresenceRow, RatingRecord, Result, Shared, Store, StoreError, Waiting,
-    ATTACHMENT_CHUNK, HANDLE_TIMES_SHARED,
+    check_attachment_id, check_id, AgentRecord, Appended, Batch, Change, ExportFn, FactsRow,
+    IndexOp, Lease, Presence, PresenceRow, RatingRecord, Result, Shared, Store, StoreError,
+    Waiting, ATTACHMENT_CHUNK, HANDLE_TIMES_SHARED,
 };
 use crate::conversation::{with_replies, Event, Record, Visitor};
 
@@ -97,8 +101,10 @@ pub struct PgOptions {
     pub checkout_timeout: Duration,
     /// How long making a connection may take.
     pub connect_timeout: Duration,
-    /// Take the one-node lock (see the module's doc); `false` for offline
-    /// tools.
+    /// Refuse to open while another store holding this lock has the
+    /// database (an opt-in guard for a deployment that means to run one
+    /// node; off by default: several nodes share a database, kept in step
+    /// by `Store::changes`).
     pub node_lock: bool,
 }
 
@@ -108,7 +114,7 @@ impl Default for PgOptions {
             pool_size: 8,
             checkout_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
-            node_lock: true,
+            node_lock: false,
         }
     }
 }
@@ -117,13 +123,28 @@ impl Default for PgOptions {
 pub struct PgStore {
     pool: Pool,
     /// The session holding the one-node advisory lock (released when it
-    /// closes, with the store); `None` when opened unlocked.
+    /// closes, with the store); `None` without the opt-in guard.
     _node_lock: Option<Mutex<Client>>,
     /// The session of the outbox lease (`Store::outbox_lease`), kept
     /// between tries; it holds the lease while `held`.
     lease: Mutex<Option<LeaseSession>>,
     /// How long the lease's check of its session may take.
     lease_timeout: Duration,
+    /// How the listening session connects (`changes`).
+    config: Config,
+    /// This store's id in its notifications (random per open), by which
+    /// it skips its own.
+    node: String,
+    /// Set on drop: the listening thread ends.
+    stop: Arc<AtomicBool>,
+    /// `changes` was called (it starts one listener, once).
+    listening: AtomicBool,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// A session of its own for the outbox lease: a session-level advisory
@@ -260,8 +281,8 @@ fn utf8(tree: &str, b: &[u8]) -> Result<String> {
 }
 
 impl PgStore {
-    /// Connects to `url` (a `postgresql://` URL or `key=value` string),
-    /// runs the migrations and takes the one-node lock.
+    /// Connects to `url` (a `postgresql://` URL or `key=value` string) and
+    /// runs the migrations. Other nodes may serve the same database.
     pub fn open(url: &str, pool_size: usize) -> Result<PgStore> {
         PgStore::open_with(
             url,
@@ -272,8 +293,8 @@ impl PgStore {
         )
     }
 
-    /// `open` without the one-node lock: for offline tools (a copy, a
-    /// migration) while no server runs, or tests playing two nodes.
+    /// `open` as an offline tool opens it (a copy, a migration): the same
+    /// as `open` now that several nodes may share a database.
     pub fn open_unlocked(url: &str, pool_size: usize) -> Result<PgStore> {
         PgStore::open_with(
             url,
@@ -288,7 +309,7 @@ impl PgStore {
     pub fn open_with(url: &str, options: &PgOptions) -> Result<PgStore> {
         let config = parse_url(url)?;
         let pool = Pool::new(
-            config,
+            config.clone(),
             options.pool_size,
             options.checkout_timeout,
             options.connect_timeout,
@@ -300,8 +321,8 @@ impl PgStore {
                 .map_err(pg_err)?;
             if !row.get::<_, bool>(0) {
                 return Err(StoreError::Db(
-                    "another frontdesk node serves this database; several nodes need the \
-                     multi-node work (issue 20) that is not done yet: stop the other node first"
+                    "another frontdesk node that asked to be the only one serves this \
+                     database: stop it first"
                         .into(),
                 ));
             }
@@ -313,11 +334,22 @@ impl PgStore {
             let mut conn = pool.get()?;
             schema::migrate(&mut conn.client)?;
         }
+        let mut node = [0u8; 8];
+        getrandom::fill(&mut node)
+            .map_err(|e| StoreError::Db(format!("no random node id: {e}")))?;
+        let mut config = config;
+        config.connect_timeout(options.connect_timeout);
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(30));
         Ok(PgStore {
             pool,
             _node_lock: node_lock,
             lease: Mutex::new(None),
             lease_timeout: options.checkout_timeout,
+            config,
+            node: crate::util::hash::hex(&node),
+            stop: Arc::new(AtomicBool::new(false)),
+            listening: AtomicBool::new(false),
         })
     }
 
@@ -683,6 +715,41 @@ fn put_waiting<C: GenericClient>(q: &mut Q<'_, C>, w: &Waiting, value: &[u8]) ->
     Ok(())
 }
 
+/// `pg_advisory_xact_lock` key of the queue's places (8 ASCII bytes).
+const QUEUE_LOCK: i64 = i64::from_be_bytes(*b"fd-queue");
+
+/// Puts a queue entry a node made (an append's `Wait`, a mend at start).
+/// Each node numbers its entries itself, so two nodes may give the same
+/// place to two conversations at the same moment: the later one then
+/// takes the next free place of its rank rather than replace the other's
+/// entry (`put_waiting` keeps one entry per place, as sled does), under a
+/// lock that serialises these puts across nodes until their commit.
+fn put_waiting_node<C: GenericClient>(q: &mut Q<'_, C>, w: &Waiting) -> Result<()> {
+    q.exec("SELECT pg_advisory_xact_lock($1)", &[&QUEUE_LOCK])?;
+    let rank: i16 = if w.priority { 0 } else { 1 };
+    let ticket = big(w.ticket, "ticket")?;
+    let taken = q
+        .opt(
+            "SELECT 1 FROM queue WHERE rank = $1 AND ticket = $2 AND conversation <> $3",
+            &[&rank, &ticket, &w.conversation],
+        )?
+        .is_some();
+    if !taken {
+        return put_waiting(q, w, &json(w));
+    }
+    let next = q
+        .opt(
+            "SELECT COALESCE(MAX(ticket), 0) + 1 FROM queue WHERE rank = $1",
+            &[&rank],
+        )?
+        .map_or(ticket + 1, |r| r.get::<_, i64>(0));
+    let moved = Waiting {
+        ticket: next as u64,
+        ..w.clone()
+    };
+    put_waiting(q, &moved, &json(&moved))
+}
+
 fn put_held<C: GenericClient>(q: &mut Q<'_, C>, conversation: &str, agent: &str) -> Result<()> {
     q.exec(
         "INSERT INTO held (conversation, agent) VALUES ($1, $2)
@@ -753,7 +820,7 @@ impl Store for PgStore {
                 "INSERT INTO activity (minute, conversation) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 &[&minute_of(at_ms), &id],
             )?;
-            Ok(())
+            listen::notify(q, &self.node, &listen::appended(1, 1, id))
         })?;
         Ok(record)
     }
@@ -827,7 +894,7 @@ impl Store for PgStore {
             }
             for op in &index {
                 match op {
-                    IndexOp::Wait(w) => put_waiting(q, w, &json(w))?,
+                    IndexOp::Wait(w) => put_waiting_node(q, w)?,
                     IndexOp::Hold { agent } => put_held(q, id, agent)?,
                     IndexOp::Unwait => {
                         q.exec("DELETE FROM queue WHERE conversation = $1", &[&id])?;
@@ -877,6 +944,12 @@ impl Store for PgStore {
                 "UPDATE conversations SET last_seq = $2 WHERE id = $1",
                 &[&id, &last],
             )?;
+            // Delivered to the other nodes on commit, never before.
+            listen::notify(
+                q,
+                &self.node,
+                &listen::appended(last_seq + 1, last as u64, id),
+            )?;
             Ok(Appended {
                 records,
                 duplicate: false,
@@ -920,13 +993,13 @@ impl Store for PgStore {
             q.exec("DELETE FROM held WHERE conversation = $1", &[&id])?;
             q.exec("DELETE FROM queue WHERE conversation = $1", &[&id])?;
             q.exec("DELETE FROM report_facts WHERE conversation = $1", &[&id])?;
-            Ok(())
+            listen::notify(q, &self.node, &listen::deleted(id))
         })
     }
 
     fn put_waiting(&self, w: &Waiting) -> Result<()> {
         check_id(&w.conversation)?;
-        self.tx(|q| put_waiting(q, w, &json(w)))
+        self.tx(|q| put_waiting_node(q, w))
     }
 
     fn remove_waiting(&self, conversation: &str) -> Result<()> {
@@ -952,13 +1025,13 @@ impl Store for PgStore {
     }
 
     fn put_agent(&self, name: &str, agent: &AgentRecord) -> Result<()> {
-        self.auto(|q| {
+        self.tx(|q| {
             q.exec(
                 "INSERT INTO agents (name, value) VALUES ($1, $2)
                  ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
                 &[&name, &json(agent)],
-            )
-            .map(drop)
+            )?;
+            listen::notify(q, &self.node, listen::AGENTS)
         })
     }
 
@@ -976,10 +1049,25 @@ impl Store for PgStore {
     }
 
     fn remove_agent(&self, name: &str) -> Result<()> {
-        self.auto(|q| {
-            q.exec("DELETE FROM agents WHERE name = $1", &[&name])
-                .map(drop)
+        self.tx(|q| {
+            q.exec("DELETE FROM agents WHERE name = $1", &[&name])?;
+            listen::notify(q, &self.node, listen::AGENTS)
         })
+    }
+
+    /// One listening session per store, on a thread of its own
+    /// (`listen`); a second call gets `None`.
+    fn changes(&self) -> Option<std::sync::mpsc::Receiver<Change>> {
+        if self.listening.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        Some(off_executor(|| {
+            listen::start(
+                self.config.clone(),
+                self.node.clone(),
+                Arc::clone(&self.stop),
+            )
+        }))
     }
 
     fn ratings(&self) -> Result<Vec<RatingRecord>> {
@@ -1007,6 +1095,19 @@ impl Store for PgStore {
 
     fn put_setting(&self, key: &str, value: &[u8]) -> Result<()> {
         self.auto(|q| put_setting(q, key, value))
+    }
+
+    /// Two nodes that start at once: the second insert waits for the
+    /// first's commit and does nothing; both read the first's value.
+    fn setting_or_put(&self, key: &str, value: &[u8]) -> Result<Vec<u8>> {
+        self.tx(|q| {
+            q.exec(
+                "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                &[&key, &value],
+            )?;
+            Ok(q.opt("SELECT value FROM settings WHERE key = $1", &[&key])?
+                .map_or_else(|| value.to_vec(), |r| r.get(0)))
+        })
     }
 
     fn remove_setting(&self, key: &str) -> Result<()> {

@@ -10,6 +10,7 @@ mod agents;
 mod attachments;
 mod backup;
 mod canned;
+mod cluster;
 mod email;
 mod feedback;
 mod fixture;

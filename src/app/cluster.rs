@@ -1,0 +1,301 @@
+//! Several nodes on one shared store (issue 20): what this node keeps in
+//! memory (folded states, the queue and who holds what, tokens, the live
+//! list, the inbox index) follows what the other nodes write, from the
+//! store's feed of their changes (`Store::changes`; PostgreSQL's
+//! LISTEN/NOTIFY). A store one process owns (sled, memory) has no feed,
+//! and none of this runs.
+//!
+//! A change is a hint: the records are read from the store by seq, after
+//! the last one this node has of that conversation, so a lost or merged
+//! change costs latency, never data. The store stays the judge of every
+//! write: a claim two nodes race is decided by the append's expected seq
+//! (`write.rs`), and this node's queue is only brought in line with what
+//! was stored. The node that wrote does what follows its write (queue
+//! notices to other visitors, webhooks, emails, metrics); the others push
+//! the records to their own sockets and mend their own memory.
+//!
+//! One thread per node applies the changes, in commit order, off the
+//! async runtime (it reads the store and takes the stripes and the queue
+//! in the usual order). It holds the app weakly: it ends with the app.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+
+use super::*;
+use crate::handoff::Waiting;
+use crate::store::{Change, StoreError};
+
+impl App {
+    /// Applies `changes` (other nodes' writes) on a thread of its own
+    /// until the feed or the app ends.
+    pub(super) fn follow(&self, changes: Receiver<Change>) {
+        let app = Arc::downgrade(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("frontdesk-follow".into())
+            .spawn(move || {
+                while let Ok(change) = changes.recv() {
+                    let Some(inner) = app.upgrade() else { return };
+                    App { inner }.on_change(change);
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "no thread to follow other nodes' changes");
+        }
+    }
+
+    /// One change another node made.
+    pub fn on_change(&self, change: Change) {
+        match change {
+            Change::Appended {
+                conversation,
+                first,
+                last,
+            } => {
+                if self.catch_up(&conversation, first, last, false, None) {
+                    self.inner.hub.queue_changed();
+                    self.auto_assign();
+                }
+            }
+            Change::Deleted { conversation } => {
+                self.forget_deleted(&conversation);
+                self.inner.hub.queue_changed();
+            }
+            Change::Agents => self.reload_agents(),
+            Change::Resync => self.resync(),
+        }
+    }
+
+    /// Reads what the store has of `id` past what this node has (past
+    /// `first - 1` when this node keeps no state of it), pushes those
+    /// records to this node's sockets and the inbox, keeps the state, and
+    /// brings the queue in line when the phase moved (or `always`).
+    /// `stored`: the stored queue, when the caller read it already.
+    /// Whether the queue may have changed.
+    fn catch_up(
+        &self,
+        id: &str,
+        first: u64,
+        last: u64,
+        always: bool,
+        stored: Option<&[Waiting]>,
+    ) -> bool {
+        let g = self.stripe(id);
+        let read = match self.inner.states.take(id) {
+            Some(c) if c.last_seq >= last && !always => {
+                // Seen already (a write of this node's own that raced).
+                self.keep(id, c);
+                return false;
+            }
+            Some(c) => self
+                .inner
+                .store
+                .read(id, c.last_seq)
+                .map(|records| (c, records)),
+            None => self.inner.store.read(id, 0).map(|log| {
+                let split = log.partition_point(|r| r.seq < first);
+                (Conversation::from_log(&log[..split]), log[split..].to_vec())
+            }),
+        };
+        let (before, records) = match read {
+            Ok(r) => r,
+            Err(StoreError::NotFound(_)) => {
+                drop(g);
+                self.forget_deleted(id);
+                return true;
+            }
+            Err(e) => {
+                // The state is forgotten: the next write reads the log.
+                tracing::warn!(conversation = %id, error = %e, "another node's write not read");
+                return false;
+            }
+        };
+        let was = before.phase.clone();
+        let at_ms = records.last().map_or(before.last_at_ms, |r| r.at_ms);
+        let now = if records.is_empty() {
+            let phase = before.phase.clone();
+            self.keep(id, before);
+            phase
+        } else {
+            self.fan_out(id, before, &records, false)
+        };
+        if !always && was == now {
+            return false;
+        }
+        let owned;
+        let stored = match stored {
+            Some(s) => Some(s),
+            None if matches!(now, Phase::Queued { .. }) => match self.inner.store.waiting() {
+                Ok(w) => {
+                    owned = w;
+                    Some(owned.as_slice())
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the stored queue not read");
+                    None
+                }
+            },
+            None => None,
+        };
+        let entry = stored.and_then(|s| s.iter().find(|w| w.conversation == id).cloned());
+        self.reconcile(id, &now, entry, at_ms);
+        drop(g);
+        true
+    }
+
+    /// Makes the queue say what the log says of `id` (its phase `now`):
+    /// waiting (with the stored entry, so every node has one order), held
+    /// by one agent, or neither. Idempotent. The caller holds the stripe.
+    fn reconcile(&self, id: &str, now: &Phase, entry: Option<Waiting>, at_ms: i64) {
+        let mut q = self.queue();
+        let holders: Vec<String> = q
+            .agents()
+            .filter(|(_, a)| a.active.contains(id))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for h in holders {
+            if !matches!(now, Phase::WithAgent { agent } if *agent == h) {
+                q.unhold(&h, id);
+            }
+        }
+        match now {
+            Phase::WithAgent { agent } => {
+                // An agent this node does not know yet is learnt with the
+                // agents' next change.
+                let _ = q.claim_restored(agent, id);
+            }
+            Phase::Queued { reason } => match entry {
+                Some(w) => {
+                    if q.waiting().iter().any(|x| *x != w && x.conversation == id) {
+                        q.remove(id);
+                    }
+                    if q.position(id).is_none() {
+                        q.restore(w);
+                    }
+                }
+                None => {
+                    q.enqueue(id, *reason, at_ms);
+                }
+            },
+            Phase::Bot | Phase::Closed => {
+                q.remove(id);
+            }
+        }
+    }
+
+    /// Another node deleted `id`: it leaves what this node keeps.
+    fn forget_deleted(&self, id: &str) {
+        let _g = self.stripe(id);
+        self.inner.states.forget(id);
+        self.inner.inbox.remove(id);
+        self.inner.report_cache.forget(id);
+        self.touch_live(id, 0, false);
+        self.reconcile(id, &Phase::Closed, None, 0);
+    }
+
+    /// Tokens, display names and the queue's agents from the stored
+    /// agents: one made, disabled, removed or given a new token on
+    /// another node counts here too (an old token's sockets close).
+    /// Presence is each node's own (the consoles it holds).
+    pub(super) fn reload_agents(&self) {
+        let _w = self
+            .inner
+            .agent_writes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let agents = match self.inner.store.agents() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "agents not read again");
+                return;
+            }
+        };
+        let tokens: HashMap<String, (String, bool)> = agents
+            .iter()
+            .filter(|(_, a)| !a.token_sha256.is_empty() && !a.disabled)
+            .map(|(n, a)| (a.token_sha256.clone(), (n.clone(), a.admin)))
+            .collect();
+        let changed = {
+            let mut now = self.inner.tokens.write().unwrap_or_else(|e| e.into_inner());
+            let changed = *now != tokens;
+            if changed {
+                *now = tokens;
+            }
+            changed
+        };
+        if changed {
+            self.inner.tokens_changed.send_modify(|g| *g += 1);
+        }
+        let names: BTreeSet<&String> = agents.iter().map(|(n, _)| n).collect();
+        let mut gone = Vec::new();
+        {
+            let mut q = self.queue();
+            for (name, a) in &agents {
+                match q.agent(name) {
+                    None => {
+                        // As at start: nobody is online before a console
+                        // says so on this node.
+                        let p = if a.presence == Presence::Online {
+                            Presence::Away
+                        } else {
+                            a.presence
+                        };
+                        q.set_agent(name, p, a.capacity);
+                    }
+                    Some(now) if a.disabled && now.presence != Presence::Offline => {
+                        let capacity = now.capacity;
+                        q.set_agent(name, Presence::Offline, capacity);
+                    }
+                    Some(_) => {}
+                }
+            }
+            let known: Vec<String> = q.agents().map(|(n, _)| n.clone()).collect();
+            for name in known {
+                if !names.contains(&name) && q.agent(&name).is_some_and(|a| a.active.is_empty()) {
+                    q.remove_agent(&name);
+                    gone.push(name);
+                }
+            }
+        }
+        for (name, a) in &agents {
+            self.inner.people.learn(name, a);
+        }
+        for name in &gone {
+            self.inner.people.forget(name);
+        }
+        self.inner.hub.queue_changed();
+    }
+
+    /// After the feed broke: agents, then every conversation the stored
+    /// indexes or this node's queue name, read again (records this node
+    /// missed are pushed to its sockets), then the queue in line with
+    /// them.
+    fn resync(&self) {
+        self.reload_agents();
+        let (waiting, held) = match (self.inner.store.waiting(), self.inner.store.held()) {
+            (Ok(w), Ok(h)) => (w, h),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "the stored queue not read again");
+                return;
+            }
+        };
+        let mut ids: BTreeSet<String> = waiting.iter().map(|w| w.conversation.clone()).collect();
+        ids.extend(held.into_iter().map(|(c, _)| c));
+        {
+            let q = self.queue();
+            ids.extend(q.waiting().iter().map(|w| w.conversation.clone()));
+            for (_, a) in q.agents() {
+                ids.extend(a.active.iter().cloned());
+            }
+        }
+        for id in &ids {
+            self.catch_up(id, u64::MAX, u64::MAX, true, Some(&waiting));
+        }
+        tracing::info!(
+            conversations = ids.len(),
+            "queue and holdings read again after the feed broke"
+        );
+        self.inner.hub.queue_changed();
+        self.auto_assign();
+    }
+}
