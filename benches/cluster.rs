@@ -187,9 +187,9 @@ fn cpu_ticks(pid: u32) -> u64 {
     t(14) + t(15)
 }
 
-/// CPU ticks so far of the PostgreSQL backends connected to database
-/// `url`'s (their title is `postgres: USER DB ...`).
-fn backend_ticks(url: &str) -> u64 {
+/// CPU ticks so far of each PostgreSQL backend connected to database
+/// `url`'s (their title is `postgres: USER DB ...`), by pid.
+fn backend_ticks(url: &str) -> HashMap<u32, u64> {
     let db = url.rsplit_once("dbname=").map(|(_, d)| d).unwrap_or("");
     let mine = format!(" {db} ");
     std::fs::read_dir("/proc")
@@ -203,7 +203,16 @@ fn backend_ticks(url: &str) -> u64 {
                 c.starts_with("postgres: ") && c.contains(&mine)
             })
         })
-        .map(cpu_ticks)
+        .map(|pid| (pid, cpu_ticks(pid)))
+        .collect()
+}
+
+/// The backends' CPU ticks between two snapshots: a backend that ended in
+/// between is not counted (the pool keeps its sessions, so that is rare).
+fn ticks_between(before: &HashMap<u32, u64>, after: &HashMap<u32, u64>) -> u64 {
+    after
+        .iter()
+        .map(|(pid, t)| t.saturating_sub(before.get(pid).copied().unwrap_or(0)))
         .sum()
 }
 
@@ -310,7 +319,13 @@ fn main() {
                         .map(|n| cpu_ticks(n.child.id()))
                         .sum::<u64>()
                 };
-                let pg_ticks = || setup.database.as_deref().map_or(0, backend_ticks);
+                let pg_ticks = || {
+                    setup
+                        .database
+                        .as_deref()
+                        .map(backend_ticks)
+                        .unwrap_or_default()
+                };
                 let (n0, p0) = (node_ticks(), pg_ticks());
                 let addrs: Vec<SocketAddr> = setup.nodes.iter().map(|n| n.addr).collect();
                 let (lat, wall) = rt.block_on(throughput(
@@ -321,8 +336,8 @@ fn main() {
                     &format!("r{round}"),
                 ));
                 let cell = cells.entry((s, c)).or_default();
-                cell.node_cpu += node_ticks() - n0;
-                cell.pg_cpu += pg_ticks() - p0;
+                cell.node_cpu += node_ticks().saturating_sub(n0);
+                cell.pg_cpu += ticks_between(&p0, &pg_ticks());
                 if let (Some(db), Some((c0, w0))) = (setup.database.as_deref(), before) {
                     let (c1, w1) = pg_counters(db);
                     cell.commits += c1 - c0;
