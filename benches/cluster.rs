@@ -467,6 +467,7 @@ fn main() {
             d.lost
         );
     }
+    notify_ab(&cluster.database(), secs);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "load average at the end: {}",
@@ -477,6 +478,57 @@ fn main() {
     );
     drop(setups);
     drop(cluster);
+}
+
+/// PostgreSQL alone, without frontdesk: 32 sessions committing one-row
+/// inserts as fast as they can, with and without a `pg_notify` inside each
+/// transaction (as the store's writes do since the multi-node work),
+/// alternating, two rounds of `secs` each: commits/s. A notifying commit
+/// holds a cluster-wide lock until its WAL flush, so those commits cannot
+/// share flushes.
+fn notify_ab(url: &str, secs: u64) {
+    const SESSIONS: usize = 32;
+    let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+    c.batch_execute("CREATE TABLE ab (id bigserial PRIMARY KEY, v text)")
+        .expect("create");
+    let run = |notify: bool| -> f64 {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let started = Instant::now();
+        let n: usize = std::thread::scope(|scope| {
+            let hs: Vec<_> = (0..SESSIONS)
+                .map(|_| {
+                    scope.spawn(move || {
+                        let mut c =
+                            postgres::Client::connect(url, postgres::NoTls).expect("connect");
+                        let mut n = 0;
+                        while Instant::now() < deadline {
+                            let mut tx = c.transaction().expect("begin");
+                            tx.execute("INSERT INTO ab (v) VALUES ('a visitor message')", &[])
+                                .expect("insert");
+                            if notify {
+                                tx.execute("SELECT pg_notify('ab', 'x')", &[])
+                                    .expect("notify");
+                            }
+                            tx.commit().expect("commit");
+                            n += 1;
+                        }
+                        n
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().expect("session")).sum()
+        });
+        n as f64 / started.elapsed().as_secs_f64()
+    };
+    let (mut plain, mut notifying) = (0.0, 0.0);
+    for _ in 0..2 {
+        plain += run(false) / 2.0;
+        notifying += run(true) / 2.0;
+    }
+    println!(
+        "\nPostgreSQL alone, {SESSIONS} sessions of one-row commits: {plain:.0}/s without NOTIFY, {notifying:.0}/s with a NOTIFY in each ({:.2}x)",
+        notifying / plain
+    );
 }
 
 async fn call(http: &Http, method: &str, url: &str, token: Option<&str>, body: Value) -> Value {
