@@ -21,6 +21,17 @@
 //! `FRONTDESK_BIN` runs another build of the server (to show that the test
 //! fails on an older one). Plain `cargo test` skips this test; `.ci/run`
 //! runs it with `cargo test --test crash_server`.
+//!
+//! `cargo test --test crash_server -- --cluster` is the cluster variant
+//! (issue 20): three nodes on one fresh PostgreSQL database
+//! (tests/it/pg.rs), the visitors spread over them. Each cycle SIGKILLs
+//! one node (in turn) in the middle of the load; its visitors, and the
+//! agent if it was there, go on with the next live node and retry their
+//! unacknowledged messages there under the same client ids; the killed
+//! node is restarted after a moment and rejoins, and its visitors go back
+//! to it. The audit is the same, through the API of a node that was
+//! not killed last. `CLUSTER_CRASH_CYCLES` sets the kills (10). Without
+//! PostgreSQL it prints that it skipped, unless `FRONTDESK_REQUIRE_PG=1`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -32,6 +43,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+#[allow(dead_code)]
+#[path = "it/pg.rs"]
+mod pg;
+
+/// Nodes of the cluster variant.
+const NODES: usize = 3;
 
 const VISITORS: usize = 6;
 const SECRET: &str = "crash-webhook-secret-0123456789";
@@ -46,8 +64,10 @@ const TEXTS: [&str; 6] = [
 
 /// What the threads share.
 struct Shared {
-    /// The running server's address, `None` while it is down.
-    addr: RwLock<Option<String>>,
+    /// Each node's address, `None` while it is down (one node unless
+    /// `--cluster`).
+    nodes: RwLock<Vec<Option<String>>>,
+    cluster: bool,
     /// Visitors stop once their last message is acknowledged.
     finishing: AtomicBool,
     /// The agent stops.
@@ -58,11 +78,20 @@ struct Shared {
     acked: AtomicU64,
     retries: AtomicU64,
     server_errors: AtomicU64,
+    /// `409 busy` answers: on a cluster another node wrote the
+    /// conversation at the same moment; not an acknowledgement, retried.
+    busy: AtomicU64,
 }
 
 impl Shared {
-    fn addr(&self) -> Option<String> {
-        self.addr.read().unwrap().clone()
+    /// The address of node `home`, or when it is down of the next live
+    /// node after it; `None` while every node is down.
+    fn addr(&self, home: usize) -> Option<String> {
+        let nodes = self.nodes.read().unwrap();
+        (0..nodes.len()).find_map(|i| nodes[(home + i) % nodes.len()].clone())
+    }
+    fn set(&self, node: usize, addr: Option<String>) {
+        self.nodes.write().unwrap()[node] = addr;
     }
     fn fail(&self, what: String) {
         eprintln!("crash_server: {what}");
@@ -93,10 +122,31 @@ struct Delivery {
 }
 
 fn main() {
-    let cycles: u32 = std::env::var("SERVER_CRASH_CYCLES")
+    let cluster = std::env::args().any(|a| a == "--cluster");
+    let (cycles_var, default_cycles) = if cluster {
+        ("CLUSTER_CRASH_CYCLES", 10)
+    } else {
+        ("SERVER_CRASH_CYCLES", 300)
+    };
+    let cycles: u32 = std::env::var(cycles_var)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+        .unwrap_or(default_cycles);
+    // The cluster's database, before anything else starts.
+    let store = if cluster {
+        let Some(url) = pg::database() else {
+            println!("crash_server --cluster: skipped (no PostgreSQL)");
+            return;
+        };
+        format!("[store]\nbackend = \"postgres\"\nurl = {url:?}\n")
+    } else {
+        String::new()
+    };
+    let name = if cluster {
+        "crash_server --cluster"
+    } else {
+        "crash_server"
+    };
     let bin = std::env::var("FRONTDESK_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_frontdesk").to_string());
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -107,26 +157,46 @@ fn main() {
         let deliveries = Arc::clone(&deliveries);
         std::thread::spawn(move || receive(hook, deliveries));
     }
-    let config = tmp.path().join("frontdesk.toml");
     let intents = Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nbind = \"127.0.0.1:0\"\nintents_dir = {intents:?}\ndata_dir = {:?}\n\
-             [limits]\nmessages_per_minute = 1000000\nconversations_per_ip_per_minute = 1000000\n\
-             requests_per_ip_per_minute = 100000000\n\
-             [[webhooks]]\nurl = \"http://127.0.0.1:{hook_port}/hook\"\nsecret = \"{SECRET}\"\n",
-            tmp.path().join("data")
-        ),
-    )
-    .expect("write config");
+    // One config per node: a data dir of its own (a PostgreSQL node keeps
+    // no store there), the same store and webhook.
+    let configs: Vec<_> = (0..if cluster { NODES } else { 1 })
+        .map(|i| {
+            let config = tmp.path().join(format!("frontdesk{i}.toml"));
+            let data = tmp.path().join(if i == 0 {
+                "data".to_string()
+            } else {
+                format!("data{i}")
+            });
+            std::fs::write(
+                &config,
+                format!(
+                    "[server]\nbind = \"127.0.0.1:0\"\nintents_dir = {intents:?}\ndata_dir = {data:?}\n\
+                     [limits]\nmessages_per_minute = 1000000\nconversations_per_ip_per_minute = 1000000\n\
+                     requests_per_ip_per_minute = 100000000\n\
+                     [[webhooks]]\nurl = \"http://127.0.0.1:{hook_port}/hook\"\nsecret = \"{SECRET}\"\n\
+                     {store}"
+                ),
+            )
+            .expect("write config");
+            config
+        })
+        .collect();
 
     let started = Instant::now();
-    let (child, addr, admin) = start(&bin, &config, None);
+    // The first node makes the admin; the others are given its token.
+    let (child, addr, admin) = start(&bin, &configs[0], None);
     // Killed on drop too, so a failing assertion leaves no server behind.
-    let child = Running(child);
+    let mut children = vec![Running(child)];
+    let mut addrs = vec![Some(addr.clone())];
+    for config in &configs[1..] {
+        let (c, a, _) = start(&bin, config, Some(&admin));
+        children.push(Running(c));
+        addrs.push(Some(a));
+    }
     let shared = Arc::new(Shared {
-        addr: RwLock::new(Some(addr.clone())),
+        nodes: RwLock::new(addrs),
+        cluster,
         finishing: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         admin: admin.clone(),
@@ -134,6 +204,7 @@ fn main() {
         acked: AtomicU64::new(0),
         retries: AtomicU64::new(0),
         server_errors: AtomicU64::new(0),
+        busy: AtomicU64::new(0),
     });
     let (status, body) = request(
         &addr,
@@ -156,17 +227,32 @@ fn main() {
         std::thread::spawn(move || agent(&shared))
     };
 
-    let mut child = child;
     let mut rng = 0x2545_f491_4f6c_dd1du64;
-    for _ in 0..cycles {
+    let mut killed = 0;
+    // Time spent starting nodes again.
+    let mut restarts = Duration::ZERO;
+    for cycle in 0..cycles as usize {
         let run_for = Duration::from_millis(100 + next(&mut rng) % 500);
         std::thread::sleep(run_for);
-        *shared.addr.write().unwrap() = None;
-        drop(child);
-        let (c, a, _) = start(&bin, &config, Some(&admin));
-        child = Running(c);
-        *shared.addr.write().unwrap() = Some(a);
+        // The nodes in turn. On a cluster the node dies first and its
+        // clients learn it from their cut requests; the others carry on
+        // while it is down.
+        killed = cycle % children.len();
+        if cluster {
+            kill(&mut children[killed]);
+            shared.set(killed, None);
+            std::thread::sleep(Duration::from_millis(50 + next(&mut rng) % 300));
+        } else {
+            shared.set(killed, None);
+            kill(&mut children[killed]);
+        }
+        let t = Instant::now();
+        let (c, a, _) = start(&bin, &configs[killed], Some(&admin));
+        restarts += t.elapsed();
+        children[killed] = Running(c);
+        shared.set(killed, Some(a));
     }
+    let load = started.elapsed();
     // The last start: left running while the visitors finish.
     shared.finishing.store(true, Ordering::SeqCst);
     let convs: Vec<Conv> = visitors
@@ -175,7 +261,8 @@ fn main() {
         .collect();
     shared.stop.store(true, Ordering::SeqCst);
     agent.join().expect("agent thread");
-    let addr = shared.addr().expect("running");
+    // On a cluster, a node that was not the last one killed.
+    let addr = shared.addr(killed + 1).expect("running");
 
     // The audit, through the public API.
     let mut lost = 0;
@@ -267,19 +354,23 @@ fn main() {
             }
         }
     }
-    drop(child);
+    drop(children);
 
     let failures = shared.failures.lock().unwrap().len();
     let messages: usize = convs.iter().map(|c| c.sent.len()).sum();
     println!(
-        "crash_server: {cycles} SIGKILL cycles in {:.0} s; {} conversations, {messages} acknowledged \
-         messages ({} retries, {} 5xx answers); lost {lost}, duplicated {duplicated}, \
+        "{name}: {cycles} SIGKILL cycles in {:.0} s (load {:.0} s, restarts {:.0} s); {} conversations, {messages} acknowledged \
+         messages ({} retries, {} 5xx answers, {} 409 busy); {} acknowledgements; lost {lost}, duplicated {duplicated}, \
          out of order {out_of_order}; {} handoffs and closes stored, {} deliveries ({} distinct), \
          {} never delivered",
         started.elapsed().as_secs_f64(),
+        load.as_secs_f64(),
+        restarts.as_secs_f64(),
         convs.len(),
         shared.retries.load(Ordering::SeqCst),
         shared.server_errors.load(Ordering::SeqCst),
+        shared.busy.load(Ordering::SeqCst),
+        shared.acked.load(Ordering::SeqCst),
         expected_hooks.len(),
         got.len(),
         bodies.len(),
@@ -291,10 +382,10 @@ fn main() {
         "the load did nothing"
     );
     if failures > 0 {
-        println!("crash_server: 0 passed, 1 failed");
+        println!("{name}: 0 passed, 1 failed");
         std::process::exit(1);
     }
-    println!("crash_server: 1 passed, 0 failed");
+    println!("{name}: 1 passed, 0 failed");
 }
 
 /// The stored (conversation, kind, seq) that no delivery carries.
@@ -348,6 +439,12 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// SIGKILL, and the process reaped.
+fn kill(r: &mut Running) {
+    let _ = r.0.kill();
+    let _ = r.0.wait();
 }
 
 /// Starts the server; returns it, its address and the admin token.
@@ -426,6 +523,8 @@ fn next(rng: &mut u64) -> u64 {
 /// One visitor thread: its conversations, each message retried until
 /// acknowledged.
 fn visitor(n: u64, shared: &Shared) -> Vec<Conv> {
+    // Its node, while that one is up.
+    let home = n as usize % shared.nodes.read().unwrap().len();
     let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (n + 1).wrapping_mul(0x1000_0000_01b3);
     let mut convs: Vec<Conv> = Vec::new();
     let mut current: Option<usize> = None;
@@ -435,7 +534,7 @@ fn visitor(n: u64, shared: &Shared) -> Vec<Conv> {
         if finishing && convs.iter().all(|c| !c.pending && !c.handoff_pending) {
             return convs;
         }
-        let Some(addr) = shared.addr() else {
+        let Some(addr) = shared.addr(home) else {
             std::thread::sleep(Duration::from_millis(2));
             continue;
         };
@@ -526,6 +625,10 @@ fn send(shared: &Shared, addr: &str, c: &Conv, cid: &str) -> bool {
             shared.server_errors.fetch_add(1, Ordering::SeqCst);
             false
         }
+        Ok((409, b)) if b["error"]["code"] == "busy" => {
+            shared.busy.fetch_add(1, Ordering::SeqCst);
+            false
+        }
         Ok((s, b)) => {
             shared.fail(format!("{}: message {cid} answered {s}: {b}", c.id));
             true
@@ -543,6 +646,10 @@ fn handoff(shared: &Shared, addr: &str, c: &Conv) -> bool {
             shared.server_errors.fetch_add(1, Ordering::SeqCst);
             false
         }
+        Ok((409, b)) if b["error"]["code"] == "busy" => {
+            shared.busy.fetch_add(1, Ordering::SeqCst);
+            false
+        }
         Ok((s, b)) => {
             shared.fail(format!("{}: handoff answered {s}: {b}", c.id));
             true
@@ -555,12 +662,28 @@ fn handoff(shared: &Shared, addr: &str, c: &Conv) -> bool {
 fn agent(shared: &Shared) {
     let mut rng = 0x1234_5678_9abc_def1u64;
     let mut held: Vec<String> = Vec::new();
+    let token = shared.admin.as_str();
+    let mut on = String::new();
     while !shared.stop.load(Ordering::SeqCst) {
-        let Some(addr) = shared.addr() else {
+        let Some(addr) = shared.addr(0) else {
             std::thread::sleep(Duration::from_millis(2));
             continue;
         };
-        let token = shared.admin.as_str();
+        // On a cluster the agent's presence lives with its node: moved to
+        // another one, it says it is online there.
+        if shared.cluster && addr != on {
+            let presence = json!({"presence": "online", "capacity": 100});
+            match request(
+                &addr,
+                "PUT",
+                "/api/v1/agent/presence",
+                Some(token),
+                Some(&presence),
+            ) {
+                Ok((200, _)) => on = addr.clone(),
+                _ => continue,
+            }
+        }
         let roll = next(&mut rng) % 10;
         if roll < 4 || held.is_empty() {
             if let Ok((200, q)) = request(&addr, "GET", "/api/v1/agent/queue", Some(token), None) {

@@ -62,18 +62,21 @@ impl App {
         }
         let _g = self.stripe(id);
         let conv = self.state(id)?;
-        if conv.client_ids.contains(&cid) {
-            self.keep(id, conv);
-            // A retry: what was stored for it the first time.
+        // A retry: what was stored for it the first time.
+        let stored_before = |cid: &str| -> Result<Stored, ApiError> {
             let log = self.inner.store.read(id, 0)?;
             let i = log
                 .iter()
-                .position(|r| matches!(&r.event, Event::VisitorMessage { client_id, .. } if *client_id == cid))
+                .position(|r| matches!(&r.event, Event::VisitorMessage { client_id, .. } if client_id == cid))
                 .unwrap_or(log.len());
-            return Ok(Stored {
+            Ok(Stored {
                 records: with_replies(&log[i..]),
                 duplicate: true,
-            });
+            })
+        };
+        if conv.client_ids.contains(&cid) {
+            self.keep(id, conv);
+            return stored_before(&cid);
         }
         let now = self.now_ms();
         if let Err(e) = self.limit_messages(id, now) {
@@ -83,13 +86,21 @@ impl App {
         self.inner.metrics.inc(Count::Message("visitor"));
         let input = Input::Visitor {
             text: msg.text,
-            client_id: cid,
+            client_id: cid.clone(),
         };
         // A message that needs the shop's backend: the call is made here,
         // under the conversation's stripe (its next write waits for the
         // answer, others do not), and its outcome goes to the step.
         let called = self.call_for(&conv, &input);
         let (appended, before) = self.apply_to(id, conv, input, now, called.as_ref())?;
+        if appended.records.is_empty() {
+            // This node's state was older than the log: another node had
+            // stored this retry's message (its answer lost with that node),
+            // so the step, decided again on the log, stored nothing. The
+            // retry gets what was stored, as above.
+            drop(_g);
+            return stored_before(&cid);
+        }
         drop(_g);
         self.after_queue_change(id, before);
         Ok(Stored {
