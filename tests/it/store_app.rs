@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
-use frontdesk::app::{Agent, App, NewAgent, NewConversation, SetPresence};
+use frontdesk::app::{Agent, App, NewAgent, NewConversation, SendMessage, SetPresence, Stored};
 use frontdesk::config::Config;
+use frontdesk::conversation::Event;
 use frontdesk::handoff::Presence;
 use frontdesk::store::{MemStore, Store};
 
@@ -271,4 +272,55 @@ fn deleting_a_conversation_forgets_its_email_links() {
     app.delete_conversation(&id).unwrap();
     assert_eq!(store.setting(&setting).unwrap(), None);
     assert!(!app.resumed_may(&id, &session));
+}
+
+/// The bug this pins (found by the cluster crash test, issue 20): a
+/// retried message reached a node whose folded state of the conversation
+/// was older than the log (the first attempt had been stored by another
+/// node, whose answer was lost with it). The write met the newer log,
+/// decided again, found the client id stored and wrote nothing, and the
+/// retry was answered `200` with no records and `duplicate: false`
+/// instead of the stored message. Two apps on one store stand for the
+/// two nodes (the memory store has no feed of the other's writes, so the
+/// second app's state stays old, as it does until a notification lands).
+#[test]
+fn a_retry_on_a_node_with_an_older_state_gets_the_stored_message() {
+    let store = Arc::new(MemStore::new());
+    let (one, two) = (start(&store), start(&store));
+    let id = one
+        .create_conversation(NewConversation::default())
+        .unwrap()
+        .id;
+    let send = |app: &App, text: &str, cid: &str| {
+        app.send(
+            &id,
+            SendMessage {
+                text: text.into(),
+                client_id: cid.into(),
+            },
+        )
+        .unwrap()
+    };
+    // The second node folds the conversation as it is now.
+    send(&two, "hello", "m1");
+    // The first node stores the next message; its answer is lost.
+    let first = send(&one, "what are your opening hours", "m2");
+    assert!(!first.duplicate && !first.records.is_empty());
+    // The retry goes to the second node.
+    let retry = send(&two, "what are your opening hours", "m2");
+    assert!(
+        retry.duplicate,
+        "the retry is not answered as one: {retry:?}"
+    );
+    let seqs = |s: &Stored| s.records.iter().map(|r| r.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(&retry), seqs(&first));
+    // Stored once.
+    let log = store.read(&id, 0).unwrap();
+    let m2 = log
+        .iter()
+        .filter(
+            |r| matches!(&r.event, Event::VisitorMessage { client_id, .. } if client_id == "m2"),
+        )
+        .count();
+    assert_eq!(m2, 1);
 }
