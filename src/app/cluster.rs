@@ -18,7 +18,7 @@
 //! async runtime (it reads the store and takes the stripes and the queue
 //! in the usual order). It holds the app weakly: it ends with the app.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
@@ -210,11 +210,7 @@ impl App {
                 return;
             }
         };
-        let tokens: HashMap<String, (String, bool)> = agents
-            .iter()
-            .filter(|(_, a)| !a.token_sha256.is_empty() && !a.disabled)
-            .map(|(n, a)| (a.token_sha256.clone(), (n.clone(), a.admin)))
-            .collect();
+        let tokens = tokens_of(&agents);
         let changed = {
             let mut now = self.inner.tokens.write().unwrap_or_else(|e| e.into_inner());
             let changed = *now != tokens;
@@ -232,16 +228,9 @@ impl App {
             let mut q = self.queue();
             for (name, a) in &agents {
                 match q.agent(name) {
-                    None => {
-                        // As at start: nobody is online before a console
-                        // says so on this node.
-                        let p = if a.presence == Presence::Online {
-                            Presence::Away
-                        } else {
-                            a.presence
-                        };
-                        q.set_agent(name, p, a.capacity);
-                    }
+                    // As at start: nobody is online before a console
+                    // says so on this node.
+                    None => q.set_agent(name, unconnected(a), a.capacity),
                     Some(now) if a.disabled && now.presence != Presence::Offline => {
                         let capacity = now.capacity;
                         q.set_agent(name, Presence::Offline, capacity);

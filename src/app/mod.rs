@@ -89,6 +89,27 @@ const LIVE_MAX: usize = 10_000;
 /// times come from `App::now_ms`).
 pub use crate::util::clock::system_ms as now_ms;
 
+/// Agent `a`'s presence on a node that none of their consoles has reached
+/// (a start, or an agent first heard of from another node): nobody is
+/// connected yet, so an online agent is away from new work until they
+/// say otherwise.
+fn unconnected(a: &AgentRecord) -> Presence {
+    if a.presence == Presence::Online {
+        Presence::Away
+    } else {
+        a.presence
+    }
+}
+
+/// The valid tokens of `agents`: token hash → (name, admin).
+fn tokens_of(agents: &[(String, AgentRecord)]) -> HashMap<String, (String, bool)> {
+    agents
+        .iter()
+        .filter(|(_, a)| !a.token_sha256.is_empty() && !a.disabled)
+        .map(|(n, a)| (a.token_sha256.clone(), (n.clone(), a.admin)))
+        .collect()
+}
+
 /// A cheap-to-clone handle on the running bot.
 #[derive(Clone)]
 pub struct App {
@@ -266,20 +287,10 @@ impl App {
             agents.push((name, record));
             started.first_admin_token = Some(token);
         }
-        let mut tokens = HashMap::new();
         for (name, a) in &agents {
-            // After a restart nobody is connected: everyone starts away
-            // from new work until they say otherwise.
-            let presence = if a.presence == Presence::Online {
-                Presence::Away
-            } else {
-                a.presence
-            };
-            queue.set_agent(name, presence, a.capacity);
-            if !a.token_sha256.is_empty() && !a.disabled {
-                tokens.insert(a.token_sha256.clone(), (name.clone(), a.admin));
-            }
+            queue.set_agent(name, unconnected(a), a.capacity);
         }
+        let tokens = tokens_of(&agents);
         // Other nodes' changes from here on (a shared store), so that
         // none falls between the reads below and the first one heard.
         let changes = store.changes();
