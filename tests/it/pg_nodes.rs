@@ -285,6 +285,7 @@ async fn three_nodes_deliver_each_webhook_once_and_the_lease_moves() {
         c.query_one(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_locks
              WHERE locktype = 'advisory' AND granted
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid",
             &[&key],
         )
