@@ -14,29 +14,59 @@
 //! notices to other visitors, webhooks, emails, metrics); the others push
 //! the records to their own sockets and mend their own memory.
 //!
+//! A change can be lost without the feed breaking: a node killed between
+//! a write's commit and its notification (PostgreSQL's are sent after the
+//! commit, `store::postgres::listen`). So every `SWEEP_EVERY` a node also
+//! reads the stored queue, the holds, the agents and the last seq of each
+//! conversation in the queue or held, here or in the store, and catches
+//! up those that moved past what it keeps or sit elsewhere in its queue:
+//! four small queries, and such a write reaches this node's sockets and
+//! queue within that interval. What the sweep does not cover, a lost
+//! change to a conversation nobody waits for or holds (a rating after the
+//! close), is in the store and in reports, not pushed live.
+//!
 //! One thread per node applies the changes, in commit order, off the
 //! async runtime (it reads the store and takes the stripes and the queue
-//! in the usual order). It holds the app weakly: it ends with the app.
+//! in the usual order), and sweeps. It holds the app weakly: it ends with
+//! the app.
 
-use std::collections::BTreeSet;
-use std::sync::mpsc::Receiver;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::*;
 use crate::handoff::Waiting;
 use crate::store::{Change, StoreError};
 
+/// How often a node sweeps (module doc): the longest a change whose
+/// notification was lost takes to reach this node.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
 impl App {
-    /// Applies `changes` (other nodes' writes) on a thread of its own
-    /// until the feed or the app ends.
+    /// Applies `changes` (other nodes' writes), and sweeps every
+    /// `SWEEP_EVERY`, on a thread of its own until the feed or the app
+    /// ends.
     pub(super) fn follow(&self, changes: Receiver<Change>) {
-        let app = Arc::downgrade(&self.inner);
+        let weak = Arc::downgrade(&self.inner);
         let spawned = std::thread::Builder::new()
             .name("frontdesk-follow".into())
             .spawn(move || {
-                while let Ok(change) = changes.recv() {
-                    let Some(inner) = app.upgrade() else { return };
-                    App { inner }.on_change(change);
+                let mut sweep_at = Instant::now() + SWEEP_EVERY;
+                loop {
+                    let got =
+                        changes.recv_timeout(sweep_at.saturating_duration_since(Instant::now()));
+                    let Some(inner) = weak.upgrade() else { return };
+                    let app = App { inner };
+                    match got {
+                        Ok(change) => app.on_change(change),
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                    if Instant::now() >= sweep_at {
+                        app.sweep();
+                        sweep_at = Instant::now() + SWEEP_EVERY;
+                    }
                 }
             });
         if let Err(e) = spawned {
@@ -61,7 +91,7 @@ impl App {
                 self.forget_deleted(&conversation);
                 self.inner.hub.queue_changed();
             }
-            Change::Agents => self.reload_agents(),
+            Change::Agents => self.reload_agents(true),
             Change::Resync => self.resync(),
         }
     }
@@ -196,8 +226,10 @@ impl App {
     /// Tokens, display names and the queue's agents from the stored
     /// agents: one made, disabled, removed or given a new token on
     /// another node counts here too (an old token's sockets close).
-    /// Presence is each node's own (the consoles it holds).
-    pub(super) fn reload_agents(&self) {
+    /// Presence is each node's own (the consoles it holds). Unless
+    /// `always`, nothing is done when the stored agents are what the last
+    /// reload read.
+    pub(super) fn reload_agents(&self, always: bool) {
         let _w = self
             .inner
             .agent_writes
@@ -210,6 +242,17 @@ impl App {
                 return;
             }
         };
+        {
+            let mut read = self
+                .inner
+                .agents_read
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if !always && *read == agents {
+                return;
+            }
+            read.clone_from(&agents);
+        }
         let tokens = tokens_of(&agents);
         let changed = {
             let mut now = self.inner.tokens.write().unwrap_or_else(|e| e.into_inner());
@@ -260,7 +303,7 @@ impl App {
     /// missed are pushed to its sockets), then the queue in line with
     /// them.
     fn resync(&self) {
-        self.reload_agents();
+        self.reload_agents(true);
         let (waiting, held) = match (self.inner.store.waiting(), self.inner.store.held()) {
             (Ok(w), Ok(h)) => (w, h),
             (Err(e), _) | (_, Err(e)) => {
@@ -286,5 +329,68 @@ impl App {
         );
         self.inner.hub.queue_changed();
         self.auto_assign();
+    }
+
+    /// The periodic sweep (module doc): agents read again if they changed,
+    /// and each conversation in the stored or this node's queue or holds
+    /// caught up when the store has records past this node's state, or
+    /// this node's queue has it elsewhere than the store.
+    pub(super) fn sweep(&self) {
+        self.reload_agents(false);
+        let (waiting, held) = match (self.inner.store.waiting(), self.inner.store.held()) {
+            (Ok(w), Ok(h)) => (w, h),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::debug!(error = %e, "the stored queue not swept");
+                return;
+            }
+        };
+        let stored_waits: BTreeSet<&str> =
+            waiting.iter().map(|w| w.conversation.as_str()).collect();
+        let stored_holds: HashMap<&str, &str> =
+            held.iter().map(|(c, a)| (c.as_str(), a.as_str())).collect();
+        let (waits, holds) = {
+            let q = self.queue();
+            let waits: BTreeSet<String> =
+                q.waiting().iter().map(|w| w.conversation.clone()).collect();
+            let mut holds = HashMap::new();
+            for (name, a) in q.agents() {
+                for id in &a.active {
+                    holds.insert(id.clone(), name.clone());
+                }
+            }
+            (waits, holds)
+        };
+        let mut ids: BTreeSet<String> = waits.iter().cloned().collect();
+        ids.extend(holds.keys().cloned());
+        ids.extend(stored_waits.iter().map(|c| c.to_string()));
+        ids.extend(stored_holds.keys().map(|c| c.to_string()));
+        let ids: Vec<String> = ids.into_iter().collect();
+        let seqs: HashMap<String, u64> = match self.inner.store.last_seqs(&ids) {
+            Ok(s) => s.into_iter().collect(),
+            Err(e) => {
+                tracing::debug!(error = %e, "the queue's conversations not swept");
+                return;
+            }
+        };
+        let mut moved = false;
+        for id in &ids {
+            let Some(&last) = seqs.get(id) else {
+                // Deleted (or never stored): it leaves this node's queue.
+                self.forget_deleted(id);
+                moved = true;
+                continue;
+            };
+            let behind = self.inner.states.last_seq(id).is_none_or(|s| s < last);
+            let elsewhere = waits.contains(id) != stored_waits.contains(id.as_str())
+                || holds.get(id).map(String::as_str) != stored_holds.get(id.as_str()).copied();
+            if behind || elsewhere {
+                moved |= self.catch_up(id, u64::MAX, last, true, Some(&waiting));
+            }
+        }
+        if moved {
+            tracing::debug!("the sweep found changes no notification told");
+            self.inner.hub.queue_changed();
+            self.auto_assign();
+        }
     }
 }

@@ -65,6 +65,7 @@ pub use self::agents::{
     add_agent_to, check_display_name, run_heartbeat, run_presence, ConsoleGuard,
 };
 pub use self::api::*;
+pub use self::cluster::SWEEP_EVERY;
 pub use self::error::{ApiError, ErrorKind};
 use self::hub::Hub;
 use self::limits::{ConnectionCount, RateLimiter};
@@ -139,6 +140,9 @@ struct Inner {
     /// Serialises read-modify-writes of agent records (a presence change
     /// must not write back a token hash that a rotation just replaced).
     agent_writes: Mutex<()>,
+    /// The stored agents as `cluster::reload_agents` last read them: a
+    /// sweep that reads the same skips the reload.
+    agents_read: Mutex<Vec<(String, crate::store::AgentRecord)>>,
     /// Token hash → (agent name, admin).
     tokens: RwLock<HashMap<String, (String, bool)>>,
     /// Bumped whenever `tokens` changes: every agent socket watches it and
@@ -314,6 +318,7 @@ impl App {
                 stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
                 hub: Arc::new(Hub::default()),
                 agent_writes: Mutex::new(()),
+                agents_read: Mutex::new(Vec::new()),
                 tokens: RwLock::new(tokens),
                 tokens_changed: tokio::sync::watch::Sender::new(0),
                 secret,

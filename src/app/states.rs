@@ -43,6 +43,11 @@ impl States {
         m.insert(id.to_string(), conv);
     }
 
+    /// The seq the kept state of `id` is folded to, if one is kept.
+    pub(super) fn last_seq(&self, id: &str) -> Option<u64> {
+        self.map().get(id).map(|c| c.last_seq)
+    }
+
     pub(super) fn forget(&self, id: &str) {
         self.map().remove(id);
     }

@@ -338,6 +338,21 @@ pub trait Store: Send + Sync {
     fn read(&self, id: &str, after_seq: u64) -> Result<Vec<Record>>;
     /// Every conversation id, in id order.
     fn conversations(&self) -> Result<Vec<String>>;
+    /// The last seq of each of `ids` that exists (one deleted or never
+    /// made is left out): what a node's periodic sweep compares with the
+    /// states it keeps (`app::cluster`). This default reads each log; a
+    /// store several nodes share answers in one query.
+    fn last_seqs(&self, ids: &[String]) -> Result<Vec<(String, u64)>> {
+        let mut seqs = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.read(id, 0) {
+                Ok(log) => seqs.extend(log.last().map(|r| (id.clone(), r.seq))),
+                Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(seqs)
+    }
     /// Deletes a conversation with its log, client ids, rating and
     /// attachments.
     fn delete(&self, id: &str) -> Result<()>;

@@ -16,7 +16,7 @@ use frontdesk::app::{Agent, App, NewAgent, NewConversation, SetPresence};
 use frontdesk::config::Config;
 use frontdesk::conversation::Event;
 use frontdesk::handoff::Presence;
-use frontdesk::store::{Lease, PgStore, Store};
+use frontdesk::store::{Lease, PgOptions, PgStore, Store};
 use frontdesk::util::clock::Clock;
 use tokio::sync::watch;
 
@@ -55,7 +55,22 @@ impl Node {
     }
 
     fn start_at(url: &str, config: Config, clock: Clock) -> Node {
-        let store = Arc::new(off_runtime(|| PgStore::open_unlocked(url, 4)).unwrap());
+        Node::start_on(url, config, clock, true)
+    }
+
+    /// A node whose writes are never announced to the others: as if it
+    /// were killed after each commit, before its notification went out.
+    fn unannounced(url: &str, config: Config) -> Node {
+        Node::start_on(url, config, Clock::system(), false)
+    }
+
+    fn start_on(url: &str, config: Config, clock: Clock, notify: bool) -> Node {
+        let options = PgOptions {
+            pool_size: 4,
+            notify,
+            ..PgOptions::default()
+        };
+        let store = Arc::new(off_runtime(|| PgStore::open_with(url, &options)).unwrap());
         let app = App::with_clock(config, Arc::clone(&store) as Arc<dyn Store>, clock)
             .unwrap()
             .0;
@@ -454,6 +469,61 @@ async fn every_node_estimates_waits_from_the_handle_times_of_all() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Waits until `node`'s queue lists `id` (or no longer does), within the
+/// sweep's interval and some slack: how long it took.
+async fn until_listed(node: &Node, id: &str, listed: bool) -> Duration {
+    let within = frontdesk::app::SWEEP_EVERY + Duration::from_secs(5);
+    let t = Instant::now();
+    loop {
+        let view = node.app.queue_view();
+        if view.waiting.iter().any(|w| w.conversation == id) == listed {
+            return t.elapsed();
+        }
+        assert!(
+            t.elapsed() < within,
+            "{id} still {} the queue after {within:?}",
+            if listed { "missing from" } else { "in" }
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// PostgreSQL's notifications go out after the commit, so a node killed
+/// between the two loses them: the other nodes' sweep finds such writes
+/// anyway. Here the writing node announces nothing at all: its handoff
+/// reaches A's queue, and its agent's claim (an agent A never heard of)
+/// takes it out again, each within the sweep's interval. Fails without
+/// the sweep: A never lists it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_whose_notification_was_lost_reaches_the_other_nodes_by_the_sweep() {
+    let Some(url) = off_runtime(pg::database) else {
+        return;
+    };
+    let a = Node::start(&url, config(""));
+    let b = Node::unannounced(&url, config(""));
+    let id = b.handoff();
+    let listed = until_listed(&a, &id, true).await;
+    let alex = alex_on(&b);
+    b.app
+        .set_presence(
+            &alex,
+            SetPresence {
+                presence: Presence::Online,
+                capacity: None,
+            },
+        )
+        .unwrap();
+    b.app.claim(&alex, &id).unwrap();
+    let unlisted = until_listed(&a, &id, false).await;
+    eprintln!(
+        "A listed B's handoff after {listed:?}, and dropped it after the claim after {unlisted:?}"
+    );
+    let view = a.app.queue_view();
+    assert!(view.waiting.is_empty(), "{:?}", view.waiting);
     a.stop().await;
     b.stop().await;
 }

@@ -137,6 +137,7 @@ fn a_stopped_database_is_unavailable_not_a_hang() {
         checkout_timeout: Duration::from_secs(2),
         connect_timeout: Duration::from_secs(2),
         node_lock: true,
+        ..PgOptions::default()
     };
     let s = PgStore::open_with(&url, &options).unwrap();
     s.create("c1", 1, Visitor::default()).unwrap();

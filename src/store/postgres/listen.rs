@@ -1,16 +1,32 @@
 //! Fan-out across nodes (issue 20): every write that other nodes keep
-//! something of in memory sends a `NOTIFY` on `CHANNEL` inside its own
-//! transaction, so PostgreSQL delivers it when, and only if, the write
-//! commits; each node has one session that `LISTEN`s, on a thread of its
-//! own, and hands the other nodes' notifications to the app as
-//! `store::Change`s.
+//! something of in memory is announced on `CHANNEL` after it commits, and
+//! each node has one session that `LISTEN`s, on a thread of its own, and
+//! hands the other nodes' notifications to the app as `store::Change`s.
+//!
+//! **Sent after the commit, not inside it.** A `NOTIFY` inside a write's
+//! transaction would be delivered exactly on commit, but PostgreSQL holds
+//! one lock for every notifying transaction of the database from its
+//! pre-commit to its end, WAL flush included: notifying commits cannot
+//! share a flush, which capped a whole cluster at about one write per
+//! fsync (BENCHMARKS.md, "Several nodes": 576 against 3,070 commits/s).
+//! So a committed write hands its notification to this node's `Notifier`,
+//! whose thread sends everything pending in one statement on a session of
+//! its own with `synchronous_commit = off` (a notifying transaction gets a
+//! transaction id and would otherwise wait for its own flush, lock held):
+//! one short notifying transaction per batch per node. The price: a node
+//! killed between a commit and its notification loses the hint. The app
+//! covers that with a periodic sweep (`app::cluster`), so such a write
+//! reaches the other nodes' sockets within the sweep's interval.
 //!
 //! A notification is a hint to read the store again, never the data: the
 //! app reads the records by seq, so a notification lost (the listening
-//! session cut, PostgreSQL's queue full) or merged costs latency, not
-//! data. When the session is cut the thread connects again with backoff
-//! (100 ms doubling to 5 s) and then sends `Change::Resync`, after which
-//! the app reads everything it keeps in memory again.
+//! session cut, PostgreSQL's queue full, the sender killed) or merged
+//! costs latency, not data. When the listening session is cut the thread
+//! connects again with backoff (100 ms doubling to 5 s) and then sends
+//! `Change::Resync`, after which the app reads everything it keeps in
+//! memory again. While the database cannot be reached the notifier keeps
+//! up to `PENDING_MAX` notifications and sends them when it is back (the
+//! other nodes resync then anyway).
 //!
 //! Payload: `<node> a <first> <last> <conversation>` (records stored),
 //! `<node> d <conversation>` (deleted), `<node> g` (agents changed). A
@@ -20,13 +36,13 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ::postgres::fallible_iterator::FallibleIterator;
-use ::postgres::{Client, Config, GenericClient, NoTls};
+use ::postgres::{Client, Config, NoTls, Statement};
 
-use super::{pg_err, Q};
+use super::pg_err;
 use crate::store::{Change, Result};
 
 /// The one channel every node listens on.
@@ -34,6 +50,13 @@ pub(super) const CHANNEL: &str = "frontdesk_changes";
 
 /// The listening session's `application_name`.
 const LISTENER_NAME: &str = "frontdesk-listen";
+/// The notifying session's.
+const NOTIFIER_NAME: &str = "frontdesk-notify";
+
+/// Notifications kept at most while they cannot be sent; past this the
+/// newest are dropped (the other nodes read again when their listening
+/// session is back, and sweep).
+const PENDING_MAX: usize = 10_000;
 
 /// How often the listening thread looks up from its wait (to notice that
 /// its store was dropped).
@@ -44,12 +67,135 @@ const CHECK_EVERY: Duration = Duration::from_secs(5);
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// Sends `payload` (after this node's id) to the other nodes, on commit of
-/// the transaction `q` is in.
-pub(super) fn notify<C: GenericClient>(q: &mut Q<'_, C>, node: &str, payload: &str) -> Result<()> {
-    let message = format!("{node} {payload}");
-    q.exec("SELECT pg_notify($1, $2)", &[&CHANNEL, &message])
+/// This node's notifications on their way out: a write hands its own
+/// over after its commit (`send`, which never blocks on the database),
+/// and one thread sends what is pending, all at once.
+pub(super) struct Notifier {
+    node: String,
+    pending: Mutex<Pending>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Pending {
+    payloads: Vec<String>,
+    /// The store is gone: send what is pending once more, and end.
+    stop: bool,
+}
+
+impl Notifier {
+    /// A notifier for `node` and its thread, which connects when it first
+    /// has something to send.
+    pub(super) fn start(config: Config, node: String) -> Arc<Notifier> {
+        let n = Arc::new(Notifier {
+            node,
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+        });
+        let on = Arc::clone(&n);
+        let spawned = std::thread::Builder::new()
+            .name("frontdesk-notify".into())
+            .spawn(move || on.run(&config));
+        if let Err(e) = spawned {
+            // The others then learn this node's writes from their sweep.
+            tracing::error!(error = %e, "no thread to notify other nodes of this node's writes");
+        }
+        n
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Announces `payload` (after this node's id) to the other nodes: a
+    /// write calls it once committed.
+    pub(super) fn send(&self, payload: &str) {
+        let mut p = self.lock();
+        if p.payloads.len() < PENDING_MAX {
+            p.payloads.push(format!("{} {payload}", self.node));
+            self.wake.notify_one();
+        }
+    }
+
+    /// The store is dropped: what is pending goes out once more, then the
+    /// thread ends.
+    pub(super) fn stop(&self) {
+        self.lock().stop = true;
+        self.wake.notify_one();
+    }
+
+    fn run(&self, config: &Config) {
+        let mut session: Option<(Client, Statement)> = None;
+        let mut backoff = BACKOFF_FIRST;
+        loop {
+            let (batch, mut stop) = {
+                let mut p = self.lock();
+                while p.payloads.is_empty() && !p.stop {
+                    p = self.wake.wait(p).unwrap_or_else(|e| e.into_inner());
+                }
+                (std::mem::take(&mut p.payloads), p.stop)
+            };
+            if batch.is_empty() {
+                return;
+            }
+            loop {
+                match notify(&mut session, config, &batch) {
+                    Ok(()) => {
+                        backoff = BACKOFF_FIRST;
+                        break;
+                    }
+                    Err(e) => {
+                        session = None;
+                        if stop {
+                            return;
+                        }
+                        tracing::debug!(error = %e, "other nodes not notified yet; retrying");
+                        // Waits out the backoff, or until the store goes
+                        // (then one more try).
+                        let p = self.lock();
+                        let (p, _) = self
+                            .wake
+                            .wait_timeout_while(p, backoff, |p| !p.stop)
+                            .unwrap_or_else(|e| e.into_inner());
+                        stop = p.stop;
+                        drop(p);
+                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                    }
+                }
+            }
+            if stop {
+                return;
+            }
+        }
+    }
+}
+
+/// Sends `batch` in one autocommit statement on the notifying session
+/// (made first if there is none).
+fn notify(
+    session: &mut Option<(Client, Statement)>,
+    config: &Config,
+    batch: &[String],
+) -> Result<()> {
+    let (c, stmt) = match session {
+        Some(s) => s,
+        None => {
+            let mut config = config.clone();
+            config.application_name(NOTIFIER_NAME);
+            let mut c = config.connect(NoTls).map_err(pg_err)?;
+            // Its transactions write nothing but the notifications:
+            // none waits for a WAL flush, holding the notify lock.
+            c.batch_execute("SET synchronous_commit = off")
+                .map_err(pg_err)?;
+            let stmt = c
+                .prepare("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+                .map_err(pg_err)?;
+            session.insert((c, stmt))
+        }
+    };
+    c.execute(&*stmt, &[&CHANNEL, &batch])
         .map(drop)
+        .map_err(pg_err)
 }
 
 /// The payload of `first..=last` stored in `id`.

@@ -21,14 +21,16 @@
 //!
 //! **Several nodes per database.** Each write that other nodes keep
 //! something of in memory (records stored, a delete, an agent changed)
-//! sends a `NOTIFY` inside its transaction, and `Store::changes` listens
-//! on a session of its own (`listen`): what lets each node's app follow
-//! the others (`app::cluster`). The log stays the judge of every write:
-//! of two nodes that append after the same seq, one gets `Conflict`. An
-//! opt-in guard (`PgOptions::node_lock`) still refuses a second store
-//! that asks for it: a session-level advisory lock held on a session of
-//! its own for the store's life (a restart of the database ends it and it
-//! is not taken again: a guard against a mistake, not a fence).
+//! is announced with a `NOTIFY` after its commit, batched per node on a
+//! session of its own, and `Store::changes` listens on another (`listen`,
+//! which says why not inside the write's transaction): what lets each
+//! node's app follow the others (`app::cluster`). The log stays the
+//! judge of every write: of two nodes that append after the same seq,
+//! one gets `Conflict`. An opt-in guard (`PgOptions::node_lock`) still
+//! refuses a second store that asks for it: a session-level advisory lock
+//! held on a session of its own for the store's life (a restart of the
+//! database ends it and it is not taken again: a guard against a mistake,
+//! not a fence).
 //!
 //! What nodes share about the work, beside the conversations: the outbox
 //! lease (`Store::outbox_lease`: a session-level advisory lock on a
@@ -106,6 +108,11 @@ pub struct PgOptions {
     /// node; off by default: several nodes share a database, kept in step
     /// by `Store::changes`).
     pub node_lock: bool,
+    /// Announce this store's writes to the other nodes (`listen`). Off
+    /// only where nobody listens for them (the others then learn a write
+    /// from their periodic sweep, as after a node was killed between its
+    /// commit and its notification: what the tests of that sweep use).
+    pub notify: bool,
 }
 
 impl Default for PgOptions {
@@ -115,6 +122,7 @@ impl Default for PgOptions {
             checkout_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             node_lock: false,
+            notify: true,
         }
     }
 }
@@ -135,6 +143,9 @@ pub struct PgStore {
     /// This store's id in its notifications (random per open), by which
     /// it skips its own.
     node: String,
+    /// Sends this store's notifications after their commits; `None`
+    /// without `PgOptions::notify`.
+    notifier: Option<Arc<listen::Notifier>>,
     /// Set on drop: the listening thread ends.
     stop: Arc<AtomicBool>,
     /// `changes` was called (it starts one listener, once).
@@ -144,6 +155,9 @@ pub struct PgStore {
 impl Drop for PgStore {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        if let Some(n) = &self.notifier {
+            n.stop();
+        }
     }
 }
 
@@ -341,13 +355,18 @@ impl PgStore {
         config.connect_timeout(options.connect_timeout);
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(30));
+        let node = crate::util::hash::hex(&node);
+        let notifier = options
+            .notify
+            .then(|| listen::Notifier::start(config.clone(), node.clone()));
         Ok(PgStore {
             pool,
             _node_lock: node_lock,
             lease: Mutex::new(None),
             lease_timeout: options.checkout_timeout,
             config,
-            node: crate::util::hash::hex(&node),
+            node,
+            notifier,
             stop: Arc::new(AtomicBool::new(false)),
             listening: AtomicBool::new(false),
         })
@@ -396,6 +415,13 @@ impl PgStore {
         config.connect_timeout(PgOptions::default().connect_timeout);
         let mut c = config.connect(::postgres::NoTls).map_err(pg_err)?;
         schema::migrate(&mut c)
+    }
+
+    /// Announces a committed write to the other nodes (`listen`).
+    fn announce(&self, payload: &str) {
+        if let Some(n) = &self.notifier {
+            n.send(payload);
+        }
     }
 
     /// `f` in one transaction, committed if it returns `Ok` (rolled back
@@ -819,9 +845,9 @@ impl Store for PgStore {
             q.exec(
                 "INSERT INTO activity (minute, conversation) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 &[&minute_of(at_ms), &id],
-            )?;
-            listen::notify(q, &self.node, &listen::appended(1, 1, id))
+            )
         })?;
+        self.announce(&listen::appended(1, 1, id));
         Ok(record)
     }
 
@@ -839,7 +865,7 @@ impl Store for PgStore {
             outbox,
             index,
         } = batch;
-        self.tx(|q| {
+        let appended = self.tx(|q| {
             // The lock every writer of this conversation, on any node,
             // queues on: the seq is assigned under it.
             let Some(row) = q.opt(
@@ -944,17 +970,19 @@ impl Store for PgStore {
                 "UPDATE conversations SET last_seq = $2 WHERE id = $1",
                 &[&id, &last],
             )?;
-            // Delivered to the other nodes on commit, never before.
-            listen::notify(
-                q,
-                &self.node,
-                &listen::appended(last_seq + 1, last as u64, id),
-            )?;
             Ok(Appended {
                 records,
                 duplicate: false,
             })
-        })
+        })?;
+        if let (false, Some(first), Some(last)) = (
+            appended.duplicate,
+            appended.records.first(),
+            appended.records.last(),
+        ) {
+            self.announce(&listen::appended(first.seq, last.seq, id));
+        }
+        Ok(appended)
     }
 
     fn read(&self, id: &str, after_seq: u64) -> Result<Vec<Record>> {
@@ -982,6 +1010,18 @@ impl Store for PgStore {
         })
     }
 
+    fn last_seqs(&self, ids: &[String]) -> Result<Vec<(String, u64)>> {
+        self.auto(|q| {
+            Ok(q.rows(
+                "SELECT id, last_seq FROM conversations WHERE id = ANY($1)",
+                &[&ids],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
+            .collect())
+        })
+    }
+
     fn delete(&self, id: &str) -> Result<()> {
         check_id(id)?;
         self.tx(|q| {
@@ -992,9 +1032,11 @@ impl Store for PgStore {
             }
             q.exec("DELETE FROM held WHERE conversation = $1", &[&id])?;
             q.exec("DELETE FROM queue WHERE conversation = $1", &[&id])?;
-            q.exec("DELETE FROM report_facts WHERE conversation = $1", &[&id])?;
-            listen::notify(q, &self.node, &listen::deleted(id))
-        })
+            q.exec("DELETE FROM report_facts WHERE conversation = $1", &[&id])
+                .map(drop)
+        })?;
+        self.announce(&listen::deleted(id));
+        Ok(())
     }
 
     fn put_waiting(&self, w: &Waiting) -> Result<()> {
@@ -1030,9 +1072,10 @@ impl Store for PgStore {
                 "INSERT INTO agents (name, value) VALUES ($1, $2)
                  ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
                 &[&name, &json(agent)],
-            )?;
-            listen::notify(q, &self.node, listen::AGENTS)
-        })
+            )
+        })?;
+        self.announce(listen::AGENTS);
+        Ok(())
     }
 
     fn agents(&self) -> Result<Vec<(String, AgentRecord)>> {
@@ -1049,10 +1092,9 @@ impl Store for PgStore {
     }
 
     fn remove_agent(&self, name: &str) -> Result<()> {
-        self.tx(|q| {
-            q.exec("DELETE FROM agents WHERE name = $1", &[&name])?;
-            listen::notify(q, &self.node, listen::AGENTS)
-        })
+        self.tx(|q| q.exec("DELETE FROM agents WHERE name = $1", &[&name]))?;
+        self.announce(listen::AGENTS);
+        Ok(())
     }
 
     /// One listening session per store, on a thread of its own
