@@ -24,6 +24,10 @@
 //!    from the send to the socket receiving the record, and the send's own
 //!    response time. On one node first and last are the same node.
 //!
+//! `CLUSTER_BIN=path` runs another build's `frontdesk` instead (an
+//! earlier commit's): runs alternated with and without it compare their
+//! ratios to sled.
+//!
 //! A configuration whose nodes cannot start (three nodes on a build where
 //! a second node is refused) is reported as such and left out.
 
@@ -100,7 +104,11 @@ fn start(dir: &Path, name: &str, store: &str) -> Result<Node, String> {
         dir.join(format!("{name}-data"))
     );
     std::fs::write(&config, body).expect("write config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+    // `CLUSTER_BIN`: another build's binary (an earlier commit's, for a
+    // before/after: the ratios to sled within each run compare).
+    let bin =
+        std::env::var_os("CLUSTER_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_frontdesk").into());
+    let mut child = Command::new(bin)
         .args(["serve", "--config"])
         .arg(&config)
         .env("FRONTDESK_LOG", "warn")
