@@ -282,6 +282,17 @@ impl App {
         Ok(())
     }
 
+    /// Other nodes may have stored or freed attachments (`cluster`'s
+    /// sweep): the next upload sums the store again.
+    pub(super) fn recount_storage(&self) {
+        *self
+            .inner
+            .attachment_usage
+            .total
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// `size` bytes of attachments are no longer stored.
     pub(super) fn storage_freed(&self, size: u64) {
         let mut total = self

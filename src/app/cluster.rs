@@ -92,6 +92,13 @@ impl App {
                 self.inner.hub.queue_changed();
             }
             Change::Agents => self.reload_agents(true),
+            Change::Typing {
+                conversation,
+                agent,
+            } => self
+                .inner
+                .hub
+                .typing(&conversation, if agent { "agent" } else { "visitor" }),
             Change::Resync => self.resync(),
         }
     }
@@ -332,11 +339,14 @@ impl App {
     }
 
     /// The periodic sweep (module doc): agents read again if they changed,
-    /// and each conversation in the stored or this node's queue or holds
+    /// the attachments' total recounted at the next upload (other nodes'
+    /// uploads count against `max_total_bytes` within a sweep), and each
+    /// conversation in the stored or this node's queue or holds
     /// caught up when the store has records past this node's state, or
     /// this node's queue has it elsewhere than the store.
     pub(super) fn sweep(&self) {
         self.reload_agents(false);
+        self.recount_storage();
         let (waiting, held) = match (self.inner.store.waiting(), self.inner.store.held()) {
             (Ok(w), Ok(h)) => (w, h),
             (Err(e), _) | (_, Err(e)) => {

@@ -355,6 +355,15 @@ impl App {
     }
 
     /// Live delivery to sockets.
+    /// Someone is typing in `id` (its agent, or its visitor): this node's
+    /// sockets are told, and the other nodes' through the store.
+    pub fn typing(&self, id: &str, agent: bool) {
+        self.inner
+            .hub
+            .typing(id, if agent { "agent" } else { "visitor" });
+        self.inner.store.typing(id, agent);
+    }
+
     pub fn hub(&self) -> &Arc<Hub> {
         &self.inner.hub
     }

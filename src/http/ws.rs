@@ -365,7 +365,7 @@ async fn visitor_loop(
                 Err(RecvError::Closed) => return,
             },
             msg = peer.socket.recv() => match peer.incoming(&app, msg).await {
-                Incoming::Typing(_) => app.hub().typing(&id, "visitor"),
+                Incoming::Typing(_) => app.typing(&id, false),
                 Incoming::Nothing => {}
                 Incoming::Gone => return,
             },
@@ -516,7 +516,7 @@ async fn agent_loop(
                 Err(RecvError::Closed) => return,
             },
             msg = peer.socket.recv() => match peer.incoming(&app, msg).await {
-                Incoming::Typing(Some(c)) if app.holds(&who.name, &c) => app.hub().typing(&c, "agent"),
+                Incoming::Typing(Some(c)) if app.holds(&who.name, &c) => app.typing(&c, true),
                 Incoming::Typing(_) | Incoming::Nothing => {}
                 Incoming::Gone => return,
             },

@@ -281,6 +281,9 @@ pub enum Change {
     /// Agents' records changed (one added or removed, a token rotated, a
     /// disable, a presence choice).
     Agents,
+    /// Someone is typing in `conversation` on another node (the agent, or
+    /// the visitor): nothing stored, only passed on to sockets.
+    Typing { conversation: String, agent: bool },
     /// The feed was cut and is back: changes in between may be lost, so
     /// everything kept in memory is read again.
     Resync,
@@ -477,6 +480,10 @@ pub trait Store: Send + Sync {
     fn changes(&self) -> Option<std::sync::mpsc::Receiver<Change>> {
         None
     }
+    /// Tells the other nodes that someone is typing in `conversation`
+    /// (`Change::Typing`): nothing is stored, and a notice lost is lost.
+    /// Never blocks on the store. This default: nobody else to tell.
+    fn typing(&self, _conversation: &str, _agent: bool) {}
     /// Stores the bytes of attachment `attachment` of `conversation`,
     /// durably (before the `attachment` event that names it is appended:
     /// a crash may leave bytes that no event names, never an event whose

@@ -527,3 +527,89 @@ async fn a_write_whose_notification_was_lost_reaches_the_other_nodes_by_the_swee
     a.stop().await;
     b.stop().await;
 }
+
+/// Typing notices cross nodes (through the store's notifications, nothing
+/// stored): an agent typing on B reaches the visitor's socket channel on
+/// A, and the visitor typing on B reaches A's agent sockets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn typing_notices_reach_the_sockets_of_other_nodes() {
+    use frontdesk::app::hub::{AgentPush, ConvPush};
+    let Some(url) = off_runtime(pg::database) else {
+        return;
+    };
+    let a = Node::start(&url, config(""));
+    let b = Node::start(&url, config(""));
+    let id = a
+        .app
+        .create_conversation(NewConversation::default())
+        .unwrap()
+        .id;
+    let mut visitor = a.app.hub().watch(&id);
+    let mut agents = a.app.hub().agents();
+    b.app.typing(&id, true);
+    let got = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let ConvPush::Typing { from } = visitor.rx.recv().await.unwrap() {
+                return from;
+            }
+        }
+    })
+    .await
+    .expect("the agent's typing reached A's visitor channel");
+    assert_eq!(got, "agent");
+    b.app.typing(&id, false);
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let AgentPush::Typing { conversation } = agents.recv().await.unwrap() {
+                if conversation == id {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the visitor's typing reached A's agents");
+    drop(visitor);
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A PNG of `len` bytes (the type is sniffed from the first bytes).
+fn png(len: usize) -> Vec<u8> {
+    let mut b = b"\x89PNG\r\n\x1a\n".to_vec();
+    b.resize(len, 0);
+    b
+}
+
+/// `[attachments] max_total_bytes` counts every node's files: B, which
+/// counted its total before A stored a big file, refuses an upload that
+/// would pass the cap once its sweep has gone by. Fails when each node
+/// keeps the total it summed at its first upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_attachments_cap_counts_what_other_nodes_stored() {
+    let Some(url) = off_runtime(pg::database) else {
+        return;
+    };
+    let capped = "[attachments]\nmax_total_bytes = 3000\n";
+    let a = Node::start(&url, config(capped));
+    let b = Node::start(&url, config(capped));
+    let on = |n: &Node| {
+        n.app
+            .create_conversation(NewConversation::default())
+            .unwrap()
+            .id
+    };
+    let (in_a, in_b) = (on(&a), on(&b));
+    b.app.attach(&in_b, None, None, &png(500)).unwrap();
+    a.app.attach(&in_a, None, None, &png(2000)).unwrap();
+    tokio::time::sleep(frontdesk::app::SWEEP_EVERY + Duration::from_secs(1)).await;
+    let refused = b
+        .app
+        .attach(&in_b, None, None, &png(1000))
+        .expect_err("500 + 2000 + 1000 is past the cap of 3000");
+    assert_eq!(refused.code, "attachment_storage_full", "{refused:?}");
+    // What fits still goes.
+    b.app.attach(&in_b, None, None, &png(400)).unwrap();
+    a.stop().await;
+    b.stop().await;
+}

@@ -29,7 +29,9 @@
 //! other nodes resync then anyway).
 //!
 //! Payload: `<node> a <first> <last> <conversation>` (records stored),
-//! `<node> d <conversation>` (deleted), `<node> g` (agents changed). A
+//! `<node> d <conversation>` (deleted), `<node> g` (agents changed),
+//! `<node> t a|v <conversation>` (the agent or the visitor typing: only
+//! a notification, nothing stored). A
 //! conversation id is letters, digits, `-` and `_` (`check_id`), so
 //! spaces separate the fields; the node id is random per store opened,
 //! and a node skips its own.
@@ -209,6 +211,10 @@ pub(super) fn deleted(id: &str) -> String {
 
 pub(super) const AGENTS: &str = "g";
 
+pub(super) fn typing(id: &str, agent: bool) -> String {
+    format!("t {} {id}", if agent { "a" } else { "v" })
+}
+
 /// What another node's payload says; `None` for this node's own, and for
 /// what does not parse (a newer node's kind: read as a resync would be
 /// safer, but an unknown kind names nothing this node keeps).
@@ -233,6 +239,17 @@ fn parse(payload: &str, node: &str) -> Option<Change> {
             conversation: f.next()?.to_string(),
         }),
         "g" => Some(Change::Agents),
+        "t" => {
+            let agent = match f.next()? {
+                "a" => true,
+                "v" => false,
+                _ => return None,
+            };
+            Some(Change::Typing {
+                conversation: f.next()?.to_string(),
+                agent,
+            })
+        }
         _ => None,
     }
 }
@@ -370,7 +387,29 @@ mod tests {
             })
         );
         assert_eq!(parse(&format!("n1 {AGENTS}"), "n2"), Some(Change::Agents));
-        for bad in ["", "n1", "n1 a 1", "n1 a x 2 c", "n1 z c"] {
+        assert_eq!(
+            parse(&format!("n1 {}", typing("c", true)), "n2"),
+            Some(Change::Typing {
+                conversation: "c".into(),
+                agent: true
+            })
+        );
+        assert_eq!(
+            parse(&format!("n1 {}", typing("c", false)), "n2"),
+            Some(Change::Typing {
+                conversation: "c".into(),
+                agent: false
+            })
+        );
+        for bad in [
+            "",
+            "n1",
+            "n1 a 1",
+            "n1 a x 2 c",
+            "n1 z c",
+            "n1 t x c",
+            "n1 t a",
+        ] {
             assert_eq!(parse(bad, "n2"), None, "{bad:?}");
         }
     }

@@ -1097,6 +1097,13 @@ impl Store for PgStore {
         Ok(())
     }
 
+    fn typing(&self, conversation: &str, agent: bool) {
+        // An id with a space would read as another payload's fields.
+        if check_id(conversation).is_ok() {
+            self.announce(&listen::typing(conversation, agent));
+        }
+    }
+
     /// One listening session per store, on a thread of its own
     /// (`listen`); a second call gets `None`.
     fn changes(&self) -> Option<std::sync::mpsc::Receiver<Change>> {
