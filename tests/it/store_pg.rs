@@ -658,3 +658,29 @@ fn import_splits_a_whole_file_and_refuses_what_it_cannot_read() {
     pg.import("events", &key, &record).unwrap();
     assert_eq!(pg.read("c1", 0).unwrap().len(), 1);
 }
+
+/// The store dropped on a thread of a tokio runtime (a server ending its
+/// `main`, an app's last reference going inside a task): its sessions
+/// close without a panic, though the sync client closes each with a
+/// runtime of its own, which tokio refuses inside another.
+#[test]
+fn the_store_drops_on_a_runtime_thread_without_a_panic() {
+    let Some(url) = pg::database() else { return };
+    for multi in [true, false] {
+        let mut builder = if multi {
+            tokio::runtime::Builder::new_multi_thread()
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+        };
+        let rt = builder.enable_all().build().unwrap();
+        let s = PgStore::open_unlocked(&url, 2).unwrap();
+        let id = if multi { "drop-multi" } else { "drop-current" };
+        s.create(id, 1, Visitor::default()).unwrap();
+        s.outbox_lease().unwrap();
+        let _changes = s.changes();
+        s.typing(id, true);
+        rt.block_on(async move {
+            tokio::spawn(async move { drop(s) }).await.unwrap();
+        });
+    }
+}

@@ -158,6 +158,29 @@ impl Drop for PgStore {
         if let Some(n) = &self.notifier {
             n.stop();
         }
+        // The sync client closes a session by blocking on a runtime of its
+        // own, which panics on a thread of another runtime (a server's
+        // last reference to its store may go inside a task): the sessions
+        // close on a thread of their own, waited for a little (a session
+        // that must reach a server gone away is left to its thread).
+        let sessions = (
+            self.pool.take_idle(),
+            self.lease
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+            self._node_lock.take(),
+        );
+        let (done, closed) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("frontdesk-pg-close".into())
+            .spawn(move || {
+                drop(sessions);
+                let _ = done.send(());
+            });
+        if spawned.is_ok() {
+            let _ = closed.recv_timeout(Duration::from_secs(2));
+        }
     }
 }
 

@@ -148,6 +148,14 @@ impl Pool {
         connect(&self.config)
     }
 
+    /// The idle sessions, taken out (the store is being dropped: they are
+    /// closed elsewhere).
+    pub fn take_idle(&self) -> Vec<Session> {
+        let mut st = self.lock();
+        st.open -= st.idle.len();
+        std::mem::take(&mut st.idle)
+    }
+
     /// A session within `checkout`, or `StoreError::Unavailable`.
     pub fn get(&self) -> Result<Conn<'_>> {
         let deadline = Instant::now() + self.checkout;
