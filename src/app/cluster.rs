@@ -99,6 +99,8 @@ impl App {
                 .inner
                 .hub
                 .typing(&conversation, if agent { "agent" } else { "visitor" }),
+            // Each socket of such a session checks its token again.
+            Change::Sessions => self.inner.tokens_changed.send_modify(|g| *g += 1),
             Change::Resync => self.resync(),
         }
     }

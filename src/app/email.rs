@@ -400,10 +400,12 @@ impl App {
         let n = r.sessions.iter().filter(|(_, exp)| *exp > now).count();
         r.sessions.clear();
         self.put_resumes(id, &r)?;
-        // Open sockets of an ended session close (`http::ws`).
+        // Open sockets of an ended session close (`http::ws`), on every
+        // node.
         self.inner
             .tokens_changed
             .send_modify(|generation| *generation += 1);
+        self.inner.store.sessions_revoked();
         Ok(n)
     }
 }

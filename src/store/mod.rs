@@ -284,6 +284,9 @@ pub enum Change {
     /// Someone is typing in `conversation` on another node (the agent, or
     /// the visitor): nothing stored, only passed on to sockets.
     Typing { conversation: String, agent: bool },
+    /// Sessions bought with an email's link were revoked on another node:
+    /// the sockets of such sessions check their token again.
+    Sessions,
     /// The feed was cut and is back: changes in between may be lost, so
     /// everything kept in memory is read again.
     Resync,
@@ -484,6 +487,10 @@ pub trait Store: Send + Sync {
     /// (`Change::Typing`): nothing is stored, and a notice lost is lost.
     /// Never blocks on the store. This default: nobody else to tell.
     fn typing(&self, _conversation: &str, _agent: bool) {}
+    /// Tells the other nodes that visitor sessions were revoked
+    /// (`Change::Sessions`), after the write that revoked them. Never
+    /// blocks on the store. This default: nobody else to tell.
+    fn sessions_revoked(&self) {}
     /// Stores the bytes of attachment `attachment` of `conversation`,
     /// durably (before the `attachment` event that names it is appended:
     /// a crash may leave bytes that no event names, never an event whose

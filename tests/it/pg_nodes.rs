@@ -613,3 +613,36 @@ async fn the_attachments_cap_counts_what_other_nodes_stored() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A session bought with an email's link, revoked on A, ends on B too:
+/// B's token watch fires (what closes the session's sockets there, as on
+/// the node that revoked it), and B no longer lets the session in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_visitor_session_revoked_on_one_node_ends_on_the_others() {
+    let Some(url) = off_runtime(pg::database) else {
+        return;
+    };
+    let email = "[email]\nhost = \"127.0.0.1\"\nfrom = \"help@shop.example\"\n\
+                 public_url = \"https://shop.example/help\"\n";
+    let a = Node::start(&url, config(email));
+    let b = Node::start(&url, config(email));
+    let id = a
+        .app
+        .create_conversation(NewConversation::default())
+        .unwrap()
+        .id;
+    let link = a.app.resume_link(&id).expect("email is on");
+    let (_, key) = frontdesk::app::email::split_link(&link).unwrap();
+    let session = b.app.resume(&id, key).unwrap();
+    assert!(b.app.visitor_may(&id, &session));
+    let mut watch = b.app.tokens_changed();
+    watch.borrow_and_update();
+    assert_eq!(a.app.revoke_resumed(&id).unwrap(), 1);
+    tokio::time::timeout(Duration::from_secs(5), watch.changed())
+        .await
+        .expect("B's sockets were told within 5 s")
+        .unwrap();
+    assert!(!b.app.visitor_may(&id, &session));
+    a.stop().await;
+    b.stop().await;
+}

@@ -31,7 +31,8 @@
 //! Payload: `<node> a <first> <last> <conversation>` (records stored),
 //! `<node> d <conversation>` (deleted), `<node> g` (agents changed),
 //! `<node> t a|v <conversation>` (the agent or the visitor typing: only
-//! a notification, nothing stored). A
+//! a notification, nothing stored), `<node> s` (visitor sessions
+//! revoked). A
 //! conversation id is letters, digits, `-` and `_` (`check_id`), so
 //! spaces separate the fields; the node id is random per store opened,
 //! and a node skips its own.
@@ -211,6 +212,8 @@ pub(super) fn deleted(id: &str) -> String {
 
 pub(super) const AGENTS: &str = "g";
 
+pub(super) const SESSIONS: &str = "s";
+
 pub(super) fn typing(id: &str, agent: bool) -> String {
     format!("t {} {id}", if agent { "a" } else { "v" })
 }
@@ -239,6 +242,7 @@ fn parse(payload: &str, node: &str) -> Option<Change> {
             conversation: f.next()?.to_string(),
         }),
         "g" => Some(Change::Agents),
+        "s" => Some(Change::Sessions),
         "t" => {
             let agent = match f.next()? {
                 "a" => true,
@@ -387,6 +391,10 @@ mod tests {
             })
         );
         assert_eq!(parse(&format!("n1 {AGENTS}"), "n2"), Some(Change::Agents));
+        assert_eq!(
+            parse(&format!("n1 {SESSIONS}"), "n2"),
+            Some(Change::Sessions)
+        );
         assert_eq!(
             parse(&format!("n1 {}", typing("c", true)), "n2"),
             Some(Change::Typing {

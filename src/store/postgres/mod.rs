@@ -1127,6 +1127,10 @@ impl Store for PgStore {
         }
     }
 
+    fn sessions_revoked(&self) {
+        self.announce(listen::SESSIONS);
+    }
+
     /// One listening session per store, on a thread of its own
     /// (`listen`); a second call gets `None`.
     fn changes(&self) -> Option<std::sync::mpsc::Receiver<Change>> {
