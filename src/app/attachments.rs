@@ -13,10 +13,11 @@ use crate::conversation::AttachmentKind;
 use std::collections::HashMap;
 
 /// The bytes of all attachments stored, for `[attachments]
-/// max_total_bytes`: summed from the store once, at the first upload after
-/// a start (`Store::attachment_bytes`), then kept by adding each upload
-/// and subtracting what a conversation's deletion frees — never a scan per
-/// upload.
+/// max_total_bytes`: summed from the store at the first upload after a
+/// start (`Store::attachment_bytes`, with the uploads under way here),
+/// then kept by adding each upload and subtracting what a conversation's
+/// deletion frees — never a scan per upload. Nodes sharing a store sum it
+/// again after each sweep (`cluster`), to count the others' files.
 ///
 /// It also holds each conversation's uploads under way (files, bytes),
 /// taken when an upload passes the conversation's caps and given back in
@@ -267,7 +268,21 @@ impl App {
             .unwrap_or_else(|e| e.into_inner());
         let now = match *total {
             Some(t) => t,
-            None => self.inner.store.attachment_bytes()?,
+            None => {
+                // This node's uploads under way are not stored yet (this
+                // one's own aside); one stored and not yet given back
+                // counts twice for that moment, on the safe side.
+                let under_way: u64 = self
+                    .inner
+                    .attachment_usage
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .values()
+                    .map(|(_, bytes)| bytes)
+                    .sum();
+                self.inner.store.attachment_bytes()? + under_way.saturating_sub(size)
+            }
         };
         if cap > 0 && now + size > cap {
             *total = Some(now);

@@ -176,23 +176,43 @@ impl App {
             },
             None => None,
         };
-        let entry = stored.and_then(|s| s.iter().find(|w| w.conversation == id).cloned());
-        self.reconcile(id, &now, entry, at_ms);
+        let find = |s: &[Waiting]| s.iter().find(|w| w.conversation == id).cloned();
+        let entry = match stored.and_then(find) {
+            // A snapshot older than the log (the sweep's, taken before
+            // another node queued it again) lacks the entry: read now.
+            None if stored.is_some() && matches!(now, Phase::Queued { .. }) => {
+                match self.inner.store.waiting() {
+                    Ok(w) => find(&w),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the stored queue not read");
+                        None
+                    }
+                }
+            }
+            entry => entry,
+        };
+        let changed = self.reconcile(id, &now, entry, at_ms);
         drop(g);
-        true
+        was != now || changed
     }
 
     /// Makes the queue say what the log says of `id` (its phase `now`):
     /// waiting (with the stored entry, so every node has one order), held
     /// by one agent, or neither. Idempotent. The caller holds the stripe.
-    fn reconcile(&self, id: &str, now: &Phase, entry: Option<Waiting>, at_ms: i64) {
+    /// Whether this node's queue changed.
+    fn reconcile(&self, id: &str, now: &Phase, entry: Option<Waiting>, at_ms: i64) -> bool {
         let mut q = self.queue();
-        let holders: Vec<String> = q
-            .agents()
-            .filter(|(_, a)| a.active.contains(id))
-            .map(|(n, _)| n.clone())
-            .collect();
-        for h in holders {
+        let place = |q: &crate::handoff::Queue| {
+            let waiting = q.waiting().iter().find(|w| w.conversation == id).cloned();
+            let holders: Vec<String> = q
+                .agents()
+                .filter(|(_, a)| a.active.contains(id))
+                .map(|(n, _)| n.clone())
+                .collect();
+            (waiting, holders)
+        };
+        let before = place(&q);
+        for h in before.1.clone() {
             if !matches!(now, Phase::WithAgent { agent } if *agent == h) {
                 q.unhold(&h, id);
             }
@@ -200,7 +220,7 @@ impl App {
         match now {
             Phase::WithAgent { agent } => {
                 // An agent this node does not know yet is learnt with the
-                // agents' next change.
+                // agents' next change, and the hold with the next sweep.
                 let _ = q.claim_restored(agent, id);
             }
             Phase::Queued { reason } => match entry {
@@ -220,6 +240,7 @@ impl App {
                 q.remove(id);
             }
         }
+        place(&q) != before
     }
 
     /// Another node deleted `id`: it leaves what this node keeps.
@@ -235,9 +256,8 @@ impl App {
     /// Tokens, display names and the queue's agents from the stored
     /// agents: one made, disabled, removed or given a new token on
     /// another node counts here too (an old token's sockets close).
-    /// Presence is each node's own (the consoles it holds). Unless
-    /// `always`, nothing is done when the stored agents are what the last
-    /// reload read.
+    /// Presence is each node's own (the consoles it holds). Consoles are
+    /// sent the queue again when this node's agents changed, or `always`.
     pub(super) fn reload_agents(&self, always: bool) {
         let _w = self
             .inner
@@ -251,19 +271,9 @@ impl App {
                 return;
             }
         };
-        {
-            let mut read = self
-                .inner
-                .agents_read
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if !always && *read == agents {
-                return;
-            }
-            read.clone_from(&agents);
-        }
+
         let tokens = tokens_of(&agents);
-        let changed = {
+        let tokens_changed = {
             let mut now = self.inner.tokens.write().unwrap_or_else(|e| e.into_inner());
             let changed = *now != tokens;
             if changed {
@@ -271,9 +281,10 @@ impl App {
             }
             changed
         };
-        if changed {
+        if tokens_changed {
             self.inner.tokens_changed.send_modify(|g| *g += 1);
         }
+        let mut changed = tokens_changed;
         let names: BTreeSet<&String> = agents.iter().map(|(n, _)| n).collect();
         let mut gone = Vec::new();
         {
@@ -282,10 +293,14 @@ impl App {
                 match q.agent(name) {
                     // As at start: nobody is online before a console
                     // says so on this node.
-                    None => q.set_agent(name, unconnected(a), a.capacity),
+                    None => {
+                        q.set_agent(name, unconnected(a), a.capacity);
+                        changed = true;
+                    }
                     Some(now) if a.disabled && now.presence != Presence::Offline => {
                         let capacity = now.capacity;
                         q.set_agent(name, Presence::Offline, capacity);
+                        changed = true;
                     }
                     Some(_) => {}
                 }
@@ -304,7 +319,9 @@ impl App {
         for name in &gone {
             self.inner.people.forget(name);
         }
-        self.inner.hub.queue_changed();
+        if changed || always || !gone.is_empty() {
+            self.inner.hub.queue_changed();
+        }
     }
 
     /// After the feed broke: agents, then every conversation the stored
@@ -313,6 +330,8 @@ impl App {
     /// them.
     fn resync(&self) {
         self.reload_agents(true);
+        // Sessions revoked meanwhile: their sockets check again.
+        self.inner.tokens_changed.send_modify(|g| *g += 1);
         let (waiting, held) = match (self.inner.store.waiting(), self.inner.store.held()) {
             (Ok(w), Ok(h)) => (w, h),
             (Err(e), _) | (_, Err(e)) => {
@@ -352,18 +371,23 @@ impl App {
         let (waiting, held) = match (self.inner.store.waiting(), self.inner.store.held()) {
             (Ok(w), Ok(h)) => (w, h),
             (Err(e), _) | (_, Err(e)) => {
-                tracing::debug!(error = %e, "the stored queue not swept");
+                tracing::warn!(error = %e, "the stored queue not swept");
                 return;
             }
         };
-        let stored_waits: BTreeSet<&str> =
-            waiting.iter().map(|w| w.conversation.as_str()).collect();
+        let stored_waits: HashMap<&str, &Waiting> = waiting
+            .iter()
+            .map(|w| (w.conversation.as_str(), w))
+            .collect();
         let stored_holds: HashMap<&str, &str> =
             held.iter().map(|(c, a)| (c.as_str(), a.as_str())).collect();
         let (waits, holds) = {
             let q = self.queue();
-            let waits: BTreeSet<String> =
-                q.waiting().iter().map(|w| w.conversation.clone()).collect();
+            let waits: HashMap<String, Waiting> = q
+                .waiting()
+                .iter()
+                .map(|w| (w.conversation.clone(), w.clone()))
+                .collect();
             let mut holds = HashMap::new();
             for (name, a) in q.agents() {
                 for id in &a.active {
@@ -372,15 +396,18 @@ impl App {
             }
             (waits, holds)
         };
-        let mut ids: BTreeSet<String> = waits.iter().cloned().collect();
+        let mut ids: BTreeSet<String> = waits.keys().cloned().collect();
         ids.extend(holds.keys().cloned());
-        ids.extend(stored_waits.iter().map(|c| c.to_string()));
+        ids.extend(stored_waits.keys().map(|c| c.to_string()));
         ids.extend(stored_holds.keys().map(|c| c.to_string()));
+        if ids.is_empty() {
+            return;
+        }
         let ids: Vec<String> = ids.into_iter().collect();
         let seqs: HashMap<String, u64> = match self.inner.store.last_seqs(&ids) {
             Ok(s) => s.into_iter().collect(),
             Err(e) => {
-                tracing::debug!(error = %e, "the queue's conversations not swept");
+                tracing::warn!(error = %e, "the queue's conversations not swept");
                 return;
             }
         };
@@ -393,10 +420,12 @@ impl App {
                 continue;
             };
             let behind = self.inner.states.last_seq(id).is_none_or(|s| s < last);
-            let elsewhere = waits.contains(id) != stored_waits.contains(id.as_str())
+            // Waiting elsewhere here (another place, or not at all), or
+            // held by another agent here than in the store.
+            let elsewhere = waits.get(id) != stored_waits.get(id.as_str()).copied()
                 || holds.get(id).map(String::as_str) != stored_holds.get(id.as_str()).copied();
             if behind || elsewhere {
-                moved |= self.catch_up(id, u64::MAX, last, true, Some(&waiting));
+                moved |= self.catch_up(id, u64::MAX, last, elsewhere, Some(&waiting));
             }
         }
         if moved {

@@ -140,9 +140,6 @@ struct Inner {
     /// Serialises read-modify-writes of agent records (a presence change
     /// must not write back a token hash that a rotation just replaced).
     agent_writes: Mutex<()>,
-    /// The stored agents as `cluster::reload_agents` last read them: a
-    /// sweep that reads the same skips the reload.
-    agents_read: Mutex<Vec<(String, crate::store::AgentRecord)>>,
     /// Token hash → (agent name, admin).
     tokens: RwLock<HashMap<String, (String, bool)>>,
     /// Bumped whenever `tokens` changes: every agent socket watches it and
@@ -318,7 +315,6 @@ impl App {
                 stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
                 hub: Arc::new(Hub::default()),
                 agent_writes: Mutex::new(()),
-                agents_read: Mutex::new(Vec::new()),
                 tokens: RwLock::new(tokens),
                 tokens_changed: tokio::sync::watch::Sender::new(0),
                 secret,
@@ -354,7 +350,6 @@ impl App {
         &self.inner.config
     }
 
-    /// Live delivery to sockets.
     /// Someone is typing in `id` (its agent, or its visitor): this node's
     /// sockets are told, and the other nodes' through the store.
     pub fn typing(&self, id: &str, agent: bool) {
@@ -364,11 +359,13 @@ impl App {
         self.inner.store.typing(id, agent);
     }
 
+    /// Live delivery to sockets.
     pub fn hub(&self) -> &Arc<Hub> {
         &self.inner.hub
     }
 
-    /// Bumped whenever the set of valid tokens changes.
+    /// Bumped whenever the set of valid tokens changes, and when visitor
+    /// sessions from email links are revoked (here or on another node).
     pub fn tokens_changed(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.tokens_changed.subscribe()
     }

@@ -25,14 +25,17 @@
 //! connects again with backoff (100 ms doubling to 5 s) and then sends
 //! `Change::Resync`, after which the app reads everything it keeps in
 //! memory again. While the database cannot be reached the notifier keeps
-//! up to `PENDING_MAX` notifications and sends them when it is back (the
-//! other nodes resync then anyway).
+//! up to `PENDING_MAX` notifications and sends them when it is back; past
+//! that it drops the newest and, once it can send, asks the other nodes
+//! to read everything again, as it does when the node starts (the node
+//! may have been killed with notifications unsent).
 //!
 //! Payload: `<node> a <first> <last> <conversation>` (records stored),
 //! `<node> d <conversation>` (deleted), `<node> g` (agents changed),
 //! `<node> t a|v <conversation>` (the agent or the visitor typing: only
 //! a notification, nothing stored), `<node> s` (visitor sessions
-//! revoked). A
+//! revoked), `<node> r` (read everything again: the node started, or it
+//! dropped notifications). A
 //! conversation id is letters, digits, `-` and `_` (`check_id`), so
 //! spaces separate the fields; the node id is random per store opened,
 //! and a node skips its own.
@@ -56,10 +59,18 @@ const LISTENER_NAME: &str = "frontdesk-listen";
 /// The notifying session's.
 const NOTIFIER_NAME: &str = "frontdesk-notify";
 
-/// Notifications kept at most while they cannot be sent; past this the
-/// newest are dropped (the other nodes read again when their listening
-/// session is back, and sweep).
+/// Notifications kept at most while they cannot be sent (beside the batch
+/// being tried); past this the newest are dropped, and once sending works
+/// again the other nodes are asked to read everything again (`RESYNC`).
 const PENDING_MAX: usize = 10_000;
+
+/// How long a dropped store waits for its last notifications to go out.
+const LAST_SEND: Duration = Duration::from_secs(1);
+
+/// What asks the other nodes to read everything again: sent when a node
+/// starts (a node killed before may have lost notifications) and after
+/// notifications were dropped.
+pub(super) const RESYNC: &str = "r";
 
 /// How often the listening thread looks up from its wait (to notice that
 /// its store was dropped).
@@ -82,8 +93,12 @@ pub(super) struct Notifier {
 #[derive(Default)]
 struct Pending {
     payloads: Vec<String>,
+    /// Some were dropped (`PENDING_MAX`): a `RESYNC` goes with the next.
+    dropped: bool,
     /// The store is gone: send what is pending once more, and end.
     stop: bool,
+    /// The thread has ended.
+    done: bool,
 }
 
 impl Notifier {
@@ -95,6 +110,7 @@ impl Notifier {
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
         });
+        n.send(RESYNC);
         let on = Arc::clone(&n);
         let spawned = std::thread::Builder::new()
             .name("frontdesk-notify".into())
@@ -116,18 +132,35 @@ impl Notifier {
         let mut p = self.lock();
         if p.payloads.len() < PENDING_MAX {
             p.payloads.push(format!("{} {payload}", self.node));
-            self.wake.notify_one();
+            self.wake.notify_all();
+        } else if !p.dropped {
+            p.dropped = true;
+            tracing::warn!(
+                "{PENDING_MAX} notifications to other nodes wait: dropping the newest; \
+                 they will be asked to read everything again"
+            );
         }
     }
 
     /// The store is dropped: what is pending goes out once more, then the
-    /// thread ends.
+    /// thread ends, waited for at most `LAST_SEND`.
     pub(super) fn stop(&self) {
-        self.lock().stop = true;
-        self.wake.notify_one();
+        let mut p = self.lock();
+        p.stop = true;
+        self.wake.notify_all();
+        let _ = self
+            .wake
+            .wait_timeout_while(p, LAST_SEND, |p| !p.done)
+            .unwrap_or_else(|e| e.into_inner());
     }
 
     fn run(&self, config: &Config) {
+        self.send_all(config);
+        self.lock().done = true;
+        self.wake.notify_all();
+    }
+
+    fn send_all(&self, config: &Config) {
         let mut session: Option<(Client, Statement)> = None;
         let mut backoff = BACKOFF_FIRST;
         loop {
@@ -136,7 +169,11 @@ impl Notifier {
                 while p.payloads.is_empty() && !p.stop {
                     p = self.wake.wait(p).unwrap_or_else(|e| e.into_inner());
                 }
-                (std::mem::take(&mut p.payloads), p.stop)
+                let mut batch = std::mem::take(&mut p.payloads);
+                if std::mem::take(&mut p.dropped) {
+                    batch.push(format!("{} {RESYNC}", self.node));
+                }
+                (batch, p.stop)
             };
             if batch.is_empty() {
                 return;
@@ -152,7 +189,11 @@ impl Notifier {
                         if stop {
                             return;
                         }
-                        tracing::debug!(error = %e, "other nodes not notified yet; retrying");
+                        if backoff == BACKOFF_MAX {
+                            tracing::warn!(error = %e, "other nodes not notified yet; retrying");
+                        } else {
+                            tracing::debug!(error = %e, "other nodes not notified yet; retrying");
+                        }
                         // Waits out the backoff, or until the store goes
                         // (then one more try).
                         let p = self.lock();
@@ -242,6 +283,7 @@ fn parse(payload: &str, node: &str) -> Option<Change> {
             conversation: f.next()?.to_string(),
         }),
         "g" => Some(Change::Agents),
+        "r" => Some(Change::Resync),
         "s" => Some(Change::Sessions),
         "t" => {
             let agent = match f.next()? {
@@ -391,6 +433,7 @@ mod tests {
             })
         );
         assert_eq!(parse(&format!("n1 {AGENTS}"), "n2"), Some(Change::Agents));
+        assert_eq!(parse(&format!("n1 {RESYNC}"), "n2"), Some(Change::Resync));
         assert_eq!(
             parse(&format!("n1 {SESSIONS}"), "n2"),
             Some(Change::Sessions)

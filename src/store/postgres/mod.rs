@@ -138,7 +138,7 @@ pub struct PgStore {
     lease: Mutex<Option<LeaseSession>>,
     /// How long the lease's check of its session may take.
     lease_timeout: Duration,
-    /// How the listening session connects (`changes`).
+    /// How the listening and the notifying sessions connect.
     config: Config,
     /// This store's id in its notifications (random per open), by which
     /// it skips its own.
@@ -998,11 +998,9 @@ impl Store for PgStore {
                 duplicate: false,
             })
         })?;
-        if let (false, Some(first), Some(last)) = (
-            appended.duplicate,
-            appended.records.first(),
-            appended.records.last(),
-        ) {
+        // A duplicate too: the first attempt's notification may be lost
+        // (its connection cut at the commit, its node killed).
+        if let (Some(first), Some(last)) = (appended.records.first(), appended.records.last()) {
             self.announce(&listen::appended(first.seq, last.seq, id));
         }
         Ok(appended)
