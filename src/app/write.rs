@@ -138,7 +138,7 @@ impl App {
     }
 
     /// One attempt of `write_events` on the state `conv`.
-    fn try_write_events(
+    pub(super) fn try_write_events(
         &self,
         id: &str,
         conv: Conversation,

@@ -533,3 +533,57 @@ fn nodes_start_together(url: &str) {
         "the node that made it prints it, no other"
     );
 }
+
+/// How many "nobody is available" notices the log of `id` holds.
+fn nobody_notices(store: &PgStore, id: &str) -> usize {
+    let nobody = frontdesk::conversation::Texts::default().queue_nobody;
+    store
+        .read(id, 0)
+        .unwrap()
+        .iter()
+        .filter(|r| matches!(&r.event, Event::BotReply { text, .. } if text.starts_with(&nobody)))
+        .count()
+}
+
+/// pglease's finding: when the last agent left, the node where they left
+/// told each waiting visitor that nobody is there, and so did every node
+/// that learnt it from that node's beat (two nodes, two notices).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_last_agent_leaving_tells_a_waiting_visitor_once_across_nodes() {
+    let Some(url) = off_runtime(pg::database) else {
+        return;
+    };
+    let mut a = Node::start(&url, config(""));
+    let alex = alex_on(&a);
+    let mut b = Node::start(&url, config(""));
+    a.run_heartbeat();
+    b.run_heartbeat();
+    let online = |presence| SetPresence {
+        presence,
+        capacity: Some(1),
+    };
+    a.app.set_presence(&alex, online(Presence::Online)).unwrap();
+    let t = Instant::now();
+    while b.app.queue_view().agents_online != 1 {
+        assert!(t.elapsed() < Duration::from_secs(10), "B never saw alex");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A visitor waits on B, told an estimate (alex is there).
+    let (id, wait) = b.queued();
+    assert!(wait.is_some());
+    a.app
+        .set_presence(&alex, online(Presence::Offline))
+        .unwrap();
+    let t = Instant::now();
+    while b.app.queue_view().agents_online != 0 {
+        assert!(t.elapsed() < Duration::from_secs(10), "B never saw alex go");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Two more beats: whatever either node writes of it is written.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let s = Arc::clone(&a.store);
+    let notices = off_runtime(move || nobody_notices(&s, &id));
+    assert_eq!(notices, 1, "the visitor hears once that nobody is there");
+    a.stop().await;
+    b.stop().await;
+}
