@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::write::Refused;
 use super::*;
 use crate::config::Assignment;
-use crate::store::PresenceRow;
+use crate::store::{Lease, PresenceRow};
 
 impl App {
     // ---- credentials -------------------------------------------------
@@ -1290,9 +1290,25 @@ impl App {
     /// starts waiting and whenever an agent may have become available.
     /// One assigner at a time; a trigger that finds it busy makes it look
     /// again before it stops.
+    ///
+    /// On a store several nodes share, only the node holding the outbox
+    /// lease assigns: each node counts an agent's holds from its own
+    /// queue, which hears another node's claims only once they are
+    /// committed, so two assigners at once gave one agent past their
+    /// capacity. The lease holder hears every node's waiting visitors,
+    /// releases and presence (`cluster.rs`, the beats), and its own claims
+    /// are in its queue as each is stored.
     pub fn auto_assign(&self) {
         if !self.inner.config.assignment.auto_assign {
             return;
+        }
+        match self.inner.store.outbox_lease() {
+            Ok(Lease::Sole | Lease::Held) => {}
+            Ok(Lease::Elsewhere) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "the lease cannot be checked; not assigning");
+                return;
+            }
         }
         let people = &self.inner.people;
         loop {

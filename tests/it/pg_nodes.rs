@@ -587,3 +587,119 @@ async fn the_last_agent_leaving_tells_a_waiting_visitor_once_across_nodes() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Conversations an agent holds through one node count against their
+/// capacity on every node: alex (capacity 2) holds two through A, and a
+/// visitor waiting on B is not given to them. B starts before alex
+/// exists, so it learns alex and the holds from A's writes. (This held
+/// before the assignment went with the lease: `reconcile` counts holds
+/// learnt from other nodes.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn holds_taken_through_one_node_count_against_capacity_on_another() {
+    let Some(url) = off_runtime(pg::database) else {
+        return;
+    };
+    let auto = "[assignment]\nauto_assign = true\n";
+    let mut a = Node::start(&url, config(auto));
+    let mut b = Node::start(&url, config(auto));
+    a.run_heartbeat();
+    b.run_heartbeat();
+    let alex = alex_on(&a);
+    a.app
+        .set_presence(
+            &alex,
+            SetPresence {
+                presence: Presence::Online,
+                capacity: Some(2),
+            },
+        )
+        .unwrap();
+    // A assigns its two waiting visitors to alex.
+    let held: Vec<String> = (0..2).map(|_| a.handoff()).collect();
+    for id in &held {
+        assert!(a.app.holds("alex", id), "A gave {id} to alex");
+    }
+    let t = Instant::now();
+    while !(b.app.queue_view().agents_online == 1 && held.iter().all(|id| b.app.holds("alex", id)))
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "B never saw alex online holding both"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A third visitor waits on B: alex has no room, here or there.
+    let third = b.handoff();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for n in [&a, &b] {
+        assert!(!n.app.holds("alex", &third));
+        assert!(
+            n.app
+                .queue_view()
+                .waiting
+                .iter()
+                .any(|w| w.conversation == third),
+            "{third} still waits"
+        );
+    }
+    let s = Arc::clone(&a.store);
+    let stored = off_runtime(move || s.held()).unwrap();
+    assert_eq!(stored.len(), 2, "alex holds two: {stored:?}");
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Visitors arriving on two nodes at once: each node's assigner counted
+/// alex's holds from its own queue, which hears the other node's claims
+/// only after they commit, so both gave alex two (capacity 2, four held:
+/// 3 runs in 3). One node assigns now, the lease holder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn visitors_arriving_on_two_nodes_at_once_fill_an_agent_to_capacity_only() {
+    let Some(url) = off_runtime(pg::database) else {
+        return;
+    };
+    let auto = "[assignment]\nauto_assign = true\n";
+    let mut a = Node::start(&url, config(auto));
+    let mut b = Node::start(&url, config(auto));
+    a.run_heartbeat();
+    b.run_heartbeat();
+    let alex = alex_on(&a);
+    a.app
+        .set_presence(
+            &alex,
+            SetPresence {
+                presence: Presence::Online,
+                capacity: Some(2),
+            },
+        )
+        .unwrap();
+    let t = Instant::now();
+    while b.app.queue_view().agents_online != 1 {
+        assert!(t.elapsed() < Duration::from_secs(10), "B never saw alex");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let arrive = |app: App| {
+        std::thread::spawn(move || {
+            for _ in 0..3 {
+                let id = app
+                    .create_conversation(NewConversation::default())
+                    .unwrap()
+                    .id;
+                app.ask_for_person(&id).unwrap();
+            }
+        })
+    };
+    let (x, y) = (arrive(a.app.clone()), arrive(b.app.clone()));
+    x.join().unwrap();
+    y.join().unwrap();
+    // Two beats: any assignment still coming is made.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let s = Arc::clone(&a.store);
+    let held = off_runtime(move || s.held()).unwrap();
+    assert_eq!(held.len(), 2, "alex (capacity 2) holds: {held:?}");
+    for n in [&a, &b] {
+        assert_eq!(n.app.queue_view().waiting.len(), 4, "four still wait");
+    }
+    a.stop().await;
+    b.stop().await;
+}
