@@ -21,7 +21,6 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::write::Refused;
 use super::*;
 use crate::config::Assignment;
 use crate::store::{Lease, PresenceRow};
@@ -1244,7 +1243,13 @@ impl App {
                 // Through the write path, so the notice reaches what
                 // every other event reaches: sockets, the inbox, webhooks,
                 // metrics (review P5: it was appended past them).
-                if let Err(e) = self.tell_nobody(&id, events, now) {
+                // Unless its visitor was told already that there is no
+                // estimate: every node that sees the last agent leave
+                // (there, or from that node's beat) comes here, and the
+                // first append wins (pglease's finding: each node wrote
+                // the notice).
+                let told = |c: &Conversation| c.told_wait == Some(None);
+                if let Err(e) = self.write_queue_notice(&id, events, now, told) {
                     tracing::warn!(conversation = %id, error = %e, "queue notice not stored")
                 }
             }
@@ -1253,32 +1258,6 @@ impl App {
         }
         self.inner.hub.queue_changed();
         self.auto_assign();
-    }
-
-    /// Writes `events`, the notice that nobody is there, to waiting `id`
-    /// unless its visitor was told already that there is no estimate.
-    /// Every node that sees the last agent leave (there, or from that
-    /// node's beat) comes here: the first append wins, and another node,
-    /// its append refused (its state older than the log) or its state read
-    /// after that one, finds the visitor told (pglease's finding: each
-    /// node wrote the notice). The caller holds the stripe.
-    fn tell_nobody(&self, id: &str, events: Vec<Event>, now: i64) -> Result<(), ApiError> {
-        for _ in 0..2 {
-            let conv = self.state(id)?;
-            if conv.told_wait == Some(None) {
-                self.keep(id, conv);
-                return Ok(());
-            }
-            match self.try_write_events(id, conv, events.clone(), now) {
-                Err(Refused::Moved) => self.inner.states.forget(id),
-                Err(Refused::Error(e)) => return Err(e),
-                Ok(_) => return Ok(()),
-            }
-        }
-        Err(ApiError::conflict(
-            "busy",
-            "the conversation changed while this was written; try again",
-        ))
     }
 
     // ---- automatic assignment -------------------------------------------------

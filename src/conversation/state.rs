@@ -73,7 +73,7 @@ pub struct Conversation {
     /// The wait the visitor was last told while queued (`Event::Queued`):
     /// `Some(None)` is none to tell (nobody there, or closed); `None`
     /// before any since the handoff. Several nodes that see the last agent
-    /// leave read it to tell the visitor once (`App::tell_nobody`).
+    /// leave read it to tell the visitor once (`App::write_queue_notice`).
     pub told_wait: Option<Option<u64>>,
     /// A rating was given since the last close.
     pub rated: bool,

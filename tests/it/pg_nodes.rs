@@ -278,13 +278,16 @@ async fn three_nodes_deliver_each_webhook_once_and_the_lease_moves() {
 
     // The holder's lease session is cut (its connection dropped, the node
     // itself alive): the server frees the lock, one node takes it again,
-    // and the outbox is drained once.
+    // and the outbox is drained once. Only this database's lock: the
+    // other tests' nodes, on their own databases in the same cluster,
+    // hold theirs (assignment goes with the lease).
     let cut = off_runtime(|| {
         let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
         let key = i64::from_be_bytes(*b"fd-outbx");
         c.query_one(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_locks
              WHERE locktype = 'advisory' AND granted
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid",
             &[&key],
         )
@@ -697,8 +700,21 @@ async fn visitors_arriving_on_two_nodes_at_once_fill_an_agent_to_capacity_only()
     let s = Arc::clone(&a.store);
     let held = off_runtime(move || s.held()).unwrap();
     assert_eq!(held.len(), 2, "alex (capacity 2) holds: {held:?}");
-    for n in [&a, &b] {
-        assert_eq!(n.app.queue_view().waiting.len(), 4, "four still wait");
+    // Each node's queue follows the other's writes within moments.
+    let t = Instant::now();
+    loop {
+        let waiting: Vec<usize> = [&a, &b]
+            .iter()
+            .map(|n| n.app.queue_view().waiting.len())
+            .collect();
+        if waiting == [4, 4] {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "four still wait, A and B say {waiting:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     a.stop().await;
     b.stop().await;
