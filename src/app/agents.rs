@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::*;
 use crate::config::Assignment;
-use crate::store::PresenceRow;
+use crate::store::{Lease, PresenceRow};
 
 impl App {
     // ---- credentials -------------------------------------------------
@@ -1243,7 +1243,13 @@ impl App {
                 // Through the write path, so the notice reaches what
                 // every other event reaches: sockets, the inbox, webhooks,
                 // metrics (review P5: it was appended past them).
-                if let Err(e) = self.write_events(&id, events, now) {
+                // Unless its visitor was told already that there is no
+                // estimate: every node that sees the last agent leave
+                // (there, or from that node's beat) comes here, and the
+                // first append wins (pglease's finding: each node wrote
+                // the notice).
+                let told = |c: &Conversation| c.told_wait == Some(None);
+                if let Err(e) = self.write_queue_notice(&id, events, now, told) {
                     tracing::warn!(conversation = %id, error = %e, "queue notice not stored")
                 }
             }
@@ -1263,9 +1269,25 @@ impl App {
     /// starts waiting and whenever an agent may have become available.
     /// One assigner at a time; a trigger that finds it busy makes it look
     /// again before it stops.
+    ///
+    /// On a store several nodes share, only the node holding the outbox
+    /// lease assigns: each node counts an agent's holds from its own
+    /// queue, which hears another node's claims only once they are
+    /// committed, so two assigners at once gave one agent past their
+    /// capacity. The lease holder hears every node's waiting visitors,
+    /// releases and presence (`cluster.rs`, the beats), and its own claims
+    /// are in its queue as each is stored.
     pub fn auto_assign(&self) {
         if !self.inner.config.assignment.auto_assign {
             return;
+        }
+        match self.inner.store.outbox_lease() {
+            Ok(Lease::Sole | Lease::Held) => {}
+            Ok(Lease::Elsewhere) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "the lease cannot be checked; not assigning");
+                return;
+            }
         }
         let people = &self.inner.people;
         loop {

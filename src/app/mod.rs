@@ -196,6 +196,40 @@ pub struct Agent {
 /// Every waiting conversation's (id, position, wait estimate).
 type Positions = Vec<(String, u32, Option<u64>)>;
 
+/// The admin made because the store has none: its name, its record, and
+/// its token when this node chose it. Of several nodes that start at once
+/// on an empty shared store, each finds no admin; the first to put the
+/// setting `first_admin` (`setting_or_put`) names the admin and its
+/// token's hash for all, so each puts the same record and only that node
+/// shows the token (each making its own, the last put replaced the token
+/// the others had printed).
+fn first_admin(
+    store: &dyn Store,
+    agents: &[(String, AgentRecord)],
+) -> anyhow::Result<(String, AgentRecord, Option<String>)> {
+    let token = auth::new_token();
+    let name = if agents.iter().any(|(n, _)| n == "admin") {
+        format!("admin-{}", &auth::hex(&auth::random_bytes::<3>()))
+    } else {
+        "admin".to_string()
+    };
+    let mine = format!("{name} {}", auth::token_hash(&token));
+    let chosen = store.setting_or_put("first_admin", mine.as_bytes())?;
+    let chosen = String::from_utf8_lossy(&chosen).into_owned();
+    let Some((name, hash)) = chosen.split_once(' ') else {
+        anyhow::bail!("the setting `first_admin` is not `name token-hash`: {chosen:?}");
+    };
+    let record = AgentRecord {
+        presence: Presence::Offline,
+        capacity: 3,
+        admin: true,
+        token_sha256: hash.to_string(),
+        display_name: String::new(),
+        disabled: false,
+    };
+    Ok((name.to_string(), record, (chosen == mine).then_some(token)))
+}
+
 /// Startup results a caller shows once.
 #[derive(Debug, Default)]
 pub struct Started {
@@ -270,23 +304,11 @@ impl App {
         let mut started = Started::default();
         let mut agents = store.agents()?;
         if !agents.iter().any(|(_, a)| a.admin) {
-            let token = auth::new_token();
-            let name = if agents.iter().any(|(n, _)| n == "admin") {
-                format!("admin-{}", &auth::hex(&auth::random_bytes::<3>()))
-            } else {
-                "admin".to_string()
-            };
-            let record = AgentRecord {
-                presence: Presence::Offline,
-                capacity: 3,
-                admin: true,
-                token_sha256: auth::token_hash(&token),
-                display_name: String::new(),
-                disabled: false,
-            };
+            let (name, record, token) = first_admin(store.as_ref(), &agents)?;
             store.put_agent(&name, &record)?;
+            agents.retain(|(n, _)| *n != name);
             agents.push((name, record));
-            started.first_admin_token = Some(token);
+            started.first_admin_token = token;
         }
         for (name, a) in &agents {
             queue.set_agent(name, unconnected(a), a.capacity);

@@ -220,8 +220,16 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     tokio::pin!(shutdown);
     let mut first_pass = true;
+    let mut held = false;
     loop {
         let turn = lease(&app).await;
+        if turn == Lease::Held && !held {
+            // Assignment goes with the lease (`App::auto_assign`): the
+            // visitors who waited while its last holder went are given out.
+            let a = app.clone();
+            let _ = tokio::task::spawn_blocking(move || a.auto_assign()).await;
+        }
+        held = turn == Lease::Held;
         if turn == Lease::Elsewhere {
             tokio::select! {
                 _ = &mut shutdown => return,

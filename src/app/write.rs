@@ -137,6 +137,39 @@ impl App {
         ))
     }
 
+    /// `write_events` for a notice about the queue (`events`) to `id`,
+    /// written only while its log says it is queued and not `told`
+    /// already, both read again after a write that raced it. Another node
+    /// may have given it to an agent, or told it, since this node's queue
+    /// or state said otherwise: such a notice is not written, and the
+    /// state read is not kept, so that the other node's records, when
+    /// they reach this node (`cluster.rs`), still move its queue (a state
+    /// kept past them made them look seen, and the visitor stayed in this
+    /// node's queue). The caller holds the conversation's stripe.
+    pub(super) fn write_queue_notice(
+        &self,
+        id: &str,
+        events: Vec<Event>,
+        now: i64,
+        told: impl Fn(&Conversation) -> bool,
+    ) -> Result<(), ApiError> {
+        for _ in 0..2 {
+            let conv = self.state(id)?;
+            if !matches!(conv.phase, Phase::Queued { .. }) || told(&conv) {
+                return Ok(());
+            }
+            match self.try_write_events(id, conv, events.clone(), now) {
+                Err(Refused::Moved) => self.inner.states.forget(id),
+                Err(Refused::Error(e)) => return Err(e),
+                Ok(_) => return Ok(()),
+            }
+        }
+        Err(ApiError::conflict(
+            "busy",
+            "the conversation changed while this was written; try again",
+        ))
+    }
+
     /// One attempt of `write_events` on the state `conv`.
     fn try_write_events(
         &self,
@@ -494,7 +527,7 @@ impl App {
                     None => continue,
                 }
             };
-            if let Err(e) = self.write_events(&conv, vec![event], self.now_ms()) {
+            if let Err(e) = self.write_queue_notice(&conv, vec![event], self.now_ms(), |_| false) {
                 tracing::warn!(conversation = %conv, error = %e, "queue update not stored")
             }
         }

@@ -70,6 +70,11 @@ pub struct Conversation {
     pub handoff_at_ms: Option<i64>,
     /// Why the current handoff happened (kept once an agent joins).
     pub handoff_reason: Option<HandoffReason>,
+    /// The wait the visitor was last told while queued (`Event::Queued`):
+    /// `Some(None)` is none to tell (nobody there, or closed); `None`
+    /// before any since the handoff. Several nodes that see the last agent
+    /// leave read it to tell the visitor once (`App::write_queue_notice`).
+    pub told_wait: Option<Option<u64>>,
     /// A rating was given since the last close.
     pub rated: bool,
     /// Sequence numbers of the bot's answers (`BotReply`): what a visitor's
@@ -186,8 +191,9 @@ impl Conversation {
                 self.pending = Pending::Nothing;
                 self.handoff_at_ms = Some(r.at_ms);
                 self.handoff_reason = Some(*reason);
+                self.told_wait = None;
             }
-            Event::Queued { .. } => {}
+            Event::Queued { wait_secs, .. } => self.told_wait = Some(*wait_secs),
             Event::AgentJoined { agent } => {
                 self.phase = Phase::WithAgent {
                     agent: agent.clone(),
