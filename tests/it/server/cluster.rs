@@ -5,6 +5,8 @@
 //! Every handoff's webhook reaches a real receiver on loopback exactly
 //! once whichever node the visitor was on (only the outbox lease's holder
 //! sends), and when that holder is SIGKILLed another node sends the rest.
+//! A stopped database gets 503s from every node, and all serve again and
+//! hear each other when it is back.
 //! Real processes, real sockets, one real database; runs in the
 //! PostgreSQL server suite (`FRONTDESK_TEST_STORE=postgres`).
 
@@ -32,8 +34,13 @@ fn nodes(n: usize) -> Nodes {
 
 /// `nodes`, with `extra` (TOML tables) in every node's config.
 fn nodes_with(n: usize, extra: &str) -> Nodes {
-    let tmp = tempfile::tempdir().expect("temp dir");
     let url = off_runtime(crate::pg::database).expect("PostgreSQL for the cluster test");
+    nodes_on(n, extra, url)
+}
+
+/// `nodes_with` on the database at `url`.
+fn nodes_on(n: usize, extra: &str, url: String) -> Nodes {
+    let tmp = tempfile::tempdir().expect("temp dir");
     let configs = (0..n)
         .map(|i| {
             let config = tmp.path().join(format!("node{i}.toml"));
@@ -681,5 +688,72 @@ async fn webhooks_keep_coming_when_the_lease_holder_is_killed() {
          by the survivors after {after:?}",
         ids.len(),
         again.len()
+    );
+}
+
+/// The database stopped under three nodes: each answers `503
+/// store_unavailable` at once (no hang), its `/healthz` too; started again,
+/// every node serves without a restart and they hear each other again (a
+/// visitor handed off on node 0 shows in node 2's queue, node 2's claim
+/// leaves node 1's). A cluster of its own, which this test stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_database_answers_503_on_every_node_and_all_recover() {
+    if skipped() {
+        return;
+    }
+    let Some(cluster) = off_runtime(|| crate::pg::Cluster::start(false)) else {
+        return;
+    };
+    let n = nodes_on(3, "", off_runtime(|| cluster.database()));
+    let s = start(&n);
+    let alex = agent_on(&s[0], &s[2], "alex").await;
+    let visitors = [
+        s[0].new_visitor("Ada").await,
+        s[1].new_visitor("Bo").await,
+        s[2].new_visitor("Cy").await,
+    ];
+
+    cluster.stop();
+    for (srv, v) in s.iter().zip(&visitors) {
+        let t = Instant::now();
+        let r = srv.say(v, "how much is shipping", "m1").await;
+        assert_eq!(r.status, 503, "{}", r.text);
+        assert_eq!(r.body["error"]["code"], "store_unavailable", "{}", r.text);
+        assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+        let h = call("GET", &srv.url("/healthz"), None, None).await;
+        assert_eq!(h.status, 503, "{}", h.text);
+    }
+
+    cluster.start_again();
+    let back = Instant::now();
+    for (srv, v) in s.iter().zip(&visitors) {
+        while call("GET", &srv.url("/healthz"), None, None).await.status != 200 {
+            assert!(
+                back.elapsed() < PATIENCE * 3,
+                "{} never recovered",
+                srv.addr
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let r = srv.say(v, "how much is shipping", "m1").await;
+        assert_eq!(r.status, 200, "serves again: {}", r.text);
+    }
+    // The nodes hear each other again (their listening sessions were cut
+    // with the database and made anew).
+    let id = handed_off(&s[0], "Di".into()).await;
+    until_queue(&s[2], &alex, &id, true).await;
+    until_queue(&s[1], &alex, &id, true).await;
+    let c = call(
+        "POST",
+        &s[2].url(&format!("/api/v1/agent/conversations/{id}/claim")),
+        Some(&alex),
+        None,
+    )
+    .await;
+    assert_eq!(c.status, 200, "{}", c.text);
+    until_queue(&s[1], &alex, &id, false).await;
+    eprintln!(
+        "three nodes served again {:?} after the database came back",
+        back.elapsed()
     );
 }
