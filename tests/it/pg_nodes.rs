@@ -778,20 +778,12 @@ async fn the_last_agent_leaving_tells_a_waiting_visitor_once_across_nodes() {
     b.stop().await;
 }
 
-/// Conversations an agent holds through one node count against their
-/// capacity on every node: alex (capacity 2) holds two through A, and a
-/// visitor waiting on B is not given to them. B starts before alex
-/// exists, so it learns alex and the holds from A's writes. (This held
-/// before the assignment went with the lease: `reconcile` counts holds
-/// learnt from other nodes.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn holds_taken_through_one_node_count_against_capacity_on_another() {
-    let Some(url) = off_runtime(pg::database) else {
-        return;
-    };
+/// Two nodes that assign automatically, beating, and alex made on A and
+/// online there with capacity 2.
+fn assigning_pair(url: &str) -> (Node, Node) {
     let auto = "[assignment]\nauto_assign = true\n";
-    let mut a = Node::start(&url, config(auto));
-    let mut b = Node::start(&url, config(auto));
+    let mut a = Node::start(url, config(auto));
+    let mut b = Node::start(url, config(auto));
     a.run_heartbeat();
     b.run_heartbeat();
     let alex = alex_on(&a);
@@ -804,6 +796,21 @@ async fn holds_taken_through_one_node_count_against_capacity_on_another() {
             },
         )
         .unwrap();
+    (a, b)
+}
+
+/// Conversations an agent holds through one node count against their
+/// capacity on every node: alex (capacity 2) holds two through A, and a
+/// visitor waiting on B is not given to them. B starts before alex
+/// exists, so it learns alex and the holds from A's writes. (This held
+/// before the assignment went with the lease: `reconcile` counts holds
+/// learnt from other nodes.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn holds_taken_through_one_node_count_against_capacity_on_another() {
+    let Some(url) = off_runtime(pg::database) else {
+        return;
+    };
+    let (a, b) = assigning_pair(&url);
     // A assigns its two waiting visitors to alex.
     let held: Vec<String> = (0..2).map(|_| a.handoff()).collect();
     for id in &held {
@@ -848,21 +855,7 @@ async fn visitors_arriving_on_two_nodes_at_once_fill_an_agent_to_capacity_only()
     let Some(url) = off_runtime(pg::database) else {
         return;
     };
-    let auto = "[assignment]\nauto_assign = true\n";
-    let mut a = Node::start(&url, config(auto));
-    let mut b = Node::start(&url, config(auto));
-    a.run_heartbeat();
-    b.run_heartbeat();
-    let alex = alex_on(&a);
-    a.app
-        .set_presence(
-            &alex,
-            SetPresence {
-                presence: Presence::Online,
-                capacity: Some(2),
-            },
-        )
-        .unwrap();
+    let (a, b) = assigning_pair(&url);
     let t = Instant::now();
     while b.app.queue_view().agents_online != 1 {
         assert!(t.elapsed() < Duration::from_secs(10), "B never saw alex");
