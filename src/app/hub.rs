@@ -44,6 +44,12 @@ pub enum AgentPush {
         /// Suggested replies to a visitor message, computed once where it
         /// was stored (never per socket); empty for other records.
         suggestions: Arc<[Suggestion]>,
+        /// The agent who held the conversation once this record was
+        /// applied (`None`: nobody). A socket decides by this, not by who
+        /// holds it when the socket reads the push: a socket behind by a
+        /// claim and a close would otherwise drop the records of a
+        /// conversation its agent held in between.
+        holder: Option<Arc<str>>,
     },
     /// The queue changed: sockets send the new one.
     Queue,
@@ -120,15 +126,22 @@ impl Hub {
     }
 
     /// Sends a conversation's new records to its watchers and to agents;
-    /// `suggestions` go with the record whose `seq` they name.
-    pub fn publish(&self, id: &str, records: &[Record], suggestions: &[Suggestion]) {
+    /// `holders[i]` held the conversation once `records[i]` was applied,
+    /// and `suggestions` go with the record whose `seq` they name.
+    pub fn publish(
+        &self,
+        id: &str,
+        records: &[Record],
+        holders: &[Option<Arc<str>>],
+        suggestions: &[Suggestion],
+    ) {
         let tx = self
             .conversations
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
             .cloned();
-        for r in records {
+        for (r, holder) in records.iter().zip(holders) {
             let r = Arc::new(r.clone());
             if let Some(tx) = &tx {
                 // No receivers is not an error: nobody is watching.
@@ -143,6 +156,7 @@ impl Hub {
                 conversation: id.to_string(),
                 record: r,
                 suggestions: mine,
+                holder: holder.clone(),
             });
         }
     }

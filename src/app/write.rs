@@ -429,9 +429,16 @@ impl App {
         records: &[Record],
         count: bool,
     ) -> Phase {
-        for r in records {
-            conv.apply(r);
-        }
+        let holders: Vec<Option<Arc<str>>> = records
+            .iter()
+            .map(|r| {
+                conv.apply(r);
+                match &conv.phase {
+                    Phase::WithAgent { agent } => Some(Arc::from(agent.as_str())),
+                    _ => None,
+                }
+            })
+            .collect();
         // An agent's socket forwards the records of the conversations its
         // agent holds: only then is a suggestion read.
         let suggestions: Vec<Suggestion> = if matches!(conv.phase, Phase::WithAgent { .. }) {
@@ -443,7 +450,7 @@ impl App {
         } else {
             Vec::new()
         };
-        self.inner.hub.publish(id, records, &suggestions);
+        self.inner.hub.publish(id, records, &holders, &suggestions);
         self.inner.inbox.record(id, records);
         let phase = conv.phase.clone();
         self.keep(id, conv);

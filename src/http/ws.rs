@@ -465,19 +465,20 @@ async fn agent_loop(
     loop {
         tokio::select! {
             push = rx.recv() => match push {
-                Ok(AgentPush::Record { conversation, record, suggestions }) => {
+                Ok(AgentPush::Record { conversation, record, suggestions, holder }) => {
                     // Its rating is forwarded once; anything else (the
                     // visitor back, another agent) ends the following.
                     let was_closed = closed.remove(&conversation).is_some();
                     let rating_of_closed =
                         matches!(record.event, Event::Rating { .. }) && was_closed;
-                    if app.holds(&who.name, &conversation) {
+                    let held = holder.as_deref() == Some(who.name.as_str());
+                    if held {
                         mine.insert(conversation.clone());
                     } else if !mine.contains(&conversation) && !rating_of_closed {
                         continue;
                     }
                     if matches!(record.event, Event::Closed { .. } | Event::Transfer { .. } | Event::ReturnedToBot { .. })
-                        && !app.holds(&who.name, &conversation)
+                        && !held
                     {
                         mine.remove(&conversation);
                         if matches!(record.event, Event::Closed { .. }) {

@@ -416,6 +416,9 @@ async fn a_rating_goes_to_the_agent_who_closed_the_last_time() {
     let ann = srv.online_agent("ann").await;
     let bo = srv.online_agent("bo").await;
     let mut ann_ws = ws(&srv.ws_url(&format!("/api/v1/agent/ws?token={ann}"))).await;
+    // The queue comes first, once the socket listens: what follows is
+    // heard (the socket may be opened on the server after the close).
+    assert_eq!(next_json(&mut ann_ws).await["kind"], "queue");
     let agent = |what: &str| srv.url(&format!("/api/v1/agent/conversations/{}/{what}", v.id));
     let handoff = srv.url(&format!("/api/v1/conversations/{}/handoff", v.id));
     let rate = srv.url(&format!("/api/v1/conversations/{}/rating", v.id));
@@ -475,4 +478,103 @@ async fn a_rating_goes_to_the_agent_who_closed_the_last_time() {
             break;
         }
     }
+}
+
+/// An agent's console that has fallen behind (its socket's buffers full:
+/// a slow link) still gets the records of a conversation its agent
+/// claimed and closed meanwhile, and then its rating. The socket decided
+/// by who held the conversation when it read each push, which after the
+/// close was nobody, so it dropped the claim, the close and the rating.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_behind_gets_what_its_agent_held_meanwhile() {
+    let srv = spawn_app("[limits]\nmessage_chars = 60000\n", |s| s).await;
+    let ann = srv.online_agent("ann").await;
+    let agent = |id: &str, what: &str| srv.url(&format!("/api/v1/agent/conversations/{id}/{what}"));
+    let handoff = |id: &str| srv.url(&format!("/api/v1/conversations/{id}/handoff"));
+    let busy = srv.new_visitor("Busy").await;
+    assert_eq!(
+        call("POST", &handoff(&busy.id), Some(&busy.token), None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        call("POST", &agent(&busy.id, "claim"), Some(&ann), None)
+            .await
+            .status,
+        200
+    );
+
+    // A console on a slow link: a small receive window, and nothing read
+    // while Ann writes 6 MB into a conversation she holds (far more than
+    // the kernel buffers on both ends), so her socket waits on its sends.
+    let url = srv.ws_url(&format!("/api/v1/agent/ws?token={ann}"));
+    let addr = url
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let tcp = tcp.connect(addr).await.unwrap();
+    let (mut ann_ws, _) = tokio_tungstenite::client_async(
+        url.as_str(),
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+    )
+    .await
+    .expect("socket opens");
+    assert_eq!(next_json(&mut ann_ws).await["kind"], "queue");
+    let long = "x".repeat(60_000);
+    for _ in 0..100 {
+        let r = call(
+            "POST",
+            &agent(&busy.id, "messages"),
+            Some(&ann),
+            Some(json!({"text": long})),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+
+    // Meanwhile Ada is handed to Ann, who closes her conversation; Ada
+    // rates it.
+    let v = srv.new_visitor("Ada").await;
+    assert_eq!(
+        call("POST", &handoff(&v.id), Some(&v.token), None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        call("POST", &agent(&v.id, "claim"), Some(&ann), None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        call("POST", &agent(&v.id, "close"), Some(&ann), None)
+            .await
+            .status,
+        200
+    );
+    let rate = srv.url(&format!("/api/v1/conversations/{}/rating", v.id));
+    let r = call("POST", &rate, Some(&v.token), Some(json!({"score": 4}))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // The console catches up: all of Ada's records Ann held, in order.
+    let mut ada = Vec::new();
+    while ada.last().map(String::as_str) != Some("rating") {
+        let m = next_json(&mut ann_ws).await;
+        assert_ne!(
+            m["kind"], "resync",
+            "the socket fell behind its channel: {m}"
+        );
+        if m["kind"] == "record" && m["conversation"] == v.id.as_str() {
+            ada.push(m["record"]["event"]["type"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(ada.starts_with(&["agent_joined".to_string()]), "{ada:?}");
+    assert!(ada.contains(&"closed".to_string()), "{ada:?}");
 }
