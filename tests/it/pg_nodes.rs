@@ -169,32 +169,38 @@ impl Drop for Node {
 /// Delivery id → (times received, conversation id).
 type Got = Arc<Mutex<HashMap<String, (u32, String)>>>;
 
-/// A webhook receiver on loopback answering 200 to every POST, which
-/// starts listening only after `late`: until then deliveries fail and
-/// wait in the outbox to be retried.
+/// A webhook receiver on loopback that answers 500 to every POST until
+/// `late` has passed (deliveries fail and wait in the outbox to be
+/// retried), then 200, counting each delivery. It listens from the start,
+/// so its port cannot be taken meanwhile.
 async fn receiver(late: Duration) -> (String, Got) {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = probe.local_addr().unwrap();
-    drop(probe);
-    let url = format!("http://{addr}/hook");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let got: Got = Arc::default();
     let g = Arc::clone(&got);
+    let open_at = tokio::time::Instant::now() + late;
     tokio::spawn(async move {
-        tokio::time::sleep(late).await;
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         loop {
             let Ok((mut c, _)) = listener.accept().await else {
                 return;
             };
             let g = Arc::clone(&g);
             tokio::spawn(async move {
-                if let Some((_, body)) = read_request(&mut c).await {
-                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                    let delivery = v["delivery"].as_str().unwrap().to_string();
-                    let conv = v["conversation"]["id"].as_str().unwrap().to_string();
-                    g.lock().unwrap().entry(delivery).or_insert((0, conv)).0 += 1;
-                    answer_ok(&mut c).await;
+                let Some((_, body)) = read_request(&mut c).await else {
+                    return;
+                };
+                if tokio::time::Instant::now() < open_at {
+                    use tokio::io::AsyncWriteExt;
+                    let _ = c
+                        .write_all(b"HTTP/1.1 500 Not yet\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                        .await;
+                    return;
                 }
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                let delivery = v["delivery"].as_str().unwrap().to_string();
+                let conv = v["conversation"]["id"].as_str().unwrap().to_string();
+                g.lock().unwrap().entry(delivery).or_insert((0, conv)).0 += 1;
+                answer_ok(&mut c).await;
             });
         }
     });
@@ -602,7 +608,7 @@ async fn the_attachments_cap_counts_what_other_nodes_stored() {
     let (in_a, in_b) = (on(&a), on(&b));
     b.app.attach(&in_b, None, None, &png(500)).unwrap();
     a.app.attach(&in_a, None, None, &png(2000)).unwrap();
-    tokio::time::sleep(frontdesk::app::SWEEP_EVERY + Duration::from_secs(1)).await;
+    tokio::time::sleep(2 * frontdesk::app::SWEEP_EVERY).await;
     let refused = b
         .app
         .attach(&in_b, None, None, &png(1000))
@@ -624,8 +630,17 @@ async fn a_visitor_session_revoked_on_one_node_ends_on_the_others() {
     };
     let email = "[email]\nhost = \"127.0.0.1\"\nfrom = \"help@shop.example\"\n\
                  public_url = \"https://shop.example/help\"\n";
-    let a = Node::start(&url, config(email));
+    // B first, and its sockets' watch changed once by A's start (B reads
+    // everything again then): after that only the revocation changes it
+    // within the wait below, not a late resync.
     let b = Node::start(&url, config(email));
+    let mut watch = b.app.tokens_changed();
+    watch.borrow_and_update();
+    let a = Node::start(&url, config(email));
+    tokio::time::timeout(Duration::from_secs(10), watch.changed())
+        .await
+        .expect("B heard A start")
+        .unwrap();
     let id = a
         .app
         .create_conversation(NewConversation::default())
@@ -635,7 +650,6 @@ async fn a_visitor_session_revoked_on_one_node_ends_on_the_others() {
     let (_, key) = frontdesk::app::email::split_link(&link).unwrap();
     let session = b.app.resume(&id, key).unwrap();
     assert!(b.app.visitor_may(&id, &session));
-    let mut watch = b.app.tokens_changed();
     watch.borrow_and_update();
     assert_eq!(a.app.revoke_resumed(&id).unwrap(), 1);
     tokio::time::timeout(Duration::from_secs(5), watch.changed())
@@ -783,6 +797,10 @@ async fn the_last_agent_leaving_tells_a_waiting_visitor_once_across_nodes() {
 fn assigning_pair(url: &str) -> (Node, Node) {
     let auto = "[assignment]\nauto_assign = true\n";
     let mut a = Node::start(url, config(auto));
+    // A holds the outbox lease, and so assigns, before B starts: else B,
+    // reading everything again when it hears A's start, could take it
+    // first, and A's hand-offs would be assigned later, on B.
+    assert_eq!(a.lease(), Lease::Held);
     let mut b = Node::start(url, config(auto));
     a.run_heartbeat();
     b.run_heartbeat();
