@@ -1338,8 +1338,8 @@ fn serve(config: frontdesk::config::Config) -> Result<()> {
             .await??;
         let store = app.store().clone();
         let addr = listener.local_addr()?;
-        if let Some(token) = &started.first_admin_token {
-            out!("No admin existed, so one was made: name `admin`, token (shown once, only a hash is kept):\n{token}");
+        if let (Some(token), Some(name)) = (&started.first_admin_token, &started.first_admin_name) {
+            out!("No admin existed, so one was made: name `{name}`, token (shown once, only a hash is kept):\n{token}");
         }
         out!("frontdesk listening on http://{addr}");
         // Where a person goes next; the admin's token logs in to all three.

@@ -235,6 +235,9 @@ fn first_admin(
 pub struct Started {
     /// The token of an admin made because there was none.
     pub first_admin_token: Option<String>,
+    /// That admin's name: `admin`, or `admin-` and six hex digits where an
+    /// agent who is not an admin is already called `admin`.
+    pub first_admin_name: Option<String>,
 }
 
 impl App {
@@ -307,6 +310,9 @@ impl App {
             let (name, record, token) = first_admin(store.as_ref(), &agents)?;
             store.put_agent(&name, &record)?;
             agents.retain(|(n, _)| *n != name);
+            if token.is_some() {
+                started.first_admin_name = Some(name.clone());
+            }
             agents.push((name, record));
             started.first_admin_token = token;
         }

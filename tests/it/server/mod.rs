@@ -96,6 +96,8 @@ pub struct Server {
     pub addr: String,
     /// The first admin's token (kept across restarts by the test).
     pub admin: String,
+    /// What the server printed before it listened.
+    pub told: String,
     stderr: std::thread::JoinHandle<String>,
 }
 
@@ -226,6 +228,7 @@ impl Server {
         let mut admin = admin;
         let mut addr = None;
         let mut line = String::new();
+        let mut told = String::new();
         while addr.is_none() {
             line.clear();
             if out.read_line(&mut line).expect("read stdout") == 0 {
@@ -235,6 +238,7 @@ impl Server {
                     stderr.join().unwrap_or_default()
                 );
             }
+            told.push_str(&line);
             let l = line.trim();
             if l.starts_with("fd_") {
                 admin = Some(l.to_string());
@@ -249,6 +253,7 @@ impl Server {
             child,
             addr: addr.unwrap_or_default(),
             admin: admin.expect("an admin token on the first start"),
+            told,
             stderr,
         }
     }
