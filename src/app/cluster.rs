@@ -95,10 +95,7 @@ impl App {
             Change::Typing {
                 conversation,
                 agent,
-            } => self
-                .inner
-                .hub
-                .typing(&conversation, if agent { "agent" } else { "visitor" }),
+            } => self.inner.hub.typing(&conversation, agent),
             // Each socket of such a session checks its token again.
             Change::Sessions => self.inner.tokens_changed.send_modify(|g| *g += 1),
             Change::Resync => self.resync(),

@@ -161,7 +161,9 @@ impl Hub {
         }
     }
 
-    pub fn typing(&self, id: &str, from: &'static str) {
+    /// Someone is typing in `id`: its agent (`agent`) or its visitor.
+    pub fn typing(&self, id: &str, agent: bool) {
+        let from = if agent { "agent" } else { "visitor" };
         if let Some(tx) = self
             .conversations
             .lock()
@@ -170,7 +172,7 @@ impl Hub {
         {
             let _ = tx.send(ConvPush::Typing { from });
         }
-        if from == "visitor" {
+        if !agent {
             let _ = self.agents.send(AgentPush::Typing {
                 conversation: id.to_string(),
             });

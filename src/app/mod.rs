@@ -381,9 +381,7 @@ impl App {
     /// Someone is typing in `id` (its agent, or its visitor): this node's
     /// sockets are told, and the other nodes' through the store.
     pub fn typing(&self, id: &str, agent: bool) {
-        self.inner
-            .hub
-            .typing(id, if agent { "agent" } else { "visitor" });
+        self.inner.hub.typing(id, agent);
         self.inner.store.typing(id, agent);
     }
 
