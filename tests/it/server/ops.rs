@@ -55,8 +55,8 @@ async fn health_openapi_and_a_graceful_stop() {
 /// An agent named `admin` who is not one, made before the first start:
 /// the admin the server makes is named otherwise, and the name it prints
 /// is the one that logs in with the printed token (it printed `admin`).
-#[test]
-fn the_first_admin_is_printed_by_the_name_it_has() {
+#[tokio::test]
+async fn the_first_admin_is_printed_by_the_name_it_has() {
     let s = setup("", None);
     let out = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
         .args(["agent", "add", "admin", "--config"])
@@ -76,16 +76,10 @@ fn the_first_admin_is_printed_by_the_name_it_has() {
         .map(|(name, _)| name.to_string())
         .unwrap_or_else(|| panic!("no admin's name in: {}", srv.told));
     assert_ne!(name, "admin", "{}", srv.told);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let r = call("GET", &srv.url("/api/v1/agent/me"), Some(&srv.admin), None).await;
-        assert_eq!(r.status, 200, "{}", r.text);
-        assert_eq!(r.body["name"], name.as_str());
-        assert_eq!(r.body["admin"], true);
-    });
+    let r = call("GET", &srv.url("/api/v1/agent/me"), Some(&srv.admin), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["name"], name.as_str());
+    assert_eq!(r.body["admin"], true);
 }
 
 #[test]
