@@ -141,6 +141,7 @@ impl Hub {
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
             .cloned();
+        debug_assert_eq!(records.len(), holders.len());
         for (r, holder) in records.iter().zip(holders) {
             let r = Arc::new(r.clone());
             if let Some(tx) = &tx {

@@ -429,7 +429,7 @@ impl App {
         records: &[Record],
         count: bool,
     ) -> Phase {
-        let holders: Vec<Option<Arc<str>>> = records
+        let mut holders: Vec<Option<Arc<str>>> = records
             .iter()
             .map(|r| {
                 conv.apply(r);
@@ -439,6 +439,20 @@ impl App {
                 }
             })
             .collect();
+        // An agent taking over (or reopening) stores a hand-off and its
+        // joining together: the hand-off goes to that agent too.
+        for i in (1..holders.len()).rev() {
+            if matches!(
+                records[i - 1].event,
+                Event::Handoff {
+                    reason: HandoffReason::AgentTookOver,
+                    ..
+                }
+            ) && holders[i - 1].is_none()
+            {
+                holders[i - 1] = holders[i].clone();
+            }
+        }
         // An agent's socket forwards the records of the conversations its
         // agent holds: only then is a suggestion read.
         let suggestions: Vec<Suggestion> = if matches!(conv.phase, Phase::WithAgent { .. }) {

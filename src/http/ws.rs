@@ -509,7 +509,11 @@ async fn agent_loop(
                 }
                 Err(RecvError::Lagged(_)) => {
                     // Too far behind to know what was missed: the client
-                    // fetches its transcripts and the queue again.
+                    // fetches its transcripts and the queue again, and
+                    // this socket starts again from what its agent holds
+                    // (a close it missed would keep a conversation here).
+                    mine = app.agent_info(&who).active.into_iter().collect();
+                    closed.clear();
                     if !peer.send(&ServerMessage::Resync { last_seq: 0 }).await || !send_queue(&app, &mut peer).await {
                         return;
                     }

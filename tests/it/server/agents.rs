@@ -39,8 +39,19 @@ async fn take_over_transfer_and_capacity() {
         live.text
     );
     let path = |what: &str| srv.url(&format!("/api/v1/agent/conversations/{}/{what}", v.id));
+    let mut alex_ws = ws(&srv.ws_url(&format!("/api/v1/agent/ws?token={alex}"))).await;
+    assert_eq!(next_json(&mut alex_ws).await["kind"], "queue");
     let r = call("POST", &path("claim"), Some(&alex), None).await;
     assert_eq!(r.status, 200, "{}", r.text);
+    // Alex's console gets the hand-off too, stored with the joining
+    // before Alex held the conversation.
+    let (_, before) = until_event(&mut alex_ws, "agent_joined").await;
+    assert!(
+        before.iter().any(|m| m["kind"] == "record"
+            && m["conversation"] == v.id.as_str()
+            && m["record"]["event"]["reason"] == "agent_took_over"),
+        "{before:?}"
+    );
     let kinds: Vec<&str> = r.body["records"]
         .as_array()
         .unwrap()

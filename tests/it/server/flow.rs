@@ -469,11 +469,12 @@ async fn a_rating_goes_to_the_agent_who_closed_the_last_time() {
             !(m["kind"] == "record" && m["record"]["event"]["type"] == "rating"),
             "Ann got Bo's rating: {m}"
         );
-        // Ada's conversation is closed, so whoever waits is Cy.
+        // The queue with Cy in it comes after Bo's close and rating (a
+        // queue with Ada still waiting came before Bo's claim).
         if m["kind"] == "queue"
             && m["queue"]["waiting"]
                 .as_array()
-                .is_some_and(|w| !w.is_empty())
+                .is_some_and(|w| w.iter().any(|x| x["conversation"] == other.id.as_str()))
         {
             break;
         }
