@@ -164,8 +164,11 @@
       seen = {};
       // The same conversation read again (an event that changes its
       // phase) keeps the agent's place; another one opens at the end.
-      var again = id === shown, place = $('events').scrollTop;
+      var again = id === shown, b = $('events'), place = b.scrollTop;
       if (!again) following = true;
+      // Scrolled up since stick() last pinned the view, with the scroll
+      // event still to come (as in stick()): the agent's place is kept.
+      else if (following && place < pinned - 1 && place < b.scrollHeight - b.clientHeight - 1) following = false;
       shown = id;
       $('events').textContent = '';
       $('c-h').textContent = 'Conversation ' + id + ' · ' + t.phase.replace(/_/g, ' ') + (t.agent ? ' · ' + t.agent : '');
