@@ -439,19 +439,12 @@ impl App {
                 }
             })
             .collect();
-        // An agent taking over (or reopening) stores a hand-off and its
-        // joining together: the hand-off goes to that agent too.
-        for i in (1..holders.len()).rev() {
-            if matches!(
-                records[i - 1].event,
-                Event::Handoff {
-                    reason: HandoffReason::AgentTookOver,
-                    ..
-                }
-            ) && holders[i - 1].is_none()
-            {
-                holders[i - 1] = holders[i].clone();
-            }
+        // Whoever holds the conversation once the write is done gets the
+        // write's records held by nobody too: an agent taking over (or
+        // reopening) stores a hand-off with the joining.
+        let after = holders.last().cloned().flatten();
+        for h in holders.iter_mut().filter(|h| h.is_none()) {
+            h.clone_from(&after);
         }
         // An agent's socket forwards the records of the conversations its
         // agent holds: only then is a suggestion read.
