@@ -52,17 +52,24 @@ async fn health_openapi_and_a_graceful_stop() {
     assert!(log.contains("stopped") || log.is_empty(), "{log}");
 }
 
+/// `frontdesk agent add ARGS --config` on `s`'s config.
+fn agent_add(s: &Setup, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+        .args(["agent", "add"])
+        .args(args)
+        .arg("--config")
+        .arg(&s.config)
+        .output()
+        .unwrap()
+}
+
 /// An agent named `admin` who is not one, made before the first start:
 /// the admin the server makes is named otherwise, and the name it prints
 /// is the one that logs in with the printed token (it printed `admin`).
 #[tokio::test]
 async fn the_first_admin_is_printed_by_the_name_it_has() {
     let s = setup("", None);
-    let out = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
-        .args(["agent", "add", "admin", "--config"])
-        .arg(&s.config)
-        .output()
-        .unwrap();
+    let out = agent_add(&s, &["admin"]);
     assert!(
         out.status.success(),
         "{}",
@@ -93,29 +100,14 @@ fn default_config_and_agents_from_the_command_line() {
     assert!(text.contains("[limits]") && text.contains("bind = \"127.0.0.1:8080\""));
 
     let s = setup("compact_on_start = true\n", None);
-    let out = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
-        .args([
-            "agent",
-            "add",
-            "sam",
-            "--token",
-            "sams-token-123456",
-            "--config",
-        ])
-        .arg(&s.config)
-        .output()
-        .unwrap();
+    let out = agent_add(&s, &["sam", "--token", "sams-token-123456"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("sams-token-123456"));
-    let out = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
-        .args(["agent", "add", "bad name!", "--config"])
-        .arg(&s.config)
-        .output()
-        .unwrap();
+    let out = agent_add(&s, &["bad name!"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("agent name"));
 
