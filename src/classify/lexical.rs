@@ -34,6 +34,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::util::hash::Fnv;
+use crate::util::prefetch;
 use crate::util::typo::{self, Edit};
 
 /// Knobs of the lexical layer; the defaults were chosen on BANKING77 and
@@ -206,6 +207,13 @@ const NEAR_MISS_SHORT_CHANGE_CHARS: usize = 4;
 /// one of them. Few, so that an unknown word of another topic ("mars") is
 /// not read as a word of a topic the message is not about.
 const NEAR_MISS_CONTEXT: usize = 3;
+
+/// How many features ahead the fit asks for a weight row. On BANKING77
+/// 4, 8 and 16 were alike, and the fit without asking ahead 20% slower.
+const PREFETCH_AHEAD: usize = 8;
+
+/// `f32`s in a 64-byte cache line.
+const LINE_FLOATS: usize = 16;
 /// Weight of the features of the word a near-miss is read as, against the
 /// misspelt word's own (whose character n-grams stay): a reading is a
 /// guess, and at full weight a wrong one answered "how do i chek wich sise
@@ -373,7 +381,9 @@ impl Lexical {
         let mut vocab = KeyMap::default();
         let mut idf = Vec::new();
         let mut sorted: Vec<(u64, (u32, bool))> = df.into_iter().collect();
-        sorted.sort_unstable_by_key(|(k, _)| *k);
+        // Common features first: the rows the fit and every message touch
+        // most sit together in memory, which is most of the fit's speed.
+        sorted.sort_unstable_by_key(|&(k, (d, _))| (std::cmp::Reverse(d), k));
         for (k, (d, word)) in sorted {
             if !word && d < params.char_min_df {
                 continue;
@@ -778,12 +788,19 @@ impl Lexical {
         if data.is_empty() || k == 0 {
             return;
         }
+        // The fit is bound by memory: each example reads and writes a row
+        // of `k` weights per feature, rows scattered over tens of megabytes
+        // (the common features' rows come first, see `train_joint`). So it
+        // asks for the next features' rows ahead of use, and updates only
+        // the classes whose gradient is not negligible.
         let mut order: Vec<usize> = (0..data.len()).collect();
         let mut rng = self.params.seed | 1;
         let total = (self.params.epochs * data.len()) as f32;
         let mut step = 0f32;
         let mut scale = 1.0f32; // true weights = scale * stored weights
         let mut s = vec![0.0f32; k];
+        let mut active: Vec<(usize, f32)> = Vec::with_capacity(k);
+        let mut masked = vec![0.0f32; k];
         for _ in 0..self.params.epochs {
             for i in (1..order.len()).rev() {
                 rng ^= rng << 13;
@@ -796,7 +813,13 @@ impl Lexical {
                 let lr = self.params.learning_rate * (1.0 - step / total).max(0.01);
                 step += 1.0;
                 s.copy_from_slice(&self.bias);
-                for &(f, v) in x {
+                for (j, &(f, v)) in x.iter().enumerate() {
+                    if let Some(&(ahead, _)) = x.get(j + PREFETCH_AHEAD) {
+                        let row = &self.weights[ahead as usize * k..(ahead as usize + 1) * k];
+                        for w in row.iter().step_by(LINE_FLOATS).chain(row.last()) {
+                            prefetch::read(w);
+                        }
+                    }
                     let row = &self.weights[f as usize * k..(f as usize + 1) * k];
                     for (s, w) in s.iter_mut().zip(row) {
                         *s += v * scale * w;
@@ -812,12 +835,28 @@ impl Lexical {
                     scale = 1.0;
                 }
                 let g = lr * weight / scale;
+                // Skipping negligible gradients keeps late epochs cheap: the
+                // softmax soon puts nearly all its mass on a few classes.
+                // With many classes left, a pass over the whole row with the
+                // skipped ones at 0 (which leaves a weight exactly as it is)
+                // is quicker than picking them out.
+                active.clear();
+                for (c, (d, m)) in s.iter().zip(&mut masked).enumerate() {
+                    *m = if d.abs() > 1e-4 { *d } else { 0.0 };
+                    if *m != 0.0 {
+                        active.push((c, *d));
+                    }
+                }
+                let dense = active.len() * 4 >= k;
                 for &(f, v) in x {
                     let row = &mut self.weights[f as usize * k..(f as usize + 1) * k];
-                    for (w, d) in row.iter_mut().zip(&s) {
-                        // Skipping negligible gradients keeps late epochs cheap.
-                        if d.abs() > 1e-4 {
+                    if dense {
+                        for (w, d) in row.iter_mut().zip(&masked) {
                             *w -= g * v * d;
+                        }
+                    } else {
+                        for &(c, d) in &active {
+                            row[c] -= g * v * d;
                         }
                     }
                 }

@@ -495,7 +495,9 @@ impl Classifier {
             // fitted weights are kept by a hash of everything they depend on.
             let key = {
                 let mut h = crate::util::hash::Fnv::new();
-                h.write(b"joint+head+names v3 no keywords");
+                // v4: the lexical features are numbered by document frequency, so
+                // weights fitted before (v3, numbered by hash) do not fit.
+                h.write(b"joint+head+names v4 no keywords");
                 h.write(&encoder.fingerprint().to_le_bytes());
                 h.write(
                     format!(

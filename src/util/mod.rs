@@ -1,5 +1,5 @@
 //! Leaf helpers shared by several modules: text normalisation, a stable
-//! hash, the clock and what one typo is. This module depends on nothing of
+//! hash, the clock, what one typo is and a cache hint. This module depends on nothing of
 //! ours (only std and `unicode-normalization`), so that `intents`, `classify`, `store`, `app`
 //! and `eval` can all use it without importing one another.
 //! `tests/structure.rs` keeps it a leaf.
@@ -7,4 +7,5 @@
 pub mod clock;
 pub mod hash;
 pub mod normalize;
+pub mod prefetch;
 pub mod typo;
