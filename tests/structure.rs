@@ -548,6 +548,19 @@ fn sled_store_named_only_where_the_store_is_opened() {
     );
 }
 
+/// `src/lib.rs` denies unsafe code rather than forbidding it, so that the
+/// one cache hint may allow it; nothing else may.
+#[test]
+fn unsafe_only_in_the_prefetch_hint() {
+    let c = this_crate();
+    assert_none(
+        "unsafe code only in src/util/prefetch.rs (crates/int8bert is a crate of its own)",
+        word_outside(&c, "unsafe", &["src/util/prefetch.rs"]),
+    );
+    // The rule sees the one it allows, so it is not passing on nothing.
+    assert_eq!(word_outside(&c, "unsafe", &[]).len(), 1);
+}
+
 /// The checker read the real tree: a parse that found nothing would pass
 /// every rule above.
 #[test]

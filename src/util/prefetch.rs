@@ -5,7 +5,8 @@
 #[inline(always)]
 pub fn read<T>(x: &T) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch has no effect on memory and cannot fault; `x` is a
+    // SAFETY: the instruction needs SSE, which every x86_64 processor has;
+    // a prefetch has no effect on memory and cannot fault, and `x` is a
     // valid reference anyway.
     unsafe {
         std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
