@@ -93,8 +93,10 @@ pub struct Conversation {
     /// conversation: a close and reopen does not reset it, nor does a
     /// lookup that succeeded (`machine::MAX_FAILED_LOOKUPS`).
     pub failed_lookups: u32,
-    /// The visitor's messages (normalised) since the bot's latest reply:
-    /// what the next answer replies to.
+    /// The visitor's messages (normalised) since the bot's latest reply,
+    /// written while the bot had the conversation: what the next answer
+    /// replies to. Messages to a person are not kept (they would pile up
+    /// through a long chat with an agent and all count as answered).
     pub asking: Vec<String>,
     /// The visitor's messages (normalised) that the latest answer replied
     /// to (a question and, say, the order number asked for after it):
@@ -122,7 +124,11 @@ impl Conversation {
             Event::Started { visitor } => self.visitor = visitor.clone(),
             Event::VisitorMessage { text, client_id } => {
                 self.client_ids.push(client_id.clone());
-                self.asking.push(normalize(text));
+                // Only what the bot will reply to: a message to a person
+                // (queued or with an agent) is not.
+                if matches!(self.phase, Phase::Bot | Phase::Closed) {
+                    self.asking.push(normalize(text));
+                }
                 if self.phase == Phase::Closed {
                     // A new message after a close starts again with the bot.
                     self.phase = Phase::Bot;
@@ -189,6 +195,8 @@ impl Conversation {
                 }
                 self.phase = Phase::Queued { reason: *reason };
                 self.pending = Pending::Nothing;
+                // What the bot left unanswered is the person's to answer.
+                self.asking.clear();
                 self.handoff_at_ms = Some(r.at_ms);
                 self.handoff_reason = Some(*reason);
                 self.told_wait = None;

@@ -956,3 +956,37 @@ fn feedback_on_answers() {
         .unwrap();
     assert_eq!(later.iter().map(kind).collect::<Vec<_>>(), ["feedback"]);
 }
+
+/// What the visitor wrote to a person is not what the bot's next answer
+/// replies to: once handed back, a follow-up that adds words to the bot's
+/// own question is answered, though the same words were said to the agent.
+/// (The messages to the agent used to pile up in `asking`, all of them
+/// taken as answered by the bot's next reply.)
+#[test]
+fn messages_to_a_person_are_not_what_the_bot_answered() {
+    let mut c = Chat::new(EscalationPolicy::default(), None);
+    c.say("talk to a human");
+    assert_eq!(c.conv.phase.as_str(), "queued");
+    c.append(vec![Event::AgentJoined {
+        agent: "ann".into(),
+    }]);
+    for text in [
+        "how much is shipping to canada",
+        "and to mexico",
+        "thanks, the bot can take it from here",
+    ] {
+        c.say(text);
+    }
+    assert!(c.conv.asking.is_empty(), "{:?}", c.conv.asking);
+    c.append(vec![Event::ReturnedToBot {
+        agent: "ann".into(),
+    }]);
+    c.table(&[
+        ("how much is shipping", &["visitor", "reply"], "bot"),
+        (
+            "how much is shipping to canada",
+            &["visitor", "reply"],
+            "bot",
+        ),
+    ]);
+}
