@@ -531,6 +531,12 @@ pub fn calibrate(
     options: &CalibrateOptions,
     model: &crate::classify::Model,
 ) -> Result<Calibration, EvalError> {
+    if rows.len() < 2 {
+        return Err(EvalError::Invalid(format!(
+            "calibrate needs at least 2 rows to cross-validate, not {}",
+            rows.len()
+        )));
+    }
     let max_folds = rows.len().min(50);
     if options.folds < 2 || options.folds > max_folds {
         return Err(EvalError::Invalid(format!(

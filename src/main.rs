@@ -189,9 +189,10 @@ enum Command {
         /// Share of answered rows that must be right at the answer threshold.
         #[arg(long, default_value_t = 0.95)]
         target_precision: f64,
-        /// Cross-validation folds (README, "Thresholds").
-        #[arg(long, default_value_t = frontdesk::eval::CalibrateOptions::default().folds)]
-        folds: usize,
+        /// Cross-validation folds (README, "Thresholds"); by default 20, or
+        /// one per row when there are fewer rows.
+        #[arg(long)]
+        folds: Option<usize>,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -782,7 +783,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             warn_unknown_labels(&set, &rows);
             let start = Instant::now();
             let options = eval::CalibrateOptions {
-                folds,
+                folds: folds
+                    .unwrap_or_else(|| eval::CalibrateOptions::default().folds.min(rows.len())),
                 target_oos_recall,
                 target_precision,
             };

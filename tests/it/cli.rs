@@ -304,3 +304,58 @@ fn sled_only_commands_point_a_postgres_store_elsewhere() {
     assert!(!ok);
     assert!(err.contains("write sled:DIR or postgres:URL"), "{err}");
 }
+
+/// `calibrate` on fewer rows than its default 20 folds uses a fold per row
+/// rather than refusing a `--folds` the user never gave; a number the user
+/// gives is still checked, and too few rows say so.
+#[test]
+fn calibrate_on_few_rows_needs_no_folds_flag() {
+    let data = tempfile::tempdir().unwrap();
+    let out = data.path().join("intents");
+    super::store_damage::copy_dir(default_intents(), &out);
+    let few = data.path().join("few.csv");
+    let rows = "text,intent\n\
+        how much is shipping,shipping_cost\n\
+        what does delivery cost,shipping_cost\n\
+        can i send it back,return_policy\n\
+        how do i return a jacket,return_policy\n\
+        where is my parcel,order_status\n\
+        track my order please,order_status\n\
+        when do you open,opening_hours\n\
+        are you open on sunday,opening_hours\n\
+        who will win the election,oos\n\
+        recommend a podcast,oos\n\
+        do you ship to mars,oos\n\
+        what is the capital of peru,oos\n";
+    std::fs::write(&few, rows).unwrap();
+    let calibrate = |extra: &[&str], csv: &std::path::Path| {
+        let mut args = vec![
+            "calibrate",
+            csv.to_str().unwrap(),
+            "--intents",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let (ok, stdout, err) = calibrate(&[], &few);
+    assert!(ok, "{stdout}{err}");
+    assert!(stdout.contains("cross-validated on 12 rows"), "{stdout}");
+    assert!(out.join("_calibration.toml").exists());
+
+    let (ok, _, err) = calibrate(&["--folds", "13"], &few);
+    assert!(!ok);
+    assert!(
+        err.contains("--folds must be from 2 to 12 for 12 rows, not 13"),
+        "{err}"
+    );
+
+    let one = data.path().join("one.csv");
+    std::fs::write(&one, "text,intent\nhow much is shipping,shipping_cost\n").unwrap();
+    let (ok, _, err) = calibrate(&[], &one);
+    assert!(!ok);
+    assert!(
+        err.contains("at least 2 rows") && !err.contains("--folds"),
+        "{err}"
+    );
+}
