@@ -124,15 +124,17 @@ impl Conversation {
             Event::Started { visitor } => self.visitor = visitor.clone(),
             Event::VisitorMessage { text, client_id } => {
                 self.client_ids.push(client_id.clone());
-                // Only what the bot will reply to: a message to a person
-                // (queued or with an agent) is not.
-                if matches!(self.phase, Phase::Bot | Phase::Closed) {
-                    self.asking.push(normalize(text));
-                }
                 if self.phase == Phase::Closed {
-                    // A new message after a close starts again with the bot.
+                    // A new message after a close starts again with the bot,
+                    // which decides it on a clean slate (`machine::fresh`).
                     self.phase = Phase::Bot;
                     self.reopen();
+                    self.forget_the_bots_answer();
+                }
+                // Only what the bot will reply to: a message to a person
+                // (queued or with an agent) is not.
+                if self.phase == Phase::Bot {
+                    self.asking.push(normalize(text));
                 }
             }
             Event::BotReply {
@@ -195,8 +197,10 @@ impl Conversation {
                 }
                 self.phase = Phase::Queued { reason: *reason };
                 self.pending = Pending::Nothing;
-                // What the bot left unanswered is the person's to answer.
-                self.asking.clear();
+                // What the bot left unanswered is the person's to answer,
+                // and after a person the bot's answer is no longer the
+                // latest word.
+                self.forget_the_bots_answer();
                 self.handoff_at_ms = Some(r.at_ms);
                 self.handoff_reason = Some(*reason);
                 self.told_wait = None;
@@ -256,6 +260,15 @@ impl Conversation {
     fn reopen(&mut self) {
         self.rated = false;
         self.fallbacks = 0;
+    }
+
+    /// The bot's latest answer and what it replied to no longer count: the
+    /// same question after a person or a close is not "again right after"
+    /// (`decide::restated`).
+    fn forget_the_bots_answer(&mut self) {
+        self.asking.clear();
+        self.answered.clear();
+        self.last_answer = None;
     }
 
     fn remember(&mut self, intent: &str, slots: &[(String, String)]) {

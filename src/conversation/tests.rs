@@ -958,15 +958,21 @@ fn feedback_on_answers() {
 }
 
 /// What the visitor wrote to a person is not what the bot's next answer
-/// replies to: once handed back, a follow-up that adds words to the bot's
-/// own question is answered, though the same words were said to the agent.
-/// (The messages to the agent used to pile up in `asking`, all of them
-/// taken as answered by the bot's next reply.)
+/// replies to, and the bot's answer from before the person is not "right
+/// before" a question after it: once handed back, the same question or a
+/// follow-up with words said to the agent is answered. (The messages to the
+/// agent used to pile up in `asking`, all taken as answered by the bot's
+/// next reply, and the answer before the handoff counted after it.)
 #[test]
 fn messages_to_a_person_are_not_what_the_bot_answered() {
     let mut c = Chat::new(EscalationPolicy::default(), None);
-    c.say("talk to a human");
-    assert_eq!(c.conv.phase.as_str(), "queued");
+    c.table(&[
+        ("how much is shipping", &["visitor", "reply"], "bot"),
+        ("what is the weather", &["visitor", "fallback"], "bot"),
+    ]);
+    let handoff = c.input(Input::AskForPerson).unwrap();
+    assert!(reason_of(&handoff).is_some(), "{handoff:#?}");
+    assert!(c.conv.asking.is_empty(), "{:?}", c.conv.asking);
     c.append(vec![Event::AgentJoined {
         agent: "ann".into(),
     }]);
@@ -988,5 +994,18 @@ fn messages_to_a_person_are_not_what_the_bot_answered() {
             &["visitor", "reply"],
             "bot",
         ),
+    ]);
+}
+
+/// After a close, the first reply that is not an answer leaves no answer
+/// from before the close to be "repeated".
+#[test]
+fn an_answer_before_a_close_is_not_repeated_after_it() {
+    let mut c = Chat::new(EscalationPolicy::default(), None);
+    c.table(&[("how much is shipping", &["visitor", "reply"], "bot")]);
+    c.append(vec![Event::Closed { by: "ann".into() }]);
+    c.table(&[
+        ("what is the weather", &["visitor", "fallback"], "bot"),
+        ("how much is shipping", &["visitor", "reply"], "bot"),
     ]);
 }
