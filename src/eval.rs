@@ -580,7 +580,17 @@ fn cross_validate(
     model: &crate::classify::Model,
     siblings: &HashMap<usize, Vec<usize>>,
 ) -> Result<Vec<Prediction>, EvalError> {
-    let fold_of = |i: usize| (crate::util::hash::fnv_u64(i as u64)) as usize % folds;
+    // Rows are spread by a hash of their place; with as many folds as rows
+    // (what `calibrate` picks for fewer rows than its default), each row is
+    // a fold of its own: a hash would leave some folds empty and others
+    // with two rows.
+    let fold_of = |i: usize| {
+        if folds == rows.len() {
+            i
+        } else {
+            (crate::util::hash::fnv_u64(i as u64)) as usize % folds
+        }
+    };
     let mut predictions: Vec<Option<Prediction>> = vec![None; rows.len()];
     let results: Vec<Result<Vec<(usize, Prediction)>, EvalError>> = std::thread::scope(|scope| {
         let workers = std::thread::available_parallelism()

@@ -305,9 +305,9 @@ fn sled_only_commands_point_a_postgres_store_elsewhere() {
     assert!(err.contains("write sled:DIR or postgres:URL"), "{err}");
 }
 
-/// `calibrate` on fewer rows than its default 20 folds uses a fold per row
-/// rather than refusing a `--folds` the user never gave; a number the user
-/// gives is still checked, and too few rows say so.
+/// `calibrate` on fewer rows than its default 20 folds holds out each row
+/// on its own rather than refusing a `--folds` the user never gave; a
+/// number the user gives is still checked, and too few rows say so.
 #[test]
 fn calibrate_on_few_rows_needs_no_folds_flag() {
     let data = tempfile::tempdir().unwrap();
@@ -341,7 +341,8 @@ fn calibrate_on_few_rows_needs_no_folds_flag() {
     let (ok, stdout, err) = calibrate(&[], &few);
     assert!(ok, "{stdout}{err}");
     assert!(stdout.contains("cross-validated on 12 rows"), "{stdout}");
-    assert!(out.join("_calibration.toml").exists());
+    let cal = std::fs::read_to_string(out.join("_calibration.toml")).unwrap();
+    assert!(cal.contains("12-fold cross-validation"), "{cal}");
 
     let (ok, _, err) = calibrate(&["--folds", "13"], &few);
     assert!(!ok);
