@@ -166,9 +166,9 @@
       // phase) keeps the agent's place; another one opens at the end.
       var again = id === shown, b = $('events'), place = b.scrollTop;
       if (!again) following = true;
-      // Scrolled up since stick() last pinned the view, with the scroll
-      // event still to come (as in stick()): the agent's place is kept.
-      else if (following && place < pinned - 1 && place < b.scrollHeight - b.clientHeight - 1) following = false;
+      // Scrolled up with the scroll event still to come: the agent's
+      // place is kept.
+      else if (scrolledUp(b)) following = false;
       shown = id;
       $('events').textContent = '';
       $('c-h').textContent = 'Conversation ' + id + ' · ' + t.phase.replace(/_/g, ' ') + (t.agent ? ' · ' + t.agent : '');
@@ -284,10 +284,15 @@
   // it), unless it is at the end, where a taller box or shorter content
   // clamps it.
   var following = true, pinned = 0;
+  // Whether the view, followed so far, is above where stick() last
+  // pinned it and above the end: the agent scrolled up, and the scroll
+  // event has not come yet.
+  function scrolledUp(b) {
+    return following && b.scrollTop < pinned - 1 && b.scrollTop < b.scrollHeight - b.clientHeight - 1;
+  }
   function stick() {
     var b = $('events');
-    var end = b.scrollHeight - b.clientHeight;
-    if (following && b.scrollTop < pinned - 1 && b.scrollTop < end - 1) following = false;
+    if (scrolledUp(b)) following = false;
     if (!following) return;
     b.scrollTop = b.scrollHeight;
     pinned = b.scrollTop;
